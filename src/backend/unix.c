@@ -1,0 +1,638 @@
+/* SPDX-License-Identifier: MIT */
+/* unix: UNIX domain sockets, by path or Linux abstract name, and pairs. */
+#include "ipc_int.h"
+#include "frame.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+/*
+ * Why SOCK_SEQPACKET: it keeps message boundaries and sends each message
+ * whole or not at all (like SOCK_DGRAM), yet it is connected, so a sender
+ * learns that the receiver left (EPIPE) and a receiver that its pair peer
+ * left (EOF), and the size of a message is bounded by the socket buffer
+ * (net.core.wmem_max) rather than the datagram path. SOCK_STREAM would need
+ * framing, could not refuse half a message, and moved 1 MiB messages about
+ * 3x slower here. Each message carries the 16-byte frame header of frame.h:
+ * on seqpacket a read of 0 bytes means EOF, so a zero-length message needs
+ * a header to exist at all, and the header lets a receiver refuse garbage.
+ *
+ * A named channel is a listening socket owned by the one receiver that
+ * created it; each sender connects. The receiver watches the listener and
+ * every connection with one epoll set, which is also its poll descriptor.
+ * epoll is Linux-only, as is the abstract namespace (unix:@name).
+ */
+
+#define UNIX_MAX_MSG_DEFAULT (64u * 1024)
+#define UNIX_MAX_MSG_MAX (64u * 1024 * 1024)
+#define UNIX_NAME_MAX (sizeof(((struct sockaddr_un *)0)->sun_path) - 1)
+/* Messages taken from one sender in a row before looking at the others. */
+#define UNIX_BURST 32
+#define UNIX_EVENTS 16
+/* Per-message kernel overhead the send buffer must also hold. */
+#define UNIX_SKB_SLACK 1024
+
+struct unix_conn {
+    int fd;
+    uid_t uid;
+    struct unix_conn *next;
+};
+
+struct unix_end {
+    int fd;   /* connected socket, or the listener of a named receiver */
+    int epfd; /* named receiver: listener + connections; else -1 */
+    struct unix_conn *conns;
+    struct unix_conn *cur; /* connection being drained */
+    unsigned burst;
+    bool listener_paused; /* out of descriptors: stop accepting a while */
+    bool have_peer;
+    uid_t peer_uid;
+    bool require_uid;
+    uid_t required_uid;
+    struct sockaddr_un sa;
+    socklen_t sa_len;
+    bool abstract;
+    mode_t mode;
+    dev_t dev; /* the socket file this end bound, to remove only it */
+    ino_t ino;
+};
+
+static struct unix_end *unix_priv(const ipc_channel *ch)
+{
+    return ipc__priv(ch);
+}
+
+static void unix_sockaddr(const struct ipc_addr *addr, struct sockaddr_un *sa,
+                          socklen_t *len, bool *abstract)
+{
+    memset(sa, 0, sizeof *sa);
+    sa->sun_family = AF_UNIX;
+    memcpy(sa->sun_path, addr->path, addr->path_len);
+    *abstract = addr->path[0] == '@';
+    if (*abstract)
+        sa->sun_path[0] = '\0'; /* Linux abstract namespace */
+    *len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + addr->path_len +
+                       !*abstract);
+}
+
+static int unix_socket(unsigned flags)
+{
+    int type = SOCK_SEQPACKET | SOCK_NONBLOCK;
+    if (!(flags & IPC_F_INHERIT))
+        type |= SOCK_CLOEXEC;
+    return socket(AF_UNIX, type, 0);
+}
+
+static ipc_err unix_peercred(int fd, uid_t *uid)
+{
+    struct ucred cred;
+    socklen_t len = sizeof cred;
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
+        return ipc__errno(errno, "unix: SO_PEERCRED");
+    *uid = cred.uid;
+    return IPC_OK;
+}
+
+/* Make the send buffer hold two frames of max_msg, so that a message always
+ * fits once the socket polls writable; refuse a max_msg the OS cannot carry,
+ * naming the limit. */
+static ipc_err unix_size_sndbuf(int fd, size_t max_msg)
+{
+    size_t need = 2 * (max_msg + IPC_FRAME_HDR + UNIX_SKB_SLACK);
+    int have = 0;
+    socklen_t len = sizeof have;
+    if (getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &have, &len) < 0)
+        return ipc__errno(errno, "unix: SO_SNDBUF");
+    if ((size_t)have >= need)
+        return IPC_OK;
+    int ask = (int)(need / 2 + 1); /* the kernel doubles what it is given */
+    setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &ask, sizeof ask);
+    len = sizeof have;
+    getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &have, &len);
+    /* One frame must fit: the kernel refuses a record larger than the
+     * buffer less 32 bytes. */
+    if ((size_t)have < max_msg + IPC_FRAME_HDR + UNIX_SKB_SLACK)
+        return ipc__fail(IPC_EINVAL,
+                         "unix: max_msg %zu needs a socket buffer the OS "
+                         "refuses (/proc/sys/net/core/wmem_max allows %d "
+                         "bytes in all)",
+                         max_msg, have);
+    return IPC_OK;
+}
+
+/* ---------------------------------------------------------------- pairs */
+
+static void unix_end_init(ipc_channel *ch)
+{
+    struct unix_end *ue = unix_priv(ch);
+    ue->fd = -1;
+    ue->epfd = -1;
+}
+
+static ipc_err unix_connected_end(ipc_channel *ch, int fd)
+{
+    struct unix_end *ue = unix_priv(ch);
+    ue->fd = fd;
+    ipc_err err = unix_size_sndbuf(fd, ch->max_msg);
+    if (err == IPC_OK)
+        err = unix_peercred(fd, &ue->peer_uid);
+    ue->have_peer = err == IPC_OK;
+    int sndbuf = 0;
+    socklen_t len = sizeof sndbuf;
+    getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, &len);
+    ch->capacity = 0;
+    ch->buffer_bytes = sndbuf > 0 ? (size_t)sndbuf : 0;
+    return err;
+}
+
+static ipc_err unix_pair(ipc_channel *tx, ipc_channel *rx,
+                         const struct ipc_addr *addr, unsigned flags)
+{
+    (void)addr;
+    unix_end_init(tx);
+    unix_end_init(rx);
+    int type = SOCK_SEQPACKET | SOCK_NONBLOCK;
+    if (!(flags & IPC_F_INHERIT))
+        type |= SOCK_CLOEXEC;
+    int fds[2];
+    if (socketpair(AF_UNIX, type, 0, fds) < 0)
+        return ipc__errno(errno, "unix: socketpair");
+    /* Two parties only: a pair is not a mailbox. */
+    tx->caps &= ~(unsigned)IPC_CAP_MULTI_SENDER;
+    rx->caps &= ~(unsigned)IPC_CAP_MULTI_SENDER;
+    ipc_err err = unix_connected_end(tx, fds[0]);
+    ipc_err err2 = unix_connected_end(rx, fds[1]);
+    return err != IPC_OK ? err : err2;
+}
+
+/* ----------------------------------------------------- named: the receiver */
+
+/* Is someone accepting on this address? Used before replacing a socket
+ * file, so that a live channel is never taken over. */
+static bool unix_is_live(const struct sockaddr_un *sa, socklen_t len)
+{
+    int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0)
+        return true; /* cannot tell: assume live, replace nothing */
+    int rc = connect(fd, (const struct sockaddr *)sa, len);
+    int err = errno;
+    close(fd);
+    /* EAGAIN: a full backlog, which only a live listener has. */
+    return rc == 0 || err == EAGAIN || err == EPROTOTYPE;
+}
+
+/* A bound name already exists: refuse, or remove a stale socket file when
+ * asked to (never a live one, never a file of another kind). */
+static ipc_err unix_clear_stale(const struct unix_end *ue, const char *name,
+                                unsigned flags)
+{
+    if (ue->abstract || unix_is_live(&ue->sa, ue->sa_len))
+        return ipc__fail(IPC_EEXIST, "unix: %s: a live receiver has it",
+                         name);
+    struct stat st;
+    if (lstat(ue->sa.sun_path, &st) < 0)
+        return ipc__errno(errno, "unix: lstat %s", name);
+    if (!S_ISSOCK(st.st_mode))
+        return ipc__fail(IPC_EEXIST, "unix: %s exists and is not a socket",
+                         name);
+    /* Plain IPC_F_CREATE reuses a stale name of our own; only REPLACE
+     * takes over someone else's, and EXCL never does. */
+    bool ours = st.st_uid == geteuid();
+    if ((flags & IPC_F_EXCL) || (!(flags & IPC_F_REPLACE) && !ours))
+        return ipc__fail(ours || (flags & IPC_F_EXCL) ? IPC_EEXIST : IPC_EACCES,
+                         "unix: %s: a stale socket file exists (nobody "
+                         "listens); IPC_F_REPLACE removes it",
+                         name);
+    if (unlink(ue->sa.sun_path) < 0 && errno != ENOENT)
+        return ipc__errno(errno, "unix: unlink stale %s", name);
+    return IPC_OK;
+}
+
+static ipc_err unix_bind(ipc_channel *ch, const char *name, unsigned flags)
+{
+    struct unix_end *ue = unix_priv(ch);
+    const struct sockaddr *sa = (const struct sockaddr *)&ue->sa;
+    if (bind(ue->fd, sa, ue->sa_len) < 0) {
+        if (errno != EADDRINUSE)
+            return ipc__errno(errno, "unix: bind %s", name);
+        ipc_err err = unix_clear_stale(ue, name, flags);
+        if (err != IPC_OK)
+            return err;
+        if (bind(ue->fd, sa, ue->sa_len) < 0)
+            return ipc__errno(errno, "unix: bind %s", name);
+    }
+    ch->owner = true;
+    if (ue->abstract)
+        return IPC_OK;
+    /* bind() honours the umask; set the mode asked for right away. Until
+     * then only the umask's mode applies, and peer_uid= closes that gap
+     * for callers that need it. */
+    struct stat st;
+    if (stat(ue->sa.sun_path, &st) < 0)
+        return ipc__errno(errno, "unix: stat %s", name);
+    ue->dev = st.st_dev;
+    ue->ino = st.st_ino;
+    if (chmod(ue->sa.sun_path, ue->mode) < 0)
+        return ipc__errno(errno, "unix: chmod %s", name);
+    return IPC_OK;
+}
+
+static ipc_err unix_epoll_add(struct unix_end *ue, int fd, void *ptr)
+{
+    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = ptr};
+    if (epoll_ctl(ue->epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
+        return ipc__errno(errno, "unix: epoll_ctl");
+    return IPC_OK;
+}
+
+static ipc_err unix_listen(ipc_channel *ch, const char *name, unsigned flags)
+{
+    struct unix_end *ue = unix_priv(ch);
+    if (!(flags & IPC_F_CREATE))
+        return ipc__fail(IPC_EINVAL, "unix: %s: the receiver of a named "
+                                     "channel creates it (IPC_F_CREATE)",
+                         name);
+    ipc_err err = unix_bind(ch, name, flags);
+    if (err != IPC_OK)
+        return err;
+    if (listen(ue->fd, SOMAXCONN) < 0)
+        return ipc__errno(errno, "unix: listen %s", name);
+    int cloexec = (flags & IPC_F_INHERIT) ? 0 : EPOLL_CLOEXEC;
+    if ((ue->epfd = epoll_create1(cloexec)) < 0)
+        return ipc__errno(errno, "unix: epoll_create1");
+    /* New senders can always come: a named receiver never hears "closed",
+     * and it has only one direction. */
+    ch->caps &= ~(unsigned)(IPC_CAP_PEER_CLOSED | IPC_CAP_DUPLEX);
+    ch->capacity = 0;
+    ch->buffer_bytes = 0;
+    return unix_epoll_add(ue, ue->fd, NULL);
+}
+
+/* ------------------------------------------------------- named: a sender */
+
+static ipc_err unix_connect(ipc_channel *ch, const char *name,
+                            const struct ipc_deadline *dl)
+{
+    struct unix_end *ue = unix_priv(ch);
+    const struct sockaddr *sa = (const struct sockaddr *)&ue->sa;
+    while (connect(ue->fd, sa, ue->sa_len) < 0) {
+        if (errno == EINTR)
+            continue;
+        if (errno == ECONNREFUSED)
+            return ipc__fail(IPC_ENOENT, "unix: %s: nobody listens (a stale "
+                                         "socket file?)",
+                             name);
+        if (errno != EAGAIN)
+            return ipc__errno(errno, "unix: connect %s", name);
+        /* The listen backlog is full; the receiver is busy, not gone. */
+        if (ipc__deadline_expired(dl))
+            return ipc__deadline_err(dl);
+        struct timespec nap = {0, 1000000};
+        nanosleep(&nap, NULL);
+    }
+    ch->caps &= ~(unsigned)IPC_CAP_DUPLEX;
+    ipc_err err = unix_connected_end(ch, ue->fd);
+    if (err == IPC_OK && ue->require_uid && ue->peer_uid != ue->required_uid)
+        return ipc__fail(IPC_EACCES, "unix: %s: receiver runs as uid %u, "
+                                     "peer_uid=%u was required",
+                         name, (unsigned)ue->peer_uid,
+                         (unsigned)ue->required_uid);
+    return err;
+}
+
+static ipc_err unix_open(ipc_channel *ch, const struct ipc_addr *addr,
+                         unsigned flags, const struct ipc_deadline *dl)
+{
+    struct unix_end *ue = unix_priv(ch);
+    unix_end_init(ch);
+    unix_sockaddr(addr, &ue->sa, &ue->sa_len, &ue->abstract);
+    ue->mode = (mode_t)ipc__addr_get(addr, IPC_KEY_MODE, 0600);
+    ue->require_uid = addr->keys_set & IPC_KEYBIT(IPC_KEY_PEER_UID);
+    ue->required_uid = (uid_t)addr->val[IPC_KEY_PEER_UID];
+    if (ue->abstract && addr->path_len < 2)
+        return ipc__fail(IPC_EINVAL, "unix: \"@\" needs a name after it");
+    if ((flags & IPC_F_DUPLEX) == IPC_F_DUPLEX)
+        return ipc__fail(IPC_ENOTSUP, "unix: a named end either receives "
+                                      "(and creates) or sends");
+    if ((ue->fd = unix_socket(flags)) < 0)
+        return ipc__errno(errno, "unix: socket");
+    if (flags & IPC_F_RECV)
+        return unix_listen(ch, addr->path, flags);
+    if (flags & IPC_F_CREATE)
+        return ipc__fail(IPC_EINVAL, "unix: %s: a sender cannot create a "
+                                     "named channel; its receiver does",
+                         addr->path);
+    return unix_connect(ch, addr->path, dl);
+}
+
+static void unix_close(ipc_channel *ch)
+{
+    struct unix_end *ue = unix_priv(ch);
+    for (struct unix_conn *c = ue->conns, *next; c; c = next) {
+        next = c->next;
+        close(c->fd);
+        free(c);
+    }
+    ue->conns = ue->cur = NULL;
+    if (ue->epfd >= 0)
+        close(ue->epfd);
+    /* Remove the socket file only if it is still the one we bound: a
+     * later creator may have replaced it. */
+    struct stat st;
+    if (ch->owner && !ue->abstract && stat(ue->sa.sun_path, &st) == 0 &&
+        st.st_dev == ue->dev && st.st_ino == ue->ino)
+        unlink(ue->sa.sun_path);
+    if (ue->fd >= 0)
+        close(ue->fd);
+    ue->fd = ue->epfd = -1;
+}
+
+static ipc_err unix_unlink(const struct ipc_addr *addr)
+{
+    if (addr->path[0] == '@')
+        return ipc__fail(IPC_ENOTSUP, "unix: abstract names vanish with "
+                                      "their receiver; nothing to remove");
+    struct stat st;
+    if (lstat(addr->path, &st) < 0)
+        return ipc__errno(errno, "unix: %s", addr->path);
+    if (!S_ISSOCK(st.st_mode))
+        return ipc__fail(IPC_EPROTO, "unix: %s is not a socket; not removed",
+                         addr->path);
+    if (unlink(addr->path) < 0)
+        return ipc__errno(errno, "unix: unlink %s", addr->path);
+    return IPC_OK;
+}
+
+/* ------------------------------------------------------------ messages */
+
+static ipc_err unix_send(ipc_channel *ch, const void *buf, size_t len,
+                         unsigned prio, const struct ipc_deadline *dl)
+{
+    struct unix_end *ue = unix_priv(ch);
+    unsigned char hdr[IPC_FRAME_HDR];
+    ipc__frame_encode(hdr, len, prio);
+    struct iovec iov[2] = {{hdr, sizeof hdr}, {(void *)buf, len}};
+    struct msghdr msg = {.msg_iov = iov, .msg_iovlen = 2};
+    for (;;) {
+        /* A seqpacket record goes whole or not at all: no partial sends. */
+        if (sendmsg(ue->fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT) >= 0)
+            return IPC_OK;
+        if (errno == EINTR)
+            continue;
+        if (errno == EPIPE || errno == ECONNRESET)
+            return ipc__fail(IPC_ECLOSED, "unix: the receiver is gone");
+        if (errno != EAGAIN)
+            return ipc__errno(errno, "unix: sendmsg");
+        ipc_err err = ipc__wait_fd(ue->fd, POLLOUT, dl, NULL);
+        if (err != IPC_OK)
+            return err;
+    }
+}
+
+/*
+ * Take one message from a connected socket without waiting. IPC_EAGAIN if
+ * none is there, IPC_ECLOSED at EOF. A buffer smaller than max_msg first
+ * peeks at the length (MSG_TRUNC reports a record's real size), so that a
+ * message too large for it stays queued; a buffer of max_msg needs no peek,
+ * and one syscall per message is the common path.
+ */
+static ipc_err unix_take(int fd, size_t max_msg, void *buf, size_t cap,
+                         size_t *len, unsigned *prio)
+{
+    unsigned char hdr[IPC_FRAME_HDR];
+    struct ipc_frame frame;
+    ssize_t n;
+    if (cap < max_msg) {
+        do
+            n = recv(fd, hdr, sizeof hdr, MSG_PEEK | MSG_TRUNC | MSG_DONTWAIT);
+        while (n < 0 && errno == EINTR);
+        if (n > 0 && (size_t)n >= sizeof hdr &&
+            ipc__frame_decode(hdr, max_msg, &frame) == IPC_OK &&
+            frame.len == (size_t)n - sizeof hdr && frame.len > cap) {
+            *len = frame.len;
+            return ipc__fail(IPC_EMSGSIZE,
+                             "unix: message of %zu bytes, buffer of %zu; it "
+                             "stays queued",
+                             frame.len, cap);
+        }
+        if (n < 0)
+            goto fail;
+        /* EOF, garbage or a fitting message: the read below says which. */
+    }
+    struct iovec iov[2] = {{hdr, sizeof hdr}, {buf, cap}};
+    struct msghdr msg = {.msg_iov = iov, .msg_iovlen = 2};
+    do
+        n = recvmsg(fd, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+    while (n < 0 && errno == EINTR);
+    if (n == 0)
+        return IPC_ECLOSED;
+    if (n < 0)
+        goto fail;
+    if ((size_t)n < sizeof hdr || (msg.msg_flags & MSG_TRUNC))
+        return ipc__fail(IPC_EPROTO, "unix: a record of %zd bytes is not a "
+                                     "libipc message; dropped",
+                         n);
+    ipc_err err = ipc__frame_decode(hdr, max_msg, &frame);
+    if (err != IPC_OK)
+        return err;
+    if (frame.len != (size_t)n - sizeof hdr)
+        return ipc__fail(IPC_EPROTO, "unix: header says %zu bytes, record "
+                                     "holds %zu; dropped",
+                         frame.len, (size_t)n - sizeof hdr);
+    *len = frame.len;
+    *prio = frame.prio;
+    return IPC_OK;
+fail:
+    if (errno == EAGAIN)
+        return IPC_EAGAIN;
+    if (errno == ECONNRESET)
+        return IPC_ECLOSED;
+    return ipc__errno(errno, "unix: recvmsg");
+}
+
+/* A pair end or a sender's socket: one peer. */
+static ipc_err unix_recv_one(ipc_channel *ch, void *buf, size_t cap,
+                             size_t *len, unsigned *prio,
+                             const struct ipc_deadline *dl)
+{
+    struct unix_end *ue = unix_priv(ch);
+    for (;;) {
+        ipc_err err = unix_take(ue->fd, ch->max_msg, buf, cap, len, prio);
+        if (err == IPC_ECLOSED)
+            return ipc__fail(IPC_ECLOSED, "unix: the peer is gone");
+        if (err != IPC_EAGAIN)
+            return err;
+        if ((err = ipc__wait_fd(ue->fd, POLLIN, dl, NULL)) != IPC_OK)
+            return err;
+    }
+}
+
+static void unix_drop(struct unix_end *ue, struct unix_conn *gone)
+{
+    for (struct unix_conn **p = &ue->conns; *p; p = &(*p)->next) {
+        if (*p == gone) {
+            *p = gone->next;
+            break;
+        }
+    }
+    if (ue->cur == gone)
+        ue->cur = NULL;
+    close(gone->fd); /* also leaves the epoll set */
+    free(gone);
+    /* A descriptor came free: accept again if we had to stop. */
+    if (ue->listener_paused && unix_epoll_add(ue, ue->fd, NULL) == IPC_OK)
+        ue->listener_paused = false;
+}
+
+/* Accept every waiting sender. Senders refused by peer_uid= are closed:
+ * they see IPC_ECLOSED on their next send. */
+static ipc_err unix_accept(struct unix_end *ue)
+{
+    for (;;) {
+        int fd = accept4(ue->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == EINTR || errno == ECONNABORTED)
+                continue;
+            if (errno == EAGAIN)
+                return IPC_OK;
+            if (errno == EMFILE || errno == ENFILE) {
+                /* Out of descriptors: stop watching the listener until a
+                 * connection closes, or every wait would spin on it. */
+                epoll_ctl(ue->epfd, EPOLL_CTL_DEL, ue->fd, NULL);
+                ue->listener_paused = true;
+                return IPC_OK;
+            }
+            return ipc__errno(errno, "unix: accept");
+        }
+        struct unix_conn *c = malloc(sizeof *c);
+        if (!c || unix_peercred(fd, &c->uid) != IPC_OK ||
+            (ue->require_uid && c->uid != ue->required_uid) ||
+            unix_epoll_add(ue, fd, c) != IPC_OK) {
+            free(c);
+            close(fd);
+            continue;
+        }
+        c->fd = fd;
+        c->next = ue->conns;
+        ue->conns = c;
+    }
+}
+
+/* Wait for the next connection with data (or a new sender). */
+static ipc_err unix_wait_ready(struct unix_end *ue,
+                               const struct ipc_deadline *dl)
+{
+    struct epoll_event ev[UNIX_EVENTS];
+    for (;;) {
+        int ms = ipc__deadline_poll_ms(dl);
+        int n = epoll_wait(ue->epfd, ev, UNIX_EVENTS, ms);
+        if (n < 0 && errno != EINTR)
+            return ipc__errno(errno, "unix: epoll_wait");
+        for (int i = 0; i < n; i++) {
+            if (ev[i].data.ptr == NULL) {
+                ipc_err err = unix_accept(ue);
+                if (err != IPC_OK)
+                    return err;
+            } else if (!ue->cur) {
+                ue->cur = ev[i].data.ptr;
+                ue->burst = 0;
+            }
+        }
+        if (ue->cur)
+            return IPC_OK;
+        if (n <= 0 && (ms == 0 || ipc__deadline_expired(dl)))
+            return ipc__deadline_err(dl);
+    }
+}
+
+/* The named receiver: many senders, taken in turns. */
+static ipc_err unix_recv_many(ipc_channel *ch, void *buf, size_t cap,
+                              size_t *len, unsigned *prio,
+                              const struct ipc_deadline *dl)
+{
+    struct unix_end *ue = unix_priv(ch);
+    for (;;) {
+        if (ue->cur && ue->burst < UNIX_BURST) {
+            struct unix_conn *c = ue->cur;
+            ipc_err err = unix_take(c->fd, ch->max_msg, buf, cap, len, prio);
+            if (err == IPC_OK || err == IPC_EPROTO) {
+                ue->burst++;
+                ue->peer_uid = c->uid;
+                ue->have_peer = true;
+                return err;
+            }
+            if (err == IPC_EMSGSIZE)
+                return err;
+            if (err == IPC_ECLOSED)
+                unix_drop(ue, c);
+            else if (err != IPC_EAGAIN)
+                return err;
+        }
+        ue->cur = NULL;
+        ipc_err err = unix_wait_ready(ue, dl);
+        if (err != IPC_OK)
+            return err;
+    }
+}
+
+static ipc_err unix_recv(ipc_channel *ch, void *buf, size_t cap, size_t *len,
+                         unsigned *prio, const struct ipc_deadline *dl)
+{
+    if (unix_priv(ch)->epfd >= 0)
+        return unix_recv_many(ch, buf, cap, len, prio, dl);
+    return unix_recv_one(ch, buf, cap, len, prio, dl);
+}
+
+static ipc_err unix_pollfd(const ipc_channel *ch, int *fd, short *events)
+{
+    const struct unix_end *ue = unix_priv(ch);
+    *fd = ue->epfd >= 0 ? ue->epfd : ue->fd;
+    *events = (ch->direction & IPC_F_RECV) ? POLLIN : POLLOUT;
+    return IPC_OK;
+}
+
+static ipc_err unix_peer_uid(const ipc_channel *ch, uid_t *uid)
+{
+    const struct unix_end *ue = unix_priv(ch);
+    if (!ue->have_peer)
+        return ipc__fail(IPC_ENOENT, "unix: no message received yet");
+    *uid = ue->peer_uid;
+    return IPC_OK;
+}
+
+const struct ipc_backend ipc__backend_unix = {
+    .scheme = "unix",
+    .caps = IPC_CAP_NAMED | IPC_CAP_PAIR | IPC_CAP_DUPLEX |
+            IPC_CAP_MULTI_SENDER | IPC_CAP_POLLABLE | IPC_CAP_PEER_CLOSED |
+            IPC_CAP_PEER_UID,
+    .keys = IPC_KEYBIT(IPC_KEY_MAX_MSG) | IPC_KEYBIT(IPC_KEY_MODE) |
+            IPC_KEYBIT(IPC_KEY_PEER_UID),
+    .priv_size = sizeof(struct unix_end),
+    .limits =
+        {
+            .max_msg_default = UNIX_MAX_MSG_DEFAULT,
+            .max_msg_max = UNIX_MAX_MSG_MAX,
+            .name_max = UNIX_NAME_MAX,
+        },
+    .path_required = true,
+    .open = unix_open,
+    .pair = unix_pair,
+    .close = unix_close,
+    .unlink = unix_unlink,
+    .send = unix_send,
+    .recv = unix_recv,
+    .pollfd = unix_pollfd,
+    .peer_uid = unix_peer_uid,
+};

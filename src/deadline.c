@@ -1,0 +1,91 @@
+/* SPDX-License-Identifier: MIT */
+/* Monotonic deadlines: one per call, so a signal never restarts the clock. */
+#include "ipc_int.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <time.h>
+
+#define NS_PER_MS 1000000LL
+#define NS_PER_S 1000000000LL
+
+int64_t ipc__now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * NS_PER_S + ts.tv_nsec;
+}
+
+void ipc__deadline_init(struct ipc_deadline *dl, int timeout_ms)
+{
+    dl->nonblock = timeout_ms == 0;
+    if (timeout_ms < 0)
+        dl->at_ns = INT64_MAX;
+    else if (timeout_ms == 0)
+        dl->at_ns = 0; /* no clock read on the non-blocking path */
+    else
+        dl->at_ns = ipc__now_ns() + (int64_t)timeout_ms * NS_PER_MS;
+}
+
+bool ipc__deadline_expired(const struct ipc_deadline *dl)
+{
+    if (dl->at_ns == INT64_MAX)
+        return false;
+    return dl->nonblock || ipc__now_ns() >= dl->at_ns;
+}
+
+int ipc__deadline_poll_ms(const struct ipc_deadline *dl)
+{
+    if (dl->at_ns == INT64_MAX)
+        return -1;
+    if (dl->nonblock)
+        return 0;
+    int64_t left = dl->at_ns - ipc__now_ns();
+    if (left <= 0)
+        return 0;
+    /* Round up: poll() may return at the rounded-down instant otherwise,
+     * which would report a timeout before the deadline. */
+    int64_t ms = (left + NS_PER_MS - 1) / NS_PER_MS;
+    return ms > INT32_MAX ? INT32_MAX : (int)ms;
+}
+
+ipc_err ipc__deadline_err(const struct ipc_deadline *dl)
+{
+    return ipc__fail(dl->nonblock ? IPC_EAGAIN : IPC_ETIMEDOUT,
+                     dl->nonblock ? "would block" : "deadline passed");
+}
+
+void ipc__deadline_realtime(const struct ipc_deadline *dl, struct timespec *ts)
+{
+    int64_t left = 0;
+    if (!dl->nonblock) {
+        left = dl->at_ns == INT64_MAX ? 365LL * 24 * 3600 * NS_PER_S
+                                      : dl->at_ns - ipc__now_ns();
+        if (left < 0)
+            left = 0;
+    }
+    clock_gettime(CLOCK_REALTIME, ts);
+    int64_t ns = ts->tv_nsec + left % NS_PER_S;
+    ts->tv_sec += (time_t)(left / NS_PER_S + ns / NS_PER_S);
+    ts->tv_nsec = (long)(ns % NS_PER_S);
+}
+
+ipc_err ipc__wait_fd(int fd, short events, const struct ipc_deadline *dl,
+                     short *revents)
+{
+    struct pollfd pfd = {.fd = fd, .events = events};
+    for (;;) {
+        int ms = ipc__deadline_poll_ms(dl);
+        int n = poll(&pfd, 1, ms);
+        if (n > 0) {
+            if (revents)
+                *revents = pfd.revents;
+            return IPC_OK;
+        }
+        if (n < 0 && errno != EINTR)
+            return ipc__errno(errno, "poll");
+        /* Timed out, or EINTR: the deadline decides, not the return. */
+        if (ms == 0 || ipc__deadline_expired(dl))
+            return ipc__deadline_err(dl);
+    }
+}

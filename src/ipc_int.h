@@ -1,0 +1,189 @@
+/* SPDX-License-Identifier: MIT */
+/* Internal umbrella: the channel, the backend table, addresses, deadlines. */
+#ifndef IPC_INT_H
+#define IPC_INT_H
+
+#include "ipc/ipc.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* ---------------------------------------------------------------- addresses
+ * "scheme:path?key=value&..." parsed without any system call (address.c). */
+
+#define IPC_ADDR_SCHEME_MAX 15
+#define IPC_ADDR_PATH_MAX 4095
+
+/* Every option any backend knows. A backend accepts a subset (keys below). */
+enum ipc__key {
+    IPC_KEY_CAPACITY,
+    IPC_KEY_MAX_MSG,
+    IPC_KEY_MODE,
+    IPC_KEY_FD,
+    IPC_KEY_PEER_UID,
+    IPC_KEY_COUNT
+};
+#define IPC_KEYBIT(k) (1u << (k))
+
+struct ipc_addr {
+    char scheme[IPC_ADDR_SCHEME_MAX + 1];
+    char path[IPC_ADDR_PATH_MAX + 1]; /* may be "" */
+    size_t path_len;
+    unsigned keys_set; /* IPC_KEYBIT() of each key given */
+    uint64_t val[IPC_KEY_COUNT];
+};
+
+/* Parse the syntax and the option names/values; IPC_EINVAL with a detail. */
+ipc_err ipc__addr_parse(const char *text, struct ipc_addr *addr);
+/* Name of a key, for messages. */
+const char *ipc__key_name(enum ipc__key key);
+/* The value of a key if given, else dflt. */
+static inline uint64_t ipc__addr_get(const struct ipc_addr *a, enum ipc__key k,
+                                     uint64_t dflt)
+{
+    return (a->keys_set & IPC_KEYBIT(k)) ? a->val[k] : dflt;
+}
+
+/* ---------------------------------------------------------------- deadlines
+ * One monotonic deadline per call (deadline.c). */
+
+struct ipc_deadline {
+    int64_t at_ns; /* CLOCK_MONOTONIC instant; INT64_MAX for forever */
+    bool nonblock; /* timeout 0: waits answer IPC_EAGAIN, not ETIMEDOUT */
+};
+
+void ipc__deadline_init(struct ipc_deadline *dl, int timeout_ms);
+int64_t ipc__now_ns(void);
+/* Milliseconds left for poll(): -1 forever, 0 expired, else rounded up so
+ * that a wait never ends before the deadline. */
+int ipc__deadline_poll_ms(const struct ipc_deadline *dl);
+bool ipc__deadline_expired(const struct ipc_deadline *dl);
+/* The code a wait that ran out answers: IPC_EAGAIN for timeout 0. */
+ipc_err ipc__deadline_err(const struct ipc_deadline *dl);
+/* The deadline as an absolute CLOCK_REALTIME instant for kernel calls that
+ * only take that clock; recompute on every retry (wall clock may jump). */
+void ipc__deadline_realtime(const struct ipc_deadline *dl, struct timespec *ts);
+/* Wait for events on fd until the deadline; EINTR retried. IPC_OK when
+ * ready (revents in *revents if not NULL), else the deadline's code. */
+ipc_err ipc__wait_fd(int fd, short events, const struct ipc_deadline *dl,
+                     short *revents);
+
+/* ---------------------------------------------------------------- errors */
+
+/* Set the thread's detail and return err. printf-style. */
+ipc_err ipc__fail(ipc_err err, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* Map an errno from a system call to a code, with a detail naming what was
+ * being done: ipc__errno(errno, "unix: connect %s", path). */
+ipc_err ipc__errno(int err, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* The code alone, without touching the detail (errno map, unit-tested). */
+ipc_err ipc__errno_code(int err);
+void ipc__clear_detail(void);
+
+/* ---------------------------------------------------------------- backends */
+
+struct ipc_channel;
+
+/* Limits a backend puts on its options, checked by the frontend before any
+ * backend code runs. */
+struct ipc_backend_limits {
+    size_t max_msg_default;
+    size_t max_msg_max; /* hard cap; OS limits are checked in open */
+    size_t capacity_default;
+    size_t capacity_max;
+    size_t name_max; /* longest path accepted (bytes, without NUL) */
+};
+
+/*
+ * One transport. Every backend defines exactly one of these, const, at the
+ * end of its file. An optional op left NULL makes the frontend answer
+ * IPC_ENOTSUP, and its capability bit must then be clear (a unit test walks
+ * the registry to check it). The frontend has already checked: non-NULL
+ * arguments, the direction of the end, len <= max_msg, prio <= max_prio.
+ * Ops that wait get the call's deadline and must not wait past it; they
+ * retry EINTR and never return raw errno. Returned errors carry a detail
+ * (ipc__fail / ipc__errno).
+ */
+struct ipc_backend {
+    const char *scheme;
+    unsigned caps;      /* IPC_CAP_* the backend may offer; ends may have
+                           fewer (set ch->caps in open/pair) */
+    unsigned keys;      /* IPC_KEYBIT() of the options it accepts */
+    size_t priv_size;   /* private state, allocated after the channel */
+    unsigned max_prio;  /* highest priority, 0 without IPC_CAP_PRIORITY */
+    struct ipc_backend_limits limits;
+    bool path_required; /* a named address needs a non-empty path */
+    const char *built_out; /* non-NULL: compiled out; the reason */
+
+    /* Open a named end. ch is zeroed except the frontend fields; fill
+     * priv, ch->caps (defaults to caps & ~PAIR), capacity fields. May
+     * wait for a not-ready object until dl. NULL: no named mode. */
+    ipc_err (*open)(struct ipc_channel *ch, const struct ipc_addr *addr,
+                    unsigned flags, const struct ipc_deadline *dl);
+    /* Make a private channel: tx sends, rx receives. NULL: no pairs. */
+    ipc_err (*pair)(struct ipc_channel *tx, struct ipc_channel *rx,
+                    const struct ipc_addr *addr, unsigned flags);
+    /* Release everything; remove the object if ch->owner. Never blocks,
+     * never fails, must tolerate a half-opened ch (failed open/pair). */
+    void (*close)(struct ipc_channel *ch);
+    /* Remove a named object by address. NULL: IPC_ENOTSUP. */
+    ipc_err (*unlink)(const struct ipc_addr *addr);
+
+    /* Queue one whole message or nothing. buf is borrowed for the call. */
+    ipc_err (*send)(struct ipc_channel *ch, const void *buf, size_t len,
+                    unsigned prio, const struct ipc_deadline *dl);
+    /* Take one message into buf[cap]; on IPC_EMSGSIZE set *len to the
+     * length needed and leave the message queued. */
+    ipc_err (*recv)(struct ipc_channel *ch, void *buf, size_t cap,
+                    size_t *len, unsigned *prio,
+                    const struct ipc_deadline *dl);
+
+    /* Optional. */
+    ipc_err (*pollfd)(const struct ipc_channel *ch, int *fd, short *events);
+    ipc_err (*peer_uid)(const struct ipc_channel *ch, uid_t *uid);
+    /* Write an address for another process into buf; NULL: the frontend
+     * writes the address the end was opened with (named ends only). */
+    ipc_err (*address)(const struct ipc_channel *ch, char *buf, size_t size);
+    ipc_err (*loan)(struct ipc_channel *ch, size_t len, void **buf,
+                    const struct ipc_deadline *dl);
+    ipc_err (*commit)(struct ipc_channel *ch, void *buf, size_t len,
+                      unsigned prio);
+    ipc_err (*view)(struct ipc_channel *ch, const void **buf, size_t *len,
+                    unsigned *prio, const struct ipc_deadline *dl);
+    ipc_err (*release)(struct ipc_channel *ch, const void *buf);
+};
+
+/* The end of a channel: frontend fields, then the backend's private state
+ * in the same allocation. */
+struct ipc_channel {
+    const struct ipc_backend *be;
+    unsigned direction;  /* IPC_F_SEND | IPC_F_RECV */
+    unsigned caps;       /* what this end has */
+    unsigned flags;      /* open flags */
+    bool owner;          /* this end created the named object */
+    size_t max_msg;
+    size_t capacity;     /* see ipc_query */
+    size_t buffer_bytes;
+    char *address;       /* as opened (named ends), heap; NULL for pairs */
+    _Alignas(max_align_t) unsigned char priv[];
+};
+
+static inline void *ipc__priv(const struct ipc_channel *ch)
+{
+    return (void *)ch->priv;
+}
+
+/* Registry (registry.c): the backend for a scheme, or NULL if unknown. */
+const struct ipc_backend *ipc__backend_find(const char *scheme);
+/* All known backends, built or not, NULL-terminated. */
+extern const struct ipc_backend *const ipc__backends[];
+
+/* Check an address against a backend's keys and limits (frontend and unit
+ * tests). named: the address will be opened, not paired. */
+ipc_err ipc__addr_check(const struct ipc_backend *be,
+                        const struct ipc_addr *addr, bool named);
+
+#endif /* IPC_INT_H */

@@ -1,0 +1,36 @@
+/* SPDX-License-Identifier: MIT */
+/* The table of backends: one line each, built in or answering "built out". */
+#include "ipc_int.h"
+
+#include <string.h>
+
+/* A backend switched off at configure time still owns its scheme, so that a
+ * user hears "built without X" instead of "unknown scheme". */
+#define REGISTRY_BUILT_OUT(name, why)                                          \
+    static const struct ipc_backend ipc__backend_##name = {                    \
+        .scheme = #name, .built_out = why}
+
+#if IPC_WITH_PIPE
+extern const struct ipc_backend ipc__backend_pipe;
+#else
+REGISTRY_BUILT_OUT(pipe, "built without the pipe backend (IPC_WITH_PIPE=OFF)");
+#endif
+#if IPC_WITH_UNIX
+extern const struct ipc_backend ipc__backend_unix;
+#else
+REGISTRY_BUILT_OUT(unix, "built without the unix backend (IPC_WITH_UNIX=OFF)");
+#endif
+
+const struct ipc_backend *const ipc__backends[] = {
+    &ipc__backend_pipe,
+    &ipc__backend_unix,
+    NULL,
+};
+
+const struct ipc_backend *ipc__backend_find(const char *scheme)
+{
+    for (size_t i = 0; ipc__backends[i]; i++)
+        if (strcmp(ipc__backends[i]->scheme, scheme) == 0)
+            return ipc__backends[i];
+    return NULL;
+}

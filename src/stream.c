@@ -1,0 +1,350 @@
+/* SPDX-License-Identifier: MIT */
+/* Framed messages over pipes and FIFOs: all-or-nothing sends, no SIGPIPE,
+ * receives that survive timeouts and short buffers without losing bytes. */
+#include "stream.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+
+void ipc__stream_init(struct ipc_stream *s, int fd, size_t max_msg)
+{
+    memset(s, 0, sizeof *s);
+    s->fd = fd;
+    s->max_msg = max_msg;
+    s->pipe_size = PIPE_BUF;
+}
+
+void ipc__stream_size_pipe(struct ipc_stream *s)
+{
+#ifdef F_SETPIPE_SZ /* Linux-only: elsewhere the default buffer stays */
+    /* Room for two frames lets the writer fill one while the reader
+     * drains the other; fall back to one frame, then to what we have
+     * (pipe-max-size and the per-user page budget bound this). */
+    size_t frame = s->max_msg + IPC_FRAME_HDR;
+    int size = fcntl(s->fd, F_GETPIPE_SZ);
+    for (size_t want = 2 * frame; want >= frame; want -= frame) {
+        if (size < 0 || (size_t)size >= want || want > INT_MAX)
+            break;
+        int grown = fcntl(s->fd, F_SETPIPE_SZ, (int)want);
+        if (grown > 0) {
+            size = grown;
+            break;
+        }
+    }
+    if (size > 0)
+        s->pipe_size = (size_t)size;
+#endif
+}
+
+void ipc__stream_close(struct ipc_stream *s)
+{
+    if (s->fd >= 0)
+        close(s->fd);
+    s->fd = -1;
+    free(s->stage);
+    s->stage = NULL;
+}
+
+/* --------------------------------------------------------------- sending */
+
+/*
+ * SIGPIPE: a write to a pipe without readers raises it, and pipes have no
+ * MSG_NOSIGNAL. Block it in this thread for the write only; if the write
+ * failed with EPIPE, take the signal it left pending (it is thread-directed)
+ * before unblocking. A thread that already blocks SIGPIPE is left alone.
+ */
+struct stream_sigpipe {
+    sigset_t old;
+    bool was_blocked;
+};
+
+static void stream_sigpipe_block(struct stream_sigpipe *sp)
+{
+    sigset_t pipe_set;
+    sigemptyset(&pipe_set);
+    sigaddset(&pipe_set, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe_set, &sp->old);
+    sp->was_blocked = sigismember(&sp->old, SIGPIPE) == 1;
+}
+
+static void stream_sigpipe_restore(struct stream_sigpipe *sp, bool got_epipe)
+{
+    if (sp->was_blocked)
+        return;
+    if (got_epipe) {
+        sigset_t pipe_set;
+        sigemptyset(&pipe_set);
+        sigaddset(&pipe_set, SIGPIPE);
+        const struct timespec zero = {0, 0};
+        while (sigtimedwait(&pipe_set, NULL, &zero) < 0 && errno == EINTR)
+            ;
+    }
+    pthread_sigmask(SIG_SETMASK, &sp->old, NULL);
+}
+
+static ssize_t stream_writev(int fd, struct iovec *iov, int iovcnt)
+{
+    struct stream_sigpipe sp;
+    stream_sigpipe_block(&sp);
+    ssize_t n;
+    do
+        n = writev(fd, iov, iovcnt);
+    while (n < 0 && errno == EINTR);
+    int saved = errno;
+    stream_sigpipe_restore(&sp, n < 0 && saved == EPIPE);
+    errno = saved;
+    return n;
+}
+
+/* Bytes free in the pipe, or SIZE_MAX when the OS cannot tell. */
+static size_t stream_room(const struct ipc_stream *s)
+{
+    int queued;
+    if (ioctl(s->fd, FIONREAD, &queued) < 0 || queued < 0)
+        return SIZE_MAX;
+    return (size_t)queued >= s->pipe_size ? 0 : s->pipe_size - (size_t)queued;
+}
+
+/*
+ * Wait until a frame of total bytes can be written in one piece. poll()
+ * reports a pipe writable once a page is free, not once our frame fits, so
+ * when it says writable but the frame does not fit yet, nap and look again,
+ * starting at 20 us (a reader drains 64 KiB in about 10 us) and backing off
+ * to 1 ms, so that a stalled reader costs at most a thousand wake-ups a
+ * second until the deadline.
+ */
+static ipc_err stream_wait_room(struct ipc_stream *s, size_t total,
+                                const struct ipc_deadline *dl)
+{
+    long nap_ns = 20000;
+    for (;;) {
+        if (stream_room(s) >= total)
+            return IPC_OK;
+        if (dl->nonblock)
+            return ipc__deadline_err(dl);
+        short revents = 0;
+        ipc_err err = ipc__wait_fd(s->fd, POLLOUT, dl, &revents);
+        if (err != IPC_OK)
+            return err;
+        if (revents & (POLLERR | POLLHUP))
+            return IPC_OK; /* let the write report the closed reader */
+        if (stream_room(s) >= total)
+            return IPC_OK;
+        if (ipc__deadline_expired(dl))
+            return ipc__deadline_err(dl);
+        struct timespec nap = {0, nap_ns};
+        nanosleep(&nap, NULL);
+        if (nap_ns < 1000000)
+            nap_ns *= 2;
+    }
+}
+
+static ipc_err stream_write_error(struct ipc_stream *s, int err)
+{
+    if (err == EPIPE)
+        return ipc__fail(IPC_ECLOSED, "stream: the reader is gone");
+    (void)s;
+    return ipc__errno(err, "stream: write");
+}
+
+ipc_err ipc__stream_send(struct ipc_stream *s, const void *buf, size_t len,
+                         unsigned prio, const struct ipc_deadline *dl)
+{
+    if (s->broken)
+        return ipc__fail(IPC_ECLOSED,
+                         "stream: broken by an earlier send cut short");
+    unsigned char hdr[IPC_FRAME_HDR];
+    ipc__frame_encode(hdr, len, prio);
+    struct iovec iov[2] = {{hdr, sizeof hdr}, {(void *)buf, len}};
+    size_t total = sizeof hdr + len;
+
+    /* Up to PIPE_BUF the kernel writes atomically. Above it, a send that
+     * may time out writes only once the whole frame fits, so that a
+     * timeout never cuts one; a send without a deadline just writes, in
+     * pieces as the reader makes room. */
+    bool forever = dl->at_ns == INT64_MAX;
+    if (total > PIPE_BUF && total <= s->pipe_size && !forever) {
+        ipc_err err = stream_wait_room(s, total, dl);
+        if (err != IPC_OK)
+            return err;
+    }
+    size_t done = 0;
+    for (;;) {
+        ssize_t n = stream_writev(s->fd, iov, 2);
+        if (n > 0) {
+            done += (size_t)n;
+            if (done == total)
+                return IPC_OK;
+            /* Advance the iovecs past what went out. */
+            size_t skip = (size_t)n;
+            for (int i = 0; i < 2; i++) {
+                size_t step = skip < iov[i].iov_len ? skip : iov[i].iov_len;
+                iov[i].iov_base = (char *)iov[i].iov_base + step;
+                iov[i].iov_len -= step;
+                skip -= step;
+            }
+            continue;
+        }
+        if (n < 0 && errno != EAGAIN)
+            break;
+        ipc_err err = ipc__wait_fd(s->fd, POLLOUT, dl, NULL);
+        if (err != IPC_OK) {
+            if (done == 0)
+                return err;
+            /* A frame begun and not finished must never be read as data:
+             * the channel is done for. The reader sees a truncated frame at
+             * EOF once this end closes and discards it. */
+            s->broken = IPC_ECLOSED;
+            return ipc__fail(err, "stream: timed out mid-frame; the channel "
+                                  "is broken and must be closed");
+        }
+    }
+    int saved = errno;
+    if (done > 0)
+        s->broken = IPC_ECLOSED;
+    return stream_write_error(s, saved);
+}
+
+/* ------------------------------------------------------------- receiving */
+
+/* Read up to want bytes; IPC_OK with *got > 0, IPC_ECLOSED at EOF, or the
+ * deadline's code once nothing arrives in time. */
+static ipc_err stream_read_some(struct ipc_stream *s, void *dst, size_t want,
+                                size_t *got, const struct ipc_deadline *dl)
+{
+    for (;;) {
+        ssize_t n = read(s->fd, dst, want);
+        if (n > 0) {
+            *got = (size_t)n;
+            return IPC_OK;
+        }
+        if (n == 0)
+            return IPC_ECLOSED;
+        if (errno == EINTR)
+            continue;
+        if (errno != EAGAIN)
+            return ipc__errno(errno, "stream: read");
+        ipc_err err = ipc__wait_fd(s->fd, POLLIN, dl, NULL);
+        if (err != IPC_OK)
+            return err;
+    }
+}
+
+static void stream_frame_done(struct ipc_stream *s)
+{
+    s->hdr_have = 0;
+    s->have_frame = false;
+    free(s->stage);
+    s->stage = NULL;
+    s->stage_have = 0;
+}
+
+static ipc_err stream_eof(struct ipc_stream *s, bool mid_frame)
+{
+    stream_frame_done(s);
+    if (mid_frame)
+        return ipc__fail(IPC_ECLOSED, "stream: the writer left mid-frame; "
+                                      "the partial message was discarded");
+    return ipc__fail(IPC_ECLOSED, "stream: every writer is gone");
+}
+
+static ipc_err stream_read_header(struct ipc_stream *s,
+                                  const struct ipc_deadline *dl)
+{
+    while (s->hdr_have < IPC_FRAME_HDR) {
+        size_t got;
+        ipc_err err = stream_read_some(s, s->hdr + s->hdr_have,
+                                       IPC_FRAME_HDR - s->hdr_have, &got, dl);
+        if (err == IPC_ECLOSED)
+            return stream_eof(s, s->hdr_have > 0);
+        if (err != IPC_OK)
+            return err;
+        s->hdr_have += got;
+    }
+    ipc_err err = ipc__frame_decode(s->hdr, s->max_msg, &s->cur);
+    if (err != IPC_OK) {
+        /* After garbage there is no way to find the next frame. */
+        s->broken = IPC_EPROTO;
+        return err;
+    }
+    s->have_frame = true;
+    return IPC_OK;
+}
+
+/* Keep payload bytes read so far across a timeout (rare path; the size was
+ * checked against max_msg when the header was decoded). */
+static ipc_err stream_stage(struct ipc_stream *s, const void *part, size_t n)
+{
+    if (!s->stage) {
+        s->stage = malloc(s->cur.len ? s->cur.len : 1);
+        if (!s->stage) {
+            s->broken = IPC_ENOMEM;
+            return ipc__fail(IPC_ENOMEM, "stream: cannot keep a partial "
+                                         "message; the channel is broken");
+        }
+        memcpy(s->stage, part, n);
+        s->stage_have = n;
+    }
+    return IPC_OK;
+}
+
+static ipc_err stream_read_payload(struct ipc_stream *s, unsigned char *buf,
+                                   const struct ipc_deadline *dl)
+{
+    size_t len = s->cur.len;
+    /* Resume into the stage if a timeout cut an earlier attempt. */
+    unsigned char *dst = s->stage ? s->stage : buf;
+    size_t have = s->stage ? s->stage_have : 0;
+    while (have < len) {
+        size_t got;
+        ipc_err err = stream_read_some(s, dst + have, len - have, &got, dl);
+        if (err == IPC_ECLOSED)
+            return stream_eof(s, true);
+        if (err != IPC_OK) {
+            if (s->stage)
+                s->stage_have = have;
+            else if (have > 0) {
+                ipc_err serr = stream_stage(s, buf, have);
+                if (serr != IPC_OK)
+                    return serr;
+            }
+            return err;
+        }
+        have += got;
+    }
+    if (s->stage)
+        memcpy(buf, s->stage, len);
+    return IPC_OK;
+}
+
+ipc_err ipc__stream_recv(struct ipc_stream *s, void *buf, size_t cap,
+                         size_t *len, unsigned *prio,
+                         const struct ipc_deadline *dl)
+{
+    if (s->broken)
+        return ipc__fail(s->broken, "stream: broken by an earlier error");
+    ipc_err err;
+    if (!s->have_frame && (err = stream_read_header(s, dl)) != IPC_OK)
+        return err;
+    if (s->cur.len > cap) {
+        *len = s->cur.len;
+        return ipc__fail(IPC_EMSGSIZE, "stream: message of %zu bytes, buffer "
+                                       "of %zu; it stays queued",
+                         s->cur.len, cap);
+    }
+    if ((err = stream_read_payload(s, buf, dl)) != IPC_OK)
+        return err;
+    *len = s->cur.len;
+    *prio = s->cur.prio;
+    stream_frame_done(s);
+    return IPC_OK;
+}

@@ -1,0 +1,44 @@
+/* SPDX-License-Identifier: MIT */
+/* Framed messages over a pipe-like byte stream (pipe, FIFO). */
+#ifndef IPC_STREAM_H
+#define IPC_STREAM_H
+
+#include "frame.h"
+
+/*
+ * One end of a byte stream carrying frames. The descriptor is non-blocking;
+ * all waits go through the call's deadline.
+ *
+ * Receiving keeps the state of a frame in progress, so that a receive that
+ * times out half-way, or whose buffer is too small, loses nothing: the header
+ * stays decoded, and payload bytes already read are kept in a buffer owned by
+ * the stream (sized by the frame, which was checked against max_msg).
+ */
+struct ipc_stream {
+    int fd;
+    size_t max_msg;
+    size_t pipe_size;  /* kernel buffer; a frame that fits is written whole */
+    ipc_err broken;    /* IPC_OK, or what every later call answers */
+    /* receive side: a frame in progress */
+    unsigned char hdr[IPC_FRAME_HDR];
+    size_t hdr_have;
+    bool have_frame;
+    struct ipc_frame cur;
+    unsigned char *stage; /* payload read before a timeout cut it short */
+    size_t stage_have;
+};
+
+void ipc__stream_init(struct ipc_stream *s, int fd, size_t max_msg);
+/* Grow the kernel buffer to hold a whole frame of max_msg where allowed,
+ * and record its size. Failing to grow is not an error: frames larger than
+ * the buffer are then written in pieces. */
+void ipc__stream_size_pipe(struct ipc_stream *s);
+ipc_err ipc__stream_send(struct ipc_stream *s, const void *buf, size_t len,
+                         unsigned prio, const struct ipc_deadline *dl);
+ipc_err ipc__stream_recv(struct ipc_stream *s, void *buf, size_t cap,
+                         size_t *len, unsigned *prio,
+                         const struct ipc_deadline *dl);
+/* Close the descriptor (if any) and free the receive state. */
+void ipc__stream_close(struct ipc_stream *s);
+
+#endif /* IPC_STREAM_H */
