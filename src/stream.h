@@ -19,6 +19,7 @@ struct ipc_stream {
     size_t max_msg;
     size_t pipe_size;  /* kernel buffer; a frame that fits is written whole */
     ipc_err broken;    /* IPC_OK, or what every later call answers */
+    bool sigpipe_guard; /* SIGPIPE was SIG_DFL at init: mask it in sends */
     /* receive side: a frame in progress */
     unsigned char hdr[IPC_FRAME_HDR];
     size_t hdr_have;

@@ -52,10 +52,12 @@ static void pipe_setup_end(ipc_channel *ch, int fd)
 static ipc_err pipe_pair(ipc_channel *tx, ipc_channel *rx,
                          const struct ipc_addr *addr, unsigned flags)
 {
-    (void)addr;
     int fds[2];
     pipe_priv(tx)->stream.fd = -1;
     pipe_priv(rx)->stream.fd = -1;
+    if (addr->keys_set & IPC_KEYBIT(IPC_KEY_FD))
+        return ipc__fail(IPC_EINVAL, "pipe: fd= adopts an end with ipc_open, "
+                                     "a pair makes new ones");
     if (pipe2(fds, O_CLOEXEC | O_NONBLOCK) < 0)
         return ipc__errno(errno, "pipe: pipe2");
     pipe_setup_end(rx, fds[0]);
