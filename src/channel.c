@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define CHANNEL_VERSION_STR_(a, b, c) #a "." #b "." #c
 #define CHANNEL_VERSION_STR(a, b, c) CHANNEL_VERSION_STR_(a, b, c)
@@ -42,6 +43,8 @@ ipc_err ipc__addr_check(const struct ipc_backend *be,
         if (unknown & IPC_KEYBIT(k))
             return ipc__fail(IPC_EINVAL, "%s: unknown option \"%s\"",
                              be->scheme, ipc__key_name((enum ipc__key)k));
+    if (named && addr->path_len != 0 && !(be->caps & IPC_CAP_NAMED))
+        return ipc__fail(IPC_ENOTSUP, "%s: no named channels", be->scheme);
     if (named && be->path_required && addr->path_len == 0)
         return ipc__fail(IPC_EINVAL, "%s: the address needs a name",
                          be->scheme);
@@ -57,7 +60,7 @@ ipc_err ipc__addr_check(const struct ipc_backend *be,
         return ipc__fail(IPC_ENOTSUP,
                          "%s: capacity=0 (rendezvous) is not supported",
                          be->scheme);
-    ipc_err err = channel_range(addr, IPC_KEY_MAX_MSG, 0, lim->max_msg_max,
+    ipc_err err = channel_range(addr, IPC_KEY_MAX_MSG, 1, lim->max_msg_max,
                                 be->scheme);
     if (err == IPC_OK)
         err = channel_range(addr, IPC_KEY_CAPACITY, 0, lim->capacity_max,
@@ -101,6 +104,10 @@ static void channel_free(ipc_channel *ch)
 {
     if (!ch)
         return;
+    /* A forked child closing its copy of the creator's end must not remove
+     * the object from under the parent. */
+    if (ch->owner && ch->owner_pid != getpid())
+        ch->owner = false;
     ch->be->close(ch);
     free(ch->address);
     free(ch);
@@ -154,6 +161,7 @@ ipc_err ipc_open(const char *address, unsigned flags, int timeout_ms,
     ch->caps = be->caps & ~IPC_CAP_PAIR;
     struct ipc_deadline dl;
     ipc__deadline_init(&dl, timeout_ms);
+    ch->owner_pid = getpid();
     err = be->open(ch, &addr, flags, &dl);
     if (err != IPC_OK) {
         channel_free(ch);

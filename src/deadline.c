@@ -8,6 +8,7 @@
 
 #define NS_PER_MS 1000000LL
 #define NS_PER_S 1000000000LL
+#define SLICE_MAX_NS 1000000L
 
 int64_t ipc__now_ns(void)
 {
@@ -88,4 +89,47 @@ ipc_err ipc__wait_fd(int fd, short events, const struct ipc_deadline *dl,
         if (ms == 0 || ipc__deadline_expired(dl))
             return ipc__deadline_err(dl);
     }
+}
+
+/* Nanoseconds to the deadline, capped at cap_ns. */
+static int64_t deadline_left_ns(const struct ipc_deadline *dl, int64_t cap_ns)
+{
+    if (dl->at_ns == INT64_MAX)
+        return cap_ns;
+    int64_t left = dl->at_ns - ipc__now_ns();
+    if (left < 0)
+        left = 0;
+    return left < cap_ns ? left : cap_ns;
+}
+
+static void deadline_grow(long *slice_ns)
+{
+    *slice_ns = *slice_ns >= SLICE_MAX_NS / 2 ? SLICE_MAX_NS : *slice_ns * 2;
+}
+
+ipc_err ipc__wait_fd_slice(int fd, short events, const struct ipc_deadline *dl,
+                           long *slice_ns, short *revents)
+{
+    if (ipc__deadline_expired(dl))
+        return ipc__deadline_err(dl);
+    int64_t wait = deadline_left_ns(dl, *slice_ns);
+    struct timespec ts = {(time_t)(wait / NS_PER_S), (long)(wait % NS_PER_S)};
+    struct pollfd pfd = {.fd = fd, .events = events};
+    deadline_grow(slice_ns);
+    int n = ppoll(&pfd, 1, &ts, NULL);
+    if (n < 0 && errno != EINTR)
+        return ipc__errno(errno, "ppoll");
+    *revents = n > 0 ? pfd.revents : 0;
+    return IPC_OK;
+}
+
+ipc_err ipc__nap(const struct ipc_deadline *dl, long *nap_ns)
+{
+    if (ipc__deadline_expired(dl))
+        return ipc__deadline_err(dl);
+    int64_t wait = deadline_left_ns(dl, *nap_ns);
+    struct timespec ts = {(time_t)(wait / NS_PER_S), (long)(wait % NS_PER_S)};
+    deadline_grow(nap_ns);
+    nanosleep(&ts, NULL); /* EINTR: the caller looks again anyway */
+    return IPC_OK;
 }

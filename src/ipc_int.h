@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <time.h>
 
 /* ---------------------------------------------------------------- addresses
  * "scheme:path?key=value&..." parsed without any system call (address.c). */
@@ -69,6 +70,14 @@ void ipc__deadline_realtime(const struct ipc_deadline *dl, struct timespec *ts);
  * ready (revents in *revents if not NULL), else the deadline's code. */
 ipc_err ipc__wait_fd(int fd, short events, const struct ipc_deadline *dl,
                      short *revents);
+/* Like ipc__wait_fd, but return IPC_OK with *revents 0 after *slice_ns at
+ * most, doubling *slice_ns up to 1 ms for the next call: for waits where the
+ * kernel's readiness lags behind what a retry would find. */
+ipc_err ipc__wait_fd_slice(int fd, short events, const struct ipc_deadline *dl,
+                           long *slice_ns, short *revents);
+/* Sleep *nap_ns (less if the deadline is nearer), doubling it up to 1 ms
+ * for the next call; the deadline's code once it has passed. */
+ipc_err ipc__nap(const struct ipc_deadline *dl, long *nap_ns);
 
 /* ---------------------------------------------------------------- errors */
 
@@ -163,7 +172,9 @@ struct ipc_channel {
     unsigned direction;  /* IPC_F_SEND | IPC_F_RECV */
     unsigned caps;       /* what this end has */
     unsigned flags;      /* open flags */
-    bool owner;          /* this end created the named object */
+    bool owner;          /* this end created the named object; the
+                            frontend clears it in a forked child */
+    pid_t owner_pid;     /* the process that created it */
     size_t max_msg;
     size_t capacity;     /* see ipc_query */
     size_t buffer_bytes;

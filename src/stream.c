@@ -152,12 +152,8 @@ static ipc_err stream_wait_room(struct ipc_stream *s, size_t total,
             return IPC_OK; /* let the write report the closed reader */
         if (stream_room(s) >= total)
             return IPC_OK;
-        if (ipc__deadline_expired(dl))
-            return ipc__deadline_err(dl);
-        struct timespec nap = {0, nap_ns};
-        nanosleep(&nap, NULL);
-        if (nap_ns < 1000000)
-            nap_ns *= 2;
+        if ((err = ipc__nap(dl, &nap_ns)) != IPC_OK)
+            return err;
     }
 }
 

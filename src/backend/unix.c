@@ -224,6 +224,10 @@ static ipc_err unix_bind(ipc_channel *ch, const char *name, unsigned flags)
 {
     struct unix_end *ue = unix_priv(ch);
     const struct sockaddr *sa = (const struct sockaddr *)&ue->sa;
+    /* Linux makes the socket file with the socket inode's mode less the
+     * umask: set it first so the file never exists with a wider mode. */
+    if (!ue->abstract && fchmod(ue->fd, ue->mode) < 0)
+        return ipc__errno(errno, "unix: fchmod %s", name);
     if (bind(ue->fd, sa, ue->sa_len) < 0) {
         if (errno != EADDRINUSE)
             return ipc__errno(errno, "unix: bind %s", name);
@@ -236,9 +240,7 @@ static ipc_err unix_bind(ipc_channel *ch, const char *name, unsigned flags)
     ch->owner = true;
     if (ue->abstract)
         return IPC_OK;
-    /* bind() honours the umask; set the mode asked for right away. Until
-     * then only the umask's mode applies, and peer_uid= closes that gap
-     * for callers that need it. */
+    /* The umask may have narrowed the mode asked for: set it exactly. */
     struct stat st;
     if (stat(ue->sa.sun_path, &st) < 0)
         return ipc__errno(errno, "unix: stat %s", name);
@@ -361,9 +363,18 @@ static void unix_close(ipc_channel *ch)
 
 static ipc_err unix_unlink(const struct ipc_addr *addr)
 {
-    if (addr->path[0] == '@')
-        return ipc__fail(IPC_ENOTSUP, "unix: abstract names vanish with "
-                                      "their receiver; nothing to remove");
+    if (addr->path[0] == '@') {
+        struct sockaddr_un sa;
+        socklen_t len;
+        bool abstract;
+        unix_sockaddr(addr, &sa, &len, &abstract);
+        if (!unix_is_live(&sa, len))
+            return ipc__fail(IPC_ENOENT, "unix: %s: nobody has that name",
+                             addr->path);
+        return ipc__fail(IPC_EBUSY, "unix: %s: abstract names vanish only "
+                                    "with their receiver",
+                         addr->path);
+    }
     struct stat st;
     if (lstat(addr->path, &st) < 0)
         return ipc__errno(errno, "unix: %s", addr->path);
@@ -385,6 +396,7 @@ static ipc_err unix_send(ipc_channel *ch, const void *buf, size_t len,
     ipc__frame_encode(hdr, len, prio);
     struct iovec iov[2] = {{hdr, sizeof hdr}, {(void *)buf, len}};
     struct msghdr msg = {.msg_iov = iov, .msg_iovlen = 2};
+    long slice_ns = 50000;
     for (;;) {
         /* A seqpacket record goes whole or not at all: no partial sends. */
         if (sendmsg(ue->fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT) >= 0)
@@ -395,7 +407,12 @@ static ipc_err unix_send(ipc_channel *ch, const void *buf, size_t len,
             return ipc__fail(IPC_ECLOSED, "unix: the receiver is gone");
         if (errno != EAGAIN)
             return ipc__errno(errno, "unix: sendmsg");
-        ipc_err err = ipc__wait_fd(ue->fd, POLLOUT, dl, NULL);
+        /* The kernel wakes writers of a unix socket only once three
+         * quarters of its buffer have drained, while a send succeeds as
+         * soon as one message fits: wait in short slices and retry. */
+        short revents;
+        ipc_err err = ipc__wait_fd_slice(ue->fd, POLLOUT, dl, &slice_ns,
+                                         &revents);
         if (err != IPC_OK)
             return err;
     }

@@ -1,0 +1,72 @@
+/* SPDX-License-Identifier: MIT */
+/* Test helpers: clocks, child processes with deadlines, patterns, fds. */
+#ifndef IPC_TESTUTIL_H
+#define IPC_TESTUTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* ---------------------------------------------------------------- time */
+
+/* CLOCK_MONOTONIC in nanoseconds. */
+int64_t tu_now_ns(void);
+/* Milliseconds since start_ns, as a double for messages. */
+double tu_elapsed_ms(int64_t start_ns);
+/* Sleep at least ms milliseconds, whatever the signals. */
+void tu_sleep_ms(int ms);
+
+/* ---------------------------------------------------------------- random */
+
+/* Seed the suite's generator; tu_seed_from_env() takes $IPC_TEST_SEED if set,
+ * else pid and clock, and returns the seed used (print it to reproduce). */
+uint64_t tu_seed_from_env(void);
+void tu_seed(uint64_t seed);
+/* Next number of the suite's generator (one process, one thread). */
+uint64_t tu_rand(void);
+/* A number in lo..hi inclusive. */
+uint64_t tu_rand_range(uint64_t lo, uint64_t hi);
+/* A stateless generator step, for patterns and children. */
+uint64_t tu_mix(uint64_t x);
+
+/* Fill buf with the bytes that pattern `seed` defines; tu_pattern_ok checks
+ * them and returns the first bad offset, or len when all match. */
+void tu_pattern(void *buf, size_t len, uint64_t seed);
+size_t tu_pattern_check(const void *buf, size_t len, uint64_t seed);
+/* FNV-1a, 32 bits. */
+uint32_t tu_checksum(const void *buf, size_t len);
+
+/* ---------------------------------------------------------------- processes */
+
+/* fork() after flushing stdio, so a child never prints the parent's buffer. */
+pid_t tu_fork(void);
+/* Wait for pid at most timeout_ms; then SIGKILL it and reap it. Returns true
+ * if it ended on its own; *status gets the wait status (may be NULL). */
+bool tu_wait(pid_t pid, int timeout_ms, int *status);
+/* Kill with SIGKILL and reap; harmless if pid <= 0 or already reaped. */
+void tu_kill(pid_t pid);
+/* A wait status as text: "exit 0", "signal 9 (Killed)". */
+const char *tu_status_str(int status, char *buf, size_t size);
+
+/* ---------------------------------------------------------------- files */
+
+/* $TMPDIR if set and short (so that socket paths fit in sun_path), else
+ * "/tmp". Never ends with '/'. */
+const char *tu_tmpdir(void);
+/* A name unique in this machine for this run: "<prefix>-<pid>-<n>-<rand>". */
+void tu_unique(char *buf, size_t size, const char *prefix);
+/* FD_CLOEXEC state of fd: 1 set, 0 clear, -1 not open. */
+int tu_fd_cloexec(int fd);
+/* Does the path exist (lstat)? */
+bool tu_path_exists(const char *path);
+
+/* Descriptor snapshots (Linux /proc/self/fd): which fds are open. */
+#define TU_FDSET_MAX 1024
+struct tu_fdset {
+    bool open[TU_FDSET_MAX];
+    bool valid; /* false where /proc/self/fd is unreadable */
+};
+void tu_fdset_take(struct tu_fdset *set);
+
+#endif /* IPC_TESTUTIL_H */

@@ -1,0 +1,341 @@
+/* SPDX-License-Identifier: MIT */
+/* Contract-suite plumbing: fixture, links, children, assertions. */
+#include "contract.h"
+#include "harness.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+const struct ct_backend *ct_backend;
+static const char *ct_current_name = "?";
+
+void ct_err_at(ipc_err got, ipc_err want, const char *what, const char *file,
+               int line)
+{
+    if (got == want)
+        return;
+    print_error("%s\n  returned %s (%d), expected %s (%d)\n  detail: \"%s\"\n",
+                what, ipc_errname(got), (int)got, ipc_errname(want), (int)want,
+                ipc_last_detail());
+    _fail(file, line);
+}
+
+void ct_detail_set_at(const char *file, int line)
+{
+    const char *d = ipc_last_detail();
+    if (d && d[0] != '\0')
+        return;
+    print_error("ipc_last_detail() is empty after a failed call\n");
+    _fail(file, line);
+}
+
+void ct_took_at(int64_t start_ns, int want_ms, const char *file, int line)
+{
+    double took = tu_elapsed_ms(start_ns);
+    if (took >= (double)want_ms && took <= (double)(want_ms + CT_LATE_MS))
+        return;
+    print_error("a wait of %d ms took %.3f ms (%s)\n", want_ms, took,
+                took < want_ms ? "EARLY: a timeout never ends early"
+                               : "far too late");
+    _fail(file, line);
+}
+
+void ct_addr_opts(char *buf, size_t size, const char *base, const char *opts)
+{
+    int n;
+    if (opts && opts[0])
+        n = snprintf(buf, size, "%s?%s", base, opts);
+    else
+        n = snprintf(buf, size, "%s", base);
+    assert_true(n > 0 && (size_t)n < size);
+}
+
+void ct_pair_addr(const struct ct_fx *fx, char *buf, size_t size,
+                  const char *opts)
+{
+    char base[64];
+    snprintf(base, sizeof base, "%s:", fx->be->scheme);
+    ct_addr_opts(buf, size, base, opts);
+}
+
+const char *ct_new_name(struct ct_fx *fx)
+{
+    assert_non_null(fx->mode);
+    assert_non_null(fx->mode->naming);
+    assert_true(fx->n_names < CT_MAX_NAMES);
+    char *slot = fx->names[fx->n_names++];
+    fx->mode->naming->make(slot, CT_ADDR_MAX);
+    return slot;
+}
+
+bool ct_fs_path(const struct ct_fx *fx, const char *addr, char *buf,
+                size_t size)
+{
+    char name[CT_ADDR_MAX];
+    if (!ct_named(fx) || !fx->mode->naming->fs_path)
+        return false;
+    /* The name without its options. */
+    snprintf(name, sizeof name, "%.*s", (int)strcspn(addr, "?"), addr);
+    fx->mode->naming->fs_path(name, buf, size);
+    return true;
+}
+
+unsigned ct_tx_caps(const struct ct_fx *fx)
+{
+    return ct_named(fx) ? fx->be->send_caps : fx->be->pair_caps;
+}
+
+unsigned ct_rx_caps(const struct ct_fx *fx)
+{
+    return ct_named(fx) ? fx->be->recv_caps : fx->be->pair_caps;
+}
+
+void ct_link(struct ct_fx *fx, const char *opts)
+{
+    assert_null(fx->tx);
+    assert_null(fx->rx);
+    if (!ct_named(fx)) {
+        char addr[CT_ADDR_MAX];
+        ipc_channel *ends[2] = {NULL, NULL};
+        ct_pair_addr(fx, addr, sizeof addr, opts);
+        ct_err(ipc_pair(addr, 0, ends), IPC_OK);
+        fx->tx = ends[0];
+        fx->rx = ends[1];
+        fx->addr[0] = '\0';
+        return;
+    }
+    const char *name = ct_new_name(fx);
+    ct_addr_opts(fx->addr, sizeof fx->addr, name, opts);
+    ct_err(ipc_open(fx->addr, IPC_F_CREATE | IPC_F_EXCL | IPC_F_RECV, 2000,
+                    &fx->rx),
+           IPC_OK);
+    ct_err(ipc_open(fx->addr, IPC_F_SEND, 2000, &fx->tx), IPC_OK);
+}
+
+void ct_link_close(struct ct_fx *fx)
+{
+    ipc_close(fx->tx);
+    ipc_close(fx->rx);
+    fx->tx = fx->rx = NULL;
+}
+
+ipc_channel *ct_keep(struct ct_fx *fx, ipc_channel *ch)
+{
+    for (int i = 0; i < CT_MAX_EXTRA; i++) {
+        if (!fx->extra[i]) {
+            fx->extra[i] = ch;
+            return ch;
+        }
+    }
+    fail_msg("%s", "too many extra ends in one test");
+    return ch;
+}
+
+void ct_close_extra(struct ct_fx *fx, ipc_channel *ch)
+{
+    for (int i = 0; i < CT_MAX_EXTRA; i++)
+        if (fx->extra[i] == ch)
+            fx->extra[i] = NULL;
+    ipc_close(ch);
+}
+
+void ct_send_pat(ipc_channel *ch, size_t len, uint64_t seed, int timeout_ms)
+{
+    unsigned char *buf = malloc(len ? len : 1);
+    assert_non_null(buf);
+    tu_pattern(buf, len, seed);
+    ipc_err err = ipc_send(ch, buf, len, 0, timeout_ms);
+    free(buf);
+    ct_err(err, IPC_OK);
+}
+
+void ct_recv_pat(ipc_channel *ch, size_t len, uint64_t seed, int timeout_ms)
+{
+    /* One spare byte: a longer message than expected shows as a length
+     * mismatch, not as EMSGSIZE. */
+    size_t cap = len + 1;
+    unsigned char *buf = malloc(cap);
+    size_t got = (size_t)-1;
+    assert_non_null(buf);
+    ipc_err err = ipc_recv(ch, buf, cap, &got, NULL, timeout_ms);
+    if (err != IPC_OK) {
+        free(buf);
+        ct_err(err, IPC_OK);
+        return;
+    }
+    size_t bad = got == len ? tu_pattern_check(buf, len, seed) : len;
+    free(buf);
+    if (got != len) {
+        print_error("received %zu bytes, expected %zu\n", got, len);
+        fail();
+    }
+    if (bad != len) {
+        print_error("message of %zu bytes differs at byte %zu\n", len, bad);
+        fail();
+    }
+}
+
+/* ---------------------------------------------------------------- children */
+
+pid_t ct_spawn(struct ct_fx *fx, ct_child_fn fn, void *arg)
+{
+    assert_true(fx->n_kids < CT_MAX_KIDS);
+    pid_t pid = tu_fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        /* Never return into cmocka: its longjmp targets are the parent's. */
+        signal(SIGALRM, SIG_DFL);
+        alarm(CT_CHILD_MS / 1000 + 5);
+        int code = fn(fx, arg);
+        _exit(code);
+    }
+    fx->kids[fx->n_kids++] = pid;
+    return pid;
+}
+
+static void ct_forget_pid(struct ct_fx *fx, pid_t pid)
+{
+    for (int i = 0; i < fx->n_kids; i++)
+        if (fx->kids[i] == pid)
+            fx->kids[i] = 0;
+}
+
+void ct_reap(struct ct_fx *fx, pid_t pid)
+{
+    int status = 0;
+    char what[64];
+    bool ended = tu_wait(pid, CT_CHILD_MS, &status);
+    ct_forget_pid(fx, pid);
+    if (!ended) {
+        print_error("child %ld hung (killed after %d ms)\n", (long)pid,
+                    CT_CHILD_MS);
+        fail();
+    }
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        print_error("child %ld failed: %s\n", (long)pid,
+                    tu_status_str(status, what, sizeof what));
+        fail();
+    }
+}
+
+void ct_forget(struct ct_fx *fx, pid_t pid)
+{
+    tu_kill(pid);
+    ct_forget_pid(fx, pid);
+}
+
+int ct_child_fail(int code, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "[child %ld] %s (detail: \"%s\")\n", (long)getpid(), msg,
+            ipc_last_detail());
+    return code;
+}
+
+ipc_channel *ct_child_sender(struct ct_fx *fx)
+{
+    if (!ct_named(fx))
+        return fx->tx;
+    ipc_channel *ch = NULL;
+    ipc_err err = ipc_open(fx->addr, IPC_F_SEND, 5000, &ch);
+    if (err != IPC_OK) {
+        ct_child_fail(1, "ipc_open(%s, SEND): %s", fx->addr, ipc_errname(err));
+        return NULL;
+    }
+    return ch;
+}
+
+void ct_child_release(struct ct_fx *fx, ipc_channel *tx)
+{
+    if (ct_named(fx))
+        ipc_close(tx);
+}
+
+/* ---------------------------------------------------------------- watchdog */
+
+static void ct_on_alarm(int sig)
+{
+    static const char msg[] = "\nWATCHDOG: a wait that should have ended "
+                              "hung; the test below is the culprit\n";
+    (void)sig;
+    ssize_t r = write(2, msg, sizeof msg - 1);
+    r = write(2, ct_current_name, strlen(ct_current_name));
+    r = write(2, "\n", 1);
+    (void)r;
+    _exit(99);
+}
+
+void ct_watchdog(unsigned seconds)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = ct_on_alarm;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGALRM, &sa, NULL);
+    alarm(seconds);
+}
+
+/* ---------------------------------------------------------------- fixture */
+
+int ct_setup(void **state)
+{
+    const struct ct_case *tc = *state;
+    struct ct_fx *fx = calloc(1, sizeof *fx);
+    if (!fx)
+        return -1;
+    fx->be = ct_backend;
+    fx->mode = tc->mode;
+    ct_current_name = tc->name;
+    *state = fx;
+    /* Every test runs under a watchdog: a hang is a failure, not a stall. */
+    ct_watchdog(60);
+    return 0;
+}
+
+int ct_teardown(void **state)
+{
+    struct ct_fx *fx = *state;
+    int rc = 0;
+    ct_watchdog(0);
+    for (int i = 0; i < fx->n_kids; i++)
+        tu_kill(fx->kids[i]);
+    ct_link_close(fx);
+    for (int i = 0; i < CT_MAX_EXTRA; i++)
+        ipc_close(fx->extra[i]);
+    /* Nothing left behind: every name the test made must be gone now. */
+    for (int i = 0; i < fx->n_names; i++) {
+        char path[CT_ADDR_MAX];
+        ipc_channel *ch = NULL;
+        if (ipc_open(fx->names[i], IPC_F_SEND, 0, &ch) == IPC_OK) {
+            print_error("left behind: %s still takes senders after the test "
+                        "closed every end\n",
+                        fx->names[i]);
+            ipc_close(ch);
+            rc = -1;
+        }
+        ipc_err err = ipc_unlink(fx->names[i]);
+        if (err == IPC_OK) {
+            print_error("left behind: %s was still there after the test "
+                        "closed every end\n",
+                        fx->names[i]);
+            rc = -1;
+        }
+        if (ct_fs_path(fx, fx->names[i], path, sizeof path) &&
+            tu_path_exists(path)) {
+            print_error("left behind: %s still exists\n", path);
+            unlink(path);
+            rc = -1;
+        }
+    }
+    free(fx);
+    return rc;
+}

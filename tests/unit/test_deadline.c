@@ -1,0 +1,126 @@
+/* SPDX-License-Identifier: MIT */
+/* White-box tests of call deadlines: never early, 0 never waits, -1 never
+ * expires, and ipc__wait_fd keeps to them. */
+#include <time.h> /* struct timespec, used by ipc_int.h prototypes */
+
+#include <fcntl.h>
+#include <poll.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "ipc_int.h"
+
+#define NS_PER_MS 1000000LL
+
+static void test_nonblocking(void **state)
+{
+    (void)state;
+    struct ipc_deadline dl;
+    ipc__deadline_init(&dl, 0);
+    assert_true(dl.nonblock);
+    assert_true(ipc__deadline_expired(&dl));
+    assert_int_equal(ipc__deadline_poll_ms(&dl), 0);
+    assert_int_equal(ipc__deadline_err(&dl), IPC_EAGAIN);
+}
+
+static void test_forever(void **state)
+{
+    (void)state;
+    struct ipc_deadline dl;
+    ipc__deadline_init(&dl, -1);
+    assert_false(dl.nonblock);
+    assert_false(ipc__deadline_expired(&dl));
+    assert_int_equal(ipc__deadline_poll_ms(&dl), -1);
+    /* Any negative timeout means forever. */
+    ipc__deadline_init(&dl, -5);
+    assert_int_equal(ipc__deadline_poll_ms(&dl), -1);
+}
+
+static void test_bounded(void **state)
+{
+    (void)state;
+    struct ipc_deadline dl;
+    int64_t before = ipc__now_ns();
+    ipc__deadline_init(&dl, 100);
+    int64_t after = ipc__now_ns();
+    assert_false(dl.nonblock);
+    assert_true(dl.at_ns >= before + 100 * NS_PER_MS);
+    assert_true(dl.at_ns <= after + 100 * NS_PER_MS);
+    assert_false(ipc__deadline_expired(&dl));
+    int ms = ipc__deadline_poll_ms(&dl);
+    assert_in_range(ms, 1, 100);
+    assert_int_equal(ipc__deadline_err(&dl), IPC_ETIMEDOUT);
+
+    /* Rounded up: half a millisecond left is a 1 ms poll, not 0. */
+    dl.at_ns = ipc__now_ns() + NS_PER_MS / 2;
+    assert_int_equal(ipc__deadline_poll_ms(&dl), 1);
+    /* Passed: 0, and expired. */
+    dl.at_ns = ipc__now_ns() - 1;
+    assert_int_equal(ipc__deadline_poll_ms(&dl), 0);
+    assert_true(ipc__deadline_expired(&dl));
+    /* Huge timeouts neither overflow nor go negative. */
+    ipc__deadline_init(&dl, INT32_MAX);
+    assert_true(ipc__deadline_poll_ms(&dl) > 0);
+}
+
+static void test_realtime(void **state)
+{
+    (void)state;
+    struct ipc_deadline dl;
+    struct timespec now, ts;
+    ipc__deadline_init(&dl, 1500);
+    clock_gettime(CLOCK_REALTIME, &now);
+    ipc__deadline_realtime(&dl, &ts);
+    assert_in_range(ts.tv_nsec, 0, 999999999);
+    int64_t diff = ((int64_t)ts.tv_sec - now.tv_sec) * 1000000000LL +
+                   (ts.tv_nsec - now.tv_nsec);
+    /* left <= 1500 ms, plus the few instants between the two clock reads */
+    assert_in_range(diff, 1000 * NS_PER_MS, 1550 * NS_PER_MS);
+    /* Non-blocking: now (no time left). */
+    ipc__deadline_init(&dl, 0);
+    clock_gettime(CLOCK_REALTIME, &now);
+    ipc__deadline_realtime(&dl, &ts);
+    diff = ((int64_t)ts.tv_sec - now.tv_sec) * 1000000000LL +
+           (ts.tv_nsec - now.tv_nsec);
+    assert_in_range(diff, 0, 100 * NS_PER_MS);
+}
+
+static void test_wait_fd(void **state)
+{
+    (void)state;
+    int fds[2];
+    struct ipc_deadline dl;
+    short revents = 0;
+    assert_int_equal(pipe(fds), 0);
+
+    ipc__deadline_init(&dl, 0);
+    assert_int_equal(ipc__wait_fd(fds[0], POLLIN, &dl, &revents), IPC_EAGAIN);
+
+    int64_t t0 = ipc__now_ns();
+    ipc__deadline_init(&dl, 50);
+    assert_int_equal(ipc__wait_fd(fds[0], POLLIN, &dl, &revents),
+                     IPC_ETIMEDOUT);
+    assert_true(ipc__now_ns() - t0 >= 50 * NS_PER_MS);
+
+    assert_int_equal(write(fds[1], "x", 1), 1);
+    ipc__deadline_init(&dl, -1);
+    assert_int_equal(ipc__wait_fd(fds[0], POLLIN, &dl, &revents), IPC_OK);
+    assert_true(revents & POLLIN);
+    close(fds[0]);
+    close(fds[1]);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_nonblocking), cmocka_unit_test(test_forever),
+        cmocka_unit_test(test_bounded),     cmocka_unit_test(test_realtime),
+        cmocka_unit_test(test_wait_fd),
+    };
+    return cmocka_run_group_tests_name("unit.deadline", tests, NULL, NULL);
+}
