@@ -30,13 +30,12 @@ void ipc__stream_size_pipe(struct ipc_stream *s)
 {
 #ifdef F_SETPIPE_SZ /* Linux-only: elsewhere the default buffer stays */
     /* Room for two frames lets the writer fill one while the reader
-     * drains the other; fall back to one frame, then to what we have
-     * (pipe-max-size and the per-user page budget bound this). */
+     * drains the other; failing that, as much as we may have, halving the
+     * ask (pipe-max-size and the per-user page budget bound it). */
     size_t frame = s->max_msg + IPC_FRAME_HDR;
     int size = fcntl(s->fd, F_GETPIPE_SZ);
-    for (size_t want = 2 * frame; want >= frame; want -= frame) {
-        if (size < 0 || (size_t)size >= want || want > INT_MAX)
-            break;
+    size_t want = 2 * frame > INT_MAX ? (size_t)INT_MAX : 2 * frame;
+    for (; size > 0 && want > (size_t)size; want /= 2) {
         int grown = fcntl(s->fd, F_SETPIPE_SZ, (int)want);
         if (grown > 0) {
             size = grown;

@@ -110,7 +110,8 @@ enum {
                                 exists (the safe choice: nobody else's name) */
     IPC_F_REPLACE = 1u << 4, /* with IPC_F_CREATE: remove a stale object of
                                 the right kind first (never a live one, never
-                                a file of another kind), then create */
+                                a file of another kind), then create; with
+                                IPC_F_EXCL too, a live object still fails */
     IPC_F_INHERIT = 1u << 5  /* descriptors survive exec (no FD_CLOEXEC) */
 };
 #define IPC_F_DUPLEX (IPC_F_SEND | IPC_F_RECV)

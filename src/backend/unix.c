@@ -210,8 +210,9 @@ static ipc_err unix_clear_stale(const struct unix_end *ue, const char *name,
     /* Plain IPC_F_CREATE reuses a stale name of our own; only REPLACE
      * takes over someone else's, and EXCL never does. */
     bool ours = st.st_uid == geteuid();
-    if ((flags & IPC_F_EXCL) || (!(flags & IPC_F_REPLACE) && !ours))
-        return ipc__fail(ours || (flags & IPC_F_EXCL) ? IPC_EEXIST : IPC_EACCES,
+    bool replace = flags & IPC_F_REPLACE;
+    if (!replace && ((flags & IPC_F_EXCL) || !ours))
+        return ipc__fail((flags & IPC_F_EXCL) ? IPC_EEXIST : IPC_EACCES,
                          "unix: %s: a stale socket file exists (nobody "
                          "listens); IPC_F_REPLACE removes it",
                          name);

@@ -1,0 +1,54 @@
+#!/bin/sh
+# SPDX-License-Identifier: MIT
+# The shared library exports exactly the ipc_ functions that ipc.h declares:
+# nothing internal (ipc__*, backend statics, helpers), nothing missing.
+# usage: export_check.sh LIBRARY HEADER [NM]
+set -eu
+
+if [ $# -lt 2 ] || [ $# -gt 3 ]; then
+    echo "usage: $0 LIBRARY HEADER [NM]" >&2
+    exit 2
+fi
+lib=$1
+header=$2
+nm=${3:-nm}
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/ipc-exports.XXXXXX")
+trap 'rm -rf "$tmp"' EXIT
+
+# nm prints "ADDRESS TYPE NAME"; the name is the last field. Should the
+# library ever get a version script, skip its version nodes (absolute
+# symbols, type A) and strip versions from names ("ipc_open@@LIBIPC_0").
+"$nm" -D --defined-only "$lib" |
+    awk 'NF >= 3 && $2 != "A" { sub(/@.*/, "", $3); print $3 }' |
+    sort -u >"$tmp/exported"
+# Every public function is declared on a line that starts with IPC_API and
+# has its name right before the opening parenthesis.
+sed -n 's/^IPC_API[^(]*[ *]\(ipc_[A-Za-z0-9_]*\)(.*/\1/p' "$header" |
+    sort -u >"$tmp/declared"
+
+if [ ! -s "$tmp/declared" ]; then
+    echo "export check: no IPC_API declaration found in $header" >&2
+    exit 1
+fi
+comm -23 "$tmp/exported" "$tmp/declared" >"$tmp/extra"
+comm -13 "$tmp/exported" "$tmp/declared" >"$tmp/missing"
+
+status=0
+if [ -s "$tmp/extra" ]; then
+    echo "export check: $lib exports symbols that ipc.h does not declare" \
+        "(mark internal functions static, or keep them hidden):" >&2
+    sed 's/^/    /' "$tmp/extra" >&2
+    status=1
+fi
+if [ -s "$tmp/missing" ]; then
+    echo "export check: ipc.h declares functions that $lib does not" \
+        "export (define them, with IPC_API on the declaration):" >&2
+    sed 's/^/    /' "$tmp/missing" >&2
+    status=1
+fi
+if [ $status -eq 0 ]; then
+    echo "export check: $(wc -l <"$tmp/exported") symbols, all ipc_ and" \
+        "all declared in ipc.h"
+fi
+exit $status
