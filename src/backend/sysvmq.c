@@ -50,17 +50,21 @@
  * is delivered once.
  *
  * Waiting. The kernel has no timed msgsnd/msgrcv and a queue has no
- * descriptor to poll. Timeout -1 uses the plain blocking call (EINTR
- * retried). Timeout 0 is one IPC_NOWAIT call. A finite timeout retries
- * IPC_NOWAIT calls for SYSVMQ_SPIN_NS (a reply often comes that soon), then
- * naps between retries: 50 us doubling to 2 ms, never past the deadline.
- * Each look costs a timer wake-up, about 17 us of CPU on these VMs (70 us
- * under valgrind): 1 ms naps cost 1.7 % of a core (4.3 % under valgrind),
- * 2 ms naps about 1 % (tests/backend/test_sysv.c measures it). A message
- * that comes during a nap waits for its end, 2 ms at most; the deadline is
- * kept to within a nap's timer slack (about 0.1 ms). A blocking call cut by a
- * per-thread timer signal would wake exactly on time, but needs a signal
- * handler, a process-wide change that a library must not make.
+ * descriptor to poll. Every call first tries with IPC_NOWAIT; timeout 0
+ * stops there. Otherwise it retries at once for SYSVMQ_SPIN_NS: a sleep in
+ * the kernel and its wake-up cost about as long (a 64-byte round trip took
+ * 51-56 us with blocking calls, 4.3 us with the spin; 8 KiB messages, two
+ * of which fill a queue, went 90 k/s blocking, 400 k/s with the spin).
+ * Then timeout -1 blocks in the kernel (EINTR retried), and a finite
+ * timeout naps between retries: 50 us doubling to 2 ms, never past the
+ * deadline. Each nap costs a timer wake-up, 17-26 us of CPU on these VMs:
+ * with 1 ms naps a 1 s wait took 1.7-2.7 % of a core (4.3 % under
+ * valgrind), with 2 ms naps 1-1.5 % (2.2-2.9 % under valgrind); sysv.wait_cpu
+ * checks it. A message that comes during a nap waits for its end, 2 ms at
+ * most; a deadline is kept to within a nap's timer slack (0.1 ms measured).
+ * A blocking call cut by a per-thread timer signal would wake exactly on
+ * time, but needs a signal handler: a process-wide change that a library
+ * must not make.
  *
  * Ownership. A named channel is created by its receiver (IPC_F_CREATE
  * needs IPC_F_RECV), and the creator's close removes the queue. So a
@@ -503,19 +507,37 @@ static ipc_err sysvmq_fail(const ipc_channel *ch, int err, const char *call,
     return ipc__errno(err, "sysv: %s", call);
 }
 
-/* After an IPC_NOWAIT call found no message (or no room): spin a little,
- * then nap; the deadline's code once it has passed. */
-static ipc_err sysvmq_backoff(const struct ipc_deadline *dl, int64_t *spin_end,
-                              long *nap_ns)
+/* The state of one call's wait. Every call starts with IPC_NOWAIT. */
+struct sysvmq_wait {
+    int flags;        /* IPC_NOWAIT until a -1 wait blocks in the kernel */
+    int64_t spin_end; /* end of the spin; 0 before the first miss */
+    long nap_ns;
+};
+
+static void sysvmq_wait_init(struct sysvmq_wait *w, int flags)
+{
+    w->flags = flags | IPC_NOWAIT;
+    w->spin_end = 0;
+    w->nap_ns = SYSVMQ_NAP_FIRST_NS;
+}
+
+/* After a call found no message (or no room): retry at once during the
+ * spin, then block in the kernel (timeout -1) or nap; the deadline's code
+ * once it has passed. */
+static ipc_err sysvmq_wait(const struct ipc_deadline *dl, struct sysvmq_wait *w)
 {
     if (dl->nonblock)
         return ipc__deadline_err(dl);
     int64_t now = ipc__now_ns();
-    if (*spin_end == 0)
-        *spin_end = now + SYSVMQ_SPIN_NS;
-    if (now < *spin_end && now < dl->at_ns)
+    if (w->spin_end == 0)
+        w->spin_end = now + SYSVMQ_SPIN_NS;
+    if (now < w->spin_end && now < dl->at_ns)
         return IPC_OK;
-    return ipc__nap_upto(dl, nap_ns, SYSVMQ_NAP_MAX_NS);
+    if (dl->at_ns == INT64_MAX) {
+        w->flags &= ~IPC_NOWAIT;
+        return IPC_OK;
+    }
+    return ipc__nap_upto(dl, &w->nap_ns, SYSVMQ_NAP_MAX_NS);
 }
 
 static ipc_err sysvmq_send(ipc_channel *ch, const void *buf, size_t len,
@@ -527,19 +549,17 @@ static ipc_err sysvmq_send(ipc_channel *ch, const void *buf, size_t len,
     memcpy(sysvmq_msgp(se), &mtype, sizeof mtype);
     if (len)
         memcpy(sysvmq_payload(se), buf, len);
-    bool forever = dl->at_ns == INT64_MAX;
-    int flags = forever ? 0 : IPC_NOWAIT;
-    int64_t spin_end = 0;
-    long nap_ns = SYSVMQ_NAP_FIRST_NS;
+    struct sysvmq_wait w;
+    sysvmq_wait_init(&w, 0);
     for (;;) {
-        if (msgsnd(se->id, sysvmq_msgp(se), len, flags) == 0)
+        if (msgsnd(se->id, sysvmq_msgp(se), len, w.flags) == 0)
             return IPC_OK;
         if (errno == EINTR)
             continue;
         if (errno != EAGAIN)
             return sysvmq_fail(ch, errno, "msgsnd", len);
         /* Full: msg_qbytes bytes or as many messages are queued. */
-        ipc_err err = sysvmq_backoff(dl, &spin_end, &nap_ns);
+        ipc_err err = sysvmq_wait(dl, &w);
         if (err != IPC_OK)
             return err;
     }
@@ -574,21 +594,19 @@ static ipc_err sysvmq_recv(ipc_channel *ch, void *buf, size_t cap, size_t *len,
             return sysvmq_give_held(ch, buf, cap, len, prio);
         se->held = false;
     }
-    bool forever = dl->at_ns == INT64_MAX;
-    int flags = MSG_NOERROR | (forever ? 0 : IPC_NOWAIT);
-    int64_t spin_end = 0;
-    long nap_ns = SYSVMQ_NAP_FIRST_NS;
+    struct sysvmq_wait w;
+    sysvmq_wait_init(&w, MSG_NOERROR);
     ssize_t n;
     for (;;) {
         n = msgrcv(se->id, sysvmq_msgp(se), ch->max_msg + 1, -SYSVMQ_LEVELS,
-                   flags);
+                   w.flags);
         if (n >= 0)
             break;
         if (errno == EINTR)
             continue;
         if (errno != ENOMSG)
             return sysvmq_fail(ch, errno, "msgrcv", 0);
-        ipc_err err = sysvmq_backoff(dl, &spin_end, &nap_ns);
+        ipc_err err = sysvmq_wait(dl, &w);
         if (err != IPC_OK)
             return err;
     }
