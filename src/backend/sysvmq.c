@@ -22,10 +22,11 @@
  * Message layout. msgsnd and msgrcv take a long mtype followed by the
  * payload, in one buffer. The caller's buffer has no room for that long in
  * front, so every message passes through a per-end staging buffer made at
- * open (max_msg + 1 bytes, payload 16-byte aligned so that the copy stays
- * clear of the glibc 4 KiB-aliasing slow path): one syscall and one copy
- * per message on every path, never a probe. The payload length is what
- * msgsnd was given and msgrcv returns; zero is legal.
+ * open (max_msg + 1 bytes; the payload 16-byte aligned, as PERFORMANCE.md
+ * advises against glibc's slow memcpy 4, 8 or 12 bytes off modulo 4 KiB):
+ * one syscall and one copy per message on every path (a message held for
+ * a bigger buffer is copied once, later), never a probe. The payload length is
+ * what msgsnd was given and msgrcv returns; zero is legal.
  *
  * Priority is the type: mtype = SYSVMQ_LEVELS - prio (prio 31 is type 1,
  * prio 0 type 32), and a receive asks msgrcv for msgtyp -SYSVMQ_LEVELS: the
@@ -175,14 +176,20 @@ static ipc_err sysvmq_size(ipc_channel *ch, const struct ipc_addr *addr,
     return IPC_OK;
 }
 
-/* The queue's byte bound, and a max_msg that fits in it. */
+/* The queue's byte bound, and a max_msg that fits in it. IPC_STAT needs
+ * read permission: a sender allowed only to write (mode 0622, say) cannot
+ * see the bound, and reports it as unknown (buffer_bytes 0). */
 static ipc_err sysvmq_stat(ipc_channel *ch, const struct sysvmq_limits *lim)
 {
     struct sysvmq_end *se = sysvmq_priv(ch);
     struct msqid_ds ds;
-    if (msgctl(se->id, IPC_STAT, &ds) < 0)
-        return ipc__errno(errno, "sysv: msgctl IPC_STAT");
     ch->capacity = 0; /* bounded in bytes, not messages */
+    ch->buffer_bytes = 0;
+    if (msgctl(se->id, IPC_STAT, &ds) < 0) {
+        if (errno == EACCES && (ch->direction & IPC_F_RECV) == 0)
+            return IPC_OK;
+        return ipc__errno(errno, "sysv: msgctl IPC_STAT");
+    }
     ch->buffer_bytes = (size_t)ds.msg_qbytes;
     if (ch->max_msg > (size_t)ds.msg_qbytes)
         return ipc__fail(IPC_ELIMIT,
@@ -279,12 +286,21 @@ static ipc_err sysvmq_key(const struct ipc_addr *addr, key_t *key)
 
 /* ---------------------------------------------------------------- open */
 
-/* Is the queue still the one keyed `key`? Removal checks first, so that a
- * close after an ipc_unlink never removes a newer queue. */
+/* Does the id still name a queue? IPC_STAT fails with EINVAL (or EIDRM)
+ * once it is removed, with EACCES for a queue we may not read. */
+static bool sysvmq_exists(int id, struct msqid_ds *ds)
+{
+    return msgctl(id, IPC_STAT, ds) == 0 || errno == EACCES;
+}
+
+/* Remove our queue, if the id still names one with our key: a close after
+ * an ipc_unlink must not remove a newer queue. (Ids are not reused before
+ * the kernel's sequence wraps; one we may not read is taken as ours.) */
 static void sysvmq_remove(const struct sysvmq_end *se)
 {
     struct msqid_ds ds;
-    if (msgctl(se->id, IPC_STAT, &ds) == 0 && ds.msg_perm.__key == se->key)
+    if (msgctl(se->id, IPC_STAT, &ds) == 0 ? ds.msg_perm.__key == se->key
+                                           : errno == EACCES)
         msgctl(se->id, IPC_RMID, NULL);
 }
 
@@ -493,17 +509,15 @@ static ipc_err sysvmq_fail(const ipc_channel *ch, int err, const char *call,
 {
     const struct sysvmq_end *se = sysvmq_priv(ch);
     struct msqid_ds ds;
-    if (err == EINVAL && msgctl(se->id, IPC_STAT, &ds) == 0) {
-        struct sysvmq_limits lim = {0};
-        if (sysvmq_get_limits(&lim) == IPC_OK && (long)len > lim.msgmax)
-            return ipc__fail(IPC_ELIMIT,
-                             "sysv: message of %zu bytes exceeds "
-                             "kernel.msgmax (%ld), lowered since the open",
-                             len, lim.msgmax);
-        return ipc__errno(err, "sysv: %s", call);
-    }
-    if (err == EIDRM || err == EINVAL)
+    if (err == EIDRM || (err == EINVAL && !sysvmq_exists(se->id, &ds)))
         return ipc__fail(IPC_ECLOSED, "sysv: the queue was removed");
+    struct sysvmq_limits lim = {0};
+    if (err == EINVAL && sysvmq_get_limits(&lim) == IPC_OK &&
+        (long)len > lim.msgmax)
+        return ipc__fail(IPC_ELIMIT,
+                         "sysv: message of %zu bytes exceeds "
+                         "kernel.msgmax (%ld), lowered since the open",
+                         len, lim.msgmax);
     return ipc__errno(err, "sysv: %s", call);
 }
 
