@@ -61,6 +61,76 @@ static long sv_sysctl(const char *name)
     return v;
 }
 
+/* Every end and key a test makes, released by sv_teardown even when the
+ * test fails half way (a failed assertion skips the test's own closes). */
+#define SV_TRACK 16
+static ipc_channel *sv_ends[SV_TRACK];
+static key_t sv_keys[SV_TRACK];
+static int sv_nkeys;
+static char sv_path[200]; /* a key file (test_ftok) */
+
+static void sv_track(ipc_channel *ch)
+{
+    for (int i = 0; i < SV_TRACK; i++) {
+        if (!sv_ends[i]) {
+            sv_ends[i] = ch;
+            return;
+        }
+    }
+    fail_msg("%s", "more than SV_TRACK ends open in one test");
+}
+
+static void sv_track_key(key_t key)
+{
+    assert_true(sv_nkeys < SV_TRACK);
+    sv_keys[sv_nkeys++] = key;
+}
+
+static ipc_err sv_open(const char *addr, unsigned flags, int timeout_ms,
+                       ipc_channel **ch)
+{
+    ipc_err err = ipc_open(addr, flags, timeout_ms, ch);
+    if (err == IPC_OK)
+        sv_track(*ch);
+    return err;
+}
+
+static ipc_err sv_pair(const char *addr, unsigned flags, ipc_channel *ends[2])
+{
+    ipc_err err = ipc_pair(addr, flags, ends);
+    if (err == IPC_OK) {
+        sv_track(ends[0]);
+        sv_track(ends[1]);
+    }
+    return err;
+}
+
+static void sv_close(ipc_channel *ch)
+{
+    for (int i = 0; ch && i < SV_TRACK; i++)
+        if (sv_ends[i] == ch)
+            sv_ends[i] = NULL;
+    ipc_close(ch);
+}
+
+static int sv_teardown(void **state)
+{
+    (void)state;
+    for (int i = 0; i < SV_TRACK; i++)
+        sv_close(sv_ends[i]);
+    for (int i = 0; i < sv_nkeys; i++) {
+        int id = msgget(sv_keys[i], 0);
+        if (id >= 0)
+            msgctl(id, IPC_RMID, NULL);
+    }
+    sv_nkeys = 0;
+    if (sv_path[0])
+        unlink(sv_path);
+    sv_path[0] = '\0';
+    alarm(0);
+    return 0;
+}
+
 static key_t sv_random_key(void)
 {
     uint32_t key = (uint32_t)tu_rand();
@@ -73,6 +143,7 @@ static key_t sv_random_key(void)
 static void sv_key_addr(char *buf, size_t size, key_t *key, const char *opts)
 {
     *key = sv_random_key();
+    sv_track_key(*key);
     snprintf(buf, size, "sysv:0x%08x%s%s", (unsigned)*key, opts ? "?" : "",
              opts ? opts : "");
 }
@@ -177,7 +248,7 @@ static void test_priority(void **state)
     static unsigned prios[N];
     unsigned prio;
 
-    sv_err(ipc_pair("sysv:?max_msg=64", 0, ends), IPC_OK);
+    sv_err(sv_pair("sysv:?max_msg=64", 0, ends), IPC_OK);
     sv_err(ipc_query(ends[0], &info), IPC_OK);
     assert_int_equal(info.max_prio, 31);
     assert_true(info.caps & IPC_CAP_PRIORITY);
@@ -205,8 +276,8 @@ static void test_priority(void **state)
     assert_int_equal(got, N);
     size_t len;
     sv_err(ipc_recv(ends[1], &got, sizeof got, &len, NULL, 0), IPC_EAGAIN);
-    ipc_close(ends[0]);
-    ipc_close(ends[1]);
+    sv_close(ends[0]);
+    sv_close(ends[1]);
 
     /* The same on a named queue, with a message arriving between
      * receives: it overtakes lower ones already queued. */
@@ -214,9 +285,9 @@ static void test_priority(void **state)
     key_t key;
     ipc_channel *rx, *tx;
     sv_key_addr(addr, sizeof addr, &key, NULL);
-    sv_err(ipc_open(addr, IPC_F_CREATE | IPC_F_EXCL | IPC_F_RECV, 0, &rx),
+    sv_err(sv_open(addr, IPC_F_CREATE | IPC_F_EXCL | IPC_F_RECV, 0, &rx),
            IPC_OK);
-    sv_err(ipc_open(addr, IPC_F_SEND, 0, &tx), IPC_OK);
+    sv_err(sv_open(addr, IPC_F_SEND, 0, &tx), IPC_OK);
     sv_send_seq(tx, 1, 0);
     sv_send_seq(tx, 2, 0);
     sv_send_seq(tx, 3, 7);
@@ -227,8 +298,8 @@ static void test_priority(void **state)
     assert_int_equal(sv_recv_seq(rx, &prio), 1);
     assert_int_equal(prio, 0);
     assert_int_equal(sv_recv_seq(rx, &prio), 2);
-    ipc_close(tx);
-    ipc_close(rx);
+    sv_close(tx);
+    sv_close(rx);
     assert_true(sv_qid(key) < 0);
 }
 
@@ -246,20 +317,20 @@ static void test_limits_max_msg(void **state)
     ipc_info info;
     key_t key;
 
-    sv_err(ipc_pair("sysv:?max_msg=0", 0, ends), IPC_EINVAL);
-    sv_err(ipc_pair("sysv:", 0, ends), IPC_OK);
+    sv_err(sv_pair("sysv:?max_msg=0", 0, ends), IPC_EINVAL);
+    sv_err(sv_pair("sysv:", 0, ends), IPC_OK);
     sv_err(ipc_query(ends[0], &info), IPC_OK);
     assert_int_equal(info.max_msg, msgmax < 8192 ? msgmax : 8192);
-    ipc_close(ends[0]);
-    ipc_close(ends[1]);
+    sv_close(ends[0]);
+    sv_close(ends[1]);
 
     /* The largest: a message of msgmax bytes crosses; one more does not. */
     snprintf(opts, sizeof opts, "max_msg=%ld", msgmax);
     sv_key_addr(addr, sizeof addr, &key, opts);
     ipc_channel *rx, *tx;
-    sv_err(ipc_open(addr, IPC_F_CREATE | IPC_F_EXCL | IPC_F_RECV, 0, &rx),
+    sv_err(sv_open(addr, IPC_F_CREATE | IPC_F_EXCL | IPC_F_RECV, 0, &rx),
            IPC_OK);
-    sv_err(ipc_open(addr, IPC_F_SEND, 0, &tx), IPC_OK);
+    sv_err(sv_open(addr, IPC_F_SEND, 0, &tx), IPC_OK);
     unsigned char *buf = malloc((size_t)msgmax + 1);
     assert_non_null(buf);
     tu_pattern(buf, (size_t)msgmax, 77);
@@ -271,20 +342,20 @@ static void test_limits_max_msg(void **state)
     assert_int_equal(len, msgmax);
     assert_int_equal(tu_pattern_check(buf, len, 77), len);
     free(buf);
-    ipc_close(tx);
-    ipc_close(rx);
+    sv_close(tx);
+    sv_close(rx);
 
     /* One more than the kernel allows. */
     char want[96];
     snprintf(want, sizeof want, "kernel.msgmax (%ld)", msgmax);
     snprintf(opts, sizeof opts, "max_msg=%ld", msgmax + 1);
     snprintf(addr, sizeof addr, "sysv:?%s", opts);
-    sv_err(ipc_pair(addr, 0, ends), IPC_ELIMIT);
+    sv_err(sv_pair(addr, 0, ends), IPC_ELIMIT);
     assert_non_null(strstr(ipc_last_detail(), want));
     assert_null(ends[0]);
     assert_null(ends[1]);
     sv_key_addr(addr, sizeof addr, &key, opts);
-    sv_err(ipc_open(addr, IPC_F_CREATE | IPC_F_EXCL | IPC_F_RECV, 0, &ch),
+    sv_err(sv_open(addr, IPC_F_CREATE | IPC_F_EXCL | IPC_F_RECV, 0, &ch),
            IPC_ELIMIT);
     print_message("  max_msg %ld + 1: \"%s\"\n", msgmax, ipc_last_detail());
     assert_non_null(strstr(ipc_last_detail(), want));
@@ -304,7 +375,7 @@ static void test_limits_depth(void **state)
     ipc_info info;
     static unsigned char buf[8192];
 
-    sv_err(ipc_pair("sysv:?max_msg=3000", 0, ends), IPC_OK);
+    sv_err(sv_pair("sysv:?max_msg=3000", 0, ends), IPC_OK);
     sv_err(ipc_query(ends[0], &info), IPC_OK);
     assert_int_equal(info.capacity, 0);
     assert_int_equal(info.buffer_bytes, msgmnb);
@@ -322,17 +393,17 @@ static void test_limits_depth(void **state)
     int64_t t0 = tu_now_ns();
     sv_err(ipc_send(ends[0], buf, 1, 0, 30), IPC_ETIMEDOUT);
     assert_true(tu_elapsed_ms(t0) >= 30);
-    ipc_close(ends[0]);
-    ipc_close(ends[1]);
+    sv_close(ends[0]);
+    sv_close(ends[1]);
 
-    sv_err(ipc_pair("sysv:", 0, ends), IPC_OK);
+    sv_err(sv_pair("sysv:", 0, ends), IPC_OK);
     n = 0;
     while (n <= msgmnb && ipc_send(ends[0], "", 0, 0, 0) == IPC_OK)
         n++;
     print_message("  zero-length messages: %ld fit (msgmnb %ld)\n", n, msgmnb);
     assert_int_equal(n, msgmnb);
-    ipc_close(ends[0]);
-    ipc_close(ends[1]);
+    sv_close(ends[0]);
+    sv_close(ends[1]);
 }
 
 /* A queue whose msg_qbytes was lowered below max_msg can never carry such
@@ -352,16 +423,16 @@ static void test_limits_qbytes(void **state)
     assert_int_equal(msgctl(id, IPC_STAT, &ds), 0);
     ds.msg_qbytes = 1000;
     assert_int_equal(msgctl(id, IPC_SET, &ds), 0);
-    ipc_err err = ipc_open(addr, IPC_F_SEND, 0, &tx);
+    ipc_err err = sv_open(addr, IPC_F_SEND, 0, &tx);
     char detail[256];
     snprintf(detail, sizeof detail, "%s", ipc_last_detail());
     if (err == IPC_OK)
-        ipc_close(tx);
+        sv_close(tx);
     snprintf(addr, sizeof addr, "sysv:0x%08x?max_msg=1000", (unsigned)key);
-    ipc_err err2 = ipc_open(addr, IPC_F_SEND, 0, &tx);
+    ipc_err err2 = sv_open(addr, IPC_F_SEND, 0, &tx);
     if (err2 == IPC_OK) {
         ipc_query(tx, &info);
-        ipc_close(tx);
+        sv_close(tx);
     }
     msgctl(id, IPC_RMID, NULL);
     sv_err(err, IPC_ELIMIT);
@@ -408,9 +479,9 @@ static void test_removed_under_caller(void **state)
         unsigned char buf[1024] = {0};
         size_t len;
         sv_key_addr(addr, sizeof addr, &key, "max_msg=1024");
-        sv_err(ipc_open(addr, IPC_F_CREATE | IPC_F_EXCL | IPC_F_RECV, 0, &rx),
+        sv_err(sv_open(addr, IPC_F_CREATE | IPC_F_EXCL | IPC_F_RECV, 0, &rx),
                IPC_OK);
-        sv_err(ipc_open(addr, IPC_F_SEND, 0, &tx), IPC_OK);
+        sv_err(sv_open(addr, IPC_F_SEND, 0, &tx), IPC_OK);
         if (c->sender)
             while (ipc_send(tx, buf, sizeof buf, 0, 0) == IPC_OK)
                 ;
@@ -435,8 +506,8 @@ static void test_removed_under_caller(void **state)
         sv_err(ipc_send(tx, buf, 1, 0, -1), IPC_ECLOSED);
         sv_err(ipc_recv(rx, buf, sizeof buf, &len, NULL, 0), IPC_ECLOSED);
         sv_err(ipc_recv(rx, buf, sizeof buf, &len, NULL, -1), IPC_ECLOSED);
-        ipc_close(tx);
-        ipc_close(rx); /* the creator's close finds nothing to remove */
+        sv_close(tx);
+        sv_close(rx); /* the creator's close finds nothing to remove */
         sv_err(ipc_unlink(addr), IPC_ENOENT);
     }
 }
@@ -450,13 +521,13 @@ static void test_pair_lifetime(void **state)
     ipc_channel *ends[2];
     int ready[2];
 
-    sv_err(ipc_pair("sysv:?max_msg=64", 0, ends), IPC_OK);
+    sv_err(sv_pair("sysv:?max_msg=64", 0, ends), IPC_OK);
     assert_int_equal(pipe(ready), 0);
     pid_t pid = sv_fork();
     if (pid == 0) {
         char buf[64];
         size_t len;
-        ipc_close(ends[0]); /* the child's copy: removes nothing */
+        sv_close(ends[0]); /* the child's copy: removes nothing */
         close(ready[0]);
         ipc_err err = ipc_recv(ends[1], buf, sizeof buf, &len, NULL, 5000);
         if (err != IPC_OK || len != 5 || memcmp(buf, "hello", 5) != 0)
@@ -464,7 +535,7 @@ static void test_pair_lifetime(void **state)
         if (write(ready[1], "r", 1) != 1)
             _exit(3);
         err = ipc_recv(ends[1], buf, sizeof buf, &len, NULL, -1);
-        ipc_close(ends[1]);
+        sv_close(ends[1]);
         if (err != IPC_ECLOSED)
             _exit(sv_child_fail(4, "recv on the removed pair queue: %s",
                                 ipc_errname(err)));
@@ -472,14 +543,14 @@ static void test_pair_lifetime(void **state)
     }
     close(ready[1]);
     /* The parent keeps only the sender: the queue must stay. */
-    ipc_close(ends[1]);
+    sv_close(ends[1]);
     sv_err(ipc_send(ends[0], "hello", 5, 0, 1000), IPC_OK);
     char c;
     assert_int_equal(read(ready[0], &c, 1), 1);
     close(ready[0]);
     assert_true(sv_queue_of_pid(pid));
-    tu_sleep_ms(100);   /* let the child block in msgrcv */
-    ipc_close(ends[0]); /* the last end here: removed */
+    tu_sleep_ms(100);  /* let the child block in msgrcv */
+    sv_close(ends[0]); /* the last end here: removed */
     sv_reap(pid);
     assert_false(sv_queue_of_pid(pid));
     assert_false(sv_queue_of_pid(getpid()));
@@ -506,7 +577,7 @@ static void test_deadline_accuracy(void **state)
     unsigned char buf[4000] = {0};
     size_t len;
 
-    sv_err(ipc_pair("sysv:?max_msg=4000", 0, ends), IPC_OK);
+    sv_err(sv_pair("sysv:?max_msg=4000", 0, ends), IPC_OK);
     for (int i = 0; i < NW; i++) {
         int64_t t0 = tu_now_ns();
         sv_err(ipc_recv(ends[1], buf, sizeof buf, &len, NULL, waits[i]),
@@ -520,8 +591,8 @@ static void test_deadline_accuracy(void **state)
         sv_err(ipc_send(ends[0], buf, sizeof buf, 0, waits[i]), IPC_ETIMEDOUT);
         late[NW + i] = tu_elapsed_ms(t0) - waits[i];
     }
-    ipc_close(ends[0]);
-    ipc_close(ends[1]);
+    sv_close(ends[0]);
+    sv_close(ends[1]);
 
     print_message("  lateness (ms) for waits of");
     for (int i = 0; i < NW; i++)
@@ -566,7 +637,7 @@ static void test_wait_cpu(void **state)
     size_t len;
     double share[2];
 
-    sv_err(ipc_pair("sysv:?max_msg=4000", 0, ends), IPC_OK);
+    sv_err(sv_pair("sysv:?max_msg=4000", 0, ends), IPC_OK);
     for (int i = 0; i < 2; i++) {
         if (i == 1)
             while (ipc_send(ends[0], buf, sizeof buf, 0, 0) == IPC_OK)
@@ -582,8 +653,8 @@ static void test_wait_cpu(void **state)
         print_message("  %s waiting 1 s: %.2f ms CPU in %.1f ms (%.2f %%)\n",
                       i == 0 ? "receiver" : "sender", cpu, wall, share[i]);
     }
-    ipc_close(ends[0]);
-    ipc_close(ends[1]);
+    sv_close(ends[0]);
+    sv_close(ends[1]);
     assert_true(share[0] < 5.0);
     assert_true(share[1] < 5.0);
 }
@@ -613,7 +684,7 @@ static void test_wake_latency(void **state)
     size_t len;
     double worst = 0;
 
-    sv_err(ipc_pair("sysv:?max_msg=16", 0, ends), IPC_OK);
+    sv_err(sv_pair("sysv:?max_msg=16", 0, ends), IPC_OK);
     for (int i = 0; i < 5; i++) {
         struct late_sender ls = {.tx = ends[0], .delay_ms = 50 + 37 * i};
         pthread_t th;
@@ -627,8 +698,8 @@ static void test_wake_latency(void **state)
             worst = lag;
     }
     print_message("  worst wake-up lag of a 10 s wait: %.3f ms\n", worst);
-    ipc_close(ends[0]);
-    ipc_close(ends[1]);
+    sv_close(ends[0]);
+    sv_close(ends[1]);
     assert_true(worst < SV_FAR_LATE);
 }
 
@@ -645,7 +716,7 @@ static void test_keys(void **state)
     };
     ipc_channel *ch = NULL;
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        ipc_err err = ipc_open(bad[i], IPC_F_CREATE | IPC_F_RECV, 0, &ch);
+        ipc_err err = sv_open(bad[i], IPC_F_CREATE | IPC_F_RECV, 0, &ch);
         if (err != IPC_EINVAL)
             fail_msg("%s: %s, expected IPC_EINVAL", bad[i], ipc_errname(err));
         assert_null(ch);
@@ -659,11 +730,12 @@ static void test_keys(void **state)
     for (int i = 0; i < 3; i++) {
         if (keys[i] == 0 || sv_qid((key_t)keys[i]) >= 0)
             continue; /* someone's queue: not ours to test with */
+        sv_track_key((key_t)keys[i]);
         snprintf(addr, sizeof addr, "sysv:0X%X", (unsigned)keys[i]);
-        sv_err(ipc_open(addr, IPC_F_CREATE | IPC_F_EXCL | IPC_F_RECV, 0, &ch),
+        sv_err(sv_open(addr, IPC_F_CREATE | IPC_F_EXCL | IPC_F_RECV, 0, &ch),
                IPC_OK);
         assert_true(sv_qid((key_t)keys[i]) >= 0);
-        ipc_close(ch);
+        sv_close(ch);
         assert_true(sv_qid((key_t)keys[i]) < 0);
     }
 }
@@ -678,27 +750,29 @@ static void test_ftok(void **state)
 
     tu_unique(name, sizeof name, "ipcs");
     snprintf(path, sizeof path, "%s/%s", tu_tmpdir(), name);
+    snprintf(sv_path, sizeof sv_path, "%s", path);
     snprintf(addr, sizeof addr, "sysv:%s", path);
-    sv_err(ipc_open(addr, IPC_F_CREATE | IPC_F_EXCL | IPC_F_RECV, 0, &rx),
+    sv_err(sv_open(addr, IPC_F_CREATE | IPC_F_EXCL | IPC_F_RECV, 0, &rx),
            IPC_ENOENT);
     assert_non_null(strstr(ipc_last_detail(), "ftok"));
-    sv_err(ipc_open(addr, IPC_F_SEND, 0, &tx), IPC_ENOENT);
+    sv_err(sv_open(addr, IPC_F_SEND, 0, &tx), IPC_ENOENT);
     sv_err(ipc_unlink(addr), IPC_ENOENT);
 
     int fd = open(path, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0600);
     assert_true(fd >= 0);
     close(fd);
-    sv_err(ipc_open(addr, IPC_F_SEND, 0, &tx), IPC_ENOENT); /* no queue */
-    sv_err(ipc_open(addr, IPC_F_CREATE | IPC_F_EXCL | IPC_F_RECV, 0, &rx),
+    sv_err(sv_open(addr, IPC_F_SEND, 0, &tx), IPC_ENOENT); /* no queue */
+    sv_err(sv_open(addr, IPC_F_CREATE | IPC_F_EXCL | IPC_F_RECV, 0, &rx),
            IPC_OK);
     key_t key = ftok(path, SV_PROJ);
+    sv_track_key(key);
     bool found = sv_qid(key) >= 0;
-    sv_err(ipc_open(addr, IPC_F_SEND, 0, &tx), IPC_OK);
+    sv_err(sv_open(addr, IPC_F_SEND, 0, &tx), IPC_OK);
     sv_send_seq(tx, 42, 3);
     unsigned prio;
     uint32_t seq = sv_recv_seq(rx, &prio);
-    ipc_close(tx);
-    ipc_close(rx);
+    sv_close(tx);
+    sv_close(rx);
     bool gone = sv_qid(key) < 0;
     unlink(path);
     assert_true(found);
@@ -718,29 +792,29 @@ static void test_ownership(void **state)
     ipc_channel *rx = NULL, *rx2 = NULL, *tx = NULL;
 
     sv_key_addr(addr, sizeof addr, &key, NULL);
-    sv_err(ipc_open(addr, IPC_F_CREATE | IPC_F_SEND, 0, &tx), IPC_EINVAL);
+    sv_err(sv_open(addr, IPC_F_CREATE | IPC_F_SEND, 0, &tx), IPC_EINVAL);
     assert_true(sv_qid(key) < 0);
     mode_t old = umask(077);
-    sv_err(ipc_open(addr, IPC_F_CREATE | IPC_F_EXCL | IPC_F_RECV, 0, &rx),
+    sv_err(sv_open(addr, IPC_F_CREATE | IPC_F_EXCL | IPC_F_RECV, 0, &rx),
            IPC_OK);
     struct msqid_ds ds = sv_stat(key);
     assert_int_equal(ds.msg_perm.mode & 0777, 0600);
     assert_int_equal(ds.msg_perm.uid, geteuid());
     /* Plain CREATE on our existing queue: opened, not owned. */
-    sv_err(ipc_open(addr, IPC_F_CREATE | IPC_F_RECV, 0, &rx2), IPC_OK);
-    ipc_close(rx2);
+    sv_err(sv_open(addr, IPC_F_CREATE | IPC_F_RECV, 0, &rx2), IPC_OK);
+    sv_close(rx2);
     assert_true(sv_qid(key) >= 0);
-    ipc_close(rx);
+    sv_close(rx);
     assert_true(sv_qid(key) < 0);
 
     char addr2[SV_ADDR_MAX];
     snprintf(addr2, sizeof addr2, "sysv:0x%08x?mode=0640", (unsigned)key);
-    sv_err(ipc_open(addr2, IPC_F_CREATE | IPC_F_EXCL | IPC_F_RECV, 0, &rx),
+    sv_err(sv_open(addr2, IPC_F_CREATE | IPC_F_EXCL | IPC_F_RECV, 0, &rx),
            IPC_OK);
     ds = sv_stat(key);
     umask(old);
     assert_int_equal(ds.msg_perm.mode & 0777, 0640);
-    ipc_close(rx);
+    sv_close(rx);
 
     /* Owner given away with IPC_SET (the creator is still us): refused. */
     int id = msgget(key, IPC_CREAT | IPC_EXCL | 0600);
@@ -748,11 +822,11 @@ static void test_ownership(void **state)
     assert_int_equal(msgctl(id, IPC_STAT, &ds), 0);
     ds.msg_perm.uid = 65534;
     assert_int_equal(msgctl(id, IPC_SET, &ds), 0);
-    ipc_err err = ipc_open(addr, IPC_F_CREATE | IPC_F_RECV, 0, &rx);
+    ipc_err err = sv_open(addr, IPC_F_CREATE | IPC_F_RECV, 0, &rx);
     char detail[256];
     snprintf(detail, sizeof detail, "%s", ipc_last_detail());
     ipc_err excl =
-        ipc_open(addr, IPC_F_CREATE | IPC_F_EXCL | IPC_F_RECV, 0, &rx2);
+        sv_open(addr, IPC_F_CREATE | IPC_F_EXCL | IPC_F_RECV, 0, &rx2);
     msgctl(id, IPC_RMID, NULL);
     sv_err(err, IPC_EACCES);
     print_message("  \"%s\"\n", detail);
@@ -771,7 +845,7 @@ static void test_ownership(void **state)
         _exit(msgget(key, IPC_CREAT | IPC_EXCL | 0666) >= 0 ? 0 : 3);
     }
     sv_reap(pid);
-    err = ipc_open(addr, IPC_F_CREATE | IPC_F_RECV, 0, &rx);
+    err = sv_open(addr, IPC_F_CREATE | IPC_F_RECV, 0, &rx);
     sv_rmid(key);
     sv_err(err, IPC_EACCES);
     assert_null(rx);
@@ -789,25 +863,120 @@ static void test_replace(void **state)
     sv_key_addr(addr, sizeof addr, &key, "max_msg=64");
     int id = msgget(key, IPC_CREAT | IPC_EXCL | 0600);
     assert_true(id >= 0);
-    sv_err(ipc_open(addr, IPC_F_SEND, 0, &tx), IPC_OK);
-    sv_err(ipc_open(addr, IPC_F_CREATE | IPC_F_REPLACE | IPC_F_RECV, 0, &rx),
+    sv_err(sv_open(addr, IPC_F_SEND, 0, &tx), IPC_OK);
+    sv_err(sv_open(addr, IPC_F_CREATE | IPC_F_REPLACE | IPC_F_RECV, 0, &rx),
            IPC_OK);
     int id2 = sv_qid(key);
     sv_err(ipc_send(tx, "old", 3, 0, 0), IPC_ECLOSED);
-    ipc_close(tx);
+    sv_close(tx);
     assert_true(id2 >= 0 && id2 != id);
-    sv_err(ipc_open(addr, IPC_F_SEND, 0, &tx), IPC_OK);
+    sv_err(sv_open(addr, IPC_F_SEND, 0, &tx), IPC_OK);
     sv_send_seq(tx, 9, 0);
     assert_int_equal(sv_recv_seq(rx, NULL), 9);
     /* Replaced again by a second receiver: the first one's close then
      * leaves the newer queue alone. */
-    sv_err(ipc_open(addr, IPC_F_CREATE | IPC_F_REPLACE | IPC_F_RECV, 0, &rx2),
+    sv_err(sv_open(addr, IPC_F_CREATE | IPC_F_REPLACE | IPC_F_RECV, 0, &rx2),
            IPC_OK);
-    ipc_close(rx);
+    sv_close(rx);
     assert_true(sv_qid(key) >= 0);
-    ipc_close(tx);
-    ipc_close(rx2);
+    sv_close(tx);
+    sv_close(rx2);
     assert_true(sv_qid(key) < 0);
+}
+
+/* Queues of a uid (creator) still in the system. */
+static int sv_queues_of_cuid(long cuid)
+{
+    char line[512];
+    int n = 0;
+    FILE *f = fopen("/proc/sysvipc/msg", "r");
+    assert_non_null(f);
+    while (fgets(line, sizeof line, f)) {
+        long v[10];
+        if (sscanf(line, "%ld %ld %ld %ld %ld %ld %ld %ld %ld %ld", &v[0],
+                   &v[1], &v[2], &v[3], &v[4], &v[5], &v[6], &v[7], &v[8],
+                   &v[9]) == 10 &&
+            v[9] == cuid)
+            n++;
+    }
+    fclose(f);
+    return n;
+}
+
+#define SV_OTHER_UID 65533
+
+static int foreign_child(const char *addr_rw, const char *addr_ro,
+                         const char *addr_new)
+{
+    ipc_channel *ch = NULL, *ends[2] = {NULL, NULL};
+    ipc_info info;
+    ipc_err err;
+    if (setgid(SV_OTHER_UID) != 0 || setuid(SV_OTHER_UID) != 0)
+        return sv_child_fail(2, "setuid: %s", strerror(errno));
+    /* Mode 0622: others may write, not read: a sender opens without
+     * seeing the byte bound. */
+    if ((err = sv_open(addr_rw, IPC_F_SEND, 0, &ch)) != IPC_OK)
+        return sv_child_fail(3, "open sender: %s", ipc_errname(err));
+    ipc_query(ch, &info);
+    err = ipc_send(ch, "foreign", 7, 0, 1000);
+    sv_close(ch);
+    if (err != IPC_OK || info.buffer_bytes != 0)
+        return sv_child_fail(4, "send: %s, buffer_bytes %zu", ipc_errname(err),
+                             info.buffer_bytes);
+    if ((err = sv_open(addr_rw, IPC_F_RECV, 0, &ch)) != IPC_EACCES)
+        return sv_child_fail(5, "open receiver: %s", ipc_errname(err));
+    if ((err = sv_open(addr_rw, IPC_F_CREATE | IPC_F_RECV, 0, &ch)) !=
+        IPC_EACCES)
+        return sv_child_fail(6, "create over root's: %s", ipc_errname(err));
+    /* Mode 0644: no writing for others. */
+    if ((err = sv_open(addr_ro, IPC_F_SEND, 0, &ch)) != IPC_EACCES)
+        return sv_child_fail(7, "open sender, 0644: %s", ipc_errname(err));
+    /* Our own queues without read permission for us: the receiving end
+     * fails, and nothing is left behind. */
+    if ((err = sv_pair("sysv:?mode=0200", 0, ends)) != IPC_EACCES || ends[0] ||
+        ends[1])
+        return sv_child_fail(8, "pair mode 0200: %s", ipc_errname(err));
+    if ((err = sv_open(addr_new, IPC_F_CREATE | IPC_F_EXCL | IPC_F_RECV, 0,
+                       &ch)) != IPC_EACCES)
+        return sv_child_fail(9, "create mode 0200: %s", ipc_errname(err));
+    return 0;
+}
+
+/* Another uid (root plays it): a write-only sender works, a reader or a
+ * creator over someone else's queue is refused, a write-only queue of
+ * one's own fails to open as receiver and is removed. */
+static void test_foreign_uid(void **state)
+{
+    (void)state;
+    char addr_rw[SV_ADDR_MAX], addr_ro[SV_ADDR_MAX], addr_new[SV_ADDR_MAX];
+    key_t key_rw, key_ro, key_new;
+    ipc_channel *rx = NULL, *ro = NULL;
+    char buf[16];
+    size_t len = 0;
+
+    if (geteuid() != 0) {
+        print_message("  not root: cannot play another uid; not run\n");
+        return;
+    }
+    sv_key_addr(addr_rw, sizeof addr_rw, &key_rw, "mode=0622");
+    sv_key_addr(addr_ro, sizeof addr_ro, &key_ro, "mode=0644");
+    sv_key_addr(addr_new, sizeof addr_new, &key_new, "mode=0200");
+    sv_err(sv_open(addr_rw, IPC_F_CREATE | IPC_F_EXCL | IPC_F_RECV, 0, &rx),
+           IPC_OK);
+    sv_err(sv_open(addr_ro, IPC_F_CREATE | IPC_F_EXCL | IPC_F_RECV, 0, &ro),
+           IPC_OK);
+    pid_t pid = sv_fork();
+    if (pid == 0)
+        _exit(foreign_child(addr_rw, addr_ro, addr_new));
+    sv_reap(pid);
+    ipc_err err = ipc_recv(rx, buf, sizeof buf, &len, NULL, 1000);
+    sv_close(ro);
+    sv_close(rx);
+    sv_err(err, IPC_OK);
+    assert_int_equal(len, 7);
+    assert_memory_equal(buf, "foreign", 7);
+    assert_int_equal(sv_queues_of_cuid(SV_OTHER_UID), 0);
+    assert_true(sv_qid(key_new) < 0);
 }
 
 /* ---------------------------------------------------------------- held */
@@ -826,10 +995,10 @@ static void test_held_message(void **state)
     unsigned prio = 99;
 
     sv_key_addr(addr, sizeof addr, &key, "max_msg=200");
-    sv_err(ipc_open(addr, IPC_F_CREATE | IPC_F_EXCL | IPC_F_RECV, 0, &rx),
+    sv_err(sv_open(addr, IPC_F_CREATE | IPC_F_EXCL | IPC_F_RECV, 0, &rx),
            IPC_OK);
-    sv_err(ipc_open(addr, IPC_F_RECV, 0, &rx2), IPC_OK);
-    sv_err(ipc_open(addr, IPC_F_SEND, 0, &tx), IPC_OK);
+    sv_err(sv_open(addr, IPC_F_RECV, 0, &rx2), IPC_OK);
+    sv_err(sv_open(addr, IPC_F_SEND, 0, &tx), IPC_OK);
     tu_pattern(buf, 150, 150);
     sv_err(ipc_send(tx, buf, 150, 2, 0), IPC_OK);
     sv_err(ipc_recv(rx2, buf, 10, &len, NULL, 0), IPC_EMSGSIZE);
@@ -859,9 +1028,9 @@ static void test_held_message(void **state)
     assert_int_equal(prio, 2);
     assert_int_equal(tu_pattern_check(buf, 150, 150), 150);
     sv_err(ipc_recv(rx2, buf, sizeof buf, &len, NULL, 0), IPC_EAGAIN);
-    ipc_close(tx);
-    ipc_close(rx2);
-    ipc_close(rx);
+    sv_close(tx);
+    sv_close(rx2);
+    sv_close(rx);
 }
 
 /* A message longer than the receiver's max_msg (its sender opened with a
@@ -877,9 +1046,9 @@ static void test_oversized_peer(void **state)
 
     sv_key_addr(addr, sizeof addr, &key, "max_msg=100");
     snprintf(addr_tx, sizeof addr_tx, "sysv:0x%08x?max_msg=400", (unsigned)key);
-    sv_err(ipc_open(addr, IPC_F_CREATE | IPC_F_EXCL | IPC_F_RECV, 0, &rx),
+    sv_err(sv_open(addr, IPC_F_CREATE | IPC_F_EXCL | IPC_F_RECV, 0, &rx),
            IPC_OK);
-    sv_err(ipc_open(addr_tx, IPC_F_SEND, 0, &tx), IPC_OK);
+    sv_err(sv_open(addr_tx, IPC_F_SEND, 0, &tx), IPC_OK);
     for (size_t n = 101; n <= 400; n += 299) {
         tu_pattern(buf, n, n);
         sv_err(ipc_send(tx, buf, n, 0, 0), IPC_OK);
@@ -891,8 +1060,8 @@ static void test_oversized_peer(void **state)
         assert_int_equal(len, 100);
         assert_int_equal(tu_pattern_check(buf, 100, 5), 100);
     }
-    ipc_close(tx);
-    ipc_close(rx);
+    sv_close(tx);
+    sv_close(rx);
 }
 
 /* ---------------------------------------------------------------- several */
@@ -902,7 +1071,7 @@ enum { MR_RECEIVERS = 3, MR_MESSAGES = 600 };
 static int mr_receive(const char *addr, int out_fd)
 {
     ipc_channel *rx = NULL;
-    ipc_err err = ipc_open(addr, IPC_F_RECV, 0, &rx);
+    ipc_err err = sv_open(addr, IPC_F_RECV, 0, &rx);
     if (err != IPC_OK)
         return sv_child_fail(2, "open: %s", ipc_errname(err));
     for (;;) {
@@ -916,7 +1085,7 @@ static int mr_receive(const char *addr, int out_fd)
         if (write(out_fd, &seq, sizeof seq) != (ssize_t)sizeof seq)
             return sv_child_fail(4, "write: %s", strerror(errno));
     }
-    ipc_close(rx);
+    sv_close(rx);
     return 0;
 }
 
@@ -934,7 +1103,7 @@ static void test_multi_receiver(void **state)
     static uint8_t seen[MR_MESSAGES];
 
     sv_key_addr(addr, sizeof addr, &key, "max_msg=64");
-    sv_err(ipc_open(addr, IPC_F_CREATE | IPC_F_EXCL | IPC_F_RECV, 0, &rx),
+    sv_err(sv_open(addr, IPC_F_CREATE | IPC_F_EXCL | IPC_F_RECV, 0, &rx),
            IPC_OK);
     sv_err(ipc_query(rx, &info), IPC_OK);
     assert_true(info.caps & IPC_CAP_MULTI_RECEIVER);
@@ -947,7 +1116,7 @@ static void test_multi_receiver(void **state)
         }
     }
     close(out[1]);
-    sv_err(ipc_open(addr, IPC_F_SEND, 0, &tx), IPC_OK);
+    sv_err(sv_open(addr, IPC_F_SEND, 0, &tx), IPC_OK);
     for (uint32_t i = 0; i < MR_MESSAGES; i++)
         sv_err(ipc_send(tx, &i, sizeof i, 0, 5000), IPC_OK);
     for (int k = 0; k < MR_RECEIVERS; k++)
@@ -961,8 +1130,8 @@ static void test_multi_receiver(void **state)
         total++;
     }
     close(out[0]);
-    ipc_close(tx);
-    ipc_close(rx);
+    sv_close(tx);
+    sv_close(rx);
     assert_int_equal(total, MR_MESSAGES);
 }
 
@@ -971,22 +1140,23 @@ static void test_multi_receiver(void **state)
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_priority),
-        cmocka_unit_test(test_limits_max_msg),
-        cmocka_unit_test(test_limits_depth),
-        cmocka_unit_test(test_limits_qbytes),
-        cmocka_unit_test(test_removed_under_caller),
-        cmocka_unit_test(test_pair_lifetime),
-        cmocka_unit_test(test_deadline_accuracy),
-        cmocka_unit_test(test_wait_cpu),
-        cmocka_unit_test(test_wake_latency),
-        cmocka_unit_test(test_keys),
-        cmocka_unit_test(test_ftok),
-        cmocka_unit_test(test_ownership),
-        cmocka_unit_test(test_replace),
-        cmocka_unit_test(test_held_message),
-        cmocka_unit_test(test_oversized_peer),
-        cmocka_unit_test(test_multi_receiver),
+        cmocka_unit_test_teardown(test_priority, sv_teardown),
+        cmocka_unit_test_teardown(test_limits_max_msg, sv_teardown),
+        cmocka_unit_test_teardown(test_limits_depth, sv_teardown),
+        cmocka_unit_test_teardown(test_limits_qbytes, sv_teardown),
+        cmocka_unit_test_teardown(test_removed_under_caller, sv_teardown),
+        cmocka_unit_test_teardown(test_pair_lifetime, sv_teardown),
+        cmocka_unit_test_teardown(test_deadline_accuracy, sv_teardown),
+        cmocka_unit_test_teardown(test_wait_cpu, sv_teardown),
+        cmocka_unit_test_teardown(test_wake_latency, sv_teardown),
+        cmocka_unit_test_teardown(test_keys, sv_teardown),
+        cmocka_unit_test_teardown(test_ftok, sv_teardown),
+        cmocka_unit_test_teardown(test_ownership, sv_teardown),
+        cmocka_unit_test_teardown(test_replace, sv_teardown),
+        cmocka_unit_test_teardown(test_foreign_uid, sv_teardown),
+        cmocka_unit_test_teardown(test_held_message, sv_teardown),
+        cmocka_unit_test_teardown(test_oversized_peer, sv_teardown),
+        cmocka_unit_test_teardown(test_multi_receiver, sv_teardown),
     };
     uint64_t seed = tu_seed_from_env();
     printf("sysv: seed %llu (IPC_TEST_SEED to repeat)\n",
