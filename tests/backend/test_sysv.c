@@ -11,6 +11,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -440,6 +441,103 @@ static void test_limits_qbytes(void **state)
     assert_non_null(strstr(detail, "msg_qbytes (1000"));
     sv_err(err2, IPC_OK);
     assert_int_equal(info.buffer_bytes, 1000);
+}
+
+/* In a private IPC namespace (the child's own kernel.msg* values; all its
+ * queues vanish with it): too many queues, max_msg above msg_qbytes at
+ * creation, a default max_msg that follows kernel.msgmax, and msgmax
+ * lowered under an open channel. Exit 0 when all held, 77 when the
+ * namespace is not permitted. */
+static bool ns_set(const char *name, long value)
+{
+    char path[128];
+    snprintf(path, sizeof path, "/proc/sys/kernel/%s", name);
+    FILE *f = fopen(path, "w");
+    if (!f)
+        return false;
+    bool ok = fprintf(f, "%ld\n", value) > 0;
+    return fclose(f) == 0 && ok;
+}
+
+static int ns_expect(ipc_err got, ipc_err want, const char *what,
+                     const char *detail_has)
+{
+    if (got != want)
+        return sv_child_fail(3, "%s: %s, expected %s", what, ipc_errname(got),
+                             ipc_errname(want));
+    if (detail_has && !strstr(ipc_last_detail(), detail_has))
+        return sv_child_fail(4, "%s: detail lacks \"%s\"", what, detail_has);
+    if (detail_has)
+        fprintf(stderr, "  %s: \"%s\"\n", what, ipc_last_detail());
+    return 0;
+}
+
+static int ns_limits_child(void)
+{
+    ipc_channel *a[2], *b[2], *c[2], *rx = NULL;
+    ipc_info info;
+    static char buf[2000];
+    int rc;
+    if (unshare(CLONE_NEWIPC) != 0)
+        return 77;
+    if (!ns_set("msgmni", 2) || !ns_set("msgmax", 8192) ||
+        !ns_set("msgmnb", 16384))
+        return sv_child_fail(2, "set kernel.msg*: %s", strerror(errno));
+    /* msgmni 2: two pairs, then no more queues. */
+    if ((rc = ns_expect(ipc_pair("sysv:", 0, a), IPC_OK, "pair 1", NULL)) ||
+        (rc = ns_expect(ipc_pair("sysv:", 0, b), IPC_OK, "pair 2", NULL)) ||
+        (rc = ns_expect(ipc_pair("sysv:", 0, c), IPC_ELIMIT, "pair 3",
+                        "kernel.msgmni is 2")) ||
+        (rc = ns_expect(
+             ipc_open("sysv:0x1234", IPC_F_CREATE | IPC_F_RECV, 0, &rx),
+             IPC_ELIMIT, "named 3", "kernel.msgmni is 2")))
+        return rc;
+    ipc_close(b[0]);
+    ipc_close(b[1]);
+    /* msgmax above msgmnb: a max_msg the queue's bytes cannot hold. */
+    if (!ns_set("msgmax", 20000))
+        return sv_child_fail(2, "set msgmax: %s", strerror(errno));
+    if ((rc = ns_expect(ipc_pair("sysv:?max_msg=20000", 0, b), IPC_ELIMIT,
+                        "max_msg 20000, msgmnb 16384",
+                        "msg_qbytes (16384; kernel.msgmnb is 16384)")))
+        return rc;
+    /* The default follows msgmax down; msgmax lowered under an open
+     * channel: the send says which limit. */
+    if (!ns_set("msgmax", 1000))
+        return sv_child_fail(2, "set msgmax: %s", strerror(errno));
+    if ((rc = ns_expect(ipc_pair("sysv:", 0, b), IPC_OK, "pair", NULL)))
+        return rc;
+    ipc_query(b[0], &info);
+    ipc_close(b[0]);
+    ipc_close(b[1]);
+    if (info.max_msg != 1000)
+        return sv_child_fail(5, "default max_msg %zu with msgmax 1000",
+                             info.max_msg);
+    if ((rc = ns_expect(ipc_send(a[0], buf, sizeof buf, 0, 0), IPC_ELIMIT,
+                        "send 2000 after msgmax 1000",
+                        "kernel.msgmax (1000), lowered")) ||
+        (rc = ns_expect(ipc_send(a[0], buf, 1000, 0, 0), IPC_OK, "send 1000",
+                        NULL)))
+        return rc;
+    ipc_close(a[0]);
+    ipc_close(a[1]);
+    return 0;
+}
+
+static void test_limits_namespace(void **state)
+{
+    (void)state;
+    int status = 0;
+    pid_t pid = sv_fork();
+    if (pid == 0)
+        _exit(ns_limits_child());
+    bool ended = tu_wait(pid, SV_CHILD_MS, &status);
+    assert_true(ended && WIFEXITED(status));
+    if (WEXITSTATUS(status) == 77) {
+        print_message("  unshare(CLONE_NEWIPC) not permitted: not run\n");
+        return;
+    }
+    assert_int_equal(WEXITSTATUS(status), 0);
 }
 
 /* ---------------------------------------------------------------- removal */
@@ -1144,6 +1242,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_teardown(test_limits_max_msg, sv_teardown),
         cmocka_unit_test_teardown(test_limits_depth, sv_teardown),
         cmocka_unit_test_teardown(test_limits_qbytes, sv_teardown),
+        cmocka_unit_test_teardown(test_limits_namespace, sv_teardown),
         cmocka_unit_test_teardown(test_removed_under_caller, sv_teardown),
         cmocka_unit_test_teardown(test_pair_lifetime, sv_teardown),
         cmocka_unit_test_teardown(test_deadline_accuracy, sv_teardown),
