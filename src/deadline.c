@@ -102,9 +102,9 @@ static int64_t deadline_left_ns(const struct ipc_deadline *dl, int64_t cap_ns)
     return left < cap_ns ? left : cap_ns;
 }
 
-static void deadline_grow(long *slice_ns)
+static void deadline_grow(long *slice_ns, long max_ns)
 {
-    *slice_ns = *slice_ns >= SLICE_MAX_NS / 2 ? SLICE_MAX_NS : *slice_ns * 2;
+    *slice_ns = *slice_ns >= max_ns / 2 ? max_ns : *slice_ns * 2;
 }
 
 ipc_err ipc__wait_fd_slice(int fd, short events, const struct ipc_deadline *dl,
@@ -115,7 +115,7 @@ ipc_err ipc__wait_fd_slice(int fd, short events, const struct ipc_deadline *dl,
     int64_t wait = deadline_left_ns(dl, *slice_ns);
     struct timespec ts = {(time_t)(wait / NS_PER_S), (long)(wait % NS_PER_S)};
     struct pollfd pfd = {.fd = fd, .events = events};
-    deadline_grow(slice_ns);
+    deadline_grow(slice_ns, SLICE_MAX_NS);
     int n = ppoll(&pfd, 1, &ts, NULL);
     if (n < 0 && errno != EINTR)
         return ipc__errno(errno, "ppoll");
@@ -123,13 +123,19 @@ ipc_err ipc__wait_fd_slice(int fd, short events, const struct ipc_deadline *dl,
     return IPC_OK;
 }
 
-ipc_err ipc__nap(const struct ipc_deadline *dl, long *nap_ns)
+ipc_err ipc__nap_upto(const struct ipc_deadline *dl, long *nap_ns,
+                      long max_ns)
 {
     if (ipc__deadline_expired(dl))
         return ipc__deadline_err(dl);
     int64_t wait = deadline_left_ns(dl, *nap_ns);
     struct timespec ts = {(time_t)(wait / NS_PER_S), (long)(wait % NS_PER_S)};
-    deadline_grow(nap_ns);
+    deadline_grow(nap_ns, max_ns);
     nanosleep(&ts, NULL); /* EINTR: the caller looks again anyway */
     return IPC_OK;
+}
+
+ipc_err ipc__nap(const struct ipc_deadline *dl, long *nap_ns)
+{
+    return ipc__nap_upto(dl, nap_ns, SLICE_MAX_NS);
 }

@@ -78,6 +78,10 @@ ipc_err ipc__wait_fd_slice(int fd, short events, const struct ipc_deadline *dl,
 /* Sleep *nap_ns (less if the deadline is nearer), doubling it up to 1 ms
  * for the next call; the deadline's code once it has passed. */
 ipc_err ipc__nap(const struct ipc_deadline *dl, long *nap_ns);
+/* The same, doubling up to max_ns: for pollers whose every look costs a
+ * wake-up, so that a long wait stays cheap (sysv: 2 ms). */
+ipc_err ipc__nap_upto(const struct ipc_deadline *dl, long *nap_ns,
+                      long max_ns);
 
 /* ---------------------------------------------------------------- errors */
 

@@ -20,10 +20,17 @@ extern const struct ipc_backend ipc__backend_unix;
 #else
 REGISTRY_BUILT_OUT(unix, "built without the unix backend (IPC_WITH_UNIX=OFF)");
 #endif
+#if IPC_WITH_SYSV
+extern const struct ipc_backend ipc__backend_sysv;
+#else
+REGISTRY_BUILT_OUT(sysv, "built without the SysV message queue backend "
+                         "(IPC_WITH_SYSV=OFF)");
+#endif
 
 const struct ipc_backend *const ipc__backends[] = {
     &ipc__backend_pipe,
     &ipc__backend_unix,
+    &ipc__backend_sysv,
     NULL,
 };
 

@@ -2,8 +2,12 @@
 /* The table of backends under contract: scheme, naming, expected caps. */
 #include "contract.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 /* ---------------------------------------------------------------- namings */
 
@@ -80,6 +84,127 @@ static const struct ct_naming ct_unix_abstract = {
     .unlink_missing = IPC_ENOENT,
 };
 
+/* sysv: a key from ftok() of a file this naming makes (and drops), or an
+ * explicit random key. */
+
+/* PATH_MAX with its NUL: the longest path ftok() can stat. */
+#define CT_SYSV_PATH_MAX  4095
+#define CT_SYSV_KEY_MAX   10 /* "0x" and 8 hex digits */
+#define CT_NAME_COMPONENT 255
+
+static void ct_sysv_touch(const char *path)
+{
+    int fd = open(path, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0600);
+    if (fd < 0)
+        fail_msg("create the key file %s: %s", path, strerror(errno));
+    close(fd);
+}
+
+static void ct_sysv_ftok_make(char *buf, size_t size)
+{
+    char name[96];
+    tu_unique(name, sizeof name, "ipct");
+    snprintf(buf, size, "sysv:%s/%s", tu_tmpdir(), name);
+    ct_sysv_touch(buf + strlen("sysv:"));
+}
+
+/* A path of exactly len bytes that exists: a fresh directory, nested
+ * directories of 255-byte names, then the file. Longer than the OS allows:
+ * only the string. */
+static void ct_sysv_ftok_make_len(char *buf, size_t size, size_t len)
+{
+    char name[96];
+    tu_unique(name, sizeof name, "ipcl");
+    int w = snprintf(buf, size, "sysv:%s/%s", tu_tmpdir(), name);
+    char *path = buf + strlen("sysv:");
+    size_t have = strlen(path);
+    bool make = len <= CT_SYSV_PATH_MAX;
+    assert_true(len >= have + 2 && strlen("sysv:") + len < size);
+    if (make && mkdir(path, 0700) != 0)
+        fail_msg("mkdir %s: %s", path, strerror(errno));
+    while (len - have > CT_NAME_COMPONENT + 1) {
+        size_t comp = len - have - 3; /* leave room for "/f" */
+        if (comp > CT_NAME_COMPONENT)
+            comp = CT_NAME_COMPONENT;
+        buf[w++] = '/';
+        memset(buf + w, 'd', comp);
+        w += (int)comp;
+        buf[w] = '\0';
+        have += comp + 1;
+        if (make && mkdir(path, 0700) != 0)
+            fail_msg("mkdir (%zu bytes): %s", have, strerror(errno));
+    }
+    buf[w++] = '/';
+    memset(buf + w, 'f', len - have - 1);
+    w += (int)(len - have - 1);
+    buf[w] = '\0';
+    if (make)
+        ct_sysv_touch(path);
+}
+
+/* Remove the key file and the directories make_len() made for it. */
+static void ct_sysv_ftok_drop(const char *addr)
+{
+    static char path[CT_ADDR_MAX];
+    size_t root = strlen(tu_tmpdir());
+    snprintf(path, sizeof path, "%s", addr + strlen("sysv:"));
+    unlink(path);
+    for (char *slash = strrchr(path, '/');
+         slash && (size_t)(slash - path) > root; slash = strrchr(path, '/')) {
+        *slash = '\0';
+        rmdir(path);
+    }
+}
+
+static uint32_t ct_sysv_random_key(void)
+{
+    uint32_t key = (uint32_t)tu_rand();
+    /* Not 0 (IPC_PRIVATE), and clear of the keys ftok makes here. */
+    if (key == 0 || key >> 24 == 'I')
+        key ^= 0x80000001u;
+    return key;
+}
+
+static void ct_sysv_key_make(char *buf, size_t size)
+{
+    snprintf(buf, size, "sysv:0x%08x", (unsigned)ct_sysv_random_key());
+}
+
+/* "0x" and len - 2 hex digits (more than 8 is refused by the backend). */
+static void ct_sysv_key_make_len(char *buf, size_t size, size_t len)
+{
+    static const char hex[] = "0123456789abcdef";
+    int w = snprintf(buf, size, "sysv:0x");
+    for (size_t i = 2; i < len && (size_t)w + 1 < size; i++) {
+        unsigned d = (unsigned)(i == 2 ? 1 + tu_rand() % 15 : tu_rand() % 16);
+        buf[w++] = hex[d];
+    }
+    buf[w] = '\0';
+}
+
+static const struct ct_naming ct_sysv_ftok = {
+    .name = "ftok",
+    .make = ct_sysv_ftok_make,
+    .make_len = ct_sysv_ftok_make_len,
+    .fs_path = NULL, /* the queue is not in the file system, only its key */
+    .drop = ct_sysv_ftok_drop,
+    .name_max = CT_SYSV_PATH_MAX,
+    .stale_survives = true, /* a queue lives until removed */
+    .live_detected = false, /* no open count: REPLACE cannot tell */
+    .unlink_missing = IPC_ENOENT,
+};
+
+static const struct ct_naming ct_sysv_key = {
+    .name = "key",
+    .make = ct_sysv_key_make,
+    .make_len = ct_sysv_key_make_len,
+    .fs_path = NULL,
+    .name_max = CT_SYSV_KEY_MAX,
+    .stale_survives = true,
+    .live_detected = false,
+    .unlink_missing = IPC_ENOENT,
+};
+
 /* ---------------------------------------------------------------- backends */
 
 static const struct ct_backend ct_pipe = {
@@ -115,8 +240,30 @@ static const struct ct_backend ct_unix = {
     .framed = true, /* SOCK_SEQPACKET records with a frame header */
 };
 
+static const struct ct_backend ct_sysv = {
+    .name = "sysv",
+    .scheme = "sysv",
+    /* A pair end can be shared by forked children (the queue is one
+     * kernel object), but does not learn that the other process let go. */
+    .pair_caps = IPC_CAP_PAIR | IPC_CAP_MULTI_SENDER | IPC_CAP_MULTI_RECEIVER |
+                 IPC_CAP_PRIORITY,
+    .pair_dir = {IPC_F_SEND, IPC_F_RECV},
+    /* The receiver creates the queue and its close removes it: senders
+     * then get IPC_ECLOSED; the receiver never hears of senders. */
+    .recv_caps = IPC_CAP_NAMED | IPC_CAP_MULTI_SENDER | IPC_CAP_MULTI_RECEIVER |
+                 IPC_CAP_PRIORITY,
+    .send_caps = IPC_CAP_NAMED | IPC_CAP_MULTI_SENDER | IPC_CAP_MULTI_RECEIVER |
+                 IPC_CAP_PRIORITY | IPC_CAP_PEER_CLOSED,
+    .namings = {&ct_sysv_ftok, &ct_sysv_key, NULL},
+    .max_msg_default = 8192, /* kernel.msgmax here */
+    .max_msg_max = 64u << 20,
+    .takes_mode = true,
+    .no_fds = true,
+};
+
 const struct ct_backend *const ct_backends[] = {
     &ct_pipe,
     &ct_unix,
+    &ct_sysv,
     NULL,
 };

@@ -13,7 +13,8 @@
 #include "ipc/ipc.h"
 #include "testutil.h"
 
-#define CT_ADDR_MAX  512
+/* Room for a full 4095-byte path name (sysv: ftok keys) plus options. */
+#define CT_ADDR_MAX  4608
 #define CT_MAX_NAMES 8
 #define CT_MAX_EXTRA 8
 #define CT_MAX_KIDS  16
@@ -37,6 +38,10 @@ struct ct_naming {
     /* Where the object shows in the file system for an address made by
      * make(); NULL if it does not (stat, mode and removal checks). */
     void (*fs_path)(const char *addr, char *buf, size_t size);
+    /* Remove what make()/make_len() made beside the channel (the file a
+     * sysv: key comes from); called in teardown after the leftover checks.
+     * NULL when the naming makes nothing. */
+    void (*drop)(const char *addr);
     size_t name_max;        /* longest name part accepted, bytes */
     bool stale_survives;    /* a creator that dies leaves the object behind */
     bool live_detected;     /* IPC_F_REPLACE refuses an object in use */
@@ -61,6 +66,8 @@ struct ct_backend {
     bool framed;         /* messages carry frame.h headers, and a write()
                             to the send end's pollfd reaches the receiver
                             raw (so a test can play a hostile peer) */
+    bool no_fds;         /* ends hold no descriptors (SysV ids): nothing to
+                            mark close-on-exec */
 };
 
 extern const struct ct_backend *const ct_backends[];
@@ -81,6 +88,7 @@ struct ct_fx {
     ipc_channel *extra[CT_MAX_EXTRA]; /* other ends, closed in teardown */
     char addr[CT_ADDR_MAX]; /* named link: its full address, with options */
     char names[CT_MAX_NAMES][CT_ADDR_MAX]; /* every name made: checked gone */
+    const struct ct_naming *name_naming[CT_MAX_NAMES]; /* maker of each */
     int n_names;
     pid_t kids[CT_MAX_KIDS];
     int n_kids;
@@ -140,6 +148,11 @@ void ct_pair_addr(const struct ct_fx *fx, char *buf, size_t size,
                   const char *opts);
 /* A fresh named address (no options), remembered for the leftover check. */
 const char *ct_new_name(struct ct_fx *fx);
+/* The same with a name part of exactly len bytes (naming->make_len). */
+const char *ct_new_name_len(struct ct_fx *fx, size_t len);
+/* Forget the last name made, after checking it gone: drop what its naming
+ * made, and reuse its slot. */
+void ct_drop_last_name(struct ct_fx *fx);
 /* The file-system path of a named address, or false. */
 bool ct_fs_path(const struct ct_fx *fx, const char *addr, char *buf,
                 size_t size);

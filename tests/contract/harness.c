@@ -63,14 +63,41 @@ void ct_pair_addr(const struct ct_fx *fx, char *buf, size_t size,
     ct_addr_opts(buf, size, base, opts);
 }
 
-const char *ct_new_name(struct ct_fx *fx)
+static char *ct_name_slot(struct ct_fx *fx)
 {
     assert_non_null(fx->mode);
     assert_non_null(fx->mode->naming);
     assert_true(fx->n_names < CT_MAX_NAMES);
-    char *slot = fx->names[fx->n_names++];
+    fx->name_naming[fx->n_names] = fx->mode->naming;
+    return fx->names[fx->n_names++];
+}
+
+const char *ct_new_name(struct ct_fx *fx)
+{
+    char *slot = ct_name_slot(fx);
     fx->mode->naming->make(slot, CT_ADDR_MAX);
     return slot;
+}
+
+const char *ct_new_name_len(struct ct_fx *fx, size_t len)
+{
+    char *slot = ct_name_slot(fx);
+    fx->mode->naming->make_len(slot, CT_ADDR_MAX, len);
+    return slot;
+}
+
+static void ct_drop_name(struct ct_fx *fx, int i)
+{
+    const struct ct_naming *nm = fx->name_naming[i];
+    if (nm && nm->drop)
+        nm->drop(fx->names[i]);
+    fx->name_naming[i] = NULL;
+}
+
+void ct_drop_last_name(struct ct_fx *fx)
+{
+    assert_true(fx->n_names > 0);
+    ct_drop_name(fx, --fx->n_names);
 }
 
 bool ct_fs_path(const struct ct_fx *fx, const char *addr, char *buf,
@@ -335,6 +362,7 @@ int ct_teardown(void **state)
             unlink(path);
             rc = -1;
         }
+        ct_drop_name(fx, i);
     }
     free(fx);
     return rc;

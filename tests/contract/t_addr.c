@@ -25,8 +25,9 @@ static int try_opts(struct ct_fx *fx, const char *opts, ipc_err want)
         if (got != IPC_OK && ct_fs_path(fx, name, path, sizeof path) &&
             tu_path_exists(path))
             fail_msg("failed open of %s made %s", addr, path);
-        fx->n_names--; /* reuse the slot: the name is checked gone here */
-        if (ipc_unlink(name) == IPC_OK)
+        bool left = ipc_unlink(name) == IPC_OK;
+        ct_drop_last_name(fx); /* reuse the slot: the name is checked here */
+        if (left)
             fail_msg("left behind by %s", addr);
     } else {
         ipc_channel *ends[2] = {NULL, NULL};

@@ -198,7 +198,10 @@ static void test_cloexec(void **state)
                 fail();
             }
         }
-        if (before.valid)
+        if (before.valid && fx->be->no_fds && fresh != 0)
+            fail_msg("%d descriptors appeared for a backend that holds none",
+                     fresh);
+        if (before.valid && !fx->be->no_fds)
             assert_true(fresh > 0);
         ipc_channel *ends[2] = {fx->tx, fx->rx};
         unsigned caps[2] = {ct_tx_caps(fx), ct_rx_caps(fx)};

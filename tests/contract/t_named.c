@@ -174,9 +174,7 @@ static void test_names(void **state)
     char addr[CT_ADDR_MAX], path[CT_ADDR_MAX];
     ipc_channel *ch = NULL;
 
-    assert_true(fx->n_names < CT_MAX_NAMES);
-    nm->make_len(fx->names[fx->n_names], CT_ADDR_MAX, nm->name_max);
-    const char *longest = fx->names[fx->n_names++];
+    const char *longest = ct_new_name_len(fx, nm->name_max);
     assert_int_equal(strlen(longest),
                      strlen(fx->be->scheme) + 1 + nm->name_max);
     ct_err(ipc_open(longest, create_excl, 1000, &ch), IPC_OK);

@@ -115,12 +115,44 @@ static void test_wait_fd(void **state)
     close(fds[1]);
 }
 
+/* Naps double up to their cap (1 ms for ipc__nap, any for ipc__nap_upto),
+ * never pass the deadline, and answer the deadline's code once it passed. */
+static void test_nap(void **state)
+{
+    (void)state;
+    struct ipc_deadline dl;
+    long nap = 400000;
+    ipc__deadline_init(&dl, 1000);
+    assert_int_equal(ipc__nap(&dl, &nap), IPC_OK);
+    assert_int_equal(nap, 800000);
+    assert_int_equal(ipc__nap(&dl, &nap), IPC_OK);
+    assert_int_equal(nap, 1000000);
+    assert_int_equal(ipc__nap(&dl, &nap), IPC_OK);
+    assert_int_equal(nap, 1000000);
+    nap = 1500000;
+    assert_int_equal(ipc__nap_upto(&dl, &nap, 4000000), IPC_OK);
+    assert_int_equal(nap, 3000000);
+    assert_int_equal(ipc__nap_upto(&dl, &nap, 4000000), IPC_OK);
+    assert_int_equal(nap, 4000000);
+
+    /* A nap longer than the time left ends at the deadline, not after. */
+    ipc__deadline_init(&dl, 20);
+    nap = 1000000000L; /* 1 s: far more than is left */
+    assert_int_equal(ipc__nap_upto(&dl, &nap, nap), IPC_OK);
+    int64_t after = ipc__now_ns();
+    assert_true(after >= dl.at_ns);
+    assert_true(after < dl.at_ns + 500 * NS_PER_MS);
+    assert_int_equal(ipc__nap(&dl, &nap), IPC_ETIMEDOUT);
+    ipc__deadline_init(&dl, 0);
+    assert_int_equal(ipc__nap(&dl, &nap), IPC_EAGAIN);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_nonblocking), cmocka_unit_test(test_forever),
         cmocka_unit_test(test_bounded),     cmocka_unit_test(test_realtime),
-        cmocka_unit_test(test_wait_fd),
+        cmocka_unit_test(test_wait_fd),     cmocka_unit_test(test_nap),
     };
     return cmocka_run_group_tests_name("unit.deadline", tests, NULL, NULL);
 }
