@@ -124,7 +124,7 @@ static ipc_err unix_size_sndbuf(int fd, size_t max_msg)
     /* One frame must fit: the kernel refuses a record larger than the
      * buffer less 32 bytes. */
     if ((size_t)have < max_msg + IPC_FRAME_HDR + UNIX_SKB_SLACK)
-        return ipc__fail(IPC_EINVAL,
+        return ipc__fail(IPC_ELIMIT,
                          "unix: max_msg %zu needs a socket buffer the OS "
                          "refuses (/proc/sys/net/core/wmem_max allows %d "
                          "bytes in all)",
