@@ -80,6 +80,53 @@ static const struct ct_naming ct_unix_abstract = {
     .unlink_missing = IPC_ENOENT,
 };
 
+/* A path is at most PATH_MAX - 1 bytes (the kernel counts the NUL). */
+#define CT_FIFO_NAME_MAX 4095
+
+static void ct_fifo_make(char *buf, size_t size)
+{
+    char name[96];
+    tu_unique(name, sizeof name, "ipct");
+    snprintf(buf, size, "fifo:%s/%s", tu_tmpdir(), name);
+}
+
+/* "fifo:" + "/tmp/" + "./" repeated + a unique file name, len bytes after
+ * "fifo:": a long path that can be created without deep directories. */
+static void ct_fifo_make_len(char *buf, size_t size, size_t len)
+{
+    char name[96];
+    tu_unique(name, sizeof name, "ipcl");
+    int w = snprintf(buf, size, "fifo:%s/", tu_tmpdir());
+    size_t used = (size_t)w - strlen("fifo:");
+    size_t name_len = strlen(name);
+    /* The file name takes the odd byte, so the rest is whole "./". */
+    if ((len - used - name_len) % 2)
+        name[name_len++] = 'f';
+    name[name_len] = '\0';
+    while (used + name_len < len && (size_t)w + 3 < size) {
+        buf[w++] = '.';
+        buf[w++] = '/';
+        used += 2;
+    }
+    snprintf(buf + w, size - (size_t)w, "%s", name);
+}
+
+static void ct_fifo_fs(const char *addr, char *buf, size_t size)
+{
+    snprintf(buf, size, "%s", addr + strlen("fifo:"));
+}
+
+static const struct ct_naming ct_fifo_path = {
+    .name = "path",
+    .make = ct_fifo_make,
+    .make_len = ct_fifo_make_len,
+    .fs_path = ct_fifo_fs,
+    .name_max = CT_FIFO_NAME_MAX,
+    .stale_survives = true, /* the FIFO outlives its process */
+    .live_detected = true,  /* the receiver holds a lock on it */
+    .unlink_missing = IPC_ENOENT,
+};
+
 /* ---------------------------------------------------------------- backends */
 
 static const struct ct_backend ct_pipe = {
@@ -115,8 +162,25 @@ static const struct ct_backend ct_unix = {
     .framed = true, /* SOCK_SEQPACKET records with a frame header */
 };
 
+static const struct ct_backend ct_fifo = {
+    .name = "fifo",
+    .scheme = "fifo",
+    .pair_caps = 0,
+    /* MULTI_SENDER at the default max_msg (4080: frames fit PIPE_BUF). */
+    .recv_caps = IPC_CAP_NAMED | IPC_CAP_MULTI_SENDER | IPC_CAP_POLLABLE |
+                 IPC_CAP_PEER_CLOSED,
+    .send_caps = IPC_CAP_NAMED | IPC_CAP_MULTI_SENDER | IPC_CAP_POLLABLE |
+                 IPC_CAP_PEER_CLOSED,
+    .namings = {&ct_fifo_path, NULL},
+    .max_msg_default = 4080,
+    .max_msg_max = 64u << 20,
+    .takes_mode = true,
+    .framed = true,
+};
+
 const struct ct_backend *const ct_backends[] = {
     &ct_pipe,
     &ct_unix,
+    &ct_fifo,
     NULL,
 };

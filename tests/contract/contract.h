@@ -13,7 +13,8 @@
 #include "ipc/ipc.h"
 #include "testutil.h"
 
-#define CT_ADDR_MAX  512
+/* Room for a path of PATH_MAX - 1 bytes (fifo:) and options. */
+#define CT_ADDR_MAX  4352
 #define CT_MAX_NAMES 8
 #define CT_MAX_EXTRA 8
 #define CT_MAX_KIDS  16
