@@ -25,11 +25,17 @@ extern const struct ipc_backend ipc__backend_fifo;
 #else
 REGISTRY_BUILT_OUT(fifo, "built without the fifo backend (IPC_WITH_FIFO=OFF)");
 #endif
+#if IPC_WITH_MQ
+extern const struct ipc_backend ipc__backend_mq;
+#else
+REGISTRY_BUILT_OUT(mq, "built without the mq backend (IPC_WITH_MQ=OFF)");
+#endif
 
 const struct ipc_backend *const ipc__backends[] = {
     &ipc__backend_pipe,
     &ipc__backend_unix,
     &ipc__backend_fifo,
+    &ipc__backend_mq,
     NULL,
 };
 

@@ -127,6 +127,40 @@ static const struct ct_naming ct_fifo_path = {
     .unlink_missing = IPC_ENOENT,
 };
 
+/* "/" and NAME_MAX (255) bytes. */
+#define CT_MQ_NAME_MAX 256
+
+static void ct_mq_make(char *buf, size_t size)
+{
+    char name[96];
+    tu_unique(name, sizeof name, "ipct");
+    snprintf(buf, size, "mq:/%s", name);
+}
+
+static void ct_mq_make_len(char *buf, size_t size, size_t len)
+{
+    char name[96];
+    tu_unique(name, sizeof name, "/ipcl");
+    size_t n = strlen(name);
+    if (n > len)
+        n = len;
+    int w = snprintf(buf, size, "mq:%.*s", (int)n, name);
+    for (size_t i = n; i < len && (size_t)w + 1 < size; i++)
+        buf[w++] = 'm';
+    buf[w] = '\0';
+}
+
+static const struct ct_naming ct_mq_name = {
+    .name = "name",
+    .make = ct_mq_make,
+    .make_len = ct_mq_make_len,
+    .fs_path = NULL, /* /dev/mqueue need not be mounted */
+    .name_max = CT_MQ_NAME_MAX,
+    .stale_survives = true,  /* a queue lives until unlinked */
+    .live_detected = false,  /* nothing tells a used queue from a stale one */
+    .unlink_missing = IPC_ENOENT,
+};
+
 /* ---------------------------------------------------------------- backends */
 
 static const struct ct_backend ct_pipe = {
@@ -178,9 +212,28 @@ static const struct ct_backend ct_fifo = {
     .framed = true,
 };
 
+static const struct ct_backend ct_mq = {
+    .name = "mq",
+    .scheme = "mq",
+    .pair_caps = IPC_CAP_PAIR | IPC_CAP_MULTI_SENDER | IPC_CAP_MULTI_RECEIVER |
+                 IPC_CAP_PRIORITY | IPC_CAP_POLLABLE,
+    .pair_dir = {IPC_F_SEND, IPC_F_RECV},
+    .recv_caps = IPC_CAP_NAMED | IPC_CAP_MULTI_SENDER |
+                 IPC_CAP_MULTI_RECEIVER | IPC_CAP_PRIORITY | IPC_CAP_POLLABLE,
+    .send_caps = IPC_CAP_NAMED | IPC_CAP_MULTI_SENDER |
+                 IPC_CAP_MULTI_RECEIVER | IPC_CAP_PRIORITY | IPC_CAP_POLLABLE,
+    .namings = {&ct_mq_name, NULL},
+    .max_msg_default = 8192,
+    .max_msg_max = 16u << 20,
+    .takes_capacity = true,
+    .takes_mode = true,
+    .framed = false,
+};
+
 const struct ct_backend *const ct_backends[] = {
     &ct_pipe,
     &ct_unix,
     &ct_fifo,
+    &ct_mq,
     NULL,
 };
