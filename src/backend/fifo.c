@@ -311,13 +311,15 @@ static ipc_err fifo_open_writer(const char *path, int oflags, int *fd,
     }
 }
 
-/* A large-frame sender needs a pipe that holds one whole frame. */
+/* Grow the pipe for frames of max_msg (either end may come first). A
+ * large-frame sender needs one that holds a whole frame. */
 static ipc_err fifo_size_pipe(ipc_channel *ch, const char *path)
 {
     struct ipc_stream *s = &fifo_priv(ch)->stream;
     ipc__stream_size_pipe(s);
     size_t frame = ch->max_msg + IPC_FRAME_HDR;
-    if (!fifo_large(ch->max_msg) || s->pipe_size >= frame)
+    if (!(ch->direction & IPC_F_SEND) || !fifo_large(ch->max_msg) ||
+        s->pipe_size >= frame)
         return IPC_OK;
     return ipc__fail(IPC_ELIMIT,
                      "fifo: %s: max_msg %zu needs a pipe buffer of %zu "
@@ -359,13 +361,12 @@ static ipc_err fifo_open(ipc_channel *ch, const struct ipc_addr *addr,
     if ((err = fifo_check_fd(ch, fd, path)) != IPC_OK ||
         (err = fifo_lock(ch, fd, path, dl)) != IPC_OK)
         return err;
-    if ((flags & IPC_F_SEND) && (err = fifo_size_pipe(ch, path)) != IPC_OK)
+    if ((err = fifo_size_pipe(ch, path)) != IPC_OK)
         return err;
     if (fifo_large(ch->max_msg))
         ch->caps &= ~(unsigned)IPC_CAP_MULTI_SENDER;
-    int size = fcntl(fd, F_GETPIPE_SZ);
     ch->capacity = 0; /* bounded in bytes, not messages */
-    ch->buffer_bytes = size > 0 ? (size_t)size : fe->stream.pipe_size;
+    ch->buffer_bytes = fe->stream.pipe_size;
     return IPC_OK;
 }
 
