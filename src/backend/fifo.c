@@ -70,6 +70,9 @@
 #define FIFO_MAX_MSG_DEFAULT (PIPE_BUF - IPC_FRAME_HDR)
 #define FIFO_MAX_MSG_MAX     (64u * 1024 * 1024)
 #define FIFO_NAME_MAX        (PATH_MAX - 1)
+/* Pipe buffer a large-frame sender asks for, at most (the default
+ * /proc/sys/fs/pipe-max-size); one frame may need more. */
+#define FIFO_PIPE_WANT (1024u * 1024)
 /* The byte of the FIFO whose OFD read lock marks the receiver. */
 #define FIFO_RECV_LOCK_BYTE 1
 
@@ -312,20 +315,32 @@ static ipc_err fifo_open_writer(const char *path, int oflags, int *fd,
 }
 
 /* Grow the pipe for frames of max_msg (either end may come first). A
- * large-frame sender needs one that holds a whole frame. */
+ * large-frame sender needs one that holds a whole frame; it asks for room
+ * for 32 (up to FIFO_PIPE_WANT): it waits for room by napping (the kernel
+ * wakes a writer only once a full pipe drains, and stream.c counts slots
+ * pessimistically), and a deep pipe makes those naps rare. Measured here:
+ * 2 frames of room ran at 30% (64 KiB) and 50% (8 KiB) of pipe:'s rate,
+ * 32 frames at par. Pages are taken only as data is queued. */
 static ipc_err fifo_size_pipe(ipc_channel *ch, const char *path)
 {
     struct ipc_stream *s = &fifo_priv(ch)->stream;
-    ipc__stream_size_pipe(s);
+#ifdef F_SETPIPE_SZ
     size_t frame = ch->max_msg + IPC_FRAME_HDR;
+    size_t want = 32 * frame < FIFO_PIPE_WANT ? 32 * frame : FIFO_PIPE_WANT;
+    int have = fcntl(s->fd, F_GETPIPE_SZ);
+    if (fifo_large(ch->max_msg) && have >= 0 && (size_t)have < want)
+        fcntl(s->fd, F_SETPIPE_SZ, (int)want); /* else the fallback below */
+#endif
+    ipc__stream_size_pipe(s);
+    size_t need = ch->max_msg + IPC_FRAME_HDR;
     if (!(ch->direction & IPC_F_SEND) || !fifo_large(ch->max_msg) ||
-        s->pipe_size >= frame)
+        s->pipe_size >= need)
         return IPC_OK;
     return ipc__fail(IPC_ELIMIT,
                      "fifo: %s: max_msg %zu needs a pipe buffer of %zu "
                      "bytes; the OS gave %zu (/proc/sys/fs/pipe-max-size "
                      "%ld, /proc/sys/fs/pipe-user-pages-soft %ld pages)",
-                     path, ch->max_msg, frame, s->pipe_size,
+                     path, ch->max_msg, need, s->pipe_size,
                      fifo_proc_long("/proc/sys/fs/pipe-max-size"),
                      fifo_proc_long("/proc/sys/fs/pipe-user-pages-soft"));
 }
