@@ -32,15 +32,19 @@
  *     IPC_EBUSY). The kernel drops the lock of a killed process. The lock
  *     belongs to the open file, so a forked child sharing the end shares
  *     it: parent and child then count as one sender, as ipc.h says.
- *   - frames larger than PIPE_BUF are written in one write() into an empty
- *     pipe, never in pieces (stream.c whole_frames), so that a sender
- *     killed or timed out never leaves half a frame in the FIFO for the
- *     next sender to continue: that would be read as a message. The pipe is
- *     grown to hold a whole frame (F_SETPIPE_SZ, up to
- *     /proc/sys/fs/pipe-max-size), else the open fails with IPC_ELIMIT.
- *     The price: a large-frame sender does not overlap with its reader.
+ *   - frames larger than PIPE_BUF are written in one write(), once the
+ *     pipe surely has the page slots for all of it, never in pieces
+ *     (stream.c whole_frames), so that a sender killed or timed out never
+ *     leaves half a frame in the FIFO for the next sender to continue: the
+ *     receiver would take the two for one message (tests/backend shows it
+ *     does, without whole_frames). The pipe is grown to hold at least a
+ *     whole frame (F_SETPIPE_SZ, up to /proc/sys/fs/pipe-max-size, else
+ *     the sender's open fails with IPC_ELIMIT naming it), and up to 32
+ *     frames (fifo_size_pipe) so that waiting for slots costs little.
  *   - a writer that is not libipc (a shell's echo) can still break frames:
- *     the receiver answers IPC_EPROTO for what it cannot parse.
+ *     the receiver answers IPC_EPROTO for what it cannot parse, and a
+ *     partial frame it leaves before a libipc sender's frames is not
+ *     detected.
  *
  * One receiver. Two readers of a FIFO would split frames between them, so
  * there is no IPC_CAP_MULTI_RECEIVER, and it is enforced: the receiver
