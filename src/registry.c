@@ -26,10 +26,22 @@ extern const struct ipc_backend ipc__backend_sysv;
 REGISTRY_BUILT_OUT(sysv, "built without the SysV message queue backend "
                          "(IPC_WITH_SYSV=OFF)");
 #endif
+#if IPC_WITH_FIFO
+extern const struct ipc_backend ipc__backend_fifo;
+#else
+REGISTRY_BUILT_OUT(fifo, "built without the fifo backend (IPC_WITH_FIFO=OFF)");
+#endif
+#if IPC_WITH_MQ
+extern const struct ipc_backend ipc__backend_mq;
+#else
+REGISTRY_BUILT_OUT(mq, "built without the mq backend (IPC_WITH_MQ=OFF)");
+#endif
 
 const struct ipc_backend *const ipc__backends[] = {
     &ipc__backend_pipe,
     &ipc__backend_unix,
+    &ipc__backend_fifo,
+    &ipc__backend_mq,
     &ipc__backend_sysv,
     NULL,
 };

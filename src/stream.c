@@ -21,6 +21,8 @@ void ipc__stream_init(struct ipc_stream *s, int fd, size_t max_msg)
     s->fd = fd;
     s->max_msg = max_msg;
     s->pipe_size = PIPE_BUF;
+    long page = sysconf(_SC_PAGESIZE);
+    s->page_size = page > 0 ? (size_t)page : 4096;
     struct sigaction sa;
     s->sigpipe_guard = sigaction(SIGPIPE, NULL, &sa) != 0 ||
                        sa.sa_handler == SIG_DFL;
@@ -126,6 +128,41 @@ static size_t stream_room(const struct ipc_stream *s)
     return (size_t)queued >= s->pipe_size ? 0 : s->pipe_size - (size_t)queued;
 }
 
+static size_t stream_pages(size_t bytes, size_t page)
+{
+    return (bytes + page - 1) / page;
+}
+
+/*
+ * Will one non-blocking write() of total bytes go in whole? Linux keeps a
+ * pipe as a ring of page-sized slots, and a slot may be partly filled: a
+ * write first tops up the last slot if its tail (total mod page) fits
+ * there, then fills fresh slots from the start of what is left. So a write
+ * that did not top up slot i opened slot i + 1 with more bytes than slot i
+ * had free: two neighbouring slots hold more than a page, except next to
+ * the slot being read. Q queued bytes thus occupy at most
+ * 2 * ceil(Q / page) + 2 slots, and the write needs ceil(total / page)
+ * free ones. This holds whatever wrote with write(); splice can break it,
+ * and then a frame may be written in pieces after all.
+ */
+static bool stream_fits_whole(const struct ipc_stream *s, size_t total)
+{
+    int queued;
+    if (ioctl(s->fd, FIONREAD, &queued) < 0 || queued < 0)
+        return true; /* cannot tell: write, in pieces if need be */
+    size_t page = s->page_size;
+    size_t slots = s->pipe_size / page;
+    size_t used = queued == 0 ? 0 : 2 * stream_pages((size_t)queued, page) + 2;
+    return used + stream_pages(total, page) <= slots;
+}
+
+static bool stream_has_room(const struct ipc_stream *s, size_t total)
+{
+    if (s->whole_frames && total > PIPE_BUF)
+        return stream_fits_whole(s, total);
+    return stream_room(s) >= total;
+}
+
 /*
  * Wait until a frame of total bytes can be written in one piece. poll()
  * reports a pipe writable once a page is free, not once our frame fits, so
@@ -139,7 +176,7 @@ static ipc_err stream_wait_room(struct ipc_stream *s, size_t total,
 {
     long nap_ns = 20000;
     for (;;) {
-        if (stream_room(s) >= total)
+        if (stream_has_room(s, total))
             return IPC_OK;
         if (dl->nonblock)
             return ipc__deadline_err(dl);
@@ -149,7 +186,7 @@ static ipc_err stream_wait_room(struct ipc_stream *s, size_t total,
             return err;
         if (revents & (POLLERR | POLLHUP))
             return IPC_OK; /* let the write report the closed reader */
-        if (stream_room(s) >= total)
+        if (stream_has_room(s, total))
             return IPC_OK;
         if ((err = ipc__nap(dl, &nap_ns)) != IPC_OK)
             return err;
@@ -177,9 +214,13 @@ ipc_err ipc__stream_send(struct ipc_stream *s, const void *buf, size_t len,
     /* Up to PIPE_BUF the kernel writes atomically. Above it, a send that
      * may time out writes only once the whole frame fits, so that a
      * timeout never cuts one; a send without a deadline just writes, in
-     * pieces as the reader makes room. */
+     * pieces as the reader makes room. With whole_frames every larger
+     * frame, with or without a deadline, waits until the pipe has the
+     * slots for all of it (stream_fits_whole): the loop below then never
+     * runs a second time. */
     bool forever = dl->at_ns == INT64_MAX;
-    if (total > PIPE_BUF && total <= s->pipe_size && !forever) {
+    if (total > PIPE_BUF && (s->whole_frames || (total <= s->pipe_size &&
+                                                 !forever))) {
         ipc_err err = stream_wait_room(s, total, dl);
         if (err != IPC_OK)
             return err;
@@ -232,6 +273,7 @@ static ipc_err stream_read_some(struct ipc_stream *s, void *dst, size_t want,
         ssize_t n = read(s->fd, dst, want);
         if (n > 0) {
             *got = (size_t)n;
+            s->got_data = true;
             return IPC_OK;
         }
         if (n == 0)

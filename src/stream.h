@@ -20,6 +20,14 @@ struct ipc_stream {
     size_t pipe_size;  /* kernel buffer; a frame that fits is written whole */
     ipc_err broken;    /* IPC_OK, or what every later call answers */
     bool sigpipe_guard; /* SIGPIPE was SIG_DFL at init: mask it in sends */
+    /* Frames larger than PIPE_BUF go in one write(), waiting until the
+     * pipe surely has the slots for all of it, never in pieces (FIFO: a
+     * later writer must never continue a frame that a killed or timed-out
+     * one left half-written). Needs pipe_size >= max_msg + IPC_FRAME_HDR;
+     * the caller checks that. */
+    bool whole_frames;
+    size_t page_size; /* the kernel's pipe slot */
+    bool got_data; /* some byte was ever read: a writer existed */
     /* receive side: a frame in progress */
     unsigned char hdr[IPC_FRAME_HDR];
     size_t hdr_have;

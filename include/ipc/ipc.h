@@ -183,7 +183,9 @@ IPC_API const char *ipc_last_detail(void);
  * before any object is made: IPC_EINVAL with a detail. Other errors:
  * IPC_ENOTSUP (scheme built out, or no named mode), IPC_EEXIST, IPC_ENOENT,
  * IPC_EACCES, IPC_ELIMIT, IPC_ETIMEDOUT, IPC_EAGAIN, IPC_EPROTO (the object
- * is not a libipc channel), IPC_ENOMEM.
+ * is not a libipc channel), IPC_EBUSY (the object is open in a way that
+ * excludes this end until the deadline: a second FIFO receiver, a sender
+ * beside a FIFO sender that must be alone), IPC_ENOMEM.
  *
  * On success *out is a new end the caller owns and must ipc_close().
  */

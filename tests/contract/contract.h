@@ -13,7 +13,8 @@
 #include "ipc/ipc.h"
 #include "testutil.h"
 
-/* Room for a full 4095-byte path name (sysv: ftok keys) plus options. */
+/* Room for a full 4095-byte path name (fifo: paths, sysv: ftok keys) plus
+ * options. */
 #define CT_ADDR_MAX  4608
 #define CT_MAX_NAMES 8
 #define CT_MAX_EXTRA 8

@@ -176,7 +176,10 @@ static void test_peer_killed(void **state)
 
 /* ---------------------------------------------------------------- senders */
 
-#define MS_MAX_MSG    4096
+/* 4080 + a 16-byte frame header is PIPE_BUF: the largest message that
+ * several writers of one FIFO can send atomically (fifo.c). */
+#define MS_MAX_MSG    4080
+#define MS_OPTS       "max_msg=4080"
 #define MS_PER_SENDER 150
 #define MS_HDR        16
 
@@ -254,7 +257,7 @@ static void test_senders(void **state)
     static unsigned char buf[MS_MAX_MSG + 1];
     size_t len;
 
-    ct_link(fx, "max_msg=4096");
+    ct_link(fx, MS_OPTS);
     for (uint32_t k = 0; k < nsend; k++)
         pids[k] = ct_spawn(fx, ms_sender, (void *)(uintptr_t)k);
     ipc_close(fx->tx); /* the children are the only senders */

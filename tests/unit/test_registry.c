@@ -108,6 +108,8 @@ static void test_known_schemes(void **state)
     (void)state;
     assert_non_null(ipc__backend_find("pipe"));
     assert_non_null(ipc__backend_find("unix"));
+    assert_non_null(ipc__backend_find("fifo"));
+    assert_non_null(ipc__backend_find("mq"));
     assert_non_null(ipc__backend_find("sysv"));
 }
 

@@ -1,0 +1,592 @@
+/* SPDX-License-Identifier: MIT */
+/* mq: POSIX message queues, named ("mq:/name") or private pairs. */
+#include "ipc_int.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <mqueue.h>
+#include <poll.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+/*
+ * The kernel keeps messages whole, ordered by priority (higher first, FIFO
+ * within one) and bounded by the queue's mq_maxmsg (capacity) and
+ * mq_msgsize (max_msg): no framing here. Any number of processes may send
+ * and receive on one queue (IPC_CAP_MULTI_SENDER and _RECEIVER). Nobody
+ * learns that the others closed: a queue lives until it is unlinked and its
+ * last descriptor closed, so IPC_CAP_PEER_CLOSED is clear and a receiver
+ * waits out its timeout.
+ *
+ * Waiting. mq_timedsend/mq_timedreceive only take an absolute
+ * CLOCK_REALTIME instant, and a kernel wait on it is stretched by the full
+ * size of a backward wall-clock jump (re-converting on each retry only
+ * repairs forward jumps). On Linux an mqd_t is a descriptor that poll()
+ * understands, so waits there are poll() on the monotonic deadline, immune
+ * to wall-clock jumps; the kernel calls are only ever made with an instant
+ * already past (never block: the queue is checked first, then ETIMEDOUT),
+ * or without a timeout for -1. Where an mqd_t is not a descriptor (or when
+ * ipc__mq_timed_waits is set, for the tests), waits use the kernel's timed
+ * calls with the deadline converted again on every retry
+ * (ipc__deadline_realtime).
+ *
+ * A receive buffer smaller than mq_msgsize: the kernel refuses it
+ * (EMSGSIZE) without looking at the message. Such a receive takes the
+ * message into a buffer of mq_msgsize owned by the end (allocated at open,
+ * so the hot path never allocates) and copies it out if it fits. If it does
+ * not, the end holds it, answers IPC_EMSGSIZE with its length, and delivers
+ * it first on the next receive. A held message has left the queue: it is
+ * delivered before anything sent after it, even of a higher priority, no
+ * other receiver can take it, and closing the end without receiving it
+ * drops it; a forked child does not inherit it (the parent keeps it). A
+ * buffer of at least mq_msgsize receives in place, without that copy.
+ */
+
+#define POSIXMQ_MAX_MSG_DEFAULT  8192u
+#define POSIXMQ_CAPACITY_DEFAULT 10u
+/* The kernel's hard ceilings (HARD_MSGSIZEMAX, HARD_MSGMAX); the
+ * /proc/sys/fs/mqueue limits below them bind unprivileged processes. */
+#define POSIXMQ_MAX_MSG_MAX  (16u * 1024 * 1024)
+#define POSIXMQ_CAPACITY_MAX 65536u
+/* "/" and NAME_MAX bytes. */
+#define POSIXMQ_NAME_MAX (NAME_MAX + 1)
+#define POSIXMQ_PRIO_MAX 31u /* 0..31: the range POSIX promises everywhere */
+#define POSIXMQ_PROC     "/proc/sys/fs/mqueue/"
+
+#if defined(__linux__)
+#define POSIXMQ_MQD_IS_FD 1
+#else
+#define POSIXMQ_MQD_IS_FD 0
+#endif
+
+/* Wait in the kernel's timed calls instead of poll() (see above); a test
+ * hook on Linux, the only way elsewhere. */
+bool ipc__mq_timed_waits = !POSIXMQ_MQD_IS_FD;
+
+struct posixmq_end {
+    mqd_t mqd;
+    size_t msgsize; /* the queue's mq_msgsize */
+    char *hold;     /* receive ends: msgsize bytes, see above */
+    size_t hold_len;
+    unsigned hold_prio;
+    bool held;
+    pid_t held_pid;
+    dev_t dev; /* the queue this end created, to remove only it */
+    ino_t ino;
+    char name[POSIXMQ_NAME_MAX + 1];
+};
+
+static struct posixmq_end *posixmq_priv(const ipc_channel *ch)
+{
+    return ipc__priv(ch);
+}
+
+/* A past instant: the timed calls then never block. */
+static const struct timespec posixmq_past = {0, 0};
+
+/* ---------------------------------------------------------------- limits */
+
+static long posixmq_proc_long(const char *file)
+{
+    char path[64];
+    long v = -1;
+    snprintf(path, sizeof path, POSIXMQ_PROC "%s", file);
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return -1;
+    if (fscanf(f, "%ld", &v) != 1)
+        v = -1;
+    fclose(f);
+    return v;
+}
+
+/* Capacity and max_msg for a new queue: the address's, else the defaults
+ * lowered to the OS limits that bind unprivileged processes. */
+static void posixmq_new_attr(ipc_channel *ch, const struct ipc_addr *addr,
+                             struct mq_attr *attr)
+{
+    if (!(addr->keys_set & IPC_KEYBIT(IPC_KEY_CAPACITY))) {
+        long max = posixmq_proc_long("msg_max");
+        if (max > 0 && (size_t)max < ch->capacity)
+            ch->capacity = (size_t)max;
+    }
+    if (!(addr->keys_set & IPC_KEYBIT(IPC_KEY_MAX_MSG))) {
+        long max = posixmq_proc_long("msgsize_max");
+        if (max > 0 && (size_t)max < ch->max_msg)
+            ch->max_msg = (size_t)max;
+    }
+    memset(attr, 0, sizeof *attr);
+    attr->mq_maxmsg = (long)ch->capacity;
+    attr->mq_msgsize = (long)ch->max_msg;
+}
+
+/* Say which limit a failed mq_open hit, with its value. */
+static ipc_err posixmq_open_error(int err, const char *name,
+                                  const struct mq_attr *attr)
+{
+    if (err == EINVAL && attr) {
+        long size_max = posixmq_proc_long("msgsize_max");
+        long msg_max = posixmq_proc_long("msg_max");
+        if (size_max > 0 && attr->mq_msgsize > size_max)
+            return ipc__fail(IPC_ELIMIT,
+                             "mq: max_msg %ld exceeds " POSIXMQ_PROC
+                             "msgsize_max (%ld)",
+                             attr->mq_msgsize, size_max);
+        if (msg_max > 0 && attr->mq_maxmsg > msg_max)
+            return ipc__fail(IPC_ELIMIT,
+                             "mq: capacity %ld exceeds " POSIXMQ_PROC
+                             "msg_max (%ld)",
+                             attr->mq_maxmsg, msg_max);
+    }
+    if (err == EMFILE && attr) {
+        /* Either this user's queues outgrew RLIMIT_MSGQUEUE (the kernel
+         * charges capacity x max_msg plus bookkeeping per queue), or the
+         * process is out of descriptors: a probe open tells which. */
+        struct rlimit rl;
+        int probe = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        if (probe >= 0 || errno != EMFILE) {
+            if (probe >= 0)
+                close(probe);
+            getrlimit(RLIMIT_MSGQUEUE, &rl);
+            return ipc__fail(IPC_ELIMIT,
+                             "mq: %s: capacity %ld x max_msg %ld does not fit "
+                             "in what RLIMIT_MSGQUEUE (%llu bytes for all "
+                             "queues of this user) has left",
+                             name, attr->mq_maxmsg, attr->mq_msgsize,
+                             (unsigned long long)rl.rlim_cur);
+        }
+        getrlimit(RLIMIT_NOFILE, &rl);
+        return ipc__fail(IPC_ELIMIT,
+                         "mq: %s: out of descriptors (RLIMIT_NOFILE %llu)",
+                         name, (unsigned long long)rl.rlim_cur);
+    }
+    if (err == ENOSPC)
+        return ipc__fail(IPC_ELIMIT,
+                         "mq: %s: too many queues on the system "
+                         "(" POSIXMQ_PROC "queues_max %ld)",
+                         name, posixmq_proc_long("queues_max"));
+    if (err == ENOENT)
+        return ipc__fail(IPC_ENOENT, "mq: %s: no such queue", name);
+    return ipc__errno(err, "mq: mq_open %s", name);
+}
+
+/* ---------------------------------------------------------------- opening */
+
+/* "/name": one leading slash and no other (POSIX leaves other shapes to
+ * the implementation; Linux refuses them). */
+static ipc_err posixmq_check_name(const struct ipc_addr *addr)
+{
+    if (addr->path[0] != '/' || addr->path_len < 2 ||
+        strchr(addr->path + 1, '/'))
+        return ipc__fail(IPC_EINVAL,
+                         "mq: \"%s\": a queue name is \"/name\", "
+                         "one slash then no other",
+                         addr->path);
+    return IPC_OK;
+}
+
+static void posixmq_end_init(ipc_channel *ch)
+{
+    posixmq_priv(ch)->mqd = (mqd_t)-1;
+}
+
+/* Descriptor flags and the receive buffer, once the queue is open. */
+static ipc_err posixmq_finish(ipc_channel *ch, unsigned flags)
+{
+    struct posixmq_end *pe = posixmq_priv(ch);
+    pe->msgsize = ch->max_msg;
+#if POSIXMQ_MQD_IS_FD
+    /* Linux makes every mqd close-on-exec. */
+    if ((flags & IPC_F_INHERIT) && fcntl(pe->mqd, F_SETFD, 0) < 0)
+        return ipc__errno(errno, "mq: fcntl F_SETFD");
+#else
+    (void)flags;
+#endif
+    if ((ch->direction & IPC_F_RECV) &&
+        !(pe->hold = malloc(pe->msgsize ? pe->msgsize : 1)))
+        return ipc__fail(IPC_ENOMEM, "mq: out of memory");
+    ch->buffer_bytes = 0; /* bounded in messages */
+    return IPC_OK;
+}
+
+/* An existing queue: adopt its sizes; options that disagree are refused
+ * rather than silently ignored. */
+static ipc_err posixmq_adopt(ipc_channel *ch, const struct ipc_addr *addr)
+{
+    struct posixmq_end *pe = posixmq_priv(ch);
+    struct mq_attr attr;
+    if (mq_getattr(pe->mqd, &attr) < 0)
+        return ipc__errno(errno, "mq: mq_getattr %s", pe->name);
+    if ((addr->keys_set & IPC_KEYBIT(IPC_KEY_MAX_MSG)) &&
+        addr->val[IPC_KEY_MAX_MSG] != (uint64_t)attr.mq_msgsize)
+        return ipc__fail(IPC_EINVAL, "mq: %s has max_msg %ld, not %llu",
+                         pe->name, attr.mq_msgsize,
+                         (unsigned long long)addr->val[IPC_KEY_MAX_MSG]);
+    if ((addr->keys_set & IPC_KEYBIT(IPC_KEY_CAPACITY)) &&
+        addr->val[IPC_KEY_CAPACITY] != (uint64_t)attr.mq_maxmsg)
+        return ipc__fail(IPC_EINVAL, "mq: %s has capacity %ld, not %llu",
+                         pe->name, attr.mq_maxmsg,
+                         (unsigned long long)addr->val[IPC_KEY_CAPACITY]);
+    ch->max_msg = (size_t)attr.mq_msgsize;
+    ch->capacity = (size_t)attr.mq_maxmsg;
+    return IPC_OK;
+}
+
+static ipc_err posixmq_open_existing(ipc_channel *ch, int acc)
+{
+    struct posixmq_end *pe = posixmq_priv(ch);
+    while ((pe->mqd = mq_open(pe->name, acc)) == (mqd_t)-1 && errno == EINTR)
+        ;
+    if (pe->mqd == (mqd_t)-1)
+        return posixmq_open_error(errno, pe->name, NULL);
+    return IPC_OK;
+}
+
+/* The queue we just made: exact mode (the umask applied to mq_open's) and
+ * its identity, so that close removes only this one. */
+static ipc_err posixmq_made(ipc_channel *ch, mode_t mode)
+{
+    struct posixmq_end *pe = posixmq_priv(ch);
+    ch->owner = true;
+#if POSIXMQ_MQD_IS_FD
+    struct stat st;
+    if (fstat(pe->mqd, &st) < 0)
+        return ipc__errno(errno, "mq: fstat %s", pe->name);
+    pe->dev = st.st_dev;
+    pe->ino = st.st_ino;
+    if (fchmod(pe->mqd, mode) < 0)
+        return ipc__errno(errno, "mq: fchmod %s", pe->name);
+#else
+    (void)mode;
+#endif
+    return IPC_OK;
+}
+
+/* Plain IPC_F_CREATE found an existing queue: ours only. */
+static ipc_err posixmq_check_owner(ipc_channel *ch)
+{
+#if POSIXMQ_MQD_IS_FD
+    struct posixmq_end *pe = posixmq_priv(ch);
+    struct stat st;
+    if (fstat(pe->mqd, &st) < 0)
+        return ipc__errno(errno, "mq: fstat %s", pe->name);
+    if (st.st_uid != geteuid())
+        return ipc__fail(IPC_EACCES, "mq: %s belongs to uid %u, not to us",
+                         pe->name, (unsigned)st.st_uid);
+#else
+    (void)ch;
+#endif
+    return IPC_OK;
+}
+
+static ipc_err posixmq_create(ipc_channel *ch, const struct ipc_addr *addr,
+                              unsigned flags, int acc)
+{
+    struct posixmq_end *pe = posixmq_priv(ch);
+    mode_t mode = (mode_t)ipc__addr_get(addr, IPC_KEY_MODE, 0600);
+    struct mq_attr attr;
+    posixmq_new_attr(ch, addr, &attr);
+    for (int tries = 0; tries < 8; tries++) {
+        pe->mqd = mq_open(pe->name, acc | O_CREAT | O_EXCL, mode, &attr);
+        if (pe->mqd != (mqd_t)-1)
+            return posixmq_made(ch, mode);
+        if (errno == EINTR)
+            continue;
+        if (errno != EEXIST)
+            return posixmq_open_error(errno, pe->name, &attr);
+        if (flags & IPC_F_EXCL)
+            return ipc__fail(IPC_EEXIST,
+                             "mq: %s exists (IPC_F_REPLACE "
+                             "removes it)",
+                             pe->name);
+        if (flags & IPC_F_REPLACE) {
+            /* A queue cannot tell whether anyone still uses it: replace
+             * means replace. Ends already open keep the old queue. */
+            if (mq_unlink(pe->name) < 0 && errno != ENOENT)
+                return ipc__errno(errno, "mq: mq_unlink %s", pe->name);
+            continue;
+        }
+        ipc_err err = posixmq_open_existing(ch, acc);
+        if (err == IPC_ENOENT)
+            continue; /* removed meanwhile: create it after all */
+        if (err == IPC_OK)
+            err = posixmq_check_owner(ch);
+        if (err == IPC_OK)
+            err = posixmq_adopt(ch, addr);
+        return err;
+    }
+    return ipc__fail(IPC_EBUSY, "mq: %s keeps changing under us", pe->name);
+}
+
+static ipc_err posixmq_open(ipc_channel *ch, const struct ipc_addr *addr,
+                            unsigned flags, const struct ipc_deadline *dl)
+{
+    (void)dl; /* mq_open never waits */
+    struct posixmq_end *pe = posixmq_priv(ch);
+    posixmq_end_init(ch);
+    ipc_err err = posixmq_check_name(addr);
+    if (err != IPC_OK)
+        return err;
+    memcpy(pe->name, addr->path, addr->path_len + 1);
+    int acc = (flags & IPC_F_RECV) ? O_RDONLY : O_WRONLY;
+    if (flags & IPC_F_CREATE)
+        err = posixmq_create(ch, addr, flags, acc);
+    else if ((err = posixmq_open_existing(ch, acc)) == IPC_OK)
+        err = posixmq_adopt(ch, addr);
+    if (err != IPC_OK)
+        return err;
+    return posixmq_finish(ch, flags);
+}
+
+/* A private queue: a fresh name, both ends opened, the name unlinked at
+ * once, so that only these two descriptors (and their forks) reach it. */
+static ipc_err posixmq_pair(ipc_channel *tx, ipc_channel *rx,
+                            const struct ipc_addr *addr, unsigned flags)
+{
+    static atomic_uint counter;
+    struct posixmq_end *pt = posixmq_priv(tx), *pr = posixmq_priv(rx);
+    struct mq_attr attr;
+    posixmq_end_init(tx);
+    posixmq_end_init(rx);
+    posixmq_new_attr(rx, addr, &attr);
+    tx->capacity = rx->capacity;
+    tx->max_msg = rx->max_msg;
+    for (int tries = 0;; tries++) {
+        struct timespec now;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        snprintf(pr->name, sizeof pr->name, "/ipc-pair-%ld-%u-%lx",
+                 (long)getpid(), atomic_fetch_add(&counter, 1),
+                 (unsigned long)now.tv_nsec);
+        pr->mqd = mq_open(pr->name, O_RDONLY | O_CREAT | O_EXCL, 0600, &attr);
+        if (pr->mqd != (mqd_t)-1)
+            break;
+        if ((errno != EEXIST && errno != EINTR) || tries == 8)
+            return posixmq_open_error(errno, pr->name, &attr);
+    }
+    memcpy(pt->name, pr->name, sizeof pt->name);
+    pt->mqd = mq_open(pt->name, O_WRONLY);
+    int saved = errno;
+    mq_unlink(pr->name);
+    if (pt->mqd == (mqd_t)-1)
+        return ipc__errno(saved, "mq: mq_open %s", pt->name);
+    ipc_err err = posixmq_finish(tx, flags);
+    return err != IPC_OK ? err : posixmq_finish(rx, flags);
+}
+
+/* Is the queue at name still the one this end made? */
+static bool posixmq_still_ours(const struct posixmq_end *pe)
+{
+#if POSIXMQ_MQD_IS_FD
+    mqd_t q = mq_open(pe->name, O_RDONLY);
+    if (q == (mqd_t)-1 && errno == EACCES)
+        q = mq_open(pe->name, O_WRONLY);
+    if (q == (mqd_t)-1)
+        /* Out of descriptors: it is most likely ours, and a queue left
+         * behind is worse than one removed by mistake. */
+        return errno == EMFILE || errno == ENFILE;
+    struct stat st;
+    bool same =
+        fstat(q, &st) == 0 && st.st_dev == pe->dev && st.st_ino == pe->ino;
+    mq_close(q);
+    return same;
+#else
+    (void)pe;
+    return true;
+#endif
+}
+
+static void posixmq_close(ipc_channel *ch)
+{
+    struct posixmq_end *pe = posixmq_priv(ch);
+    if (ch->owner && posixmq_still_ours(pe))
+        mq_unlink(pe->name);
+    if (pe->mqd != (mqd_t)-1)
+        mq_close(pe->mqd);
+    pe->mqd = (mqd_t)-1;
+    free(pe->hold);
+    pe->hold = NULL;
+}
+
+static ipc_err posixmq_unlink(const struct ipc_addr *addr)
+{
+    ipc_err err = posixmq_check_name(addr);
+    if (err != IPC_OK)
+        return err;
+    if (mq_unlink(addr->path) < 0)
+        return errno == ENOENT
+                   ? ipc__fail(IPC_ENOENT, "mq: %s: no such queue", addr->path)
+                   : ipc__errno(errno, "mq: mq_unlink %s", addr->path);
+    return IPC_OK;
+}
+
+/* ---------------------------------------------------------------- messages */
+
+/* After a kernel call found the queue full (send) or empty (receive): wait
+ * until it may not be, or answer the deadline's code. IPC_OK: try again. */
+static ipc_err posixmq_wait(const struct posixmq_end *pe, short events,
+                            const struct ipc_deadline *dl)
+{
+    if (dl->nonblock)
+        return ipc__fail(IPC_EAGAIN, "mq: %s: queue %s", pe->name,
+                         events == POLLIN ? "empty" : "full");
+    if (ipc__mq_timed_waits) {
+        /* The kernel waited until its realtime instant: a wall-clock
+         * jump may have ended it early; only the monotonic deadline
+         * decides. */
+        if (ipc__deadline_expired(dl))
+            return ipc__deadline_err(dl);
+        return IPC_OK;
+    }
+#if POSIXMQ_MQD_IS_FD
+    return ipc__wait_fd(pe->mqd, events, dl, NULL);
+#else
+    return ipc__deadline_err(dl); /* unreachable: timed waits */
+#endif
+}
+
+/* The instant a timed call may block until: already past when the wait is
+ * poll()'s, else the deadline converted anew (the wall clock may have
+ * moved since the last try). */
+static const struct timespec *posixmq_until(const struct ipc_deadline *dl,
+                                            struct timespec *ts)
+{
+    if (dl->nonblock || !ipc__mq_timed_waits)
+        return &posixmq_past;
+    ipc__deadline_realtime(dl, ts);
+    return ts;
+}
+
+static ipc_err posixmq_send(ipc_channel *ch, const void *buf, size_t len,
+                            unsigned prio, const struct ipc_deadline *dl)
+{
+    struct posixmq_end *pe = posixmq_priv(ch);
+    bool forever = dl->at_ns == INT64_MAX;
+    for (;;) {
+        struct timespec ts;
+        int rc = forever ? mq_send(pe->mqd, buf, len, prio)
+                         : mq_timedsend(pe->mqd, buf, len, prio,
+                                        posixmq_until(dl, &ts));
+        if (rc == 0)
+            return IPC_OK;
+        if (errno == EINTR)
+            continue;
+        if (errno != ETIMEDOUT && errno != EAGAIN)
+            return ipc__errno(errno, "mq: mq_send %s", pe->name);
+        ipc_err err = posixmq_wait(pe, POLLOUT, dl);
+        if (err != IPC_OK)
+            return err;
+    }
+}
+
+/* Take the next message from the queue into dst (msgsize bytes at least). */
+static ipc_err posixmq_take(struct posixmq_end *pe, char *dst, size_t *len,
+                            unsigned *prio, const struct ipc_deadline *dl)
+{
+    bool forever = dl->at_ns == INT64_MAX;
+    for (;;) {
+        struct timespec ts;
+        ssize_t n = forever ? mq_receive(pe->mqd, dst, pe->msgsize, prio)
+                            : mq_timedreceive(pe->mqd, dst, pe->msgsize, prio,
+                                              posixmq_until(dl, &ts));
+        if (n >= 0) {
+            *len = (size_t)n;
+            return IPC_OK;
+        }
+        if (errno == EINTR)
+            continue;
+        if (errno != ETIMEDOUT && errno != EAGAIN)
+            return ipc__errno(errno, "mq: mq_receive %s", pe->name);
+        ipc_err err = posixmq_wait(pe, POLLIN, dl);
+        if (err != IPC_OK)
+            return err;
+    }
+}
+
+/* Deliver the held message if buf has room for it. */
+static ipc_err posixmq_give_held(struct posixmq_end *pe, void *buf, size_t cap,
+                                 size_t *len, unsigned *prio)
+{
+    *len = pe->hold_len;
+    if (pe->hold_len > cap)
+        return ipc__fail(IPC_EMSGSIZE,
+                         "mq: message of %zu bytes, buffer of "
+                         "%zu; it is kept for the next receive",
+                         pe->hold_len, cap);
+    if (pe->hold_len > 0)
+        memcpy(buf, pe->hold, pe->hold_len);
+    *prio = pe->hold_prio;
+    pe->held = false;
+    return IPC_OK;
+}
+
+static ipc_err posixmq_recv(ipc_channel *ch, void *buf, size_t cap, size_t *len,
+                            unsigned *prio, const struct ipc_deadline *dl)
+{
+    struct posixmq_end *pe = posixmq_priv(ch);
+    /* A forked child's copy of a held message is the parent's: drop it,
+     * or both would deliver it. getpid() only on this rare path. */
+    if (pe->held && pe->held_pid != getpid())
+        pe->held = false;
+    if (pe->held)
+        return posixmq_give_held(pe, buf, cap, len, prio);
+    if (cap >= pe->msgsize)
+        return posixmq_take(pe, buf, len, prio, dl);
+    /* The kernel refuses a buffer smaller than mq_msgsize: take the
+     * message into our own and copy it out (an extra copy, only here). */
+    ipc_err err = posixmq_take(pe, pe->hold, &pe->hold_len, &pe->hold_prio, dl);
+    if (err != IPC_OK)
+        return err;
+    pe->held = true;
+    err = posixmq_give_held(pe, buf, cap, len, prio);
+    if (err == IPC_EMSGSIZE)
+        pe->held_pid = getpid();
+    return err;
+}
+
+#if POSIXMQ_MQD_IS_FD
+static ipc_err posixmq_pollfd(const ipc_channel *ch, int *fd, short *events)
+{
+    *fd = (int)posixmq_priv(ch)->mqd;
+    *events = (ch->direction & IPC_F_RECV) ? POLLIN : POLLOUT;
+    return IPC_OK;
+}
+#endif
+
+const struct ipc_backend ipc__backend_mq = {
+    .scheme = "mq",
+    .caps = IPC_CAP_NAMED | IPC_CAP_PAIR | IPC_CAP_MULTI_SENDER |
+            IPC_CAP_MULTI_RECEIVER | IPC_CAP_PRIORITY
+#if POSIXMQ_MQD_IS_FD
+            | IPC_CAP_POLLABLE
+#endif
+    ,
+    .keys = IPC_KEYBIT(IPC_KEY_MAX_MSG) | IPC_KEYBIT(IPC_KEY_CAPACITY) |
+            IPC_KEYBIT(IPC_KEY_MODE),
+    .priv_size = sizeof(struct posixmq_end),
+    .max_prio = POSIXMQ_PRIO_MAX,
+    .limits =
+        {
+            .max_msg_default = POSIXMQ_MAX_MSG_DEFAULT,
+            .max_msg_max = POSIXMQ_MAX_MSG_MAX,
+            .capacity_default = POSIXMQ_CAPACITY_DEFAULT,
+            .capacity_max = POSIXMQ_CAPACITY_MAX,
+            .name_max = POSIXMQ_NAME_MAX,
+        },
+    .path_required = true,
+    .open = posixmq_open,
+    .pair = posixmq_pair,
+    .close = posixmq_close,
+    .unlink = posixmq_unlink,
+    .send = posixmq_send,
+    .recv = posixmq_recv,
+#if POSIXMQ_MQD_IS_FD
+    .pollfd = posixmq_pollfd,
+#endif
+};

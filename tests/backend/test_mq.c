@@ -1,0 +1,775 @@
+/* SPDX-License-Identifier: MIT */
+/* mq: backend tests beyond the contract: priority order, the held message
+ * of a short buffer, the OS limits matrix, deadlines and clocks, private
+ * pairs, several processes at each end. */
+#include <time.h> /* struct timespec, used by ipc_int.h prototypes */
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <poll.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "ipc_int.h"
+#include "testutil.h"
+
+/* posixmq.c: wait in the kernel's timed calls instead of poll(). */
+extern bool ipc__mq_timed_waits;
+
+#define RECV_NEW  (IPC_F_CREATE | IPC_F_EXCL | IPC_F_RECV)
+#define LATE_MS   3000
+#define NS_PER_MS 1000000LL
+
+struct fx {
+    char addr[128]; /* "mq:/name" */
+    ipc_channel *ends[8];
+    pid_t kids[8];
+};
+
+static int fx_setup(void **state)
+{
+    struct fx *fx = calloc(1, sizeof *fx);
+    char name[96];
+    if (!fx)
+        return -1;
+    tu_unique(name, sizeof name, "ipcm");
+    snprintf(fx->addr, sizeof fx->addr, "mq:/%s", name);
+    ipc__mq_timed_waits = false;
+    *state = fx;
+    alarm(60);
+    return 0;
+}
+
+static int fx_teardown(void **state)
+{
+    struct fx *fx = *state;
+    int rc = 0;
+    alarm(0);
+    ipc__mq_timed_waits = false;
+    for (size_t i = 0; i < sizeof fx->kids / sizeof fx->kids[0]; i++)
+        tu_kill(fx->kids[i]);
+    for (size_t i = 0; i < sizeof fx->ends / sizeof fx->ends[0]; i++)
+        ipc_close(fx->ends[i]);
+    if (ipc_unlink(fx->addr) == IPC_OK) {
+        print_error("left behind: %s\n", fx->addr);
+        rc = -1;
+    }
+    free(fx);
+    return rc;
+}
+
+static void check(ipc_err got, ipc_err want, const char *what, int line)
+{
+    if (got == want)
+        return;
+    print_error("line %d: %s: %s, expected %s (detail \"%s\")\n", line, what,
+                ipc_errname(got), ipc_errname(want), ipc_last_detail());
+    fail();
+}
+#define CHECK(expr, want) check((expr), (want), #expr, __LINE__)
+
+static void took_at_least(int64_t t0, int ms)
+{
+    double took = tu_elapsed_ms(t0);
+    if (took < ms || took > ms + LATE_MS)
+        fail_msg("a wait of %d ms took %.1f ms", ms, took);
+}
+
+static long proc_long(const char *name)
+{
+    char path[96];
+    long v = -1;
+    snprintf(path, sizeof path, "/proc/sys/fs/mqueue/%s", name);
+    FILE *f = fopen(path, "re");
+    if (f) {
+        if (fscanf(f, "%ld", &v) != 1)
+            v = -1;
+        fclose(f);
+    }
+    return v;
+}
+
+/* In a child: give up root for an unused uid, so that the limits that
+ * bind ordinary users bind us (and RLIMIT_MSGQUEUE counts only our own
+ * queues). Returns 0 or an exit code. */
+static int become_user(void)
+{
+    if (geteuid() != 0)
+        return 0;
+    uid_t uid = (uid_t)(0x7ff00000u + ((unsigned)getpid() & 0xffff));
+    if (setgroups(0, NULL) < 0 || setgid(uid) < 0 || setuid(uid) < 0)
+        return 90;
+    return 0;
+}
+
+static int wait_child(pid_t pid)
+{
+    int status = 0;
+    if (!tu_wait(pid, 30000, &status))
+        return -1;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+/* ------------------------------------------------------- priorities */
+
+/* Higher priority first, FIFO within one priority, whatever the order of
+ * sending; 0..31 accepted, 32 refused. */
+static void test_priority_order(void **state)
+{
+    struct fx *fx = *state;
+    char addr[160];
+    ipc_info info;
+    snprintf(addr, sizeof addr, "%s?capacity=10&max_msg=64", fx->addr);
+    CHECK(ipc_open(addr, RECV_NEW, 0, &fx->ends[0]), IPC_OK);
+    CHECK(ipc_open(fx->addr, IPC_F_SEND, 0, &fx->ends[1]), IPC_OK);
+    CHECK(ipc_query(fx->ends[1], &info), IPC_OK);
+    assert_int_equal(info.max_prio, 31);
+    assert_true(info.caps & IPC_CAP_PRIORITY);
+    CHECK(ipc_send(fx->ends[1], "x", 1, 32, 0), IPC_EINVAL);
+
+    for (uint32_t round = 0; round < 60; round++) {
+        unsigned prios[10];
+        for (uint32_t i = 0; i < 10; i++) {
+            /* Few distinct priorities, so that ties are common. */
+            prios[i] = (unsigned)(tu_rand() % 4) * 10 + (round % 2);
+            if (prios[i] > 31)
+                prios[i] = 31;
+            uint32_t seq = round * 10 + i;
+            CHECK(ipc_send(fx->ends[1], &seq, sizeof seq, prios[i], 0), IPC_OK);
+        }
+        unsigned last_prio = 99;
+        uint32_t last_seq = 0;
+        for (uint32_t i = 0; i < 10; i++) {
+            uint32_t seq;
+            size_t len;
+            unsigned prio;
+            CHECK(ipc_recv(fx->ends[0], &seq, sizeof seq, &len, &prio, 0),
+                  IPC_OK);
+            assert_int_equal(len, sizeof seq);
+            assert_true(seq >= round * 10 && seq < round * 10 + 10);
+            assert_int_equal(prio, prios[seq - round * 10]);
+            if (prio > last_prio)
+                fail_msg("priority %u after %u", prio, last_prio);
+            if (prio == last_prio && seq < last_seq)
+                fail_msg("priority %u: seq %u after %u (not FIFO)", prio, seq,
+                         last_seq);
+            last_prio = prio;
+            last_seq = seq;
+        }
+    }
+}
+
+/* ------------------------------------------------------- held message */
+
+static int child_takes_nothing(ipc_channel *rx)
+{
+    char buf[300];
+    size_t len;
+    unsigned prio;
+    /* The parent holds the message: the child must not deliver it too. */
+    ipc_err err = ipc_recv(rx, buf, sizeof buf, &len, &prio, 0);
+    return err == IPC_EAGAIN ? 0 : 1 + (int)err;
+}
+
+/* A buffer smaller than the queue's max_msg: IPC_EMSGSIZE with the length,
+ * and the message is kept for the next receive, which delivers it before
+ * anything else, even a higher priority sent meanwhile. */
+static void test_held_message(void **state)
+{
+    struct fx *fx = *state;
+    unsigned char buf[300], msg[100];
+    size_t len;
+    unsigned prio;
+
+    CHECK(ipc_pair("mq:?max_msg=256&capacity=4", 0, fx->ends), IPC_OK);
+    ipc_channel *tx = fx->ends[0], *rx = fx->ends[1];
+    tu_pattern(msg, sizeof msg, 1);
+    CHECK(ipc_send(tx, msg, 100, 1, 0), IPC_OK);
+    len = 0;
+    CHECK(ipc_recv(rx, buf, 10, &len, &prio, 1000), IPC_EMSGSIZE);
+    assert_int_equal(len, 100);
+    assert_non_null(strstr(ipc_last_detail(), "kept"));
+    len = 0;
+    CHECK(ipc_recv(rx, buf, 0, &len, &prio, 0), IPC_EMSGSIZE);
+    assert_int_equal(len, 100);
+    CHECK(ipc_send(tx, "high", 4, 9, 0), IPC_OK);
+    CHECK(ipc_recv(rx, buf, 100, &len, &prio, 0), IPC_OK);
+    assert_int_equal(len, 100);
+    assert_int_equal(prio, 1);
+    assert_int_equal(tu_pattern_check(buf, 100, 1), 100);
+    CHECK(ipc_recv(rx, buf, 10, &len, &prio, 0), IPC_OK); /* fits: copied */
+    assert_int_equal(len, 4);
+    assert_int_equal(prio, 9);
+    assert_memory_equal(buf, "high", 4);
+    /* Zero bytes fit a zero-byte buffer. */
+    CHECK(ipc_send(tx, "", 0, 0, 0), IPC_OK);
+    CHECK(ipc_recv(rx, NULL, 0, &len, &prio, 0), IPC_OK);
+    assert_int_equal(len, 0);
+    CHECK(ipc_recv(rx, buf, 10, &len, &prio, 0), IPC_EAGAIN);
+
+    /* A forked child does not deliver the parent's held message. */
+    CHECK(ipc_send(tx, msg, 100, 2, 0), IPC_OK);
+    CHECK(ipc_recv(rx, buf, 10, &len, &prio, 0), IPC_EMSGSIZE);
+    pid_t pid = tu_fork();
+    assert_true(pid >= 0);
+    if (pid == 0)
+        _exit(child_takes_nothing(rx));
+    assert_int_equal(wait_child(pid), 0);
+    CHECK(ipc_recv(rx, buf, sizeof buf, &len, &prio, 0), IPC_OK);
+    assert_int_equal(len, 100);
+    assert_int_equal(prio, 2);
+    /* Closing with a message held drops it, without a leak (valgrind). */
+    CHECK(ipc_send(tx, msg, 100, 0, 0), IPC_OK);
+    CHECK(ipc_recv(rx, buf, 10, &len, &prio, 0), IPC_EMSGSIZE);
+}
+
+/* ------------------------------------------------------- limits */
+
+#define LIM_FAIL(code, ...)                                                    \
+    do {                                                                       \
+        fprintf(stderr, "[limits child] " __VA_ARGS__);                        \
+        fprintf(stderr, " (detail: \"%s\")\n", ipc_last_detail());             \
+        return code;                                                           \
+    } while (0)
+
+static int lim_open(const char *name, const char *opts, ipc_err want,
+                    const char *detail_has, ipc_channel **keep)
+{
+    char addr[256];
+    ipc_channel *ch = NULL;
+    snprintf(addr, sizeof addr, "%s%s%s", name, opts[0] ? "?" : "", opts);
+    ipc_err err = ipc_open(addr, RECV_NEW, 0, &ch);
+    if (err != want)
+        LIM_FAIL(1, "%s: %s, expected %s", addr, ipc_errname(err),
+                 ipc_errname(want));
+    if (detail_has && !strstr(ipc_last_detail(), detail_has))
+        LIM_FAIL(2, "%s: detail lacks \"%s\"", addr, detail_has);
+    if (keep)
+        *keep = ch;
+    else
+        ipc_close(ch);
+    if (!keep && ipc_unlink(name) != IPC_ENOENT)
+        LIM_FAIL(3, "%s left behind", addr);
+    return 0;
+}
+
+static int limits_child(const char *name)
+{
+    int rc = become_user();
+    if (rc)
+        return rc;
+    long msg_max = proc_long("msg_max"), size_max = proc_long("msgsize_max");
+    char opts[128], want[128];
+    if (msg_max <= 0 || size_max <= 0)
+        LIM_FAIL(4, "cannot read /proc/sys/fs/mqueue");
+
+    /* max_msg: 0, the limit, one more. */
+    if ((rc = lim_open(name, "max_msg=0", IPC_EINVAL, "max_msg", NULL)))
+        return rc;
+    snprintf(opts, sizeof opts, "capacity=1&max_msg=%ld", size_max);
+    if ((rc = lim_open(name, opts, IPC_OK, NULL, NULL)))
+        return 10 + rc;
+    snprintf(opts, sizeof opts, "capacity=1&max_msg=%ld", size_max + 1);
+    snprintf(want, sizeof want, "msgsize_max (%ld)", size_max);
+    if ((rc = lim_open(name, opts, IPC_ELIMIT, want, NULL)))
+        return 20 + rc;
+    /* capacity: 0 (no rendezvous), the limit, one more. */
+    if ((rc = lim_open(name, "capacity=0", IPC_ENOTSUP, "capacity", NULL)))
+        return 30 + rc;
+    snprintf(opts, sizeof opts, "capacity=%ld&max_msg=16", msg_max);
+    if ((rc = lim_open(name, opts, IPC_OK, NULL, NULL)))
+        return 40 + rc;
+    snprintf(opts, sizeof opts, "capacity=%ld&max_msg=16", msg_max + 1);
+    snprintf(want, sizeof want, "msg_max (%ld)", msg_max);
+    if ((rc = lim_open(name, opts, IPC_ELIMIT, want, NULL)))
+        return 50 + rc;
+    /* A pair obeys the same limits. */
+    ipc_channel *ends[2];
+    snprintf(opts, sizeof opts, "mq:?max_msg=%ld", size_max + 1);
+    if (ipc_pair(opts, 0, ends) != IPC_ELIMIT)
+        LIM_FAIL(60, "pair %s not IPC_ELIMIT", opts);
+
+    /* The defaults: 10 and 8192, lowered to the limits. */
+    ipc_channel *ch = NULL;
+    if ((rc = lim_open(name, "", IPC_OK, NULL, &ch)))
+        return 70 + rc;
+    ipc_info info;
+    ipc_query(ch, &info);
+    ipc_close(ch);
+    if (info.capacity != (size_t)(msg_max < 10 ? msg_max : 10) ||
+        info.max_msg != (size_t)(size_max < 8192 ? size_max : 8192))
+        LIM_FAIL(75, "defaults: capacity %zu, max_msg %zu", info.capacity,
+                 info.max_msg);
+
+    /* Too many queues: RLIMIT_MSGQUEUE lowered to about three queues of
+     * 10 x 1024 bytes. */
+    const rlim_t budget = 3 * (10 * 1024 + 1000);
+    struct rlimit rl = {budget, budget};
+    if (setrlimit(RLIMIT_MSGQUEUE, &rl) < 0)
+        LIM_FAIL(80, "setrlimit");
+    ipc_channel *qs[32] = {NULL};
+    int n = 0;
+    ipc_err err = IPC_OK;
+    for (; n < 32; n++) {
+        char addr[160];
+        snprintf(addr, sizeof addr, "%s-%d?capacity=10&max_msg=1024", name, n);
+        if ((err = ipc_open(addr, RECV_NEW, 0, &qs[n])) != IPC_OK)
+            break;
+    }
+    snprintf(want, sizeof want, "RLIMIT_MSGQUEUE (%llu bytes",
+             (unsigned long long)budget);
+    bool detail_ok = strstr(ipc_last_detail(), want) != NULL;
+    char detail[256];
+    snprintf(detail, sizeof detail, "%s", ipc_last_detail());
+    for (int i = 0; i < n; i++)
+        ipc_close(qs[i]);
+    for (int i = 0; i <= n && i < 32; i++) {
+        char addr[160];
+        snprintf(addr, sizeof addr, "%s-%d", name, i);
+        if (ipc_unlink(addr) != IPC_ENOENT)
+            LIM_FAIL(81, "%s left behind", addr);
+    }
+    if (err != IPC_ELIMIT || n < 1 || n > 3 || !detail_ok)
+        LIM_FAIL(82, "queue %d: %s, detail \"%s\"", n, ipc_errname(err),
+                 detail);
+    return 0;
+}
+
+/* The matrix of OS limits, as an ordinary user (a child under an unused
+ * uid when we are root, whom the /proc limits do not bind). */
+static void test_limits_matrix(void **state)
+{
+    struct fx *fx = *state;
+    pid_t pid = tu_fork();
+    assert_true(pid >= 0);
+    if (pid == 0)
+        _exit(limits_child(fx->addr));
+    int rc = wait_child(pid);
+    if (rc != 0)
+        fail_msg("limits child: exit %d (see its message above)", rc);
+}
+
+/* ------------------------------------------------------- clocks */
+
+/* ipc__deadline_realtime: the realtime instant is now_realtime plus the
+ * monotonic time left, bounded by the clock reads around the call. */
+static void test_clock_conversion(void **state)
+{
+    (void)state;
+    struct ipc_deadline dl;
+    for (int i = 0; i < 100; i++) {
+        int ms = 1 + (int)(tu_rand() % 5000);
+        ipc__deadline_init(&dl, ms);
+        struct timespec r0, r1, ts;
+        int64_t m0 = ipc__now_ns();
+        clock_gettime(CLOCK_REALTIME, &r0);
+        ipc__deadline_realtime(&dl, &ts);
+        clock_gettime(CLOCK_REALTIME, &r1);
+        int64_t m1 = ipc__now_ns();
+        assert_in_range(ts.tv_nsec, 0, 999999999);
+        int64_t got = (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+        int64_t lo =
+            (int64_t)r0.tv_sec * 1000000000LL + r0.tv_nsec + (dl.at_ns - m1);
+        int64_t hi =
+            (int64_t)r1.tv_sec * 1000000000LL + r1.tv_nsec + (dl.at_ns - m0);
+        if (got < lo || got > hi)
+            fail_msg("realtime instant %lld outside [%lld, %lld]",
+                     (long long)got, (long long)lo, (long long)hi);
+    }
+    /* Passed: now, never in the past of the call. */
+    ipc__deadline_init(&dl, 1);
+    dl.at_ns = ipc__now_ns() - 5 * NS_PER_MS;
+    struct timespec r0, ts;
+    clock_gettime(CLOCK_REALTIME, &r0);
+    ipc__deadline_realtime(&dl, &ts);
+    assert_true(ts.tv_sec > r0.tv_sec ||
+                (ts.tv_sec == r0.tv_sec && ts.tv_nsec >= r0.tv_nsec));
+    /* Forever: far ahead (a year). */
+    ipc__deadline_init(&dl, -1);
+    ipc__deadline_realtime(&dl, &ts);
+    assert_true(ts.tv_sec > r0.tv_sec + 300 * 24 * 3600);
+}
+
+struct late_send {
+    ipc_channel *tx;
+    int delay_ms;
+    ipc_err err;
+};
+
+static void *send_late(void *arg)
+{
+    struct late_send *ls = arg;
+    tu_sleep_ms(ls->delay_ms);
+    ls->err = ipc_send(ls->tx, "late", 4, 3, 1000);
+    return NULL;
+}
+
+static volatile sig_atomic_t usr1_count;
+
+static void on_usr1(int sig)
+{
+    (void)sig;
+    usr1_count++;
+}
+
+struct pest {
+    pthread_t target;
+    int shots;
+};
+
+static void *pester(void *arg)
+{
+    struct pest *p = arg;
+    for (int i = 0; i < p->shots; i++) {
+        tu_sleep_ms(25);
+        pthread_kill(p->target, SIGUSR1);
+    }
+    return NULL;
+}
+
+/* Deadlines with both ways of waiting: poll() on the monotonic clock, and
+ * the kernel's realtime timed calls re-converted on every retry. Never
+ * early, 0 never waits, -1 and > 0 take a message sent meanwhile, and
+ * signals (no SA_RESTART) end nothing early. */
+static void run_deadlines(struct fx *fx, bool timed)
+{
+    char buf[16];
+    size_t len;
+    unsigned prio;
+    ipc_channel *ends[2];
+    ipc__mq_timed_waits = timed;
+    CHECK(ipc_pair("mq:?capacity=2&max_msg=16", 0, ends), IPC_OK);
+    fx->ends[timed ? 2 : 0] = ends[0];
+    fx->ends[timed ? 3 : 1] = ends[1];
+
+    int64_t t0 = tu_now_ns();
+    CHECK(ipc_recv(ends[1], buf, sizeof buf, &len, &prio, 0), IPC_EAGAIN);
+    assert_true(tu_elapsed_ms(t0) < 500);
+    static const int waits[] = {1, 30, 150};
+    for (size_t i = 0; i < 3; i++) {
+        t0 = tu_now_ns();
+        CHECK(ipc_recv(ends[1], buf, sizeof buf, &len, &prio, waits[i]),
+              IPC_ETIMEDOUT);
+        took_at_least(t0, waits[i]);
+    }
+    CHECK(ipc_send(ends[0], "a", 1, 0, 0), IPC_OK);
+    CHECK(ipc_send(ends[0], "b", 1, 0, 0), IPC_OK);
+    CHECK(ipc_send(ends[0], "c", 1, 0, 0), IPC_EAGAIN);
+    t0 = tu_now_ns();
+    CHECK(ipc_send(ends[0], "c", 1, 0, 120), IPC_ETIMEDOUT);
+    took_at_least(t0, 120);
+    CHECK(ipc_recv(ends[1], buf, sizeof buf, &len, &prio, 0), IPC_OK);
+    CHECK(ipc_recv(ends[1], buf, sizeof buf, &len, &prio, 0), IPC_OK);
+
+    static const int timeouts[] = {-1, 3000};
+    for (size_t i = 0; i < 2; i++) {
+        struct late_send ls = {.tx = ends[0], .delay_ms = 100};
+        pthread_t th;
+        assert_int_equal(pthread_create(&th, NULL, send_late, &ls), 0);
+        t0 = tu_now_ns();
+        ipc_err err =
+            ipc_recv(ends[1], buf, sizeof buf, &len, &prio, timeouts[i]);
+        double took = tu_elapsed_ms(t0);
+        pthread_join(th, NULL);
+        CHECK(err, IPC_OK);
+        CHECK(ls.err, IPC_OK);
+        assert_int_equal(len, 4);
+        assert_int_equal(prio, 3);
+        assert_true(took >= 50 && took < 2500);
+    }
+
+    struct sigaction sa, old;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_usr1; /* no SA_RESTART: every wait sees EINTR */
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGUSR1, &sa, &old);
+    usr1_count = 0;
+    struct pest p = {pthread_self(), 6};
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, pester, &p), 0);
+    t0 = tu_now_ns();
+    ipc_err err = ipc_recv(ends[1], buf, sizeof buf, &len, &prio, 300);
+    pthread_join(th, NULL);
+    sigaction(SIGUSR1, &old, NULL);
+    CHECK(err, IPC_ETIMEDOUT);
+    took_at_least(t0, 300);
+    assert_true(usr1_count > 0);
+}
+
+static void test_deadlines_poll(void **state)
+{
+    run_deadlines(*state, false);
+}
+
+static void test_deadlines_timed(void **state)
+{
+    run_deadlines(*state, true);
+}
+
+/* ------------------------------------------------------- pairs, names */
+
+static bool fd_unlinked(int fd)
+{
+    char link[64], target[512];
+    snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+    ssize_t n = readlink(link, target, sizeof target - 1);
+    if (n < 0)
+        return false;
+    target[n] = '\0';
+    return strstr(target, "(deleted)") != NULL;
+}
+
+/* A pair is a private queue: its name is gone as soon as it is made. */
+static void test_private_pair(void **state)
+{
+    struct fx *fx = *state;
+    int fd;
+    short events;
+    char buf[8];
+    size_t len;
+    CHECK(ipc_pair("mq:", 0, fx->ends), IPC_OK);
+    for (int i = 0; i < 2; i++) {
+        CHECK(ipc_pollfd(fx->ends[i], &fd, &events), IPC_OK);
+        assert_true(fd_unlinked(fd));
+        assert_int_equal(tu_fd_cloexec(fd), 1);
+    }
+    CHECK(ipc_send(fx->ends[0], "pair", 4, 0, 0), IPC_OK);
+    CHECK(ipc_recv(fx->ends[1], buf, sizeof buf, &len, NULL, 0), IPC_OK);
+    assert_int_equal(len, 4);
+    ipc_info info;
+    CHECK(ipc_query(fx->ends[0], &info), IPC_OK);
+    assert_false(info.caps & IPC_CAP_NAMED);
+    assert_false(info.caps & IPC_CAP_PEER_CLOSED);
+    assert_int_equal(info.capacity, 10);
+    assert_int_equal(info.max_msg, 8192);
+    /* A named queue's name stays until its creator closes. */
+    CHECK(ipc_open(fx->addr, RECV_NEW, 0, &fx->ends[2]), IPC_OK);
+    CHECK(ipc_pollfd(fx->ends[2], &fd, &events), IPC_OK);
+    assert_false(fd_unlinked(fd));
+    /* INHERIT clears close-on-exec (Linux sets it on every mqd). */
+    CHECK(ipc_pair("mq:?capacity=1&max_msg=8", IPC_F_INHERIT, fx->ends + 4),
+          IPC_OK);
+    CHECK(ipc_pollfd(fx->ends[4], &fd, &events), IPC_OK);
+    assert_int_equal(tu_fd_cloexec(fd), 0);
+}
+
+/* An existing queue: a new end adopts its sizes; options that disagree are
+ * refused; plain IPC_F_CREATE opens it without owning it. */
+static void test_existing_attrs(void **state)
+{
+    struct fx *fx = *state;
+    char addr[192];
+    ipc_channel *ch = NULL;
+    ipc_info info;
+    snprintf(addr, sizeof addr, "%s?capacity=3&max_msg=100", fx->addr);
+    CHECK(ipc_open(addr, RECV_NEW, 0, &fx->ends[0]), IPC_OK);
+    CHECK(ipc_open(fx->addr, IPC_F_SEND, 0, &fx->ends[1]), IPC_OK);
+    CHECK(ipc_query(fx->ends[1], &info), IPC_OK);
+    assert_int_equal(info.capacity, 3);
+    assert_int_equal(info.max_msg, 100);
+    snprintf(addr, sizeof addr, "%s?max_msg=200", fx->addr);
+    CHECK(ipc_open(addr, IPC_F_SEND, 0, &ch), IPC_EINVAL);
+    assert_non_null(strstr(ipc_last_detail(), "max_msg 100"));
+    snprintf(addr, sizeof addr, "%s?capacity=4", fx->addr);
+    CHECK(ipc_open(addr, IPC_F_SEND, 0, &ch), IPC_EINVAL);
+    assert_null(ch);
+    CHECK(ipc_open(fx->addr, IPC_F_CREATE | IPC_F_SEND, 0, &ch), IPC_OK);
+    ipc_close(ch); /* not its creator: the queue stays */
+    ch = NULL;
+    CHECK(ipc_open(fx->addr, IPC_F_SEND, 0, &ch), IPC_OK);
+    ipc_close(ch);
+    /* Names: one slash, then no other. */
+    CHECK(ipc_open("mq:noslash", RECV_NEW, 0, &ch), IPC_EINVAL);
+    CHECK(ipc_open("mq:/a/b", RECV_NEW, 0, &ch), IPC_EINVAL);
+    CHECK(ipc_open("mq:/", RECV_NEW, 0, &ch), IPC_EINVAL);
+    CHECK(ipc_unlink("mq:/a/b"), IPC_EINVAL);
+}
+
+static int crash_with_queue(const char *addr)
+{
+    int rc = become_user();
+    ipc_channel *ch = NULL;
+    if (rc)
+        return rc;
+    if (ipc_open(addr, RECV_NEW, 0, &ch) != IPC_OK)
+        return 1;
+    _exit(0); /* no close: the queue stays, owned by that uid */
+}
+
+/* Mode: 0600 whatever the umask, or ?mode= exactly. Plain IPC_F_CREATE on
+ * a queue of another uid: IPC_EACCES. */
+static void test_mode_owner(void **state)
+{
+    struct fx *fx = *state;
+    char addr[192];
+    int fd;
+    short events;
+    struct stat st;
+    mode_t old = umask(0);
+    CHECK(ipc_open(fx->addr, RECV_NEW, 0, &fx->ends[0]), IPC_OK);
+    umask(old);
+    CHECK(ipc_pollfd(fx->ends[0], &fd, &events), IPC_OK);
+    assert_int_equal(fstat(fd, &st), 0);
+    assert_int_equal(st.st_mode & 07777, 0600);
+    ipc_close(fx->ends[0]);
+    fx->ends[0] = NULL;
+    old = umask(077);
+    snprintf(addr, sizeof addr, "%s?mode=0640", fx->addr);
+    CHECK(ipc_open(addr, RECV_NEW, 0, &fx->ends[0]), IPC_OK);
+    umask(old);
+    CHECK(ipc_pollfd(fx->ends[0], &fd, &events), IPC_OK);
+    assert_int_equal(fstat(fd, &st), 0);
+    assert_int_equal(st.st_mode & 07777, 0640);
+    ipc_close(fx->ends[0]);
+    fx->ends[0] = NULL;
+
+    if (geteuid() != 0)
+        return; /* needs another uid */
+    snprintf(addr, sizeof addr, "%s?mode=0666", fx->addr);
+    pid_t pid = tu_fork();
+    assert_true(pid >= 0);
+    if (pid == 0)
+        _exit(crash_with_queue(addr));
+    assert_int_equal(wait_child(pid), 0);
+    ipc_channel *ch = NULL;
+    ipc_err err = ipc_open(fx->addr, IPC_F_CREATE | IPC_F_RECV, 0, &ch);
+    CHECK(ipc_unlink(fx->addr), IPC_OK);
+    CHECK(err, IPC_EACCES);
+    assert_null(ch);
+}
+
+/* ------------------------------------------------------- processes */
+
+#define MP_SENDERS   3
+#define MP_RECEIVERS 3
+#define MP_EACH      200
+
+static int mp_sender(const char *addr, uint32_t id)
+{
+    ipc_channel *tx = NULL;
+    if (ipc_open(addr, IPC_F_SEND, 0, &tx) != IPC_OK)
+        return 1;
+    for (uint32_t seq = 0; seq < MP_EACH; seq++) {
+        uint32_t m[2] = {id, seq};
+        if (ipc_send(tx, m, sizeof m, 0, 10000) != IPC_OK)
+            return 2;
+    }
+    ipc_close(tx);
+    return 0;
+}
+
+/* Receive until a zero-length message; report (sender, seq) records. */
+static int mp_receiver(const char *addr, int out)
+{
+    ipc_channel *rx = NULL;
+    if (ipc_open(addr, IPC_F_RECV, 0, &rx) != IPC_OK)
+        return 1;
+    for (;;) {
+        uint32_t m[2];
+        size_t len;
+        if (ipc_recv(rx, m, sizeof m, &len, NULL, 10000) != IPC_OK)
+            return 2;
+        if (len == 0)
+            break;
+        if (len != sizeof m || write(out, m, sizeof m) != (ssize_t)sizeof m)
+            return 3;
+    }
+    ipc_close(rx);
+    return 0;
+}
+
+/* Several sender and receiver processes on one queue: every message is
+ * received exactly once, and each receiver sees each sender's messages in
+ * order. */
+static void test_many_processes(void **state)
+{
+    struct fx *fx = *state;
+    char addr[192];
+    int pipes[MP_RECEIVERS][2];
+    snprintf(addr, sizeof addr, "%s?capacity=10&max_msg=64", fx->addr);
+    CHECK(ipc_open(addr, RECV_NEW, 0, &fx->ends[0]), IPC_OK);
+    for (int r = 0; r < MP_RECEIVERS; r++) {
+        assert_int_equal(pipe(pipes[r]), 0);
+        pid_t pid = tu_fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+            close(pipes[r][0]);
+            _exit(mp_receiver(fx->addr, pipes[r][1]));
+        }
+        close(pipes[r][1]);
+        fx->kids[r] = pid;
+    }
+    for (uint32_t s = 0; s < MP_SENDERS; s++) {
+        pid_t pid = tu_fork();
+        assert_true(pid >= 0);
+        if (pid == 0)
+            _exit(mp_sender(fx->addr, s));
+        fx->kids[MP_RECEIVERS + s] = pid;
+    }
+    for (int s = 0; s < MP_SENDERS; s++) {
+        assert_int_equal(wait_child(fx->kids[MP_RECEIVERS + s]), 0);
+        fx->kids[MP_RECEIVERS + s] = 0;
+    }
+    ipc_channel *tx = NULL;
+    CHECK(ipc_open(fx->addr, IPC_F_SEND, 0, &tx), IPC_OK);
+    fx->ends[1] = tx;
+    for (int r = 0; r < MP_RECEIVERS; r++)
+        CHECK(ipc_send(tx, "", 0, 0, 10000), IPC_OK);
+    static unsigned char seen[MP_SENDERS][MP_EACH];
+    memset(seen, 0, sizeof seen);
+    unsigned total = 0;
+    for (int r = 0; r < MP_RECEIVERS; r++) {
+        int32_t last[MP_SENDERS] = {-1, -1, -1};
+        uint32_t m[2];
+        ssize_t n;
+        while ((n = read(pipes[r][0], m, sizeof m)) == (ssize_t)sizeof m) {
+            if (m[0] >= MP_SENDERS || m[1] >= MP_EACH)
+                fail_msg("bad record %u/%u", m[0], m[1]);
+            if ((int32_t)m[1] <= last[m[0]])
+                fail_msg("receiver %d: sender %u seq %u after %d", r, m[0],
+                         m[1], last[m[0]]);
+            last[m[0]] = (int32_t)m[1];
+            if (seen[m[0]][m[1]]++)
+                fail_msg("sender %u seq %u received twice", m[0], m[1]);
+            total++;
+        }
+        close(pipes[r][0]);
+        assert_int_equal(wait_child(fx->kids[r]), 0);
+        fx->kids[r] = 0;
+    }
+    assert_int_equal(total, MP_SENDERS * MP_EACH);
+}
+
+int main(int argc, char **argv)
+{
+    const struct CMUnitTest tests[] = {
+#define T(name)                                                                \
+    cmocka_unit_test_setup_teardown(test_##name, fx_setup, fx_teardown)
+        T(priority_order),   T(held_message),   T(limits_matrix),
+        T(clock_conversion), T(deadlines_poll), T(deadlines_timed),
+        T(private_pair),     T(existing_attrs), T(mode_owner),
+        T(many_processes),
+#undef T
+    };
+    signal(SIGPIPE, SIG_DFL);
+    uint64_t seed = tu_seed_from_env();
+    printf("mq: seed %llu (IPC_TEST_SEED to repeat)\n",
+           (unsigned long long)seed);
+    if (argc > 1)
+        cmocka_set_test_filter(argv[1]);
+    return cmocka_run_group_tests_name("mq", tests, NULL, NULL);
+}
