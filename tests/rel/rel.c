@@ -138,8 +138,13 @@ void rel_addr(char *buf, size_t size, const char *opts)
         snprintf(buf, size, "%s%s%s", rel.row->addr, q, opts ? opts : "");
         return;
     }
+    /* "ipcrel-<run pid>-<pid>-<n>-<rand>": the run's prefix for the
+     * leftover scans, the maker's pid so that forked children never make
+     * the name their parent makes. */
+    static unsigned counter;
     char name[96], base[REL_ADDR_MAX];
-    tu_unique(name, sizeof name, "ipcrel");
+    snprintf(name, sizeof name, "%s%ld-%u-%04x", rel.prefix, (long)getpid(),
+             ++counter, (unsigned)(tu_rand() & 0xffff));
     /* A key unique to this run: never 0 (IPC_PRIVATE), never negative. */
     uint32_t key = (uint32_t)(tu_rand() & 0x3fffffff) | 0x40000000u;
     rel_expand(rel.row->addr, name, key, base, sizeof base);
@@ -501,7 +506,10 @@ static int rel_scan_dir(const char *dir, bool remove)
         snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
         if (strcmp(path, rel.run_dir) == 0)
             continue;
-        fprintf(stderr, "LEFT BEHIND: %s\n", path);
+        if (found < 20)
+            fprintf(stderr, "LEFT BEHIND: %s\n", path);
+        else if (found == 20)
+            fprintf(stderr, "LEFT BEHIND: more in %s...\n", dir);
         found++;
         if (remove)
             unlink(path);
