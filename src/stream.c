@@ -118,13 +118,30 @@ static ssize_t stream_writev(const struct ipc_stream *s, struct iovec *iov,
     return n;
 }
 
-/* Bytes free in the pipe, or SIZE_MAX when the OS cannot tell. */
+/*
+ * Bytes a write can surely take whole now, or SIZE_MAX when the OS cannot
+ * tell. A Linux pipe is a ring of pipe_size / PAGE_SIZE page slots, not a
+ * byte buffer: a write fills fresh pages and merges only its sub-page
+ * remainder into the last page, so a 4112-byte frame may take two slots
+ * and ten of them fill a 64 KiB pipe. Counting free bytes (FIONREAD) let a
+ * send with a deadline start a frame that did not fit, and the deadline
+ * then cut it and broke the channel. Count slots the worst way instead:
+ * of two neighbouring partly filled pages, the second exists because the
+ * first could not take its write, so together they hold more than a page;
+ * queued bytes thus fill at most twice their pages, plus the reader's
+ * partly read page and the last one. An empty pipe has every slot free.
+ */
 static size_t stream_room(const struct ipc_stream *s)
 {
     int queued;
     if (ioctl(s->fd, FIONREAD, &queued) < 0 || queued < 0)
         return SIZE_MAX;
-    return (size_t)queued >= s->pipe_size ? 0 : s->pipe_size - (size_t)queued;
+    if (queued == 0)
+        return s->pipe_size;
+    size_t page = (size_t)sysconf(_SC_PAGESIZE); /* no syscall: from auxv */
+    size_t slots = s->pipe_size / page;
+    size_t used = 2 * (((size_t)queued + page - 1) / page) + 2;
+    return used >= slots ? 0 : (slots - used) * page;
 }
 
 /*
