@@ -29,7 +29,8 @@ static void addr_well_formed(const struct ipc_addr *a)
         FUZZ_CHECK((a->scheme[i] >= 'a' && a->scheme[i] <= 'z') ||
                        (a->scheme[i] >= '0' && a->scheme[i] <= '9'),
                    "scheme byte 0x%02x", (unsigned char)a->scheme[i]);
-    FUZZ_CHECK(a->path_len == strlen(a->path) && a->path_len <= IPC_ADDR_PATH_MAX,
+    FUZZ_CHECK(a->path_len == strlen(a->path) &&
+                   a->path_len <= IPC_ADDR_PATH_MAX,
                "path_len %zu, strlen %zu", a->path_len, strlen(a->path));
     for (size_t i = 0; i < a->path_len; i++) {
         unsigned char c = (unsigned char)a->path[i];
@@ -77,8 +78,7 @@ static void addr_check_backends(const struct ipc_addr *a)
         const struct ipc_backend *be = ipc__backends[i];
         for (int named = 0; named < 2; named++) {
             ipc_err err = ipc__addr_check(be, a, named);
-            FUZZ_CHECK(err == IPC_OK || err == IPC_EINVAL ||
-                           err == IPC_ENOTSUP,
+            FUZZ_CHECK(err == IPC_OK || err == IPC_EINVAL || err == IPC_ENOTSUP,
                        "%s: %s", be->scheme, ipc_errname(err));
             if (err != IPC_OK) {
                 FUZZ_CHECK(ipc_last_detail()[0] != '\0', "no detail");

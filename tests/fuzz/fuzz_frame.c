@@ -40,8 +40,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         FUZZ_CHECK(ipc_last_detail()[0] != '\0', "no detail");
         return 0;
     }
-    FUZZ_CHECK(f.len == len && f.prio == prio, "decoded %zu/%u", f.len,
-               f.prio);
+    FUZZ_CHECK(f.len == len && f.prio == prio, "decoded %zu/%u", f.len, f.prio);
     unsigned char again[IPC_FRAME_HDR];
     ipc__frame_encode(again, f.len, f.prio);
     FUZZ_CHECK(memcmp(again, hdr, IPC_FRAME_HDR) == 0, "re-encoded differs");

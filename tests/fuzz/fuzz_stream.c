@@ -18,7 +18,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#define STREAM_IN_MAX 60000 /* below the pipe's 64 KiB: writes never block */
+#define STREAM_IN_MAX   60000 /* below the pipe's 64 KiB: writes never block */
 #define STREAM_MSGS_MAX (STREAM_IN_MAX / IPC_FRAME_HDR + 1)
 
 struct stream_expect {
@@ -29,8 +29,8 @@ struct stream_expect {
 struct stream_model {
     struct stream_expect msgs[STREAM_MSGS_MAX];
     size_t n;
-    bool garbage;   /* ends with a header the decoder must refuse */
-    bool truncated; /* ends with a good header and part of its payload */
+    bool garbage;         /* ends with a header the decoder must refuse */
+    bool truncated;       /* ends with a good header and part of its payload */
     size_t truncated_len; /* the length that header gives */
 };
 
@@ -72,8 +72,8 @@ struct stream_run {
     const uint8_t *in;
     size_t max_msg, small_cap;
     const struct stream_model *m;
-    size_t next;   /* next expected message */
-    bool ended;    /* EPROTO or ECLOSED seen */
+    size_t next; /* next expected message */
+    bool ended;  /* EPROTO or ECLOSED seen */
     unsigned char *buf;
 };
 
@@ -86,8 +86,8 @@ static void stream_drain(struct stream_run *r, bool writer_gone)
     while (!r->ended) {
         size_t len = (size_t)-1;
         unsigned prio = 999;
-        ipc_err err = ipc__stream_recv(&r->s, r->buf, r->small_cap, &len,
-                                       &prio, &dl);
+        ipc_err err =
+            ipc__stream_recv(&r->s, r->buf, r->small_cap, &len, &prio, &dl);
         if (err == IPC_EMSGSIZE) {
             /* The length comes from a whole, valid header: that of the
              * next message, or of a last frame whose payload is still
@@ -98,16 +98,16 @@ static void stream_drain(struct stream_run *r, bool writer_gone)
                                             : (size_t)-1;
             FUZZ_CHECK(want != (size_t)-1, "EMSGSIZE past the last frame");
             FUZZ_CHECK(len == want && len > r->small_cap,
-                       "EMSGSIZE says %zu, frame is %zu, buffer %zu", len,
-                       want, r->small_cap);
-            err = ipc__stream_recv(&r->s, r->buf, r->max_msg, &len, &prio,
-                                   &dl);
+                       "EMSGSIZE says %zu, frame is %zu, buffer %zu", len, want,
+                       r->small_cap);
+            err = ipc__stream_recv(&r->s, r->buf, r->max_msg, &len, &prio, &dl);
         }
         if (err == IPC_EAGAIN)
             return;
         if (err == IPC_OK) {
-            FUZZ_CHECK(r->next < r->m->n, "a message the writer never framed "
-                                          "(%zu bytes)",
+            FUZZ_CHECK(r->next < r->m->n,
+                       "a message the writer never framed "
+                       "(%zu bytes)",
                        len);
             const struct stream_expect *e = &r->m->msgs[r->next];
             FUZZ_CHECK(len == e->len && prio == e->prio &&
@@ -127,8 +127,8 @@ static void stream_drain(struct stream_run *r, bool writer_gone)
                        writer_gone ? "gone" : "there", r->m->garbage);
         }
         /* It stays that way. */
-        ipc_err again = ipc__stream_recv(&r->s, r->buf, r->max_msg, &len,
-                                         &prio, &dl);
+        ipc_err again =
+            ipc__stream_recv(&r->s, r->buf, r->max_msg, &len, &prio, &dl);
         FUZZ_CHECK(again == err, "after %s: %s", ipc_errname(err),
                    ipc_errname(again));
         r->ended = true;

@@ -321,20 +321,20 @@ const char *rel_wait_check(int64_t start_ns, int timeout_ms, ipc_err err)
     static _Thread_local char msg[160];
     double took = tu_elapsed_ms(start_ns);
     if (timeout_ms >= 0 && took > (double)timeout_ms + REL_LATE_MS) {
-        snprintf(msg, sizeof msg,
-                 "a call with timeout %d ms took %.1f ms (%s)", timeout_ms,
-                 took, ipc_errname(err));
+        snprintf(msg, sizeof msg, "a call with timeout %d ms took %.1f ms (%s)",
+                 timeout_ms, took, ipc_errname(err));
         return msg;
     }
     if (err == IPC_ETIMEDOUT && took < (double)timeout_ms) {
         snprintf(msg, sizeof msg,
-                 "IPC_ETIMEDOUT after %.3f ms of a %d ms timeout: EARLY",
-                 took, timeout_ms);
+                 "IPC_ETIMEDOUT after %.3f ms of a %d ms timeout: EARLY", took,
+                 timeout_ms);
         return msg;
     }
     if (timeout_ms == 0 && err == IPC_ETIMEDOUT) {
-        snprintf(msg, sizeof msg, "timeout 0 answered IPC_ETIMEDOUT, not "
-                                  "IPC_EAGAIN");
+        snprintf(msg, sizeof msg,
+                 "timeout 0 answered IPC_ETIMEDOUT, not "
+                 "IPC_EAGAIN");
         return msg;
     }
     return NULL;
@@ -466,7 +466,7 @@ void rel_err_at(ipc_err got, ipc_err want, const char *what, const char *file,
 
 bool rel_detail_names_limit(void)
 {
-    static const char *const words[] = {"max", "limit", "/proc", "RLIMIT",
+    static const char *const words[] = {"max",    "limit",  "/proc",  "RLIMIT",
                                         "allows", "msgmnb", "msg_max"};
     const char *d = ipc_last_detail();
     bool digit = false, word = false;
@@ -662,8 +662,8 @@ static int rel_teardown(void **state)
 
 static void rel_make_run_dir(void)
 {
-    snprintf(rel.run_dir, sizeof rel.run_dir, "%s/ipcrel-%ld-dir",
-             tu_tmpdir(), (long)getpid());
+    snprintf(rel.run_dir, sizeof rel.run_dir, "%s/ipcrel-%ld-dir", tu_tmpdir(),
+             (long)getpid());
     if (mkdir(rel.run_dir, 0700) != 0 && errno != EEXIST) {
         perror(rel.run_dir);
         exit(2);
@@ -697,8 +697,8 @@ int rel_main(int argc, char **argv, const char *suite,
         return 2;
     }
     char scheme[IPC_ADDR_SCHEME_MAX + 1];
-    snprintf(scheme, sizeof scheme, "%.*s",
-             (int)strcspn(rel.row->addr, ":"), rel.row->addr);
+    snprintf(scheme, sizeof scheme, "%.*s", (int)strcspn(rel.row->addr, ":"),
+             rel.row->addr);
     rel.be = ipc__backend_find(scheme);
     rel.named = strchr(rel.row->addr, '{') != NULL;
     if (!rel_built())
@@ -755,8 +755,9 @@ int rel_main(int argc, char **argv, const char *suite,
         left++;
     }
     if (fds_after != fds_before) {
-        fprintf(stderr, "LEAK: %d descriptors open at the start, %d at the "
-                        "end\n",
+        fprintf(stderr,
+                "LEAK: %d descriptors open at the start, %d at the "
+                "end\n",
                 fds_before, fds_after);
         left++;
     }

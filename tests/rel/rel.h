@@ -55,8 +55,8 @@ struct rel_ctx {
     bool named;                   /* the row's address has a name */
     const char *suite;            /* "kill9", "perms", ... */
     uint64_t seed;
-    char run_dir[REL_PATH_MAX];   /* {tmp}: private, removed at the end */
-    char prefix[64];              /* "ipcrel-<pid>-": every name made */
+    char run_dir[REL_PATH_MAX]; /* {tmp}: private, removed at the end */
+    char prefix[64];            /* "ipcrel-<pid>-": every name made */
 };
 extern struct rel_ctx rel;
 
@@ -186,7 +186,8 @@ void rel_sync_close(struct rel_sync *s);
 /* ---------------------------------------------------------------- checks */
 
 /* Assert an error code with names and the detail on a mismatch. */
-#define rel_err(expr, want) rel_err_at((expr), (want), #expr, __FILE__, __LINE__)
+#define rel_err(expr, want)                                                    \
+    rel_err_at((expr), (want), #expr, __FILE__, __LINE__)
 void rel_err_at(ipc_err got, ipc_err want, const char *what, const char *file,
                 int line);
 /* Does the detail of the last failed call name an OS limit (a limit word

@@ -173,7 +173,7 @@ static void test_capacity_option(void **state)
 static void test_fill_drain(void **state)
 {
     (void)state;
-    static const size_t sizes[] = {0,    1,    4064, 4080, 4081, 4095,
+    static const size_t sizes[] = {0,    1,    4064, 4080, 4081,  4095,
                                    4096, 4097, 8176, 8192, 12000, 16384};
     struct rel_link l;
     rel_err(rel_link_open(&l, "max_msg=16384"), IPC_OK);
@@ -264,16 +264,22 @@ static void lim_nofile_child(void)
     snprintf(detail, sizeof detail, "%s", ipc_last_detail());
     if (n == LIM_MAX_ENDS) {
         code = 11;
-        snprintf(why, sizeof why, "%d links under a limit of %ld "
-                                  "descriptors", n, (long)rl.rlim_cur);
+        snprintf(why, sizeof why,
+                 "%d links under a limit of %ld "
+                 "descriptors",
+                 n, (long)rl.rlim_cur);
     } else if (err != IPC_ELIMIT) {
         code = 12;
-        snprintf(why, sizeof why, "out of descriptors after %d links: %s, "
-                                  "expected IPC_ELIMIT", n, ipc_errname(err));
+        snprintf(why, sizeof why,
+                 "out of descriptors after %d links: %s, "
+                 "expected IPC_ELIMIT",
+                 n, ipc_errname(err));
     } else if (!strstr(detail, "RLIMIT_NOFILE")) {
         code = 13;
-        snprintf(why, sizeof why, "IPC_ELIMIT, but the detail does not name "
-                                  "RLIMIT_NOFILE: \"%s\"", detail);
+        snprintf(why, sizeof why,
+                 "IPC_ELIMIT, but the detail does not name "
+                 "RLIMIT_NOFILE: \"%s\"",
+                 detail);
     }
     char failed_addr[REL_ADDR_MAX];
     snprintf(failed_addr, sizeof failed_addr, "%s", links[n].addr);
@@ -282,13 +288,13 @@ static void lim_nofile_child(void)
     if (code)
         rel_child_exit(code, "%s", why);
     if (rel_fd_count() != start)
-        rel_child_exit(14, "%d descriptors open at the start, %d after "
-                           "closing every end",
+        rel_child_exit(14,
+                       "%d descriptors open at the start, %d after "
+                       "closing every end",
                        start, rel_fd_count());
     if (rel.named) {
         char path[REL_PATH_MAX];
-        if (rel_fs_path(failed_addr, path, sizeof path) &&
-            tu_path_exists(path))
+        if (rel_fs_path(failed_addr, path, sizeof path) && tu_path_exists(path))
             rel_child_exit(15, "the failed open left %s behind", path);
     }
     printf("  %d links opened under RLIMIT_NOFILE %ld, then IPC_ELIMIT: "

@@ -92,8 +92,8 @@ static void perm_check_mode(const char *addr, mode_t want)
     assert_int_equal(lstat(path, &st), 0);
     if ((st.st_mode & 07777) != want || st.st_uid != geteuid())
         fail_msg("%s: mode %04o uid %d, expected %04o uid %d", path,
-                 (unsigned)(st.st_mode & 07777), (int)st.st_uid,
-                 (unsigned)want, (int)geteuid());
+                 (unsigned)(st.st_mode & 07777), (int)st.st_uid, (unsigned)want,
+                 (int)geteuid());
 }
 
 /* 0600 under umask 0 and 077 alike; ?mode= is honoured exactly. */
@@ -137,8 +137,9 @@ static int nobody_tries(const char *addr)
         ipc_close(ch);
     } else if (err != IPC_EACCES) {
         ipc_close(ch);
-        return perm_fail(10, "open %s to send as nobody: %s, expected "
-                             "IPC_EACCES",
+        return perm_fail(10,
+                         "open %s to send as nobody: %s, expected "
+                         "IPC_EACCES",
                          addr, ipc_errname(err));
     }
     ch = NULL;
@@ -150,8 +151,9 @@ static int nobody_tries(const char *addr)
     err = ipc_open(addr, IPC_F_CREATE | IPC_F_REPLACE | IPC_F_RECV, 2000, &ch);
     if (err == IPC_OK) {
         ipc_close(ch);
-        return perm_fail(12, "nobody took over root's live %s with "
-                             "IPC_F_REPLACE",
+        return perm_fail(12,
+                         "nobody took over root's live %s with "
+                         "IPC_F_REPLACE",
                          addr);
     }
     err = ipc_open(addr, IPC_F_CREATE | IPC_F_RECV, 2000, &ch);

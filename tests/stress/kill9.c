@@ -24,10 +24,10 @@
 
 struct k9_stats {
     unsigned rounds;
-    unsigned long long msgs;     /* messages received and checked */
-    unsigned torn;               /* partial messages discarded at a kill */
-    unsigned mid_send;           /* the killed sender was inside a send */
-    unsigned closed, timed_out;  /* how the survivor learnt of the kill */
+    unsigned long long msgs;    /* messages received and checked */
+    unsigned torn;              /* partial messages discarded at a kill */
+    unsigned mid_send;          /* the killed sender was inside a send */
+    unsigned closed, timed_out; /* how the survivor learnt of the kill */
 };
 
 static size_t k9_max_msg;
@@ -116,8 +116,8 @@ static ipc_err k9_recv(ipc_channel *rx, unsigned char *buf, int timeout_ms,
     uint64_t seq;
     const char *bad = rel_msg_check(buf, len, 1, &producer, &seq);
     if (bad)
-        fail_msg("message %llu (%zu bytes): %s",
-                 (unsigned long long)*next_seq, len, bad);
+        fail_msg("message %llu (%zu bytes): %s", (unsigned long long)*next_seq,
+                 len, bad);
     /* One sender that never saw an error: nothing may be missing. */
     if (seq != *next_seq)
         fail_msg("sequence %llu, expected %llu (lost, doubled or reordered)",
@@ -146,9 +146,8 @@ static void k9_works_after(const struct rel_link *l, bool same_rx)
         ipc_close(tx);
     } else if (rel.named) {
         /* The creator died: take the stale name over and use it. */
-        rel_err(ipc_open(l->addr,
-                         IPC_F_CREATE | IPC_F_REPLACE | IPC_F_RECV, 5000,
-                         &fresh.rx),
+        rel_err(ipc_open(l->addr, IPC_F_CREATE | IPC_F_REPLACE | IPC_F_RECV,
+                         5000, &fresh.rx),
                 IPC_OK);
         rel_err(ipc_open(l->addr, IPC_F_SEND, 5000, &fresh.tx), IPC_OK);
         rel_msg_fill(msg, sizeof msg, 0, 7);

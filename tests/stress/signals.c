@@ -167,8 +167,8 @@ static void *sg_flow_recv(void *arg)
         uint64_t seq;
         int timeout = (next & 1) ? -1 : 10000;
         int64_t t0 = tu_now_ns();
-        ipc_err err = ipc_recv(f->link.rx, buf, f->max_msg, &len, NULL,
-                               timeout);
+        ipc_err err =
+            ipc_recv(f->link.rx, buf, f->max_msg, &len, NULL, timeout);
         const char *late = rel_wait_check(t0, timeout, err);
         if (err != IPC_OK || late) {
             sg_fail(f, "receive %llu: %s %s (%s)", (unsigned long long)next,
@@ -264,8 +264,8 @@ static void *sg_dl_recv(void *arg)
         size_t len;
         int timeout = (i % 8 == 7) ? 0 : sg_timeouts[i % SG_N_TIMEOUTS];
         int64_t t0 = tu_now_ns();
-        ipc_err err = ipc_recv(d->empty.rx, buf, sizeof buf, &len, NULL,
-                               timeout);
+        ipc_err err =
+            ipc_recv(d->empty.rx, buf, sizeof buf, &len, NULL, timeout);
         const char *late = rel_wait_check(t0, timeout, err);
         ipc_err want = timeout ? IPC_ETIMEDOUT : IPC_EAGAIN;
         if (err != want || late) {
@@ -294,8 +294,7 @@ static void *sg_dl_send(void *arg)
         /* Fill: whole messages until the channel says it would block. */
         unsigned queued = 0;
         ipc_err err;
-        while ((err = ipc_send(d->full.tx, buf, info.max_msg, 0, 0)) ==
-               IPC_OK)
+        while ((err = ipc_send(d->full.tx, buf, info.max_msg, 0, 0)) == IPC_OK)
             queued++;
         if (err != IPC_EAGAIN) {
             snprintf(d->error, sizeof d->error, "filling: %s",
@@ -316,8 +315,7 @@ static void *sg_dl_send(void *arg)
         /* Drain: exactly what went in, nothing from the timed-out sends. */
         unsigned drained = 0;
         size_t len;
-        while (ipc_recv(d->full.rx, buf, info.max_msg, &len, NULL, 0) ==
-               IPC_OK)
+        while (ipc_recv(d->full.rx, buf, info.max_msg, &len, NULL, 0) == IPC_OK)
             drained++;
         if (drained != queued && !d->error[0])
             snprintf(d->error, sizeof d->error,

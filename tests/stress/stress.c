@@ -93,10 +93,12 @@ static const char *st_consume(const struct st_run *run, ipc_channel *rx,
             goto out;
         }
         if (err == IPC_ETIMEDOUT) {
-            int64_t idle = tu_now_ns() - atomic_load(&run->sh->last_progress_ns);
+            int64_t idle =
+                tu_now_ns() - atomic_load(&run->sh->last_progress_ns);
             if (idle > (int64_t)ST_STALL_MS * 1000000) {
-                snprintf(why, sizeof why, "no message for %d ms with %llu of "
-                                          "%llu received",
+                snprintf(why, sizeof why,
+                         "no message for %d ms with %llu of "
+                         "%llu received",
                          ST_STALL_MS,
                          (unsigned long long)atomic_load(&run->sh->received),
                          (unsigned long long)total);
@@ -118,16 +120,17 @@ static const char *st_consume(const struct st_run *run, ipc_channel *rx,
             goto out;
         }
         if (seq >= run->msgs || (int64_t)seq <= last[producer]) {
-            snprintf(why, sizeof why, "producer %u: seq %llu after %lld "
-                                      "(order broken or out of range)",
+            snprintf(why, sizeof why,
+                     "producer %u: seq %llu after %lld "
+                     "(order broken or out of range)",
                      producer, (unsigned long long)seq,
                      (long long)last[producer]);
             goto out;
         }
         last[producer] = (int64_t)seq;
         uint64_t bit = (uint64_t)producer * run->msgs + seq;
-        uint64_t old = atomic_fetch_or(&run->sh->bits[bit / 64],
-                                       1ull << (bit % 64));
+        uint64_t old =
+            atomic_fetch_or(&run->sh->bits[bit / 64], 1ull << (bit % 64));
         if (old & (1ull << (bit % 64))) {
             snprintf(why, sizeof why, "producer %u seq %llu received twice",
                      producer, (unsigned long long)seq);
@@ -240,14 +243,14 @@ static void test_stress(void **state)
     rel_link_close(&l);
 
     uint64_t msgs = (uint64_t)rel_env("IPC_REL_STRESS_MSGS", 10000, 1000000);
-    uint32_t producers = (txi.caps & IPC_CAP_MULTI_SENDER)
-                             ? (uint32_t)rel_env("IPC_REL_STRESS_PRODUCERS",
-                                                 4, 8)
-                             : 1;
-    uint32_t consumers = (rxi.caps & IPC_CAP_MULTI_RECEIVER)
-                             ? (uint32_t)rel_env("IPC_REL_STRESS_CONSUMERS",
-                                                 2, 4)
-                             : 1;
+    uint32_t producers =
+        (txi.caps & IPC_CAP_MULTI_SENDER)
+            ? (uint32_t)rel_env("IPC_REL_STRESS_PRODUCERS", 4, 8)
+            : 1;
+    uint32_t consumers =
+        (rxi.caps & IPC_CAP_MULTI_RECEIVER)
+            ? (uint32_t)rel_env("IPC_REL_STRESS_CONSUMERS", 2, 4)
+            : 1;
     assert_true(producers + consumers <= ST_MAX_PROCS);
 
     /* Capacities 1, small and the default where the backend takes them. */
@@ -266,8 +269,8 @@ static void test_stress(void **state)
         checked += n;
         rel_figure("%u producers x %u consumers x %llu messages (up to "
                    "max_msg %zu), %s: %llu checked in %.1f s",
-                   producers, consumers, (unsigned long long)msgs,
-                   rxi.max_msg, caps[c][0] ? caps[c] : "default capacity",
+                   producers, consumers, (unsigned long long)msgs, rxi.max_msg,
+                   caps[c][0] ? caps[c] : "default capacity",
                    (unsigned long long)n, tu_elapsed_ms(t1) / 1000);
     }
     rel_figure("stress total: %llu messages checked, each exactly once, in "

@@ -16,7 +16,7 @@
 #include <string.h>
 
 #define TH_CHANNELS 4
-#define TH_MAX_MSG 1024
+#define TH_MAX_MSG  1024
 
 struct th_dir {
     ipc_channel *from, *to; /* send on from, receive on to */
@@ -55,8 +55,8 @@ static void *th_recv(void *arg)
         size_t len;
         uint32_t producer;
         uint64_t seq;
-        ipc_err err = ipc_recv(d->to, buf, sizeof buf, &len, NULL,
-                               REL_CHILD_MS);
+        ipc_err err =
+            ipc_recv(d->to, buf, sizeof buf, &len, NULL, REL_CHILD_MS);
         if (err != IPC_OK) {
             snprintf(error, 256, "receive %u/%llu: %s (%s)", d->producer,
                      (unsigned long long)next, ipc_errname(err),
@@ -135,8 +135,8 @@ struct th_chan {
 static void th_chan_fail(struct th_chan *c, const char *what, ipc_err err)
 {
     if (!c->error[0])
-        snprintf(c->error, sizeof c->error, "channel %d: %s: %s (%s)",
-                 c->index, what, ipc_errname(err), ipc_last_detail());
+        snprintf(c->error, sizeof c->error, "channel %d: %s: %s (%s)", c->index,
+                 what, ipc_errname(err), ipc_last_detail());
 }
 
 static void *th_chan_main(void *arg)
