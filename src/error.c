@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 
 /* The per-thread sentence for people. A fixed buffer: a detail is never
  * worth an allocation, and a long one is cut, not lost whole. */
@@ -109,13 +110,33 @@ ipc_err ipc__errno_code(int err)
     }
 }
 
+/* Out of descriptors names the limit and its value, as every OS limit
+ * must ("Too many open files" alone does not say which knob to turn). Only
+ * on this error path: one getrlimit() call. */
+static void error_limit_note(int err, char *buf, size_t size)
+{
+    struct rlimit rl;
+    buf[0] = '\0';
+    if (err == EMFILE && getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+        if (rl.rlim_cur == RLIM_INFINITY)
+            snprintf(buf, size, " (RLIMIT_NOFILE unlimited)");
+        else
+            snprintf(buf, size, " (RLIMIT_NOFILE %llu)",
+                     (unsigned long long)rl.rlim_cur);
+    } else if (err == ENFILE) {
+        snprintf(buf, size, " (system-wide /proc/sys/fs/file-max)");
+    }
+}
+
 ipc_err ipc__errno(int err, const char *fmt, ...)
 {
-    char what[192];
+    char what[192], note[64];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(what, sizeof what, fmt, ap);
     va_end(ap);
-    snprintf(error_detail, sizeof error_detail, "%s: %s", what, strerror(err));
+    error_limit_note(err, note, sizeof note);
+    snprintf(error_detail, sizeof error_detail, "%s: %s%s", what, strerror(err),
+             note);
     return ipc__errno_code(err);
 }

@@ -119,15 +119,6 @@ static ssize_t stream_writev(const struct ipc_stream *s, struct iovec *iov,
     return n;
 }
 
-/* Bytes free in the pipe, or SIZE_MAX when the OS cannot tell. */
-static size_t stream_room(const struct ipc_stream *s)
-{
-    int queued;
-    if (ioctl(s->fd, FIONREAD, &queued) < 0 || queued < 0)
-        return SIZE_MAX;
-    return (size_t)queued >= s->pipe_size ? 0 : s->pipe_size - (size_t)queued;
-}
-
 static size_t stream_pages(size_t bytes, size_t page)
 {
     return (bytes + page - 1) / page;
@@ -156,13 +147,6 @@ static bool stream_fits_whole(const struct ipc_stream *s, size_t total)
     return used + stream_pages(total, page) <= slots;
 }
 
-static bool stream_has_room(const struct ipc_stream *s, size_t total)
-{
-    if (s->whole_frames && total > PIPE_BUF)
-        return stream_fits_whole(s, total);
-    return stream_room(s) >= total;
-}
-
 /*
  * Wait until a frame of total bytes can be written in one piece. poll()
  * reports a pipe writable once a page is free, not once our frame fits, so
@@ -176,7 +160,7 @@ static ipc_err stream_wait_room(struct ipc_stream *s, size_t total,
 {
     long nap_ns = 20000;
     for (;;) {
-        if (stream_has_room(s, total))
+        if (stream_fits_whole(s, total))
             return IPC_OK;
         if (dl->nonblock)
             return ipc__deadline_err(dl);
@@ -186,7 +170,7 @@ static ipc_err stream_wait_room(struct ipc_stream *s, size_t total,
             return err;
         if (revents & (POLLERR | POLLHUP))
             return IPC_OK; /* let the write report the closed reader */
-        if (stream_has_room(s, total))
+        if (stream_fits_whole(s, total))
             return IPC_OK;
         if ((err = ipc__nap(dl, &nap_ns)) != IPC_OK)
             return err;

@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include <cmocka.h>
 
@@ -153,6 +154,20 @@ static void test_detail(void **state)
     const char *d = ipc_last_detail();
     assert_true(strncmp(d, "unix: connect /x", 16) == 0);
     assert_non_null(strstr(d, strerror(EACCES)));
+
+    /* Out of descriptors: the detail names the limit and its value. */
+    struct rlimit rl;
+    char want[64];
+    assert_int_equal(getrlimit(RLIMIT_NOFILE, &rl), 0);
+    assert_int_equal(ipc__errno(EMFILE, "pipe: pipe2"), IPC_ELIMIT);
+    if (rl.rlim_cur == RLIM_INFINITY)
+        snprintf(want, sizeof want, "(RLIMIT_NOFILE unlimited)");
+    else
+        snprintf(want, sizeof want, "(RLIMIT_NOFILE %llu)",
+                 (unsigned long long)rl.rlim_cur);
+    assert_non_null(strstr(ipc_last_detail(), want));
+    assert_int_equal(ipc__errno(ENFILE, "unix: socket"), IPC_ELIMIT);
+    assert_non_null(strstr(ipc_last_detail(), "/proc/sys/fs/file-max"));
 
     /* A long detail is cut, never overflows. */
     static char longmsg[4000];
