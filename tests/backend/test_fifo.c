@@ -742,6 +742,11 @@ static int limit_child(const char *dir)
 static void test_pipe_limit(void **state)
 {
     (void)state;
+    /* A directory the unprivileged child can make its FIFO in. */
+    char dir[256];
+    snprintf(dir, sizeof dir, "%s/ipcfl-XXXXXX", tu_reachable_tmpdir());
+    assert_non_null(mkdtemp(dir));
+    assert_int_equal(chmod(dir, 01777), 0);
     pid_t pid = tu_fork();
     assert_true(pid >= 0);
     if (pid == 0) {
@@ -750,10 +755,12 @@ static void test_pipe_limit(void **state)
             if (setgroups(0, NULL) < 0 || setgid(uid) < 0 || setuid(uid) < 0)
                 _exit(20);
         }
-        _exit(limit_child(tu_tmpdir()));
+        _exit(limit_child(dir));
     }
     int status;
-    assert_true(tu_wait(pid, 20000, &status));
+    bool done = tu_wait(pid, 20000, &status);
+    rmdir(dir); /* the child's close removed its FIFO */
+    assert_true(done);
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
         fail_msg("child: status 0x%x", status);
 }

@@ -185,6 +185,22 @@ const char *tu_tmpdir(void)
     return dir;
 }
 
+const char *tu_reachable_tmpdir(void)
+{
+    char path[TU_TMPDIR_MAX + 1];
+    snprintf(path, sizeof path, "%s", tu_tmpdir());
+    for (;;) {
+        struct stat st;
+        if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode) ||
+            !(st.st_mode & S_IXOTH))
+            return "/tmp";
+        char *slash = strrchr(path, '/');
+        if (!slash || slash == path)
+            return tu_tmpdir();
+        *slash = '\0';
+    }
+}
+
 void tu_unique(char *buf, size_t size, const char *prefix)
 {
     static unsigned counter;

@@ -54,6 +54,10 @@ const char *tu_status_str(int status, char *buf, size_t size);
 /* $TMPDIR if set and short (so that socket paths fit in sun_path), else
  * "/tmp". Never ends with '/'. */
 const char *tu_tmpdir(void);
+/* tu_tmpdir() if a process of another uid can reach into it (o+x on every
+ * component), else /tmp: a private $TMPDIR (mktemp -d is 0700, as in CI)
+ * is not, and tests that drop to another uid need a place it can reach. */
+const char *tu_reachable_tmpdir(void);
 /* A name unique in this machine for this run: "<prefix>-<pid>-<n>-<rand>". */
 void tu_unique(char *buf, size_t size, const char *prefix);
 /* FD_CLOEXEC state of fd: 1 set, 0 clear, -1 not open. */

@@ -660,30 +660,9 @@ static int rel_teardown(void **state)
     return 0;
 }
 
-/* Can a process of another uid reach into dir (o+x on every component)?
- * A private $TMPDIR (mktemp -d is 0700, as in CI) is not: the permission
- * tests' nobody children could not even get to the objects. */
-static bool rel_dir_reachable(const char *dir)
-{
-    char path[REL_PATH_MAX];
-    snprintf(path, sizeof path, "%s", dir);
-    for (;;) {
-        struct stat st;
-        if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode) ||
-            !(st.st_mode & S_IXOTH))
-            return false;
-        char *slash = strrchr(path, '/');
-        if (!slash || slash == path)
-            return true;
-        *slash = '\0';
-    }
-}
-
 static void rel_make_run_dir(void)
 {
-    const char *base = tu_tmpdir();
-    if (!rel_dir_reachable(base))
-        base = "/tmp";
+    const char *base = tu_reachable_tmpdir();
     snprintf(rel.run_dir, sizeof rel.run_dir, "%s/ipcrel-%ld-dir", base,
              (long)getpid());
     if (mkdir(rel.run_dir, 0700) != 0 && errno != EEXIST) {
