@@ -136,7 +136,9 @@ ipc_err ipc__errno(int err, const char *fmt, ...)
     vsnprintf(what, sizeof what, fmt, ap);
     va_end(ap);
     error_limit_note(err, note, sizeof note);
-    snprintf(error_detail, sizeof error_detail, "%s: %s%s", what, strerror(err),
-             note);
+    /* A detail too long for the buffer is cut, on purpose. */
+    int n = snprintf(error_detail, sizeof error_detail, "%s: %s%s", what,
+                     strerror(err), note);
+    (void)n;
     return ipc__errno_code(err);
 }
