@@ -98,6 +98,13 @@ static int64_t now_ns(void)
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+static int64_t cpu_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
 /* ------------------------------------------------------------ backends */
 
 static size_t limit_mq(size_t size, char *why, size_t whylen)
@@ -332,6 +339,13 @@ struct side {
     double tput[MAX_REPS]; /* one-way msgs/s of each repetition */
     double rtt[MAX_REPS];  /* median round trip of each repetition, ns */
     double rtt_p99;        /* p99 over every round trip of every rep, ns */
+    /* CPU time of the timed one-way burst: the initiator's (with its
+     * message count), the responder's (in its own report), and the sum per
+     * message, made by the orchestrator. Waiting for a CPU is not CPU
+     * time: on a busy machine this is what the calls cost, not when. */
+    double msgs[MAX_REPS];
+    double icpu[MAX_REPS], rcpu[MAX_REPS];
+    double cpu[MAX_REPS]; /* ns per message, both processes */
 };
 
 /* What each child sends the orchestrator when it is done. */
@@ -381,12 +395,14 @@ static int expect_echo(struct bx *x, const unsigned char *buf, size_t len,
 /* Send for dur_ns, then STOP and wait for its echo: all sent messages
  * have then been received and checked. */
 static int run_burst(struct bx *x, int64_t dur_ns, unsigned char *sb,
-                     unsigned char *rb, uint64_t *count, int64_t *elapsed)
+                     unsigned char *rb, uint64_t *count, int64_t *elapsed,
+                     int64_t *cpu)
 {
     const struct bx_ops *ops = x->ops;
     size_t size = x->size, len;
     uint64_t n = 0;
     int st;
+    int64_t c0 = cpu_ns();
     int64_t t0 = now_ns(), end = t0 + dur_ns;
     do {
         for (int k = 0; k < SEND_BATCH; k++, n++) {
@@ -401,6 +417,7 @@ static int run_burst(struct bx *x, int64_t dur_ns, unsigned char *sb,
         (st = expect_echo(x, rb, len, SEQ_STOP | n)) != BX_OK)
         return st;
     *elapsed = now_ns() - t0;
+    *cpu = cpu_ns() - c0;
     *count = n;
     return BX_OK;
 }
@@ -456,36 +473,40 @@ static int run_pingpong(struct bx *x, int64_t dur_ns, unsigned char *sb,
 
 /* One repetition of one side: one-way, then round trip, then QUIT. */
 static int run_slice(struct bx *x, unsigned char *sb, unsigned char *rb,
-                     struct pool *pool, double *tput, double *rtt)
+                     struct pool *pool, struct side *s)
 {
     int64_t warm = (int64_t)cfg.warm_ms * 1000000;
     int64_t dur = (int64_t)cfg.dur_ms * 1000000;
     uint64_t n;
-    int64_t el;
-    int st = run_burst(x, warm, sb, rb, &n, &el);
+    int64_t el, cpu;
+    int st = run_burst(x, warm, sb, rb, &n, &el, &cpu);
     if (st == BX_OK)
-        st = run_burst(x, dur, sb, rb, &n, &el);
+        st = run_burst(x, dur, sb, rb, &n, &el, &cpu);
     if (st != BX_OK)
         return st;
-    *tput = (double)n * 1e9 / (double)el;
+    s->tput[s->n] = (double)n * 1e9 / (double)el;
+    s->msgs[s->n] = (double)n;
+    s->icpu[s->n] = (double)cpu;
     size_t first = pool->n;
     if ((st = run_pingpong(x, warm, sb, rb, NULL)) != BX_OK ||
         (st = run_pingpong(x, dur, sb, rb, pool)) != BX_OK)
         return st;
     size_t k = pool->n - first;
     qsort(pool->v + first, k, sizeof *pool->v, cmp_i64);
-    *rtt = (double)pool->v[first + (k - 1) / 2];
+    s->rtt[s->n] = (double)pool->v[first + (k - 1) / 2];
     stamp(sb, x->size, SEQ_QUIT);
     return x->ops->send(x, BX_DIR_A, sb, x->size);
 }
 
-/* Serve one slice: check every message, echo STOP and PING, end at QUIT. */
-static int responder(struct bx *x, unsigned char *rb)
+/* Serve one slice: check every message, echo STOP and PING, end at QUIT.
+ * *cpu: CPU time between the first two STOPs (the timed one-way burst). */
+static int responder(struct bx *x, unsigned char *rb, double *cpu)
 {
     const struct bx_ops *ops = x->ops;
     size_t size = x->size, len;
     uint64_t expect = 0, seq = 0;
-    int st;
+    int st, stops = 0;
+    int64_t c0 = 0;
     for (;;) {
         if ((st = ops->recv(x, BX_DIR_A, rb, size, &len)) != BX_OK ||
             (st = check(x, rb, len, &seq)) != BX_OK)
@@ -506,6 +527,10 @@ static int responder(struct bx *x, unsigned char *rb)
                                (unsigned long long)(seq & ~SEQ_KIND),
                                (unsigned long long)expect);
             expect = 0;
+            if (++stops == 1)
+                c0 = cpu_ns();
+            else if (stops == 2)
+                *cpu = (double)(cpu_ns() - c0);
         } else if ((seq & SEQ_KIND) != SEQ_PING)
             return bx_fail(x, BX_ERROR, "unknown message 0x%llx",
                            (unsigned long long)seq);
@@ -619,8 +644,7 @@ static void child_main(struct bx x[V_COUNT], int role, pid_t parent, int ctl_rd,
                 unsigned char which = (unsigned char)v;
                 if (!write_all(ctl_wr, &which, 1))
                     _exit(1);
-                int err = run_slice(&x[v], sb, rb, &pool[v], &s->tput[s->n],
-                                    &s->rtt[s->n]);
+                int err = run_slice(&x[v], sb, rb, &pool[v], s);
                 if (err != BX_OK) {
                     s->status = err;
                     snprintf(s->detail, sizeof s->detail, "%s", x[v].detail);
@@ -641,13 +665,14 @@ static void child_main(struct bx x[V_COUNT], int role, pid_t parent, int ctl_rd,
     } else {
         unsigned char which;
         while (read_all(ctl_rd, &which, 1) && which < V_COUNT) {
-            int err = responder(&x[which], rb);
+            struct side *s = &rep.side[which];
+            int err = responder(&x[which], rb, &s->rcpu[s->n]);
             if (err != BX_OK) {
-                rep.side[which].status = err;
-                snprintf(rep.side[which].detail, sizeof rep.side[which].detail,
-                         "%s", x[which].detail);
+                s->status = err;
+                snprintf(s->detail, sizeof s->detail, "%s", x[which].detail);
                 break;
             }
+            s->n++;
         }
     }
 done:
@@ -660,9 +685,13 @@ done:
         rep.side[v].rtt_p99 = (double)p->v[i99 > 0 ? i99 - 1 : 0];
     }
     write_all(res_wr, &rep, sizeof rep);
-    for (int v = 0; v < V_COUNT; v++)
+    for (int v = 0; v < V_COUNT; v++) {
         if (x[v].ops)
             x[v].ops->close(&x[v], role);
+        free(pool[v].v);
+    }
+    bx_buf_free(sb);
+    bx_buf_free(rb);
     _exit(0);
 }
 
@@ -767,6 +796,11 @@ static void merge_side(struct side *out, const struct report rep[2],
     }
     if (got[BX_INITIATOR]) {
         *out = rep[BX_INITIATOR].side[v];
+        const struct side *r = &rep[BX_RESPONDER].side[v];
+        for (int i = 0; i < out->n; i++)
+            out->cpu[i] = got[BX_RESPONDER] && i < r->n && out->msgs[i] > 0
+                              ? (out->icpu[i] + r->rcpu[i]) / out->msgs[i]
+                              : NAN;
         return;
     }
     /* The initiator was stopped because the other side failed: this one
@@ -939,7 +973,11 @@ out:
 
 /* ------------------------------------------------------------- results */
 
-enum { T_ONEWAY, T_RTT, T_COUNT };
+/* The tests of a row, one table line and one ratio each. The ratio is
+ * always "libipc speed / raw speed": above 1, libipc is faster. */
+enum { T_ONEWAY, T_RTT, T_CPU, T_COUNT };
+static const char *const test_name[T_COUNT] = {"one-way", "rtt", "cpu/msg"};
+static const char *const test_unit[T_COUNT] = {"msgs/s", "ns", "ns"};
 
 struct row_result {
     const struct backend_row *row;
@@ -977,7 +1015,13 @@ static struct stat3 stats(const double *v, int n)
 
 static const double *side_metric(const struct side *s, int t)
 {
-    return t == T_ONEWAY ? s->tput : s->rtt;
+    return t == T_ONEWAY ? s->tput : t == T_RTT ? s->rtt : s->cpu;
+}
+
+/* memcpy has a rate only. */
+static bool test_applies(const struct row_result *rr, int t)
+{
+    return rr->row->be.lib || t == T_ONEWAY;
 }
 
 static void measure_row(struct row_result *rr, bool built, const char *why)
@@ -1019,6 +1063,7 @@ static void measure_row(struct row_result *rr, bool built, const char *why)
     for (int r = 0; r < pairs; r++) {
         rr->ratio[T_ONEWAY][r] = rr->lib.tput[r] / rr->raw.tput[r];
         rr->ratio[T_RTT][r] = rr->raw.rtt[r] / rr->lib.rtt[r];
+        rr->ratio[T_CPU][r] = rr->raw.cpu[r] / rr->lib.cpu[r];
     }
     rr->npairs = pairs;
 }
@@ -1075,16 +1120,16 @@ static void cell(const struct side *s, const struct row_result *rr, int t,
     }
     struct stat3 m = stats(side_metric(s, t), s->n);
     char r[32];
-    if (t == T_ONEWAY) {
+    if (isnan(m.med))
+        snprintf(buf, len, "-");
+    else if (t == T_ONEWAY)
         snprintf(buf, len, "%9s msg/s %8.1f MB/s", rate_str(m.med, r, sizeof r),
                  m.med * (double)rr->size / 1e6);
-    } else {
-        if (isnan(m.med))
-            snprintf(buf, len, "-");
-        else
-            snprintf(buf, len, "%8.2f us  p99 %8.2f", m.med / 1e3,
-                     s->rtt_p99 / 1e3);
-    }
+    else if (t == T_RTT)
+        snprintf(buf, len, "%8.2f us  p99 %8.2f", m.med / 1e3,
+                 s->rtt_p99 / 1e3);
+    else
+        snprintf(buf, len, "%8.2f us", m.med / 1e3);
 }
 
 static int spread_pct(const struct side *s, int t)
@@ -1133,8 +1178,12 @@ static void print_table(struct row_result *rows, int nrows)
         printf("run:       2 processes on one CPU (no second CPU); ");
     printf("%d reps x %d ms per test, %d ms warm-up; libipc timeout %d\n",
            cfg.reps, cfg.dur_ms, cfg.warm_ms, cfg.timeout_ms);
-    printf("ratio:     one-way: libipc msgs/s / raw msgs/s; rtt: raw median "
-           "/ libipc median.\n"
+    printf("tests:     one-way: msgs/s streamed; rtt: ping-pong round trip, "
+           "median and p99;\n"
+           "           cpu/msg: CPU time of both processes per one-way "
+           "message (not waiting time)\n");
+    printf("ratio:     libipc speed / raw speed: msgs/s lib/raw; rtt and "
+           "cpu/msg raw/lib.\n"
            "           1.00 = as fast as raw, higher is faster; median of "
            "per-repetition ratios;\n"
            "           '*' = below %.2f. spread = (max - min) / median over "
@@ -1155,7 +1204,7 @@ static void print_table(struct row_result *rows, int nrows)
             continue;
         }
         for (int t = 0; t < T_COUNT; t++) {
-            if (!rr->row->be.lib && t == T_RTT)
+            if (!test_applies(rr, t))
                 continue;
             char a[64], b[64], ratio[16] = "-", spread[32];
             cell(&rr->lib, rr, t, a, sizeof a);
@@ -1173,7 +1222,7 @@ static void print_table(struct row_result *rows, int nrows)
                 snprintf(l2, sizeof l2, "%d%%", sr);
             snprintf(spread, sizeof spread, "%s / %s", l1, l2);
             printf("%-9s %-7s %-7s  %-30s  %-30s  %6s  %s\n", rr->row->be.name,
-                   sz, t == T_ONEWAY ? "one-way" : "rtt", a, b, ratio, spread);
+                   sz, test_name[t], a, b, ratio, spread);
         }
     }
     /* Why a side did not run, once per backend and reason. */
@@ -1268,19 +1317,20 @@ static void print_json(struct row_result *rows, int nrows)
     printf("  \"config\": {\"reps\": %d, \"duration_ms\": %d, "
            "\"warmup_ms\": %d, \"timeout_ms\": %d},\n",
            cfg.reps, cfg.dur_ms, cfg.warm_ms, cfg.timeout_ms);
-    printf("  \"units\": {\"one-way\": \"msgs/s\", \"rtt\": \"ns\"},\n");
+    printf("  \"units\": {\"one-way\": \"msgs/s\", \"rtt\": \"ns\", "
+           "\"cpu/msg\": \"ns\"},\n");
     printf("  \"results\": [");
     bool first = true;
     for (int i = 0; i < nrows; i++) {
         struct row_result *rr = &rows[i];
         for (int t = 0; t < T_COUNT; t++) {
-            if (!rr->row->be.lib && t == T_RTT)
+            if (!test_applies(rr, t))
                 continue;
             printf("%s\n    {\"backend\": ", first ? "" : ",");
             first = false;
             json_str(rr->row->be.name);
             printf(", \"size\": %zu, \"test\": \"%s\", \"status\": ", rr->size,
-                   t == T_ONEWAY ? "one-way" : "rtt");
+                   test_name[t]);
             json_str(rr->status == BX_SKIP ? "skipped" : "ok");
             printf(", \"reason\": ");
             json_str(rr->status == BX_SKIP ? rr->why : "");
@@ -1317,11 +1367,10 @@ static void print_tsv(struct row_result *rows, int nrows)
     for (int i = 0; i < nrows; i++) {
         struct row_result *rr = &rows[i];
         for (int t = 0; t < T_COUNT; t++) {
-            if (!rr->row->be.lib && t == T_RTT)
+            if (!test_applies(rr, t))
                 continue;
             printf("%s\t%zu\t%s\t%s\t%s", rr->row->be.name, rr->size,
-                   t == T_ONEWAY ? "one-way" : "rtt",
-                   t == T_ONEWAY ? "msgs/s" : "ns",
+                   test_name[t], test_unit[t],
                    rr->status == BX_SKIP ? "skipped" : "ok");
             tsv_side(&rr->lib, t);
             tsv_side(&rr->raw, t);
