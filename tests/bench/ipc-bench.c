@@ -77,6 +77,7 @@ struct cfg {
     bool selected[32];
     enum { OUT_TABLE, OUT_TSV, OUT_JSON } out;
     bool verbose;
+    bool progress;    /* stderr is a terminal: one line that rewrites itself */
     bool side_off[2]; /* --side: run only the other one (for profiling) */
     int cpu[2];
     int ncpus_online;
@@ -296,10 +297,15 @@ static void make_names(const struct backend_row *row, struct bx *x, bool lib)
                          row->naming == NAME_PATH ? path : base, x->size);
             break;
         case NAME_KEY: {
-            /* 0x1b + 10 bits of pid + 14 bits of counter and direction;
-             * a key someone else holds makes the create fail (EXCL). */
-            unsigned key = 0x1b000000u | ((unsigned)pid & 0x3ff) << 14 |
-                           ((n * 2 + (unsigned)d) & 0x3fff);
+            /* 0x1b and 24 bits mixed from pid, clock, counter, direction:
+             * a key someone else holds makes the create fail (EXCL), so
+             * keep collisions with other runs and tests unlikely. */
+            uint64_t h = ((uint64_t)pid << 32 ^ (uint64_t)now_ns()) +
+                         (uint64_t)n * 2 + (uint64_t)d;
+            h ^= h >> 33;
+            h *= 0xff51afd7ed558ccdull;
+            h ^= h >> 33;
+            unsigned key = 0x1b000000u | (unsigned)(h & 0xffffff);
             snprintf(out, len, row->addr_fmt, key, x->size);
             break;
         }
@@ -1027,9 +1033,10 @@ static bool test_applies(const struct row_result *rr, int t)
 static void measure_row(struct row_result *rr, bool built, const char *why)
 {
     const struct backend_row *row = rr->row;
-    if (cfg.verbose) {
+    if (cfg.verbose)
         fprintf(stderr, "ipc-bench: %s %zu B\n", row->be.name, rr->size);
-    }
+    else if (cfg.progress)
+        fprintf(stderr, "\ripc-bench: %-9s %8zu B ", row->be.name, rr->size);
     if (!row->be.lib) { /* memcpy: one side, in this process */
         rr->lib.status = SIDE_ABSENT;
         for (int rep = 0; rep < cfg.reps && !interrupted; rep++) {
@@ -1216,10 +1223,12 @@ static void print_table(struct row_result *rows, int nrows)
             }
             int sl = spread_pct(&rr->lib, t), sr = spread_pct(&rr->raw, t);
             char l1[16] = "-", l2[16] = "-";
+            /* A repetition stalled by the machine can be far off: the
+             * median is not moved by it, the spread says so. */
             if (sl >= 0)
-                snprintf(l1, sizeof l1, "%d%%", sl);
+                snprintf(l1, sizeof l1, sl > 999 ? ">999%%" : "%d%%", sl);
             if (sr >= 0)
-                snprintf(l2, sizeof l2, "%d%%", sr);
+                snprintf(l2, sizeof l2, sr > 999 ? ">999%%" : "%d%%", sr);
             snprintf(spread, sizeof spread, "%s / %s", l1, l2);
             printf("%-9s %-7s %-7s  %-30s  %-30s  %6s  %s\n", rr->row->be.name,
                    sz, test_name[t], a, b, ratio, spread);
@@ -1610,6 +1619,7 @@ static void parse_args(int argc, char **argv)
     if (!any_backend)
         for (size_t b = 0; b < NBACKENDS; b++)
             cfg.selected[b] = backends[b].be.in_default;
+    cfg.progress = !cfg.verbose && isatty(STDERR_FILENO);
     if (cfg.nsizes == 0) {
         static const size_t dflt[] = {64, 1024, 64 * 1024, 1024 * 1024};
         for (size_t i = 0; i < 4; i++)
@@ -1647,6 +1657,8 @@ int main(int argc, char **argv)
             measure_row(rr, built, why);
         }
     }
+    if (cfg.progress)
+        fprintf(stderr, "\r%40s\r", "");
     if (interrupted) {
         fprintf(stderr, "ipc-bench: interrupted\n");
         free(rows);
