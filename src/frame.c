@@ -2,17 +2,41 @@
 /* Frame header codec: explicit byte order, checked before anything is read. */
 #include "frame.h"
 
+#include <string.h>
+
+/*
+ * One header is encoded and decoded per message on the stream and socket
+ * paths. On little-endian hosts a 32-bit field is one (unaligned-safe)
+ * memcpy, which compiles to a single store or load; GCC 12 at -O2 turned the
+ * portable byte loops into ~57 instructions per encode and ~79 per decode
+ * (callgrind), a few percent of a 64-byte message through a pipe. Other
+ * hosts keep the byte loops.
+ */
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#define FRAME_HOST_LE 1
+#else
+#define FRAME_HOST_LE 0
+#endif
+
 static void frame_put32(unsigned char *p, uint32_t v)
 {
+#if FRAME_HOST_LE
+    memcpy(p, &v, sizeof v);
+#else
     for (int i = 0; i < 4; i++)
         p[i] = (unsigned char)(v >> (8 * i));
+#endif
 }
 
 static uint32_t frame_get32(const unsigned char *p)
 {
     uint32_t v = 0;
+#if FRAME_HOST_LE
+    memcpy(&v, p, sizeof v);
+#else
     for (int i = 0; i < 4; i++)
         v |= (uint32_t)p[i] << (8 * i);
+#endif
     return v;
 }
 
