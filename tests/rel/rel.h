@@ -37,6 +37,17 @@
 enum {
     REL_F_NO_PERMS = 1u << 0, /* the namespace has no permissions (Linux
                                  abstract sockets): anyone may connect */
+    /* The named object is the kernel's, not held by its creator's
+     * descriptors (POSIX and SysV queues): it outlives a creator killed
+     * before its close. A sender's IPC_CAP_PEER_CLOSED then reports the
+     * creator's close (which removes the object), not its death: after a
+     * SIGKILL another receiver could still open the object and read, so
+     * the sender waits out its timeout instead of hearing IPC_ECLOSED. */
+    REL_F_OUTLIVES_CREATOR = 1u << 1,
+    /* IPC_F_REPLACE cannot tell a live object from a stale one (no open
+     * count: POSIX and SysV queues), so it replaces either, wherever the
+     * kernel lets the caller remove it (root may; another uid may not). */
+    REL_F_REPLACES_LIVE = 1u << 2,
 };
 
 struct rel_row {
