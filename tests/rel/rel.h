@@ -128,8 +128,9 @@ void rel_link_close(struct rel_link *l);
 /* The named receiver (creator) alone, at l->addr made here. */
 ipc_err rel_link_open_rx(struct rel_link *l, const char *opts);
 
-/* The largest max_msg up to want that the row's backend accepts on this
- * machine (halving from want down to its default). */
+/* The largest max_msg up to want (halving from want) that the row's
+ * backend accepts on this machine; fails the test if none from want down
+ * to REL_MSG_HDR does. */
 size_t rel_max_msg_upto(size_t want);
 
 /* ---------------------------------------------------------------- messages
