@@ -221,10 +221,13 @@ void rel_link_close(struct rel_link *l)
 
 size_t rel_max_msg_upto(size_t want)
 {
-    size_t dflt = rel.be->limits.max_msg_default;
+    /* Every size is tried, the default too: OS limits (kernel.msgmax,
+     * /proc/sys/fs/mqueue/msgsize_max for a process without
+     * CAP_SYS_RESOURCE) may be below a backend's default, and a default
+     * above want is not what the caller asked for. */
     if (want > rel.be->limits.max_msg_max)
         want = rel.be->limits.max_msg_max;
-    for (size_t m = want; m > dflt; m /= 2) {
+    for (size_t m = want; m >= REL_MSG_HDR; m /= 2) {
         char opts[64];
         struct rel_link l;
         snprintf(opts, sizeof opts, "max_msg=%zu", m);
@@ -233,7 +236,9 @@ size_t rel_max_msg_upto(size_t want)
         if (err == IPC_OK)
             return m;
     }
-    return dflt;
+    fail_msg("no max_msg from %zu down to %u opens: %s", want, REL_MSG_HDR,
+             ipc_last_detail());
+    return 0; /* not reached */
 }
 
 /* ---------------------------------------------------------------- messages */

@@ -37,6 +37,17 @@
 enum {
     REL_F_NO_PERMS = 1u << 0, /* the namespace has no permissions (Linux
                                  abstract sockets): anyone may connect */
+    /* The named object is the kernel's, not held by its creator's
+     * descriptors (POSIX and SysV queues): it outlives a creator killed
+     * before its close. A sender's IPC_CAP_PEER_CLOSED then reports the
+     * creator's close (which removes the object), not its death: after a
+     * SIGKILL another receiver could still open the object and read, so
+     * the sender waits out its timeout instead of hearing IPC_ECLOSED. */
+    REL_F_OUTLIVES_CREATOR = 1u << 1,
+    /* IPC_F_REPLACE cannot tell a live object from a stale one (no open
+     * count: POSIX and SysV queues), so it replaces either, wherever the
+     * kernel lets the caller remove it (root may; another uid may not). */
+    REL_F_REPLACES_LIVE = 1u << 2,
 };
 
 struct rel_row {
@@ -117,8 +128,9 @@ void rel_link_close(struct rel_link *l);
 /* The named receiver (creator) alone, at l->addr made here. */
 ipc_err rel_link_open_rx(struct rel_link *l, const char *opts);
 
-/* The largest max_msg up to want that the row's backend accepts on this
- * machine (halving from want down to its default). */
+/* The largest max_msg up to want (halving from want) that the row's
+ * backend accepts on this machine; fails the test if none from want down
+ * to REL_MSG_HDR does. */
 size_t rel_max_msg_upto(size_t want);
 
 /* ---------------------------------------------------------------- messages

@@ -169,21 +169,31 @@ static void test_capacity_option(void **state)
  * PIPE_BUF boundaries. A full channel answers IPC_EAGAIN / IPC_ETIMEDOUT
  * and stays whole: exactly what was accepted comes out, and it keeps
  * working. (Regression: a pipe used to start frames that did not fit in
- * its page slots; the deadline then cut one and broke the channel.) */
+ * its page slots; the deadline then cut one and broke the channel.)
+ * max_msg is 16384 where the OS allows it, else the largest it allows
+ * (kernel.msgmax, /proc/sys/fs/mqueue/msgsize_max: 8192 by default); sizes
+ * above it are sent at max_msg. */
+#define LIM_FILL_MAX 16384u
+
 static void test_fill_drain(void **state)
 {
     (void)state;
     static const size_t sizes[] = {0,    1,    4064, 4080, 4081,  4095,
                                    4096, 4097, 8176, 8192, 12000, 16384};
     struct rel_link l;
-    rel_err(rel_link_open(&l, "max_msg=16384"), IPC_OK);
-    unsigned char *buf = malloc(16384);
+    char opts[64];
+    size_t max = rel_max_msg_upto(LIM_FILL_MAX);
+    snprintf(opts, sizeof opts, "max_msg=%zu", max);
+    rel_err(rel_link_open(&l, opts), IPC_OK);
+    unsigned char *buf = malloc(max);
     assert_non_null(buf);
     uint64_t rng = rel.seed ^ 0xf111;
     unsigned long accepted = 0;
     for (int round = 0; round < 60; round++) {
         size_t a = sizes[rel_rand(&rng) % (sizeof sizes / sizeof sizes[0])];
         size_t b = sizes[rel_rand(&rng) % (sizeof sizes / sizeof sizes[0])];
+        a = a < max ? a : max;
+        b = b < max ? b : max;
         unsigned queued = 0;
         ipc_err err = IPC_OK;
         /* Two sizes in turn: the worst for page-slot packing. */
@@ -207,7 +217,7 @@ static void test_fill_drain(void **state)
         unsigned drain = (round % 3 == 2) ? queued / 2 : queued;
         for (unsigned k = 0; k < drain; k++) {
             size_t len;
-            err = ipc_recv(l.rx, buf, 16384, &len, NULL, 1000);
+            err = ipc_recv(l.rx, buf, max, &len, NULL, 1000);
             if (err != IPC_OK)
                 fail_msg("round %d: message %u of %u: %s (%s)", round, k,
                          queued, ipc_errname(err), ipc_last_detail());
@@ -217,43 +227,73 @@ static void test_fill_drain(void **state)
             /* The rest must still be there, whole. */
             for (unsigned k = drain; k < queued; k++) {
                 size_t len;
-                rel_err(ipc_recv(l.rx, buf, 16384, &len, NULL, 1000), IPC_OK);
+                rel_err(ipc_recv(l.rx, buf, max, &len, NULL, 1000), IPC_OK);
             }
         }
         size_t len;
-        rel_err(ipc_recv(l.rx, buf, 16384, &len, NULL, 0), IPC_EAGAIN);
+        rel_err(ipc_recv(l.rx, buf, max, &len, NULL, 0), IPC_EAGAIN);
     }
     free(buf);
     rel_link_close(&l);
     rel_figure("fill and drain: 60 rounds, %lu messages accepted to the "
-               "brim, the channel never broke",
-               accepted);
+               "brim (max_msg %zu), the channel never broke",
+               accepted, max);
 }
 
 /* ---------------------------------------------------------------- nofile */
 
 #define LIM_MAX_ENDS 512
+/* Spare descriptors left under the lowered limit. */
+#define LIM_SPARE_FDS 24
+
+/* The smallest channel the row's backend makes: descriptors must run out
+ * before any other limit (an mq queue is charged capacity x max_msg
+ * against RLIMIT_MSGQUEUE, 800 KiB by default: ten default queues). */
+static void lim_small_opts(char *buf, size_t size)
+{
+    snprintf(
+        buf, size, "%s%s%s", rel_takes(IPC_KEY_MAX_MSG) ? "max_msg=64" : "",
+        rel_takes(IPC_KEY_MAX_MSG) && rel_takes(IPC_KEY_CAPACITY) ? "&" : "",
+        rel_takes(IPC_KEY_CAPACITY) ? "capacity=1" : "");
+}
 
 /* In a child with RLIMIT_NOFILE just above what is open: open ends until
- * the OS says no. Exit codes: 0 pass, 10+ failures (printed). */
+ * the OS says no. A backend whose ends hold no descriptor (SysV queues)
+ * must instead open far more links than the limit leaves descriptors, and
+ * use none. Exit codes: 0 pass, 10+ failures (printed). */
 static void lim_nofile_child(void)
 {
     static struct rel_link links[LIM_MAX_ENDS];
+    char opts[64];
+    lim_small_opts(opts, sizeof opts);
     int start = rel_fd_count();
-    struct rlimit rl = {(rlim_t)start + 24, (rlim_t)start + 24};
+    /* What one link costs in descriptors. */
+    if (rel_link_open(&links[0], opts) != IPC_OK)
+        rel_child_exit(16, "a first link with %s did not open", opts);
+    int per_link = rel_fd_count() - start;
+    rel_link_close(&links[0]);
+    if (rel_fd_count() != start)
+        rel_child_exit(14, "%d descriptors open before a link, %d after it",
+                       start, rel_fd_count());
+    struct rlimit rl = {(rlim_t)start + LIM_SPARE_FDS,
+                        (rlim_t)start + LIM_SPARE_FDS};
     /* Descriptors are numbered from 0: the limit is on the number. */
     int high = 0;
     for (int fd = 0; fd < 1024; fd++)
         if (tu_fd_cloexec(fd) >= 0)
             high = fd;
     if (rl.rlim_cur <= (rlim_t)high + 1)
-        rl.rlim_cur = rl.rlim_max = (rlim_t)high + 24;
+        rl.rlim_cur = rl.rlim_max = (rlim_t)high + LIM_SPARE_FDS;
     if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
         rel_child_exit(10, "setrlimit");
+    /* Without descriptors: more links than the limit allows descriptors. */
+    int max_links = LIM_MAX_ENDS;
+    if (per_link == 0 && rl.rlim_cur < LIM_MAX_ENDS)
+        max_links = (int)rl.rlim_cur + 1;
     int n = 0;
     ipc_err err = IPC_OK;
-    while (n < LIM_MAX_ENDS) {
-        err = rel_link_open(&links[n], NULL);
+    while (n < max_links) {
+        err = rel_link_open(&links[n], opts);
         if (err != IPC_OK)
             break;
         n++;
@@ -262,7 +302,20 @@ static void lim_nofile_child(void)
     char detail[256], why[320] = "";
     int code = 0;
     snprintf(detail, sizeof detail, "%s", ipc_last_detail());
-    if (n == LIM_MAX_ENDS) {
+    if (per_link == 0 && n < max_links) {
+        code = 17;
+        snprintf(why, sizeof why,
+                 "ends without descriptors, yet link %d of %d failed "
+                 "under RLIMIT_NOFILE %ld: %s",
+                 n, max_links, (long)rl.rlim_cur, ipc_errname(err));
+    } else if (per_link == 0 && rel_fd_count() != start) {
+        code = 18;
+        snprintf(why, sizeof why,
+                 "%d links of ends that held no descriptor alone hold %d", n,
+                 rel_fd_count() - start);
+    } else if (per_link == 0) {
+        /* Passed: RLIMIT_NOFILE does not bound such a backend. */
+    } else if (n == max_links) {
         code = 11;
         snprintf(why, sizeof why,
                  "%d links under a limit of %ld "
@@ -297,9 +350,15 @@ static void lim_nofile_child(void)
         if (rel_fs_path(failed_addr, path, sizeof path) && tu_path_exists(path))
             rel_child_exit(15, "the failed open left %s behind", path);
     }
-    printf("  %d links opened under RLIMIT_NOFILE %ld, then IPC_ELIMIT: "
-           "\"%s\"; every descriptor back\n",
-           n, (long)rl.rlim_cur, detail);
+    if (per_link == 0)
+        printf("  %d links (%s) under RLIMIT_NOFILE %ld, more than it "
+               "allows descriptors: their ends hold none\n",
+               n, opts, (long)rl.rlim_cur);
+    else
+        printf("  %d links (%s, %d descriptors each) opened under "
+               "RLIMIT_NOFILE %ld, then IPC_ELIMIT: \"%s\"; every "
+               "descriptor back\n",
+               n, opts, per_link, (long)rl.rlim_cur, detail);
     fflush(stdout);
     _exit(0);
 }

@@ -22,11 +22,18 @@
 /* The longest random delay before the kill, microseconds. */
 #define K9_DELAY_US 25000
 
+/* How long a survivor that cannot hear of the kill (no
+ * IPC_CAP_PEER_CLOSED) waits before its timeout ends the round: any
+ * positive bound proves the same (never early, never much late), and a
+ * short one keeps 200 rounds per direction short. */
+#define K9_UNSEEN_MS 50
+
 struct k9_stats {
     unsigned rounds;
     unsigned long long msgs;    /* messages received and checked */
     unsigned torn;              /* partial messages discarded at a kill */
     unsigned mid_send;          /* the killed sender was inside a send */
+    unsigned before_open;       /* the sender died before its open returned */
     unsigned closed, timed_out; /* how the survivor learnt of the kill */
 };
 
@@ -68,9 +75,14 @@ static void k9_check_status(pid_t pid)
 
 /* ------------------------------------------------------ the sender dies */
 
-/* In the child: send checked messages until killed. A status byte in a
- * shared page says whether it was inside ipc_send when the kill came. */
-static volatile unsigned char *k9_in_send;
+/* In the child: send checked messages until killed. Status bytes in a
+ * shared page say whether its open had returned and whether it was inside
+ * ipc_send when the kill came. */
+struct k9_child_state {
+    unsigned char opened;
+    unsigned char in_send;
+};
+static volatile struct k9_child_state *k9_child;
 
 static void k9_sender_child(struct rel_link *l, bool forever, uint64_t rng)
 {
@@ -83,15 +95,16 @@ static void k9_sender_child(struct rel_link *l, bool forever, uint64_t rng)
     } else {
         ipc_close(l->rx);
     }
+    k9_child->opened = 1;
     unsigned char *buf = malloc(k9_max_msg);
     if (!buf)
         rel_child_exit(3, "malloc");
     for (uint64_t seq = 0;; seq++) {
         size_t len = rel_msg_len(&rng, k9_max_msg, 3);
         rel_msg_fill(buf, len, 0, seq);
-        *k9_in_send = 1;
+        k9_child->in_send = 1;
         ipc_err err = ipc_send(tx, buf, len, 0, forever ? -1 : 20000);
-        *k9_in_send = 0;
+        k9_child->in_send = 0;
         if (err != IPC_OK)
             rel_child_exit(4, "send seq %llu: %s", (unsigned long long)seq,
                            ipc_errname(err));
@@ -179,7 +192,8 @@ static void k9_sender_round(unsigned round, unsigned char *buf,
     rel_err(ipc_query(l.rx, &info), IPC_OK);
     bool peer_closed = info.caps & IPC_CAP_PEER_CLOSED;
 
-    *k9_in_send = 0;
+    k9_child->in_send = 0;
+    k9_child->opened = 0;
     pid_t pid = rel_fork();
     assert_true(pid >= 0);
     if (pid == 0)
@@ -202,12 +216,21 @@ static void k9_sender_round(unsigned round, unsigned char *buf,
     while (stall && tu_now_ns() < kill_at)
         tu_sleep_ms(1);
     kill(pid, SIGKILL);
-    bool was_sending = *k9_in_send;
+    bool was_sending = k9_child->in_send;
     k9_check_status(pid);
+    /* A pair's sender holds its end from the fork on. */
+    bool opened = !rel.named || k9_child->opened;
     st->mid_send += was_sending;
+    st->before_open += !opened;
 
-    /* Drain: every whole message, then closed (or the timeout). */
-    int timeout = peer_closed ? 5000 : 50;
+    /* Drain: every whole message, then closed (or the timeout). A named
+     * receiver whose sender died before its open returned may never have
+     * had a sender: "every sender is gone" presumes one came, so it may
+     * wait out its timeout (FIFO: it cannot tell "none yet" from "one came
+     * and went" unless one came); if the open got as far as the kernel,
+     * it hears IPC_ECLOSED. Either way, never early and never much late. */
+    bool unsure = peer_closed && !opened;
+    int timeout = peer_closed && opened ? 5000 : K9_UNSEEN_MS;
     for (;;) {
         ipc_err err = k9_recv(l.rx, buf, timeout, &next_seq, st);
         if (err == IPC_OK)
@@ -216,12 +239,16 @@ static void k9_sender_round(unsigned round, unsigned char *buf,
             st->closed++;
             break;
         }
-        if (!peer_closed && err == IPC_ETIMEDOUT) {
+        if ((!peer_closed || unsure) && err == IPC_ETIMEDOUT) {
             st->timed_out++;
             break;
         }
-        fail_msg("receive after the sender's kill: %s, expected %s (%s)",
-                 ipc_errname(err), peer_closed ? "IPC_ECLOSED" : "a timeout",
+        fail_msg("receive after the sender's kill (%s its open returned): "
+                 "%s, expected %s (%s)",
+                 opened ? "after" : "before", ipc_errname(err),
+                 unsure        ? "IPC_ECLOSED or a timeout"
+                 : peer_closed ? "IPC_ECLOSED"
+                               : "a timeout",
                  ipc_last_detail());
     }
     k9_works_after(&l, rel.named);
@@ -235,7 +262,7 @@ static void test_sender_killed(void **state)
     struct k9_stats st = {0};
     unsigned rounds = k9_rounds();
     k9_setup_size();
-    k9_in_send = rel_shared(1);
+    k9_child = rel_shared(sizeof *k9_child);
     unsigned char *buf = malloc(k9_max_msg);
     assert_non_null(buf);
     int64_t t0 = tu_now_ns();
@@ -243,11 +270,11 @@ static void test_sender_killed(void **state)
         k9_sender_round(r, buf, &st);
     free(buf);
     rel_figure("sender killed: %u/%u rounds survived, %llu messages checked, "
-               "%u kills inside a send, %u partial messages discarded, "
-               "survivor saw IPC_ECLOSED %u / timeout %u, max_msg %zu, "
-               "%.1f s",
-               st.rounds, rounds, st.msgs, st.mid_send, st.torn, st.closed,
-               st.timed_out, k9_max_msg, tu_elapsed_ms(t0) / 1000);
+               "%u kills inside a send, %u before its open returned, %u "
+               "partial messages discarded, survivor saw IPC_ECLOSED %u / "
+               "timeout %u, max_msg %zu, %.1f s",
+               st.rounds, rounds, st.msgs, st.mid_send, st.before_open, st.torn,
+               st.closed, st.timed_out, k9_max_msg, tu_elapsed_ms(t0) / 1000);
 }
 
 /* ---------------------------------------------------- the receiver dies */
@@ -317,10 +344,14 @@ static void k9_receiver_round(unsigned round, unsigned char *buf,
     }
     ipc_info info;
     rel_err(ipc_query(l.tx, &info), IPC_OK);
-    bool peer_closed = info.caps & IPC_CAP_PEER_CLOSED;
     /* With PEER_CLOSED the end comes as IPC_ECLOSED at once; without it
-     * the channel fills and a send times out. */
-    int timeout = peer_closed ? 5000 : 200;
+     * the channel fills and a send times out. A named object that outlives
+     * its killed creator (the receiver here) is still there for another
+     * receiver to read: its sender rightly waits out its timeout. */
+    bool peer_closed =
+        (info.caps & IPC_CAP_PEER_CLOSED) &&
+        !(rel.named && (rel.row->flags & REL_F_OUTLIVES_CREATOR));
+    int timeout = peer_closed ? 5000 : K9_UNSEEN_MS;
 
     int64_t kill_at = tu_now_ns() + k9_delay_ns(&rng);
     bool killed = false;

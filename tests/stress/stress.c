@@ -147,14 +147,19 @@ out:
     return why;
 }
 
+/* A consumer of a named channel opens its own receiver; one of a pair
+ * receives on the end it inherited (a pair has no address: ipc.h's fork
+ * rule, shared receive ends need IPC_CAP_MULTI_RECEIVER). */
 static void st_consumer(const struct st_run *run, uint32_t id)
 {
-    ipc_channel *rx = NULL;
+    ipc_channel *rx = run->link->rx;
     uint64_t taken;
-    ipc_err err = ipc_open(run->addr, IPC_F_RECV, 10000, &rx);
-    if (err != IPC_OK)
-        rel_child_exit(3, "consumer %u: open: %s", id, ipc_errname(err));
-    ipc_close(run->link->rx); /* our copy of the creator's end */
+    if (rel.named) {
+        ipc_err err = ipc_open(run->addr, IPC_F_RECV, 10000, &rx);
+        if (err != IPC_OK)
+            rel_child_exit(3, "consumer %u: open: %s", id, ipc_errname(err));
+        ipc_close(run->link->rx); /* our copy of the creator's end */
+    }
     const char *why = st_consume(run, rx, &taken);
     ipc_close(rx);
     if (why)
