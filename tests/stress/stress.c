@@ -26,6 +26,7 @@
 struct st_shared {
     _Atomic uint64_t received;
     _Atomic int64_t last_progress_ns;
+    _Atomic uint32_t producers_done; /* producers that sent all and closed */
     _Atomic uint64_t bits[]; /* one per (producer, seq) */
 };
 
@@ -63,6 +64,7 @@ static void st_producer(const struct st_run *run, uint32_t id)
     }
     free(buf);
     ipc_close(tx);
+    atomic_fetch_add(&run->sh->producers_done, 1);
     _exit(0);
 }
 
@@ -92,6 +94,16 @@ static const char *st_consume(const struct st_run *run, ipc_channel *rx,
             snprintf(why, sizeof why, "receive: %s", late);
             goto out;
         }
+        /* "Closed" means no sender has the channel open now. On a named
+         * channel that also happens before the producers have opened it
+         * (after the parent's own sender closed), and a new sender revives
+         * it: it ends the run only once every producer is done. */
+        if (err == IPC_ECLOSED && (info.caps & IPC_CAP_PEER_CLOSED)) {
+            if (atomic_load(&run->sh->producers_done) == run->producers)
+                break; /* the bitmap says if all came */
+            tu_sleep_ms(1);
+            err = IPC_ETIMEDOUT; /* nothing yet: the stall check below */
+        }
         if (err == IPC_ETIMEDOUT) {
             int64_t idle =
                 tu_now_ns() - atomic_load(&run->sh->last_progress_ns);
@@ -106,8 +118,6 @@ static const char *st_consume(const struct st_run *run, ipc_channel *rx,
             }
             continue;
         }
-        if (err == IPC_ECLOSED && (info.caps & IPC_CAP_PEER_CLOSED))
-            break; /* every producer is gone: the bitmap says if all came */
         if (err != IPC_OK) {
             snprintf(why, sizeof why, "receive: %s (%s)", ipc_errname(err),
                      ipc_last_detail());
