@@ -20,10 +20,16 @@ extern const struct ipc_backend ipc__backend_unix;
 #else
 REGISTRY_BUILT_OUT(unix, "built without the unix backend (IPC_WITH_UNIX=OFF)");
 #endif
+#if IPC_WITH_SHM
+extern const struct ipc_backend ipc__backend_shm;
+#else
+REGISTRY_BUILT_OUT(shm, "built without the shm backend (IPC_WITH_SHM=OFF)");
+#endif
 
 const struct ipc_backend *const ipc__backends[] = {
     &ipc__backend_pipe,
     &ipc__backend_unix,
+    &ipc__backend_shm,
     NULL,
 };
 
