@@ -2021,6 +2021,8 @@ size_t ipc__shmring_test_offset(const char *field);
 size_t ipc__shmring_test_size(size_t capacity, size_t max_msg);
 size_t ipc__shmring_test_slot(size_t max_msg, size_t index);
 uint64_t ipc__shmring_test_state(uint64_t pos, unsigned kind, uint32_t owner);
+uint64_t ipc__shmring_test_peer(uint32_t pid, uint32_t gen, unsigned state,
+                                unsigned role);
 void ipc__shmring_test_format(void *base, size_t capacity, size_t max_msg);
 void ipc__shmring_test_ready(void *base);
 
@@ -2073,6 +2075,12 @@ size_t ipc__shmring_test_slot(size_t max_msg, size_t index)
 uint64_t ipc__shmring_test_state(uint64_t pos, unsigned kind, uint32_t owner)
 {
     return shmring_state(pos, kind, owner);
+}
+
+uint64_t ipc__shmring_test_peer(uint32_t pid, uint32_t gen, unsigned state,
+                                unsigned role)
+{
+    return shmring_peer_word(pid, gen, state, role);
 }
 
 void ipc__shmring_test_format(void *base, size_t capacity, size_t max_msg)
