@@ -2025,6 +2025,7 @@ uint64_t ipc__shmring_test_peer(uint32_t pid, uint32_t gen, unsigned state,
                                 unsigned role);
 void ipc__shmring_test_format(void *base, size_t capacity, size_t max_msg);
 void ipc__shmring_test_ready(void *base);
+void *ipc__shmring_test_base(const ipc_channel *ch);
 
 size_t ipc__shmring_test_offset(const char *field)
 {
@@ -2093,6 +2094,12 @@ void ipc__shmring_test_format(void *base, size_t capacity, size_t max_msg)
     pre.creator_pid = (uint32_t)getpid();
     memcpy(base, &pre, sizeof pre);
     shmring_format(base, &g, true);
+}
+
+/* The mapping of an end (a pair's ring has no name to map it by). */
+void *ipc__shmring_test_base(const ipc_channel *ch)
+{
+    return shmring_priv(ch)->hdr;
 }
 
 void ipc__shmring_test_ready(void *base)

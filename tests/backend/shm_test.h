@@ -34,6 +34,7 @@ uint64_t ipc__shmring_test_peer(uint32_t pid, uint32_t gen, unsigned state,
                                 unsigned role);
 void ipc__shmring_test_format(void *base, size_t capacity, size_t max_msg);
 void ipc__shmring_test_ready(void *base);
+void *ipc__shmring_test_base(const ipc_channel *ch);
 
 enum { ST_FREE, ST_WRITING, ST_FULL, ST_READING };
 enum { ST_PEER_FREE, ST_PEER_CLAIMED, ST_PEER_LIVE };
