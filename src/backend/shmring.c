@@ -8,7 +8,6 @@
 #include <limits.h>
 #include <poll.h>
 #include <pthread.h>
-#include <semaphore.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -18,13 +17,16 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <sys/syscall.h>
 #include <sys/types.h>
 #include <time.h>
 #include <unistd.h>
 
+#include <linux/futex.h>
+
 /*
- * Linux only: POSIX shm and process-shared semaphores, memfd for pairs,
- * /proc/<pid>/stat to tell a live holder from a dead one.
+ * Linux only: POSIX shm, futexes, memfd for pairs, /proc/<pid>/stat to
+ * tell a live holder from a dead one.
  *
  * Layout (version 1). One mapping: a 12 KiB header, then `capacity` slots
  * of slot_size = round_up(16 + max_msg, 64) bytes, page-aligned. A slot is
@@ -67,14 +69,23 @@
  *
  * Waiting. A party that cannot progress spins about 50 us (200 us behind a
  * writer that is mid-copy), then announces itself and sleeps. Named rings
- * sleep on the process-shared semaphores of the header (sem_clockwait on
- * CLOCK_MONOTONIC; without it, sem_timedwait in slices of at most 50 ms
- * re-measured on CLOCK_MONOTONIC, so a wall-clock jump bends one slice at
- * most). The other side reads the sleeper count after each message (one
- * load of a line nobody writes while both are awake) and posts only when
- * it is non-zero and the semaphore holds fewer tokens than sleepers. Waits
- * behind one holder run in slices of 1-64 ms so that its death is noticed;
- * an idle receiver on an empty ring sleeps with no timer at all.
+ * sleep in the kernel on a futex word of the header, one per direction,
+ * used as an event count: a sleeper adds itself to the sleeper count,
+ * reads the word, looks at the ring once more, and waits only while the
+ * word is unchanged (FUTEX_WAIT_BITSET: an absolute CLOCK_MONOTONIC
+ * deadline, EINTR retried against it). The other side reads the sleeper
+ * count after each message (one load of a line nobody writes while both
+ * are awake: no system call) and, when it is non-zero, takes it with one
+ * exchange, bumps the word and wakes the sleepers: a burst of messages
+ * makes one wake call, not one per message.
+ *   Why not the process-shared sem_t of the first design: glibc trusts the
+ * semaphore's flags word in the mapping and aborts the process ("The
+ * futex facility returned an unexpected error code") when a peer has
+ * scribbled over it; a futex word of ours can hold any value, and an
+ * unexpected error becomes IPC_EPROTO. No timeout fallback is needed:
+ * FUTEX_WAIT_BITSET measures on CLOCK_MONOTONIC itself.
+ *   Waits behind one holder run in slices of 1-64 ms so that its death is
+ * noticed; an idle receiver on an empty ring sleeps with no timer at all.
  *
  * Pairs: a SOCK_SEQPACKET socketpair is the doorbell, the poll descriptor
  * and the liveness signal, and sends never raise SIGPIPE (MSG_NOSIGNAL).
@@ -129,15 +140,7 @@
 #define SHMRING_HOLDER_SPIN_NS 200000
 #define SHMRING_SLICE_MIN_NS 1000000L
 #define SHMRING_SLICE_MAX_NS 64000000L
-#define SHMRING_FALLBACK_SLICE_NS 50000000LL
 #define SHMRING_PID_LIMIT (1u << 22) /* PID_MAX_LIMIT on 64-bit Linux */
-
-#if defined(__GLIBC__) &&                                                     \
-    (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 30))
-#define SHMRING_HAVE_CLOCKWAIT 1
-#else
-#define SHMRING_HAVE_CLOCKWAIT 0
-#endif
 
 _Static_assert(ATOMIC_LLONG_LOCK_FREE == 2 && ATOMIC_INT_LOCK_FREE == 2,
                "shm: the ring needs lock-free 32- and 64-bit atomics");
@@ -261,11 +264,13 @@ struct shmring_hdr {
      * prefetcher pairs 64-byte lines). */
     _Alignas(128) _Atomic uint64_t tail;
     _Alignas(128) _Atomic uint64_t head;
-    /* Named: receivers asleep on rx_sem. Pair: the receive bell is armed. */
+    /* Named: receivers announced asleep, and the futex word they sleep on.
+     * Pair: the receive bell is armed (rx_seq unused). Then the same for
+     * senders. */
     _Alignas(128) _Atomic uint32_t rx_wait;
-    sem_t rx_sem;
+    _Atomic uint32_t rx_seq;
     _Alignas(128) _Atomic uint32_t tx_wait;
-    sem_t tx_sem;
+    _Atomic uint32_t tx_seq;
     /* Written only when an end comes or goes. */
     _Alignas(128) _Atomic uint32_t n_tx;
     _Atomic uint32_t n_rx;
@@ -709,16 +714,19 @@ static bool shmring_fill(int fd)
     return true;
 }
 
-/* Named: post when sleepers outnumber the tokens already waiting for them
- * (each woken sleeper looks at the ring again, so a token is never lost,
- * and a burst of messages does not pile up hundreds of posts). */
-static void shmring_post(sem_t *sem, uint32_t sleepers)
+static long shmring_futex(_Atomic uint32_t *word, int op, uint32_t val,
+                          const struct timespec *at)
 {
-    int tokens = 0;
-    if (sem_getvalue(sem, &tokens) == 0 && tokens >= 0 &&
-        (uint32_t)tokens >= sleepers)
-        return;
-    sem_post(sem);
+    return syscall(SYS_futex, (uint32_t *)word, op, val, at, NULL,
+                   FUTEX_BITSET_MATCH_ANY);
+}
+
+/* Named: bump the event count and wake every sleeper on it. Not private:
+ * the sleepers are other processes. */
+static void shmring_futex_wake(_Atomic uint32_t *seq)
+{
+    atomic_fetch_add(seq, 1);
+    shmring_futex(seq, FUTEX_WAKE, INT_MAX, NULL);
 }
 
 /* The other side announced a sleeper (or, on a pair, armed its bell). */
@@ -726,14 +734,14 @@ static void shmring_wake_slow(struct shmring_end *e, bool rx)
 {
     struct shmring_hdr *hdr = e->hdr;
     _Atomic uint32_t *wait = rx ? &hdr->rx_wait : &hdr->tx_wait;
-    if (e->named) {
-        uint32_t sleepers = atomic_load(wait);
-        if (sleepers)
-            shmring_post(rx ? &hdr->rx_sem : &hdr->tx_sem, sleepers);
-        return;
-    }
+    /* Take every announced sleeper at once: the next message of a burst
+     * finds the count at 0 and makes no system call. */
     if (!atomic_exchange(wait, 0))
         return;
+    if (e->named) {
+        shmring_futex_wake(rx ? &hdr->rx_seq : &hdr->tx_seq);
+        return;
+    }
     if (rx) {
         /* EAGAIN: b is full of bytes, hence readable already. */
         if (send(e->fd, "r", 1, MSG_DONTWAIT | MSG_NOSIGNAL) < 0 &&
@@ -917,6 +925,7 @@ static int shmring_find_msg(struct shmring_end *e, bool check, uint64_t *pos,
 struct shmring_wait {
     int64_t spin_until; /* 0: not spinning yet */
     long slice_ns;
+    uint32_t seq; /* named: the event count when we announced ourselves */
     bool armed;  /* announced: the next step sleeps */
     bool check;  /* judge holders at the next look */
     bool polled; /* timeout 0: bell armed and looked again */
@@ -934,11 +943,15 @@ static ipc_err shmring_blocked(const struct shmring_end *e, bool rx,
 /* Announce a sleeper (named) or arm the bell (pair). A pair sender that
  * waits for receivers in general fills its socket so that poll() on it
  * waits too; one that waits for one slow holder does not (it naps). */
-static void shmring_arm(struct shmring_end *e, bool rx, bool fill)
+static void shmring_arm(struct shmring_end *e, bool rx, bool fill,
+                        struct shmring_wait *w)
 {
     struct shmring_hdr *hdr = e->hdr;
     if (e->named) {
+        /* Announce, then read the count: a wake-up after this read changes
+         * the word, and the futex wait returns at once. */
         atomic_fetch_add(rx ? &hdr->rx_wait : &hdr->tx_wait, 1);
+        w->seq = atomic_load(rx ? &hdr->rx_seq : &hdr->tx_seq);
         return;
     }
     if (rx) {
@@ -952,12 +965,17 @@ static void shmring_arm(struct shmring_end *e, bool rx, bool fill)
     }
 }
 
-static void shmring_disarm(struct shmring_end *e, bool rx)
+static void shmring_disarm(struct shmring_end *e, bool rx,
+                           const struct shmring_wait *w)
 {
+    struct shmring_hdr *hdr = e->hdr;
     /* A pair's bell stays armed: another process may sleep on it, and one
-     * spare byte costs less than a lost wake-up. */
-    if (e->named)
-        atomic_fetch_sub(rx ? &e->hdr->rx_wait : &e->hdr->tx_wait, 1);
+     * spare byte costs less than a lost wake-up. A named sleeper leaves the
+     * count unless a waker took it already (the word moved): at worst the
+     * count is off by one until the next waker resets it to 0, which costs
+     * one spare wake call, never a lost wake-up. */
+    if (e->named && atomic_load(rx ? &hdr->rx_seq : &hdr->tx_seq) == w->seq)
+        atomic_fetch_sub(rx ? &hdr->rx_wait : &hdr->tx_wait, 1);
 }
 
 static void shmring_timespec(int64_t ns, struct timespec *ts)
@@ -966,42 +984,29 @@ static void shmring_timespec(int64_t ns, struct timespec *ts)
     ts->tv_nsec = (long)(ns % 1000000000LL);
 }
 
-/* Sleep on a semaphore until posted or until (monotonic ns). */
-static ipc_err shmring_sem_sleep(const struct shmring_end *e, sem_t *sem,
-                                 int64_t until)
+/* Named: sleep while the event count is still seq, until (monotonic ns). */
+static ipc_err shmring_futex_sleep(const struct shmring_end *e,
+                                   _Atomic uint32_t *word, uint32_t seq,
+                                   int64_t until)
 {
+    struct timespec at, *atp = NULL;
+    if (until != INT64_MAX) {
+        shmring_timespec(until, &at);
+        atp = &at;
+    }
     for (;;) {
-        int rc;
-        if (until == INT64_MAX) {
-            rc = sem_wait(sem);
-        } else {
-            int64_t now = ipc__now_ns();
-            if (now >= until)
-                return IPC_OK;
-            struct timespec ts;
-#if SHMRING_HAVE_CLOCKWAIT
-            (void)now;
-            shmring_timespec(until, &ts);
-            rc = sem_clockwait(sem, CLOCK_MONOTONIC, &ts);
-#else
-            /* Fallback: CLOCK_REALTIME in slices re-measured on the
-             * monotonic clock; a wall-clock jump bends one slice. */
-            int64_t left = until - now;
-            if (left > SHMRING_FALLBACK_SLICE_NS)
-                left = SHMRING_FALLBACK_SLICE_NS;
-            clock_gettime(CLOCK_REALTIME, &ts);
-            int64_t at = (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec + left;
-            shmring_timespec(at, &ts);
-            rc = sem_timedwait(sem, &ts);
-#endif
+        if (shmring_futex(word, FUTEX_WAIT_BITSET, seq, atp) == 0)
+            return IPC_OK;
+        switch (errno) {
+        case EINTR:
+            continue; /* the same absolute deadline */
+        case EAGAIN:    /* the word moved: woken before we slept */
+        case ETIMEDOUT: /* the caller looks, then judges the deadline */
+            return IPC_OK;
+        default:
+            return ipc__fail(IPC_EPROTO, "shm: %s: futex wait: %s",
+                             shmring_label(e), strerror(errno));
         }
-        if (rc == 0 || errno == ETIMEDOUT)
-            return IPC_OK; /* the caller looks, and judges the deadline */
-        if (errno == EINTR)
-            continue;
-        return ipc__fail(IPC_EPROTO, "shm: %s: a semaphore of the ring is "
-                                     "corrupt (%s)",
-                         shmring_label(e), strerror(errno));
     }
 }
 
@@ -1045,8 +1050,9 @@ static ipc_err shmring_sleep(struct shmring_end *e, bool rx, bool held,
     }
     ipc_err err;
     if (e->named) {
-        err = shmring_sem_sleep(e, rx ? &hdr->rx_sem : &hdr->tx_sem, until);
-        shmring_disarm(e, rx);
+        err = shmring_futex_sleep(e, rx ? &hdr->rx_seq : &hdr->tx_seq, w->seq,
+                                  until);
+        shmring_disarm(e, rx, w);
         if (err == IPC_OK && sweep)
             shmring_sweep(hdr);
     } else if (!rx && held) {
@@ -1061,11 +1067,10 @@ static ipc_err shmring_sleep(struct shmring_end *e, bool rx, bool held,
     }
     w->armed = false;
     w->check = true;
-    if (err != IPC_OK)
-        return err;
-    if (ipc__deadline_expired(dl))
-        return shmring_blocked(e, rx, dl);
-    return IPC_OK;
+    /* Even at the deadline, look once more before answering: a sleeper
+     * that was woken must not drop the wake-up. */
+    (void)dl;
+    return err;
 }
 
 /* One step of waiting after a look found no progress: spin, then arm and
@@ -1080,7 +1085,7 @@ static ipc_err shmring_wait_step(struct shmring_end *e, bool rx, bool held,
         /* Arm the bell so that poll() on the descriptor wakes when
          * progress is possible, then look once more, holders judged. */
         if (!e->named)
-            shmring_arm(e, rx, true);
+            shmring_arm(e, rx, true, w);
         w->polled = w->check = true;
         return IPC_OK;
     }
@@ -1099,7 +1104,7 @@ static ipc_err shmring_wait_step(struct shmring_end *e, bool rx, bool held,
     }
     if (ipc__deadline_expired(dl))
         return shmring_blocked(e, rx, dl);
-    shmring_arm(e, rx, !held);
+    shmring_arm(e, rx, !held, w);
     w->armed = w->check = true;
     return IPC_OK;
 }
@@ -1162,7 +1167,7 @@ static ipc_err shmring_reserve(struct shmring_end *e, uint64_t *pos,
             break;
     }
     if (w.armed)
-        shmring_disarm(e, false);
+        shmring_disarm(e, false, &w);
     return err;
 }
 
@@ -1256,7 +1261,7 @@ static ipc_err shmring_take(ipc_channel *ch, void *buf, size_t cap,
             break;
     }
     if (w.armed)
-        shmring_disarm(e, true);
+        shmring_disarm(e, true, &w);
     return err;
 }
 
@@ -1461,8 +1466,8 @@ static void shmring_format(struct shmring_hdr *hdr,
     atomic_store(&hdr->n_tx, 0);
     atomic_store(&hdr->n_rx, 0);
     atomic_store(&hdr->unlinked, named ? 0 : 1);
-    sem_init(&hdr->rx_sem, 1, 0);
-    sem_init(&hdr->tx_sem, 1, 0);
+    atomic_store(&hdr->rx_seq, 0);
+    atomic_store(&hdr->tx_seq, 0);
     memset(hdr->peers, 0, sizeof hdr->peers);
     unsigned char *slots = (unsigned char *)hdr + SHMRING_HDR_SIZE;
     for (uint64_t i = 0; i < g->n; i++) {
@@ -1910,9 +1915,8 @@ static void shmring_wake_all(struct shmring_end *e, bool rx)
 {
     struct shmring_hdr *hdr = e->hdr;
     if (e->named) {
-        uint32_t n = atomic_load(rx ? &hdr->rx_wait : &hdr->tx_wait);
-        for (uint32_t i = 0; i < n && i < SHMRING_PEERS; i++)
-            sem_post(rx ? &hdr->rx_sem : &hdr->tx_sem);
+        atomic_store(rx ? &hdr->rx_wait : &hdr->tx_wait, 0);
+        shmring_futex_wake(rx ? &hdr->rx_seq : &hdr->tx_seq);
     } else if (rx) {
         send(e->fd, "c", 1, MSG_DONTWAIT | MSG_NOSIGNAL);
     } else {
@@ -1987,9 +1991,8 @@ static ipc_err shmring_unlink(const struct ipc_addr *addr)
         if (base != MAP_FAILED) {
             struct shmring_hdr *hdr = base;
             atomic_store(&hdr->unlinked, 1);
-            uint32_t n = atomic_load(&hdr->tx_wait);
-            for (uint32_t i = 0; i < n && i < SHMRING_PEERS; i++)
-                sem_post(&hdr->tx_sem);
+            atomic_store(&hdr->tx_wait, 0);
+            shmring_futex_wake(&hdr->tx_seq);
             munmap(base, SHMRING_HDR_SIZE);
         }
     }
