@@ -526,7 +526,7 @@ static int ho_tmpfs_child(void *arg)
     char *addr = arg;
     ipc_channel *ch = NULL, *tx = NULL;
     if (unshare(CLONE_NEWNS) < 0 ||
-        mount("none", "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
+        mount("none", "/", "none", MS_REC | MS_PRIVATE, NULL) < 0 ||
         mount("tmpfs", "/dev/shm", "tmpfs", 0, "size=256k") < 0)
         return 77; /* no privilege here: skipped */
     ipc_err err = ipc_open(addr, IPC_F_CREATE | IPC_F_EXCL | IPC_F_RECV, 1000,
