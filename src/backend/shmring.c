@@ -47,6 +47,13 @@
  * FREE(h + capacity). The claim is the CAS on the slot, and it names the
  * holder in the same word: no instant exists at which a slot is taken but
  * its holder unknown. head and tail are hints that any party advances.
+ *   A reservation given up (a released loan, a writer found dead) becomes
+ * a skip: FULL(p) with a non-zero owner, which receivers pass without
+ * delivering anything, and which a sender may pass itself when it sits at
+ * the head (so that loaning and releasing without a receiver never wedges
+ * the ring). Slots thus change lap only behind the head, and every state a
+ * party finds at head or tail is within one lap of it: anything else is
+ * corruption, reported as such.
  *
  * Crashes. owner names an entry (index, generation) of the header's table
  * of 256 peers; every end of every process registers one with its pid, its
@@ -154,6 +161,8 @@ _Static_assert(ATOMIC_LLONG_LOCK_FREE == 2 && ATOMIC_INT_LOCK_FREE == 2,
 #define SHMRING_GEN_MASK 0x3fffu
 
 enum { SHMRING_FREE, SHMRING_WRITING, SHMRING_FULL, SHMRING_READING };
+/* Owner of a FULL state: 0 for a message, this for a skip. */
+#define SHMRING_SKIP 1u
 
 static inline uint64_t shmring_state(uint64_t pos, unsigned kind,
                                      uint32_t owner)
@@ -806,6 +815,12 @@ static inline void shmring_advance(_Atomic uint64_t *index, uint64_t *at)
         *at = want;
 }
 
+/* The position one lap before t. */
+static inline uint64_t h_of(uint64_t t, const struct shmring_end *e)
+{
+    return t - e->n;
+}
+
 /* Sender: claim the slot at the tail. SHMRING_IDLE: the ring is full;
  * SHMRING_HELD: the slot is still held from the previous lap by *holder.
  * check: judge holders (system calls), else only look. */
@@ -840,13 +855,30 @@ static int shmring_find_room(struct shmring_end *e, bool check, uint64_t *pos,
             odd = 0;
             continue;
         }
+        if (d == -n && kind == SHMRING_FULL) {
+            uint64_t h = t - e->n;
+            /* A skip at the very head: pass it ourselves. */
+            if (shmring_owner(s) != 0 &&
+                atomic_load_explicit(&hdr->head, memory_order_acquire) == h) {
+                if (atomic_compare_exchange_strong(
+                        &slot->state, &s, shmring_state(t, SHMRING_FREE, 0)))
+                    shmring_advance(&hdr->head, &h);
+                continue;
+            }
+            return SHMRING_IDLE; /* full: waiting for receivers */
+        }
         if (d == -n && kind != SHMRING_FREE) {
-            if (kind == SHMRING_FULL)
-                return SHMRING_IDLE;
             if (check && shmring_owner_dead(e, shmring_owner(s))) {
-                /* A dead reader (or an abandoned write) of the last lap. */
-                atomic_compare_exchange_strong(
-                    &slot->state, &s, shmring_state(t, SHMRING_FREE, 0));
+                /* A dead reader of the last lap: the slot is free. A dead
+                 * writer of the last lap: its slot becomes a skip. */
+                uint64_t next =
+                    kind == SHMRING_READING
+                        ? shmring_state(t, SHMRING_FREE, 0)
+                        : shmring_state(h_of(t, e), SHMRING_FULL, SHMRING_SKIP);
+                if (atomic_compare_exchange_strong(&slot->state, &s, next) &&
+                    kind == SHMRING_WRITING &&
+                    atomic_load(&hdr->rx_wait))
+                    shmring_wake_slow(e, true);
                 continue;
             }
             *holder = shmring_owner(s);
@@ -880,26 +912,37 @@ static int shmring_find_msg(struct shmring_end *e, bool check, uint64_t *pos,
         uint64_t s = atomic_load_explicit(&slot->state, memory_order_acquire);
         int64_t d = shmring_dist(s, h);
         unsigned kind = shmring_kind(s);
-        if (d == 0 && kind == SHMRING_FULL) {
+        if (d == 0 && kind == SHMRING_FULL && shmring_owner(s) == 0) {
             *pos = h;
             *slotp = slot;
             *seen = s;
             return SHMRING_GOT;
         }
+        if (d == 0 && kind == SHMRING_FULL) {
+            /* A skip: pass it, deliver nothing. */
+            if (atomic_compare_exchange_strong(
+                    &slot->state, &s,
+                    shmring_state(h + e->n, SHMRING_FREE, 0)) &&
+                atomic_load(&hdr->tx_wait))
+                shmring_wake_slow(e, false);
+            continue;
+        }
+        /* Taken by another receiver, or already one lap on (consumed by a
+         * receiver that has not moved head yet, and maybe written again):
+         * h is done, move on. */
         if ((d == 0 && kind == SHMRING_READING) ||
-            (d == n && kind == SHMRING_FREE)) {
-            shmring_advance(&hdr->head, &h); /* taken or skipped: move on */
+            (d == n && kind != SHMRING_READING)) {
+            shmring_advance(&hdr->head, &h);
             odd = 0;
             continue;
         }
         if (d == 0 && kind == SHMRING_WRITING) {
             if (check && shmring_owner_dead(e, shmring_owner(s))) {
-                /* Skip the dead writer's slot: never delivered. */
-                if (atomic_compare_exchange_strong(
-                        &slot->state, &s,
-                        shmring_state(h + e->n, SHMRING_FREE, 0)) &&
-                    atomic_load(&hdr->tx_wait))
-                    shmring_wake_slow(e, false);
+                /* The writer died: its slot becomes a skip, never
+                 * delivered. */
+                atomic_compare_exchange_strong(
+                    &slot->state, &s,
+                    shmring_state(h, SHMRING_FULL, SHMRING_SKIP));
                 continue;
             }
             *holder = shmring_owner(s);
@@ -1331,13 +1374,13 @@ static void shmring_forget(struct shmring_held *held, unsigned *n, int i)
     (*n)--;
 }
 
-/* Give up a loan: receivers skip its slot. */
+/* Give up a loan: its slot becomes a skip. */
 static void shmring_abandon(struct shmring_end *e, const struct shmring_held *h)
 {
     uint64_t mine = shmring_state(h->pos, SHMRING_WRITING, e->owner);
     if (atomic_compare_exchange_strong(
             &h->slot->state, &mine,
-            shmring_state(h->pos + e->n, SHMRING_FREE, 0)) &&
+            shmring_state(h->pos, SHMRING_FULL, SHMRING_SKIP)) &&
         atomic_load(&e->hdr->rx_wait))
         shmring_wake_slow(e, true); /* a receiver may wait on that slot */
 }

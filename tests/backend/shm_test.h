@@ -77,6 +77,34 @@ static inline uint32_t *st_slot_len(void *base, size_t max_msg, size_t index)
                         st_off("slot_len"));
 }
 
+/* What a test made, so that its teardown can clean up even when the test
+ * failed half-way: names to unlink, children to kill. */
+#define ST_MAX_MADE 256
+static char st_made_names[ST_MAX_MADE][96];
+static int st_n_made_names;
+static pid_t st_made_kids[ST_MAX_MADE];
+static int st_n_made_kids;
+
+/* Teardown of every test: a passing test left nothing (it checks that
+ * itself); a failing one may have. */
+static inline int st_cleanup(void **state)
+{
+    (void)state;
+    for (int i = 0; i < st_n_made_kids; i++) {
+        /* Only a child not yet reaped is surely still ours (a reaped one's
+         * pid may belong to anybody by now). */
+        int status;
+        if (waitpid(st_made_kids[i], &status, WNOHANG) == 0)
+            tu_kill(st_made_kids[i]);
+    }
+    for (int i = 0; i < st_n_made_names; i++)
+        shm_unlink(st_made_names[i]);
+    st_n_made_kids = st_n_made_names = 0;
+    return 0;
+}
+
+#define st_test(f) cmocka_unit_test_teardown(f, st_cleanup)
+
 /* A fresh name: "/ipcs-<pid>-<n>-<rand>"; *addr gets "shm:" + name + opts. */
 static inline void st_name(char *name, size_t nsize, char *addr, size_t asize,
                            const char *opts)
@@ -84,6 +112,9 @@ static inline void st_name(char *name, size_t nsize, char *addr, size_t asize,
     char u[64];
     tu_unique(u, sizeof u, "ipcs");
     snprintf(name, nsize, "/%s", u);
+    if (st_n_made_names < ST_MAX_MADE)
+        snprintf(st_made_names[st_n_made_names++], sizeof st_made_names[0],
+                 "%s", name);
     if (opts && opts[0])
         snprintf(addr, asize, "shm:%s?%s", name, opts);
     else
@@ -123,6 +154,8 @@ static inline pid_t st_spawn(int (*fn)(void *), void *arg)
         alarm(60); /* a hung child must not outlive the test */
         _exit(fn(arg));
     }
+    if (st_n_made_kids < ST_MAX_MADE)
+        st_made_kids[st_n_made_kids++] = pid;
     return pid;
 }
 

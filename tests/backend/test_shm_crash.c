@@ -664,11 +664,11 @@ static void test_judged_holders(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_kill_senders),
-        cmocka_unit_test(test_kill_receivers),
-        cmocka_unit_test(test_dead_loan),
-        cmocka_unit_test(test_dead_view),
-        cmocka_unit_test(test_judged_holders),
+        st_test(test_kill_senders),
+        st_test(test_kill_receivers),
+        st_test(test_dead_loan),
+        st_test(test_dead_view),
+        st_test(test_judged_holders),
     };
     uint64_t seed = tu_seed_from_env();
     print_message("shm.crash: seed %llu (IPC_TEST_SEED to repeat)\n",

@@ -569,15 +569,15 @@ static void test_no_room_tmpfs(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_hostile_header_open),
-        cmocka_unit_test(test_foreign_object),
-        cmocka_unit_test(test_hostile_named),
-        cmocka_unit_test(test_hostile_pair),
-        cmocka_unit_test(test_half_made_blank),
-        cmocka_unit_test(test_half_made_live),
-        cmocka_unit_test(test_half_made_dead),
-        cmocka_unit_test(test_no_room_fsize),
-        cmocka_unit_test(test_no_room_tmpfs),
+        st_test(test_hostile_header_open),
+        st_test(test_foreign_object),
+        st_test(test_hostile_named),
+        st_test(test_hostile_pair),
+        st_test(test_half_made_blank),
+        st_test(test_half_made_live),
+        st_test(test_half_made_dead),
+        st_test(test_no_room_fsize),
+        st_test(test_no_room_tmpfs),
     };
     tu_seed_from_env();
     return cmocka_run_group_tests_name("shm.hostile", tests, NULL, NULL);

@@ -338,11 +338,11 @@ static void test_named_threads(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_named_processes),
-        cmocka_unit_test(test_named_processes_zero_copy),
-        cmocka_unit_test(test_pair_processes),
-        cmocka_unit_test(test_pair_processes_zero_copy),
-        cmocka_unit_test(test_named_threads),
+        st_test(test_named_processes),
+        st_test(test_named_processes_zero_copy),
+        st_test(test_pair_processes),
+        st_test(test_pair_processes_zero_copy),
+        st_test(test_named_threads),
     };
     signal(SIGPIPE, SIG_DFL);
     tu_seed_from_env();
