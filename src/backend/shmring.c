@@ -400,11 +400,27 @@ static struct shmring_end *shmring_ends; /* under shmring_lock */
 
 enum { SHMRING_PROC_GONE, SHMRING_PROC_ALIVE, SHMRING_PROC_UNKNOWN };
 
+/* "/proc/<pid>/stat" without stdio: this runs in a forked child too,
+ * where only async-signal-safe calls are sure to work. */
+static void shmring_stat_path(char path[32], uint32_t pid)
+{
+    char digits[12];
+    int n = 0;
+    do
+        digits[n++] = (char)('0' + pid % 10);
+    while ((pid /= 10) != 0);
+    memcpy(path, "/proc/", 6);
+    int at = 6;
+    while (n)
+        path[at++] = digits[--n];
+    memcpy(path + at, "/stat", 6);
+}
+
 /* State letter and start time of a process from /proc/<pid>/stat. */
 static int shmring_proc_stat(uint32_t pid, char *state, uint64_t *start)
 {
-    char path[48], buf[1024];
-    snprintf(path, sizeof path, "/proc/%u/stat", pid);
+    char path[32], buf[1024];
+    shmring_stat_path(path, pid);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return (errno == ENOENT || errno == ESRCH) ? SHMRING_PROC_GONE
@@ -430,7 +446,10 @@ static int shmring_proc_stat(uint32_t pid, char *state, uint64_t *start)
         if (!p)
             return SHMRING_PROC_UNKNOWN;
     }
-    *start = strtoull(p + 1, NULL, 10);
+    uint64_t v = 0;
+    for (p++; *p >= '0' && *p <= '9'; p++)
+        v = v * 10 + (uint64_t)(*p - '0');
+    *start = v;
     return SHMRING_PROC_ALIVE;
 }
 
@@ -753,8 +772,11 @@ static void shmring_wake_slow(struct shmring_end *e, bool rx)
     }
     if (rx) {
         /* EAGAIN: b is full of bytes, hence readable already. */
-        if (send(e->fd, "r", 1, MSG_DONTWAIT | MSG_NOSIGNAL) < 0 &&
-            (errno == EPIPE || errno == ECONNRESET))
+        ssize_t r;
+        do
+            r = send(e->fd, "r", 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+        while (r < 0 && errno == EINTR);
+        if (r < 0 && (errno == EPIPE || errno == ECONNRESET))
             e->peer_gone = true;
     } else if (!shmring_drain(e->fd)) {
         e->peer_gone = true;
