@@ -94,15 +94,19 @@
  *   Waits behind one holder run in slices of 1-64 ms so that its death is
  * noticed; an idle receiver on an empty ring sleeps with no timer at all.
  *
- * Pairs: a SOCK_SEQPACKET socketpair is the doorbell, the poll descriptor
- * and the liveness signal, and sends never raise SIGPIPE (MSG_NOSIGNAL).
- * The send end holds one socket (a), the receive end the other (b). A
- * sender rings b with one byte when a receiver armed the bell; b polls
- * POLLIN. A sender that finds the ring full fills a's small send buffer so
- * that a stops polling POLLOUT; a receiver that frees a slot with that bell
- * armed drains b, and a polls POLLOUT again. The kernel counts the copies
- * of each socket across fork and exit: POLLHUP on b means no send end is
- * left anywhere, on a no receive end. Named rings have no such object
+ * Pairs: two SOCK_SEQPACKET socketpairs are the doorbells, the poll
+ * descriptors and the liveness signals, and sends never raise SIGPIPE
+ * (MSG_NOSIGNAL). Messages: the send end holds a, the receive end b; a
+ * sender rings b with one byte when a receiver armed that bell, and b
+ * polls POLLIN. Room: the send end holds c, the receive end d; a sender
+ * that finds the ring full fills c's small send buffer so that c stops
+ * polling POLLOUT, and a receiver that frees a slot with that bell armed
+ * drains d, so that c polls POLLOUT again. Two pairs, not one, so that
+ * each descriptor's readiness means one thing (b readable: messages may be
+ * there; c writable: room may be there): the bytes that make a full ring
+ * unwritable never make the receiver's descriptor readable. The kernel counts the
+ * copies of each socket across fork and exit: POLLHUP on b means no send
+ * end is left anywhere, on c no receive end. Named rings have no such object
  * shared by unrelated processes (a FIFO beside the ring would be a second
  * name to create, replace and remove without races), so their ends are not
  * pollable: IPC_CAP_POLLABLE is cleared on them.
@@ -340,7 +344,10 @@ struct shmring_end {
     uint64_t n;      /* slots */
     uint64_t n_mask; /* n - 1 when n is a power of two, else 0 */
     size_t max_msg;
-    int fd; /* named: the shm object; pair: this end's socket */
+    int fd;      /* named: the shm object; pair: the socket we wait on and
+                    poll (send end: c, receive end: b) */
+    int peer_fd; /* pair: the socket that reaches the other side's (send
+                    end: a, rings b; receive end: d, drained to free c) */
     int peer_idx; /* our entry in the peer table; -1 if none */
     uint32_t owner; /* peer_idx | generation << 8, as slots record it */
     int fork_idx; /* entry prepared for a child during fork() */
@@ -774,11 +781,11 @@ static void shmring_wake_slow(struct shmring_end *e, bool rx)
         /* EAGAIN: b is full of bytes, hence readable already. */
         ssize_t r;
         do
-            r = send(e->fd, "r", 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+            r = send(e->peer_fd, "r", 1, MSG_DONTWAIT | MSG_NOSIGNAL);
         while (r < 0 && errno == EINTR);
         if (r < 0 && (errno == EPIPE || errno == ECONNRESET))
             e->peer_gone = true;
-    } else if (!shmring_drain(e->fd)) {
+    } else if (!shmring_drain(e->peer_fd)) {
         e->peer_gone = true;
     }
 }
@@ -1120,7 +1127,10 @@ static ipc_err shmring_sleep(struct shmring_end *e, bool rx, bool held,
         shmring_disarm(e, rx, w);
         if (err == IPC_OK && sweep)
             shmring_sweep(hdr);
-    } else if (!rx && held) {
+    } else if ((!rx && held) || (held && e->peer_gone)) {
+        /* Behind one holder, a pair sender naps (its poll descriptor
+         * waits for receivers in general); so does anyone whose socket
+         * polls ready for good (the peer gone). */
         struct timespec ts;
         int64_t left = until == INT64_MAX ? SHMRING_SLICE_MAX_NS
                                           : until - ipc__now_ns();
@@ -1486,6 +1496,7 @@ static void shmring_end_init(struct shmring_end *e, bool named, unsigned role)
     e->named = named;
     e->role = role;
     e->fd = -1;
+    e->peer_fd = -1;
     e->peer_idx = -1;
     e->fork_idx = -1;
 }
@@ -1953,16 +1964,19 @@ static ipc_err shmring_pair(ipc_channel *tx, ipc_channel *rx,
     shmring_format(te->hdr, &g, false);
     atomic_store_explicit(&te->hdr->ready, SHMRING_READY, memory_order_release);
 
-    int sv[2];
+    int msg[2], room[2];
     int type = SOCK_SEQPACKET | SOCK_NONBLOCK;
     if (!(flags & IPC_F_INHERIT))
         type |= SOCK_CLOEXEC;
-    if (socketpair(AF_UNIX, type, 0, sv) < 0)
+    if (socketpair(AF_UNIX, type, 0, msg) < 0)
         return ipc__errno(errno, "shm: socketpair");
-    te->fd = sv[0];
-    re->fd = sv[1];
-    /* The smallest send buffer: one bell byte leaves it writable, a few
-     * fill it (see shmring_fill). */
+    te->peer_fd = msg[0]; /* a */
+    re->fd = msg[1];      /* b */
+    if (socketpair(AF_UNIX, type, 0, room) < 0)
+        return ipc__errno(errno, "shm: socketpair");
+    te->fd = room[0];      /* c */
+    re->peer_fd = room[1]; /* d */
+    /* The smallest send buffer: a few bytes fill it (see shmring_fill). */
     int small = 1;
     setsockopt(te->fd, SOL_SOCKET, SO_SNDBUF, &small, sizeof small);
     if (!shmring_register(te) || !shmring_register(re))
@@ -1983,9 +1997,9 @@ static void shmring_wake_all(struct shmring_end *e, bool rx)
         atomic_store(rx ? &hdr->rx_wait : &hdr->tx_wait, 0);
         shmring_futex_wake(rx ? &hdr->rx_seq : &hdr->tx_seq);
     } else if (rx) {
-        send(e->fd, "c", 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+        send(e->peer_fd, "c", 1, MSG_DONTWAIT | MSG_NOSIGNAL);
     } else {
-        shmring_drain(e->fd);
+        shmring_drain(e->peer_fd);
     }
 }
 
@@ -2021,7 +2035,9 @@ static void shmring_close(ipc_channel *ch)
         shm_unlink(e->name);
     if (e->fd >= 0)
         close(e->fd);
-    e->fd = -1;
+    if (e->peer_fd >= 0)
+        close(e->peer_fd);
+    e->fd = e->peer_fd = -1;
 }
 
 static ipc_err shmring_unlink(const struct ipc_addr *addr)
