@@ -104,8 +104,8 @@
  * drains d, so that c polls POLLOUT again. Two pairs, not one, so that
  * each descriptor's readiness means one thing (b readable: messages may be
  * there; c writable: room may be there): the bytes that make a full ring
- * unwritable never make the receiver's descriptor readable. The kernel counts the
- * copies of each socket across fork and exit: POLLHUP on b means no send
+ * unwritable never make the receiver's descriptor readable. The kernel counts
+ * the copies of each socket across fork and exit: POLLHUP on b means no send
  * end is left anywhere, on c no receive end. Named rings have no such object
  * shared by unrelated processes (a FIFO beside the ring would be a second
  * name to create, replace and remove without races), so their ends are not
@@ -130,39 +130,39 @@
  * the peer's to break (memfd pairs are sealed against it).
  */
 
-#define SHMRING_MAGIC 0x31474e4952435049ull /* "IPCRING1" */
-#define SHMRING_VERSION 1u
-#define SHMRING_READY 0x59444552u /* "REDY" */
+#define SHMRING_MAGIC    0x31474e4952435049ull /* "IPCRING1" */
+#define SHMRING_VERSION  1u
+#define SHMRING_READY    0x59444552u /* "REDY" */
 #define SHMRING_HDR_SIZE 12288u
-#define SHMRING_PREFIX 64u
+#define SHMRING_PREFIX   64u
 #define SHMRING_SLOT_HDR 16u
-#define SHMRING_LINE 64u
-#define SHMRING_PEERS 256u
+#define SHMRING_LINE     64u
+#define SHMRING_PEERS    256u
 #define SHMRING_HELD_MAX 16u
-#define SHMRING_F_NAMED 1u
+#define SHMRING_F_NAMED  1u
 
-#define SHMRING_MAX_MSG_DEFAULT (64u * 1024)
-#define SHMRING_MAX_MSG_MAX (64u * 1024 * 1024)
+#define SHMRING_MAX_MSG_DEFAULT  (64u * 1024)
+#define SHMRING_MAX_MSG_MAX      (64u * 1024 * 1024)
 #define SHMRING_CAPACITY_DEFAULT 64u
-#define SHMRING_CAPACITY_MAX (1u << 20)
-#define SHMRING_NAME_MAX 256u /* "/" and NAME_MAX bytes */
+#define SHMRING_CAPACITY_MAX     (1u << 20)
+#define SHMRING_NAME_MAX         256u /* "/" and NAME_MAX bytes */
 
-#define SHMRING_SPIN_NS 50000
+#define SHMRING_SPIN_NS        50000
 #define SHMRING_HOLDER_SPIN_NS 200000
-#define SHMRING_SLICE_MIN_NS 1000000L
-#define SHMRING_SLICE_MAX_NS 64000000L
-#define SHMRING_PID_LIMIT (1u << 22) /* PID_MAX_LIMIT on 64-bit Linux */
+#define SHMRING_SLICE_MIN_NS   1000000L
+#define SHMRING_SLICE_MAX_NS   64000000L
+#define SHMRING_PID_LIMIT      (1u << 22) /* PID_MAX_LIMIT on 64-bit Linux */
 
 _Static_assert(ATOMIC_LLONG_LOCK_FREE == 2 && ATOMIC_INT_LOCK_FREE == 2,
                "shm: the ring needs lock-free 32- and 64-bit atomics");
 
 /* ------------------------------------------------------------ encodings */
 
-#define SHMRING_TAG_SHIFT 24
-#define SHMRING_TAG_MASK ((1ull << 40) - 1)
+#define SHMRING_TAG_SHIFT  24
+#define SHMRING_TAG_MASK   ((1ull << 40) - 1)
 #define SHMRING_KIND_SHIFT 22
 #define SHMRING_OWNER_MASK ((1u << 22) - 1)
-#define SHMRING_GEN_MASK 0x3fffu
+#define SHMRING_GEN_MASK   0x3fffu
 
 enum { SHMRING_FREE, SHMRING_WRITING, SHMRING_FULL, SHMRING_READING };
 /* Owner of a FULL state: 0 for a message, this for a skip. */
@@ -192,16 +192,15 @@ static inline uint32_t shmring_owner(uint64_t s)
 static inline int64_t shmring_dist(uint64_t s, uint64_t pos)
 {
     uint64_t d = ((s >> SHMRING_TAG_SHIFT) - pos) & SHMRING_TAG_MASK;
-    return (d & (1ull << 39)) ? (int64_t)d - (int64_t)(1ull << 40)
-                              : (int64_t)d;
+    return (d & (1ull << 39)) ? (int64_t)d - (int64_t)(1ull << 40) : (int64_t)d;
 }
 
 /* A peer entry's word: pid (22 bits) | generation (14) | state (2) |
  * role (2). Claimed by CAS, so pid and state change together. */
-#define SHMRING_PEER_PID_MASK ((1u << 22) - 1)
-#define SHMRING_PEER_GEN_SHIFT 22
+#define SHMRING_PEER_PID_MASK    ((1u << 22) - 1)
+#define SHMRING_PEER_GEN_SHIFT   22
 #define SHMRING_PEER_STATE_SHIFT 36
-#define SHMRING_PEER_ROLE_SHIFT 38
+#define SHMRING_PEER_ROLE_SHIFT  38
 
 enum { SHMRING_PEER_FREE, SHMRING_PEER_CLAIMED, SHMRING_PEER_LIVE };
 enum { SHMRING_ROLE_TX = 1, SHMRING_ROLE_RX = 2 };
@@ -344,13 +343,13 @@ struct shmring_end {
     uint64_t n;      /* slots */
     uint64_t n_mask; /* n - 1 when n is a power of two, else 0 */
     size_t max_msg;
-    int fd;      /* named: the shm object; pair: the socket we wait on and
-                    poll (send end: c, receive end: b) */
-    int peer_fd; /* pair: the socket that reaches the other side's (send
-                    end: a, rings b; receive end: d, drained to free c) */
-    int peer_idx; /* our entry in the peer table; -1 if none */
+    int fd;         /* named: the shm object; pair: the socket we wait on and
+                       poll (send end: c, receive end: b) */
+    int peer_fd;    /* pair: the socket that reaches the other side's (send
+                       end: a, rings b; receive end: d, drained to free c) */
+    int peer_idx;   /* our entry in the peer table; -1 if none */
     uint32_t owner; /* peer_idx | generation << 8, as slots record it */
-    int fork_idx; /* entry prepared for a child during fork() */
+    int fork_idx;   /* entry prepared for a child during fork() */
     uint32_t fork_gen;
     struct shmring_held loans[SHMRING_HELD_MAX];
     unsigned n_loans;
@@ -466,8 +465,7 @@ static void shmring_identify(struct shmring_self *me)
     uint64_t start = 0;
     struct stat st;
     me->pid = (uint32_t)getpid();
-    me->start = shmring_proc_stat(me->pid, &state, &start) ==
-                        SHMRING_PROC_ALIVE
+    me->start = shmring_proc_stat(me->pid, &state, &start) == SHMRING_PROC_ALIVE
                     ? start
                     : 0;
     me->pidns = stat("/proc/self/ns/pid", &st) == 0 ? (uint64_t)st.st_ino : 0;
@@ -494,7 +492,7 @@ static bool shmring_pid_dead(uint32_t pid, uint64_t start, uint64_t pidns)
         break;
     }
     if (state == 'Z' || state == 'X' || state == 'x')
-        return true; /* exited, not yet reaped */
+        return true;                         /* exited, not yet reaped */
     return start != 0 && now_start != start; /* the pid was reused */
 }
 
@@ -509,8 +507,8 @@ static _Atomic uint32_t *shmring_count(struct shmring_hdr *hdr, unsigned role)
 static void shmring_peer_free(struct shmring_hdr *hdr, struct shmring_peer *p,
                               uint64_t w)
 {
-    uint64_t freed = shmring_peer_word(0, shmring_peer_gen(w),
-                                       SHMRING_PEER_FREE, 0);
+    uint64_t freed =
+        shmring_peer_word(0, shmring_peer_gen(w), SHMRING_PEER_FREE, 0);
     unsigned role = shmring_peer_role(w);
     if (!atomic_compare_exchange_strong(&p->word, &w, freed))
         return;
@@ -523,11 +521,10 @@ static void shmring_peer_free(struct shmring_hdr *hdr, struct shmring_peer *p,
 static bool shmring_peer_dead(const struct shmring_peer *p, uint64_t w)
 {
     if (shmring_peer_state(w) == SHMRING_PEER_LIVE)
-        return shmring_pid_dead(shmring_peer_pid(w),
-                                atomic_load_explicit(&p->start,
-                                                     memory_order_relaxed),
-                                atomic_load_explicit(&p->pidns,
-                                                     memory_order_relaxed));
+        return shmring_pid_dead(
+            shmring_peer_pid(w),
+            atomic_load_explicit(&p->start, memory_order_relaxed),
+            atomic_load_explicit(&p->pidns, memory_order_relaxed));
     /* A claim in progress: start and namespace may be a previous
      * occupant's; judge by the pid alone. */
     return shmring_pid_dead(shmring_peer_pid(w), 0, 0);
@@ -589,8 +586,8 @@ static int shmring_peer_add(struct shmring_hdr *hdr, unsigned role,
 static bool shmring_register(struct shmring_end *e)
 {
     uint32_t gen = 0;
-    e->peer_idx = shmring_peer_add(e->hdr, e->role, &shmring_me,
-                                   SHMRING_PEER_LIVE, &gen);
+    e->peer_idx =
+        shmring_peer_add(e->hdr, e->role, &shmring_me, SHMRING_PEER_LIVE, &gen);
     e->owner = e->peer_idx < 0 ? 0 : ((uint32_t)e->peer_idx | gen << 8);
     return e->peer_idx >= 0;
 }
@@ -798,8 +795,7 @@ static void shmring_wake_slow(struct shmring_end *e, bool rx)
 static inline void shmring_publish(struct shmring_end *e,
                                    struct shmring_slot *slot, uint64_t pos)
 {
-    atomic_store_explicit(&slot->state,
-                          shmring_state(pos, SHMRING_FULL, 0),
+    atomic_store_explicit(&slot->state, shmring_state(pos, SHMRING_FULL, 0),
                           memory_order_seq_cst);
     if (atomic_load_explicit(&e->hdr->rx_wait, memory_order_seq_cst))
         shmring_wake_slow(e, true);
@@ -836,9 +832,8 @@ static int shmring_corrupt(const struct shmring_end *e, const char *index,
 static inline void shmring_advance(_Atomic uint64_t *index, uint64_t *at)
 {
     uint64_t want = *at;
-    if (atomic_compare_exchange_strong_explicit(index, &want, want + 1,
-                                                memory_order_acq_rel,
-                                                memory_order_acquire))
+    if (atomic_compare_exchange_strong_explicit(
+            index, &want, want + 1, memory_order_acq_rel, memory_order_acquire))
         *at = want + 1;
     else
         *at = want;
@@ -867,9 +862,9 @@ static int shmring_find_room(struct shmring_end *e, bool check, uint64_t *pos,
         unsigned kind = shmring_kind(s);
         if (d == 0 && kind == SHMRING_FREE) {
             uint64_t mine = shmring_state(t, SHMRING_WRITING, e->owner);
-            if (atomic_compare_exchange_strong_explicit(
-                    &slot->state, &s, mine, memory_order_acquire,
-                    memory_order_relaxed)) {
+            if (atomic_compare_exchange_strong_explicit(&slot->state, &s, mine,
+                                                        memory_order_acquire,
+                                                        memory_order_relaxed)) {
                 uint64_t next = t;
                 shmring_advance(&hdr->tail, &next);
                 *pos = t;
@@ -905,8 +900,7 @@ static int shmring_find_room(struct shmring_end *e, bool check, uint64_t *pos,
                         ? shmring_state(t, SHMRING_FREE, 0)
                         : shmring_state(h_of(t, e), SHMRING_FULL, SHMRING_SKIP);
                 if (atomic_compare_exchange_strong(&slot->state, &s, next) &&
-                    kind == SHMRING_WRITING &&
-                    atomic_load(&hdr->rx_wait))
+                    kind == SHMRING_WRITING && atomic_load(&hdr->rx_wait))
                     shmring_wake_slow(e, true);
                 continue;
             }
@@ -998,17 +992,17 @@ struct shmring_wait {
     int64_t spin_until; /* 0: not spinning yet */
     long slice_ns;
     uint32_t seq; /* named: the event count when we announced ourselves */
-    bool armed;  /* announced: the next step sleeps */
-    bool check;  /* judge holders at the next look */
-    bool polled; /* timeout 0: bell armed and looked again */
+    bool armed;   /* announced: the next step sleeps */
+    bool check;   /* judge holders at the next look */
+    bool polled;  /* timeout 0: bell armed and looked again */
     bool closing; /* the peer looked gone: one last look, then closed */
 };
 
 static ipc_err shmring_blocked(const struct shmring_end *e, bool rx,
                                const struct ipc_deadline *dl)
 {
-    return ipc__fail(dl->nonblock ? IPC_EAGAIN : IPC_ETIMEDOUT,
-                     "shm: %s: %s", shmring_label(e),
+    return ipc__fail(dl->nonblock ? IPC_EAGAIN : IPC_ETIMEDOUT, "shm: %s: %s",
+                     shmring_label(e),
                      rx ? "no message is ready" : "the ring is full");
 }
 
@@ -1071,7 +1065,7 @@ static ipc_err shmring_futex_sleep(const struct shmring_end *e,
             return IPC_OK;
         switch (errno) {
         case EINTR:
-            continue; /* the same absolute deadline */
+            continue;   /* the same absolute deadline */
         case EAGAIN:    /* the word moved: woken before we slept */
         case ETIMEDOUT: /* the caller looks, then judges the deadline */
             return IPC_OK;
@@ -1132,8 +1126,8 @@ static ipc_err shmring_sleep(struct shmring_end *e, bool rx, bool held,
          * waits for receivers in general); so does anyone whose socket
          * polls ready for good (the peer gone). */
         struct timespec ts;
-        int64_t left = until == INT64_MAX ? SHMRING_SLICE_MAX_NS
-                                          : until - ipc__now_ns();
+        int64_t left =
+            until == INT64_MAX ? SHMRING_SLICE_MAX_NS : until - ipc__now_ns();
         shmring_timespec(left > 0 ? left : 0, &ts);
         nanosleep(&ts, NULL); /* EINTR: look again anyway */
         err = IPC_OK;
@@ -1250,8 +1244,7 @@ static ipc_err shmring_reserve(struct shmring_end *e, uint64_t *pos,
  * view. *lost: another receiver took it first (look again). */
 static ipc_err shmring_claim(struct shmring_end *e, struct shmring_slot *slot,
                              uint64_t pos, uint64_t s, void *buf, size_t cap,
-                             size_t *len, struct shmring_held *view,
-                             bool *lost)
+                             size_t *len, struct shmring_held *view, bool *lost)
 {
     uint32_t size = atomic_load_explicit(&slot->len, memory_order_relaxed);
     *lost = false;
@@ -1294,8 +1287,8 @@ static ipc_err shmring_claim(struct shmring_end *e, struct shmring_slot *slot,
     return IPC_OK;
 }
 
-static ipc_err shmring_take(ipc_channel *ch, void *buf, size_t cap,
-                            size_t *len, struct shmring_held *view,
+static ipc_err shmring_take(ipc_channel *ch, void *buf, size_t cap, size_t *len,
+                            struct shmring_held *view,
                             const struct ipc_deadline *dl)
 {
     struct shmring_end *e = shmring_priv(ch);
@@ -1359,9 +1352,8 @@ static ipc_err shmring_send(ipc_channel *ch, const void *buf, size_t len,
     return IPC_OK;
 }
 
-static ipc_err shmring_recv(ipc_channel *ch, void *buf, size_t cap,
-                            size_t *len, unsigned *prio,
-                            const struct ipc_deadline *dl)
+static ipc_err shmring_recv(ipc_channel *ch, void *buf, size_t cap, size_t *len,
+                            unsigned *prio, const struct ipc_deadline *dl)
 {
     *prio = 0;
     return shmring_take(ch, buf, cap, len, NULL, dl);
@@ -1375,7 +1367,8 @@ static ipc_err shmring_loan(ipc_channel *ch, size_t len, void **buf,
     struct shmring_end *e = shmring_priv(ch);
     /* Never more loans than slots: a thread holding every slot of the ring
      * would wait forever for room it holds itself. */
-    unsigned limit = e->n < SHMRING_HELD_MAX ? (unsigned)e->n : SHMRING_HELD_MAX;
+    unsigned limit =
+        e->n < SHMRING_HELD_MAX ? (unsigned)e->n : SHMRING_HELD_MAX;
     if (e->n_loans >= limit)
         return ipc__fail(IPC_ELIMIT,
                          "shm: %s: %u loans are outstanding on this end, the "
@@ -1549,8 +1542,7 @@ static void shmring_format(struct shmring_hdr *hdr,
     for (uint64_t i = 0; i < g->n; i++) {
         struct shmring_slot *slot =
             (struct shmring_slot *)(slots + (size_t)(i * g->slot_size));
-        atomic_store_explicit(&slot->state,
-                              shmring_state(i, SHMRING_FREE, 0),
+        atomic_store_explicit(&slot->state, shmring_state(i, SHMRING_FREE, 0),
                               memory_order_relaxed);
         atomic_store_explicit(&slot->len, 0, memory_order_relaxed);
     }
@@ -1599,8 +1591,9 @@ static ipc_err shmring_create(ipc_channel *ch, struct shmring_end *e,
     if (fd < 0) {
         if (errno == EEXIST) {
             *taken = true;
-            return ipc__fail(IPC_EEXIST, "shm: %s exists (IPC_F_REPLACE "
-                                         "takes over a stale ring)",
+            return ipc__fail(IPC_EEXIST,
+                             "shm: %s exists (IPC_F_REPLACE "
+                             "takes over a stale ring)",
                              e->name);
         }
         return ipc__errno(errno, "shm: create %s", e->name);
@@ -1668,8 +1661,8 @@ static int shmring_classify(int fd, struct shmring_prefix *pre, off_t *size,
     }
     if (pre->version != SHMRING_VERSION) {
         snprintf(why, why_size,
-                 "ring layout version %u; this library speaks %u",
-                 pre->version, SHMRING_VERSION);
+                 "ring layout version %u; this library speaks %u", pre->version,
+                 SHMRING_VERSION);
         return SHMRING_OBJ_BAD;
     }
     return pre->ready == SHMRING_READY ? SHMRING_OBJ_RING : SHMRING_OBJ_HALF;
@@ -1732,12 +1725,13 @@ static ipc_err shmring_clear_stale(const char *name)
         break;
     default:
         if (size < (off_t)SHMRING_HDR_SIZE)
-            err = ipc__fail(IPC_EEXIST, "shm: %s is too small for a ring; "
-                                        "not removed",
+            err = ipc__fail(IPC_EEXIST,
+                            "shm: %s is too small for a ring; "
+                            "not removed",
                             name);
         else if (shmring_in_use(fd, &pid))
-            err = ipc__fail(IPC_EEXIST, "shm: %s is in use by process %u",
-                            name, pid);
+            err = ipc__fail(IPC_EEXIST, "shm: %s is in use by process %u", name,
+                            pid);
         break;
     }
     close(fd);
@@ -1771,13 +1765,15 @@ static ipc_err shmring_attach(ipc_channel *ch, struct shmring_end *e,
                              e->name, pre.creator_pid);
         ipc_err err = ipc__nap(dl, &nap);
         if (err != IPC_OK)
-            return ipc__fail(err, "shm: %s is not initialised (half-made: "
-                                  "its creator is slow or died)",
+            return ipc__fail(err,
+                             "shm: %s is not initialised (half-made: "
+                             "its creator is slow or died)",
                              e->name);
     }
     if (size < (off_t)SHMRING_HDR_SIZE)
-        return ipc__fail(IPC_EPROTO, "shm: %s: %lld bytes, too small for a "
-                                     "ring",
+        return ipc__fail(IPC_EPROTO,
+                         "shm: %s: %lld bytes, too small for a "
+                         "ring",
                          e->name, (long long)size);
     void *base = mmap(NULL, SHMRING_HDR_SIZE, PROT_READ, MAP_SHARED, e->fd, 0);
     if (base == MAP_FAILED)
@@ -1795,8 +1791,8 @@ static ipc_err shmring_attach(ipc_channel *ch, struct shmring_end *e,
     munmap(base, SHMRING_HDR_SIZE);
 
     struct shmring_geom g;
-    if (ready != SHMRING_READY || hdr_size != SHMRING_HDR_SIZE ||
-        got.n < 1 || got.n > SHMRING_CAPACITY_MAX || got.max_msg < 1 ||
+    if (ready != SHMRING_READY || hdr_size != SHMRING_HDR_SIZE || got.n < 1 ||
+        got.n > SHMRING_CAPACITY_MAX || got.max_msg < 1 ||
         got.max_msg > SHMRING_MAX_MSG_MAX)
         return ipc__fail(IPC_EPROTO,
                          "shm: %s: bad header (header %llu bytes, %llu slots, "
@@ -1889,8 +1885,9 @@ static ipc_err shmring_open(ipc_channel *ch, const struct ipc_addr *addr,
                 break;
             }
             if (attempt == 2)
-                return ipc__fail(IPC_EEXIST, "shm: %s keeps being made by "
-                                             "someone else",
+                return ipc__fail(IPC_EEXIST,
+                                 "shm: %s keeps being made by "
+                                 "someone else",
                                  e->name);
             if ((err = shmring_clear_stale(e->name)) != IPC_OK)
                 return err;

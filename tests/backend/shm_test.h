@@ -138,8 +138,8 @@ static inline void *st_map(const char *name, size_t *size)
             close(fd);
         return NULL;
     }
-    void *p = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE,
-                   MAP_SHARED, fd, 0);
+    void *p = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED,
+                   fd, 0);
     close(fd);
     *size = (size_t)st.st_size;
     return p == MAP_FAILED ? NULL : p;

@@ -8,14 +8,14 @@
 #include <poll.h>
 #include <stdatomic.h>
 
-#define CR_CAP 4
+#define CR_CAP     4
 #define CR_MAX_MSG 65536
-#define CR_OPTS "capacity=4&max_msg=65536"
-#define CR_HDR 16
-#define CR_MARK UINT64_MAX
+#define CR_OPTS    "capacity=4&max_msg=65536"
+#define CR_HDR     16
+#define CR_MARK    UINT64_MAX
 /* Rounds per scenario and mode, unless time runs out first (valgrind). */
-#define CR_ROUNDS 150
-#define CR_BUDGET_MS 12000
+#define CR_ROUNDS     150
+#define CR_BUDGET_MS  12000
 #define CR_MIN_ROUNDS 20
 
 struct cr_hdr {
@@ -211,9 +211,9 @@ static void cr_link_open(struct cr_link *l, bool named)
         return;
     }
     st_name(l->name, sizeof l->name, l->addr, sizeof l->addr, CR_OPTS);
-    st_err(ipc_open(l->addr, IPC_F_CREATE | IPC_F_EXCL | IPC_F_RECV, 1000,
-                    &l->rx),
-           IPC_OK);
+    st_err(
+        ipc_open(l->addr, IPC_F_CREATE | IPC_F_EXCL | IPC_F_RECV, 1000, &l->rx),
+        IPC_OK);
     st_err(ipc_open(l->addr, IPC_F_SEND, 1000, &l->tx), IPC_OK);
 }
 
@@ -421,8 +421,7 @@ static void cr_round_receiver(bool named, struct cr_stats *st,
     st->rounds++;
 }
 
-static void cr_report(const char *what, const struct cr_stats *st,
-                      bool named)
+static void cr_report(const char *what, const struct cr_stats *st, bool named)
 {
     print_message("  %s, %s: %d rounds, %d killed holding a slot\n", what,
                   named ? "named" : "pair", st->rounds, st->held);
@@ -526,9 +525,9 @@ static void test_dead_loan(void **state)
         char buf[64];
         size_t len;
         st_name(name, sizeof name, addr, sizeof addr, "capacity=4&max_msg=64");
-        st_err(ipc_open(addr, IPC_F_CREATE | IPC_F_EXCL | IPC_F_RECV, 1000,
-                        &rx),
-               IPC_OK);
+        st_err(
+            ipc_open(addr, IPC_F_CREATE | IPC_F_EXCL | IPC_F_RECV, 1000, &rx),
+            IPC_OK);
         st_err(ipc_open(addr, IPC_F_SEND, 1000, &tx), IPC_OK);
         pid_t pid = hold_start(addr, false, fds);
         st_err(ipc_send(tx, "after", 5, 0, 1000), IPC_OK);
@@ -563,9 +562,9 @@ static void test_dead_view(void **state)
         ipc_channel *rx, *tx;
         int fds[2];
         st_name(name, sizeof name, addr, sizeof addr, "capacity=2&max_msg=64");
-        st_err(ipc_open(addr, IPC_F_CREATE | IPC_F_EXCL | IPC_F_RECV, 1000,
-                        &rx),
-               IPC_OK);
+        st_err(
+            ipc_open(addr, IPC_F_CREATE | IPC_F_EXCL | IPC_F_RECV, 1000, &rx),
+            IPC_OK);
         st_err(ipc_open(addr, IPC_F_SEND, 1000, &tx), IPC_OK);
         st_err(ipc_send(tx, "m0", 2, 0, 1000), IPC_OK);
         st_err(ipc_send(tx, "m1", 2, 0, 1000), IPC_OK);
@@ -580,8 +579,7 @@ static void test_dead_view(void **state)
         t0 = tu_now_ns();
         st_err(ipc_send(tx, "m2", 2, 0, 2000), IPC_OK);
         if (tu_elapsed_ms(t0) > 1000)
-            fail_msg("taking back a dead view took %.0f ms",
-                     tu_elapsed_ms(t0));
+            fail_msg("taking back a dead view took %.0f ms", tu_elapsed_ms(t0));
         expect_msg(rx, "m2", 1000);
         if (zombie)
             tu_kill(pid);
@@ -607,10 +605,10 @@ static void fake_holder(ipc_channel *rx, ipc_channel *tx, uint32_t pid,
                      ipc__shmring_test_peer(pid, 1, ST_PEER_LIVE, ST_ROLE_TX),
                      __ATOMIC_RELEASE);
     uint64_t pos = __atomic_load_n(st_u64(base, "tail"), __ATOMIC_ACQUIRE);
-    __atomic_store_n(st_slot_state(base, 64, pos % 4),
-                     ipc__shmring_test_state(pos, ST_WRITING,
-                                             255u | gen_ref << 8),
-                     __ATOMIC_RELEASE);
+    __atomic_store_n(
+        st_slot_state(base, 64, pos % 4),
+        ipc__shmring_test_state(pos, ST_WRITING, 255u | gen_ref << 8),
+        __ATOMIC_RELEASE);
     __atomic_store_n(st_u64(base, "tail"), pos + 1, __ATOMIC_RELEASE);
     st_err(ipc_send(tx, "after", 5, 0, 1000), IPC_OK);
 }
@@ -664,10 +662,8 @@ static void test_judged_holders(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        st_test(test_kill_senders),
-        st_test(test_kill_receivers),
-        st_test(test_dead_loan),
-        st_test(test_dead_view),
+        st_test(test_kill_senders),   st_test(test_kill_receivers),
+        st_test(test_dead_loan),      st_test(test_dead_view),
         st_test(test_judged_holders),
     };
     uint64_t seed = tu_seed_from_env();

@@ -10,8 +10,8 @@
 #include <sys/mount.h>
 #include <sys/resource.h>
 
-#define HO_CAP 4
-#define HO_MAX 64
+#define HO_CAP  4
+#define HO_MAX  64
 #define HO_OPTS "capacity=4&max_msg=64"
 
 struct ho_ring {
@@ -22,9 +22,9 @@ struct ho_ring {
 static void ho_open(struct ho_ring *r)
 {
     st_name(r->name, sizeof r->name, r->addr, sizeof r->addr, HO_OPTS);
-    st_err(ipc_open(r->addr, IPC_F_CREATE | IPC_F_EXCL | IPC_F_RECV, 1000,
-                    &r->rx),
-           IPC_OK);
+    st_err(
+        ipc_open(r->addr, IPC_F_CREATE | IPC_F_EXCL | IPC_F_RECV, 1000, &r->rx),
+        IPC_OK);
     st_err(ipc_open(r->addr, IPC_F_SEND, 1000, &r->tx), IPC_OK);
 }
 
@@ -49,8 +49,8 @@ static int ho_writer(void *arg)
 {
     const struct ho_write *w = arg;
     size_t size = 0;
-    void *base = w->name ? st_map(w->name, &size)
-                         : ipc__shmring_test_base(w->end);
+    void *base =
+        w->name ? st_map(w->name, &size) : ipc__shmring_test_base(w->end);
     if (!base)
         return 3;
     if (w->width == 8)
@@ -199,8 +199,8 @@ static void ho_indices(const char *name, ipc_channel *rx, ipc_channel *tx)
         err = ipc_recv(rx, buf, sizeof buf, &len, NULL, 0);
         ho_poke(name, end, head_off, head, 8);
         if (err != IPC_EPROTO)
-            fail_msg("head moved by %lld: receive said %s",
-                     (long long)moves[i], ipc_errname(err));
+            fail_msg("head moved by %lld: receive said %s", (long long)moves[i],
+                     ipc_errname(err));
     }
     st_err(ipc_send(tx, "c", 1, 0, 1000), IPC_OK);
     ho_expect_msg(rx, "c");
@@ -217,9 +217,9 @@ static void ho_slots(const char *name, ipc_channel *rx, ipc_channel *tx)
     size_t len_off = st_off("slot_len");
     for (int round = 0; round < 3; round++) {
         uint64_t pos = ho_peek(rx, st_off("tail"));
-        size_t slot = base_off + (size_t)(pos % HO_CAP) *
-                                     (ipc__shmring_test_slot(HO_MAX, 1) -
-                                      base_off);
+        size_t slot =
+            base_off + (size_t)(pos % HO_CAP) *
+                           (ipc__shmring_test_slot(HO_MAX, 1) - base_off);
         st_err(ipc_send(tx, "lie", 3, 0, 1000), IPC_OK);
         st_err(ipc_send(tx, "next", 4, 0, 1000), IPC_OK);
         if (round == 0) {
@@ -341,8 +341,7 @@ static void *ho_handmade(const char *name, size_t size)
     int fd = shm_open(name, O_RDWR | O_CREAT | O_EXCL, 0600);
     assert_true(fd >= 0);
     assert_int_equal(ftruncate(fd, (off_t)size), 0);
-    void *base =
-        mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    void *base = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     close(fd);
     assert_true(base != MAP_FAILED);
     return base;
@@ -377,9 +376,9 @@ static void test_half_made_blank(void **state)
         assert_int_equal(ftruncate(fd, (off_t)size), 0);
         close(fd);
         ho_expect_wait(addr, 200);
-        st_err(ipc_open(addr, IPC_F_CREATE | IPC_F_REPLACE | IPC_F_RECV, 500,
-                        &ch),
-               IPC_EEXIST);
+        st_err(
+            ipc_open(addr, IPC_F_CREATE | IPC_F_REPLACE | IPC_F_RECV, 500, &ch),
+            IPC_EEXIST);
         st_err(ipc_unlink(addr), IPC_EPROTO);
         assert_true(st_exists(name));
         shm_unlink(name);
@@ -463,9 +462,9 @@ static void test_half_made_dead(void **state)
         }
         st_err(ipc_open(addr, IPC_F_CREATE | IPC_F_EXCL | IPC_F_RECV, 500, &ch),
                IPC_EEXIST);
-        st_err(ipc_open(addr, IPC_F_CREATE | IPC_F_REPLACE | IPC_F_RECV, 500,
-                        &ch),
-               IPC_OK);
+        st_err(
+            ipc_open(addr, IPC_F_CREATE | IPC_F_REPLACE | IPC_F_RECV, 500, &ch),
+            IPC_OK);
         ipc_channel *tx = NULL;
         st_err(ipc_open(addr, IPC_F_SEND, 1000, &tx), IPC_OK);
         st_err(ipc_send(tx, "new", 3, 0, 1000), IPC_OK);
@@ -489,8 +488,8 @@ static int ho_fsize_child(void *arg)
     signal(SIGXFSZ, SIG_IGN); /* else the kernel's SIGXFSZ kills us */
     if (setrlimit(RLIMIT_FSIZE, &rl) < 0)
         return 10;
-    ipc_err err = ipc_open(addr, IPC_F_CREATE | IPC_F_EXCL | IPC_F_RECV, 1000,
-                           &ch);
+    ipc_err err =
+        ipc_open(addr, IPC_F_CREATE | IPC_F_EXCL | IPC_F_RECV, 1000, &ch);
     if (err != IPC_ELIMIT || ch) {
         fprintf(stderr, "open: %s (%s)\n", ipc_errname(err), ipc_last_detail());
         return 11;
@@ -529,8 +528,8 @@ static int ho_tmpfs_child(void *arg)
         mount("none", "/", "none", MS_REC | MS_PRIVATE, NULL) < 0 ||
         mount("tmpfs", "/dev/shm", "tmpfs", 0, "size=256k") < 0)
         return 77; /* no privilege here: skipped */
-    ipc_err err = ipc_open(addr, IPC_F_CREATE | IPC_F_EXCL | IPC_F_RECV, 1000,
-                           &ch);
+    ipc_err err =
+        ipc_open(addr, IPC_F_CREATE | IPC_F_EXCL | IPC_F_RECV, 1000, &ch);
     if (err != IPC_ELIMIT || !strstr(ipc_last_detail(), "/dev/shm")) {
         fprintf(stderr, "open: %s (%s)\n", ipc_errname(err), ipc_last_detail());
         return 11;
@@ -569,14 +568,10 @@ static void test_no_room_tmpfs(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        st_test(test_hostile_header_open),
-        st_test(test_foreign_object),
-        st_test(test_hostile_named),
-        st_test(test_hostile_pair),
-        st_test(test_half_made_blank),
-        st_test(test_half_made_live),
-        st_test(test_half_made_dead),
-        st_test(test_no_room_fsize),
+        st_test(test_hostile_header_open), st_test(test_foreign_object),
+        st_test(test_hostile_named),       st_test(test_hostile_pair),
+        st_test(test_half_made_blank),     st_test(test_half_made_live),
+        st_test(test_half_made_dead),      st_test(test_no_room_fsize),
         st_test(test_no_room_tmpfs),
     };
     tu_seed_from_env();

@@ -24,9 +24,9 @@ static void lo_open(struct lo_link *l, bool named, const char *opts)
         return;
     }
     st_name(l->name, sizeof l->name, l->addr, sizeof l->addr, opts);
-    st_err(ipc_open(l->addr, IPC_F_CREATE | IPC_F_EXCL | IPC_F_RECV, 1000,
-                    &l->rx),
-           IPC_OK);
+    st_err(
+        ipc_open(l->addr, IPC_F_CREATE | IPC_F_EXCL | IPC_F_RECV, 1000, &l->rx),
+        IPC_OK);
     st_err(ipc_open(l->addr, IPC_F_SEND, 1000, &l->tx), IPC_OK);
 }
 
@@ -159,7 +159,8 @@ static void test_loan_release(void **state)
 static void test_alignment(void **state)
 {
     (void)state;
-    static const char *opts[] = {"capacity=3&max_msg=1", "capacity=5&max_msg=77",
+    static const char *opts[] = {"capacity=3&max_msg=1",
+                                 "capacity=5&max_msg=77",
                                  "capacity=2&max_msg=1048576"};
     for (size_t i = 0; i < 3; i++) {
         struct lo_link l;
@@ -319,7 +320,7 @@ static void test_loan_fork(void **state)
     lo_close(&l);
 }
 
-#define LO_BIG (1u << 20)
+#define LO_BIG   (1u << 20)
 #define LO_COUNT 200
 
 static int lo_big_sender(void *arg)

@@ -6,12 +6,12 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
-#define MP_SENDERS 3
-#define MP_RECEIVERS 3
+#define MP_SENDERS    3
+#define MP_RECEIVERS  3
 #define MP_PER_SENDER 3000
-#define MP_MAX_MSG 1024
-#define MP_HDR 16
-#define MP_STOP 0xffffffffu
+#define MP_MAX_MSG    1024
+#define MP_HDR        16
+#define MP_STOP       0xffffffffu
 
 struct mp_hdr {
     uint32_t sender;
@@ -27,11 +27,11 @@ struct mp_board {
 };
 
 struct mp_run {
-    const char *addr;  /* named ring, or NULL: use the pair ends */
-    ipc_channel *tx;   /* pair: the send end (inherited) */
-    ipc_channel *rx;   /* pair: the receive end (inherited) */
-    bool is_rx;        /* pair: this child receives */
-    bool zero_copy;    /* loan/commit and view/release */
+    const char *addr; /* named ring, or NULL: use the pair ends */
+    ipc_channel *tx;  /* pair: the send end (inherited) */
+    ipc_channel *rx;  /* pair: the receive end (inherited) */
+    bool is_rx;       /* pair: this child receives */
+    bool zero_copy;   /* loan/commit and view/release */
     struct mp_board *board;
     uint32_t id;
 };
@@ -313,11 +313,11 @@ static void test_named_threads(void **state)
            IPC_OK);
     for (int i = 0; i < MP_SENDERS + MP_RECEIVERS; i++) {
         bool rx = i < MP_RECEIVERS;
-        runs[i] = (struct mp_run){
-            .addr = addr,
-            .board = board,
-            .zero_copy = i % 2,
-            .id = (uint32_t)(rx ? 100 + i : i - MP_RECEIVERS)};
+        runs[i] =
+            (struct mp_run){.addr = addr,
+                            .board = board,
+                            .zero_copy = i % 2,
+                            .id = (uint32_t)(rx ? 100 + i : i - MP_RECEIVERS)};
         assert_int_equal(pthread_create(&th[i], NULL, mp_thread, &runs[i]), 0);
     }
     void *rc;
@@ -338,10 +338,8 @@ static void test_named_threads(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        st_test(test_named_processes),
-        st_test(test_named_processes_zero_copy),
-        st_test(test_pair_processes),
-        st_test(test_pair_processes_zero_copy),
+        st_test(test_named_processes), st_test(test_named_processes_zero_copy),
+        st_test(test_pair_processes),  st_test(test_pair_processes_zero_copy),
         st_test(test_named_threads),
     };
     signal(SIGPIPE, SIG_DFL);

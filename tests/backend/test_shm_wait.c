@@ -43,8 +43,8 @@ static int wt_block(void *arg)
     if (!j->addr)
         ipc_close(j->other);
     int64_t t0 = wt_cpu_now();
-    ipc_err err = !j->send  ? ipc_recv(ch, buf, sizeof buf, &len, NULL,
-                                       j->timeout_ms)
+    ipc_err err = !j->send
+                      ? ipc_recv(ch, buf, sizeof buf, &len, NULL, j->timeout_ms)
                   : j->loan ? ipc_loan(ch, 8, &p, j->timeout_ms)
                             : ipc_send(ch, "x", 1, 0, j->timeout_ms);
     atomic_store(j->cpu_ns, wt_cpu_now() - t0);
@@ -97,8 +97,8 @@ static void test_idle_ends(void **state)
         if (named) {
             st_name(name, sizeof name, addr, sizeof addr,
                     "capacity=4&max_msg=64");
-            st_err(ipc_open(addr, IPC_F_CREATE | IPC_F_EXCL | IPC_F_RECV,
-                            1000, &rx),
+            st_err(ipc_open(addr, IPC_F_CREATE | IPC_F_EXCL | IPC_F_RECV, 1000,
+                            &rx),
                    IPC_OK);
             st_err(ipc_open(addr, IPC_F_SEND, 1000, &tx), IPC_OK);
         } else {
@@ -112,8 +112,9 @@ static void test_idle_ends(void **state)
                            .other = tx,
                            .timeout_ms = WT_WAIT_MS,
                            .cpu_ns = board};
-        wt_check(named ? "named receiver, empty ring" : "pair receiver, "
-                                                        "empty ring",
+        wt_check(named ? "named receiver, empty ring"
+                       : "pair receiver, "
+                         "empty ring",
                  wt_cpu_ms(&j));
         wt_fill(tx);
         j = (struct wt_job){.addr = named ? addr : NULL,
@@ -144,8 +145,8 @@ static void test_behind_a_held_loan(void **state)
         if (named) {
             st_name(name, sizeof name, addr, sizeof addr,
                     "capacity=4&max_msg=64");
-            st_err(ipc_open(addr, IPC_F_CREATE | IPC_F_EXCL | IPC_F_RECV,
-                            1000, &rx),
+            st_err(ipc_open(addr, IPC_F_CREATE | IPC_F_EXCL | IPC_F_RECV, 1000,
+                            &rx),
                    IPC_OK);
             st_err(ipc_open(addr, IPC_F_SEND, 1000, &tx), IPC_OK);
         } else {

@@ -25,7 +25,7 @@
 
 #include "ipc/ipc.h"
 
-#define MIB (1u << 20)
+#define MIB      (1u << 20)
 #define MAX_RUNS 21
 
 static int cpu_a = 0, cpu_b = 1;
@@ -67,8 +67,7 @@ static void pick_cpus(void)
 
 static void die(const char *what, ipc_err err)
 {
-    fprintf(stderr, "%s: %s (%s)\n", what, ipc_errname(err),
-            ipc_last_detail());
+    fprintf(stderr, "%s: %s (%s)\n", what, ipc_errname(err), ipc_last_detail());
     exit(1);
 }
 
@@ -133,8 +132,7 @@ static int receive_n(ipc_channel *rx, size_t cap, size_t n, enum mode mode,
 }
 
 /* Messages per second of n messages of len bytes over a pair. */
-static double throughput(const char *addr, size_t len, size_t n,
-                         enum mode mode)
+static double throughput(const char *addr, size_t len, size_t n, enum mode mode)
 {
     ipc_channel *ends[2];
     ipc_err err = ipc_pair(addr, 0, ends);
@@ -344,8 +342,8 @@ int main(int argc, char **argv)
         fig[F_SHM1M].v[r] = throughput(shm1m, MIB, 4000, COPY) * MIB;
         fig[F_LOAN64].v[r] = throughput(shm64, 64, 5000000, LOAN);
         fig[F_LOAN1M].v[r] = throughput(shm1m, MIB, 2000000, LOAN);
-        fig[F_RTT_SHM].v[r] = round_trip_us("shm:?capacity=4&max_msg=64",
-                                            200000);
+        fig[F_RTT_SHM].v[r] =
+            round_trip_us("shm:?capacity=4&max_msg=64", 200000);
         fig[F_RTT_PIPE].v[r] = round_trip_us("pipe:?max_msg=64", 20000);
         fprintf(stderr, "run %d/%d done\n", r + 1, runs);
     }

@@ -163,11 +163,10 @@ static const struct ct_backend ct_shm = {
     .pair_caps = IPC_CAP_PAIR | IPC_CAP_MULTI_SENDER | IPC_CAP_MULTI_RECEIVER |
                  IPC_CAP_POLLABLE | IPC_CAP_PEER_CLOSED | IPC_CAP_ZERO_COPY,
     .pair_dir = {IPC_F_SEND, IPC_F_RECV},
-    .recv_caps = IPC_CAP_NAMED | IPC_CAP_MULTI_SENDER |
-                 IPC_CAP_MULTI_RECEIVER | IPC_CAP_ZERO_COPY,
-    .send_caps = IPC_CAP_NAMED | IPC_CAP_MULTI_SENDER |
-                 IPC_CAP_MULTI_RECEIVER | IPC_CAP_PEER_CLOSED |
+    .recv_caps = IPC_CAP_NAMED | IPC_CAP_MULTI_SENDER | IPC_CAP_MULTI_RECEIVER |
                  IPC_CAP_ZERO_COPY,
+    .send_caps = IPC_CAP_NAMED | IPC_CAP_MULTI_SENDER | IPC_CAP_MULTI_RECEIVER |
+                 IPC_CAP_PEER_CLOSED | IPC_CAP_ZERO_COPY,
     .namings = {&ct_shm_name, NULL},
     .max_msg_default = 65536,
     .max_msg_max = 64u << 20,

@@ -108,6 +108,7 @@ static void test_known_schemes(void **state)
     (void)state;
     assert_non_null(ipc__backend_find("pipe"));
     assert_non_null(ipc__backend_find("unix"));
+    assert_non_null(ipc__backend_find("shm"));
 }
 
 static void test_version(void **state)
