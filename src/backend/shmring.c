@@ -1677,7 +1677,9 @@ static bool shmring_creator_dead(const struct shmring_prefix *pre)
 /* Read-only: does a live process use this ring? *pid names one. */
 static bool shmring_in_use(int fd, uint32_t *pid)
 {
-    void *base = mmap(NULL, SHMRING_HDR_SIZE, PROT_READ, MAP_SHARED, fd, 0);
+    /* Read-write although we only read: an atomic load may need it. */
+    void *base =
+        mmap(NULL, SHMRING_HDR_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     if (base == MAP_FAILED)
         return true; /* cannot tell: never replace */
     const struct shmring_hdr *hdr = base;
@@ -1775,7 +1777,8 @@ static ipc_err shmring_attach(ipc_channel *ch, struct shmring_end *e,
                          "shm: %s: %lld bytes, too small for a "
                          "ring",
                          e->name, (long long)size);
-    void *base = mmap(NULL, SHMRING_HDR_SIZE, PROT_READ, MAP_SHARED, e->fd, 0);
+    void *base = mmap(NULL, SHMRING_HDR_SIZE, PROT_READ | PROT_WRITE,
+                      MAP_SHARED, e->fd, 0);
     if (base == MAP_FAILED)
         return ipc__errno(errno, "shm: mmap %s", e->name);
     struct shmring_hdr *hdr = base;

@@ -659,12 +659,94 @@ static void test_judged_holders(void **state)
     ipc_close(rx);
 }
 
+/* Child: open to receive, say so, wait to be killed. */
+static int cr_idle_receiver(void *arg)
+{
+    struct hold_ctx *h = arg;
+    ipc_channel *rx = NULL;
+    if (ipc_open(h->addr, IPC_F_RECV, 5000, &rx) != IPC_OK)
+        return 3;
+    cr_ready(h->ready_fd);
+    for (;;)
+        pause();
+}
+
+/* Every receiver of a named ring killed: while the name exists a receiver
+ * may still come, so a sender waits out its timeout; once the name is
+ * removed, the sender hears IPC_ECLOSED within its timeout. */
+static void test_receivers_killed_named(void **state)
+{
+    (void)state;
+    char name[96], addr[160];
+    ipc_channel *tx = NULL;
+    int fds[2];
+    st_name(name, sizeof name, addr, sizeof addr, "capacity=2&max_msg=64");
+    assert_int_equal(pipe2(fds, O_CLOEXEC), 0);
+    static struct hold_ctx h;
+    h = (struct hold_ctx){addr, fds[1], true};
+    /* The creator is a sender here; the receiver is another process. */
+    st_err(ipc_open(addr, IPC_F_CREATE | IPC_F_EXCL | IPC_F_SEND, 1000, &tx),
+           IPC_OK);
+    pid_t pid = st_spawn(cr_idle_receiver, &h);
+    cr_wait_ready(fds[0]);
+    tu_kill(pid);
+    st_err(ipc_send(tx, "1", 1, 0, 1000), IPC_OK);
+    st_err(ipc_send(tx, "2", 1, 0, 1000), IPC_OK);
+    st_err(ipc_send(tx, "3", 1, 0, 200), IPC_ETIMEDOUT);
+    st_err(ipc_unlink(addr), IPC_OK);
+    int64_t t0 = tu_now_ns();
+    st_err(ipc_send(tx, "3", 1, 0, 5000), IPC_ECLOSED);
+    if (tu_elapsed_ms(t0) > 2000)
+        fail_msg("IPC_ECLOSED after %.0f ms", tu_elapsed_ms(t0));
+    st_err(ipc_send(tx, "4", 1, 0, 0), IPC_ECLOSED);
+    close(fds[0]);
+    close(fds[1]);
+    ipc_close(tx);
+}
+
+static int cr_pair_idle_receiver(void *arg)
+{
+    ipc_channel **ends = arg;
+    ipc_close(ends[0]);
+    for (;;)
+        pause();
+    return 0;
+}
+
+/* The only receiver of a pair killed: a sender hears IPC_ECLOSED at the
+ * latest when the ring is full, within its timeout (the kernel closed the
+ * dead receiver's sockets), and never SIGPIPE. */
+static void test_receiver_killed_pair(void **state)
+{
+    (void)state;
+    static ipc_channel *ends[2];
+    st_err(ipc_pair("shm:?capacity=4&max_msg=64", 0, ends), IPC_OK);
+    pid_t pid = st_spawn(cr_pair_idle_receiver, ends);
+    ipc_close(ends[1]);
+    tu_sleep_ms(20);
+    tu_kill(pid);
+    int64_t t0 = tu_now_ns();
+    ipc_err err = IPC_OK;
+    int sent = 0;
+    while ((err = ipc_send(ends[0], "x", 1, 0, 2000)) == IPC_OK)
+        sent++;
+    st_err(err, IPC_ECLOSED);
+    if (sent > 4 || tu_elapsed_ms(t0) > 1500)
+        fail_msg("%d sends and %.0f ms before IPC_ECLOSED", sent,
+                 tu_elapsed_ms(t0));
+    ipc_close(ends[0]);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        st_test(test_kill_senders),   st_test(test_kill_receivers),
-        st_test(test_dead_loan),      st_test(test_dead_view),
+        st_test(test_kill_senders),
+        st_test(test_kill_receivers),
+        st_test(test_dead_loan),
+        st_test(test_dead_view),
         st_test(test_judged_holders),
+        st_test(test_receivers_killed_named),
+        st_test(test_receiver_killed_pair),
     };
     uint64_t seed = tu_seed_from_env();
     print_message("shm.crash: seed %llu (IPC_TEST_SEED to repeat)\n",
