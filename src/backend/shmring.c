@@ -144,8 +144,11 @@
 #define SHMRING_MAX_MSG_DEFAULT  (64u * 1024)
 #define SHMRING_MAX_MSG_MAX      (64u * 1024 * 1024)
 #define SHMRING_CAPACITY_DEFAULT 64u
-#define SHMRING_CAPACITY_MAX     (1u << 20)
-#define SHMRING_NAME_MAX         256u /* "/" and NAME_MAX bytes */
+/* Without capacity=, fewer slots for large messages: a default ring stays
+ * within this many bytes (and has at least 2 slots). */
+#define SHMRING_DEFAULT_BYTES (64u * 1024 * 1024)
+#define SHMRING_CAPACITY_MAX  (1u << 20)
+#define SHMRING_NAME_MAX      256u /* "/" and NAME_MAX bytes */
 
 #define SHMRING_SPIN_NS        50000
 #define SHMRING_HOLDER_SPIN_NS 200000
@@ -1563,6 +1566,129 @@ static ipc_err shmring_check_name(const struct ipc_addr *addr)
     return IPC_OK;
 }
 
+/* The slots of a ring: as asked, or the default for its max_msg. */
+static uint64_t shmring_capacity(const struct ipc_addr *addr, size_t asked,
+                                 size_t max_msg)
+{
+    struct shmring_geom g;
+    if (addr->keys_set & IPC_KEYBIT(IPC_KEY_CAPACITY))
+        return asked;
+    shmring_geom(1, max_msg, &g);
+    uint64_t n = SHMRING_DEFAULT_BYTES / g.slot_size;
+    return n < 2                          ? 2
+           : n > SHMRING_CAPACITY_DEFAULT ? SHMRING_CAPACITY_DEFAULT
+                                          : n;
+}
+
+/* A number from a small text file (the first one in it); false if none. */
+static bool shmring_read_number(const char *path, const char *key,
+                                uint64_t *out)
+{
+    char buf[4096];
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return false;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0)
+        return false;
+    buf[n] = '\0';
+    const char *p = key ? strstr(buf, key) : buf;
+    if (!p)
+        return false;
+    p += key ? strlen(key) : 0;
+    while (*p == ' ' || *p == '\t')
+        p++;
+    if (*p < '0' || *p > '9')
+        return false; /* "max": no limit */
+    *out = strtoull(p, NULL, 10);
+    return true;
+}
+
+/* The tightest memory limit of our cgroup (v2) and its ancestors: *max
+ * and *current of that level. false when none is set or known. */
+static bool shmring_cgroup_memory(uint64_t *max, uint64_t *current)
+{
+    char cg[1024], path[1200];
+    int fd = open("/proc/self/cgroup", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return false;
+    ssize_t n = read(fd, cg, sizeof cg - 1);
+    close(fd);
+    if (n <= 0)
+        return false;
+    cg[n] = '\0';
+    char *p = strstr(cg, "0::/"); /* the v2 hierarchy */
+    if (!p)
+        return false;
+    p += 3;
+    p[strcspn(p, "\n")] = '\0';
+    bool found = false;
+    uint64_t best = UINT64_MAX;
+    for (;;) {
+        uint64_t m, c;
+        snprintf(path, sizeof path, "/sys/fs/cgroup%s/memory.max", p);
+        if (shmring_read_number(path, NULL, &m)) {
+            snprintf(path, sizeof path, "/sys/fs/cgroup%s/memory.current", p);
+            if (!shmring_read_number(path, NULL, &c))
+                c = 0;
+            uint64_t room = m > c ? m - c : 0;
+            if (room < best) {
+                best = room;
+                *max = m;
+                *current = c;
+                found = true;
+            }
+        }
+        char *slash = strrchr(p, '/');
+        if (!slash || slash == p)
+            break;
+        *slash = '\0';
+    }
+    return found;
+}
+
+/* A ring's pages are all taken at creation (so that no access can fault
+ * later), and shared memory is not given back by killing a process: a ring
+ * larger than the machine can spare would send the OOM killer after
+ * innocent processes. Refuse any ring of more than half the memory
+ * available (MemAvailable), or half the room left in our memory cgroup. */
+static ipc_err shmring_check_memory(const char *label, uint64_t size)
+{
+    uint64_t avail_kb = 0, max = 0, current = 0;
+    if (shmring_read_number("/proc/meminfo", "MemAvailable:", &avail_kb) &&
+        size > avail_kb * 1024 / 2)
+        return ipc__fail(IPC_ELIMIT,
+                         "shm: %s: a ring of %llu bytes is over the limit of "
+                         "half the memory available (MemAvailable %llu bytes "
+                         "in /proc/meminfo)",
+                         label, (unsigned long long)size,
+                         (unsigned long long)avail_kb * 1024);
+    if (shmring_cgroup_memory(&max, &current) &&
+        size > (max > current ? max - current : 0) / 2)
+        return ipc__fail(IPC_ELIMIT,
+                         "shm: %s: a ring of %llu bytes is over the limit of "
+                         "half the room in our memory cgroup (memory.max %llu, "
+                         "memory.current %llu)",
+                         label, (unsigned long long)size,
+                         (unsigned long long)max, (unsigned long long)current);
+    return IPC_OK;
+}
+
+/* A named ring must fit in /dev/shm, and in memory. */
+static ipc_err shmring_check_room(const struct shmring_end *e, uint64_t size)
+{
+    struct statvfs sv;
+    if (statvfs("/dev/shm", &sv) == 0 &&
+        (uint64_t)sv.f_bavail * sv.f_frsize < size)
+        return ipc__fail(IPC_ELIMIT,
+                         "shm: %s: a ring of %llu bytes does not fit in "
+                         "/dev/shm (%llu bytes free under its size limit)",
+                         e->name, (unsigned long long)size,
+                         (unsigned long long)sv.f_bavail * sv.f_frsize);
+    return shmring_check_memory(e->name, size);
+}
+
 static ipc_err shmring_no_room(const struct shmring_end *e, uint64_t size,
                                int rc)
 {
@@ -1573,9 +1699,9 @@ static ipc_err shmring_no_room(const struct shmring_end *e, uint64_t size,
     if (rc == ENOSPC || rc == EFBIG || rc == ENOMEM || rc == EDQUOT)
         return ipc__fail(IPC_ELIMIT,
                          "shm: %s: /dev/shm cannot hold the %llu bytes of the "
-                         "ring (%s; %llu bytes free%s)",
+                         "ring (%s; %llu bytes free; a tmpfs size limit%s)",
                          e->name, (unsigned long long)size, strerror(rc), avail,
-                         rc == EFBIG ? "; RLIMIT_FSIZE may forbid it" : "");
+                         rc == EFBIG ? ", or RLIMIT_FSIZE" : "");
     return ipc__errno(rc, "shm: %s: posix_fallocate of %llu bytes in /dev/shm",
                       e->name, (unsigned long long)size);
 }
@@ -1600,6 +1726,9 @@ static ipc_err shmring_create(ipc_channel *ch, struct shmring_end *e,
     }
     e->fd = fd;
     ch->owner = true; /* from here on, our close removes it */
+    ipc_err err = shmring_check_room(e, g->map_size);
+    if (err != IPC_OK)
+        return err;
     /* The umask may have narrowed the mode: set it exactly. */
     if (fchmod(fd, mode) < 0)
         return ipc__errno(errno, "shm: fchmod %s", e->name);
@@ -1872,7 +2001,9 @@ static ipc_err shmring_open(ipc_channel *ch, const struct ipc_addr *addr,
 
     mode_t mode = (mode_t)ipc__addr_get(addr, IPC_KEY_MODE, 0600);
     struct shmring_geom g;
-    shmring_geom(ch->capacity, ch->max_msg, &g);
+    shmring_geom(shmring_capacity(addr, ch->capacity, ch->max_msg), ch->max_msg,
+                 &g);
+    ch->capacity = (size_t)g.n; /* an opener gets the ring's own */
     if (!(flags & IPC_F_CREATE)) {
         err = shmring_open_existing(ch, e, addr, flags, dl);
     } else {
@@ -1926,7 +2057,11 @@ static ipc_err shmring_pair(ipc_channel *tx, ipc_channel *rx,
     pthread_once(&shmring_once, shmring_init_process);
 
     struct shmring_geom g;
-    shmring_geom(tx->capacity, tx->max_msg, &g);
+    shmring_geom(shmring_capacity(addr, tx->capacity, tx->max_msg), tx->max_msg,
+                 &g);
+    ipc_err err = shmring_check_memory("pair", g.map_size);
+    if (err != IPC_OK)
+        return err;
     int mfd = memfd_create("libipc-shm", MFD_CLOEXEC | MFD_ALLOW_SEALING);
     if (mfd < 0)
         return ipc__errno(errno, "shm: memfd_create");
@@ -1938,7 +2073,8 @@ static ipc_err shmring_pair(ipc_channel *tx, ipc_channel *rx,
         close(mfd);
         if (rc == ENOSPC || rc == ENOMEM || rc == EFBIG)
             return ipc__fail(IPC_ELIMIT,
-                             "shm: no memory for a ring of %llu bytes (%s)",
+                             "shm: no memory for a ring of %llu bytes (%s; a "
+                             "memory or RLIMIT_FSIZE limit)",
                              (unsigned long long)g.map_size, strerror(rc));
         return ipc__errno(rc, "shm: posix_fallocate of a pair");
     }

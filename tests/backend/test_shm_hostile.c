@@ -565,6 +565,66 @@ static void test_no_room_tmpfs(void **state)
     assert_false(st_exists(name));
 }
 
+/* In a child whose file size limit is a safety net (were the guard
+ * broken, the kernel would refuse the size, not the OOM killer): a ring
+ * larger than the machine can spare is refused before anything is
+ * allocated, and the detail names the limit. */
+static int ho_huge_child(void *arg)
+{
+    char *addr = arg;
+    ipc_channel *ch = NULL, *ends[2] = {NULL, NULL};
+    struct rlimit rl = {1u << 20, 1u << 20};
+    signal(SIGXFSZ, SIG_IGN);
+    if (setrlimit(RLIMIT_FSIZE, &rl) < 0)
+        return 10;
+    ipc_err err = ipc_pair("shm:?capacity=1048576&max_msg=65536", 0, ends);
+    if (err != IPC_ELIMIT || !strstr(ipc_last_detail(), "MemAvailable")) {
+        fprintf(stderr, "pair: %s (%s)\n", ipc_errname(err), ipc_last_detail());
+        return 11;
+    }
+    err = ipc_open(addr, IPC_F_CREATE | IPC_F_EXCL | IPC_F_RECV, 1000, &ch);
+    if (err != IPC_ELIMIT || !(strstr(ipc_last_detail(), "/dev/shm") ||
+                               strstr(ipc_last_detail(), "MemAvailable"))) {
+        fprintf(stderr, "open: %s (%s)\n", ipc_errname(err), ipc_last_detail());
+        return 12;
+    }
+    return 0;
+}
+
+static void test_no_room_memory(void **state)
+{
+    (void)state;
+    char name[96], addr[160];
+    st_name(name, sizeof name, addr, sizeof addr,
+            "capacity=1048576&max_msg=65536"); /* 64 GiB */
+    st_reap(st_spawn(ho_huge_child, addr), 10000);
+    assert_false(st_exists(name));
+}
+
+/* Without capacity=, large messages get fewer slots: a default ring stays
+ * within 64 MiB. */
+static void test_default_capacity(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *addr;
+        size_t capacity;
+    } cases[] = {
+        {"shm:?max_msg=65536", 64},
+        {"shm:?max_msg=20971520", 3},
+        {"shm:?max_msg=20971520&capacity=2", 2},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        ipc_channel *ends[2];
+        ipc_info info;
+        st_err(ipc_pair(cases[i].addr, 0, ends), IPC_OK);
+        st_err(ipc_query(ends[0], &info), IPC_OK);
+        assert_int_equal(info.capacity, cases[i].capacity);
+        ipc_close(ends[0]);
+        ipc_close(ends[1]);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -572,7 +632,8 @@ int main(void)
         st_test(test_hostile_named),       st_test(test_hostile_pair),
         st_test(test_half_made_blank),     st_test(test_half_made_live),
         st_test(test_half_made_dead),      st_test(test_no_room_fsize),
-        st_test(test_no_room_tmpfs),
+        st_test(test_no_room_tmpfs),       st_test(test_no_room_memory),
+        st_test(test_default_capacity),
     };
     tu_seed_from_env();
     return cmocka_run_group_tests_name("shm.hostile", tests, NULL, NULL);
