@@ -112,12 +112,16 @@
  * pollable: IPC_CAP_POLLABLE is cleared on them.
  *
  * Peer closed. The header counts registered send and receive ends; a close
- * decrements, and entries of dead processes are swept. A send is
- * IPC_ECLOSED once no receive end is left and none can come: a pair, or a
- * named ring that was unlinked (its creator closed, or ipc_unlink). A pair
+ * decrements, and entries of dead processes are swept (by a sender that
+ * finds the ring full, in the slices of its wait). A send is IPC_ECLOSED
+ * once no receive end is left of those there were (a named ring that had
+ * a receiver: as the fifo backend, "every peer seen is gone"; a new
+ * receiver opening the name later makes sends work again), or of those
+ * that can ever come (a pair; a named ring that was unlinked). A pair
  * receiver hears IPC_ECLOSED once no send end is left (count 0, or POLLHUP
- * on b) and the ring is drained. A named receiver never does: new senders
- * may always open the name, so that end has no IPC_CAP_PEER_CLOSED.
+ * on b) and the ring is drained. A named receiver never does: senders may
+ * always come, and telling a crashed one would need a receiver that wakes
+ * up now and then; that end has no IPC_CAP_PEER_CLOSED.
  *
  * Hostile memory. Geometry is read once at open, checked against the file
  * size and our own limits, and kept in the end: slot addresses never come
@@ -146,7 +150,7 @@
 #define SHMRING_CAPACITY_DEFAULT 64u
 /* Without capacity=, fewer slots for large messages: a default ring stays
  * within this many bytes (and has at least 2 slots). */
-#define SHMRING_DEFAULT_BYTES (64u * 1024 * 1024)
+#define SHMRING_DEFAULT_BYTES (16u * 1024 * 1024)
 #define SHMRING_CAPACITY_MAX  (1u << 20)
 #define SHMRING_NAME_MAX      256u /* "/" and NAME_MAX bytes */
 
@@ -290,6 +294,7 @@ struct shmring_hdr {
     _Alignas(128) _Atomic uint32_t n_tx;
     _Atomic uint32_t n_rx;
     _Atomic uint32_t unlinked; /* no new end can attach (pairs: always) */
+    _Atomic uint32_t rx_seen;  /* a receive end was ever attached */
     _Alignas(128) struct shmring_peer peers[SHMRING_PEERS];
 };
 
@@ -569,6 +574,8 @@ static int shmring_peer_add(struct shmring_hdr *hdr, unsigned role,
             }
             atomic_store_explicit(&p->start, who->start, memory_order_relaxed);
             atomic_store_explicit(&p->pidns, who->pidns, memory_order_relaxed);
+            if (role == SHMRING_ROLE_RX)
+                atomic_store(&hdr->rx_seen, 1);
             if (state == SHMRING_PEER_LIVE) {
                 uint64_t live =
                     shmring_peer_word(who->pid, gen, SHMRING_PEER_LIVE, role);
@@ -1104,9 +1111,11 @@ static ipc_err shmring_sleep(struct shmring_end *e, bool rx, bool held,
 {
     struct shmring_hdr *hdr = e->hdr;
     int64_t until = dl->at_ns;
-    /* A named sender of an unlinked ring sweeps for dead receivers now and
-     * then: if none is left, nobody will ever post. */
-    bool sweep = !rx && e->named && atomic_load(&hdr->unlinked);
+    /* A named sender sweeps for dead receivers now and then (once a
+     * receiver was seen, or the ring is unlinked): if none is left, nobody
+     * will ever make room. */
+    bool sweep = !rx && e->named &&
+                 (atomic_load(&hdr->unlinked) || atomic_load(&hdr->rx_seen));
     if (held || sweep) {
         if (w->slice_ns == 0)
             w->slice_ns = SHMRING_SLICE_MIN_NS;
@@ -1191,13 +1200,15 @@ static ipc_err shmring_usable(const struct shmring_end *e)
                      shmring_label(e), SHMRING_PEERS);
 }
 
-/* No receive end is left and none can come. */
+/* No receive end is left of those there were, or of those that can come.
+ * One load on the fast path: the count is 0 only in that case. */
 static inline bool shmring_receivers_gone(struct shmring_end *e)
 {
     struct shmring_hdr *hdr = e->hdr;
     return e->peer_gone ||
            (atomic_load_explicit(&hdr->n_rx, memory_order_acquire) == 0 &&
-            atomic_load_explicit(&hdr->unlinked, memory_order_relaxed));
+            (atomic_load_explicit(&hdr->unlinked, memory_order_relaxed) ||
+             atomic_load_explicit(&hdr->rx_seen, memory_order_relaxed)));
 }
 
 static bool shmring_senders_gone(const ipc_channel *ch, struct shmring_end *e)
@@ -1538,6 +1549,7 @@ static void shmring_format(struct shmring_hdr *hdr,
     atomic_store(&hdr->n_tx, 0);
     atomic_store(&hdr->n_rx, 0);
     atomic_store(&hdr->unlinked, named ? 0 : 1);
+    atomic_store(&hdr->rx_seen, 0);
     atomic_store(&hdr->rx_seq, 0);
     atomic_store(&hdr->tx_seq, 0);
     memset(hdr->peers, 0, sizeof hdr->peers);
@@ -2268,6 +2280,7 @@ size_t ipc__shmring_test_offset(const char *field)
     SHMRING_FIELD_(n_tx)
     SHMRING_FIELD_(n_rx)
     SHMRING_FIELD_(unlinked)
+    SHMRING_FIELD_(rx_seen)
     SHMRING_FIELD_(peers)
 #undef SHMRING_FIELD_
     if (strcmp(field, "peer_size") == 0)

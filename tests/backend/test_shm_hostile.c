@@ -602,7 +602,7 @@ static void test_no_room_memory(void **state)
 }
 
 /* Without capacity=, large messages get fewer slots: a default ring stays
- * within 64 MiB. */
+ * within 16 MiB (and has at least 2). */
 static void test_default_capacity(void **state)
 {
     (void)state;
@@ -611,8 +611,9 @@ static void test_default_capacity(void **state)
         size_t capacity;
     } cases[] = {
         {"shm:?max_msg=65536", 64},
-        {"shm:?max_msg=20971520", 3},
-        {"shm:?max_msg=20971520&capacity=2", 2},
+        {"shm:?max_msg=4194304", 3},
+        {"shm:?max_msg=20971520", 2},
+        {"shm:?max_msg=4194304&capacity=5", 5},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         ipc_channel *ends[2];
