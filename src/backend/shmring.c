@@ -61,10 +61,21 @@
  * that finds a slot held too long judges its holder: the entry moved on,
  * kill(pid, 0) says ESRCH, the process is a zombie, or another process now
  * has the pid (its start time differs) all mean dead. A dead writer's slot
- * is skipped (stored FREE(p + capacity): never delivered), a dead reader's
- * is freed for the next lap. A pid in another pid namespace cannot be
- * judged and counts as alive: waiting is safe, freeing a slot that a live
- * process is writing is not.
+ * becomes a skip (never delivered), a dead reader's is freed for the next
+ * lap. A pid in another pid namespace cannot be judged and counts as
+ * alive: waiting is safe, freeing a slot that a live process is writing is
+ * not.
+ *
+ * Creation. shm_open(O_CREAT | O_EXCL, mode), fchmod to the exact mode, a
+ * 64-byte prefix naming the creator (pwrite: a half-made ring says who is
+ * making it), checks that the ring fits in /dev/shm and in half the memory
+ * available (MemAvailable, memory cgroup), posix_fallocate of every page
+ * (a full /dev/shm is IPC_ELIMIT here, never a SIGBUS later), map, format,
+ * and ready stored last with release ordering. An opener waits within its
+ * timeout for ready; one whose creator died is IPC_EPROTO at once.
+ * IPC_F_REPLACE removes only a ring no live process uses (or one half-made
+ * by a dead creator), never an object that is not a ring. Pairs take the
+ * same steps in a sealed memfd mapped once per end.
  *
  * Fork. A pthread_atfork handler registers, before fork() returns in the
  * parent, an entry for the child's copy of each end (so a parent closing
@@ -122,6 +133,14 @@
  * on b) and the ring is drained. A named receiver never does: senders may
  * always come, and telling a crashed one would need a receiver that wakes
  * up now and then; that end has no IPC_CAP_PEER_CLOSED.
+ *
+ * Zero copy. A loan is a reserved slot (WRITING) handed to the caller, a
+ * view a claimed one (READING); commit publishes a loan, release gives a
+ * view back or turns a loan into a skip. At most 16 of each per end, and
+ * never more loans than slots (a thread holding every slot would wait on
+ * itself): IPC_ELIMIT beyond. A buffer that is no outstanding loan or view
+ * of the end (released twice, say) is IPC_EINVAL. Closing an end gives
+ * back what it holds; a crash is judged like any holder.
  *
  * Hostile memory. Geometry is read once at open, checked against the file
  * size and our own limits, and kept in the end: slot addresses never come
@@ -849,12 +868,6 @@ static inline void shmring_advance(_Atomic uint64_t *index, uint64_t *at)
         *at = want;
 }
 
-/* The position one lap before t. */
-static inline uint64_t h_of(uint64_t t, const struct shmring_end *e)
-{
-    return t - e->n;
-}
-
 /* Sender: claim the slot at the tail. SHMRING_IDLE: the ring is full;
  * SHMRING_HELD: the slot is still held from the previous lap by *holder.
  * check: judge holders (system calls), else only look. */
@@ -908,7 +921,7 @@ static int shmring_find_room(struct shmring_end *e, bool check, uint64_t *pos,
                 uint64_t next =
                     kind == SHMRING_READING
                         ? shmring_state(t, SHMRING_FREE, 0)
-                        : shmring_state(h_of(t, e), SHMRING_FULL, SHMRING_SKIP);
+                        : shmring_state(t - e->n, SHMRING_FULL, SHMRING_SKIP);
                 if (atomic_compare_exchange_strong(&slot->state, &s, next) &&
                     kind == SHMRING_WRITING && atomic_load(&hdr->rx_wait))
                     shmring_wake_slow(e, true);
