@@ -8,7 +8,7 @@
 
 #define MP_SENDERS    3
 #define MP_RECEIVERS  3
-#define MP_PER_SENDER 3000
+#define MP_PER_SENDER 20000
 #define MP_MAX_MSG    1024
 #define MP_HDR        16
 #define MP_STOP       0xffffffffu
