@@ -87,15 +87,20 @@
  *
  * Waiting. A party that cannot progress spins about 50 us (200 us behind a
  * writer that is mid-copy), then announces itself and sleeps. Named rings
- * sleep in the kernel on a futex word of the header, one per direction,
- * used as an event count: a sleeper adds itself to the sleeper count,
- * reads the word, looks at the ring once more, and waits only while the
- * word is unchanged (FUTEX_WAIT_BITSET: an absolute CLOCK_MONOTONIC
- * deadline, EINTR retried against it). The other side reads the sleeper
- * count after each message (one load of a line nobody writes while both
- * are awake: no system call) and, when it is non-zero, takes it with one
- * exchange, bumps the word and wakes the sleepers: a burst of messages
- * makes one wake call, not one per message.
+ * sleep in the kernel on an event count, one 64-bit word per direction:
+ * the low half is the epoch (the futex word), the high half the sleepers
+ * announced in this epoch. A sleeper adds itself (one atomic add, which
+ * also tells it the epoch), looks at the ring once more, and waits only
+ * while the epoch is unchanged (FUTEX_WAIT_BITSET: an absolute
+ * CLOCK_MONOTONIC deadline, EINTR retried against it). The other side
+ * reads the word after each message (one load of a line nobody writes
+ * while both are awake: no system call) and, when sleepers are there,
+ * moves to the next epoch with no sleepers in one CAS and wakes them: a
+ * burst of messages makes one wake call, not one per message. A sleeper
+ * that leaves without being woken takes itself off only while the epoch
+ * is still its own, in the same CAS: it can never take off a sleeper of a
+ * later epoch (which two separate words, a count and a futex word, did
+ * allow: a lost wake-up).
  *   Why not the process-shared sem_t of the first design: glibc trusts the
  * semaphore's flags word in the mapping and aborts the process ("The
  * futex facility returned an unexpected error code") when a peer has
@@ -302,13 +307,11 @@ struct shmring_hdr {
      * prefetcher pairs 64-byte lines). */
     _Alignas(128) _Atomic uint64_t tail;
     _Alignas(128) _Atomic uint64_t head;
-    /* Named: receivers announced asleep, and the futex word they sleep on.
-     * Pair: the receive bell is armed (rx_seq unused). Then the same for
-     * senders. */
-    _Alignas(128) _Atomic uint32_t rx_wait;
-    _Atomic uint32_t rx_seq;
-    _Alignas(128) _Atomic uint32_t tx_wait;
-    _Atomic uint32_t tx_seq;
+    /* Wake-ups of sleeping receivers, then senders. Named: epoch (low
+     * half, the futex word) and sleepers of that epoch (high half). Pair:
+     * a non-zero high half means the socket bell is armed. */
+    _Alignas(128) _Atomic uint64_t rx_wake;
+    _Alignas(128) _Atomic uint64_t tx_wake;
     /* Written only when an end comes or goes. */
     _Alignas(128) _Atomic uint32_t n_tx;
     _Atomic uint32_t n_rx;
@@ -775,34 +778,57 @@ static bool shmring_fill(int fd)
     return true;
 }
 
-static long shmring_futex(_Atomic uint32_t *word, int op, uint32_t val,
-                          const struct timespec *at)
+#define SHMRING_SLEEPER (1ull << 32) /* one sleeper, in a wake word */
+
+static _Atomic uint64_t *shmring_wake_word(struct shmring_hdr *hdr, bool rx)
 {
-    return syscall(SYS_futex, (uint32_t *)word, op, val, at, NULL,
-                   FUTEX_BITSET_MATCH_ANY);
+    return rx ? &hdr->rx_wake : &hdr->tx_wake;
 }
 
-/* Named: bump the event count and wake every sleeper on it. Not private:
- * the sleepers are other processes. */
-static void shmring_futex_wake(_Atomic uint32_t *seq)
+/* The epoch half of a wake word: the 32 bits the futex calls look at. */
+static uint32_t *shmring_epoch(_Atomic uint64_t *wake)
 {
-    atomic_fetch_add(seq, 1);
-    shmring_futex(seq, FUTEX_WAKE, INT_MAX, NULL);
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    return (uint32_t *)wake;
+#else
+    return (uint32_t *)wake + 1;
+#endif
+}
+
+static long shmring_futex(uint32_t *word, int op, uint32_t val,
+                          const struct timespec *at)
+{
+    return syscall(SYS_futex, word, op, val, at, NULL, FUTEX_BITSET_MATCH_ANY);
+}
+
+/* Named: move to the next epoch, with no sleepers, and wake every sleeper
+ * of the last one. Only when someone sleeps, unless `always`. Not a
+ * private futex: the sleepers are other processes. */
+static void shmring_epoch_next(_Atomic uint64_t *wake, bool always)
+{
+    uint64_t v = atomic_load(wake);
+    for (;;) {
+        if (!always && (v >> 32) == 0)
+            return;
+        uint64_t next = (uint64_t)(uint32_t)(v + 1);
+        if (atomic_compare_exchange_weak(wake, &v, next))
+            break;
+    }
+    shmring_futex(shmring_epoch(wake), FUTEX_WAKE, INT_MAX, NULL);
 }
 
 /* The other side announced a sleeper (or, on a pair, armed its bell). */
 static void shmring_wake_slow(struct shmring_end *e, bool rx)
 {
-    struct shmring_hdr *hdr = e->hdr;
-    _Atomic uint32_t *wait = rx ? &hdr->rx_wait : &hdr->tx_wait;
-    /* Take every announced sleeper at once: the next message of a burst
-     * finds the count at 0 and makes no system call. */
-    if (!atomic_exchange(wait, 0))
-        return;
+    _Atomic uint64_t *wake = shmring_wake_word(e->hdr, rx);
     if (e->named) {
-        shmring_futex_wake(rx ? &hdr->rx_seq : &hdr->tx_seq);
+        shmring_epoch_next(wake, false);
         return;
     }
+    /* Disarm and ring once: the next message of a burst finds the bell
+     * disarmed and makes no system call. */
+    if (!(atomic_exchange(wake, 0) >> 32))
+        return;
     if (rx) {
         /* EAGAIN: b is full of bytes, hence readable already. */
         ssize_t r;
@@ -826,7 +852,7 @@ static inline void shmring_publish(struct shmring_end *e,
 {
     atomic_store_explicit(&slot->state, shmring_state(pos, SHMRING_FULL, 0),
                           memory_order_seq_cst);
-    if (atomic_load_explicit(&e->hdr->rx_wait, memory_order_seq_cst))
+    if (atomic_load_explicit(&e->hdr->rx_wake, memory_order_seq_cst) >> 32)
         shmring_wake_slow(e, true);
 }
 
@@ -837,7 +863,7 @@ static inline void shmring_free_slot(struct shmring_end *e,
     atomic_store_explicit(&slot->state,
                           shmring_state(pos + e->n, SHMRING_FREE, 0),
                           memory_order_seq_cst);
-    if (atomic_load_explicit(&e->hdr->tx_wait, memory_order_seq_cst))
+    if (atomic_load_explicit(&e->hdr->tx_wake, memory_order_seq_cst) >> 32)
         shmring_wake_slow(e, false);
 }
 
@@ -923,7 +949,7 @@ static int shmring_find_room(struct shmring_end *e, bool check, uint64_t *pos,
                         ? shmring_state(t, SHMRING_FREE, 0)
                         : shmring_state(t - e->n, SHMRING_FULL, SHMRING_SKIP);
                 if (atomic_compare_exchange_strong(&slot->state, &s, next) &&
-                    kind == SHMRING_WRITING && atomic_load(&hdr->rx_wait))
+                    kind == SHMRING_WRITING && atomic_load(&hdr->rx_wake) >> 32)
                     shmring_wake_slow(e, true);
                 continue;
             }
@@ -969,7 +995,7 @@ static int shmring_find_msg(struct shmring_end *e, bool check, uint64_t *pos,
             if (atomic_compare_exchange_strong(
                     &slot->state, &s,
                     shmring_state(h + e->n, SHMRING_FREE, 0)) &&
-                atomic_load(&hdr->tx_wait))
+                atomic_load(&hdr->tx_wake) >> 32)
                 shmring_wake_slow(e, false);
             continue;
         }
@@ -1035,36 +1061,36 @@ static ipc_err shmring_blocked(const struct shmring_end *e, bool rx,
 static void shmring_arm(struct shmring_end *e, bool rx, bool fill,
                         struct shmring_wait *w)
 {
-    struct shmring_hdr *hdr = e->hdr;
+    _Atomic uint64_t *wake = shmring_wake_word(e->hdr, rx);
     if (e->named) {
-        /* Announce, then read the count: a wake-up after this read changes
-         * the word, and the futex wait returns at once. */
-        atomic_fetch_add(rx ? &hdr->rx_wait : &hdr->tx_wait, 1);
-        w->seq = atomic_load(rx ? &hdr->rx_seq : &hdr->tx_seq);
+        /* Announce; the add also tells the epoch: a wake-up after it
+         * moves the epoch, and the futex wait returns at once. */
+        w->seq = (uint32_t)atomic_fetch_add(wake, SHMRING_SLEEPER);
         return;
     }
     if (rx) {
         if (!shmring_drain(e->fd))
             e->peer_gone = true;
-        atomic_store(&hdr->rx_wait, 1);
-    } else {
-        if (fill && !shmring_fill(e->fd))
-            e->peer_gone = true;
-        atomic_store(&hdr->tx_wait, 1);
+    } else if (fill && !shmring_fill(e->fd)) {
+        e->peer_gone = true;
     }
+    atomic_store(wake, SHMRING_SLEEPER);
 }
 
 static void shmring_disarm(struct shmring_end *e, bool rx,
                            const struct shmring_wait *w)
 {
-    struct shmring_hdr *hdr = e->hdr;
     /* A pair's bell stays armed: another process may sleep on it, and one
-     * spare byte costs less than a lost wake-up. A named sleeper leaves the
-     * count unless a waker took it already (the word moved): at worst the
-     * count is off by one until the next waker resets it to 0, which costs
-     * one spare wake call, never a lost wake-up. */
-    if (e->named && atomic_load(rx ? &hdr->rx_seq : &hdr->tx_seq) == w->seq)
-        atomic_fetch_sub(rx ? &hdr->rx_wait : &hdr->tx_wait, 1);
+     * spare byte costs less than a lost wake-up. A named sleeper takes
+     * itself off while its epoch lasts; once the epoch moved, a waker took
+     * it off already. */
+    if (!e->named)
+        return;
+    _Atomic uint64_t *wake = shmring_wake_word(e->hdr, rx);
+    uint64_t v = atomic_load(wake);
+    while ((uint32_t)v == w->seq && (v >> 32) != 0 &&
+           !atomic_compare_exchange_weak(wake, &v, v - SHMRING_SLEEPER))
+        ;
 }
 
 static void shmring_timespec(int64_t ns, struct timespec *ts)
@@ -1073,10 +1099,9 @@ static void shmring_timespec(int64_t ns, struct timespec *ts)
     ts->tv_nsec = (long)(ns % 1000000000LL);
 }
 
-/* Named: sleep while the event count is still seq, until (monotonic ns). */
-static ipc_err shmring_futex_sleep(const struct shmring_end *e,
-                                   _Atomic uint32_t *word, uint32_t seq,
-                                   int64_t until)
+/* Named: sleep while the epoch is still seq, until (monotonic ns). */
+static ipc_err shmring_futex_sleep(const struct shmring_end *e, uint32_t *word,
+                                   uint32_t seq, int64_t until)
 {
     struct timespec at, *atp = NULL;
     if (until != INT64_MAX) {
@@ -1141,8 +1166,8 @@ static ipc_err shmring_sleep(struct shmring_end *e, bool rx, bool held,
     }
     ipc_err err;
     if (e->named) {
-        err = shmring_futex_sleep(e, rx ? &hdr->rx_seq : &hdr->tx_seq, w->seq,
-                                  until);
+        err = shmring_futex_sleep(e, shmring_epoch(shmring_wake_word(hdr, rx)),
+                                  w->seq, until);
         shmring_disarm(e, rx, w);
         if (err == IPC_OK && sweep)
             shmring_sweep(hdr);
@@ -1433,7 +1458,7 @@ static void shmring_abandon(struct shmring_end *e, const struct shmring_held *h)
     if (atomic_compare_exchange_strong(
             &h->slot->state, &mine,
             shmring_state(h->pos, SHMRING_FULL, SHMRING_SKIP)) &&
-        atomic_load(&e->hdr->rx_wait))
+        (atomic_load(&e->hdr->rx_wake) >> 32))
         shmring_wake_slow(e, true); /* a receiver may wait on that slot */
 }
 
@@ -1557,14 +1582,12 @@ static void shmring_format(struct shmring_hdr *hdr,
     atomic_store(&hdr->head, 0);
     /* A pair's receive bell starts armed: the first message rings it, so
      * that poll() works before the first receive. */
-    atomic_store(&hdr->rx_wait, named ? 0 : 1);
-    atomic_store(&hdr->tx_wait, 0);
+    atomic_store(&hdr->rx_wake, named ? 0 : SHMRING_SLEEPER);
+    atomic_store(&hdr->tx_wake, 0);
     atomic_store(&hdr->n_tx, 0);
     atomic_store(&hdr->n_rx, 0);
     atomic_store(&hdr->unlinked, named ? 0 : 1);
     atomic_store(&hdr->rx_seen, 0);
-    atomic_store(&hdr->rx_seq, 0);
-    atomic_store(&hdr->tx_seq, 0);
     memset(hdr->peers, 0, sizeof hdr->peers);
     unsigned char *slots = (unsigned char *)hdr + SHMRING_HDR_SIZE;
     for (uint64_t i = 0; i < g->n; i++) {
@@ -2155,8 +2178,7 @@ static void shmring_wake_all(struct shmring_end *e, bool rx)
 {
     struct shmring_hdr *hdr = e->hdr;
     if (e->named) {
-        atomic_store(rx ? &hdr->rx_wait : &hdr->tx_wait, 0);
-        shmring_futex_wake(rx ? &hdr->rx_seq : &hdr->tx_seq);
+        shmring_epoch_next(shmring_wake_word(hdr, rx), true);
     } else if (rx) {
         send(e->peer_fd, "c", 1, MSG_DONTWAIT | MSG_NOSIGNAL);
     } else {
@@ -2233,8 +2255,7 @@ static ipc_err shmring_unlink(const struct ipc_addr *addr)
         if (base != MAP_FAILED) {
             struct shmring_hdr *hdr = base;
             atomic_store(&hdr->unlinked, 1);
-            atomic_store(&hdr->tx_wait, 0);
-            shmring_futex_wake(&hdr->tx_seq);
+            shmring_epoch_next(&hdr->tx_wake, true);
             munmap(base, SHMRING_HDR_SIZE);
         }
     }
@@ -2288,8 +2309,8 @@ size_t ipc__shmring_test_offset(const char *field)
     SHMRING_FIELD_(map_size)
     SHMRING_FIELD_(tail)
     SHMRING_FIELD_(head)
-    SHMRING_FIELD_(rx_wait)
-    SHMRING_FIELD_(tx_wait)
+    SHMRING_FIELD_(rx_wake)
+    SHMRING_FIELD_(tx_wake)
     SHMRING_FIELD_(n_tx)
     SHMRING_FIELD_(n_rx)
     SHMRING_FIELD_(unlinked)

@@ -286,14 +286,15 @@ static void ho_peers(const char *name, ipc_channel *rx, ipc_channel *tx)
     ho_expect_msg(rx, "past");
 }
 
-/* The semaphores and sleeper counts full of garbage: calls still end by
- * their deadline, with a timeout or IPC_EPROTO, never a hang or a crash. */
-static void ho_sems(const char *name, ipc_channel *rx, ipc_channel *tx)
+/* The wake words (futex epochs, sleeper counts) full of garbage: calls
+ * still end by their deadline, with a timeout or IPC_EPROTO, never a hang
+ * or a crash. */
+static void ho_wake_words(const char *name, ipc_channel *rx, ipc_channel *tx)
 {
     const ipc_channel *end = name ? NULL : rx;
     char buf[HO_MAX];
     size_t len;
-    for (size_t off = st_off("rx_wait"); off < st_off("n_tx"); off += 8)
+    for (size_t off = st_off("rx_wake"); off < st_off("n_tx"); off += 8)
         ho_poke(name, end, off, 0xa5a5a5a5a5a5a5a5ull, 8);
     int64_t t0 = tu_now_ns();
     ipc_err err = ipc_recv(rx, buf, sizeof buf, &len, NULL, 200);
@@ -316,7 +317,7 @@ static void test_hostile_named(void **state)
     ho_slots(r.name, r.rx, r.tx);
     ho_geometry(r.name, r.rx, r.tx);
     ho_peers(r.name, r.rx, r.tx);
-    ho_sems(r.name, r.rx, r.tx);
+    ho_wake_words(r.name, r.rx, r.tx);
     ho_close(&r);
 }
 
