@@ -36,6 +36,11 @@ extern const struct ipc_backend ipc__backend_mq;
 #else
 REGISTRY_BUILT_OUT(mq, "built without the mq backend (IPC_WITH_MQ=OFF)");
 #endif
+#if IPC_WITH_SHM
+extern const struct ipc_backend ipc__backend_shm;
+#else
+REGISTRY_BUILT_OUT(shm, "built without the shm backend (IPC_WITH_SHM=OFF)");
+#endif
 
 const struct ipc_backend *const ipc__backends[] = {
     &ipc__backend_pipe,
@@ -43,6 +48,7 @@ const struct ipc_backend *const ipc__backends[] = {
     &ipc__backend_fifo,
     &ipc__backend_mq,
     &ipc__backend_sysv,
+    &ipc__backend_shm,
     NULL,
 };
 

@@ -1216,7 +1216,7 @@ static void print_table(struct row_result *rows, int nrows)
         for (int t = 0; t < T_COUNT; t++) {
             if (!test_applies(rr, t))
                 continue;
-            char a[64], b[64], ratio[16] = "-", spread[32];
+            char a[64], b[64], ratio[16] = "-", spread[40];
             cell(&rr->lib, rr, t, a, sizeof a);
             cell(&rr->raw, rr, t, b, sizeof b);
             if (rr->npairs > 0) {

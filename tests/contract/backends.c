@@ -286,6 +286,45 @@ static const struct ct_naming ct_mq_name = {
     .unlink_missing = IPC_ENOENT,
 };
 
+/* POSIX shm: "/" and up to NAME_MAX (255) bytes, shown in /dev/shm. */
+#define CT_SHM_NAME_MAX 256
+
+static void ct_shm_make(char *buf, size_t size)
+{
+    char name[96];
+    tu_unique(name, sizeof name, "ipct");
+    snprintf(buf, size, "shm:/%s", name);
+}
+
+static void ct_shm_make_len(char *buf, size_t size, size_t len)
+{
+    char name[96];
+    tu_unique(name, sizeof name, "/ipcl");
+    size_t n = strlen(name);
+    if (n > len)
+        n = len;
+    int w = snprintf(buf, size, "shm:%.*s", (int)n, name);
+    for (size_t i = n; i < len && (size_t)w + 1 < size; i++)
+        buf[w++] = 's';
+    buf[w] = '\0';
+}
+
+static void ct_shm_fs(const char *addr, char *buf, size_t size)
+{
+    snprintf(buf, size, "/dev/shm%s", addr + strlen("shm:"));
+}
+
+static const struct ct_naming ct_shm_name = {
+    .name = "name",
+    .make = ct_shm_make,
+    .make_len = ct_shm_make_len,
+    .fs_path = ct_shm_fs,
+    .name_max = CT_SHM_NAME_MAX,
+    .stale_survives = true, /* a shm object outlives its processes */
+    .live_detected = true,  /* the ring's peer table tells live from dead */
+    .unlink_missing = IPC_ENOENT,
+};
+
 /* ---------------------------------------------------------------- backends */
 
 static const struct ct_backend ct_pipe = {
@@ -376,11 +415,29 @@ static const struct ct_backend ct_mq = {
     .framed = false,
 };
 
+static const struct ct_backend ct_shm = {
+    .name = "shm",
+    .scheme = "shm",
+    .pair_caps = IPC_CAP_PAIR | IPC_CAP_MULTI_SENDER | IPC_CAP_MULTI_RECEIVER |
+                 IPC_CAP_POLLABLE | IPC_CAP_PEER_CLOSED | IPC_CAP_ZERO_COPY,
+    .pair_dir = {IPC_F_SEND, IPC_F_RECV},
+    .recv_caps = IPC_CAP_NAMED | IPC_CAP_MULTI_SENDER | IPC_CAP_MULTI_RECEIVER |
+                 IPC_CAP_ZERO_COPY,
+    .send_caps = IPC_CAP_NAMED | IPC_CAP_MULTI_SENDER | IPC_CAP_MULTI_RECEIVER |
+                 IPC_CAP_PEER_CLOSED | IPC_CAP_ZERO_COPY,
+    .namings = {&ct_shm_name, NULL},
+    .max_msg_default = 65536,
+    .max_msg_max = 64u << 20,
+    .takes_capacity = true,
+    .takes_mode = true,
+};
+
 const struct ct_backend *const ct_backends[] = {
     &ct_pipe,
     &ct_unix,
     &ct_fifo,
     &ct_mq,
     &ct_sysv,
+    &ct_shm,
     NULL,
 };

@@ -288,6 +288,157 @@ static void test_zero_copy(void **state)
     ct_err(ipc_release(fx->rx, view), IPC_EINVAL);
 }
 
+static bool zc_both(const struct ct_fx *fx)
+{
+    return (ct_tx_caps(fx) & IPC_CAP_ZERO_COPY) &&
+           (ct_rx_caps(fx) & IPC_CAP_ZERO_COPY);
+}
+
+static void zc_view_pat(ipc_channel *rx, size_t len, uint64_t seed)
+{
+    const void *view = NULL;
+    size_t got = (size_t)-1;
+    unsigned prio = 9;
+    ct_err(ipc_view(rx, &view, &got, &prio, 1000), IPC_OK);
+    assert_non_null(view);
+    assert_int_equal(got, len);
+    assert_int_equal(prio, 0);
+    assert_int_equal(tu_pattern_check(view, len, seed), len);
+    ct_err(ipc_release(rx, view), IPC_OK);
+}
+
+/* ZERO_COPY, the positive path: loans, sends and commits interleave, and
+ * a message takes its loan's place in the order; a commit may be shorter
+ * than its loan, or empty; views and copies mix. */
+static void test_zero_copy_order(void **state)
+{
+    struct ct_fx *fx = *state;
+    void *a = NULL, *c = NULL, *z = NULL;
+    char buf[8];
+    size_t len;
+
+    if (!zc_both(fx))
+        return; /* the IPC_ENOTSUP path: test_zero_copy */
+    ct_link(fx, "max_msg=256");
+    ct_err(ipc_loan(fx->tx, 100, &a, 1000), IPC_OK);
+    tu_pattern(a, 100, 31);
+    ct_send_pat(fx->tx, 50, 32, 1000);
+    ct_err(ipc_loan(fx->tx, 256, &c, 1000), IPC_OK);
+    tu_pattern(c, 200, 33);
+    ct_err(ipc_commit(fx->tx, c, 200, 0), IPC_OK);
+    ct_err(ipc_commit(fx->tx, a, 100, 0), IPC_OK);
+    ct_err(ipc_loan(fx->tx, 0, &z, 1000), IPC_OK);
+    ct_err(ipc_commit(fx->tx, z, 0, 0), IPC_OK);
+
+    zc_view_pat(fx->rx, 100, 31);
+    ct_recv_pat(fx->rx, 50, 32, 1000);
+    zc_view_pat(fx->rx, 200, 33);
+    zc_view_pat(fx->rx, 0, 0);
+    ct_err(ipc_recv(fx->rx, buf, sizeof buf, &len, NULL, 0), IPC_EAGAIN);
+}
+
+/* ZERO_COPY: a loan given back uncommitted sends nothing; a loan or view
+ * is given back once (IPC_EINVAL after); a commit longer than the loan is
+ * refused and the loan stays usable. */
+static void test_zero_copy_release(void **state)
+{
+    struct ct_fx *fx = *state;
+    void *p = NULL;
+    char buf[8];
+    size_t len;
+
+    if (!zc_both(fx))
+        return;
+    ct_link(fx, "max_msg=64");
+    ct_err(ipc_loan(fx->tx, 10, &p, 1000), IPC_OK);
+    ct_err(ipc_release(fx->tx, p), IPC_OK);
+    ct_err(ipc_release(fx->tx, p), IPC_EINVAL);
+    ct_detail_set();
+    ct_err(ipc_commit(fx->tx, p, 10, 0), IPC_EINVAL);
+    ct_err(ipc_recv(fx->rx, buf, sizeof buf, &len, NULL, 0), IPC_EAGAIN);
+
+    ct_err(ipc_loan(fx->tx, 10, &p, 1000), IPC_OK);
+    ct_err(ipc_commit(fx->tx, p, 11, 0), IPC_EINVAL);
+    tu_pattern(p, 10, 41);
+    ct_err(ipc_commit(fx->tx, p, 10, 0), IPC_OK);
+    zc_view_pat(fx->rx, 10, 41);
+    ct_send_pat(fx->tx, 5, 42, 1000);
+    ct_recv_pat(fx->rx, 5, 42, 1000);
+}
+
+/* ZERO_COPY: loans are bounded. Taking them without giving any back ends
+ * in a clear error (IPC_ELIMIT, or IPC_EAGAIN once the channel is full),
+ * never in memory without end; given back, they are available again. */
+static void test_zero_copy_bounded(void **state)
+{
+    struct ct_fx *fx = *state;
+    static void *loans[4096];
+    size_t n = 0;
+    ipc_err err = IPC_OK;
+    char buf[8];
+    size_t len;
+
+    if (!zc_both(fx))
+        return;
+    ct_link(fx, "max_msg=64");
+    for (; n < sizeof loans / sizeof loans[0]; n++)
+        if ((err = ipc_loan(fx->tx, 8, &loans[n], 0)) != IPC_OK)
+            break;
+    if (n == sizeof loans / sizeof loans[0])
+        fail_msg("%zu loans and no limit", n);
+    if (err != IPC_ELIMIT && err != IPC_EAGAIN)
+        ct_err(err, IPC_ELIMIT);
+    ct_detail_set();
+    assert_true(n > 0);
+    for (size_t i = 0; i < n; i++)
+        ct_err(ipc_release(fx->tx, loans[i]), IPC_OK);
+    ct_err(ipc_recv(fx->rx, buf, sizeof buf, &len, NULL, 0), IPC_EAGAIN);
+    ct_err(ipc_loan(fx->tx, 8, &loans[0], 1000), IPC_OK);
+    tu_pattern(loans[0], 8, 51);
+    ct_err(ipc_commit(fx->tx, loans[0], 8, 0), IPC_OK);
+    zc_view_pat(fx->rx, 8, 51);
+}
+
+#define ZC_PEER_COUNT 50
+
+static int zc_peer_sender(struct ct_fx *fx, void *arg)
+{
+    (void)arg;
+    ipc_channel *tx = ct_child_sender(fx);
+    if (!tx)
+        return 1;
+    for (size_t i = 0; i < ZC_PEER_COUNT; i++) {
+        void *p = NULL;
+        size_t len = 1000 + i * 61;
+        ipc_err err = ipc_loan(tx, len, &p, 10000);
+        if (err == IPC_OK) {
+            tu_pattern(p, len, 600 + i);
+            err = ipc_commit(tx, p, len, 0);
+        }
+        if (err != IPC_OK) {
+            ct_child_release(fx, tx);
+            return ct_child_fail(2, "loan/commit %zu: %s", i, ipc_errname(err));
+        }
+    }
+    ct_child_release(fx, tx);
+    return 0;
+}
+
+/* ZERO_COPY between processes: another process writes in place and
+ * commits, we read in place. */
+static void test_zero_copy_peer(void **state)
+{
+    struct ct_fx *fx = *state;
+
+    if (!zc_both(fx))
+        return;
+    ct_link(fx, "max_msg=4096");
+    pid_t pid = ct_spawn(fx, zc_peer_sender, NULL);
+    for (size_t i = 0; i < ZC_PEER_COUNT; i++)
+        zc_view_pat(fx->rx, 1000 + i * 61, 600 + i);
+    ct_reap(fx, pid);
+}
+
 /* PEER_UID: the peer's uid (our own here). A named receiver knows a uid
  * only once a message came. Without the cap: IPC_ENOTSUP. */
 static void test_peer_uid(void **state)
@@ -538,6 +689,10 @@ const struct ct_test ct_tests_caps[] = {
     {"cloexec", test_cloexec, CT_EACH_MODE},
     {"priority", test_priority, CT_EACH_MODE},
     {"zero_copy", test_zero_copy, CT_EACH_MODE},
+    {"zero_copy_order", test_zero_copy_order, CT_EACH_MODE},
+    {"zero_copy_release", test_zero_copy_release, CT_EACH_MODE},
+    {"zero_copy_bounded", test_zero_copy_bounded, CT_EACH_MODE},
+    {"zero_copy_peer", test_zero_copy_peer, CT_EACH_MODE},
     {"peer_uid", test_peer_uid, CT_EACH_MODE},
     {"direction", test_direction, CT_EACH_MODE},
     {"rendezvous", test_rendezvous, CT_EACH_MODE},

@@ -111,6 +111,7 @@ static void test_known_schemes(void **state)
     assert_non_null(ipc__backend_find("fifo"));
     assert_non_null(ipc__backend_find("mq"));
     assert_non_null(ipc__backend_find("sysv"));
+    assert_non_null(ipc__backend_find("shm"));
 }
 
 static void test_version(void **state)
