@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define CHANNEL_VERSION_STR_(a, b, c) #a "." #b "." #c
@@ -229,6 +231,20 @@ ipc_err ipc_unlink(const char *address)
     if ((err = ipc__addr_check(be, &addr, true)) != IPC_OK)
         return err;
     return be->unlink(&addr);
+}
+
+ipc_err ipc__unlink_kind(const char *scheme, const char *path, mode_t type,
+                         const char *kind)
+{
+    struct stat st;
+    if (lstat(path, &st) < 0)
+        return ipc__errno(errno, "%s: %s", scheme, path);
+    if ((st.st_mode & S_IFMT) != type)
+        return ipc__fail(IPC_EPROTO, "%s: %s is not %s; not removed", scheme,
+                         path, kind);
+    if (unlink(path) < 0)
+        return ipc__errno(errno, "%s: unlink %s", scheme, path);
+    return IPC_OK;
 }
 
 static ipc_err channel_need(const ipc_channel *ch, unsigned dir,

@@ -191,6 +191,12 @@ static inline void *ipc__priv(const struct ipc_channel *ch)
     return (void *)ch->priv;
 }
 
+/* Remove the file at path only if it is of the kind type (S_IFIFO,
+ * S_IFSOCK): ipc_unlink never removes a file of another kind (IPC_EPROTO).
+ * kind names it in the detail: "a FIFO". */
+ipc_err ipc__unlink_kind(const char *scheme, const char *path, mode_t type,
+                         const char *kind);
+
 /* Registry (registry.c): the backend for a scheme, or NULL if unknown. */
 const struct ipc_backend *ipc__backend_find(const char *scheme);
 /* All known backends, built or not, NULL-terminated. */

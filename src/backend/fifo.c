@@ -405,15 +405,7 @@ static void fifo_close(ipc_channel *ch)
 
 static ipc_err fifo_unlink(const struct ipc_addr *addr)
 {
-    struct stat st;
-    if (lstat(addr->path, &st) < 0)
-        return ipc__errno(errno, "fifo: %s", addr->path);
-    if (!S_ISFIFO(st.st_mode))
-        return ipc__fail(IPC_EPROTO, "fifo: %s is not a FIFO; not removed",
-                         addr->path);
-    if (unlink(addr->path) < 0)
-        return ipc__errno(errno, "fifo: unlink %s", addr->path);
-    return IPC_OK;
+    return ipc__unlink_kind("fifo", addr->path, S_IFIFO, "a FIFO");
 }
 
 /* ------------------------------------------------------------- messages */

@@ -376,15 +376,7 @@ static ipc_err unix_unlink(const struct ipc_addr *addr)
                                     "with their receiver",
                          addr->path);
     }
-    struct stat st;
-    if (lstat(addr->path, &st) < 0)
-        return ipc__errno(errno, "unix: %s", addr->path);
-    if (!S_ISSOCK(st.st_mode))
-        return ipc__fail(IPC_EPROTO, "unix: %s is not a socket; not removed",
-                         addr->path);
-    if (unlink(addr->path) < 0)
-        return ipc__errno(errno, "unix: unlink %s", addr->path);
-    return IPC_OK;
+    return ipc__unlink_kind("unix", addr->path, S_IFSOCK, "a socket");
 }
 
 /* ------------------------------------------------------------ messages */
