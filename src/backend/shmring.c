@@ -2,6 +2,7 @@
 /* shm: a ring of fixed slots in shared memory, named (POSIX shm) or private
  * (a pair), with zero-copy loans; safe against crashed and hostile peers. */
 #include "ipc_int.h"
+#include "shmring_hooks.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -150,8 +151,9 @@
  * Hostile memory. Geometry is read once at open, checked against the file
  * size and our own limits, and kept in the end: slot addresses never come
  * from the live header. Every state read is checked against the position
- * it must hold; head, tail or a state out of place, or a length above
- * max_msg, is IPC_EPROTO. pids from the table are range-checked before
+ * it must hold; head, tail or a state out of place, a length above
+ * max_msg, or a slot handed to an end that holds it already, is
+ * IPC_EPROTO. pids from the table are range-checked before
  * kill(). Nothing is ever allocated by a size read from the mapping. A peer
  * that can write the ring can still drop or garble messages, and one that
  * can ftruncate a named object can make us fault (SIGBUS): the file is
@@ -1413,6 +1415,31 @@ static ipc_err shmring_recv(ipc_channel *ch, void *buf, size_t cap, size_t *len,
 
 /* ------------------------------------------------------------ zero copy */
 
+static int shmring_find_held(const struct shmring_held *held, unsigned n,
+                             const void *buf)
+{
+    for (unsigned i = 0; i < n; i++)
+        if ((const void *)shmring_payload(held[i].slot) == buf)
+            return (int)i;
+    return -1;
+}
+
+/* A slot this end holds already, handed out again: only a peer rewriting
+ * the ring's states does that. The slot stays with the first holder (a
+ * second entry would make commit and release by buffer ambiguous). */
+static bool shmring_held_twice(const struct shmring_end *e,
+                               const struct shmring_held *held, unsigned n,
+                               struct shmring_slot *slot)
+{
+    if (shmring_find_held(held, n, shmring_payload(slot)) < 0)
+        return false;
+    ipc__fail(IPC_EPROTO,
+              "shm: %s: the ring is corrupt: a slot this end holds was "
+              "handed out again",
+              shmring_label(e));
+    return true;
+}
+
 static ipc_err shmring_loan(ipc_channel *ch, size_t len, void **buf,
                             const struct ipc_deadline *dl)
 {
@@ -1430,19 +1457,12 @@ static ipc_err shmring_loan(ipc_channel *ch, size_t len, void **buf,
     ipc_err err = shmring_reserve(e, &h->pos, &h->slot, dl);
     if (err != IPC_OK)
         return err;
+    if (shmring_held_twice(e, e->loans, e->n_loans, h->slot))
+        return IPC_EPROTO;
     h->len = len;
     e->n_loans++;
     *buf = shmring_payload(h->slot);
     return IPC_OK;
-}
-
-static int shmring_find_held(const struct shmring_held *held, unsigned n,
-                             const void *buf)
-{
-    for (unsigned i = 0; i < n; i++)
-        if ((const void *)shmring_payload(held[i].slot) == buf)
-            return (int)i;
-    return -1;
 }
 
 static void shmring_forget(struct shmring_held *held, unsigned *n, int i)
@@ -1505,6 +1525,8 @@ static ipc_err shmring_view(ipc_channel *ch, const void **buf, size_t *len,
     ipc_err err = shmring_take(ch, NULL, 0, len, h, dl);
     if (err != IPC_OK)
         return err;
+    if (shmring_held_twice(e, e->views, e->n_views, h->slot))
+        return IPC_EPROTO;
     e->n_views++;
     *buf = shmring_payload(h->slot);
     return IPC_OK;
@@ -2280,18 +2302,9 @@ static ipc_err shmring_pollfd(const ipc_channel *ch, int *fd, short *events)
 }
 
 /* ------------------------------------------------------------ test hooks
- * White-box tests (tests/backend/test_shm_*.c) write hostile and half-made
- * rings with these; not part of the public API, not exported. */
-
-size_t ipc__shmring_test_offset(const char *field);
-size_t ipc__shmring_test_size(size_t capacity, size_t max_msg);
-size_t ipc__shmring_test_slot(size_t max_msg, size_t index);
-uint64_t ipc__shmring_test_state(uint64_t pos, unsigned kind, uint32_t owner);
-uint64_t ipc__shmring_test_peer(uint32_t pid, uint32_t gen, unsigned state,
-                                unsigned role);
-void ipc__shmring_test_format(void *base, size_t capacity, size_t max_msg);
-void ipc__shmring_test_ready(void *base);
-void *ipc__shmring_test_base(const ipc_channel *ch);
+ * White-box tests (tests/backend/test_shm_*.c) and the fuzz target
+ * (tests/fuzz/fuzz_shm_ring.c) write hostile and half-made rings with
+ * these (shmring_hooks.h); not part of the public API, not exported. */
 
 size_t ipc__shmring_test_offset(const char *field)
 {

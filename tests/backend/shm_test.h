@@ -25,16 +25,7 @@
 #include "ipc/ipc.h"
 #include "testutil.h"
 
-/* White-box hooks of src/backend/shmring.c (layout version 1). */
-size_t ipc__shmring_test_offset(const char *field);
-size_t ipc__shmring_test_size(size_t capacity, size_t max_msg);
-size_t ipc__shmring_test_slot(size_t max_msg, size_t index);
-uint64_t ipc__shmring_test_state(uint64_t pos, unsigned kind, uint32_t owner);
-uint64_t ipc__shmring_test_peer(uint32_t pid, uint32_t gen, unsigned state,
-                                unsigned role);
-void ipc__shmring_test_format(void *base, size_t capacity, size_t max_msg);
-void ipc__shmring_test_ready(void *base);
-void *ipc__shmring_test_base(const ipc_channel *ch);
+#include "backend/shmring_hooks.h"
 
 enum { ST_FREE, ST_WRITING, ST_FULL, ST_READING };
 enum { ST_PEER_FREE, ST_PEER_CLAIMED, ST_PEER_LIVE };

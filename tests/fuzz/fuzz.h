@@ -6,6 +6,8 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>  /* FUZZ_CHECK */
+#include <stdlib.h> /* FUZZ_CHECK */
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -63,3 +63,72 @@ streams = {
 }
 for k, v in streams.items():
     put("stream", k, v)
+
+# shm_ring: [config] then operations (tests/fuzz/fuzz_shm_ring.c, fz_step).
+# config: capacity 1 + (c & 7), max_msg (8, 64, 100, 1000)[c >> 3 & 3],
+# a pair when c & 0x20.
+SEND, RECV, LOAN, COMMIT, RELEASE, VIEW, UNVIEW = range(7)
+FIELD, STATE, PEER, WORD, REOPEN, UNLINK = range(7, 13)
+F = {n: i for i, n in enumerate(
+    "magic version ready creator_pid hdr_size slot_size slot_count max_msg "
+    "map_size tail head rx_wake tx_wake n_tx n_rx unlinked rx_seen".split())}
+SLOTS = 25 # then slot k's state (SLOTS + 2k) and length (SLOTS + 2k + 1)
+
+def ring(cap, max_idx, pair=False):
+    return bytes([(cap - 1) | max_idx << 3 | (0x20 if pair else 0)])
+
+def field(f, v):
+    return bytes([FIELD, f]) + struct.pack("<Q", v % 2**64)
+
+def state(slot, kind, delta, owner):
+    return bytes([STATE, slot, kind, delta & 0xff, owner])
+
+def ops(*o):
+    return b"".join(bytes(x) if isinstance(x, (list, tuple)) else x for x in o)
+
+fill = ops(*[[SEND, 5 + i] for i in range(5)], *[[RECV, 255]] * 5)
+zero_copy = ops([LOAN, 10], [LOAN, 20], [SEND, 5], [COMMIT, 0], [RELEASE, 0],
+                [RECV, 255], [RECV, 255], [RECV, 255])
+views = ops([SEND, 3], [SEND, 4], [VIEW], [VIEW], [RECV, 255], [UNVIEW, 0],
+            [UNVIEW, 0], [SEND, 6], [RECV, 2], [RECV, 255])
+rings = {
+    "fill_drain": ring(4, 0) + fill,
+    "fill_drain_pair": ring(4, 0, True) + fill,
+    "zero_copy": ring(4, 1) + zero_copy,
+    "zero_copy_pair": ring(3, 2, True) + zero_copy,
+    "views": ring(2, 1) + views,
+    "too_long": ring(1, 3) + ops([SEND, 255], [LOAN, 255], [SEND, 254],
+                                 [RECV, 10], [RECV, 255]),
+    "tail_far": ring(4, 1) + ops([SEND, 1], field(F["tail"], 1000), [SEND, 1],
+                                 [RECV, 255], [SEND, 1]),
+    "head_back": ring(4, 1) + ops([SEND, 1], [RECV, 255],
+                                  field(F["head"], -5), [RECV, 255]),
+    "len_huge": ring(4, 1) + ops([SEND, 8], field(SLOTS + 1, 2**32 - 1),
+                                 [RECV, 255], [VIEW]),
+    "writer_dead": ring(4, 1) + ops(state(0, 1, 0, 9), [SEND, 1], [RECV, 255],
+                                    [PEER, 9, 0x2a, 200], [RECV, 255]),
+    "reader_dead": ring(2, 1) + ops([SEND, 1], [SEND, 1], [RECV, 255],
+                                    state(0, 3, -1, 7), [SEND, 1]),
+    "skip_head": ring(2, 1) + ops(state(0, 2, 0, 1), [SEND, 2], [SEND, 2],
+                                  [RECV, 255]),
+    "peers_garbage": ring(4, 1) + ops([PEER, 0, 0x8a], [PEER, 1, 0x55, 3],
+                                      [REOPEN, 0], [SEND, 1], [REOPEN, 1]),
+    "counts": ring(4, 1, True) + ops(field(F["n_rx"], 0), [SEND, 1],
+                                     field(F["n_tx"], 0), [RECV, 255]),
+    "wake_words": ring(4, 1) + ops(field(F["rx_wake"], 2**63 + 5), [SEND, 1],
+                                   field(F["tx_wake"], -1), [RECV, 255]),
+    "geometry": ring(4, 1) + ops(field(F["slot_count"], 0), [REOPEN, 0],
+                                 field(F["slot_count"], 4),
+                                 field(F["max_msg"], 2**40), [REOPEN, 1]),
+    "half_made": ring(4, 1) + ops(field(F["ready"], 0), [REOPEN, 0],
+                                  field(F["magic"], 7), [REOPEN, 1]),
+    "map_size": ring(3, 2) + ops(field(F["map_size"], 2**20), [REOPEN, 0],
+                                 field(F["hdr_size"], 4096), [REOPEN, 0]),
+    "unlinked": ring(4, 1) + ops([SEND, 1], [UNLINK], [REOPEN, 0], [SEND, 2],
+                                 [RECV, 255], [RECV, 255]),
+    "any_word": ring(4, 1) + ops([SEND, 1], [WORD, 0x81, 0x05] + [0xff] * 8,
+                                 [WORD, 0x18, 0x00] + [1] * 8, [RECV, 255],
+                                 [SEND, 1]),
+}
+for k, v in rings.items():
+    put("shm_ring", k, v)

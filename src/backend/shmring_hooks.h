@@ -1,0 +1,24 @@
+/* SPDX-License-Identifier: MIT */
+/* White-box hooks of the shm ring (src/backend/shmring.c, layout version 1)
+ * for its own tests and its fuzz target: not public API, not exported. */
+#ifndef IPC_SHMRING_HOOKS_H
+#define IPC_SHMRING_HOOKS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ipc/ipc.h"
+
+/* Offset of a header field by name ("tail", "peers", ...), or of
+ * "peer_size", "slot_len", "slot_payload"; (size_t)-1 if unknown. */
+size_t ipc__shmring_test_offset(const char *field);
+size_t ipc__shmring_test_size(size_t capacity, size_t max_msg);
+size_t ipc__shmring_test_slot(size_t max_msg, size_t index);
+uint64_t ipc__shmring_test_state(uint64_t pos, unsigned kind, uint32_t owner);
+uint64_t ipc__shmring_test_peer(uint32_t pid, uint32_t gen, unsigned state,
+                                unsigned role);
+void ipc__shmring_test_format(void *base, size_t capacity, size_t max_msg);
+void ipc__shmring_test_ready(void *base);
+void *ipc__shmring_test_base(const ipc_channel *ch);
+
+#endif /* IPC_SHMRING_HOOKS_H */
