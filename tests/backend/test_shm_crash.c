@@ -279,6 +279,18 @@ static void cr_recv_one(ipc_channel *rx, uint64_t seed, int64_t *next,
     *next = (int64_t)seq + 1;
 }
 
+/* Wait until a killed child has exited, and leave it unreaped (a zombie):
+ * its descriptors are closed then, and its entries are a dead process's.
+ * A fixed nap was not enough on a loaded machine: a child still exiting
+ * 20 ms after SIGKILL is not gone yet, and its peer rightly waits. */
+static void cr_until_dead(pid_t pid)
+{
+    siginfo_t si;
+    while (waitid(P_PID, (id_t)pid, &si, WEXITED | WNOWAIT) < 0 &&
+           errno == EINTR)
+        ;
+}
+
 static void cr_mark(ipc_channel *tx)
 {
     struct cr_hdr h = {CR_MARK, CR_HDR};
@@ -320,7 +332,7 @@ static void cr_round_sender(bool named, struct cr_stats *st)
     if (!zombie)
         tu_kill(pid);
     else
-        tu_sleep_ms(1); /* let it die (it stays a zombie, unreaped) */
+        cr_until_dead(pid);
     st->held += cr_held(l.rx, ST_WRITING) > 0;
 
     int64_t t0 = tu_now_ns();
@@ -387,7 +399,7 @@ static void cr_round_receiver(bool named, struct cr_stats *st,
     if (!zombie)
         tu_kill(pid);
     else
-        tu_sleep_ms(1);
+        cr_until_dead(pid);
     st->held += cr_held(l.rx, ST_READING) > 0;
     int64_t last = atomic_load(&board->last);
 
