@@ -298,9 +298,11 @@ ipc_err ipc_recv(ipc_channel *ch, void *buf, size_t cap, size_t *len,
     if (!len || (!buf && cap > 0))
         return ipc__fail(IPC_EINVAL, "ipc_recv: NULL buffer or length");
     unsigned prio_dummy;
+    if (!prio && !ch->be->recv_prio_null)
+        prio = &prio_dummy;
     struct ipc_deadline dl;
     ipc__deadline_init(&dl, timeout_ms);
-    return ch->be->recv(ch, buf, cap, len, prio ? prio : &prio_dummy, &dl);
+    return ch->be->recv(ch, buf, cap, len, prio, &dl);
 }
 
 ipc_err ipc_query(const ipc_channel *ch, ipc_info *info)

@@ -130,6 +130,9 @@ struct ipc_backend {
     struct ipc_backend_limits limits;
     bool path_required; /* a named address needs a non-empty path */
     const char *built_out; /* non-NULL: compiled out; the reason */
+    bool recv_prio_null;   /* recv takes prio NULL when the caller does not
+                              want it (mq: the kernel then does not store
+                              it); else the frontend passes a dummy */
 
     /* Open a named end. ch is zeroed except the frontend fields; fill
      * priv, ch->caps (defaults to caps & ~PAIR), capacity fields. May

@@ -294,7 +294,7 @@ static ipc_err stream_read_header(struct ipc_stream *s,
                                   const struct ipc_deadline *dl)
 {
     while (s->hdr_have < IPC_FRAME_HDR) {
-        size_t got;
+        size_t got = 0; /* gcc -O3 cannot see that IPC_OK sets it */
         ipc_err err = stream_read_some(s, s->hdr + s->hdr_have,
                                        IPC_FRAME_HDR - s->hdr_have, &got, dl);
         if (err == IPC_ECLOSED)
@@ -338,7 +338,7 @@ static ipc_err stream_read_payload(struct ipc_stream *s, unsigned char *buf,
     unsigned char *dst = s->stage ? s->stage : buf;
     size_t have = s->stage ? s->stage_have : 0;
     while (have < len) {
-        size_t got;
+        size_t got = 0; /* as above */
         ipc_err err = stream_read_some(s, dst + have, len - have, &got, dl);
         if (err == IPC_ECLOSED)
             return stream_eof(s, true);

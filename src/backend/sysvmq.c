@@ -34,7 +34,12 @@
  * lowest type first, FIFO within a type. The kernel walks the whole queue
  * for that unless it meets a type-1 message, so a receive costs a scan of
  * the queued messages (at most msg_qbytes of them: 256 at 64 B with the
- * default 16 KiB). Messages of other types (not sent by libipc) are never
+ * default 16 KiB). That walk is the price of priorities: with 200 queued
+ * it took ~0.3 us more per receive than a FIFO msgrcv (type 0), and at
+ * 64 B ipc-bench puts libipc at 0.83-0.89 of FIFO msgrcv's CPU per message
+ * but 0.95-0.97 of the same priority-order msgrcv's (row sysv-prio). No
+ * cheaper correct order exists: proving that no higher priority is queued
+ * takes the walk. Messages of other types (not sent by libipc) are never
  * received.
  *
  * A buffer too small. The contract wants the message kept and its length

@@ -237,6 +237,39 @@ static void test_held_message(void **state)
     CHECK(ipc_recv(rx, buf, 10, &len, &prio, 0), IPC_EMSGSIZE);
 }
 
+/* ipc_recv without prio: the backend then does not ask the kernel for it
+ * (recv_prio_null), on every path: in place, copied out of the end's
+ * buffer, held and delivered later; and a later call with prio gets the
+ * right one. */
+static void test_prio_null(void **state)
+{
+    struct fx *fx = *state;
+    unsigned char buf[300], msg[100];
+    size_t len;
+    unsigned prio = 77;
+
+    CHECK(ipc_pair("mq:?max_msg=256&capacity=4", 0, fx->ends), IPC_OK);
+    ipc_channel *tx = fx->ends[0], *rx = fx->ends[1];
+    tu_pattern(msg, sizeof msg, 3);
+    CHECK(ipc_send(tx, msg, 100, 5, 0), IPC_OK);
+    CHECK(ipc_recv(rx, buf, sizeof buf, &len, NULL, 0), IPC_OK); /* in place */
+    assert_int_equal(len, 100);
+    assert_int_equal(tu_pattern_check(buf, 100, 3), 100);
+    CHECK(ipc_send(tx, "abc", 3, 6, 0), IPC_OK);
+    CHECK(ipc_recv(rx, buf, 10, &len, NULL, 0), IPC_OK); /* copied */
+    assert_int_equal(len, 3);
+    assert_memory_equal(buf, "abc", 3);
+    CHECK(ipc_send(tx, msg, 100, 7, 0), IPC_OK);
+    CHECK(ipc_recv(rx, buf, 10, &len, NULL, 0), IPC_EMSGSIZE); /* held */
+    assert_int_equal(len, 100);
+    CHECK(ipc_recv(rx, buf, sizeof buf, &len, NULL, 0), IPC_OK);
+    assert_int_equal(len, 100);
+    assert_int_equal(tu_pattern_check(buf, 100, 3), 100);
+    CHECK(ipc_send(tx, "x", 1, 8, 0), IPC_OK);
+    CHECK(ipc_recv(rx, buf, sizeof buf, &len, &prio, 0), IPC_OK);
+    assert_int_equal(prio, 8);
+}
+
 /* ------------------------------------------------------- limits */
 
 #define LIM_FAIL(code, ...)                                                    \
@@ -762,7 +795,7 @@ int main(int argc, char **argv)
         T(priority_order),   T(held_message),   T(limits_matrix),
         T(clock_conversion), T(deadlines_poll), T(deadlines_timed),
         T(private_pair),     T(existing_attrs), T(mode_owner),
-        T(many_processes),
+        T(many_processes),   T(prio_null),
 #undef T
     };
     signal(SIGPIPE, SIG_DFL);

@@ -447,6 +447,32 @@ static int raw_mq_recv(struct bx *x, int dir, void *buf, size_t cap,
     return BX_OK;
 }
 
+/* mq-prio: mq_receive asked for the priority too, as libipc always asks
+ * (ipc_recv's prio argument is optional; the backend cannot tell). */
+static int raw_mq_recv_prio(struct bx *x, int dir, void *buf, size_t cap,
+                            size_t *len)
+{
+    unsigned prio;
+    ssize_t n;
+    do
+        n = mq_receive(x->mq[dir], buf, cap, &prio);
+    while (n < 0 && errno == EINTR);
+    if (n < 0)
+        return bx_errno(x, "raw: mq_receive");
+    *len = (size_t)n;
+    return BX_OK;
+}
+
+const struct bx_ops bx_raw_mq_prio = {
+    .prepare = raw_mq_prepare,
+    .parent_close = raw_mq_close,
+    .create = raw_nothing,
+    .connect = raw_nothing,
+    .send = raw_mq_send,
+    .recv = raw_mq_recv_prio,
+    .close = raw_mq_close_role,
+};
+
 const struct bx_ops bx_raw_mq = {
     .prepare = raw_mq_prepare,
     .parent_close = raw_mq_close,
@@ -512,6 +538,47 @@ static void raw_sysv_close_role(struct bx *x, int role)
     (void)x;
     (void)role;
 }
+
+/* sysv-prio: the receive in priority order that src/backend/sysvmq.c
+ * makes (the lowest type first, types 1 to 32; prio 0 is type 32), which
+ * the kernel answers by walking the whole queue. */
+#define RAW_SYSV_LEVELS 32
+
+static int raw_sysv_send_prio(struct bx *x, int dir, const void *buf,
+                              size_t len)
+{
+    long *mtype = (long *)((unsigned char *)buf - sizeof(long));
+    *mtype = RAW_SYSV_LEVELS;
+    while (msgsnd(x->qid[dir], mtype, len, 0) < 0)
+        if (errno != EINTR)
+            return bx_errno(x, "raw: msgsnd");
+    return BX_OK;
+}
+
+static int raw_sysv_recv_prio(struct bx *x, int dir, void *buf, size_t cap,
+                              size_t *len)
+{
+    long *mtype = (long *)((unsigned char *)buf - sizeof(long));
+    ssize_t n;
+    do
+        n = msgrcv(x->qid[dir], mtype, cap, -RAW_SYSV_LEVELS, 0);
+    while (n < 0 && errno == EINTR);
+    if (n < 0)
+        return bx_errno(x, "raw: msgrcv");
+    *len = (size_t)n;
+    return BX_OK;
+}
+
+const struct bx_ops bx_raw_sysv_prio = {
+    .prepare = raw_sysv_prepare,
+    .parent_close = raw_sysv_noop,
+    .create = raw_nothing,
+    .connect = raw_nothing,
+    .send = raw_sysv_send_prio,
+    .recv = raw_sysv_recv_prio,
+    .close = raw_sysv_close_role,
+    .cleanup = raw_sysv_cleanup,
+};
 
 const struct bx_ops bx_raw_sysv = {
     .prepare = raw_sysv_prepare,

@@ -224,6 +224,25 @@ static const struct backend_row backends[] = {
             .limit = limit_sysv},
      .naming = NAME_KEY,
      .addr_fmt = "sysv:0x%08x?max_msg=%zu"},
+    /* The same rows against the kernel work libipc asks for: mq reports
+     * the priority, sysv receives in priority order (a queue walk). */
+    {.be = {.name = "mq-prio",
+            .scheme = "mq",
+            .raw_what = "as mq, mq_receive also reporting the priority",
+            .lib = &bx_lib_named,
+            .raw = &bx_raw_mq_prio,
+            .limit = limit_mq},
+     .cap = CAP_MQ,
+     .naming = NAME_PLAIN,
+     .addr_fmt = "mq:/%s?capacity=%zu&max_msg=%zu"},
+    {.be = {.name = "sysv-prio",
+            .scheme = "sysv",
+            .raw_what = "as sysv, msgrcv in priority order (type -32)",
+            .lib = &bx_lib_named,
+            .raw = &bx_raw_sysv_prio,
+            .limit = limit_sysv},
+     .naming = NAME_KEY,
+     .addr_fmt = "sysv:0x%08x?max_msg=%zu"},
     {.be = {.name = "shm",
             .scheme = "shm",
             .raw_what = "SPSC ring in shared memory: per-slot sequence, "
@@ -1411,6 +1430,10 @@ static void usage(FILE *f)
             "  -b, --backends LIST  comma-separated, or 'all' (the default)\n"
             "                       pipe pipe-dfl unix unix-pair fifo mq sysv "
             "shm memcpy\n"
+            "                       (only by name: mq-prio sysv-prio, raw loops "
+            "asking the\n"
+            "                       kernel for what libipc asks: the priority, "
+            "its order)\n"
             "  -s, --sizes LIST     message sizes, e.g. 64,1K,64K,1M (the "
             "default; >= %d)\n"
             "  -d, --duration MS    timed length of each test (default %d)\n"
