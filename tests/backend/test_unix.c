@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -331,7 +332,10 @@ static void test_silent_sender(void **state)
 
 /* A forked child holds copies of the receiver's descriptors (fork without
  * exec). A sender leaving must not leave its connection in the shared
- * epoll set, pointing at freed memory (ASan and valgrind see it). */
+ * epoll set: close() alone does not remove a socket another process still
+ * holds, and the set would report it, at its end of file, with freed
+ * memory as its data (ASan and valgrind see it; otherwise a receive that
+ * never ends its IPC_EAGAIN or reads a reused descriptor). */
 static void test_forked_holder(void **state)
 {
     struct fx *fx = *state;
@@ -343,12 +347,30 @@ static void test_forked_holder(void **state)
     send_n(fx, 1, &seq[1], 1);
     recv_one(fx, next, 2000);
     recv_one(fx, next, 2000); /* both accepted: epoll mode */
+    int ready[2], hold[2];
+    assert_int_equal(pipe(ready), 0);
+    assert_int_equal(pipe(hold), 0);
     fx->kid = tu_fork();
     assert_true(fx->kid >= 0);
+    char byte;
     if (fx->kid == 0) {
-        pause(); /* hold the descriptors until killed */
+        /* Keep the receiver's descriptors only: the senders' sockets must
+         * close for real when the parent closes them. */
+        ipc_close(fx->tx[0]);
+        ipc_close(fx->tx[1]);
+        close(hold[1]);
+        if (write(ready[1], "x", 1) != 1)
+            _exit(1);
+        /* Hold the descriptors until the parent is done or gone (end of
+         * file), so that a crashed parent leaves no child behind. */
+        while (read(hold[0], &byte, 1) > 0)
+            ;
         _exit(0);
     }
+    close(hold[0]);
+    assert_int_equal(read(ready[0], &byte, 1), 1);
+    close(ready[0]);
+    close(ready[1]);
     ipc_close(fx->tx[1]);
     fx->tx[1] = NULL;
     expect_empty(fx); /* drops sender 1 */
@@ -362,6 +384,11 @@ static void test_forked_holder(void **state)
     CHECK(ipc_pollfd(fx->rx, &fd, &events), IPC_OK);
     struct pollfd pfd = {.fd = fd, .events = events};
     assert_int_equal(poll(&pfd, 1, 0), 0);
+    close(hold[1]);
+    int status;
+    assert_true(tu_wait(fx->kid, 10000, &status));
+    fx->kid = 0;
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 }
 
 int main(int argc, char **argv)
