@@ -71,24 +71,30 @@ void ipc__deadline_realtime(const struct ipc_deadline *dl, struct timespec *ts)
     ts->tv_nsec = (long)(ns % NS_PER_S);
 }
 
-ipc_err ipc__wait_fd(int fd, short events, const struct ipc_deadline *dl,
-                     short *revents)
+ipc_err ipc__wait_fds(struct pollfd *pfds, nfds_t n,
+                     const struct ipc_deadline *dl)
 {
-    struct pollfd pfd = {.fd = fd, .events = events};
     for (;;) {
         int ms = ipc__deadline_poll_ms(dl);
-        int n = poll(&pfd, 1, ms);
-        if (n > 0) {
-            if (revents)
-                *revents = pfd.revents;
+        int ready = poll(pfds, n, ms);
+        if (ready > 0)
             return IPC_OK;
-        }
-        if (n < 0 && errno != EINTR)
+        if (ready < 0 && errno != EINTR)
             return ipc__errno(errno, "poll");
         /* Timed out, or EINTR: the deadline decides, not the return. */
         if (ms == 0 || ipc__deadline_expired(dl))
             return ipc__deadline_err(dl);
     }
+}
+
+ipc_err ipc__wait_fd(int fd, short events, const struct ipc_deadline *dl,
+                     short *revents)
+{
+    struct pollfd pfd = {.fd = fd, .events = events};
+    ipc_err err = ipc__wait_fds(&pfd, 1, dl);
+    if (err == IPC_OK && revents)
+        *revents = pfd.revents;
+    return err;
 }
 
 /* Nanoseconds to the deadline, capped at cap_ns. */

@@ -5,6 +5,7 @@
 
 #include "ipc/ipc.h"
 
+#include <poll.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -70,6 +71,10 @@ void ipc__deadline_realtime(const struct ipc_deadline *dl, struct timespec *ts);
  * ready (revents in *revents if not NULL), else the deadline's code. */
 ipc_err ipc__wait_fd(int fd, short events, const struct ipc_deadline *dl,
                      short *revents);
+/* The same for several descriptors (poll(2) semantics: a negative fd is
+ * skipped): IPC_OK once any is ready, each revents filled in. */
+ipc_err ipc__wait_fds(struct pollfd *pfds, nfds_t n,
+                      const struct ipc_deadline *dl);
 /* Like ipc__wait_fd, but return IPC_OK with *revents 0 after *slice_ns at
  * most, doubling *slice_ns up to 1 ms for the next call: for waits where the
  * kernel's readiness lags behind what a retry would find. */

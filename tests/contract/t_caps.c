@@ -683,9 +683,37 @@ static void test_named_or_enotsup(void **state)
     assert_false(tu_path_exists(path));
 }
 
+/* POLLABLE, asked for late: the receiver has already taken a message (a
+ * named receiver has accepted its sender) and more are queued when
+ * ipc_pollfd() is first called; the descriptor reports them at once. An
+ * end may build its readiness machinery lazily, never incompletely. */
+static void test_pollfd_late(void **state)
+{
+    struct ct_fx *fx = *state;
+    int fd = -1;
+    short events = 0;
+
+    ct_link(fx, "max_msg=256");
+    if (!(ct_rx_caps(fx) & IPC_CAP_POLLABLE))
+        return;
+    ct_send_pat(fx->tx, 10, 1, 1000);
+    ct_recv_pat(fx->rx, 10, 1, 2000);
+    ct_send_pat(fx->tx, 20, 2, 1000);
+    ct_send_pat(fx->tx, 30, 3, 1000);
+    ct_err(ipc_pollfd(fx->rx, &fd, &events), IPC_OK);
+    struct pollfd pfd = {.fd = fd, .events = events};
+    assert_int_equal(poll(&pfd, 1, 0), 1);
+    assert_true(pfd.revents & POLLIN);
+    ct_recv_pat(fx->rx, 20, 2, 0);
+    pfd.revents = 0;
+    assert_int_equal(poll(&pfd, 1, 0), 1);
+    ct_recv_pat(fx->rx, 30, 3, 0);
+}
+
 const struct ct_test ct_tests_caps[] = {
     {"info", test_info, CT_EACH_MODE},
     {"pollfd", test_pollfd, CT_EACH_MODE},
+    {"pollfd_late", test_pollfd_late, CT_EACH_MODE},
     {"cloexec", test_cloexec, CT_EACH_MODE},
     {"priority", test_priority, CT_EACH_MODE},
     {"zero_copy", test_zero_copy, CT_EACH_MODE},

@@ -115,6 +115,39 @@ static void test_wait_fd(void **state)
     close(fds[1]);
 }
 
+/* Several descriptors: a negative one is skipped, the wait ends when any
+ * is ready and says which, and keeps to the deadline like ipc__wait_fd. */
+static void test_wait_fds(void **state)
+{
+    (void)state;
+    int a[2], b[2];
+    struct ipc_deadline dl;
+    assert_int_equal(pipe(a), 0);
+    assert_int_equal(pipe(b), 0);
+    struct pollfd pfd[3] = {{.fd = a[0], .events = POLLIN},
+                            {.fd = -1, .events = POLLIN},
+                            {.fd = b[0], .events = POLLIN}};
+
+    ipc__deadline_init(&dl, 0);
+    assert_int_equal(ipc__wait_fds(pfd, 3, &dl), IPC_EAGAIN);
+
+    int64_t t0 = ipc__now_ns();
+    ipc__deadline_init(&dl, 30);
+    assert_int_equal(ipc__wait_fds(pfd, 3, &dl), IPC_ETIMEDOUT);
+    assert_true(ipc__now_ns() - t0 >= 30 * NS_PER_MS);
+
+    assert_int_equal(write(b[1], "x", 1), 1);
+    ipc__deadline_init(&dl, -1);
+    assert_int_equal(ipc__wait_fds(pfd, 3, &dl), IPC_OK);
+    assert_int_equal(pfd[0].revents, 0);
+    assert_int_equal(pfd[1].revents, 0);
+    assert_true(pfd[2].revents & POLLIN);
+    close(a[0]);
+    close(a[1]);
+    close(b[0]);
+    close(b[1]);
+}
+
 /* Naps double up to their cap (1 ms for ipc__nap, any for ipc__nap_upto),
  * never pass the deadline, and answer the deadline's code once it passed. */
 static void test_nap(void **state)
@@ -153,6 +186,7 @@ int main(void)
         cmocka_unit_test(test_nonblocking), cmocka_unit_test(test_forever),
         cmocka_unit_test(test_bounded),     cmocka_unit_test(test_realtime),
         cmocka_unit_test(test_wait_fd),     cmocka_unit_test(test_nap),
+        cmocka_unit_test(test_wait_fds),
     };
     return cmocka_run_group_tests_name("unit.deadline", tests, NULL, NULL);
 }

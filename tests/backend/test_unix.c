@@ -1,0 +1,409 @@
+/* SPDX-License-Identifier: MIT */
+/* unix: backend tests beyond the contract: a named receiver's switch between
+ * one sender (plain poll) and several (epoll), and its poll descriptor. */
+#include "testutil.h"
+
+#include <poll.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "ipc/ipc.h"
+
+#define RECV_NEW (IPC_F_CREATE | IPC_F_EXCL | IPC_F_RECV)
+/* A wait may end late on a loaded machine, never early. */
+#define LATE_MS 3000
+/* Messages src/backend/unix.c takes from one sender in a row. */
+#define BURST 32
+/* What a sender queues without waiting: well inside the default socket
+ * buffer (about 160 small records). */
+#define QUEUED 100
+
+struct fx {
+    char path[256];
+    char addr[512];
+    ipc_channel *rx;
+    ipc_channel *tx[4];
+    pid_t kid;
+};
+
+static int fx_setup(void **state)
+{
+    struct fx *fx = calloc(1, sizeof *fx);
+    char name[96];
+    if (!fx)
+        return -1;
+    tu_unique(name, sizeof name, "ipcu");
+    snprintf(fx->path, sizeof fx->path, "%s/%s", tu_tmpdir(), name);
+    snprintf(fx->addr, sizeof fx->addr, "unix:%s", fx->path);
+    *state = fx;
+    alarm(60); /* a hang is a failure */
+    return 0;
+}
+
+static int fx_teardown(void **state)
+{
+    struct fx *fx = *state;
+    int rc = 0;
+    alarm(0);
+    tu_kill(fx->kid);
+    for (size_t i = 0; i < sizeof fx->tx / sizeof fx->tx[0]; i++)
+        ipc_close(fx->tx[i]);
+    ipc_close(fx->rx);
+    if (tu_path_exists(fx->path)) {
+        print_error("left behind: %s\n", fx->path);
+        unlink(fx->path);
+        rc = -1;
+    }
+    free(fx);
+    return rc;
+}
+
+static void check(ipc_err got, ipc_err want, const char *what, int line)
+{
+    if (got == want)
+        return;
+    print_error("line %d: %s: %s, expected %s (detail \"%s\")\n", line, what,
+                ipc_errname(got), ipc_errname(want), ipc_last_detail());
+    fail();
+}
+#define CHECK(expr, want) check((expr), (want), #expr, __LINE__)
+
+/* A message says who sent it and its number in that sender's sequence. */
+struct msg {
+    uint32_t sender;
+    uint32_t seq;
+    uint32_t check; /* ~(sender ^ seq): a mangled message shows */
+};
+
+static void open_rx(struct fx *fx)
+{
+    CHECK(ipc_open(fx->addr, RECV_NEW, 2000, &fx->rx), IPC_OK);
+}
+
+static void open_tx(struct fx *fx, int k)
+{
+    CHECK(ipc_open(fx->addr, IPC_F_SEND, 2000, &fx->tx[k]), IPC_OK);
+}
+
+/* Queue n messages from sender k without waiting: they must all fit. */
+static void send_n(struct fx *fx, int k, uint32_t *seq, uint32_t n)
+{
+    for (uint32_t i = 0; i < n; i++, (*seq)++) {
+        struct msg m = {(uint32_t)k, *seq, ~((uint32_t)k ^ *seq)};
+        CHECK(ipc_send(fx->tx[k], &m, sizeof m, 0, 0), IPC_OK);
+    }
+}
+
+/* Receive one message, check it is the next of its sender, return who. */
+static uint32_t recv_one(struct fx *fx, uint32_t *next, int timeout_ms)
+{
+    struct msg m;
+    size_t len = 0;
+    CHECK(ipc_recv(fx->rx, &m, sizeof m, &len, NULL, timeout_ms), IPC_OK);
+    assert_int_equal(len, sizeof m);
+    assert_true(m.sender < 4);
+    assert_int_equal(m.check, ~(m.sender ^ m.seq));
+    assert_int_equal(m.seq, next[m.sender]);
+    next[m.sender]++;
+    return m.sender;
+}
+
+static void expect_empty(struct fx *fx)
+{
+    struct msg m;
+    size_t len;
+    CHECK(ipc_recv(fx->rx, &m, sizeof m, &len, NULL, 0), IPC_EAGAIN);
+}
+
+/* A second sender connects while the first one's messages are queued and
+ * being taken (the receiver waits with plain poll() until then): nothing is
+ * lost or reordered, the newcomer is served within a few bursts, and from
+ * then on the two take turns, never more than BURST in a row each while
+ * both have messages queued. */
+static void test_second_sender(void **state)
+{
+    struct fx *fx = *state;
+    uint32_t seq[2] = {0}, next[2] = {0};
+    open_rx(fx);
+    open_tx(fx, 0);
+    send_n(fx, 0, &seq[0], QUEUED);
+    for (int i = 0; i < 10; i++)
+        assert_int_equal(recv_one(fx, next, 0), 0);
+    open_tx(fx, 1);
+    send_n(fx, 1, &seq[1], QUEUED);
+
+    uint32_t first_b = 0, run = 0, longest = 0, prev = 0;
+    for (uint32_t n = 0; n < 2 * QUEUED - 10; n++) {
+        uint32_t who = recv_one(fx, next, 0);
+        if (who == 1 && first_b == 0)
+            first_b = n + 1;
+        run = who == prev ? run + 1 : 1;
+        prev = who;
+        /* Turns are judged while both still have messages queued. */
+        if (first_b && next[0] < QUEUED && next[1] < QUEUED && run > longest)
+            longest = run;
+    }
+    expect_empty(fx);
+    assert_int_equal(next[0], QUEUED);
+    assert_int_equal(next[1], QUEUED);
+    /* The rest of A's burst, one more burst while B is accepted. */
+    if (first_b == 0 || first_b > 2 * BURST)
+        fail_msg("the second sender waited %u messages", first_b);
+    if (longest > BURST)
+        fail_msg("one sender got %u messages in a row", longest);
+}
+
+/* Several senders queued at once, the receiver already in epoll mode: each
+ * gets its turn (round robin), none waits for another to run dry. */
+static void test_turns(void **state)
+{
+    struct fx *fx = *state;
+    uint32_t seq[3] = {0}, next[3] = {0}, got[3] = {0};
+    open_rx(fx);
+    for (int k = 0; k < 3; k++)
+        open_tx(fx, k);
+    for (int k = 0; k < 3; k++)
+        send_n(fx, k, &seq[k], QUEUED);
+    /* In three bursts' time, every sender has been heard. */
+    for (int n = 0; n < 3 * BURST; n++)
+        got[recv_one(fx, next, 0)]++;
+    for (int k = 0; k < 3; k++)
+        if (got[k] == 0)
+            fail_msg("sender %d not heard in %d messages (%u %u %u)", k,
+                     3 * BURST, got[0], got[1], got[2]);
+    for (int n = 3 * BURST; n < 3 * QUEUED; n++)
+        recv_one(fx, next, 0);
+    expect_empty(fx);
+}
+
+/* Back to one sender after the second leaves: the receiver goes on (plain
+ * poll() again), a waiting receive still wakes on the lone sender, and a
+ * third sender and a late ipc_pollfd() both work after that. */
+static void test_lone_again(void **state)
+{
+    struct fx *fx = *state;
+    uint32_t seq[3] = {0}, next[3] = {0};
+    open_rx(fx);
+    open_tx(fx, 0);
+    send_n(fx, 0, &seq[0], 5);
+    open_tx(fx, 1);
+    send_n(fx, 1, &seq[1], 5);
+    ipc_close(fx->tx[1]);
+    fx->tx[1] = NULL;
+    for (int n = 0; n < 10; n++)
+        recv_one(fx, next, 2000);
+    expect_empty(fx); /* sees the second sender's end */
+    int64_t t0 = tu_now_ns();
+    struct msg m;
+    size_t len;
+    CHECK(ipc_recv(fx->rx, &m, sizeof m, &len, NULL, 100), IPC_ETIMEDOUT);
+    assert_true(tu_elapsed_ms(t0) >= 100.0);
+    send_n(fx, 0, &seq[0], 3);
+    for (int n = 0; n < 3; n++)
+        assert_int_equal(recv_one(fx, next, 2000), 0);
+
+    open_tx(fx, 2);
+    send_n(fx, 2, &seq[2], 3);
+    send_n(fx, 0, &seq[0], 3);
+    for (int n = 0; n < 6; n++)
+        recv_one(fx, next, 2000);
+    expect_empty(fx);
+    int fd;
+    short events;
+    CHECK(ipc_pollfd(fx->rx, &fd, &events), IPC_OK);
+    send_n(fx, 0, &seq[0], 1);
+    struct pollfd pfd = {.fd = fd, .events = events};
+    assert_int_equal(poll(&pfd, 1, 2000), 1);
+    assert_int_equal(recv_one(fx, next, 0), 0);
+    assert_int_equal(next[0], 12);
+    assert_int_equal(next[2], 3);
+}
+
+/* The first ipc_pollfd() of a receiver that holds one accepted sender with
+ * messages queued: the descriptor is readable at once, and stays usable
+ * after that sender leaves and another comes. */
+static void test_late_pollfd(void **state)
+{
+    struct fx *fx = *state;
+    uint32_t seq[2] = {0}, next[2] = {0};
+    open_rx(fx);
+    open_tx(fx, 0);
+    send_n(fx, 0, &seq[0], 1);
+    recv_one(fx, next, 2000); /* accepted: the lone, unregistered sender */
+    send_n(fx, 0, &seq[0], 2);
+    int fd;
+    short events;
+    CHECK(ipc_pollfd(fx->rx, &fd, &events), IPC_OK);
+    assert_int_equal(events, POLLIN);
+    struct pollfd pfd = {.fd = fd, .events = events};
+    assert_int_equal(poll(&pfd, 1, 0), 1);
+    recv_one(fx, next, 0);
+    recv_one(fx, next, 0);
+    expect_empty(fx);
+    pfd.revents = 0;
+    assert_int_equal(poll(&pfd, 1, 0), 0);
+
+    ipc_close(fx->tx[0]);
+    fx->tx[0] = NULL;
+    expect_empty(fx); /* takes the end of sender 0 */
+    open_tx(fx, 1);
+    send_n(fx, 1, &seq[1], 1);
+    assert_int_equal(poll(&pfd, 1, 2000), 1); /* the new sender knocks */
+    recv_one(fx, next, 2000);
+    int fd2;
+    CHECK(ipc_pollfd(fx->rx, &fd2, &events), IPC_OK);
+    assert_int_equal(fd2, fd);
+}
+
+struct poller {
+    struct fx *fx;
+    int fd;
+    ipc_err err;
+};
+
+static void *poller_main(void *arg)
+{
+    struct poller *p = arg;
+    short events;
+    tu_sleep_ms(50); /* let the main thread sleep in ipc_recv */
+    p->err = ipc_pollfd(p->fx->rx, &p->fd, &events);
+    uint32_t seq = 0;
+    struct msg m = {0, seq, ~0u};
+    if (p->err == IPC_OK)
+        p->err = ipc_send(p->fx->tx[0], &m, sizeof m, 0, 2000);
+    return NULL;
+}
+
+/* ipc_pollfd() from another thread while the receiver sleeps waiting for
+ * its lone sender (ipc.h: one receiving thread, and the descriptor may be
+ * asked for by another): the receive still wakes, and the descriptor then
+ * reports what is queued. */
+static void test_pollfd_from_thread(void **state)
+{
+    struct fx *fx = *state;
+    uint32_t seq[1] = {1}, next[1] = {0};
+    open_rx(fx);
+    open_tx(fx, 0);
+    expect_empty(fx); /* accepts the sender */
+    struct poller p = {.fx = fx, .fd = -1};
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, poller_main, &p), 0);
+    recv_one(fx, next, 10000);
+    assert_int_equal(pthread_join(th, NULL), 0);
+    CHECK(p.err, IPC_OK);
+    send_n(fx, 0, &seq[0], 1);
+    struct pollfd pfd = {.fd = p.fd, .events = POLLIN};
+    assert_int_equal(poll(&pfd, 1, 2000), 1);
+    recv_one(fx, next, 0);
+    expect_empty(fx);
+}
+
+/* A sender that connects and sends nothing: a receive with timeout 0
+ * accepts it and answers IPC_EAGAIN at once; a bounded one waits it out. */
+static void test_silent_sender(void **state)
+{
+    struct fx *fx = *state;
+    struct msg m;
+    size_t len;
+    open_rx(fx);
+    CHECK(ipc_recv(fx->rx, &m, sizeof m, &len, NULL, 0), IPC_EAGAIN);
+    open_tx(fx, 0);
+    int64_t t0 = tu_now_ns();
+    CHECK(ipc_recv(fx->rx, &m, sizeof m, &len, NULL, 0), IPC_EAGAIN);
+    CHECK(ipc_recv(fx->rx, &m, sizeof m, &len, NULL, 0), IPC_EAGAIN);
+    assert_true(tu_elapsed_ms(t0) < LATE_MS);
+    t0 = tu_now_ns();
+    CHECK(ipc_recv(fx->rx, &m, sizeof m, &len, NULL, 150), IPC_ETIMEDOUT);
+    double took = tu_elapsed_ms(t0);
+    assert_true(took >= 150.0);
+    assert_true(took < 150.0 + LATE_MS);
+}
+
+/* A forked child holds copies of the receiver's descriptors (fork without
+ * exec). A sender leaving must not leave its connection in the shared
+ * epoll set: close() alone does not remove a socket another process still
+ * holds, and the set would report it, at its end of file, with freed
+ * memory as its data (ASan and valgrind see it; otherwise a receive that
+ * never ends its IPC_EAGAIN or reads a reused descriptor). */
+static void test_forked_holder(void **state)
+{
+    struct fx *fx = *state;
+    uint32_t seq[2] = {0}, next[2] = {0};
+    open_rx(fx);
+    open_tx(fx, 0);
+    open_tx(fx, 1);
+    send_n(fx, 0, &seq[0], 1);
+    send_n(fx, 1, &seq[1], 1);
+    recv_one(fx, next, 2000);
+    recv_one(fx, next, 2000); /* both accepted: epoll mode */
+    int ready[2], hold[2];
+    assert_int_equal(pipe(ready), 0);
+    assert_int_equal(pipe(hold), 0);
+    fx->kid = tu_fork();
+    assert_true(fx->kid >= 0);
+    char byte;
+    if (fx->kid == 0) {
+        /* Keep the receiver's descriptors only: the senders' sockets must
+         * close for real when the parent closes them. */
+        ipc_close(fx->tx[0]);
+        ipc_close(fx->tx[1]);
+        close(hold[1]);
+        if (write(ready[1], "x", 1) != 1)
+            _exit(1);
+        /* Hold the descriptors until the parent is done or gone (end of
+         * file), so that a crashed parent leaves no child behind. */
+        while (read(hold[0], &byte, 1) > 0)
+            ;
+        _exit(0);
+    }
+    close(hold[0]);
+    assert_int_equal(read(ready[0], &byte, 1), 1);
+    close(ready[0]);
+    close(ready[1]);
+    ipc_close(fx->tx[1]);
+    fx->tx[1] = NULL;
+    expect_empty(fx); /* drops sender 1 */
+    for (int i = 0; i < 5; i++) {
+        send_n(fx, 0, &seq[0], 1);
+        assert_int_equal(recv_one(fx, next, 2000), 0);
+        expect_empty(fx);
+    }
+    int fd;
+    short events;
+    CHECK(ipc_pollfd(fx->rx, &fd, &events), IPC_OK);
+    struct pollfd pfd = {.fd = fd, .events = events};
+    assert_int_equal(poll(&pfd, 1, 0), 0);
+    close(hold[1]);
+    int status;
+    assert_true(tu_wait(fx->kid, 10000, &status));
+    fx->kid = 0;
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
+int main(int argc, char **argv)
+{
+    const struct CMUnitTest tests[] = {
+#define T(name)                                                                \
+    cmocka_unit_test_setup_teardown(test_##name, fx_setup, fx_teardown)
+        T(second_sender),      T(turns),
+        T(lone_again),         T(late_pollfd),
+        T(pollfd_from_thread), T(silent_sender),
+        T(forked_holder),
+#undef T
+    };
+    signal(SIGPIPE, SIG_DFL); /* a SIGPIPE let through must show */
+    if (argc > 1)
+        cmocka_set_test_filter(argv[1]);
+    return cmocka_run_group_tests_name("unix", tests, NULL, NULL);
+}
