@@ -183,8 +183,7 @@
 #define SHMRING_SPIN_NS        50000
 #define SHMRING_HOLDER_SPIN_NS 200000
 #define SHMRING_SPIN_LOOKS     64 /* looks between clock reads in a spin */
-#define SHMRING_GENTLE_PAUSES  16 /* pauses between looks of a streaming
-                                     receiver (see shmring_wait_step) */
+#define SHMRING_GENTLE_PAUSES  16 /* between looks: see shmring_wait_step */
 #define SHMRING_SLICE_MIN_NS   1000000L
 #define SHMRING_SLICE_MAX_NS   64000000L
 #define SHMRING_PID_LIMIT      (1u << 22) /* PID_MAX_LIMIT on 64-bit Linux */
@@ -369,9 +368,8 @@ struct shmring_held {
 struct shmring_end {
     bool inited;
     bool named;
-    bool peer_gone; /* sticky: the other side can never act again */
-    bool rx_streaming; /* receive end: the last receive found its message
-                          at once (see shmring_wait_step) */
+    bool peer_gone;    /* sticky: the other side can never act again */
+    bool rx_streaming; /* the last receive found its message at once */
     unsigned role;
     struct shmring_hdr *hdr;
     unsigned char *slots;
@@ -1500,7 +1498,8 @@ static ipc_err shmring_recv(ipc_channel *ch, void *buf, size_t cap, size_t *len,
     struct shmring_end *e = shmring_priv(ch);
     *prio = 0;
     if (e->peer_idx >= 0) {
-        uint64_t pos = atomic_load_explicit(&e->hdr->head, memory_order_acquire);
+        uint64_t pos =
+            atomic_load_explicit(&e->hdr->head, memory_order_acquire);
         struct shmring_slot *slot = shmring_slot_at(e, pos);
         uint64_t s = atomic_load_explicit(&slot->state, memory_order_acquire);
         uint32_t size = atomic_load_explicit(&slot->len, memory_order_relaxed);
