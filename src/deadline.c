@@ -17,17 +17,6 @@ int64_t ipc__now_ns(void)
     return (int64_t)ts.tv_sec * NS_PER_S + ts.tv_nsec;
 }
 
-void ipc__deadline_init(struct ipc_deadline *dl, int timeout_ms)
-{
-    dl->nonblock = timeout_ms == 0;
-    if (timeout_ms < 0)
-        dl->at_ns = INT64_MAX;
-    else if (timeout_ms == 0)
-        dl->at_ns = 0; /* no clock read on the non-blocking path */
-    else
-        dl->at_ns = ipc__now_ns() + (int64_t)timeout_ms * NS_PER_MS;
-}
-
 bool ipc__deadline_expired(const struct ipc_deadline *dl)
 {
     if (dl->at_ns == INT64_MAX)

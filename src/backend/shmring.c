@@ -87,7 +87,9 @@
  * the process that made them. posix_spawn and vfork run no handlers.
  *
  * Waiting. A party that cannot progress spins about 50 us (200 us behind a
- * writer that is mid-copy), then announces itself and sleeps. Named rings
+ * writer that is mid-copy), one pause between looks (16 for a receiver
+ * draining a stream: see shmring_wait_step), then announces itself and
+ * sleeps. Named rings
  * sleep in the kernel on an event count, one 64-bit word per direction:
  * the low half is the epoch (the futex word), the high half the sleepers
  * announced in this epoch. A sleeper adds itself (one atomic add, which
@@ -182,6 +184,8 @@
 
 #define SHMRING_SPIN_NS        50000
 #define SHMRING_HOLDER_SPIN_NS 200000
+#define SHMRING_SPIN_LOOKS     64 /* looks between clock reads in a spin */
+#define SHMRING_GENTLE_PAUSES  16 /* between looks: see shmring_wait_step */
 #define SHMRING_SLICE_MIN_NS   1000000L
 #define SHMRING_SLICE_MAX_NS   64000000L
 #define SHMRING_PID_LIMIT      (1u << 22) /* PID_MAX_LIMIT on 64-bit Linux */
@@ -366,7 +370,8 @@ struct shmring_held {
 struct shmring_end {
     bool inited;
     bool named;
-    bool peer_gone; /* sticky: the other side can never act again */
+    bool peer_gone;    /* sticky: the other side can never act again */
+    bool rx_streaming; /* the last receive found its message at once */
     unsigned role;
     struct shmring_hdr *hdr;
     unsigned char *slots;
@@ -1041,6 +1046,7 @@ static int shmring_find_msg(struct shmring_end *e, bool check, uint64_t *pos,
 
 struct shmring_wait {
     int64_t spin_until; /* 0: not spinning yet */
+    unsigned looks;     /* looks that found no progress */
     long slice_ns;
     uint32_t seq; /* named: the event count when we announced ourselves */
     bool armed;   /* announced: the next step sleeps */
@@ -1212,6 +1218,27 @@ static ipc_err shmring_wait_step(struct shmring_end *e, bool rx, bool held,
     }
     if (w->armed)
         return shmring_sleep(e, rx, held, w, dl);
+    /* The clock only every SHMRING_SPIN_LOOKS looks: a clock read is 20-40
+     * ns, a pause 10-150 cycles (47 ns on the EPYC hosts here). The first
+     * SHMRING_SPIN_LOOKS looks read no clock at all (a few us: far below
+     * any deadline, which is 1 ms or more, or 0).
+     *   Between looks, one pause: a waiter that answers a message (a
+     * request, a reply) sees it as soon as it lands. The first design's 16
+     * pauses and a clock read per look noticed a message up to 0.8 us late
+     * and made the round trip 3x the raw ring's. But each look pulls the
+     * slot's line over, and a sender whose claim (a CAS) and publication
+     * meet a look in between pays for the line twice: a receiver that is
+     * draining a stream (its last message was there at once) and caught up
+     * with the sender looks every 16 pauses, which lets a batch build up
+     * (ipc-bench, 64 B, against the raw ring: one-way 0.63-0.68 with 1
+     * pause always, 0.72-0.80 with this; round trip 0.55-0.58 either way,
+     * 0.34 with 16 pauses always). */
+    if (++w->looks % SHMRING_SPIN_LOOKS != 0) {
+        int pauses = rx && e->rx_streaming ? SHMRING_GENTLE_PAUSES : 1;
+        for (int i = 0; i < pauses; i++)
+            shmring_relax();
+        return IPC_OK;
+    }
     int64_t now = ipc__now_ns();
     if (w->spin_until == 0) {
         w->spin_until = now + (held ? SHMRING_HOLDER_SPIN_NS : SHMRING_SPIN_NS);
@@ -1219,8 +1246,7 @@ static ipc_err shmring_wait_step(struct shmring_end *e, bool rx, bool held,
             w->spin_until = dl->at_ns;
     }
     if (now < w->spin_until) {
-        for (int i = 0; i < 16; i++)
-            shmring_relax();
+        shmring_relax();
         return IPC_OK;
     }
     if (ipc__deadline_expired(dl))
@@ -1294,6 +1320,19 @@ static ipc_err shmring_reserve(struct shmring_end *e, uint64_t *pos,
     return err;
 }
 
+/* A claimed slot holds a length above max_msg, or one that changed under
+ * us (a hostile peer): drop the message. */
+static ipc_err shmring_claim_bad(struct shmring_end *e,
+                                 struct shmring_slot *slot, uint64_t pos)
+{
+    uint32_t again = atomic_load_explicit(&slot->len, memory_order_relaxed);
+    shmring_free_slot(e, slot, pos);
+    return ipc__fail(IPC_EPROTO,
+                     "shm: %s: a slot claims %u bytes (max_msg %zu); the "
+                     "message was dropped",
+                     shmring_label(e), (unsigned)again, e->max_msg);
+}
+
 /* Take the message FULL(pos) seen as s: copy it into buf, or keep it as a
  * view. *lost: another receiver took it first (look again). */
 static ipc_err shmring_claim(struct shmring_end *e, struct shmring_slot *slot,
@@ -1321,13 +1360,8 @@ static ipc_err shmring_claim(struct shmring_end *e, struct shmring_slot *slot,
     /* Read once more now that the slot is ours: a writer had finished, so
      * only a hostile peer changes it. */
     uint32_t again = atomic_load_explicit(&slot->len, memory_order_relaxed);
-    if (size > e->max_msg || again != size || (!view && size > cap)) {
-        shmring_free_slot(e, slot, pos);
-        return ipc__fail(IPC_EPROTO,
-                         "shm: %s: a slot claims %u bytes (max_msg %zu); the "
-                         "message was dropped",
-                         shmring_label(e), (unsigned)again, e->max_msg);
-    }
+    if (size > e->max_msg || again != size || (!view && size > cap))
+        return shmring_claim_bad(e, slot, pos);
     *len = size;
     if (view) {
         view->pos = pos;
@@ -1359,8 +1393,10 @@ static ipc_err shmring_take(ipc_channel *ch, void *buf, size_t cap, size_t *len,
         if (r == SHMRING_GOT) {
             bool lost;
             err = shmring_claim(e, slot, pos, seen, buf, cap, len, view, &lost);
-            if (!lost)
+            if (!lost) {
+                e->rx_streaming = w.looks == 0;
                 break;
+            }
             continue;
         }
         if (r == SHMRING_CORRUPT) {
@@ -1389,6 +1425,44 @@ static ipc_err shmring_take(ipc_channel *ch, void *buf, size_t cap, size_t *len,
 
 /* ------------------------------------------------------------ messages */
 
+/*
+ * The fast paths: the common case of send and receive, inline, with the same
+ * claims as the general paths (shmring_reserve, shmring_take), which run
+ * whenever anything is unusual. A sender tries the claim FREE(tail) ->
+ * WRITING(tail, me) at once: a CAS, not a load and then a CAS, so that the
+ * slot's line comes over once, for writing; a receiver claims FULL(head)
+ * that it saw, message and length checked first. The head and tail hints
+ * move after the message is published or the slot freed, so that the slot's
+ * line is held for the shortest time (the other side polls it); nothing
+ * needs a hint to have moved first (see shmring_find_room/_find_msg: a
+ * party finding the slot at a stale hint taken moves the hint itself).
+ */
+
+/* Copy a message in or out of a slot. Up to 64 bytes inline, in 16-byte
+ * pieces (the first and the last may overlap): a call to memcpy, which
+ * also goes through the PLT, cost more than the copy, and made the fast
+ * paths save registers. */
+static inline void shmring_copy(void *dst, const void *src, size_t len)
+{
+    unsigned char *d = dst;
+    const unsigned char *s = src;
+    if (len >= 16 && len <= 64) {
+        unsigned char a[16], b[16], c[16], z[16];
+        memcpy(a, s, 16);
+        memcpy(z, s + len - 16, 16);
+        if (len > 32) {
+            memcpy(b, s + 16, 16);
+            memcpy(c, s + len - 32, 16);
+            memcpy(d + 16, b, 16);
+            memcpy(d + len - 32, c, 16);
+        }
+        memcpy(d, a, 16);
+        memcpy(d + len - 16, z, 16);
+    } else if (len) {
+        memcpy(d, s, len);
+    }
+}
+
 static ipc_err shmring_send(ipc_channel *ch, const void *buf, size_t len,
                             unsigned prio, const struct ipc_deadline *dl)
 {
@@ -1396,12 +1470,26 @@ static ipc_err shmring_send(ipc_channel *ch, const void *buf, size_t len,
     uint64_t pos;
     struct shmring_slot *slot;
     (void)prio;
+    if (e->peer_idx >= 0 && !shmring_receivers_gone(e)) {
+        pos = atomic_load_explicit(&e->hdr->tail, memory_order_acquire);
+        slot = shmring_slot_at(e, pos);
+        uint64_t s = shmring_state(pos, SHMRING_FREE, 0);
+        if (atomic_compare_exchange_strong_explicit(
+                &slot->state, &s, shmring_state(pos, SHMRING_WRITING, e->owner),
+                memory_order_acquire, memory_order_relaxed)) {
+            atomic_store_explicit(&slot->len, (uint32_t)len,
+                                  memory_order_relaxed);
+            shmring_copy(shmring_payload(slot), buf, len);
+            shmring_publish(e, slot, pos);
+            shmring_advance(&e->hdr->tail, &pos);
+            return IPC_OK;
+        }
+    }
     ipc_err err = shmring_reserve(e, &pos, &slot, dl);
     if (err != IPC_OK)
         return err;
     atomic_store_explicit(&slot->len, (uint32_t)len, memory_order_relaxed);
-    if (len)
-        memcpy(shmring_payload(slot), buf, len);
+    shmring_copy(shmring_payload(slot), buf, len);
     shmring_publish(e, slot, pos);
     return IPC_OK;
 }
@@ -1409,7 +1497,33 @@ static ipc_err shmring_send(ipc_channel *ch, const void *buf, size_t len,
 static ipc_err shmring_recv(ipc_channel *ch, void *buf, size_t cap, size_t *len,
                             unsigned *prio, const struct ipc_deadline *dl)
 {
+    struct shmring_end *e = shmring_priv(ch);
     *prio = 0;
+    if (e->peer_idx >= 0) {
+        uint64_t pos =
+            atomic_load_explicit(&e->hdr->head, memory_order_acquire);
+        struct shmring_slot *slot = shmring_slot_at(e, pos);
+        uint64_t s = atomic_load_explicit(&slot->state, memory_order_acquire);
+        uint32_t size = atomic_load_explicit(&slot->len, memory_order_relaxed);
+        /* Anything else (no message, a skip, a length to refuse, garbage)
+         * takes the general path, which reports it. */
+        if (s == shmring_state(pos, SHMRING_FULL, 0) && size <= e->max_msg &&
+            size <= cap &&
+            atomic_compare_exchange_strong_explicit(
+                &slot->state, &s, shmring_state(pos, SHMRING_READING, e->owner),
+                memory_order_acquire, memory_order_relaxed)) {
+            /* The slot is ours: only a hostile peer changes the length
+             * now; what we copy is bounded by the checked `size`. */
+            if (atomic_load_explicit(&slot->len, memory_order_relaxed) != size)
+                return shmring_claim_bad(e, slot, pos);
+            shmring_copy(buf, shmring_payload(slot), size);
+            *len = size;
+            shmring_free_slot(e, slot, pos);
+            shmring_advance(&e->hdr->head, &pos);
+            e->rx_streaming = true;
+            return IPC_OK;
+        }
+    }
     return shmring_take(ch, buf, cap, len, NULL, dl);
 }
 
