@@ -260,8 +260,9 @@ IPC_API ipc_err ipc_query(const ipc_channel *ch, ipc_info *info);
  * progress: *events is POLLIN on a receiving end (a message is ready or the
  * peer closed) and POLLOUT on a send-only end. The descriptor stays owned by
  * the channel: do not close or read it. Readiness is a hint: after it, call
- * with timeout 0 and expect IPC_EAGAIN at times. IPC_ENOTSUP without
- * IPC_CAP_POLLABLE.
+ * with timeout 0 and expect IPC_EAGAIN at times. It may be called from any
+ * thread, also while another thread sends or receives on the end.
+ * IPC_ENOTSUP without IPC_CAP_POLLABLE.
  */
 IPC_API ipc_err ipc_pollfd(const ipc_channel *ch, int *fd, short *events);
 
