@@ -347,13 +347,24 @@ const char *rel_wait_check(int64_t start_ns, int timeout_ms, ipc_err err)
 
 /* ---------------------------------------------------------------- children */
 
+/* A child's alarm: say so (a starved or hung child otherwise vanishes
+ * without a word), then leave. Only async-signal-safe calls. */
+static void rel_alarm(int sig)
+{
+    static const char msg[] = "[rel child] killed by its alarm: still "
+                              "running after its time (hung, or starved)\n";
+    (void)sig;
+    (void)!write(STDERR_FILENO, msg, sizeof msg - 1);
+    _exit(9);
+}
+
 pid_t rel_fork(void)
 {
     pid_t pid = tu_fork();
     if (pid == 0) {
         /* Never return into cmocka: its jump buffers are the parent's. A
          * child that hangs dies of the alarm. */
-        signal(SIGALRM, SIG_DFL);
+        signal(SIGALRM, rel_alarm);
         signal(SIGUSR1, SIG_DFL);
         alarm(REL_CHILD_MS / 1000 + 30);
         return 0;

@@ -83,6 +83,7 @@ static const char *st_consume(const struct st_run *run, ipc_channel *rx,
     for (uint32_t p = 0; p < run->producers; p++)
         last[p] = -1;
     *taken = 0;
+    bool gone = false; /* the last receive said IPC_ECLOSED */
     while (atomic_load(&run->sh->received) < total) {
         size_t len = 0;
         uint32_t producer;
@@ -103,17 +104,25 @@ static const char *st_consume(const struct st_run *run, ipc_channel *rx,
                 break; /* the bitmap says if all came */
             tu_sleep_ms(1);
             err = IPC_ETIMEDOUT; /* nothing yet: the stall check below */
+            gone = true;
+        } else {
+            gone = false;
         }
         if (err == IPC_ETIMEDOUT) {
             int64_t idle =
                 tu_now_ns() - atomic_load(&run->sh->last_progress_ns);
             if (idle > (int64_t)ST_STALL_MS * 1000000) {
+                /* "Closed" with producers unfinished: they died without a
+                 * word (killed: by their alarm, on a starved machine). */
                 snprintf(why, sizeof why,
                          "no message for %d ms with %llu of "
-                         "%llu received",
+                         "%llu received%s%u of %u producers done",
                          ST_STALL_MS,
                          (unsigned long long)atomic_load(&run->sh->received),
-                         (unsigned long long)total);
+                         (unsigned long long)total,
+                         gone ? "; every sender is gone, " : "; ",
+                         (unsigned)atomic_load(&run->sh->producers_done),
+                         (unsigned)run->producers);
                 goto out;
             }
             continue;
