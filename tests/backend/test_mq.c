@@ -24,6 +24,8 @@
 
 #include <cmocka.h>
 
+#include "check.h"
+
 #include "ipc_int.h"
 #include "testutil.h"
 
@@ -71,16 +73,6 @@ static int fx_teardown(void **state)
     free(fx);
     return rc;
 }
-
-static void check(ipc_err got, ipc_err want, const char *what, int line)
-{
-    if (got == want)
-        return;
-    print_error("line %d: %s: %s, expected %s (detail \"%s\")\n", line, what,
-                ipc_errname(got), ipc_errname(want), ipc_last_detail());
-    fail();
-}
-#define CHECK(expr, want) check((expr), (want), #expr, __LINE__)
 
 static void took_at_least(int64_t t0, int ms)
 {

@@ -18,6 +18,8 @@
 
 #include <cmocka.h>
 
+#include "check.h"
+
 #include "ipc/ipc.h"
 
 #define RECV_NEW (IPC_F_CREATE | IPC_F_EXCL | IPC_F_RECV)
@@ -68,16 +70,6 @@ static int fx_teardown(void **state)
     free(fx);
     return rc;
 }
-
-static void check(ipc_err got, ipc_err want, const char *what, int line)
-{
-    if (got == want)
-        return;
-    print_error("line %d: %s: %s, expected %s (detail \"%s\")\n", line, what,
-                ipc_errname(got), ipc_errname(want), ipc_last_detail());
-    fail();
-}
-#define CHECK(expr, want) check((expr), (want), #expr, __LINE__)
 
 /* A message says who sent it and its number in that sender's sequence. */
 struct msg {
