@@ -497,28 +497,41 @@ static int raw_sysv_prepare(struct bx *x)
 /* msgsnd wants the type just before the text: the bench's buffers have
  * headroom, so the message is built in place, as a hand-written program
  * would lay out its own struct (the library must copy instead). */
-static int raw_sysv_send(struct bx *x, int dir, const void *buf, size_t len)
+static int raw_sysv_send_type(struct bx *x, int dir, const void *buf,
+                              size_t len, long type)
 {
     long *mtype = (long *)((unsigned char *)buf - sizeof(long));
-    *mtype = 1;
+    *mtype = type;
     while (msgsnd(x->qid[dir], mtype, len, 0) < 0)
         if (errno != EINTR)
             return bx_errno(x, "raw: msgsnd");
     return BX_OK;
 }
 
-static int raw_sysv_recv(struct bx *x, int dir, void *buf, size_t cap,
-                         size_t *len)
+/* msgtyp 0: arrival order; -N: the lowest type up to N first. */
+static int raw_sysv_recv_type(struct bx *x, int dir, void *buf, size_t cap,
+                              size_t *len, long msgtyp)
 {
     long *mtype = (long *)((unsigned char *)buf - sizeof(long));
     ssize_t n;
     do
-        n = msgrcv(x->qid[dir], mtype, cap, 0, 0);
+        n = msgrcv(x->qid[dir], mtype, cap, msgtyp, 0);
     while (n < 0 && errno == EINTR);
     if (n < 0)
         return bx_errno(x, "raw: msgrcv");
     *len = (size_t)n;
     return BX_OK;
+}
+
+static int raw_sysv_send(struct bx *x, int dir, const void *buf, size_t len)
+{
+    return raw_sysv_send_type(x, dir, buf, len, 1);
+}
+
+static int raw_sysv_recv(struct bx *x, int dir, void *buf, size_t cap,
+                         size_t *len)
+{
+    return raw_sysv_recv_type(x, dir, buf, cap, len, 0);
 }
 
 static void raw_sysv_cleanup(struct bx *x)
@@ -547,26 +560,13 @@ static void raw_sysv_close_role(struct bx *x, int role)
 static int raw_sysv_send_prio(struct bx *x, int dir, const void *buf,
                               size_t len)
 {
-    long *mtype = (long *)((unsigned char *)buf - sizeof(long));
-    *mtype = RAW_SYSV_LEVELS;
-    while (msgsnd(x->qid[dir], mtype, len, 0) < 0)
-        if (errno != EINTR)
-            return bx_errno(x, "raw: msgsnd");
-    return BX_OK;
+    return raw_sysv_send_type(x, dir, buf, len, RAW_SYSV_LEVELS);
 }
 
 static int raw_sysv_recv_prio(struct bx *x, int dir, void *buf, size_t cap,
                               size_t *len)
 {
-    long *mtype = (long *)((unsigned char *)buf - sizeof(long));
-    ssize_t n;
-    do
-        n = msgrcv(x->qid[dir], mtype, cap, -RAW_SYSV_LEVELS, 0);
-    while (n < 0 && errno == EINTR);
-    if (n < 0)
-        return bx_errno(x, "raw: msgrcv");
-    *len = (size_t)n;
-    return BX_OK;
+    return raw_sysv_recv_type(x, dir, buf, cap, len, -RAW_SYSV_LEVELS);
 }
 
 const struct bx_ops bx_raw_sysv_prio = {
