@@ -160,12 +160,14 @@ static ipc_err unix_size_sndbuf(int fd, size_t max_msg)
 
 /* ---------------------------------------------------------------- pairs */
 
-static void unix_end_init(ipc_channel *ch)
+static ipc_err unix_end_init(ipc_channel *ch)
 {
     struct unix_end *ue = unix_priv(ch);
     ue->fd = -1;
     ue->epfd = -1;
-    ue->lock_made = pthread_mutex_init(&ue->lock, NULL) == 0;
+    int rc = pthread_mutex_init(&ue->lock, NULL);
+    ue->lock_made = rc == 0;
+    return rc == 0 ? IPC_OK : ipc__errno(rc, "unix: pthread_mutex_init");
 }
 
 static ipc_err unix_connected_end(ipc_channel *ch, int fd)
@@ -188,8 +190,9 @@ static ipc_err unix_pair(ipc_channel *tx, ipc_channel *rx,
                          const struct ipc_addr *addr, unsigned flags)
 {
     (void)addr;
-    unix_end_init(tx);
-    unix_end_init(rx);
+    ipc_err err = unix_end_init(tx);
+    if (err != IPC_OK || (err = unix_end_init(rx)) != IPC_OK)
+        return err;
     int type = SOCK_SEQPACKET | SOCK_NONBLOCK;
     if (!(flags & IPC_F_INHERIT))
         type |= SOCK_CLOEXEC;
@@ -199,7 +202,7 @@ static ipc_err unix_pair(ipc_channel *tx, ipc_channel *rx,
     /* Two parties only: a pair is not a mailbox. */
     tx->caps &= ~(unsigned)IPC_CAP_MULTI_SENDER;
     rx->caps &= ~(unsigned)IPC_CAP_MULTI_SENDER;
-    ipc_err err = unix_connected_end(tx, fds[0]);
+    err = unix_connected_end(tx, fds[0]);
     ipc_err err2 = unix_connected_end(rx, fds[1]);
     return err != IPC_OK ? err : err2;
 }
@@ -375,7 +378,9 @@ static ipc_err unix_open(ipc_channel *ch, const struct ipc_addr *addr,
                          unsigned flags, const struct ipc_deadline *dl)
 {
     struct unix_end *ue = unix_priv(ch);
-    unix_end_init(ch);
+    ipc_err err = unix_end_init(ch);
+    if (err != IPC_OK)
+        return err;
     unix_sockaddr(addr, &ue->sa, &ue->sa_len, &ue->abstract);
     ue->mode = (mode_t)ipc__addr_get(addr, IPC_KEY_MODE, 0600);
     ue->require_uid = addr->keys_set & IPC_KEYBIT(IPC_KEY_PEER_UID);
