@@ -217,12 +217,12 @@ static void fz_allowed(const struct fz *z, ipc_err err, const char *op)
 
 /* ------------------------------------------------------------ operations */
 
-static void fz_send(struct fz *z)
+/* A send of len bytes on tx (the kept end, or a fresh one). */
+static void fz_send_on(struct fz *z, ipc_channel *tx, size_t len)
 {
-    size_t len = fz_len(z);
     uint32_t seq = z->next_seq++;
     fz_fill(z->buf, seq, len);
-    ipc_err err = ipc_send(z->tx, z->buf, len, 0, 0);
+    ipc_err err = ipc_send(tx, z->buf, len, 0, 0);
     fz_allowed(z, err, "send");
     if (len > z->max_msg) {
         FUZZ_CHECK(err == IPC_EMSGSIZE, "send over max_msg: %s",
@@ -233,6 +233,11 @@ static void fz_send(struct fz *z)
         fz_reserved(z, seq, len, FZ_READY);
     else if (err == IPC_EAGAIN)
         fz_full(z);
+}
+
+static void fz_send(struct fz *z)
+{
+    fz_send_on(z, z->tx, fz_len(z));
 }
 
 /* One message out of rx (the kept end, or a fresh one). */
@@ -459,14 +464,7 @@ static void fz_reopen(struct fz *z)
     if (dir == IPC_F_RECV) {
         fz_recv_on(z, ch, z->max_msg);
     } else {
-        fz_fill(z->buf, z->next_seq, 1);
-        err = ipc_send(ch, z->buf, 1, 0, 0);
-        fz_allowed(z, err, "send on a fresh end");
-        if (err == IPC_OK)
-            fz_reserved(z, z->next_seq, 1, FZ_READY);
-        else if (err == IPC_EAGAIN)
-            fz_full(z);
-        z->next_seq++;
+        fz_send_on(z, ch, 1);
     }
     ipc_close(ch);
 }
