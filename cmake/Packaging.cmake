@@ -13,7 +13,9 @@ install(TARGETS ipc ipc_static EXPORT libipcTargets
   ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR} COMPONENT Development
   RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR} COMPONENT Runtime)
 # The targets carry $<INSTALL_INTERFACE:include> already (top level).
-install(FILES ${PROJECT_SOURCE_DIR}/include/ipc/ipc.h
+# Every public header: ipc.h (the umbrella) and one per module.
+file(GLOB IPC_PUBLIC_HEADERS ${PROJECT_SOURCE_DIR}/include/ipc/*.h)
+install(FILES ${IPC_PUBLIC_HEADERS}
   DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/ipc COMPONENT Development)
 
 # --- CMake package: find_package(libipc) -> libipc::ipc, libipc::ipc_static
@@ -56,11 +58,12 @@ install(CODE "configure_file(\"${PROJECT_BINARY_DIR}/libipc.pc.in\"
 install(FILES ${PROJECT_BINARY_DIR}/libipc.pc
   DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig COMPONENT Development)
 
-# --- Export check: the shared library exports exactly ipc.h's functions.
+# --- Export check: the shared library exports exactly the public headers'
+# functions.
 if(BUILD_TESTING)
   add_test(NAME packaging.exports
     COMMAND sh ${PROJECT_SOURCE_DIR}/tests/scripts/export_check.sh
-            $<TARGET_FILE:ipc> ${PROJECT_SOURCE_DIR}/include/ipc/ipc.h
+            $<TARGET_FILE:ipc> ${PROJECT_SOURCE_DIR}/include/ipc
             ${CMAKE_NM})
   set_tests_properties(packaging.exports PROPERTIES LABELS packaging)
 endif()
