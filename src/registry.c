@@ -59,3 +59,23 @@ const struct ipc_backend *ipc__backend_find(const char *scheme)
             return ipc__backends[i];
     return NULL;
 }
+
+const char *ipc_scheme(size_t i)
+{
+    size_t n = sizeof ipc__backends / sizeof ipc__backends[0] - 1;
+    return i < n ? ipc__backends[i]->scheme : NULL;
+}
+
+ipc_err ipc_scheme_caps(const char *scheme, unsigned *caps)
+{
+    if (!scheme || !caps)
+        return ipc__fail(IPC_EINVAL, "ipc_scheme_caps: NULL argument");
+    *caps = 0;
+    const struct ipc_backend *be = ipc__backend_find(scheme);
+    if (!be)
+        return ipc__fail(IPC_EINVAL, "unknown scheme \"%s\"", scheme);
+    if (be->built_out)
+        return ipc__fail(IPC_ENOTSUP, "%s: %s", scheme, be->built_out);
+    *caps = be->caps;
+    return IPC_OK;
+}

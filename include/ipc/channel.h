@@ -174,6 +174,17 @@ IPC_API ipc_err ipc_peer_uid(const ipc_channel *ch, uid_t *uid);
  */
 IPC_API ipc_err ipc_address(const ipc_channel *ch, char *buf, size_t size);
 
+/* --- Schemes ----------------------------------------------------------- */
+
+/* The schemes this library knows, for i = 0, 1, ... until NULL ("pipe",
+ * "unix", ...), those built out included. A static string. Programs that
+ * run over every transport (a demo, a benchmark, a tool) list them here. */
+IPC_API const char *ipc_scheme(size_t i);
+/* The IPC_CAP_* bits that ends of a scheme may have (ipc_query() tells what
+ * one end has). IPC_EINVAL for an unknown scheme; IPC_ENOTSUP, with the
+ * reason in the detail, when it was built out (*caps is then 0). */
+IPC_API ipc_err ipc_scheme_caps(const char *scheme, unsigned *caps);
+
 /* --- Zero copy (IPC_CAP_ZERO_COPY; IPC_ENOTSUP elsewhere) ---------------
  *
  * The shm ring implements these: a sender loans a slot, writes the message

@@ -127,12 +127,43 @@ static void test_version(void **state)
     assert_string_equal(ipc_version_string(), want);
 }
 
+/* ipc_scheme() lists exactly the registry, in its order; ipc_scheme_caps()
+ * reports each built backend's bits and refuses the rest. */
+static void test_public_schemes(void **state)
+{
+    (void)state;
+    size_t n = 0;
+    for (; ipc__backends[n]; n++) {
+        const struct ipc_backend *be = ipc__backends[n];
+        assert_string_equal(ipc_scheme(n), be->scheme);
+        unsigned caps = 0xdead;
+        ipc_err err = ipc_scheme_caps(be->scheme, &caps);
+        if (be->built_out) {
+            assert_int_equal(err, IPC_ENOTSUP);
+            assert_non_null(strstr(ipc_last_detail(), be->built_out));
+            assert_int_equal(caps, 0);
+        } else {
+            assert_int_equal(err, IPC_OK);
+            assert_int_equal(caps, be->caps);
+        }
+    }
+    assert_null(ipc_scheme(n));
+    assert_null(ipc_scheme(n + 1000));
+    unsigned caps = 1;
+    assert_int_equal(ipc_scheme_caps("nosuch", &caps), IPC_EINVAL);
+    assert_non_null(strstr(ipc_last_detail(), "nosuch"));
+    assert_int_equal(caps, 0);
+    assert_int_equal(ipc_scheme_caps(NULL, &caps), IPC_EINVAL);
+    assert_int_equal(ipc_scheme_caps("pipe", NULL), IPC_EINVAL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_backends),
         cmocka_unit_test(test_known_schemes),
         cmocka_unit_test(test_version),
+        cmocka_unit_test(test_public_schemes),
     };
     return cmocka_run_group_tests_name("unit.registry", tests, NULL, NULL);
 }
