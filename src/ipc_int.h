@@ -175,7 +175,10 @@ struct ipc_backend {
                     const struct ipc_deadline *dl);
 
     /* Optional. */
-    ipc_err (*pollfd)(const struct ipc_channel *ch, int *fd, short *events);
+    /* Set *fd, a descriptor that polls POLLIN when a receiving end has a
+     * message and POLLOUT when a sending end has room (the frontend reports
+     * the events by the end's direction). */
+    ipc_err (*pollfd)(const struct ipc_channel *ch, int *fd);
     ipc_err (*peer_uid)(const struct ipc_channel *ch, uid_t *uid);
     /* Write an address for another process into buf; NULL: the frontend
      * writes the address the end was opened with (named ends only). */
@@ -211,12 +214,6 @@ static inline void *ipc__priv(const struct ipc_channel *ch)
     return (void *)ch->priv;
 }
 
-/* Remove the file at path only if it is of the kind type (S_IFIFO,
- * S_IFSOCK): ipc_unlink never removes a file of another kind (IPC_EPROTO).
- * kind names it in the detail: "a FIFO". */
-ipc_err ipc__unlink_kind(const char *scheme, const char *path, mode_t type,
-                         const char *kind);
-
 /* Registry (registry.c): the backend for a scheme, or NULL if unknown. */
 const struct ipc_backend *ipc__backend_find(const char *scheme);
 /* All known backends, built or not, NULL-terminated. */
@@ -226,5 +223,11 @@ extern const struct ipc_backend *const ipc__backends[];
  * tests). named: the address will be opened, not paired. */
 ipc_err ipc__addr_check(const struct ipc_backend *be,
                         const struct ipc_addr *addr, bool named);
+
+/* ------------------------------------------------------------ test hooks */
+
+/* posixmq.c: wait with the kernel's timed calls (mq_timedsend/receive)
+ * instead of poll on the descriptor; tests switch it to cover both. */
+extern bool ipc__mq_timed_waits;
 
 #endif /* IPC_INT_H */

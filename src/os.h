@@ -1,0 +1,34 @@
+/* SPDX-License-Identifier: MIT */
+/* OS helpers that several backends and modules share: numbers from /proc,
+ * close-on-exec, removing a file only of the expected kind. */
+#ifndef IPC_OS_H
+#define IPC_OS_H
+
+#include <ipc/ipc.h>
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* The number after key in a small text file (the file's first number when
+ * key is NULL): "/proc/meminfo", "MemAvailable:". false when the file is
+ * unreadable, the key is missing, or the value is not a number ("max").
+ * No stdio and no allocation: safe in a forked child of a threaded
+ * process. */
+bool ipc__read_number(const char *path, const char *key, uint64_t *out);
+
+/* A /proc/sys limit such as "/proc/sys/fs/pipe-max-size", or -1 when it
+ * cannot be read: for details that name the limit a call ran into. */
+long ipc__proc_long(const char *path);
+
+/* Make fd survive exec (inherit) or not, whatever it was. scheme names
+ * the caller in the detail of a failure. */
+ipc_err ipc__fd_inherit(int fd, bool inherit, const char *scheme);
+
+/* Remove the file at path only if it is of the kind type (S_IFIFO,
+ * S_IFSOCK): ipc_unlink never removes a file of another kind (IPC_EPROTO).
+ * kind names it in the detail: "a FIFO". */
+ipc_err ipc__unlink_kind(const char *scheme, const char *path, mode_t type,
+                         const char *kind);
+
+#endif /* IPC_OS_H */
