@@ -368,6 +368,15 @@ static ipc_err posixmq_pair(ipc_channel *tx, ipc_channel *rx,
         if ((errno != EEXIST && errno != EINTR) || tries == 8)
             return posixmq_open_error(errno, pr->name, &attr);
     }
+#if POSIXMQ_MQD_IS_FD
+    /* The umask narrowed mq_open's 0600 (0277 leaves 0400): without the
+     * owner's write bit the sender's open below fails. */
+    if (fchmod(pr->mqd, 0600) < 0) {
+        int saved = errno;
+        mq_unlink(pr->name);
+        return ipc__errno(saved, "mq: fchmod %s", pr->name);
+    }
+#endif
     memcpy(pt->name, pr->name, sizeof pt->name);
     pt->mqd = mq_open(pt->name, O_WRONLY);
     int saved = errno;
