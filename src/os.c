@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -69,4 +70,57 @@ ipc_err ipc__unlink_kind(const char *scheme, const char *path, mode_t type,
     if (unlink(path) < 0)
         return ipc__errno(errno, "%s: unlink %s", scheme, path);
     return IPC_OK;
+}
+
+/* The made file is ours and of its kind, or it was swapped. */
+static ipc_err os_check_made(const char *scheme, const char *path, mode_t type,
+                             const struct stat *st)
+{
+    if ((st->st_mode & S_IFMT) == S_IFLNK)
+        return ipc__fail(IPC_EACCES,
+                         "%s: %s became a symbolic link after it was made; "
+                         "mode not set",
+                         scheme, path);
+    if ((st->st_mode & S_IFMT) != type || st->st_uid != geteuid())
+        return ipc__fail(IPC_EACCES,
+                         "%s: %s was replaced after it was made (now owned "
+                         "by uid %u); mode not set",
+                         scheme, path, (unsigned)st->st_uid);
+    return IPC_OK;
+}
+
+ipc_err ipc__chmod_made(const char *scheme, const char *path, mode_t type,
+                        mode_t mode, struct stat *st)
+{
+#ifdef O_PATH
+    /* O_PATH opens a socket or FIFO without side effects; O_NOFOLLOW makes
+     * a symlink at path fail (ELOOP) instead of leading elsewhere. chmod
+     * through /proc/self/fd reaches exactly the inode opened. */
+    int fd = open(path, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) {
+        if (errno == ELOOP)
+            return ipc__fail(IPC_EACCES,
+                             "%s: %s became a symbolic link after it was "
+                             "made; mode not set",
+                             scheme, path);
+        return ipc__errno(errno, "%s: open %s", scheme, path);
+    }
+    ipc_err err = IPC_OK;
+    char proc[40];
+    snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
+    if (fstat(fd, st) < 0)
+        err = ipc__errno(errno, "%s: fstat %s", scheme, path);
+    else if ((err = os_check_made(scheme, path, type, st)) == IPC_OK &&
+             chmod(proc, mode) < 0)
+        err = ipc__errno(errno, "%s: chmod %s", scheme, path);
+    close(fd);
+    return err;
+#else
+    if (lstat(path, st) < 0)
+        return ipc__errno(errno, "%s: lstat %s", scheme, path);
+    ipc_err err = os_check_made(scheme, path, type, st);
+    if (err == IPC_OK && chmod(path, mode) < 0)
+        err = ipc__errno(errno, "%s: chmod %s", scheme, path);
+    return err;
+#endif
 }

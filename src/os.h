@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 /* The number after key in a small text file (the file's first number when
@@ -30,5 +31,15 @@ ipc_err ipc__fd_inherit(int fd, bool inherit, const char *scheme);
  * kind names it in the detail: "a FIFO". */
 ipc_err ipc__unlink_kind(const char *scheme, const char *path, mode_t type,
                          const char *kind);
+
+/* Give the file this process just made at path (a socket or FIFO: type
+ * S_IFSOCK or S_IFIFO) exactly mode, whatever the umask took away, and
+ * fill *st with its identity. Never follows a symbolic link: a link or a
+ * file of another kind or owner swapped in at path since it was made
+ * (a writable directory without the sticky bit allows that) is refused
+ * with IPC_EACCES, and nothing is changed. Linux: by an O_PATH descriptor;
+ * elsewhere lstat then chmod (a narrow race remains there). */
+ipc_err ipc__chmod_made(const char *scheme, const char *path, mode_t type,
+                        mode_t mode, struct stat *st);
 
 #endif /* IPC_OS_H */

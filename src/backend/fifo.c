@@ -238,14 +238,14 @@ static ipc_err fifo_create(ipc_channel *ch, const struct ipc_addr *addr,
     for (int tries = 0; tries < 8; tries++) {
         if (mkfifo(path, mode) == 0) {
             ch->owner = true;
-            /* The umask may have narrowed the mode: set it exactly. */
-            if (lstat(path, &st) < 0)
-                return ipc__errno(errno, "fifo: stat %s", path);
-            fe->dev = st.st_dev;
-            fe->ino = st.st_ino;
-            if (chmod(path, mode) < 0)
-                return ipc__errno(errno, "fifo: chmod %s", path);
-            return IPC_OK;
+            /* The umask may have narrowed the mode: set it exactly, on
+             * the FIFO we made, never through a symlink swapped in. */
+            ipc_err err = ipc__chmod_made("fifo", path, S_IFIFO, mode, &st);
+            if (err == IPC_OK) {
+                fe->dev = st.st_dev;
+                fe->ino = st.st_ino;
+            }
+            return err;
         }
         if (errno == EINTR)
             continue;

@@ -271,15 +271,16 @@ static ipc_err unix_bind(ipc_channel *ch, const char *name, unsigned flags)
     ch->owner = true;
     if (ue->abstract)
         return IPC_OK;
-    /* The umask may have narrowed the mode asked for: set it exactly. */
+    /* The umask may have narrowed the mode asked for: set it exactly, on
+     * the file we made, never through a symlink swapped in since. */
     struct stat st;
-    if (stat(ue->sa.sun_path, &st) < 0)
-        return ipc__errno(errno, "unix: stat %s", name);
-    ue->dev = st.st_dev;
-    ue->ino = st.st_ino;
-    if (chmod(ue->sa.sun_path, ue->mode) < 0)
-        return ipc__errno(errno, "unix: chmod %s", name);
-    return IPC_OK;
+    ipc_err err =
+        ipc__chmod_made("unix", ue->sa.sun_path, S_IFSOCK, ue->mode, &st);
+    if (err == IPC_OK) {
+        ue->dev = st.st_dev;
+        ue->ino = st.st_ino;
+    }
+    return err;
 }
 
 static ipc_err unix_epoll_add(struct unix_end *ue, int fd, void *ptr)
