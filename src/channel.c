@@ -54,6 +54,13 @@ ipc_err ipc__addr_check(const struct ipc_backend *be,
         return ipc__fail(IPC_EINVAL,
                          "%s: a pair takes no name (\"%s:?options\")",
                          be->scheme, be->scheme);
+    /* Options a pair would silently ignore (no name to guard) fail. */
+    for (int k = 0; !named && k < IPC_KEY_COUNT; k++)
+        if (addr->keys_set & be->named_keys & IPC_KEYBIT(k))
+            return ipc__fail(IPC_EINVAL,
+                             "%s: option \"%s\" applies to named objects, "
+                             "not to a pair",
+                             be->scheme, ipc__key_name((enum ipc__key)k));
     if (addr->path_len > lim->name_max)
         return ipc__fail(IPC_EINVAL, "%s: name is %zu bytes, the OS allows %zu",
                          be->scheme, addr->path_len, lim->name_max);

@@ -85,8 +85,16 @@ static ipc_err pipe_open(ipc_channel *ch, const struct ipc_addr *addr,
         return ipc__fail(IPC_EINVAL, "pipe: an adopted end cannot be created");
     int fd = (int)addr->val[IPC_KEY_FD];
     struct stat st;
-    if (fstat(fd, &st) < 0)
+    if (fstat(fd, &st) < 0) {
+        /* A descriptor that is not open is the caller's mistake (usually
+         * IPC_F_INHERIT missing at the parent), not a system failure. */
+        if (errno == EBADF)
+            return ipc__fail(IPC_EINVAL,
+                             "pipe: descriptor %d is not open (was the end "
+                             "made with IPC_F_INHERIT?)",
+                             fd);
         return ipc__errno(errno, "pipe: descriptor %d", fd);
+    }
     if (!S_ISFIFO(st.st_mode))
         return ipc__fail(IPC_EINVAL, "pipe: descriptor %d is not a pipe", fd);
     int acc = fcntl(fd, F_GETFL) & O_ACCMODE;

@@ -577,6 +577,8 @@ const struct ipc_backend ipc__backend_mq = {
     ,
     .keys = IPC_KEYBIT(IPC_KEY_MAX_MSG) | IPC_KEYBIT(IPC_KEY_CAPACITY) |
             IPC_KEYBIT(IPC_KEY_MODE),
+    /* A pair's queue is unlinked at once: nobody else can open it. */
+    .named_keys = IPC_KEYBIT(IPC_KEY_MODE),
     .priv_size = sizeof(struct posixmq_end),
     .max_prio = POSIXMQ_PRIO_MAX,
     .limits =

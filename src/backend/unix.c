@@ -806,6 +806,9 @@ const struct ipc_backend ipc__backend_unix = {
             IPC_CAP_PEER_UID,
     .keys = IPC_KEYBIT(IPC_KEY_MAX_MSG) | IPC_KEYBIT(IPC_KEY_MODE) |
             IPC_KEYBIT(IPC_KEY_PEER_UID),
+    /* A socketpair has no file to give a mode, and its peer is the
+     * caller's own fork. */
+    .named_keys = IPC_KEYBIT(IPC_KEY_MODE) | IPC_KEYBIT(IPC_KEY_PEER_UID),
     .priv_size = sizeof(struct unix_end),
     .limits =
         {
