@@ -666,8 +666,15 @@ static ipc_err unix_wait_lone(struct unix_end *ue, struct unix_conn *lone,
     if (err != IPC_OK)
         return err;
     if (pfd[0].revents) {
-        if ((err = unix_accept(ue)) != IPC_OK || ue->epolled)
+        if ((err = unix_accept(ue)) != IPC_OK)
             return err;
+        /* Under the lock: ipc_pollfd() in another thread may switch the
+         * end to epoll at any time. */
+        pthread_mutex_lock(&ue->lock);
+        bool epolled = ue->epolled;
+        pthread_mutex_unlock(&ue->lock);
+        if (epolled)
+            return IPC_OK;
     }
     if (pfd[1].revents)
         unix_take_turn(ue, lone);
