@@ -19,6 +19,7 @@ static const struct address_key address_keys[IPC_KEY_COUNT] = {
     [IPC_KEY_MODE] = {"mode", 8, 0777},
     [IPC_KEY_FD] = {"fd", 10, INT32_MAX},
     [IPC_KEY_PEER_UID] = {"peer_uid", 10, UINT32_MAX - 1},
+    [IPC_KEY_OWNER] = {"owner", 10, UINT32_MAX - 1},
 };
 
 const char *ipc__key_name(enum ipc__key key)
@@ -35,7 +36,8 @@ static ipc_err address_scheme(const char **p, struct ipc_addr *addr)
 {
     const char *s = *p;
     size_t n = 0;
-    while ((s[n] >= 'a' && s[n] <= 'z') || (n > 0 && s[n] >= '0' && s[n] <= '9'))
+    while ((s[n] >= 'a' && s[n] <= 'z') ||
+           (n > 0 && s[n] >= '0' && s[n] <= '9'))
         n++;
     if (s[n] != ':')
         return ipc__fail(IPC_EINVAL,

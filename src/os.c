@@ -124,3 +124,20 @@ ipc_err ipc__chmod_made(const char *scheme, const char *path, mode_t type,
     return err;
 #endif
 }
+
+ipc_err ipc__check_owner(const char *scheme, const char *name, uid_t owner,
+                         const struct ipc_addr *addr)
+{
+    uid_t me = geteuid();
+    if (owner == me || owner == 0)
+        return IPC_OK;
+    if (addr && (addr->keys_set & IPC_KEYBIT(IPC_KEY_OWNER)) &&
+        owner == (uid_t)addr->val[IPC_KEY_OWNER])
+        return IPC_OK;
+    return ipc__fail(IPC_EACCES,
+                     "%s: %s is owned by uid %u, not by this process's uid "
+                     "%u or root: not trusted (owner=%u in the address "
+                     "trusts it)",
+                     scheme, name, (unsigned)owner, (unsigned)me,
+                     (unsigned)owner);
+}

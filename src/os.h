@@ -6,6 +6,8 @@
 
 #include <ipc/ipc.h>
 
+#include "ipc_int.h"
+
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/stat.h>
@@ -31,6 +33,13 @@ ipc_err ipc__fd_inherit(int fd, bool inherit, const char *scheme);
  * kind names it in the detail: "a FIFO". */
 ipc_err ipc__unlink_kind(const char *scheme, const char *path, mode_t type,
                          const char *kind);
+
+/* The trust rule: an end that opens an object it did not create accepts
+ * it only when the object's owner is the caller's effective uid, root, or
+ * the uid that the address names with owner= (addr may be NULL). Else
+ * IPC_EACCES with a detail naming the owner found, and how to trust it. */
+ipc_err ipc__check_owner(const char *scheme, const char *name, uid_t owner,
+                         const struct ipc_addr *addr);
 
 /* Give the file this process just made at path (a socket or FIFO: type
  * S_IFSOCK or S_IFIFO) exactly mode, whatever the umask took away, and

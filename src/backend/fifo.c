@@ -273,8 +273,10 @@ static ipc_err fifo_create(ipc_channel *ch, const struct ipc_addr *addr,
 
 /* ------------------------------------------------------------- open */
 
-static ipc_err fifo_check_fd(ipc_channel *ch, int fd, const char *path)
+static ipc_err fifo_check_fd(ipc_channel *ch, int fd,
+                             const struct ipc_addr *addr)
 {
+    const char *path = addr->path;
     struct fifo_end *fe = fifo_priv(ch);
     struct stat st;
     if (fstat(fd, &st) < 0)
@@ -284,7 +286,7 @@ static ipc_err fifo_check_fd(ipc_channel *ch, int fd, const char *path)
     if (ch->owner && (st.st_dev != fe->dev || st.st_ino != fe->ino))
         return ipc__fail(IPC_EEXIST, "fifo: %s was replaced while opening",
                          path);
-    return IPC_OK;
+    return ch->owner ? IPC_OK : ipc__check_owner("fifo", path, st.st_uid, addr);
 }
 
 /* Open the sending end: ENXIO means no reader has the FIFO yet. */
@@ -349,12 +351,19 @@ static ipc_err fifo_open(ipc_channel *ch, const struct ipc_addr *addr,
     if ((flags & IPC_F_CREATE) && (err = fifo_create(ch, addr, flags)))
         return err;
 
-    int oflags = O_NONBLOCK | ((flags & IPC_F_INHERIT) ? 0 : O_CLOEXEC);
+    /* O_NOFOLLOW: a symlink planted at the name must not lead this end
+     * into another channel (ELOOP, below). */
+    int oflags =
+        O_NONBLOCK | O_NOFOLLOW | ((flags & IPC_F_INHERIT) ? 0 : O_CLOEXEC);
     int fd = -1;
     struct stat st;
-    if (!(flags & IPC_F_CREATE) && stat(path, &st) == 0 &&
-        !S_ISFIFO(st.st_mode))
-        return ipc__fail(IPC_EPROTO, "fifo: %s is not a FIFO", path);
+    if (!(flags & IPC_F_CREATE) && lstat(path, &st) == 0) {
+        if (S_ISLNK(st.st_mode))
+            return ipc__fail(IPC_EACCES,
+                             "fifo: %s is a symbolic link: not followed", path);
+        if (!S_ISFIFO(st.st_mode))
+            return ipc__fail(IPC_EPROTO, "fifo: %s is not a FIFO", path);
+    }
     if (flags & IPC_F_RECV) {
         while ((fd = open(path, O_RDONLY | oflags)) < 0 && errno == EINTR)
             ;
@@ -365,7 +374,7 @@ static ipc_err fifo_open(ipc_channel *ch, const struct ipc_addr *addr,
     }
     ipc__stream_init(&fe->stream, fd, ch->max_msg);
     fe->stream.whole_frames = true;
-    if ((err = fifo_check_fd(ch, fd, path)) != IPC_OK ||
+    if ((err = fifo_check_fd(ch, fd, addr)) != IPC_OK ||
         (err = fifo_lock(ch, fd, path, dl)) != IPC_OK)
         return err;
     if ((err = fifo_size_pipe(ch, path)) != IPC_OK)
@@ -447,7 +456,8 @@ const struct ipc_backend ipc__backend_fifo = {
     .scheme = "fifo",
     .caps = IPC_CAP_NAMED | IPC_CAP_MULTI_SENDER | IPC_CAP_POLLABLE |
             IPC_CAP_PEER_CLOSED,
-    .keys = IPC_KEYBIT(IPC_KEY_MAX_MSG) | IPC_KEYBIT(IPC_KEY_MODE),
+    .keys = IPC_KEYBIT(IPC_KEY_MAX_MSG) | IPC_KEYBIT(IPC_KEY_MODE) |
+            IPC_KEYBIT(IPC_KEY_OWNER),
     .priv_size = sizeof(struct fifo_end),
     .limits =
         {

@@ -267,19 +267,23 @@ static ipc_err posixmq_made(ipc_channel *ch, mode_t mode)
     return IPC_OK;
 }
 
-/* Plain IPC_F_CREATE found an existing queue: ours only. */
-static ipc_err posixmq_check_owner(ipc_channel *ch)
+/* An existing queue this end did not make: with IPC_F_CREATE ours only
+ * (addr NULL), else the trust rule (os.h). */
+static ipc_err posixmq_check_owner(ipc_channel *ch, const struct ipc_addr *addr)
 {
 #if POSIXMQ_MQD_IS_FD
     struct posixmq_end *pe = posixmq_priv(ch);
     struct stat st;
     if (fstat(pe->mqd, &st) < 0)
         return ipc__errno(errno, "mq: fstat %s", pe->name);
+    if (addr)
+        return ipc__check_owner("mq", pe->name, st.st_uid, addr);
     if (st.st_uid != geteuid())
         return ipc__fail(IPC_EACCES, "mq: %s belongs to uid %u, not to us",
                          pe->name, (unsigned)st.st_uid);
 #else
     (void)ch;
+    (void)addr;
 #endif
     return IPC_OK;
 }
@@ -315,7 +319,7 @@ static ipc_err posixmq_create(ipc_channel *ch, const struct ipc_addr *addr,
         if (err == IPC_ENOENT)
             continue; /* removed meanwhile: create it after all */
         if (err == IPC_OK)
-            err = posixmq_check_owner(ch);
+            err = posixmq_check_owner(ch, NULL);
         if (err == IPC_OK)
             err = posixmq_adopt(ch, addr);
         return err;
@@ -336,7 +340,8 @@ static ipc_err posixmq_open(ipc_channel *ch, const struct ipc_addr *addr,
     int acc = (flags & IPC_F_RECV) ? O_RDONLY : O_WRONLY;
     if (flags & IPC_F_CREATE)
         err = posixmq_create(ch, addr, flags, acc);
-    else if ((err = posixmq_open_existing(ch, acc)) == IPC_OK)
+    else if ((err = posixmq_open_existing(ch, acc)) == IPC_OK &&
+             (err = posixmq_check_owner(ch, addr)) == IPC_OK)
         err = posixmq_adopt(ch, addr);
     if (err != IPC_OK)
         return err;
@@ -576,9 +581,9 @@ const struct ipc_backend ipc__backend_mq = {
 #endif
     ,
     .keys = IPC_KEYBIT(IPC_KEY_MAX_MSG) | IPC_KEYBIT(IPC_KEY_CAPACITY) |
-            IPC_KEYBIT(IPC_KEY_MODE),
+            IPC_KEYBIT(IPC_KEY_MODE) | IPC_KEYBIT(IPC_KEY_OWNER),
     /* A pair's queue is unlinked at once: nobody else can open it. */
-    .named_keys = IPC_KEYBIT(IPC_KEY_MODE),
+    .named_keys = IPC_KEYBIT(IPC_KEY_MODE) | IPC_KEYBIT(IPC_KEY_OWNER),
     .priv_size = sizeof(struct posixmq_end),
     .max_prio = POSIXMQ_PRIO_MAX,
     .limits =

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* sysv: System V message queues, by ftok(path) or explicit key, and pairs. */
 #include "ipc_int.h"
+#include "os.h"
 
 #include <errno.h>
 #include <sched.h>
@@ -375,6 +376,57 @@ static ipc_err sysvmq_create(ipc_channel *ch, const char *name, unsigned flags,
                      name, (unsigned)se->key);
 }
 
+/* Owner and creator of a queue: IPC_STAT, or for a sender that may not
+ * read it (mode 0622, say) the world-readable /proc/sysvipc/msg (Linux). */
+static ipc_err sysvmq_owners(int id, uid_t *uid, uid_t *cuid)
+{
+    struct msqid_ds ds;
+    if (msgctl(id, IPC_STAT, &ds) == 0) {
+        *uid = ds.msg_perm.uid;
+        *cuid = ds.msg_perm.cuid;
+        return IPC_OK;
+    }
+    if (errno != EACCES)
+        return ipc__errno(errno, "sysv: msgctl IPC_STAT");
+    FILE *f = fopen("/proc/sysvipc/msg", "re");
+    if (!f)
+        return ipc__fail(IPC_EACCES,
+                         "sysv: cannot learn the owner of queue "
+                         "%d (no read permission, no "
+                         "/proc/sysvipc/msg)",
+                         id);
+    char line[256];
+    bool found = false;
+    while (!found && fgets(line, sizeof line, f)) {
+        int key, msqid;
+        unsigned perms, u, g, cu;
+        if (sscanf(line, "%d %d %o %*u %*u %*d %*d %u %u %u", &key, &msqid,
+                   &perms, &u, &g, &cu) == 6 &&
+            msqid == id) {
+            *uid = (uid_t)u;
+            *cuid = (uid_t)cu;
+            found = true;
+        }
+    }
+    fclose(f);
+    return found ? IPC_OK
+                 : ipc__fail(IPC_ECLOSED, "sysv: queue %d was removed", id);
+}
+
+/* The trust rule for a queue this end did not make: its owner and its
+ * creator (who keeps owner rights, and may have handed the ownership to
+ * anyone with IPC_SET) must both be trusted. */
+static ipc_err sysvmq_check_owner(int id, const struct ipc_addr *addr)
+{
+    uid_t uid, cuid;
+    ipc_err err = sysvmq_owners(id, &uid, &cuid);
+    if (err == IPC_OK)
+        err = ipc__check_owner("sysv", addr->path, cuid, addr);
+    if (err == IPC_OK)
+        err = ipc__check_owner("sysv", addr->path, uid, addr);
+    return err;
+}
+
 static ipc_err sysvmq_open(ipc_channel *ch, const struct ipc_addr *addr,
                            unsigned flags, const struct ipc_deadline *dl)
 {
@@ -414,6 +466,8 @@ static ipc_err sysvmq_open(ipc_channel *ch, const struct ipc_addr *addr,
                                 "sysv: %s: no queue with key "
                                 "0x%08x",
                                 addr->path, (unsigned)key);
+        } else {
+            err = sysvmq_check_owner(se->id, addr);
         }
     }
     if (err == IPC_OK)
@@ -655,7 +709,9 @@ const struct ipc_backend ipc__backend_sysv = {
     .scheme = "sysv",
     .caps = IPC_CAP_NAMED | IPC_CAP_PAIR | IPC_CAP_MULTI_SENDER |
             IPC_CAP_MULTI_RECEIVER | IPC_CAP_PRIORITY | IPC_CAP_PEER_CLOSED,
-    .keys = IPC_KEYBIT(IPC_KEY_MAX_MSG) | IPC_KEYBIT(IPC_KEY_MODE),
+    .keys = IPC_KEYBIT(IPC_KEY_MAX_MSG) | IPC_KEYBIT(IPC_KEY_MODE) |
+            IPC_KEYBIT(IPC_KEY_OWNER),
+    .named_keys = IPC_KEYBIT(IPC_KEY_OWNER),
     .priv_size = sizeof(struct sysvmq_end),
     .max_prio = SYSVMQ_MAX_PRIO,
     .limits =

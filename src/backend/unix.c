@@ -132,6 +132,28 @@ static ipc_err unix_peercred(int fd, uid_t *uid)
     return IPC_OK;
 }
 
+/* May this connecting sender send? peer_uid= admits exactly that uid. An
+ * abstract name has no file whose mode the kernel checks at connect, so
+ * the receiver applies the mode itself, as the kernel does for a path
+ * (write permission): the owner class is our euid and root, the group
+ * class our egid, the others everyone else. A path's mode is the kernel's
+ * to check. */
+static bool unix_sender_allowed(const struct unix_end *ue, int fd, uid_t *uid)
+{
+    struct ucred cred;
+    socklen_t len = sizeof cred;
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
+        return false;
+    *uid = cred.uid;
+    if (ue->require_uid)
+        return cred.uid == ue->required_uid;
+    if (!ue->abstract || cred.uid == geteuid() || cred.uid == 0)
+        return true;
+    if (cred.gid == getegid())
+        return (ue->mode & 0020) != 0;
+    return (ue->mode & 0002) != 0;
+}
+
 /* Make the send buffer hold two frames of max_msg, so that a message always
  * fits once the socket polls writable; refuse a max_msg the OS cannot carry,
  * naming the limit. */
@@ -346,36 +368,110 @@ static ipc_err unix_listen(ipc_channel *ch, const char *name, unsigned flags)
 
 /* ------------------------------------------------------- named: a sender */
 
-static ipc_err unix_connect(ipc_channel *ch, const char *name,
+/* connect() follows a symlink at the socket's name, and a check before it
+ * races. So the file is opened O_PATH | O_NOFOLLOW (a symlink fails) and
+ * the connect goes through /proc/self/fd/N, which names exactly the inode
+ * opened. *pfd is that descriptor (-1 for abstract names, or without
+ * O_PATH or /proc: then the name itself, after an lstat). */
+static ipc_err unix_target(struct unix_end *ue, const char *name, int *pfd,
+                           struct sockaddr_un *sa, socklen_t *len)
+{
+    *pfd = -1;
+    *sa = ue->sa;
+    *len = ue->sa_len;
+    if (ue->abstract)
+        return IPC_OK;
+    struct stat st;
+#ifdef O_PATH
+    int fd = open(ue->sa.sun_path, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0 && errno == ELOOP)
+        return ipc__fail(IPC_EACCES,
+                         "unix: %s is a symbolic link: not followed", name);
+    if (fd < 0)
+        return errno == ENOENT ? ipc__fail(IPC_ENOENT,
+                                           "unix: %s: no such "
+                                           "socket",
+                                           name)
+                               : ipc__errno(errno, "unix: open %s", name);
+    if (fstat(fd, &st) < 0 || !S_ISSOCK(st.st_mode)) {
+        close(fd);
+        return ipc__fail(IPC_EPROTO, "unix: %s is not a socket", name);
+    }
+    if (access("/proc/self/fd", X_OK) == 0) {
+        *pfd = fd;
+        memset(sa, 0, sizeof *sa);
+        sa->sun_family = AF_UNIX;
+        int n =
+            snprintf(sa->sun_path, sizeof sa->sun_path, "/proc/self/fd/%d", fd);
+        *len =
+            (socklen_t)(offsetof(struct sockaddr_un, sun_path) + (size_t)n + 1);
+        return IPC_OK;
+    }
+    close(fd);
+#endif
+    if (lstat(ue->sa.sun_path, &st) == 0 && S_ISLNK(st.st_mode))
+        return ipc__fail(IPC_EACCES,
+                         "unix: %s is a symbolic link: not followed", name);
+    return IPC_OK;
+}
+
+/* The trust rule for the receiver found at the name: its uid (the
+ * listener's credentials) must be ours or root's, or the one peer_uid=
+ * requires exactly, or the one owner= names. */
+static ipc_err unix_check_receiver(const struct unix_end *ue,
+                                   const struct ipc_addr *addr)
+{
+    if (ue->require_uid && ue->peer_uid != ue->required_uid)
+        return ipc__fail(IPC_EACCES,
+                         "unix: %s: receiver runs as uid %u, "
+                         "peer_uid=%u was required",
+                         addr->path, (unsigned)ue->peer_uid,
+                         (unsigned)ue->required_uid);
+    if (ue->require_uid)
+        return IPC_OK;
+    return ipc__check_owner("unix", addr->path, ue->peer_uid, addr);
+}
+
+static ipc_err unix_connect(ipc_channel *ch, const struct ipc_addr *addr,
                             const struct ipc_deadline *dl)
 {
     struct unix_end *ue = unix_priv(ch);
-    const struct sockaddr *sa = (const struct sockaddr *)&ue->sa;
-    while (connect(ue->fd, sa, ue->sa_len) < 0) {
+    const char *name = addr->path;
+    struct sockaddr_un target;
+    socklen_t target_len;
+    int pfd;
+    ipc_err err = unix_target(ue, name, &pfd, &target, &target_len);
+    if (err != IPC_OK)
+        return err;
+    const struct sockaddr *sa = (const struct sockaddr *)&target;
+    int rc;
+    while ((rc = connect(ue->fd, sa, target_len)) < 0) {
         if (errno == EINTR)
             continue;
-        if (errno == ECONNREFUSED)
+        if (errno != EAGAIN)
+            break;
+        /* The listen backlog is full; the receiver is busy, not gone. */
+        if (ipc__deadline_expired(dl))
+            break;
+        struct timespec nap = {0, 1000000};
+        nanosleep(&nap, NULL);
+    }
+    int saved = errno;
+    if (pfd >= 0)
+        close(pfd);
+    if (rc < 0) {
+        if (saved == ECONNREFUSED)
             return ipc__fail(IPC_ENOENT,
                              "unix: %s: nobody listens (a stale "
                              "socket file?)",
                              name);
-        if (errno != EAGAIN)
-            return ipc__errno(errno, "unix: connect %s", name);
-        /* The listen backlog is full; the receiver is busy, not gone. */
-        if (ipc__deadline_expired(dl))
+        if (saved == EAGAIN)
             return ipc__deadline_err(dl);
-        struct timespec nap = {0, 1000000};
-        nanosleep(&nap, NULL);
+        return ipc__errno(saved, "unix: connect %s", name);
     }
     ch->caps &= ~(unsigned)IPC_CAP_DUPLEX;
-    ipc_err err = unix_connected_end(ch, ue->fd);
-    if (err == IPC_OK && ue->require_uid && ue->peer_uid != ue->required_uid)
-        return ipc__fail(IPC_EACCES,
-                         "unix: %s: receiver runs as uid %u, "
-                         "peer_uid=%u was required",
-                         name, (unsigned)ue->peer_uid,
-                         (unsigned)ue->required_uid);
-    return err;
+    err = unix_connected_end(ch, ue->fd);
+    return err == IPC_OK ? unix_check_receiver(ue, addr) : err;
 }
 
 static ipc_err unix_open(ipc_channel *ch, const struct ipc_addr *addr,
@@ -403,7 +499,7 @@ static ipc_err unix_open(ipc_channel *ch, const struct ipc_addr *addr,
                          "unix: %s: a sender cannot create a "
                          "named channel; its receiver does",
                          addr->path);
-    return unix_connect(ch, addr->path, dl);
+    return unix_connect(ch, addr, dl);
 }
 
 static void unix_close(ipc_channel *ch)
@@ -611,8 +707,7 @@ static ipc_err unix_accept(struct unix_end *ue)
             return ipc__errno(errno, "unix: accept");
         }
         struct unix_conn *c = malloc(sizeof *c);
-        if (!c || unix_peercred(fd, &c->uid) != IPC_OK ||
-            (ue->require_uid && c->uid != ue->required_uid)) {
+        if (!c || !unix_sender_allowed(ue, fd, &c->uid)) {
             free(c);
             close(fd);
             continue;
@@ -812,10 +907,11 @@ const struct ipc_backend ipc__backend_unix = {
             IPC_CAP_MULTI_SENDER | IPC_CAP_POLLABLE | IPC_CAP_PEER_CLOSED |
             IPC_CAP_PEER_UID,
     .keys = IPC_KEYBIT(IPC_KEY_MAX_MSG) | IPC_KEYBIT(IPC_KEY_MODE) |
-            IPC_KEYBIT(IPC_KEY_PEER_UID),
+            IPC_KEYBIT(IPC_KEY_PEER_UID) | IPC_KEYBIT(IPC_KEY_OWNER),
     /* A socketpair has no file to give a mode, and its peer is the
      * caller's own fork. */
-    .named_keys = IPC_KEYBIT(IPC_KEY_MODE) | IPC_KEYBIT(IPC_KEY_PEER_UID),
+    .named_keys = IPC_KEYBIT(IPC_KEY_MODE) | IPC_KEYBIT(IPC_KEY_PEER_UID) |
+                  IPC_KEYBIT(IPC_KEY_OWNER),
     .priv_size = sizeof(struct unix_end),
     .limits =
         {
