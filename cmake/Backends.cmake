@@ -9,8 +9,10 @@
 # ipc_scheme(i), list the backends in this order). A backend whose option is
 # OFF, or whose REQUIRES names a feature not found, is built out: it still
 # owns its scheme and answers IPC_ENOTSUP "built without <name>: <feature>
-# not found". Features a backend can do without (a CUTS entry) cost only the
-# part of it that uses them; the backend's code tests IPC_HAVE_<FEATURE>.
+# not found". A feature a backend can do without costs only the address
+# form that needs it (CUTS <feature> <form>: "CUTS abstract_socket @" is
+# unix:@name); the backend's code tests IPC_HAVE_<FEATURE> and answers
+# IPC_ENOTSUP "built without unix:@name: <feature> not found".
 #
 # Testing the built-out paths: -DIPC_FORCE_MISSING="epoll;abstract_socket"
 # treats those features as not found, as a C library without them would.
@@ -123,9 +125,10 @@ set(IPC_BACKENDS "")
 set(IPC_BACKEND_DEFINITIONS "")
 set(IPC_BACKENDS_H "")
 set(IPC_BUILT_OUT "") # schemes built out, each with IPC_BUILT_OUT_WHY_<scheme>
+set(IPC_CUT_FORMS "") # forms cut ("unix:@"), each with IPC_CUT_WHY_<form>
 
 # ipc_backend(NAME <scheme> SOURCES <file or folder>... DOC <text>
-#             [REQUIRES <feature>...] [CUTS <feature>...])
+#             [REQUIRES <feature>...] [CUTS <feature> <form>]...)
 # A folder in SOURCES stands for every .c file in it.
 function(ipc_backend)
   cmake_parse_arguments(PARSE_ARGV 0 B "" "NAME;DOC" "SOURCES;REQUIRES;CUTS")
@@ -150,12 +153,17 @@ function(ipc_backend)
     set(why "")
   endif()
   set(cuts "")
-  foreach(f IN LISTS B_CUTS)
+  while(B_CUTS)
+    list(POP_FRONT B_CUTS f form)
     string(TOUPPER ${f} F)
-    if(NOT IPC_HAVE_${F})
-      list(APPEND cuts "${IPC_FEATURE_TEXT_${f}}")
+    if(NOT IPC_HAVE_${F} AND why STREQUAL "")
+      list(APPEND cuts "${B_NAME}:${form}name")
+      list(APPEND IPC_CUT_FORMS ${B_NAME}:${form})
+      set(IPC_CUT_WHY_${B_NAME}:${form}
+          "built without ${B_NAME}:${form}name: ${IPC_FEATURE_TEXT_${f}} not found"
+          PARENT_SCOPE)
     endif()
-  endforeach()
+  endwhile()
 
   if(why STREQUAL "")
     set(built 1)
@@ -169,7 +177,7 @@ function(ipc_backend)
     endforeach()
     list(APPEND IPC_BACKENDS ${B_NAME})
     if(cuts)
-      message(STATUS "libipc: ${B_NAME}: built, without the parts that need: ${cuts}")
+      message(STATUS "libipc: ${B_NAME}: built, without ${cuts}")
     else()
       message(STATUS "libipc: ${B_NAME}: built")
     endif()
@@ -186,7 +194,7 @@ function(ipc_backend)
   string(APPEND IPC_BACKENDS_H "IPC_BACKEND(${B_NAME}, ${built}, \"${cwhy}\")\n")
   list(APPEND IPC_BACKEND_DEFINITIONS IPC_WITH_${NAME}=${built})
   foreach(v IPC_SOURCES IPC_BACKENDS IPC_BACKEND_DEFINITIONS IPC_BACKENDS_H
-            IPC_BUILT_OUT)
+            IPC_BUILT_OUT IPC_CUT_FORMS)
     set(${v} "${${v}}" PARENT_SCOPE)
   endforeach()
 endfunction()
@@ -196,7 +204,7 @@ ipc_backend(NAME pipe SOURCES src/backend/pipe.c
   DOC "anonymous pipe" REQUIRES pipe2)
 ipc_backend(NAME unix SOURCES src/backend/unix.c
   DOC "UNIX domain socket" REQUIRES seqpacket peercred epoll
-  CUTS abstract_socket)
+  CUTS abstract_socket @)
 ipc_backend(NAME fifo SOURCES src/backend/fifo.c
   DOC "named pipe (FIFO)" REQUIRES mkfifo)
 ipc_backend(NAME mq SOURCES src/backend/posixmq.c
