@@ -127,6 +127,13 @@ set(IPC_BACKENDS_H "")
 set(IPC_BUILT_OUT "") # schemes built out, each with IPC_BUILT_OUT_WHY_<scheme>
 set(IPC_CUT_FORMS "") # forms cut ("unix:@"), each with IPC_CUT_WHY_<form>
 
+function(ipc_backend_known feature)
+  string(TOUPPER ${feature} F)
+  if(NOT DEFINED IPC_HAVE_${F})
+    message(FATAL_ERROR "ipc_backend: unknown feature ${feature} (no ipc_feature line)")
+  endif()
+endfunction()
+
 # ipc_backend(NAME <scheme> SOURCES <file or folder>... DOC <text>
 #             [REQUIRES <feature>...] [CUTS <feature> <form>]...)
 # A folder in SOURCES stands for every .c file in it.
@@ -136,10 +143,8 @@ function(ipc_backend)
   option(IPC_WITH_${NAME} "Build the ${B_DOC} backend (scheme ${B_NAME}:)" ON)
   set(missing "")
   foreach(f IN LISTS B_REQUIRES)
+    ipc_backend_known(${f})
     string(TOUPPER ${f} F)
-    if(NOT DEFINED IPC_HAVE_${F})
-      message(FATAL_ERROR "ipc_backend(${B_NAME}): unknown feature ${f}")
-    endif()
     if(NOT IPC_HAVE_${F})
       list(APPEND missing "${IPC_FEATURE_TEXT_${f}}")
     endif()
@@ -155,6 +160,7 @@ function(ipc_backend)
   set(cuts "")
   while(B_CUTS)
     list(POP_FRONT B_CUTS f form)
+    ipc_backend_known(${f})
     string(TOUPPER ${f} F)
     if(NOT IPC_HAVE_${F} AND why STREQUAL "")
       list(APPEND cuts "${B_NAME}:${form}name")
