@@ -1,54 +1,29 @@
 /* SPDX-License-Identifier: MIT */
-/* The table of backends: one line each, built in or answering "built out". */
+/* The table of backends, from the build's list: built in or built out. */
 #include "ipc_int.h"
 
 #include <string.h>
 
-/* A backend switched off at configure time still owns its scheme, so that a
- * user hears "built without X" instead of "unknown scheme". */
-#define REGISTRY_BUILT_OUT(name, why)                                          \
+/* The list is generated from cmake/Backends.cmake, one line per backend:
+ * IPC_BACKEND(scheme, built, why). A backend built in defines
+ * ipc__backend_<scheme> in its own file; one built out (switched off, or an
+ * OS feature it needs was not found) still owns its scheme, so that a user
+ * hears "built without X: <feature> not found" instead of "unknown
+ * scheme". */
+#undef unix /* GNU C modes predefine it as 1; here it is a scheme's name */
+#define REGISTRY_ENTRY_1(name, why)                                            \
+    extern const struct ipc_backend ipc__backend_##name;
+#define REGISTRY_ENTRY_0(name, why)                                            \
     static const struct ipc_backend ipc__backend_##name = {.scheme = #name,    \
-                                                           .built_out = why}
-
-#if IPC_WITH_PIPE
-extern const struct ipc_backend ipc__backend_pipe;
-#else
-REGISTRY_BUILT_OUT(pipe, "built without the pipe backend (IPC_WITH_PIPE=OFF)");
-#endif
-#if IPC_WITH_UNIX
-extern const struct ipc_backend ipc__backend_unix;
-#else
-REGISTRY_BUILT_OUT(unix, "built without the unix backend (IPC_WITH_UNIX=OFF)");
-#endif
-#if IPC_WITH_SYSV
-extern const struct ipc_backend ipc__backend_sysv;
-#else
-REGISTRY_BUILT_OUT(sysv, "built without the SysV message queue backend "
-                         "(IPC_WITH_SYSV=OFF)");
-#endif
-#if IPC_WITH_FIFO
-extern const struct ipc_backend ipc__backend_fifo;
-#else
-REGISTRY_BUILT_OUT(fifo, "built without the fifo backend (IPC_WITH_FIFO=OFF)");
-#endif
-#if IPC_WITH_MQ
-extern const struct ipc_backend ipc__backend_mq;
-#else
-REGISTRY_BUILT_OUT(mq, "built without the mq backend (IPC_WITH_MQ=OFF)");
-#endif
-#if IPC_WITH_SHM
-extern const struct ipc_backend ipc__backend_shm;
-#else
-REGISTRY_BUILT_OUT(shm, "built without the shm backend (IPC_WITH_SHM=OFF)");
-#endif
+                                                           .built_out = why};
+#define IPC_BACKEND(name, built, why) REGISTRY_ENTRY_##built(name, why)
+#include "ipc_backends.h"
+#undef IPC_BACKEND
 
 const struct ipc_backend *const ipc__backends[] = {
-    &ipc__backend_pipe,
-    &ipc__backend_unix,
-    &ipc__backend_fifo,
-    &ipc__backend_mq,
-    &ipc__backend_sysv,
-    &ipc__backend_shm,
+#define IPC_BACKEND(name, built, why) &ipc__backend_##name,
+#include "ipc_backends.h"
+#undef IPC_BACKEND
     NULL,
 };
 

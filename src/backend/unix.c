@@ -114,6 +114,17 @@ static void unix_sockaddr(const struct ipc_addr *addr, struct sockaddr_un *sa,
                        !*abstract);
 }
 
+/* unix:@name needs Linux's abstract namespace; where CMake did not find it
+ * (IPC_HAVE_ABSTRACT_SOCKET 0) that form alone is refused. */
+static ipc_err unix_form_check(const struct ipc_addr *addr)
+{
+    if (!IPC_HAVE_ABSTRACT_SOCKET && addr->path[0] == '@')
+        return ipc__fail(IPC_ENOTSUP,
+                         "built without unix:@name: the abstract socket "
+                         "namespace (Linux) not found");
+    return IPC_OK;
+}
+
 static int unix_socket(unsigned flags)
 {
     int type = SOCK_SEQPACKET | SOCK_NONBLOCK;
@@ -479,6 +490,8 @@ static ipc_err unix_open(ipc_channel *ch, const struct ipc_addr *addr,
 {
     struct unix_end *ue = unix_priv(ch);
     ipc_err err = unix_end_init(ch);
+    if (err == IPC_OK)
+        err = unix_form_check(addr);
     if (err != IPC_OK)
         return err;
     unix_sockaddr(addr, &ue->sa, &ue->sa_len, &ue->abstract);
@@ -530,6 +543,9 @@ static void unix_close(ipc_channel *ch)
 
 static ipc_err unix_unlink(const struct ipc_addr *addr)
 {
+    ipc_err err = unix_form_check(addr);
+    if (err != IPC_OK)
+        return err;
     if (addr->path[0] == '@') {
         struct sockaddr_un sa;
         socklen_t len;

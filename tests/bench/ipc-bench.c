@@ -5,7 +5,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
-#include <gnu/libc-version.h>
 #include <math.h>
 #include <poll.h>
 #include <sched.h>
@@ -19,6 +18,12 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#ifdef __GLIBC__ /* set by the headers above; musl has no such call */
+#include <gnu/libc-version.h>
+#define BENCH_LIBC_VERSION() gnu_get_libc_version()
+#else
+#define BENCH_LIBC_VERSION() "none (not glibc)"
+#endif
 
 /*
  * How one row runs (one backend, one message size, libipc and raw):
@@ -1199,7 +1204,7 @@ static void print_table(struct row_result *rows, int nrows)
            ipc_version_string());
     printf("machine:   %d CPUs online (%s), %s %s %s, glibc %s\n",
            cfg.ncpus_online, cpu, u.sysname, u.release, u.machine,
-           gnu_get_libc_version());
+           BENCH_LIBC_VERSION());
     if (cfg.pinned_apart)
         printf("run:       2 processes pinned to CPUs %d and %d; ", cfg.cpu[0],
                cfg.cpu[1]);
@@ -1343,7 +1348,7 @@ static void print_json(struct row_result *rows, int nrows)
     printf(", \"kernel\": ");
     json_str(u.release);
     printf(", \"glibc\": ");
-    json_str(gnu_get_libc_version());
+    json_str(BENCH_LIBC_VERSION());
     printf(", \"pinned\": [%d, %d]},\n", cfg.cpu[0], cfg.cpu[1]);
     printf("  \"config\": {\"reps\": %d, \"duration_ms\": %d, "
            "\"warmup_ms\": %d, \"timeout_ms\": %d},\n",

@@ -20,8 +20,11 @@ trap 'rm -rf "$tmp"' EXIT
 # nm prints "ADDRESS TYPE NAME"; the name is the last field. Should the
 # library ever get a version script, skip its version nodes (absolute
 # symbols, type A) and strip versions from names ("ipc_open@@LIBIPC_0").
+# _init and _fini are the C runtime's (musl's crti.o makes them global),
+# not the library's.
 "$nm" -D --defined-only "$lib" |
     awk 'NF >= 3 && $2 != "A" { sub(/@.*/, "", $3); print $3 }' |
+    grep -vxE '_init|_fini' |
     sort -u >"$tmp/exported"
 # Every public function is declared on a line that starts with IPC_API and
 # has its name right before the opening parenthesis.
