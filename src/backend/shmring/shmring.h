@@ -1,0 +1,426 @@
+/* SPDX-License-Identifier: MIT */
+/* shm internals: the ring's shared-memory layout, its state encodings, one
+ * end's private state, and the inline pieces of the fast paths; included by
+ * every file of src/backend/shmring/ and by nothing else. */
+#ifndef IPC_SHMRING_H
+#define IPC_SHMRING_H
+
+#include "ipc_int.h"
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+/*
+ * Linux only: POSIX shm, futexes, memfd for pairs, /proc/<pid>/stat to
+ * tell a live holder from a dead one.
+ *
+ * Layout (version 1). One mapping: a 12 KiB header, then `capacity` slots
+ * of slot_size = round_up(16 + max_msg, 64) bytes, page-aligned. A slot is
+ * a 64-bit state word, a length and the payload at offset 16: the payload
+ * is 16-byte aligned (glibc's memcpy is 10-25x slower when destination and
+ * source differ by 4, 8 or 12 modulo 4096) and the state word shares the
+ * payload's first cache line, so that a small message costs the transfer of
+ * the lines it fills and nothing else (Vyukov's bounded MPMC queue).
+ *
+ * Slot states: position (40 bits) | kind (2) | owner (22).
+ *   FREE(p)        empty, to be written at position p
+ *   WRITING(p, o)  reserved by owner o, being written (or loaned)
+ *   FULL(p)        a message
+ *   READING(p, o)  being copied out (or viewed) by owner o
+ * A sender at tail t claims its slot by CAS FREE(t) -> WRITING(t, me),
+ * helps tail to t + 1, copies, and stores FULL(t). A receiver at head h
+ * claims FULL(h) -> READING(h, me), helps head on, copies, and stores
+ * FREE(h + capacity). The claim is the CAS on the slot, and it names the
+ * holder in the same word: no instant exists at which a slot is taken but
+ * its holder unknown. head and tail are hints that any party advances.
+ *   A reservation given up (a released loan, a writer found dead) becomes
+ * a skip: FULL(p) with a non-zero owner, which receivers pass without
+ * delivering anything, and which a sender may pass itself when it sits at
+ * the head (so that loaning and releasing without a receiver never wedges
+ * the ring). Slots thus change lap only behind the head, and every state a
+ * party finds at head or tail is within one lap of it: anything else is
+ * corruption, reported as such.
+ *
+ * Crashes. owner names an entry (index, generation) of the header's table
+ * of 256 peers; every end of every process registers one with its pid, its
+ * start time (field 22 of /proc/<pid>/stat) and its pid namespace. A party
+ * that finds a slot held too long judges its holder: the entry moved on,
+ * kill(pid, 0) says ESRCH, the process is a zombie, or another process now
+ * has the pid (its start time differs) all mean dead. A dead writer's slot
+ * becomes a skip (never delivered), a dead reader's is freed for the next
+ * lap. A pid in another pid namespace cannot be judged and counts as
+ * alive: waiting is safe, freeing a slot that a live process is writing is
+ * not.
+ *
+ * Creation. shm_open(O_CREAT | O_EXCL, mode), fchmod to the exact mode, a
+ * 64-byte prefix naming the creator (pwrite: a half-made ring says who is
+ * making it), checks that the ring fits in /dev/shm and in half the memory
+ * available (MemAvailable, memory cgroup), posix_fallocate of every page
+ * (a full /dev/shm is IPC_ELIMIT here, never a SIGBUS later), map, format,
+ * and ready stored last with release ordering. An opener waits within its
+ * timeout for ready; one whose creator died is IPC_EPROTO at once.
+ * IPC_F_REPLACE removes only a ring no live process uses (or one half-made
+ * by a dead creator), never an object that is not a ring. Pairs take the
+ * same steps in a sealed memfd mapped once per end.
+ *
+ * Fork. A pthread_atfork handler registers, before fork() returns in the
+ * parent, an entry for the child's copy of each end (so a parent closing
+ * its copy at once never drops the count of receivers to 0 while the child
+ * holds one); the child takes the entry over with its own pid. If fork()
+ * fails, those entries stay until the parent exits (counts too high: a
+ * peer-closed report comes late, never early). Loans and views stay with
+ * the process that made them. posix_spawn and vfork run no handlers.
+ *
+ * Waiting. A party that cannot progress spins about 50 us (200 us behind a
+ * writer that is mid-copy), one pause between looks (16 for a receiver
+ * draining a stream: see shmring_wait_step), then announces itself and
+ * sleeps. Named rings
+ * sleep in the kernel on an event count, one 64-bit word per direction:
+ * the low half is the epoch (the futex word), the high half the sleepers
+ * announced in this epoch. A sleeper adds itself (one atomic add, which
+ * also tells it the epoch), looks at the ring once more, and waits only
+ * while the epoch is unchanged (FUTEX_WAIT_BITSET: an absolute
+ * CLOCK_MONOTONIC deadline, EINTR retried against it). The other side
+ * reads the word after each message (one load of a line nobody writes
+ * while both are awake: no system call) and, when sleepers are there,
+ * moves to the next epoch with no sleepers in one CAS and wakes them: a
+ * burst of messages makes one wake call, not one per message. A sleeper
+ * that leaves without being woken takes itself off only while the epoch
+ * is still its own, in the same CAS: it can never take off a sleeper of a
+ * later epoch (which two separate words, a count and a futex word, did
+ * allow: a lost wake-up).
+ *   Why not the process-shared sem_t of the first design: glibc trusts the
+ * semaphore's flags word in the mapping and aborts the process ("The
+ * futex facility returned an unexpected error code") when a peer has
+ * scribbled over it; a futex word of ours can hold any value, and an
+ * unexpected error becomes IPC_EPROTO. No timeout fallback is needed:
+ * FUTEX_WAIT_BITSET measures on CLOCK_MONOTONIC itself.
+ *   Waits behind one holder run in slices of 1-64 ms so that its death is
+ * noticed; an idle receiver on an empty ring sleeps with no timer at all.
+ *
+ * Pairs: two SOCK_SEQPACKET socketpairs are the doorbells, the poll
+ * descriptors and the liveness signals, and sends never raise SIGPIPE
+ * (MSG_NOSIGNAL). Messages: the send end holds a, the receive end b; a
+ * sender rings b with one byte when a receiver armed that bell, and b
+ * polls POLLIN. Room: the send end holds c, the receive end d; a sender
+ * that finds the ring full fills c's small send buffer so that c stops
+ * polling POLLOUT, and a receiver that frees a slot with that bell armed
+ * drains d, so that c polls POLLOUT again. Two pairs, not one, so that
+ * each descriptor's readiness means one thing (b readable: messages may be
+ * there; c writable: room may be there): the bytes that make a full ring
+ * unwritable never make the receiver's descriptor readable. The kernel counts
+ * the copies of each socket across fork and exit: POLLHUP on b means no send
+ * end is left anywhere, on c no receive end. Named rings have no such object
+ * shared by unrelated processes (a FIFO beside the ring would be a second
+ * name to create, replace and remove without races), so their ends are not
+ * pollable: IPC_CAP_POLLABLE is cleared on them.
+ *
+ * Peer closed. The header counts registered send and receive ends; a close
+ * decrements, and entries of dead processes are swept (by a sender that
+ * finds the ring full, in the slices of its wait). A send is IPC_ECLOSED
+ * once no receive end is left of those there were (a named ring that had
+ * a receiver: as the fifo backend, "every peer seen is gone"; a new
+ * receiver opening the name later makes sends work again), or of those
+ * that can ever come (a pair; a named ring that was unlinked). A pair
+ * receiver hears IPC_ECLOSED once no send end is left (count 0, or POLLHUP
+ * on b) and the ring is drained. A named receiver never does: senders may
+ * always come, and telling a crashed one would need a receiver that wakes
+ * up now and then; that end has no IPC_CAP_PEER_CLOSED.
+ *
+ * Zero copy. A loan is a reserved slot (WRITING) handed to the caller, a
+ * view a claimed one (READING); commit publishes a loan, release gives a
+ * view back or turns a loan into a skip. At most 16 of each per end, and
+ * never more loans than slots (a thread holding every slot would wait on
+ * itself): IPC_ELIMIT beyond. A buffer that is no outstanding loan or view
+ * of the end (released twice, say) is IPC_EINVAL. Closing an end gives
+ * back what it holds; a crash is judged like any holder.
+ *
+ * Hostile memory. Geometry is read once at open, checked against the file
+ * size and our own limits, and kept in the end: slot addresses never come
+ * from the live header. Every state read is checked against the position
+ * it must hold; head, tail or a state out of place, a length above
+ * max_msg, or a slot handed to an end that holds it already, is
+ * IPC_EPROTO. pids from the table are range-checked before
+ * kill(). Nothing is ever allocated by a size read from the mapping. A peer
+ * that can write the ring can still drop or garble messages, and one that
+ * can ftruncate a named object can make us fault (SIGBUS): the file is
+ * the peer's to break (memfd pairs are sealed against it).
+ */
+
+#define SHMRING_MAGIC    0x31474e4952435049ull /* "IPCRING1" */
+#define SHMRING_VERSION  1u
+#define SHMRING_READY    0x59444552u /* "REDY" */
+#define SHMRING_HDR_SIZE 12288u
+#define SHMRING_PREFIX   64u
+#define SHMRING_SLOT_HDR 16u
+#define SHMRING_LINE     64u
+#define SHMRING_PEERS    256u
+#define SHMRING_HELD_MAX 16u
+#define SHMRING_F_NAMED  1u
+
+#define SHMRING_MAX_MSG_DEFAULT  (64u * 1024)
+#define SHMRING_MAX_MSG_MAX      (64u * 1024 * 1024)
+#define SHMRING_CAPACITY_DEFAULT 64u
+/* Without capacity=, fewer slots for large messages: a default ring stays
+ * within this many bytes (and has at least 2 slots). */
+#define SHMRING_DEFAULT_BYTES (16u * 1024 * 1024)
+#define SHMRING_CAPACITY_MAX  (1u << 20)
+#define SHMRING_NAME_MAX      256u /* "/" and NAME_MAX bytes */
+
+#define SHMRING_SPIN_NS        50000
+#define SHMRING_HOLDER_SPIN_NS 200000
+#define SHMRING_SPIN_LOOKS     64 /* looks between clock reads in a spin */
+#define SHMRING_GENTLE_PAUSES  16 /* between looks: see shmring_wait_step */
+#define SHMRING_SLICE_MIN_NS   1000000L
+#define SHMRING_SLICE_MAX_NS   64000000L
+#define SHMRING_PID_LIMIT      (1u << 22) /* PID_MAX_LIMIT on 64-bit Linux */
+
+_Static_assert(ATOMIC_LLONG_LOCK_FREE == 2 && ATOMIC_INT_LOCK_FREE == 2,
+               "shm: the ring needs lock-free 32- and 64-bit atomics");
+
+/* ------------------------------------------------------------ encodings */
+
+#define SHMRING_TAG_SHIFT  24
+#define SHMRING_TAG_MASK   ((1ull << 40) - 1)
+#define SHMRING_KIND_SHIFT 22
+#define SHMRING_OWNER_MASK ((1u << 22) - 1)
+#define SHMRING_GEN_MASK   0x3fffu
+
+enum { SHMRING_FREE, SHMRING_WRITING, SHMRING_FULL, SHMRING_READING };
+/* Owner of a FULL state: 0 for a message, this for a skip. */
+#define SHMRING_SKIP 1u
+
+static inline uint64_t shmring_state(uint64_t pos, unsigned kind,
+                                     uint32_t owner)
+{
+    return ((pos & SHMRING_TAG_MASK) << SHMRING_TAG_SHIFT) |
+           ((uint64_t)kind << SHMRING_KIND_SHIFT) |
+           (owner & SHMRING_OWNER_MASK);
+}
+
+static inline unsigned shmring_kind(uint64_t s)
+{
+    return (unsigned)(s >> SHMRING_KIND_SHIFT) & 3u;
+}
+
+static inline uint32_t shmring_owner(uint64_t s)
+{
+    return (uint32_t)(s & SHMRING_OWNER_MASK);
+}
+
+/* Position held by the state minus pos, as a signed 40-bit number: the
+ * positions a party compares are never 2^39 apart, so the 40-bit tag
+ * wraps harmlessly. */
+static inline int64_t shmring_dist(uint64_t s, uint64_t pos)
+{
+    uint64_t d = ((s >> SHMRING_TAG_SHIFT) - pos) & SHMRING_TAG_MASK;
+    return (d & (1ull << 39)) ? (int64_t)d - (int64_t)(1ull << 40) : (int64_t)d;
+}
+
+/* A peer entry's word: pid (22 bits) | generation (14) | state (2) |
+ * role (2). Claimed by CAS, so pid and state change together. */
+#define SHMRING_PEER_PID_MASK    ((1u << 22) - 1)
+#define SHMRING_PEER_GEN_SHIFT   22
+#define SHMRING_PEER_STATE_SHIFT 36
+#define SHMRING_PEER_ROLE_SHIFT  38
+
+enum { SHMRING_PEER_FREE, SHMRING_PEER_CLAIMED, SHMRING_PEER_LIVE };
+enum { SHMRING_ROLE_TX = 1, SHMRING_ROLE_RX = 2 };
+
+static inline uint64_t shmring_peer_word(uint32_t pid, uint32_t gen,
+                                         unsigned state, unsigned role)
+{
+    return (uint64_t)(pid & SHMRING_PEER_PID_MASK) |
+           ((uint64_t)(gen & SHMRING_GEN_MASK) << SHMRING_PEER_GEN_SHIFT) |
+           ((uint64_t)state << SHMRING_PEER_STATE_SHIFT) |
+           ((uint64_t)role << SHMRING_PEER_ROLE_SHIFT);
+}
+
+static inline uint32_t shmring_peer_pid(uint64_t w)
+{
+    return (uint32_t)(w & SHMRING_PEER_PID_MASK);
+}
+
+static inline uint32_t shmring_peer_gen(uint64_t w)
+{
+    return (uint32_t)(w >> SHMRING_PEER_GEN_SHIFT) & SHMRING_GEN_MASK;
+}
+
+static inline unsigned shmring_peer_state(uint64_t w)
+{
+    return (unsigned)(w >> SHMRING_PEER_STATE_SHIFT) & 3u;
+}
+
+static inline unsigned shmring_peer_role(uint64_t w)
+{
+    return (unsigned)(w >> SHMRING_PEER_ROLE_SHIFT) & 3u;
+}
+
+/* ------------------------------------------------------------ the mapping */
+
+struct shmring_peer {
+    _Atomic uint64_t word;
+    _Atomic uint64_t start; /* process start time, clock ticks after boot */
+    _Atomic uint64_t pidns; /* inode of its pid namespace; 0 unknown */
+    uint64_t reserved;
+};
+
+/* The first 64 bytes: written first by a creator (pwrite, before the object
+ * has its size) so that a half-made ring names its creator. */
+struct shmring_prefix {
+    uint64_t magic;
+    uint32_t version;
+    uint32_t ready; /* SHMRING_READY once everything else is written */
+    uint32_t creator_pid;
+    uint32_t flags;
+    uint64_t creator_start;
+    uint64_t creator_pidns;
+    uint64_t reserved[3];
+};
+
+struct shmring_hdr {
+    uint64_t magic;
+    uint32_t version;
+    _Atomic uint32_t ready;
+    uint32_t creator_pid;
+    uint32_t flags;
+    uint64_t creator_start;
+    uint64_t creator_pidns;
+    uint64_t reserved0[3];
+    /* Geometry: read once by an opener, checked, copied. */
+    uint64_t hdr_size;
+    uint64_t slot_size;
+    uint64_t slot_count;
+    uint64_t max_msg;
+    uint64_t map_size;
+    uint64_t reserved1[3];
+    /* Hot words on lines of their own (128 bytes: the adjacent-line
+     * prefetcher pairs 64-byte lines). */
+    _Alignas(128) _Atomic uint64_t tail;
+    _Alignas(128) _Atomic uint64_t head;
+    /* Wake-ups of sleeping receivers, then senders. Named: epoch (low
+     * half, the futex word) and sleepers of that epoch (high half). Pair:
+     * a non-zero high half means the socket bell is armed. */
+    _Alignas(128) _Atomic uint64_t rx_wake;
+    _Alignas(128) _Atomic uint64_t tx_wake;
+    /* Written only when an end comes or goes. */
+    _Alignas(128) _Atomic uint32_t n_tx;
+    _Atomic uint32_t n_rx;
+    _Atomic uint32_t unlinked; /* no new end can attach (pairs: always) */
+    _Atomic uint32_t rx_seen;  /* a receive end was ever attached */
+    _Alignas(128) struct shmring_peer peers[SHMRING_PEERS];
+};
+
+_Static_assert(sizeof(struct shmring_prefix) == SHMRING_PREFIX,
+               "shm: prefix layout");
+_Static_assert(offsetof(struct shmring_hdr, hdr_size) == SHMRING_PREFIX,
+               "shm: the geometry follows the 64-byte prefix");
+_Static_assert(sizeof(struct shmring_hdr) <= SHMRING_HDR_SIZE,
+               "shm: header larger than its reserved size");
+
+struct shmring_slot {
+    _Atomic uint64_t state;
+    _Atomic uint32_t len;
+    uint32_t reserved;
+};
+
+_Static_assert(sizeof(struct shmring_slot) == SHMRING_SLOT_HDR,
+               "shm: slot header is 16 bytes");
+
+struct shmring_geom {
+    uint64_t n;
+    uint64_t max_msg;
+    uint64_t slot_size;
+    uint64_t map_size;
+};
+
+static inline void shmring_geom(uint64_t n, uint64_t max_msg,
+                                struct shmring_geom *g)
+{
+    g->n = n;
+    g->max_msg = max_msg;
+    g->slot_size =
+        (SHMRING_SLOT_HDR + max_msg + SHMRING_LINE - 1) & ~(uint64_t)63;
+    g->map_size = SHMRING_HDR_SIZE + n * g->slot_size;
+}
+
+/* ------------------------------------------------------------ one end */
+
+/* A slot this end holds for the caller: a loan or a view. */
+struct shmring_held {
+    uint64_t pos;
+    struct shmring_slot *slot;
+    size_t len;
+};
+
+struct shmring_end {
+    bool inited;
+    bool named;
+    bool peer_gone;    /* sticky: the other side can never act again */
+    bool rx_streaming; /* the last receive found its message at once */
+    unsigned role;
+    struct shmring_hdr *hdr;
+    unsigned char *slots;
+    size_t map_size;
+    size_t slot_size;
+    uint64_t n;      /* slots */
+    uint64_t n_mask; /* n - 1 when n is a power of two, else 0 */
+    size_t max_msg;
+    int fd;         /* named: the shm object; pair: the socket we wait on and
+                       poll (send end: c, receive end: b) */
+    int peer_fd;    /* pair: the socket that reaches the other side's (send
+                       end: a, rings b; receive end: d, drained to free c) */
+    int peer_idx;   /* our entry in the peer table; -1 if none */
+    uint32_t owner; /* peer_idx | generation << 8, as slots record it */
+    int fork_idx;   /* entry prepared for a child during fork() */
+    uint32_t fork_gen;
+    struct shmring_held loans[SHMRING_HELD_MAX];
+    unsigned n_loans;
+    struct shmring_held views[SHMRING_HELD_MAX];
+    unsigned n_views;
+    struct shmring_end *prev, *next; /* this process's ends, for fork */
+    char name[SHMRING_NAME_MAX + 1];
+};
+
+static inline struct shmring_end *shmring_priv(const ipc_channel *ch)
+{
+    return ipc__priv(ch);
+}
+
+static inline const char *shmring_label(const struct shmring_end *e)
+{
+    return e->named ? e->name : "pair";
+}
+
+static inline struct shmring_slot *shmring_slot_at(const struct shmring_end *e,
+                                                   uint64_t pos)
+{
+    uint64_t idx = e->n_mask ? (pos & e->n_mask) : (pos % e->n);
+    return (struct shmring_slot *)(e->slots + (size_t)idx * e->slot_size);
+}
+
+static inline unsigned char *shmring_payload(struct shmring_slot *slot)
+{
+    return (unsigned char *)slot + SHMRING_SLOT_HDR;
+}
+
+static inline void shmring_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
+/* This process, as the peer table records it. */
+struct shmring_self {
+    uint32_t pid;
+    uint64_t start;
+    uint64_t pidns;
+};
+
+#endif /* IPC_SHMRING_H */
