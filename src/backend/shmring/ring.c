@@ -25,327 +25,6 @@
 
 #include <linux/futex.h>
 
-/* ------------------------------------------------------------ processes */
-
-/* This process, as the peer table records it; refreshed in a forked child. */
-static struct shmring_self shmring_me;
-static pthread_once_t shmring_once = PTHREAD_ONCE_INIT;
-static pthread_mutex_t shmring_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct shmring_end *shmring_ends; /* under shmring_lock */
-
-enum { SHMRING_PROC_GONE, SHMRING_PROC_ALIVE, SHMRING_PROC_UNKNOWN };
-
-/* "/proc/<pid>/stat" without stdio: this runs in a forked child too,
- * where only async-signal-safe calls are sure to work. */
-static void shmring_stat_path(char path[32], uint32_t pid)
-{
-    char digits[12];
-    int n = 0;
-    do
-        digits[n++] = (char)('0' + pid % 10);
-    while ((pid /= 10) != 0);
-    memcpy(path, "/proc/", 6);
-    int at = 6;
-    while (n)
-        path[at++] = digits[--n];
-    memcpy(path + at, "/stat", 6);
-}
-
-/* State letter and start time of a process from /proc/<pid>/stat. */
-static int shmring_proc_stat(uint32_t pid, char *state, uint64_t *start)
-{
-    char path[32], buf[1024];
-    shmring_stat_path(path, pid);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return (errno == ENOENT || errno == ESRCH) ? SHMRING_PROC_GONE
-                                                   : SHMRING_PROC_UNKNOWN;
-    ssize_t n;
-    do
-        n = read(fd, buf, sizeof buf - 1);
-    while (n < 0 && errno == EINTR);
-    int err = errno;
-    close(fd);
-    if (n < 0)
-        return err == ESRCH ? SHMRING_PROC_GONE : SHMRING_PROC_UNKNOWN;
-    buf[n] = '\0';
-    /* "pid (comm) S ppid ...": comm may hold spaces and ')'. */
-    char *p = strrchr(buf, ')');
-    if (!p || p[1] != ' ' || p[2] == '\0')
-        return SHMRING_PROC_UNKNOWN;
-    *state = p[2];
-    p += 3;
-    /* starttime is field 22; the state was field 3. */
-    for (int field = 4; field < 22; field++) {
-        p = strchr(p + 1, ' ');
-        if (!p)
-            return SHMRING_PROC_UNKNOWN;
-    }
-    uint64_t v = 0;
-    for (p++; *p >= '0' && *p <= '9'; p++)
-        v = v * 10 + (uint64_t)(*p - '0');
-    *start = v;
-    return SHMRING_PROC_ALIVE;
-}
-
-static void shmring_identify(struct shmring_self *me)
-{
-    char state;
-    uint64_t start = 0;
-    struct stat st;
-    me->pid = (uint32_t)getpid();
-    me->start = shmring_proc_stat(me->pid, &state, &start) == SHMRING_PROC_ALIVE
-                    ? start
-                    : 0;
-    me->pidns = stat("/proc/self/ns/pid", &st) == 0 ? (uint64_t)st.st_ino : 0;
-}
-
-/* Is this process certainly gone? start 0: not known, pid only. Unknown
- * answers (another pid namespace, no /proc) count as alive. */
-static bool shmring_pid_dead(uint32_t pid, uint64_t start, uint64_t pidns)
-{
-    char state = '?';
-    uint64_t now_start = 0;
-    if (pid == 0 || pid >= SHMRING_PID_LIMIT)
-        return true; /* no process has it: garbage, never passed to kill */
-    if (pidns != 0 && shmring_me.pidns != 0 && pidns != shmring_me.pidns)
-        return false;
-    if (kill((pid_t)pid, 0) < 0 && errno == ESRCH)
-        return true;
-    switch (shmring_proc_stat(pid, &state, &now_start)) {
-    case SHMRING_PROC_GONE:
-        return true;
-    case SHMRING_PROC_UNKNOWN:
-        return false;
-    default:
-        break;
-    }
-    if (state == 'Z' || state == 'X' || state == 'x')
-        return true;                         /* exited, not yet reaped */
-    return start != 0 && now_start != start; /* the pid was reused */
-}
-
-/* ------------------------------------------------------------ peer table */
-
-static _Atomic uint32_t *shmring_count(struct shmring_hdr *hdr, unsigned role)
-{
-    return role == SHMRING_ROLE_TX ? &hdr->n_tx : &hdr->n_rx;
-}
-
-/* Free an entry seen as w (its process is gone), once. */
-static void shmring_peer_free(struct shmring_hdr *hdr, struct shmring_peer *p,
-                              uint64_t w)
-{
-    uint64_t freed =
-        shmring_peer_word(0, shmring_peer_gen(w), SHMRING_PEER_FREE, 0);
-    unsigned role = shmring_peer_role(w);
-    if (!atomic_compare_exchange_strong(&p->word, &w, freed))
-        return;
-    /* Claimed and live entries are both counted (see shmring_peer_add). */
-    if (role == SHMRING_ROLE_TX || role == SHMRING_ROLE_RX)
-        atomic_fetch_sub(shmring_count(hdr, role), 1);
-}
-
-/* Is the process of an entry seen as w gone? */
-static bool shmring_peer_dead(const struct shmring_peer *p, uint64_t w)
-{
-    if (shmring_peer_state(w) == SHMRING_PEER_LIVE)
-        return shmring_pid_dead(
-            shmring_peer_pid(w),
-            atomic_load_explicit(&p->start, memory_order_relaxed),
-            atomic_load_explicit(&p->pidns, memory_order_relaxed));
-    /* A claim in progress: start and namespace may be a previous
-     * occupant's; judge by the pid alone. */
-    return shmring_pid_dead(shmring_peer_pid(w), 0, 0);
-}
-
-/* Free the entries of processes that are gone. */
-static void shmring_sweep(struct shmring_hdr *hdr)
-{
-    for (unsigned i = 0; i < SHMRING_PEERS; i++) {
-        struct shmring_peer *p = &hdr->peers[i];
-        uint64_t w = atomic_load_explicit(&p->word, memory_order_acquire);
-        if (shmring_peer_state(w) != SHMRING_PEER_FREE &&
-            shmring_peer_dead(p, w))
-            shmring_peer_free(hdr, p, w);
-    }
-}
-
-/* Take a free entry for (pid, role). The count goes up first, so that a
- * claimed entry is always counted and a sweep can take it back exactly
- * once. state LIVE completes the entry; CLAIMED leaves it for a forked
- * child to take over. Returns the index, or -1 when all 256 are in use. */
-static int shmring_peer_add(struct shmring_hdr *hdr, unsigned role,
-                            const struct shmring_self *who, unsigned state,
-                            uint32_t *gen_out)
-{
-    for (int pass = 0; pass < 2; pass++) {
-        for (unsigned i = 0; i < SHMRING_PEERS; i++) {
-            struct shmring_peer *p = &hdr->peers[i];
-            uint64_t w = atomic_load_explicit(&p->word, memory_order_relaxed);
-            if (shmring_peer_state(w) != SHMRING_PEER_FREE)
-                continue;
-            uint32_t gen = (shmring_peer_gen(w) + 1) & SHMRING_GEN_MASK;
-            uint64_t claimed =
-                shmring_peer_word(who->pid, gen, SHMRING_PEER_CLAIMED, role);
-            atomic_fetch_add(shmring_count(hdr, role), 1);
-            if (!atomic_compare_exchange_strong(&p->word, &w, claimed)) {
-                atomic_fetch_sub(shmring_count(hdr, role), 1);
-                continue;
-            }
-            atomic_store_explicit(&p->start, who->start, memory_order_relaxed);
-            atomic_store_explicit(&p->pidns, who->pidns, memory_order_relaxed);
-            if (role == SHMRING_ROLE_RX)
-                atomic_store(&hdr->rx_seen, 1);
-            if (state == SHMRING_PEER_LIVE) {
-                uint64_t live =
-                    shmring_peer_word(who->pid, gen, SHMRING_PEER_LIVE, role);
-                /* A CAS: a sweeper that wrongly judged the claim (another
-                 * pid namespace) took it back, count and all. */
-                if (!atomic_compare_exchange_strong(&p->word, &claimed, live))
-                    continue;
-            }
-            *gen_out = gen;
-            return (int)i;
-        }
-        if (pass == 0)
-            shmring_sweep(hdr);
-    }
-    return -1;
-}
-
-static bool shmring_register(struct shmring_end *e)
-{
-    uint32_t gen = 0;
-    e->peer_idx =
-        shmring_peer_add(e->hdr, e->role, &shmring_me, SHMRING_PEER_LIVE, &gen);
-    e->owner = e->peer_idx < 0 ? 0 : ((uint32_t)e->peer_idx | gen << 8);
-    return e->peer_idx >= 0;
-}
-
-static void shmring_unregister(struct shmring_end *e)
-{
-    if (e->peer_idx < 0)
-        return;
-    struct shmring_peer *p = &e->hdr->peers[e->peer_idx];
-    uint32_t gen = e->owner >> 8;
-    uint64_t mine =
-        shmring_peer_word(shmring_me.pid, gen, SHMRING_PEER_LIVE, e->role);
-    shmring_peer_free(e->hdr, p, mine);
-    e->peer_idx = -1;
-}
-
-/* In a forked child: take over the entry the parent prepared. */
-static bool shmring_peer_adopt(struct shmring_end *e, uint32_t parent)
-{
-    struct shmring_peer *p = &e->hdr->peers[e->fork_idx];
-    uint32_t gen = e->fork_gen;
-    uint64_t w = shmring_peer_word(parent, gen, SHMRING_PEER_CLAIMED, e->role);
-    uint64_t mine =
-        shmring_peer_word(shmring_me.pid, gen, SHMRING_PEER_CLAIMED, e->role);
-    if (!atomic_compare_exchange_strong(&p->word, &w, mine))
-        return false; /* swept meanwhile (the parent died) */
-    atomic_store_explicit(&p->start, shmring_me.start, memory_order_relaxed);
-    atomic_store_explicit(&p->pidns, shmring_me.pidns, memory_order_relaxed);
-    uint64_t live =
-        shmring_peer_word(shmring_me.pid, gen, SHMRING_PEER_LIVE, e->role);
-    if (!atomic_compare_exchange_strong(&p->word, &mine, live))
-        return false;
-    e->peer_idx = e->fork_idx;
-    e->owner = (uint32_t)e->fork_idx | gen << 8;
-    return true;
-}
-
-/* Is the holder a slot names gone? A dead holder's entry is freed too. */
-static bool shmring_owner_dead(struct shmring_end *e, uint32_t ref)
-{
-    struct shmring_peer *p = &e->hdr->peers[ref & 0xffu];
-    uint64_t w = atomic_load_explicit(&p->word, memory_order_acquire);
-    if (shmring_peer_state(w) == SHMRING_PEER_FREE ||
-        shmring_peer_gen(w) != ref >> 8)
-        return true; /* that registration has ended */
-    if (!shmring_peer_dead(p, w))
-        return false;
-    shmring_peer_free(e->hdr, p, w);
-    return true;
-}
-
-/* ------------------------------------------------------------ fork */
-
-static void shmring_fork_prepare(void)
-{
-    pthread_mutex_lock(&shmring_lock);
-    for (struct shmring_end *e = shmring_ends; e; e = e->next) {
-        e->fork_idx = -1;
-        if (e->peer_idx >= 0) {
-            /* start 0: the entry is judged by pid until the child has it. */
-            struct shmring_self parent = {shmring_me.pid, 0, 0};
-            e->fork_idx = shmring_peer_add(e->hdr, e->role, &parent,
-                                           SHMRING_PEER_CLAIMED, &e->fork_gen);
-        }
-    }
-}
-
-static void shmring_fork_parent(void)
-{
-    /* The prepared entries are the child's now (or, if fork failed, stay
-     * until this process exits: counts too high, never too low). */
-    for (struct shmring_end *e = shmring_ends; e; e = e->next)
-        e->fork_idx = -1;
-    pthread_mutex_unlock(&shmring_lock);
-}
-
-static void shmring_fork_child(void)
-{
-    uint32_t parent = shmring_me.pid;
-    shmring_identify(&shmring_me);
-    for (struct shmring_end *e = shmring_ends; e; e = e->next) {
-        /* The parent's loans and views are the parent's to finish. */
-        e->n_loans = e->n_views = 0;
-        e->peer_idx = -1;
-        if (!(e->fork_idx >= 0 && shmring_peer_adopt(e, parent)))
-            shmring_register(e); /* may fail: calls then say IPC_ELIMIT */
-        e->fork_idx = -1;
-    }
-    pthread_mutex_unlock(&shmring_lock);
-}
-
-static void shmring_init_process(void)
-{
-    shmring_identify(&shmring_me);
-    pthread_atfork(shmring_fork_prepare, shmring_fork_parent,
-                   shmring_fork_child);
-}
-
-static void shmring_list_add(struct shmring_end *e)
-{
-    pthread_mutex_lock(&shmring_lock);
-    e->prev = NULL;
-    e->next = shmring_ends;
-    if (shmring_ends)
-        shmring_ends->prev = e;
-    shmring_ends = e;
-    pthread_mutex_unlock(&shmring_lock);
-}
-
-static void shmring_list_remove(struct shmring_end *e)
-{
-    pthread_mutex_lock(&shmring_lock);
-    for (struct shmring_end *x = shmring_ends; x; x = x->next) {
-        if (x != e)
-            continue;
-        if (e->prev)
-            e->prev->next = e->next;
-        else
-            shmring_ends = e->next;
-        if (e->next)
-            e->next->prev = e->prev;
-        break;
-    }
-    e->prev = e->next = NULL;
-    pthread_mutex_unlock(&shmring_lock);
-}
-
 /* ------------------------------------------------------------ doorbells */
 
 /* Pair receive end: empty b. false once every send end is gone. */
@@ -540,7 +219,7 @@ static int shmring_find_room(struct shmring_end *e, bool check, uint64_t *pos,
             return SHMRING_IDLE; /* full: waiting for receivers */
         }
         if (d == -n && kind != SHMRING_FREE) {
-            if (check && shmring_owner_dead(e, shmring_owner(s))) {
+            if (check && ipc__shm_owner_dead(e, shmring_owner(s))) {
                 /* A dead reader of the last lap: the slot is free. A dead
                  * writer of the last lap: its slot becomes a skip. */
                 uint64_t next =
@@ -608,7 +287,7 @@ static int shmring_find_msg(struct shmring_end *e, bool check, uint64_t *pos,
             continue;
         }
         if (d == 0 && kind == SHMRING_WRITING) {
-            if (check && shmring_owner_dead(e, shmring_owner(s))) {
+            if (check && ipc__shm_owner_dead(e, shmring_owner(s))) {
                 /* The writer died: its slot becomes a skip, never
                  * delivered. */
                 atomic_compare_exchange_strong(
@@ -770,7 +449,7 @@ static ipc_err shmring_sleep(struct shmring_end *e, bool rx, bool held,
                                   w->seq, until);
         shmring_disarm(e, rx, w);
         if (err == IPC_OK && sweep)
-            shmring_sweep(hdr);
+            ipc__shm_sweep(hdr);
     } else if ((!rx && held) || (held && e->peer_gone)) {
         /* Behind one holder, a pair sender naps (its poll descriptor
          * waits for receivers in general); so does anyone whose socket
@@ -848,16 +527,6 @@ static ipc_err shmring_wait_step(struct shmring_end *e, bool rx, bool held,
     return IPC_OK;
 }
 
-static ipc_err shmring_usable(const struct shmring_end *e)
-{
-    if (e->peer_idx >= 0)
-        return IPC_OK;
-    return ipc__fail(IPC_ELIMIT,
-                     "shm: %s: this process has no entry in the ring's table "
-                     "of %u processes (all in use)",
-                     shmring_label(e), SHMRING_PEERS);
-}
-
 /* No receive end is left of those there were, or of those that can come.
  * One load on the fast path: the count is 0 only in that case. */
 static inline bool shmring_receivers_gone(struct shmring_end *e)
@@ -885,7 +554,7 @@ static ipc_err shmring_reserve(struct shmring_end *e, uint64_t *pos,
                                const struct ipc_deadline *dl)
 {
     struct shmring_wait w = {0};
-    ipc_err err = shmring_usable(e);
+    ipc_err err = ipc__shm_usable(e);
     if (err != IPC_OK)
         return err;
     for (;;) {
@@ -973,7 +642,7 @@ static ipc_err shmring_take(ipc_channel *ch, void *buf, size_t cap, size_t *len,
 {
     struct shmring_end *e = shmring_priv(ch);
     struct shmring_wait w = {0};
-    ipc_err err = shmring_usable(e);
+    ipc_err err = ipc__shm_usable(e);
     if (err != IPC_OK)
         return err;
     for (;;) {
@@ -1291,10 +960,10 @@ static void shmring_prefix_fill(struct shmring_prefix *pre, bool named)
     memset(pre, 0, sizeof *pre);
     pre->magic = SHMRING_MAGIC;
     pre->version = SHMRING_VERSION;
-    pre->creator_pid = shmring_me.pid;
+    pre->creator_pid = ipc__shm_me.pid;
     pre->flags = named ? SHMRING_F_NAMED : 0;
-    pre->creator_start = shmring_me.start;
-    pre->creator_pidns = shmring_me.pidns;
+    pre->creator_start = ipc__shm_me.start;
+    pre->creator_pidns = ipc__shm_me.pidns;
 }
 
 /* Everything but the prefix and ready. */
@@ -1575,8 +1244,8 @@ static int shmring_classify(int fd, struct shmring_prefix *pre, off_t *size,
 
 static bool shmring_creator_dead(const struct shmring_prefix *pre)
 {
-    return shmring_pid_dead(pre->creator_pid, pre->creator_start,
-                            pre->creator_pidns);
+    return ipc__shm_pid_dead(pre->creator_pid, pre->creator_start,
+                             pre->creator_pidns);
 }
 
 /* Read-only: does a live process use this ring? *pid names one. */
@@ -1593,7 +1262,7 @@ static bool shmring_in_use(int fd, uint32_t *pid)
         const struct shmring_peer *p = &hdr->peers[i];
         uint64_t w = atomic_load((_Atomic uint64_t *)&p->word);
         if (shmring_peer_state(w) == SHMRING_PEER_FREE ||
-            shmring_peer_dead(p, w))
+            ipc__shm_peer_dead(p, w))
             continue;
         used = true;
         *pid = shmring_peer_pid(w);
@@ -1773,7 +1442,7 @@ static ipc_err shmring_open(ipc_channel *ch, const struct ipc_addr *addr,
     if (err != IPC_OK)
         return err;
     memcpy(e->name, addr->path, addr->path_len + 1);
-    pthread_once(&shmring_once, shmring_init_process);
+    ipc__shm_init();
 
     mode_t mode = (mode_t)ipc__addr_get(addr, IPC_KEY_MODE, 0600);
     struct shmring_geom g;
@@ -1808,15 +1477,15 @@ static ipc_err shmring_open(ipc_channel *ch, const struct ipc_addr *addr,
     if ((flags & IPC_F_INHERIT) &&
         fcntl(e->fd, F_SETFD, fcntl(e->fd, F_GETFD) & ~FD_CLOEXEC) < 0)
         return ipc__errno(errno, "shm: fcntl F_SETFD");
-    if (!shmring_register(e))
-        return shmring_usable(e);
+    if (!ipc__shm_register(e))
+        return ipc__shm_usable(e);
     /* Named ends have no doorbell unrelated processes can share; a named
      * receiver never hears "closed": a new sender can always come. */
     ch->caps &= ~(unsigned)IPC_CAP_POLLABLE;
     if (role == SHMRING_ROLE_RX)
         ch->caps &= ~(unsigned)IPC_CAP_PEER_CLOSED;
     ch->buffer_bytes = 0;
-    shmring_list_add(e);
+    ipc__shm_list_add(e);
     return IPC_OK;
 }
 
@@ -1830,7 +1499,7 @@ static ipc_err shmring_pair(ipc_channel *tx, ipc_channel *rx,
     shmring_end_init(re, false, SHMRING_ROLE_RX);
     if (addr->keys_set & IPC_KEYBIT(IPC_KEY_MODE))
         return ipc__fail(IPC_EINVAL, "shm: mode= applies to named rings");
-    pthread_once(&shmring_once, shmring_init_process);
+    ipc__shm_init();
 
     struct shmring_geom g;
     shmring_geom(shmring_capacity(addr, tx->capacity, tx->max_msg), tx->max_msg,
@@ -1891,12 +1560,12 @@ static ipc_err shmring_pair(ipc_channel *tx, ipc_channel *rx,
     /* The smallest send buffer: a few bytes fill it (see shmring_fill). */
     int small = 1;
     setsockopt(te->fd, SOL_SOCKET, SO_SNDBUF, &small, sizeof small);
-    if (!shmring_register(te) || !shmring_register(re))
-        return shmring_usable(te->peer_idx < 0 ? te : re);
+    if (!ipc__shm_register(te) || !ipc__shm_register(re))
+        return ipc__shm_usable(te->peer_idx < 0 ? te : re);
     tx->capacity = rx->capacity = (size_t)g.n;
     tx->buffer_bytes = rx->buffer_bytes = 0;
-    shmring_list_add(te);
-    shmring_list_add(re);
+    ipc__shm_list_add(te);
+    ipc__shm_list_add(re);
     return IPC_OK;
 }
 
@@ -1920,14 +1589,14 @@ static void shmring_close(ipc_channel *ch)
     if (!e->inited)
         return;
     e->inited = false;
-    shmring_list_remove(e);
+    ipc__shm_list_remove(e);
     if (e->hdr) {
         struct shmring_hdr *hdr = e->hdr;
         while (e->n_loans)
             shmring_release(ch, shmring_payload(e->loans[0].slot));
         while (e->n_views)
             shmring_release(ch, shmring_payload(e->views[0].slot));
-        shmring_unregister(e);
+        ipc__shm_unregister(e);
         if (e->named && ch->owner)
             atomic_store(&hdr->unlinked, 1);
         if (e->role == SHMRING_ROLE_TX && atomic_load(&hdr->n_tx) == 0)
@@ -1957,7 +1626,7 @@ static ipc_err shmring_unlink(const struct ipc_addr *addr)
     ipc_err err = shmring_check_name(addr);
     if (err != IPC_OK)
         return err;
-    pthread_once(&shmring_once, shmring_init_process);
+    ipc__shm_init();
     int fd = shm_open(name, O_RDWR, 0);
     bool writable = fd >= 0;
     if (fd < 0 && errno == EACCES)
@@ -2073,7 +1742,7 @@ void ipc__shmring_test_format(void *base, size_t capacity, size_t max_msg)
 {
     struct shmring_geom g;
     struct shmring_prefix pre;
-    pthread_once(&shmring_once, shmring_init_process);
+    ipc__shm_init();
     shmring_geom(capacity, max_msg, &g);
     shmring_prefix_fill(&pre, true);
     pre.creator_pid = (uint32_t)getpid();

@@ -44,17 +44,6 @@
  * party finds at head or tail is within one lap of it: anything else is
  * corruption, reported as such.
  *
- * Crashes. owner names an entry (index, generation) of the header's table
- * of 256 peers; every end of every process registers one with its pid, its
- * start time (field 22 of /proc/<pid>/stat) and its pid namespace. A party
- * that finds a slot held too long judges its holder: the entry moved on,
- * kill(pid, 0) says ESRCH, the process is a zombie, or another process now
- * has the pid (its start time differs) all mean dead. A dead writer's slot
- * becomes a skip (never delivered), a dead reader's is freed for the next
- * lap. A pid in another pid namespace cannot be judged and counts as
- * alive: waiting is safe, freeing a slot that a live process is writing is
- * not.
- *
  * Creation. shm_open(O_CREAT | O_EXCL, mode), fchmod to the exact mode, a
  * 64-byte prefix naming the creator (pwrite: a half-made ring says who is
  * making it), checks that the ring fits in /dev/shm and in half the memory
@@ -65,14 +54,6 @@
  * IPC_F_REPLACE removes only a ring no live process uses (or one half-made
  * by a dead creator), never an object that is not a ring. Pairs take the
  * same steps in a sealed memfd mapped once per end.
- *
- * Fork. A pthread_atfork handler registers, before fork() returns in the
- * parent, an entry for the child's copy of each end (so a parent closing
- * its copy at once never drops the count of receivers to 0 while the child
- * holds one); the child takes the entry over with its own pid. If fork()
- * fails, those entries stay until the parent exits (counts too high: a
- * peer-closed report comes late, never early). Loans and views stay with
- * the process that made them. posix_spawn and vfork run no handlers.
  *
  * Waiting. A party that cannot progress spins about 50 us (200 us behind a
  * writer that is mid-copy), one pause between looks (16 for a receiver
@@ -422,5 +403,32 @@ struct shmring_self {
     uint64_t start;
     uint64_t pidns;
 };
+
+/* ------------------------------------------------------------ peer.c */
+
+/* This process (pid, start time, pid namespace), as the peer table records
+ * it: set by ipc__shm_init, refreshed in a forked child. */
+extern struct shmring_self ipc__shm_me;
+
+/* Once per process: ipc__shm_me and the fork handlers. Called by every entry
+ * point that opens, pairs or unlinks. */
+void ipc__shm_init(void);
+/* Is this process certainly gone? start 0: judge by pid alone. Unknown
+ * answers (another pid namespace, no /proc) count as alive. */
+bool ipc__shm_pid_dead(uint32_t pid, uint64_t start, uint64_t pidns);
+/* Is the process of the peer entry p, seen as w, gone? */
+bool ipc__shm_peer_dead(const struct shmring_peer *p, uint64_t w);
+/* Free the entries of processes that are gone (and their counts). */
+void ipc__shm_sweep(struct shmring_hdr *hdr);
+/* Take an entry of the table for e (false: all 256 in use), give it back. */
+bool ipc__shm_register(struct shmring_end *e);
+void ipc__shm_unregister(struct shmring_end *e);
+/* Is the holder that a slot's owner field names gone? Frees its entry. */
+bool ipc__shm_owner_dead(struct shmring_end *e, uint32_t ref);
+/* This process's list of ends, which the fork handlers walk. */
+void ipc__shm_list_add(struct shmring_end *e);
+void ipc__shm_list_remove(struct shmring_end *e);
+/* IPC_OK, or IPC_ELIMIT when e has no entry in the table. */
+ipc_err ipc__shm_usable(const struct shmring_end *e);
 
 #endif /* IPC_SHMRING_H */
