@@ -55,50 +55,6 @@
  * by a dead creator), never an object that is not a ring. Pairs take the
  * same steps in a sealed memfd mapped once per end.
  *
- * Waiting. A party that cannot progress spins about 50 us (200 us behind a
- * writer that is mid-copy), one pause between looks (16 for a receiver
- * draining a stream: see shmring_wait_step), then announces itself and
- * sleeps. Named rings
- * sleep in the kernel on an event count, one 64-bit word per direction:
- * the low half is the epoch (the futex word), the high half the sleepers
- * announced in this epoch. A sleeper adds itself (one atomic add, which
- * also tells it the epoch), looks at the ring once more, and waits only
- * while the epoch is unchanged (FUTEX_WAIT_BITSET: an absolute
- * CLOCK_MONOTONIC deadline, EINTR retried against it). The other side
- * reads the word after each message (one load of a line nobody writes
- * while both are awake: no system call) and, when sleepers are there,
- * moves to the next epoch with no sleepers in one CAS and wakes them: a
- * burst of messages makes one wake call, not one per message. A sleeper
- * that leaves without being woken takes itself off only while the epoch
- * is still its own, in the same CAS: it can never take off a sleeper of a
- * later epoch (which two separate words, a count and a futex word, did
- * allow: a lost wake-up).
- *   Why not the process-shared sem_t of the first design: glibc trusts the
- * semaphore's flags word in the mapping and aborts the process ("The
- * futex facility returned an unexpected error code") when a peer has
- * scribbled over it; a futex word of ours can hold any value, and an
- * unexpected error becomes IPC_EPROTO. No timeout fallback is needed:
- * FUTEX_WAIT_BITSET measures on CLOCK_MONOTONIC itself.
- *   Waits behind one holder run in slices of 1-64 ms so that its death is
- * noticed; an idle receiver on an empty ring sleeps with no timer at all.
- *
- * Pairs: two SOCK_SEQPACKET socketpairs are the doorbells, the poll
- * descriptors and the liveness signals, and sends never raise SIGPIPE
- * (MSG_NOSIGNAL). Messages: the send end holds a, the receive end b; a
- * sender rings b with one byte when a receiver armed that bell, and b
- * polls POLLIN. Room: the send end holds c, the receive end d; a sender
- * that finds the ring full fills c's small send buffer so that c stops
- * polling POLLOUT, and a receiver that frees a slot with that bell armed
- * drains d, so that c polls POLLOUT again. Two pairs, not one, so that
- * each descriptor's readiness means one thing (b readable: messages may be
- * there; c writable: room may be there): the bytes that make a full ring
- * unwritable never make the receiver's descriptor readable. The kernel counts
- * the copies of each socket across fork and exit: POLLHUP on b means no send
- * end is left anywhere, on c no receive end. Named rings have no such object
- * shared by unrelated processes (a FIFO beside the ring would be a second
- * name to create, replace and remove without races), so their ends are not
- * pollable: IPC_CAP_POLLABLE is cleared on them.
- *
  * Peer closed. The header counts registered send and receive ends; a close
  * decrements, and entries of dead processes are swept (by a sender that
  * finds the ring full, in the slices of its wait). A send is IPC_ECLOSED
@@ -154,7 +110,7 @@
 #define SHMRING_SPIN_NS        50000
 #define SHMRING_HOLDER_SPIN_NS 200000
 #define SHMRING_SPIN_LOOKS     64 /* looks between clock reads in a spin */
-#define SHMRING_GENTLE_PAUSES  16 /* between looks: see shmring_wait_step */
+#define SHMRING_GENTLE_PAUSES  16 /* between looks: see ipc__shm_wait_step */
 #define SHMRING_SLICE_MIN_NS   1000000L
 #define SHMRING_SLICE_MAX_NS   64000000L
 #define SHMRING_PID_LIMIT      (1u << 22) /* PID_MAX_LIMIT on 64-bit Linux */
@@ -430,5 +386,86 @@ void ipc__shm_list_add(struct shmring_end *e);
 void ipc__shm_list_remove(struct shmring_end *e);
 /* IPC_OK, or IPC_ELIMIT when e has no entry in the table. */
 ipc_err ipc__shm_usable(const struct shmring_end *e);
+
+/* ------------------------------------------------------------ wait.c */
+
+#define SHMRING_SLEEPER (1ull << 32) /* one sleeper, in a wake word */
+
+/* A wait in progress: what one send or receive remembers between looks. */
+struct shmring_wait {
+    int64_t spin_until; /* 0: not spinning yet */
+    unsigned looks;     /* looks that found no progress */
+    long slice_ns;
+    uint32_t seq; /* named: the event count when we announced ourselves */
+    bool armed;   /* announced: the next step sleeps */
+    bool check;   /* judge holders at the next look */
+    bool polled;  /* timeout 0: bell armed and looked again */
+    bool closing; /* the peer looked gone: one last look, then closed */
+};
+
+/* The other side announced a sleeper (or, on a pair, armed its bell). */
+void ipc__shm_wake_slow(struct shmring_end *e, bool rx);
+/* Named: move to the next epoch and wake its sleepers (only when there
+ * are some, unless always). */
+void ipc__shm_epoch_next(_Atomic uint64_t *wake, bool always);
+/* Wake whoever sleeps on the other side (rx: receivers), at close. */
+void ipc__shm_wake_all(struct shmring_end *e, bool rx);
+/* One step of waiting after a look found no progress. IPC_OK: look again. */
+ipc_err ipc__shm_wait_step(struct shmring_end *e, bool rx, bool held,
+                           struct shmring_wait *w,
+                           const struct ipc_deadline *dl);
+/* Take back an announcement the wait made (named). */
+void ipc__shm_disarm(struct shmring_end *e, bool rx,
+                     const struct shmring_wait *w);
+
+/* ------------------------------------------------------------ fast paths */
+
+/* After a message is published: wake receivers that asked for it. The
+ * store is seq_cst (on x86 an xchg), and so is the load: against a sleeper
+ * that announces itself and then looks at the ring, one of the two sees
+ * the other (Dekker). While both sides are awake this is one load of a
+ * line nobody writes: no system call. */
+static inline void shmring_publish(struct shmring_end *e,
+                                   struct shmring_slot *slot, uint64_t pos)
+{
+    atomic_store_explicit(&slot->state, shmring_state(pos, SHMRING_FULL, 0),
+                          memory_order_seq_cst);
+    if (atomic_load_explicit(&e->hdr->rx_wake, memory_order_seq_cst) >> 32)
+        ipc__shm_wake_slow(e, true);
+}
+
+/* After a slot is given back: wake senders waiting for room. */
+static inline void shmring_free_slot(struct shmring_end *e,
+                                     struct shmring_slot *slot, uint64_t pos)
+{
+    atomic_store_explicit(&slot->state,
+                          shmring_state(pos + e->n, SHMRING_FREE, 0),
+                          memory_order_seq_cst);
+    if (atomic_load_explicit(&e->hdr->tx_wake, memory_order_seq_cst) >> 32)
+        ipc__shm_wake_slow(e, false);
+}
+
+/* Move a head or tail hint from *at to *at + 1 unless someone did;
+ * *at becomes its current value. */
+static inline void shmring_advance(_Atomic uint64_t *index, uint64_t *at)
+{
+    uint64_t want = *at;
+    if (atomic_compare_exchange_strong_explicit(
+            index, &want, want + 1, memory_order_acq_rel, memory_order_acquire))
+        *at = want + 1;
+    else
+        *at = want;
+}
+
+/* No receive end is left of those there were, or of those that can come.
+ * One load on the fast path: the count is 0 only in that case. */
+static inline bool shmring_receivers_gone(struct shmring_end *e)
+{
+    struct shmring_hdr *hdr = e->hdr;
+    return e->peer_gone ||
+           (atomic_load_explicit(&hdr->n_rx, memory_order_acquire) == 0 &&
+            (atomic_load_explicit(&hdr->unlinked, memory_order_relaxed) ||
+             atomic_load_explicit(&hdr->rx_seen, memory_order_relaxed)));
+}
 
 #endif /* IPC_SHMRING_H */
