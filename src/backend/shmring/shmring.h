@@ -44,17 +44,6 @@
  * party finds at head or tail is within one lap of it: anything else is
  * corruption, reported as such.
  *
- * Creation. shm_open(O_CREAT | O_EXCL, mode), fchmod to the exact mode, a
- * 64-byte prefix naming the creator (pwrite: a half-made ring says who is
- * making it), checks that the ring fits in /dev/shm and in half the memory
- * available (MemAvailable, memory cgroup), posix_fallocate of every page
- * (a full /dev/shm is IPC_ELIMIT here, never a SIGBUS later), map, format,
- * and ready stored last with release ordering. An opener waits within its
- * timeout for ready; one whose creator died is IPC_EPROTO at once.
- * IPC_F_REPLACE removes only a ring no live process uses (or one half-made
- * by a dead creator), never an object that is not a ring. Pairs take the
- * same steps in a sealed memfd mapped once per end.
- *
  * Peer closed. The header counts registered send and receive ends; a close
  * decrements, and entries of dead processes are swept (by a sender that
  * finds the ring full, in the slices of its wait). A send is IPC_ECLOSED
@@ -386,6 +375,20 @@ void ipc__shm_list_add(struct shmring_end *e);
 void ipc__shm_list_remove(struct shmring_end *e);
 /* IPC_OK, or IPC_ELIMIT when e has no entry in the table. */
 ipc_err ipc__shm_usable(const struct shmring_end *e);
+
+/* ------------------------------------------------------------ open.c */
+
+/* The table's open, pair and unlink (see struct ipc_backend). */
+ipc_err ipc__shm_open(ipc_channel *ch, const struct ipc_addr *addr,
+                      unsigned flags, const struct ipc_deadline *dl);
+ipc_err ipc__shm_pair(ipc_channel *tx, ipc_channel *rx,
+                      const struct ipc_addr *addr, unsigned flags);
+ipc_err ipc__shm_unlink(const struct ipc_addr *addr);
+/* A creator's prefix (named or a pair), and the rest of a new header and
+ * its slots; ready is stored apart, last. */
+void ipc__shm_prefix_fill(struct shmring_prefix *pre, bool named);
+void ipc__shm_format(struct shmring_hdr *hdr, const struct shmring_geom *g,
+                     bool named);
 
 /* ------------------------------------------------------------ wait.c */
 
