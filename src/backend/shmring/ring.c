@@ -195,7 +195,7 @@ static ipc_err shmring_reserve(struct shmring_end *e, uint64_t *pos,
                                struct shmring_slot **slot,
                                const struct ipc_deadline *dl)
 {
-    struct shmring_wait w = {0};
+    struct shmring_wait w = {.e = e, .dl = dl, .rx = false};
     ipc_err err = ipc__shm_usable(e);
     if (err != IPC_OK)
         return err;
@@ -214,12 +214,11 @@ static ipc_err shmring_reserve(struct shmring_end *e, uint64_t *pos,
             err = IPC_EPROTO;
             break;
         }
-        if ((err = ipc__shm_wait_step(e, false, r == SHMRING_HELD, &w, dl)) !=
-            IPC_OK)
+        if ((err = ipc__shm_wait_step(&w, r == SHMRING_HELD)) != IPC_OK)
             break;
     }
     if (w.armed)
-        ipc__shm_disarm(e, false, &w);
+        ipc__shm_disarm(&w);
     return err;
 }
 
@@ -283,7 +282,7 @@ static ipc_err shmring_take(ipc_channel *ch, void *buf, size_t cap, size_t *len,
                             const struct ipc_deadline *dl)
 {
     struct shmring_end *e = shmring_priv(ch);
-    struct shmring_wait w = {0};
+    struct shmring_wait w = {.e = e, .dl = dl, .rx = true};
     ipc_err err = ipc__shm_usable(e);
     if (err != IPC_OK)
         return err;
@@ -317,12 +316,11 @@ static ipc_err shmring_take(ipc_channel *ch, void *buf, size_t cap, size_t *len,
             w.closing = true;
             continue;
         }
-        if ((err = ipc__shm_wait_step(e, true, r == SHMRING_HELD, &w, dl)) !=
-            IPC_OK)
+        if ((err = ipc__shm_wait_step(&w, r == SHMRING_HELD)) != IPC_OK)
             break;
     }
     if (w.armed)
-        ipc__shm_disarm(e, true, &w);
+        ipc__shm_disarm(&w);
     return err;
 }
 

@@ -396,6 +396,9 @@ void ipc__shm_format(struct shmring_hdr *hdr, const struct shmring_geom *g,
 
 /* A wait in progress: what one send or receive remembers between looks. */
 struct shmring_wait {
+    struct shmring_end *e;
+    const struct ipc_deadline *dl;
+    bool rx;            /* waiting for a message, else for room */
     int64_t spin_until; /* 0: not spinning yet */
     unsigned looks;     /* looks that found no progress */
     long slice_ns;
@@ -414,12 +417,9 @@ void ipc__shm_epoch_next(_Atomic uint64_t *wake, bool always);
 /* Wake whoever sleeps on the other side (rx: receivers), at close. */
 void ipc__shm_wake_all(struct shmring_end *e, bool rx);
 /* One step of waiting after a look found no progress. IPC_OK: look again. */
-ipc_err ipc__shm_wait_step(struct shmring_end *e, bool rx, bool held,
-                           struct shmring_wait *w,
-                           const struct ipc_deadline *dl);
+ipc_err ipc__shm_wait_step(struct shmring_wait *w, bool held);
 /* Take back an announcement the wait made (named). */
-void ipc__shm_disarm(struct shmring_end *e, bool rx,
-                     const struct shmring_wait *w);
+void ipc__shm_disarm(const struct shmring_wait *w);
 
 /* ------------------------------------------------------------ fast paths */
 

@@ -156,20 +156,20 @@ void ipc__shm_wake_slow(struct shmring_end *e, bool rx)
 
 /* ------------------------------------------------------------ waiting */
 
-static ipc_err shmring_blocked(const struct shmring_end *e, bool rx,
-                               const struct ipc_deadline *dl)
+static ipc_err shmring_blocked(const struct shmring_wait *w)
 {
-    return ipc__fail(dl->nonblock ? IPC_EAGAIN : IPC_ETIMEDOUT, "shm: %s: %s",
-                     shmring_label(e),
-                     rx ? "no message is ready" : "the ring is full");
+    return ipc__fail(w->dl->nonblock ? IPC_EAGAIN : IPC_ETIMEDOUT,
+                     "shm: %s: %s", shmring_label(w->e),
+                     w->rx ? "no message is ready" : "the ring is full");
 }
 
 /* Announce a sleeper (named) or arm the bell (pair). A pair sender that
  * waits for receivers in general fills its socket so that poll() on it
  * waits too; one that waits for one slow holder does not (it naps). */
-static void shmring_arm(struct shmring_end *e, bool rx, bool fill,
-                        struct shmring_wait *w)
+static void shmring_arm(struct shmring_wait *w, bool fill)
 {
+    struct shmring_end *e = w->e;
+    bool rx = w->rx;
     _Atomic uint64_t *wake = shmring_wake_word(e->hdr, rx);
     if (e->named) {
         /* Announce; the add also tells the epoch: a wake-up after it
@@ -186,16 +186,16 @@ static void shmring_arm(struct shmring_end *e, bool rx, bool fill,
     atomic_store(wake, SHMRING_SLEEPER);
 }
 
-void ipc__shm_disarm(struct shmring_end *e, bool rx,
-                     const struct shmring_wait *w)
+void ipc__shm_disarm(const struct shmring_wait *w)
 {
+    struct shmring_end *e = w->e;
     /* A pair's bell stays armed: another process may sleep on it, and one
      * spare byte costs less than a lost wake-up. A named sleeper takes
      * itself off while its epoch lasts; once the epoch moved, a waker took
      * it off already. */
     if (!e->named)
         return;
-    _Atomic uint64_t *wake = shmring_wake_word(e->hdr, rx);
+    _Atomic uint64_t *wake = shmring_wake_word(e->hdr, w->rx);
     uint64_t v = atomic_load(wake);
     while ((uint32_t)v == w->seq && (v >> 32) != 0 &&
            !atomic_compare_exchange_weak(wake, &v, v - SHMRING_SLEEPER))
@@ -252,12 +252,12 @@ static ipc_err shmring_fd_sleep(struct shmring_end *e, short events,
     return IPC_OK;
 }
 
-static ipc_err shmring_sleep(struct shmring_end *e, bool rx, bool held,
-                             struct shmring_wait *w,
-                             const struct ipc_deadline *dl)
+static ipc_err shmring_sleep(struct shmring_wait *w, bool held)
 {
+    struct shmring_end *e = w->e;
+    bool rx = w->rx;
     struct shmring_hdr *hdr = e->hdr;
-    int64_t until = dl->at_ns;
+    int64_t until = w->dl->at_ns;
     /* A named sender sweeps for dead receivers now and then (once a
      * receiver was seen, or the ring is unlinked): if none is left, nobody
      * will ever make room. */
@@ -277,7 +277,7 @@ static ipc_err shmring_sleep(struct shmring_end *e, bool rx, bool held,
     if (e->named) {
         err = shmring_futex_sleep(e, shmring_epoch(shmring_wake_word(hdr, rx)),
                                   w->seq, until);
-        ipc__shm_disarm(e, rx, w);
+        ipc__shm_disarm(w);
         if (err == IPC_OK && sweep)
             ipc__shm_sweep(hdr);
     } else if ((!rx && held) || (held && e->peer_gone)) {
@@ -297,28 +297,27 @@ static ipc_err shmring_sleep(struct shmring_end *e, bool rx, bool held,
     w->check = true;
     /* Even at the deadline, look once more before answering: a sleeper
      * that was woken must not drop the wake-up. */
-    (void)dl;
     return err;
 }
 
 /* One step of waiting after a look found no progress: spin, then arm and
  * look again, then sleep. IPC_OK: look again. */
-ipc_err ipc__shm_wait_step(struct shmring_end *e, bool rx, bool held,
-                           struct shmring_wait *w,
-                           const struct ipc_deadline *dl)
+ipc_err ipc__shm_wait_step(struct shmring_wait *w, bool held)
 {
+    struct shmring_end *e = w->e;
+    const struct ipc_deadline *dl = w->dl;
     if (dl->nonblock) {
         if (w->polled)
-            return shmring_blocked(e, rx, dl);
+            return shmring_blocked(w);
         /* Arm the bell so that poll() on the descriptor wakes when
          * progress is possible, then look once more, holders judged. */
         if (!e->named)
-            shmring_arm(e, rx, true, w);
+            shmring_arm(w, true);
         w->polled = w->check = true;
         return IPC_OK;
     }
     if (w->armed)
-        return shmring_sleep(e, rx, held, w, dl);
+        return shmring_sleep(w, held);
     /* The clock only every SHMRING_SPIN_LOOKS looks: a clock read is 20-40
      * ns, a pause 10-150 cycles (47 ns on the EPYC hosts here). The first
      * SHMRING_SPIN_LOOKS looks read no clock at all (a few us: far below
@@ -335,7 +334,7 @@ ipc_err ipc__shm_wait_step(struct shmring_end *e, bool rx, bool held,
      * pause always, 0.72-0.80 with this; round trip 0.55-0.58 either way,
      * 0.34 with 16 pauses always). */
     if (++w->looks % SHMRING_SPIN_LOOKS != 0) {
-        int pauses = rx && e->rx_streaming ? SHMRING_GENTLE_PAUSES : 1;
+        int pauses = w->rx && e->rx_streaming ? SHMRING_GENTLE_PAUSES : 1;
         for (int i = 0; i < pauses; i++)
             shmring_relax();
         return IPC_OK;
@@ -351,8 +350,8 @@ ipc_err ipc__shm_wait_step(struct shmring_end *e, bool rx, bool held,
         return IPC_OK;
     }
     if (ipc__deadline_expired(dl))
-        return shmring_blocked(e, rx, dl);
-    shmring_arm(e, rx, !held, w);
+        return shmring_blocked(w);
+    shmring_arm(w, !held);
     w->armed = w->check = true;
     return IPC_OK;
 }
