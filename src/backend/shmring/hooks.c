@@ -5,7 +5,6 @@
 #include "shmring.h"
 #include "hooks.h"
 
-#include <stdatomic.h>
 #include <string.h>
 #include <unistd.h>
 

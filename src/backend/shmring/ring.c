@@ -1,28 +1,13 @@
 /* SPDX-License-Identifier: MIT */
-/* shm: a ring of fixed slots in shared memory, named (POSIX shm) or private
- * (a pair), with zero-copy loans; safe against crashed and hostile peers. */
+/* shm: the ring itself: claims at head and tail, send and receive (inline
+ * fast paths, general paths that wait), loans and views, close, and the
+ * backend's table (the design: shmring.h). */
 #include "shmring.h"
 
-#include <errno.h>
-#include <fcntl.h>
-#include <limits.h>
-#include <poll.h>
-#include <pthread.h>
-#include <signal.h>
-#include <stdatomic.h>
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/statvfs.h>
-#include <sys/syscall.h>
-#include <sys/types.h>
-#include <time.h>
 #include <unistd.h>
-
-#include <linux/futex.h>
 
 /* ------------------------------------------------------------ the ring */
 
@@ -429,6 +414,16 @@ static ipc_err shmring_recv(ipc_channel *ch, void *buf, size_t cap, size_t *len,
 }
 
 /* ------------------------------------------------------------ zero copy */
+
+/*
+ * Zero copy. A loan is a reserved slot (WRITING) handed to the caller, a
+ * view a claimed one (READING); commit publishes a loan, release gives a
+ * view back or turns a loan into a skip. At most 16 of each per end, and
+ * never more loans than slots (a thread holding every slot would wait on
+ * itself): IPC_ELIMIT beyond. A buffer that is no outstanding loan or view
+ * of the end (released twice, say) is IPC_EINVAL. Closing an end gives
+ * back what it holds; a crash is judged like any holder.
+ */
 
 static int shmring_find_held(const struct shmring_held *held, unsigned n,
                              const void *buf)

@@ -11,11 +11,20 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <string.h>
 
 /*
- * Linux only: POSIX shm, futexes, memfd for pairs, /proc/<pid>/stat to
- * tell a live holder from a dead one.
+ * The shm backend: a ring of fixed slots in shared memory, named (POSIX shm)
+ * or private (a pair), with zero-copy loans; safe against crashed and
+ * hostile peers. Linux only: POSIX shm, futexes, memfd for pairs,
+ * /proc/<pid>/stat to tell a live holder from a dead one.
+ *
+ * Files. ring.c: the ring itself (claims at head and tail, send and
+ * receive, loans and views, close) and the backend's table; wait.c:
+ * spinning, sleeping and waking (futex epochs, a pair's doorbells);
+ * peer.c: the table of peers, judging a holder dead, fork; open.c:
+ * create, attach, replace a stale ring, pairs, unlink; hooks.c: the
+ * white-box hooks of hooks.h. This header holds what they share; their
+ * cross-file functions are ipc__shm_ and declared here only.
  *
  * Layout (version 1). One mapping: a 12 KiB header, then `capacity` slots
  * of slot_size = round_up(16 + max_msg, 64) bytes, page-aligned. A slot is
@@ -55,14 +64,6 @@
  * on b) and the ring is drained. A named receiver never does: senders may
  * always come, and telling a crashed one would need a receiver that wakes
  * up now and then; that end has no IPC_CAP_PEER_CLOSED.
- *
- * Zero copy. A loan is a reserved slot (WRITING) handed to the caller, a
- * view a claimed one (READING); commit publishes a loan, release gives a
- * view back or turns a loan into a skip. At most 16 of each per end, and
- * never more loans than slots (a thread holding every slot would wait on
- * itself): IPC_ELIMIT beyond. A buffer that is no outstanding loan or view
- * of the end (released twice, say) is IPC_EINVAL. Closing an end gives
- * back what it holds; a crash is judged like any holder.
  *
  * Hostile memory. Geometry is read once at open, checked against the file
  * size and our own limits, and kept in the end: slot addresses never come
