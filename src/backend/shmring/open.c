@@ -653,7 +653,8 @@ ipc_err ipc__shm_pair(ipc_channel *tx, ipc_channel *rx,
         return ipc__errno(errno, "shm: socketpair");
     te->fd = room[0];      /* c */
     re->peer_fd = room[1]; /* d */
-    /* The smallest send buffer: a few bytes fill it (see shmring_fill). */
+    /* The smallest send buffer: a few bytes fill it (see shmring_fill in
+     * wait.c). */
     int small = 1;
     setsockopt(te->fd, SOL_SOCKET, SO_SNDBUF, &small, sizeof small);
     if (!ipc__shm_register(te) || !ipc__shm_register(re))

@@ -395,7 +395,8 @@ void ipc__shm_format(struct shmring_hdr *hdr, const struct shmring_geom *g,
 
 #define SHMRING_SLEEPER (1ull << 32) /* one sleeper, in a wake word */
 
-/* A wait in progress: what one send or receive remembers between looks. */
+/* A wait in progress: what one send or receive remembers between looks.
+ * Start one as {.e = e, .dl = dl, .rx = ...}, everything else zero. */
 struct shmring_wait {
     struct shmring_end *e;
     const struct ipc_deadline *dl;
