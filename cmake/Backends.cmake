@@ -218,7 +218,7 @@ ipc_backend(NAME mq SOURCES src/backend/posixmq.c
 ipc_backend(NAME sysv SOURCES src/backend/sysvmq.c
   DOC "System V message queue" REQUIRES msgget)
 ipc_backend(NAME shm
-  SOURCES src/backend/shmring.c
+  SOURCES src/backend/shmring
   DOC "POSIX shared-memory ring"
   REQUIRES shm_open memfd_create futex seqpacket)
 

@@ -25,7 +25,7 @@
 #include "ipc/ipc.h"
 #include "testutil.h"
 
-#include "backend/shmring_hooks.h"
+#include "backend/shmring/hooks.h"
 
 enum { ST_FREE, ST_WRITING, ST_FULL, ST_READING };
 enum { ST_PEER_FREE, ST_PEER_CLAIMED, ST_PEER_LIVE };

@@ -19,7 +19,7 @@
  * a pair when c & 0x20. */
 #include "fuzz.h"
 
-#include "backend/shmring_hooks.h"
+#include "backend/shmring/hooks.h"
 #include "ipc/ipc.h"
 
 #include <stdatomic.h>

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* White-box hooks of the shm ring (src/backend/shmring.c, layout version 1)
+/* White-box hooks of the shm ring (src/backend/shmring/, layout version 1)
  * for its own tests and its fuzz target: not public API, not exported. */
 #ifndef IPC_SHMRING_HOOKS_H
 #define IPC_SHMRING_HOOKS_H
