@@ -10,7 +10,7 @@
 #include <unistd.h>
 
 #define CHANNEL_VERSION_STR_(a, b, c) #a "." #b "." #c
-#define CHANNEL_VERSION_STR(a, b, c) CHANNEL_VERSION_STR_(a, b, c)
+#define CHANNEL_VERSION_STR(a, b, c)  CHANNEL_VERSION_STR_(a, b, c)
 
 int ipc_version(void)
 {
@@ -54,6 +54,13 @@ ipc_err ipc__addr_check(const struct ipc_backend *be,
         return ipc__fail(IPC_EINVAL,
                          "%s: a pair takes no name (\"%s:?options\")",
                          be->scheme, be->scheme);
+    /* Options a pair would silently ignore (no name to guard) fail. */
+    for (int k = 0; !named && k < IPC_KEY_COUNT; k++)
+        if (addr->keys_set & be->named_keys & IPC_KEYBIT(k))
+            return ipc__fail(IPC_EINVAL,
+                             "%s: option \"%s\" applies to named objects, "
+                             "not to a pair",
+                             be->scheme, ipc__key_name((enum ipc__key)k));
     if (addr->path_len > lim->name_max)
         return ipc__fail(IPC_EINVAL, "%s: name is %zu bytes, the OS allows %zu",
                          be->scheme, addr->path_len, lim->name_max);
@@ -62,8 +69,8 @@ ipc_err ipc__addr_check(const struct ipc_backend *be,
         return ipc__fail(IPC_ENOTSUP,
                          "%s: capacity=0 (rendezvous) is not supported",
                          be->scheme);
-    ipc_err err = channel_range(addr, IPC_KEY_MAX_MSG, 1, lim->max_msg_max,
-                                be->scheme);
+    ipc_err err =
+        channel_range(addr, IPC_KEY_MAX_MSG, 1, lim->max_msg_max, be->scheme);
     if (err == IPC_OK)
         err = channel_range(addr, IPC_KEY_CAPACITY, 0, lim->capacity_max,
                             be->scheme);
@@ -83,8 +90,7 @@ static ipc_err channel_resolve(const char *address, struct ipc_addr *addr,
         return ipc__fail(IPC_EINVAL, "address: unknown scheme \"%s\"",
                          addr->scheme);
     if ((*be)->built_out)
-        return ipc__fail(IPC_ENOTSUP, "%s: %s", addr->scheme,
-                         (*be)->built_out);
+        return ipc__fail(IPC_ENOTSUP, "%s: %s", addr->scheme, (*be)->built_out);
     return IPC_OK;
 }
 
@@ -95,10 +101,10 @@ static ipc_channel *channel_alloc(const struct ipc_backend *be,
     if (!ch)
         return NULL;
     ch->be = be;
-    ch->max_msg = ipc__addr_get(addr, IPC_KEY_MAX_MSG,
-                                be->limits.max_msg_default);
-    ch->capacity = ipc__addr_get(addr, IPC_KEY_CAPACITY,
-                                 be->limits.capacity_default);
+    ch->max_msg =
+        ipc__addr_get(addr, IPC_KEY_MAX_MSG, be->limits.max_msg_default);
+    ch->capacity =
+        ipc__addr_get(addr, IPC_KEY_CAPACITY, be->limits.capacity_default);
     return ch;
 }
 
@@ -129,9 +135,8 @@ static ipc_err channel_check_flags(const struct ipc_backend *be, unsigned flags)
         return ipc__fail(IPC_ENOTSUP, "%s: ends are one-way (no duplex)",
                          be->scheme);
     if ((flags & (IPC_F_EXCL | IPC_F_REPLACE)) && !(flags & IPC_F_CREATE))
-        return ipc__fail(IPC_EINVAL,
-                         "flags: IPC_F_EXCL and IPC_F_REPLACE need "
-                         "IPC_F_CREATE");
+        return ipc__fail(IPC_EINVAL, "flags: IPC_F_EXCL and IPC_F_REPLACE need "
+                                     "IPC_F_CREATE");
     return IPC_OK;
 }
 
@@ -233,20 +238,6 @@ ipc_err ipc_unlink(const char *address)
     return be->unlink(&addr);
 }
 
-ipc_err ipc__unlink_kind(const char *scheme, const char *path, mode_t type,
-                         const char *kind)
-{
-    struct stat st;
-    if (lstat(path, &st) < 0)
-        return ipc__errno(errno, "%s: %s", scheme, path);
-    if ((st.st_mode & S_IFMT) != type)
-        return ipc__fail(IPC_EPROTO, "%s: %s is not %s; not removed", scheme,
-                         path, kind);
-    if (unlink(path) < 0)
-        return ipc__errno(errno, "%s: unlink %s", scheme, path);
-    return IPC_OK;
-}
-
 static ipc_err channel_need(const ipc_channel *ch, unsigned dir,
                             const char *call)
 {
@@ -254,7 +245,8 @@ static ipc_err channel_need(const ipc_channel *ch, unsigned dir,
         return ipc__fail(IPC_EINVAL, "%s: channel is NULL", call);
     if (!(ch->direction & dir))
         return ipc__fail(IPC_EINVAL, "%s: this %s end does not %s", call,
-                         ch->be->scheme, dir == IPC_F_SEND ? "send" : "receive");
+                         ch->be->scheme,
+                         dir == IPC_F_SEND ? "send" : "receive");
     return IPC_OK;
 }
 
@@ -341,13 +333,13 @@ ipc_err ipc_pollfd(const ipc_channel *ch, int *fd, short *events)
         return err;
     if (!fd || !events)
         return ipc__fail(IPC_EINVAL, "ipc_pollfd: NULL argument");
-    return ch->be->pollfd(ch, fd, events);
+    *events = (ch->direction & IPC_F_RECV) ? POLLIN : POLLOUT;
+    return ch->be->pollfd(ch, fd);
 }
 
 ipc_err ipc_peer_uid(const ipc_channel *ch, uid_t *uid)
 {
-    ipc_err err = channel_optional(ch, ch && ch->be->peer_uid,
-                                   "ipc_peer_uid");
+    ipc_err err = channel_optional(ch, ch && ch->be->peer_uid, "ipc_peer_uid");
     if (err != IPC_OK)
         return err;
     if (!uid)
@@ -389,8 +381,7 @@ ipc_err ipc_loan(ipc_channel *ch, size_t len, void **buf, int timeout_ms)
 
 ipc_err ipc_commit(ipc_channel *ch, void *buf, size_t len, unsigned prio)
 {
-    ipc_err err = channel_optional(ch, ch && ch->be->commit,
-                                   "ipc_commit");
+    ipc_err err = channel_optional(ch, ch && ch->be->commit, "ipc_commit");
     if (err == IPC_OK)
         err = channel_need(ch, IPC_F_SEND, "ipc_commit");
     if (err == IPC_OK)
@@ -402,8 +393,8 @@ ipc_err ipc_commit(ipc_channel *ch, void *buf, size_t len, unsigned prio)
     return ch->be->commit(ch, buf, len, prio);
 }
 
-ipc_err ipc_view(ipc_channel *ch, const void **buf, size_t *len,
-                 unsigned *prio, int timeout_ms)
+ipc_err ipc_view(ipc_channel *ch, const void **buf, size_t *len, unsigned *prio,
+                 int timeout_ms)
 {
     ipc_err err = channel_optional(ch, ch && ch->be->view, "ipc_view");
     if (err == IPC_OK)
@@ -420,8 +411,7 @@ ipc_err ipc_view(ipc_channel *ch, const void **buf, size_t *len,
 
 ipc_err ipc_release(ipc_channel *ch, const void *buf)
 {
-    ipc_err err = channel_optional(ch, ch && ch->be->release,
-                                   "ipc_release");
+    ipc_err err = channel_optional(ch, ch && ch->be->release, "ipc_release");
     if (err != IPC_OK)
         return err;
     if (!buf)

@@ -16,7 +16,7 @@
  * "scheme:path?key=value&..." parsed without any system call (address.c). */
 
 #define IPC_ADDR_SCHEME_MAX 15
-#define IPC_ADDR_PATH_MAX 4095
+#define IPC_ADDR_PATH_MAX   4095
 
 /* Every option any backend knows. A backend accepts a subset (keys below). */
 enum ipc__key {
@@ -97,8 +97,7 @@ ipc_err ipc__wait_fd_slice(int fd, short events, const struct ipc_deadline *dl,
 ipc_err ipc__nap(const struct ipc_deadline *dl, long *nap_ns);
 /* The same, doubling up to max_ns: for pollers whose every look costs a
  * wake-up, so that a long wait stays cheap (sysv: 2 ms). */
-ipc_err ipc__nap_upto(const struct ipc_deadline *dl, long *nap_ns,
-                      long max_ns);
+ipc_err ipc__nap_upto(const struct ipc_deadline *dl, long *nap_ns, long max_ns);
 
 /* ---------------------------------------------------------------- errors */
 
@@ -139,13 +138,15 @@ struct ipc_backend_limits {
  */
 struct ipc_backend {
     const char *scheme;
-    unsigned caps;      /* IPC_CAP_* the backend may offer; ends may have
-                           fewer (set ch->caps in open/pair) */
-    unsigned keys;      /* IPC_KEYBIT() of the options it accepts */
-    size_t priv_size;   /* private state, allocated after the channel */
-    unsigned max_prio;  /* highest priority, 0 without IPC_CAP_PRIORITY */
+    unsigned caps;       /* IPC_CAP_* the backend may offer; ends may have
+                            fewer (set ch->caps in open/pair) */
+    unsigned keys;       /* IPC_KEYBIT() of the options it accepts */
+    unsigned named_keys; /* those of keys that only a named end uses: a
+                            pair given one fails with IPC_EINVAL */
+    size_t priv_size;    /* private state, allocated after the channel */
+    unsigned max_prio;   /* highest priority, 0 without IPC_CAP_PRIORITY */
     struct ipc_backend_limits limits;
-    bool path_required; /* a named address needs a non-empty path */
+    bool path_required;    /* a named address needs a non-empty path */
     const char *built_out; /* non-NULL: compiled out; the reason */
     bool recv_prio_null;   /* recv takes prio NULL when the caller does not
                               want it (mq: the kernel then does not store
@@ -170,12 +171,14 @@ struct ipc_backend {
                     unsigned prio, const struct ipc_deadline *dl);
     /* Take one message into buf[cap]; on IPC_EMSGSIZE set *len to the
      * length needed and leave the message queued. */
-    ipc_err (*recv)(struct ipc_channel *ch, void *buf, size_t cap,
-                    size_t *len, unsigned *prio,
-                    const struct ipc_deadline *dl);
+    ipc_err (*recv)(struct ipc_channel *ch, void *buf, size_t cap, size_t *len,
+                    unsigned *prio, const struct ipc_deadline *dl);
 
     /* Optional. */
-    ipc_err (*pollfd)(const struct ipc_channel *ch, int *fd, short *events);
+    /* Set *fd, a descriptor that polls POLLIN when a receiving end has a
+     * message and POLLOUT when a sending end has room (the frontend reports
+     * the events by the end's direction). */
+    ipc_err (*pollfd)(const struct ipc_channel *ch, int *fd);
     ipc_err (*peer_uid)(const struct ipc_channel *ch, uid_t *uid);
     /* Write an address for another process into buf; NULL: the frontend
      * writes the address the end was opened with (named ends only). */
@@ -193,16 +196,16 @@ struct ipc_backend {
  * in the same allocation. */
 struct ipc_channel {
     const struct ipc_backend *be;
-    unsigned direction;  /* IPC_F_SEND | IPC_F_RECV */
-    unsigned caps;       /* what this end has */
-    unsigned flags;      /* open flags */
-    bool owner;          /* this end created the named object; the
-                            frontend clears it in a forked child */
-    pid_t owner_pid;     /* the process that created it */
+    unsigned direction; /* IPC_F_SEND | IPC_F_RECV */
+    unsigned caps;      /* what this end has */
+    unsigned flags;     /* open flags */
+    bool owner;         /* this end created the named object; the
+                           frontend clears it in a forked child */
+    pid_t owner_pid;    /* the process that created it */
     size_t max_msg;
-    size_t capacity;     /* see ipc_query */
+    size_t capacity; /* see ipc_query */
     size_t buffer_bytes;
-    char *address;       /* as opened (named ends), heap; NULL for pairs */
+    char *address; /* as opened (named ends), heap; NULL for pairs */
     _Alignas(max_align_t) unsigned char priv[];
 };
 
@@ -210,12 +213,6 @@ static inline void *ipc__priv(const struct ipc_channel *ch)
 {
     return (void *)ch->priv;
 }
-
-/* Remove the file at path only if it is of the kind type (S_IFIFO,
- * S_IFSOCK): ipc_unlink never removes a file of another kind (IPC_EPROTO).
- * kind names it in the detail: "a FIFO". */
-ipc_err ipc__unlink_kind(const char *scheme, const char *path, mode_t type,
-                         const char *kind);
 
 /* Registry (registry.c): the backend for a scheme, or NULL if unknown. */
 const struct ipc_backend *ipc__backend_find(const char *scheme);
@@ -226,5 +223,11 @@ extern const struct ipc_backend *const ipc__backends[];
  * tests). named: the address will be opened, not paired. */
 ipc_err ipc__addr_check(const struct ipc_backend *be,
                         const struct ipc_addr *addr, bool named);
+
+/* ------------------------------------------------------------ test hooks */
+
+/* posixmq.c: wait with the kernel's timed calls (mq_timedsend/receive)
+ * instead of poll on the descriptor; tests switch it to cover both. */
+extern bool ipc__mq_timed_waits;
 
 #endif /* IPC_INT_H */

@@ -7,8 +7,8 @@
 /* A backend switched off at configure time still owns its scheme, so that a
  * user hears "built without X" instead of "unknown scheme". */
 #define REGISTRY_BUILT_OUT(name, why)                                          \
-    static const struct ipc_backend ipc__backend_##name = {                    \
-        .scheme = #name, .built_out = why}
+    static const struct ipc_backend ipc__backend_##name = {.scheme = #name,    \
+                                                           .built_out = why}
 
 #if IPC_WITH_PIPE
 extern const struct ipc_backend ipc__backend_pipe;

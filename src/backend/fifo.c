@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* fifo: a named pipe in the file system carrying framed messages. */
 #include "ipc_int.h"
+#include "os.h"
 #include "stream.h"
 
 #include <errno.h>
@@ -96,19 +97,6 @@ static struct fifo_end *fifo_priv(const ipc_channel *ch)
 static bool fifo_large(size_t max_msg)
 {
     return max_msg + IPC_FRAME_HDR > PIPE_BUF;
-}
-
-/* A number from a /proc file, or -1. */
-static long fifo_proc_long(const char *file)
-{
-    long v = -1;
-    FILE *f = fopen(file, "re");
-    if (!f)
-        return -1;
-    if (fscanf(f, "%ld", &v) != 1)
-        v = -1;
-    fclose(f);
-    return v;
 }
 
 /* ------------------------------------------------------------- locks */
@@ -250,14 +238,14 @@ static ipc_err fifo_create(ipc_channel *ch, const struct ipc_addr *addr,
     for (int tries = 0; tries < 8; tries++) {
         if (mkfifo(path, mode) == 0) {
             ch->owner = true;
-            /* The umask may have narrowed the mode: set it exactly. */
-            if (lstat(path, &st) < 0)
-                return ipc__errno(errno, "fifo: stat %s", path);
-            fe->dev = st.st_dev;
-            fe->ino = st.st_ino;
-            if (chmod(path, mode) < 0)
-                return ipc__errno(errno, "fifo: chmod %s", path);
-            return IPC_OK;
+            /* The umask may have narrowed the mode: set it exactly, on
+             * the FIFO we made, never through a symlink swapped in. */
+            ipc_err err = ipc__chmod_made("fifo", path, S_IFIFO, mode, &st);
+            if (err == IPC_OK) {
+                fe->dev = st.st_dev;
+                fe->ino = st.st_ino;
+            }
+            return err;
         }
         if (errno == EINTR)
             continue;
@@ -345,8 +333,8 @@ static ipc_err fifo_size_pipe(ipc_channel *ch, const char *path)
                      "bytes; the OS gave %zu (/proc/sys/fs/pipe-max-size "
                      "%ld, /proc/sys/fs/pipe-user-pages-soft %ld pages)",
                      path, ch->max_msg, need, s->pipe_size,
-                     fifo_proc_long("/proc/sys/fs/pipe-max-size"),
-                     fifo_proc_long("/proc/sys/fs/pipe-user-pages-soft"));
+                     ipc__proc_long("/proc/sys/fs/pipe-max-size"),
+                     ipc__proc_long("/proc/sys/fs/pipe-user-pages-soft"));
 }
 
 static ipc_err fifo_open(ipc_channel *ch, const struct ipc_addr *addr,
@@ -449,10 +437,9 @@ static ipc_err fifo_recv(ipc_channel *ch, void *buf, size_t cap, size_t *len,
     }
 }
 
-static ipc_err fifo_pollfd(const ipc_channel *ch, int *fd, short *events)
+static ipc_err fifo_pollfd(const ipc_channel *ch, int *fd)
 {
     *fd = fifo_priv(ch)->stream.fd;
-    *events = (ch->direction & IPC_F_RECV) ? POLLIN : POLLOUT;
     return IPC_OK;
 }
 

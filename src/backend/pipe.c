@@ -2,6 +2,7 @@
 /* pipe: an anonymous pipe between a parent and its forked child (or two
  * threads), or an end an exec'd child adopts by descriptor number. */
 #include "ipc_int.h"
+#include "os.h"
 #include "stream.h"
 
 #include <errno.h>
@@ -19,7 +20,7 @@ struct pipe_end {
  * (grown to at most /proc/sys/fs/pipe-max-size, 1 MiB by default) go in one
  * piece; larger ones stream through in parts, see stream.c. */
 #define PIPE_MAX_MSG_DEFAULT (64u * 1024)
-#define PIPE_MAX_MSG_MAX (64u * 1024 * 1024)
+#define PIPE_MAX_MSG_MAX     (64u * 1024 * 1024)
 
 static struct pipe_end *pipe_priv(const ipc_channel *ch)
 {
@@ -31,13 +32,7 @@ static ipc_err pipe_set_flags(int fd, unsigned flags)
     int fl = fcntl(fd, F_GETFL);
     if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
         return ipc__errno(errno, "pipe: fcntl O_NONBLOCK");
-    int fdfl = fcntl(fd, F_GETFD);
-    if (fdfl < 0)
-        return ipc__errno(errno, "pipe: fcntl F_GETFD");
-    fdfl = (flags & IPC_F_INHERIT) ? fdfl & ~FD_CLOEXEC : fdfl | FD_CLOEXEC;
-    if (fcntl(fd, F_SETFD, fdfl) < 0)
-        return ipc__errno(errno, "pipe: fcntl F_SETFD");
-    return IPC_OK;
+    return ipc__fd_inherit(fd, flags & IPC_F_INHERIT, "pipe");
 }
 
 static void pipe_setup_end(ipc_channel *ch, int fd)
@@ -90,8 +85,16 @@ static ipc_err pipe_open(ipc_channel *ch, const struct ipc_addr *addr,
         return ipc__fail(IPC_EINVAL, "pipe: an adopted end cannot be created");
     int fd = (int)addr->val[IPC_KEY_FD];
     struct stat st;
-    if (fstat(fd, &st) < 0)
+    if (fstat(fd, &st) < 0) {
+        /* A descriptor that is not open is the caller's mistake (usually
+         * IPC_F_INHERIT missing at the parent), not a system failure. */
+        if (errno == EBADF)
+            return ipc__fail(IPC_EINVAL,
+                             "pipe: descriptor %d is not open (was the end "
+                             "made with IPC_F_INHERIT?)",
+                             fd);
         return ipc__errno(errno, "pipe: descriptor %d", fd);
+    }
     if (!S_ISFIFO(st.st_mode))
         return ipc__fail(IPC_EINVAL, "pipe: descriptor %d is not a pipe", fd);
     int acc = fcntl(fd, F_GETFL) & O_ACCMODE;
@@ -125,10 +128,9 @@ static ipc_err pipe_recv(ipc_channel *ch, void *buf, size_t cap, size_t *len,
     return ipc__stream_recv(&pipe_priv(ch)->stream, buf, cap, len, prio, dl);
 }
 
-static ipc_err pipe_pollfd(const ipc_channel *ch, int *fd, short *events)
+static ipc_err pipe_pollfd(const ipc_channel *ch, int *fd)
 {
     *fd = pipe_priv(ch)->stream.fd;
-    *events = (ch->direction & IPC_F_RECV) ? POLLIN : POLLOUT;
     return IPC_OK;
 }
 
@@ -144,8 +146,8 @@ static ipc_err pipe_address(const ipc_channel *ch, char *buf, size_t size)
 
 const struct ipc_backend ipc__backend_pipe = {
     .scheme = "pipe",
-    .caps = IPC_CAP_PAIR | IPC_CAP_POLLABLE | IPC_CAP_PEER_CLOSED |
-            IPC_CAP_INHERIT,
+    .caps =
+        IPC_CAP_PAIR | IPC_CAP_POLLABLE | IPC_CAP_PEER_CLOSED | IPC_CAP_INHERIT,
     .keys = IPC_KEYBIT(IPC_KEY_MAX_MSG) | IPC_KEYBIT(IPC_KEY_FD),
     .priv_size = sizeof(struct pipe_end),
     .limits =

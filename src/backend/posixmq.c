@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* mq: POSIX message queues, named ("mq:/name") or private pairs. */
 #include "ipc_int.h"
+#include "os.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -93,18 +94,12 @@ static const struct timespec posixmq_past = {0, 0};
 
 /* ---------------------------------------------------------------- limits */
 
+/* One of the queue limits in /proc/sys/fs/mqueue, or -1. */
 static long posixmq_proc_long(const char *file)
 {
     char path[64];
-    long v = -1;
     snprintf(path, sizeof path, POSIXMQ_PROC "%s", file);
-    FILE *f = fopen(path, "re");
-    if (!f)
-        return -1;
-    if (fscanf(f, "%ld", &v) != 1)
-        v = -1;
-    fclose(f);
-    return v;
+    return ipc__proc_long(path);
 }
 
 /* Capacity and max_msg for a new queue: the address's, else the defaults
@@ -204,8 +199,11 @@ static ipc_err posixmq_finish(ipc_channel *ch, unsigned flags)
     pe->msgsize = ch->max_msg;
 #if POSIXMQ_MQD_IS_FD
     /* Linux makes every mqd close-on-exec. */
-    if ((flags & IPC_F_INHERIT) && fcntl(pe->mqd, F_SETFD, 0) < 0)
-        return ipc__errno(errno, "mq: fcntl F_SETFD");
+    if (flags & IPC_F_INHERIT) {
+        ipc_err err = ipc__fd_inherit(pe->mqd, true, "mq");
+        if (err != IPC_OK)
+            return err;
+    }
 #else
     (void)flags;
 #endif
@@ -370,6 +368,15 @@ static ipc_err posixmq_pair(ipc_channel *tx, ipc_channel *rx,
         if ((errno != EEXIST && errno != EINTR) || tries == 8)
             return posixmq_open_error(errno, pr->name, &attr);
     }
+#if POSIXMQ_MQD_IS_FD
+    /* The umask narrowed mq_open's 0600 (0277 leaves 0400): without the
+     * owner's write bit the sender's open below fails. */
+    if (fchmod(pr->mqd, 0600) < 0) {
+        int saved = errno;
+        mq_unlink(pr->name);
+        return ipc__errno(saved, "mq: fchmod %s", pr->name);
+    }
+#endif
     memcpy(pt->name, pr->name, sizeof pt->name);
     pt->mqd = mq_open(pt->name, O_WRONLY);
     int saved = errno;
@@ -553,10 +560,9 @@ static ipc_err posixmq_recv(ipc_channel *ch, void *buf, size_t cap, size_t *len,
 }
 
 #if POSIXMQ_MQD_IS_FD
-static ipc_err posixmq_pollfd(const ipc_channel *ch, int *fd, short *events)
+static ipc_err posixmq_pollfd(const ipc_channel *ch, int *fd)
 {
     *fd = (int)posixmq_priv(ch)->mqd;
-    *events = (ch->direction & IPC_F_RECV) ? POLLIN : POLLOUT;
     return IPC_OK;
 }
 #endif
@@ -571,6 +577,8 @@ const struct ipc_backend ipc__backend_mq = {
     ,
     .keys = IPC_KEYBIT(IPC_KEY_MAX_MSG) | IPC_KEYBIT(IPC_KEY_CAPACITY) |
             IPC_KEYBIT(IPC_KEY_MODE),
+    /* A pair's queue is unlinked at once: nobody else can open it. */
+    .named_keys = IPC_KEYBIT(IPC_KEY_MODE),
     .priv_size = sizeof(struct posixmq_end),
     .max_prio = POSIXMQ_PRIO_MAX,
     .limits =

@@ -2401,7 +2401,7 @@ static ipc_err shmring_unlink(const struct ipc_addr *addr)
     return IPC_OK;
 }
 
-static ipc_err shmring_pollfd(const ipc_channel *ch, int *fd, short *events)
+static ipc_err shmring_pollfd(const ipc_channel *ch, int *fd)
 {
     const struct shmring_end *e = shmring_priv(ch);
     if (e->named)
@@ -2411,7 +2411,6 @@ static ipc_err shmring_pollfd(const ipc_channel *ch, int *fd, short *events)
                          "pair, or timeouts",
                          e->name);
     *fd = e->fd;
-    *events = (ch->direction & IPC_F_RECV) ? POLLIN : POLLOUT;
     return IPC_OK;
 }
 

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* unix: UNIX domain sockets, by path or Linux abstract name, and pairs. */
 #include "ipc_int.h"
+#include "os.h"
 #include "frame.h"
 
 #include <errno.h>
@@ -49,10 +50,10 @@
  */
 
 #define UNIX_MAX_MSG_DEFAULT (64u * 1024)
-#define UNIX_MAX_MSG_MAX (64u * 1024 * 1024)
-#define UNIX_NAME_MAX (sizeof(((struct sockaddr_un *)0)->sun_path) - 1)
+#define UNIX_MAX_MSG_MAX     (64u * 1024 * 1024)
+#define UNIX_NAME_MAX        (sizeof(((struct sockaddr_un *)0)->sun_path) - 1)
 /* Messages taken from one sender in a row before looking at the others. */
-#define UNIX_BURST 32
+#define UNIX_BURST  32
 #define UNIX_EVENTS 16
 /* Per-message kernel overhead the send buffer must also hold. */
 #define UNIX_SKB_SLACK 1024
@@ -60,8 +61,8 @@
 struct unix_conn {
     int fd;
     uid_t uid;
-    bool in_epoll;     /* registered in the receiver's epoll set */
-    unsigned long id;  /* order of arrival: turns go by it */
+    bool in_epoll;    /* registered in the receiver's epoll set */
+    unsigned long id; /* order of arrival: turns go by it */
     struct unix_conn *next;
 };
 
@@ -74,9 +75,9 @@ struct unix_end {
     unsigned burst;
     unsigned long next_id; /* for the next connection accepted */
     unsigned long last_id; /* whose turn it was last */
-    bool listener_paused; /* out of descriptors: stop accepting a while */
-    bool epolled;         /* every connection is in the epoll set */
-    bool polled;          /* ipc_pollfd() handed epfd out: epolled for good */
+    bool listener_paused;  /* out of descriptors: stop accepting a while */
+    bool epolled;          /* every connection is in the epoll set */
+    bool polled;           /* ipc_pollfd() handed epfd out: epolled for good */
     bool lock_made;
     /* conns, nconns, epolled, polled and in_epoll: ipc_pollfd() may run in
      * another thread than ipc_recv (it only reads constants elsewhere).
@@ -229,8 +230,7 @@ static ipc_err unix_clear_stale(const struct unix_end *ue, const char *name,
                                 unsigned flags)
 {
     if (ue->abstract || unix_is_live(&ue->sa, ue->sa_len))
-        return ipc__fail(IPC_EEXIST, "unix: %s: a live receiver has it",
-                         name);
+        return ipc__fail(IPC_EEXIST, "unix: %s: a live receiver has it", name);
     struct stat st;
     if (lstat(ue->sa.sun_path, &st) < 0)
         return ipc__errno(errno, "unix: lstat %s", name);
@@ -271,15 +271,16 @@ static ipc_err unix_bind(ipc_channel *ch, const char *name, unsigned flags)
     ch->owner = true;
     if (ue->abstract)
         return IPC_OK;
-    /* The umask may have narrowed the mode asked for: set it exactly. */
+    /* The umask may have narrowed the mode asked for: set it exactly, on
+     * the file we made, never through a symlink swapped in since. */
     struct stat st;
-    if (stat(ue->sa.sun_path, &st) < 0)
-        return ipc__errno(errno, "unix: stat %s", name);
-    ue->dev = st.st_dev;
-    ue->ino = st.st_ino;
-    if (chmod(ue->sa.sun_path, ue->mode) < 0)
-        return ipc__errno(errno, "unix: chmod %s", name);
-    return IPC_OK;
+    ipc_err err =
+        ipc__chmod_made("unix", ue->sa.sun_path, S_IFSOCK, ue->mode, &st);
+    if (err == IPC_OK) {
+        ue->dev = st.st_dev;
+        ue->ino = st.st_ino;
+    }
+    return err;
 }
 
 static ipc_err unix_epoll_add(struct unix_end *ue, int fd, void *ptr)
@@ -323,8 +324,9 @@ static ipc_err unix_listen(ipc_channel *ch, const char *name, unsigned flags)
 {
     struct unix_end *ue = unix_priv(ch);
     if (!(flags & IPC_F_CREATE))
-        return ipc__fail(IPC_EINVAL, "unix: %s: the receiver of a named "
-                                     "channel creates it (IPC_F_CREATE)",
+        return ipc__fail(IPC_EINVAL,
+                         "unix: %s: the receiver of a named "
+                         "channel creates it (IPC_F_CREATE)",
                          name);
     ipc_err err = unix_bind(ch, name, flags);
     if (err != IPC_OK)
@@ -353,8 +355,9 @@ static ipc_err unix_connect(ipc_channel *ch, const char *name,
         if (errno == EINTR)
             continue;
         if (errno == ECONNREFUSED)
-            return ipc__fail(IPC_ENOENT, "unix: %s: nobody listens (a stale "
-                                         "socket file?)",
+            return ipc__fail(IPC_ENOENT,
+                             "unix: %s: nobody listens (a stale "
+                             "socket file?)",
                              name);
         if (errno != EAGAIN)
             return ipc__errno(errno, "unix: connect %s", name);
@@ -367,8 +370,9 @@ static ipc_err unix_connect(ipc_channel *ch, const char *name,
     ch->caps &= ~(unsigned)IPC_CAP_DUPLEX;
     ipc_err err = unix_connected_end(ch, ue->fd);
     if (err == IPC_OK && ue->require_uid && ue->peer_uid != ue->required_uid)
-        return ipc__fail(IPC_EACCES, "unix: %s: receiver runs as uid %u, "
-                                     "peer_uid=%u was required",
+        return ipc__fail(IPC_EACCES,
+                         "unix: %s: receiver runs as uid %u, "
+                         "peer_uid=%u was required",
                          name, (unsigned)ue->peer_uid,
                          (unsigned)ue->required_uid);
     return err;
@@ -395,8 +399,9 @@ static ipc_err unix_open(ipc_channel *ch, const struct ipc_addr *addr,
     if (flags & IPC_F_RECV)
         return unix_listen(ch, addr->path, flags);
     if (flags & IPC_F_CREATE)
-        return ipc__fail(IPC_EINVAL, "unix: %s: a sender cannot create a "
-                                     "named channel; its receiver does",
+        return ipc__fail(IPC_EINVAL,
+                         "unix: %s: a sender cannot create a "
+                         "named channel; its receiver does",
                          addr->path);
     return unix_connect(ch, addr->path, dl);
 }
@@ -437,8 +442,9 @@ static ipc_err unix_unlink(const struct ipc_addr *addr)
         if (!unix_is_live(&sa, len))
             return ipc__fail(IPC_ENOENT, "unix: %s: nobody has that name",
                              addr->path);
-        return ipc__fail(IPC_EBUSY, "unix: %s: abstract names vanish only "
-                                    "with their receiver",
+        return ipc__fail(IPC_EBUSY,
+                         "unix: %s: abstract names vanish only "
+                         "with their receiver",
                          addr->path);
     }
     return ipc__unlink_kind("unix", addr->path, S_IFSOCK, "a socket");
@@ -469,8 +475,8 @@ static ipc_err unix_send(ipc_channel *ch, const void *buf, size_t len,
          * quarters of its buffer have drained, while a send succeeds as
          * soon as one message fits: wait in short slices and retry. */
         short revents;
-        ipc_err err = ipc__wait_fd_slice(ue->fd, POLLOUT, dl, &slice_ns,
-                                         &revents);
+        ipc_err err =
+            ipc__wait_fd_slice(ue->fd, POLLOUT, dl, &slice_ns, &revents);
         if (err != IPC_OK)
             return err;
     }
@@ -516,15 +522,17 @@ static ipc_err unix_take(int fd, size_t max_msg, void *buf, size_t cap,
     if (n < 0)
         goto fail;
     if ((size_t)n < sizeof hdr || (msg.msg_flags & MSG_TRUNC))
-        return ipc__fail(IPC_EPROTO, "unix: a record of %zd bytes is not a "
-                                     "libipc message; dropped",
+        return ipc__fail(IPC_EPROTO,
+                         "unix: a record of %zd bytes is not a "
+                         "libipc message; dropped",
                          n);
     ipc_err err = ipc__frame_decode(hdr, max_msg, &frame);
     if (err != IPC_OK)
         return err;
     if (frame.len != (size_t)n - sizeof hdr)
-        return ipc__fail(IPC_EPROTO, "unix: header says %zu bytes, record "
-                                     "holds %zu; dropped",
+        return ipc__fail(IPC_EPROTO,
+                         "unix: header says %zu bytes, record "
+                         "holds %zu; dropped",
                          frame.len, (size_t)n - sizeof hdr);
     *len = frame.len;
     *prio = frame.prio;
@@ -764,7 +772,7 @@ static ipc_err unix_recv(ipc_channel *ch, void *buf, size_t cap, size_t *len,
     return unix_recv_one(ch, buf, cap, len, prio, dl);
 }
 
-static ipc_err unix_pollfd(const ipc_channel *ch, int *fd, short *events)
+static ipc_err unix_pollfd(const ipc_channel *ch, int *fd)
 {
     /* ipc__priv drops const: the first call completes the epoll set,
      * which is this end's hidden state, not something the caller sees. */
@@ -779,7 +787,6 @@ static ipc_err unix_pollfd(const ipc_channel *ch, int *fd, short *events)
             return err;
     }
     *fd = ue->epfd >= 0 ? ue->epfd : ue->fd;
-    *events = (ch->direction & IPC_F_RECV) ? POLLIN : POLLOUT;
     return IPC_OK;
 }
 
@@ -799,6 +806,9 @@ const struct ipc_backend ipc__backend_unix = {
             IPC_CAP_PEER_UID,
     .keys = IPC_KEYBIT(IPC_KEY_MAX_MSG) | IPC_KEYBIT(IPC_KEY_MODE) |
             IPC_KEYBIT(IPC_KEY_PEER_UID),
+    /* A socketpair has no file to give a mode, and its peer is the
+     * caller's own fork. */
+    .named_keys = IPC_KEYBIT(IPC_KEY_MODE) | IPC_KEYBIT(IPC_KEY_PEER_UID),
     .priv_size = sizeof(struct unix_end),
     .limits =
         {

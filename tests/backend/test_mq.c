@@ -30,7 +30,6 @@
 #include "testutil.h"
 
 /* posixmq.c: wait in the kernel's timed calls instead of poll(). */
-extern bool ipc__mq_timed_waits;
 
 #define RECV_NEW  (IPC_F_CREATE | IPC_F_EXCL | IPC_F_RECV)
 #define LATE_MS   3000

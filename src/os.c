@@ -1,0 +1,126 @@
+/* SPDX-License-Identifier: MIT */
+/* OS helpers shared by the backends (os.h). */
+#include "os.h"
+
+#include "ipc_int.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+bool ipc__read_number(const char *path, const char *key, uint64_t *out)
+{
+    char buf[4096];
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return false;
+    ssize_t n;
+    do
+        n = read(fd, buf, sizeof buf - 1);
+    while (n < 0 && errno == EINTR);
+    close(fd);
+    if (n <= 0)
+        return false;
+    buf[n] = '\0';
+    const char *p = key ? strstr(buf, key) : buf;
+    if (!p)
+        return false;
+    p += key ? strlen(key) : 0;
+    while (*p == ' ' || *p == '\t')
+        p++;
+    if (*p < '0' || *p > '9')
+        return false; /* "max": no limit */
+    *out = strtoull(p, NULL, 10);
+    return true;
+}
+
+long ipc__proc_long(const char *path)
+{
+    uint64_t v;
+    if (!ipc__read_number(path, NULL, &v) || v > (uint64_t)LONG_MAX)
+        return -1;
+    return (long)v;
+}
+
+ipc_err ipc__fd_inherit(int fd, bool inherit, const char *scheme)
+{
+    int fl = fcntl(fd, F_GETFD);
+    if (fl < 0)
+        return ipc__errno(errno, "%s: fcntl F_GETFD", scheme);
+    int want = inherit ? fl & ~FD_CLOEXEC : fl | FD_CLOEXEC;
+    if (want != fl && fcntl(fd, F_SETFD, want) < 0)
+        return ipc__errno(errno, "%s: fcntl F_SETFD", scheme);
+    return IPC_OK;
+}
+
+ipc_err ipc__unlink_kind(const char *scheme, const char *path, mode_t type,
+                         const char *kind)
+{
+    struct stat st;
+    if (lstat(path, &st) < 0)
+        return ipc__errno(errno, "%s: %s", scheme, path);
+    if ((st.st_mode & S_IFMT) != type)
+        return ipc__fail(IPC_EPROTO, "%s: %s is not %s; not removed", scheme,
+                         path, kind);
+    if (unlink(path) < 0)
+        return ipc__errno(errno, "%s: unlink %s", scheme, path);
+    return IPC_OK;
+}
+
+/* The made file is ours and of its kind, or it was swapped. */
+static ipc_err os_check_made(const char *scheme, const char *path, mode_t type,
+                             const struct stat *st)
+{
+    if ((st->st_mode & S_IFMT) == S_IFLNK)
+        return ipc__fail(IPC_EACCES,
+                         "%s: %s became a symbolic link after it was made; "
+                         "mode not set",
+                         scheme, path);
+    if ((st->st_mode & S_IFMT) != type || st->st_uid != geteuid())
+        return ipc__fail(IPC_EACCES,
+                         "%s: %s was replaced after it was made (now owned "
+                         "by uid %u); mode not set",
+                         scheme, path, (unsigned)st->st_uid);
+    return IPC_OK;
+}
+
+ipc_err ipc__chmod_made(const char *scheme, const char *path, mode_t type,
+                        mode_t mode, struct stat *st)
+{
+#ifdef O_PATH
+    /* O_PATH opens a socket or FIFO without side effects; O_NOFOLLOW makes
+     * a symlink at path fail (ELOOP) instead of leading elsewhere. chmod
+     * through /proc/self/fd reaches exactly the inode opened. */
+    int fd = open(path, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) {
+        if (errno == ELOOP)
+            return ipc__fail(IPC_EACCES,
+                             "%s: %s became a symbolic link after it was "
+                             "made; mode not set",
+                             scheme, path);
+        return ipc__errno(errno, "%s: open %s", scheme, path);
+    }
+    ipc_err err = IPC_OK;
+    char proc[40];
+    snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
+    if (fstat(fd, st) < 0)
+        err = ipc__errno(errno, "%s: fstat %s", scheme, path);
+    else if ((err = os_check_made(scheme, path, type, st)) == IPC_OK &&
+             chmod(proc, mode) < 0)
+        err = ipc__errno(errno, "%s: chmod %s", scheme, path);
+    close(fd);
+    return err;
+#else
+    if (lstat(path, st) < 0)
+        return ipc__errno(errno, "%s: lstat %s", scheme, path);
+    ipc_err err = os_check_made(scheme, path, type, st);
+    if (err == IPC_OK && chmod(path, mode) < 0)
+        err = ipc__errno(errno, "%s: chmod %s", scheme, path);
+    return err;
+#endif
+}

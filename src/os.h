@@ -1,0 +1,45 @@
+/* SPDX-License-Identifier: MIT */
+/* OS helpers that several backends and modules share: numbers from /proc,
+ * close-on-exec, removing a file only of the expected kind. */
+#ifndef IPC_OS_H
+#define IPC_OS_H
+
+#include <ipc/ipc.h>
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+
+/* The number after key in a small text file (the file's first number when
+ * key is NULL): "/proc/meminfo", "MemAvailable:". false when the file is
+ * unreadable, the key is missing, or the value is not a number ("max").
+ * No stdio and no allocation: safe in a forked child of a threaded
+ * process. */
+bool ipc__read_number(const char *path, const char *key, uint64_t *out);
+
+/* A /proc/sys limit such as "/proc/sys/fs/pipe-max-size", or -1 when it
+ * cannot be read: for details that name the limit a call ran into. */
+long ipc__proc_long(const char *path);
+
+/* Make fd survive exec (inherit) or not, whatever it was. scheme names
+ * the caller in the detail of a failure. */
+ipc_err ipc__fd_inherit(int fd, bool inherit, const char *scheme);
+
+/* Remove the file at path only if it is of the kind type (S_IFIFO,
+ * S_IFSOCK): ipc_unlink never removes a file of another kind (IPC_EPROTO).
+ * kind names it in the detail: "a FIFO". */
+ipc_err ipc__unlink_kind(const char *scheme, const char *path, mode_t type,
+                         const char *kind);
+
+/* Give the file this process just made at path (a socket or FIFO: type
+ * S_IFSOCK or S_IFIFO) exactly mode, whatever the umask took away, and
+ * fill *st with its identity. Never follows a symbolic link: a link or a
+ * file of another kind or owner swapped in at path since it was made
+ * (a writable directory without the sticky bit allows that) is refused
+ * with IPC_EACCES, and nothing is changed. Linux: by an O_PATH descriptor;
+ * elsewhere lstat then chmod (a narrow race remains there). */
+ipc_err ipc__chmod_made(const char *scheme, const char *path, mode_t type,
+                        mode_t mode, struct stat *st);
+
+#endif /* IPC_OS_H */
