@@ -18,8 +18,8 @@ void ct_detail_set_at(const char *file, int line)
     const char *d = ipc_last_detail();
     if (d && d[0] != '\0')
         return;
-    print_error("ipc_last_detail() is empty after a failed call\n");
-    _fail(file, line);
+    fail_msg("%s:%d: ipc_last_detail() is empty after a failed call", file,
+             line);
 }
 
 void ct_took_at(int64_t start_ns, int want_ms, const char *file, int line)
@@ -27,10 +27,9 @@ void ct_took_at(int64_t start_ns, int want_ms, const char *file, int line)
     double took = tu_elapsed_ms(start_ns);
     if (took >= (double)want_ms && took <= (double)(want_ms + CT_LATE_MS))
         return;
-    print_error("a wait of %d ms took %.3f ms (%s)\n", want_ms, took,
-                took < want_ms ? "EARLY: a timeout never ends early"
-                               : "far too late");
-    _fail(file, line);
+    fail_msg(
+        "%s:%d: a wait of %d ms took %.3f ms (%s)", file, line, want_ms, took,
+        took < want_ms ? "EARLY: a timeout never ends early" : "far too late");
 }
 
 void ct_addr_opts(char *buf, size_t size, const char *base, const char *opts)
