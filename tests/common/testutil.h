@@ -42,9 +42,10 @@ uint32_t tu_checksum(const void *buf, size_t len);
 /* The one way to make and end a child. tu_fork() flushes stdio (a child
  * never prints the parent's buffer) and forks; the child is marked (see
  * tu_in_child: assert_ipc_err then exits instead of failing into cmocka,
- * whose jump buffers are the parent's), gets the default
- * disposition of SIGUSR1 and a watchdog of TU_CHILD_WATCHDOG_S (a hung child
- * dies, saying so). The parent remembers the pid until it is reaped. */
+ * whose jump buffers are the parent's), gets the default disposition of
+ * SIGUSR1 and of the crash signals cmocka catches, and a watchdog of
+ * TU_CHILD_WATCHDOG_S (a hung child dies, saying so). The parent remembers the
+ * pid until it is reaped. */
 #define TU_CHILD_WATCHDOG_S 90
 /* Exit code of a child whose assert_ipc_err failed. */
 #define TU_CHILD_FAILED 97
