@@ -23,6 +23,7 @@
 
 #include <cmocka.h>
 
+#include "backends.h"
 #include "check.h"
 
 #include "ipc/ipc.h"
@@ -41,14 +42,14 @@ struct fx {
 static int fx_setup(void **state)
 {
     struct fx *fx = calloc(1, sizeof *fx);
-    char name[96];
     if (!fx)
         return -1;
-    tu_unique(name, sizeof name, "ipcf");
-    snprintf(fx->path, sizeof fx->path, "%s/%s", tu_tmpdir(), name);
-    snprintf(fx->addr, sizeof fx->addr, "fifo:%s", fx->path);
+    tu_row_addr(tu_row_find("fifo"), tu_tmpdir(), "ipcf", fx->addr,
+                sizeof fx->addr, NULL);
+    assert_true(
+        tu_row_fs(tu_row_find("fifo"), fx->addr, fx->path, sizeof fx->path));
     *state = fx;
-    alarm(60); /* a hang is a failure */
+    tu_watchdog(60); /* a hang is a failure */
     return 0;
 }
 
@@ -56,9 +57,8 @@ static int fx_teardown(void **state)
 {
     struct fx *fx = *state;
     int rc = 0;
-    alarm(0);
-    for (size_t i = 0; i < sizeof fx->kids / sizeof fx->kids[0]; i++)
-        tu_kill(fx->kids[i]);
+    tu_watchdog(0);
+    tu_kill_live();
     for (size_t i = 0; i < sizeof fx->ends / sizeof fx->ends[0]; i++)
         ipc_close(fx->ends[i]);
     if (tu_path_exists(fx->path)) {

@@ -24,6 +24,7 @@
 
 #include <cmocka.h>
 
+#include "backends.h"
 #include "check.h"
 
 #include "ipc_int.h"
@@ -44,14 +45,13 @@ struct fx {
 static int fx_setup(void **state)
 {
     struct fx *fx = calloc(1, sizeof *fx);
-    char name[96];
     if (!fx)
         return -1;
-    tu_unique(name, sizeof name, "ipcm");
-    snprintf(fx->addr, sizeof fx->addr, "mq:/%s", name);
+    tu_row_addr(tu_row_find("mq"), tu_tmpdir(), "ipcm", fx->addr,
+                sizeof fx->addr, NULL);
     ipc__mq_timed_waits = false;
     *state = fx;
-    alarm(60);
+    tu_watchdog(60); /* a hang is a failure */
     return 0;
 }
 
@@ -59,10 +59,9 @@ static int fx_teardown(void **state)
 {
     struct fx *fx = *state;
     int rc = 0;
-    alarm(0);
+    tu_watchdog(0);
     ipc__mq_timed_waits = false;
-    for (size_t i = 0; i < sizeof fx->kids / sizeof fx->kids[0]; i++)
-        tu_kill(fx->kids[i]);
+    tu_kill_live();
     for (size_t i = 0; i < sizeof fx->ends / sizeof fx->ends[0]; i++)
         ipc_close(fx->ends[i]);
     if (ipc_unlink(fx->addr) == IPC_OK) {

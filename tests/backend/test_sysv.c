@@ -28,6 +28,7 @@
 
 #include <cmocka.h>
 
+#include "backends.h"
 #include "check.h"
 #include "ipc/ipc.h"
 #include "testutil.h"
@@ -122,18 +123,10 @@ static int sv_teardown(void **state)
     return 0;
 }
 
-static key_t sv_random_key(void)
-{
-    uint32_t key = (uint32_t)tu_rand();
-    if (key == 0 || key >> 24 == SV_PROJ)
-        key ^= 0x80000001u;
-    return (key_t)key;
-}
-
 /* "sysv:0x<key>" with options; the key in *key. */
 static void sv_key_addr(char *buf, size_t size, key_t *key, const char *opts)
 {
-    *key = sv_random_key();
+    *key = (key_t)tu_sysv_key();
     sv_track_key(*key);
     snprintf(buf, size, "sysv:0x%08x%s%s", (unsigned)*key, opts ? "?" : "",
              opts ? opts : "");
@@ -785,7 +778,7 @@ static void test_keys(void **state)
         assert_ipc_err(ipc_unlink(bad[i]), IPC_EINVAL);
     }
     /* Upper case, few digits, and the top bit set. */
-    key_t key = sv_random_key();
+    key_t key = (key_t)tu_sysv_key();
     char addr[SV_ADDR_MAX];
     uint32_t keys[3] = {(uint32_t)key & 0xfff, (uint32_t)key | 0x80000000u,
                         (uint32_t)key};

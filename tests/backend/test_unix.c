@@ -18,6 +18,7 @@
 
 #include <cmocka.h>
 
+#include "backends.h"
 #include "check.h"
 
 #include "ipc/ipc.h"
@@ -42,14 +43,14 @@ struct fx {
 static int fx_setup(void **state)
 {
     struct fx *fx = calloc(1, sizeof *fx);
-    char name[96];
     if (!fx)
         return -1;
-    tu_unique(name, sizeof name, "ipcu");
-    snprintf(fx->path, sizeof fx->path, "%s/%s", tu_tmpdir(), name);
-    snprintf(fx->addr, sizeof fx->addr, "unix:%s", fx->path);
+    tu_row_addr(tu_row_find("unix-path"), tu_tmpdir(), "ipcu", fx->addr,
+                sizeof fx->addr, NULL);
+    assert_true(tu_row_fs(tu_row_find("unix-path"), fx->addr, fx->path,
+                          sizeof fx->path));
     *state = fx;
-    alarm(60); /* a hang is a failure */
+    tu_watchdog(60); /* a hang is a failure */
     return 0;
 }
 
@@ -57,8 +58,8 @@ static int fx_teardown(void **state)
 {
     struct fx *fx = *state;
     int rc = 0;
-    alarm(0);
-    tu_kill(fx->kid);
+    tu_watchdog(0);
+    tu_kill_live();
     for (size_t i = 0; i < sizeof fx->tx / sizeof fx->tx[0]; i++)
         ipc_close(fx->tx[i]);
     ipc_close(fx->rx);
