@@ -30,6 +30,7 @@
 
 #include "backends.h"
 #include "check.h"
+#include "leakscan.h"
 #include "ipc/ipc.h"
 #include "testutil.h"
 
@@ -37,6 +38,7 @@
 #define SV_LEVELS   32
 #define SV_CHILD_MS 20000
 #define SV_ADDR_MAX 256
+#define SV_MAX_MSQ  4096 /* queues listed at most (kernel.msgmni: 32000) */
 #define SV_FAR_LATE 1000 /* ms: a wait this late is broken, not slow */
 
 /* ---------------------------------------------------------------- helpers */
@@ -172,18 +174,12 @@ static uint32_t sv_recv_seq(ipc_channel *rx, unsigned *prio)
  * cbytes qnum lspid lrpid ...). */
 static bool sv_queue_of_pid(pid_t pid)
 {
-    char line[512];
+    static struct tu_msq q[SV_MAX_MSQ];
+    int n = tu_msq_list(q, SV_MAX_MSQ);
     bool found = false;
-    FILE *f = fopen("/proc/sysvipc/msg", "r");
-    assert_non_null(f);
-    while (fgets(line, sizeof line, f)) {
-        long key, id, perms, cbytes, qnum, lspid, lrpid;
-        if (sscanf(line, "%ld %ld %ld %ld %ld %ld %ld", &key, &id, &perms,
-                   &cbytes, &qnum, &lspid, &lrpid) == 7 &&
-            (lspid == pid || lrpid == pid))
-            found = true;
-    }
-    fclose(f);
+    assert_true(n >= 0);
+    for (int i = 0; i < n; i++)
+        found = found || q[i].lspid == pid || q[i].lrpid == pid;
     return found;
 }
 
@@ -948,20 +944,12 @@ static void test_replace(void **state)
 /* Queues of a uid (creator) still in the system. */
 static int sv_queues_of_cuid(long cuid)
 {
-    char line[512];
-    int n = 0;
-    FILE *f = fopen("/proc/sysvipc/msg", "r");
-    assert_non_null(f);
-    while (fgets(line, sizeof line, f)) {
-        long v[10];
-        if (sscanf(line, "%ld %ld %ld %ld %ld %ld %ld %ld %ld %ld", &v[0],
-                   &v[1], &v[2], &v[3], &v[4], &v[5], &v[6], &v[7], &v[8],
-                   &v[9]) == 10 &&
-            v[9] == cuid)
-            n++;
-    }
-    fclose(f);
-    return n;
+    static struct tu_msq q[SV_MAX_MSQ];
+    int n = tu_msq_list(q, SV_MAX_MSQ), found = 0;
+    assert_true(n >= 0);
+    for (int i = 0; i < n; i++)
+        found += q[i].cuid == cuid;
+    return found;
 }
 
 #define SV_OTHER_UID 65533

@@ -56,33 +56,29 @@ static int tu_leak_sockets(const struct tu_leak_scan *scan)
     return found;
 }
 
-struct tu_msq {
-    uint32_t key;
-    int id;
-    long lspid, lrpid;
-};
-
-/* /proc/sysvipc/msg: key msqid perms cbytes qnum lspid lrpid ... */
-static int tu_msq_read(struct tu_msq *out, int max)
+/* /proc/sysvipc/msg: key msqid perms cbytes qnum lspid lrpid uid gid cuid
+ * ... */
+int tu_msq_list(struct tu_msq *out, int max)
 {
     FILE *f = fopen("/proc/sysvipc/msg", "r");
     char line[512];
     int n = 0;
     if (!f)
-        return 0;
+        return -1;
     if (!fgets(line, sizeof line, f)) {
         fclose(f);
-        return 0;
+        return -1;
     }
     while (n < max && fgets(line, sizeof line, f)) {
         long long key;
         int id;
         unsigned perms;
         unsigned long cbytes, qnum;
-        long lspid, lrpid;
-        if (sscanf(line, "%lld %d %o %lu %lu %ld %ld", &key, &id, &perms,
-                   &cbytes, &qnum, &lspid, &lrpid) == 7)
-            out[n++] = (struct tu_msq){(uint32_t)key, id, lspid, lrpid};
+        long lspid, lrpid, uid, gid, cuid;
+        if (sscanf(line, "%lld %d %o %lu %lu %ld %ld %ld %ld %ld", &key, &id,
+                   &perms, &cbytes, &qnum, &lspid, &lrpid, &uid, &gid,
+                   &cuid) == 10)
+            out[n++] = (struct tu_msq){(uint32_t)key, id, lspid, lrpid, cuid};
     }
     fclose(f);
     return n;
@@ -93,7 +89,9 @@ static int tu_msq_read(struct tu_msq *out, int max)
 int tu_msq_ids(int *ids, int max)
 {
     static struct tu_msq now[TU_MAX_MSQ];
-    int n = tu_msq_read(now, max < TU_MAX_MSQ ? max : TU_MAX_MSQ);
+    int n = tu_msq_list(now, max < TU_MAX_MSQ ? max : TU_MAX_MSQ);
+    if (n < 0)
+        n = 0;
     for (int i = 0; i < n; i++)
         ids[i] = now[i].id;
     return n;
@@ -102,7 +100,9 @@ int tu_msq_ids(int *ids, int max)
 static int tu_leak_msq(const struct tu_leak_scan *scan)
 {
     static struct tu_msq now[TU_MAX_MSQ];
-    int n = tu_msq_read(now, TU_MAX_MSQ), found = 0;
+    int n = tu_msq_list(now, TU_MAX_MSQ), found = 0;
+    if (n < 0)
+        n = 0; /* no SysV table here: nothing to leak */
     for (int i = 0; i < n; i++) {
         if (!scan->ours_msq(now[i].key, now[i].id, now[i].lspid, now[i].lrpid,
                             scan->arg))

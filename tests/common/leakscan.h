@@ -27,6 +27,16 @@ struct tu_leak_scan {
 /* Print "LEFT BEHIND: ..." for each object found; return how many. */
 int tu_leak_scan(const struct tu_leak_scan *scan);
 
+/* The SysV message queues that exist now: at most max; how many, or -1 if
+ * /proc/sysvipc/msg cannot be read. */
+struct tu_msq {
+    uint32_t key;
+    int id;
+    long lspid, lrpid; /* last sender's and receiver's pids */
+    long cuid;         /* creator's uid */
+};
+int tu_msq_list(struct tu_msq *out, int max);
+
 /* The ids of the SysV queues that exist now (a "before" snapshot). */
 int tu_msq_ids(int *ids, int max);
 
