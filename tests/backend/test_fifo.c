@@ -794,11 +794,5 @@ int main(int argc, char **argv)
                                         fx_teardown),
         cmocka_unit_test_setup_teardown(test_pipe_limit, fx_setup, fx_teardown),
     };
-    signal(SIGPIPE, SIG_DFL); /* a SIGPIPE let through must show */
-    uint64_t seed = tu_seed_from_env();
-    printf("fifo: seed %llu (IPC_TEST_SEED to repeat)\n",
-           (unsigned long long)seed);
-    if (argc > 1)
-        cmocka_set_test_filter(argv[1]);
-    return cmocka_run_group_tests_name("fifo", tests, NULL, NULL);
+    return tu_run_tests("fifo", tests, argc, argv);
 }

@@ -811,11 +811,5 @@ int main(int argc, char **argv)
                                         fx_teardown),
         cmocka_unit_test_setup_teardown(test_prio_null, fx_setup, fx_teardown),
     };
-    signal(SIGPIPE, SIG_DFL);
-    uint64_t seed = tu_seed_from_env();
-    printf("mq: seed %llu (IPC_TEST_SEED to repeat)\n",
-           (unsigned long long)seed);
-    if (argc > 1)
-        cmocka_set_test_filter(argv[1]);
-    return cmocka_run_group_tests_name("mq", tests, NULL, NULL);
+    return tu_run_tests("mq", tests, argc, argv);
 }

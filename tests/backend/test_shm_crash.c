@@ -787,10 +787,5 @@ int main(int argc, char **argv)
         cmocka_unit_test_teardown(test_receivers_killed_named, st_cleanup),
         cmocka_unit_test_teardown(test_receiver_killed_pair, st_cleanup),
     };
-    uint64_t seed = tu_seed_from_env();
-    print_message("shm.crash: seed %llu (IPC_TEST_SEED to repeat)\n",
-                  (unsigned long long)seed);
-    if (argc > 1)
-        cmocka_set_test_filter(argv[1]);
-    return cmocka_run_group_tests_name("shm.crash", tests, NULL, NULL);
+    return tu_run_tests("shm.crash", tests, argc, argv);
 }

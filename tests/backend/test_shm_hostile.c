@@ -648,8 +648,5 @@ int main(int argc, char **argv)
         cmocka_unit_test_teardown(test_no_room_memory, st_cleanup),
         cmocka_unit_test_teardown(test_default_capacity, st_cleanup),
     };
-    tu_seed_from_env();
-    if (argc > 1)
-        cmocka_set_test_filter(argv[1]);
-    return cmocka_run_group_tests_name("shm.hostile", tests, NULL, NULL);
+    return tu_run_tests("shm.hostile", tests, argc, argv);
 }

@@ -392,8 +392,5 @@ int main(int argc, char **argv)
         cmocka_unit_test_teardown(test_loan_fork, st_cleanup),
         cmocka_unit_test_teardown(test_zero_copy_processes, st_cleanup),
     };
-    tu_seed_from_env();
-    if (argc > 1)
-        cmocka_set_test_filter(argv[1]);
-    return cmocka_run_group_tests_name("shm.loan", tests, NULL, NULL);
+    return tu_run_tests("shm.loan", tests, argc, argv);
 }

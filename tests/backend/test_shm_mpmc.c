@@ -346,9 +346,5 @@ int main(int argc, char **argv)
         cmocka_unit_test_teardown(test_pair_processes_zero_copy, st_cleanup),
         cmocka_unit_test_teardown(test_named_threads, st_cleanup),
     };
-    signal(SIGPIPE, SIG_DFL);
-    tu_seed_from_env();
-    if (argc > 1)
-        cmocka_set_test_filter(argv[1]);
-    return cmocka_run_group_tests_name("shm.mpmc", tests, NULL, NULL);
+    return tu_run_tests("shm.mpmc", tests, argc, argv);
 }

@@ -203,7 +203,5 @@ int main(int argc, char **argv)
         cmocka_unit_test_teardown(test_idle_ends, st_cleanup),
         cmocka_unit_test_teardown(test_behind_a_held_loan, st_cleanup),
     };
-    if (argc > 1)
-        cmocka_set_test_filter(argv[1]);
-    return cmocka_run_group_tests_name("shm.wait", tests, NULL, NULL);
+    return tu_run_tests("shm.wait", tests, argc, argv);
 }

@@ -1211,10 +1211,5 @@ int main(int argc, char **argv)
         cmocka_unit_test_teardown(test_oversized_peer, sv_teardown),
         cmocka_unit_test_teardown(test_multi_receiver, sv_teardown),
     };
-    uint64_t seed = tu_seed_from_env();
-    printf("sysv: seed %llu (IPC_TEST_SEED to repeat)\n",
-           (unsigned long long)seed);
-    if (argc >= 2)
-        cmocka_set_test_filter(argv[1]);
-    return cmocka_run_group_tests_name("sysv", tests, NULL, NULL);
+    return tu_run_tests("sysv", tests, argc, argv);
 }

@@ -403,8 +403,5 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_forked_holder, fx_setup,
                                         fx_teardown),
     };
-    signal(SIGPIPE, SIG_DFL); /* a SIGPIPE let through must show */
-    if (argc > 1)
-        cmocka_set_test_filter(argv[1]);
-    return cmocka_run_group_tests_name("unix", tests, NULL, NULL);
+    return tu_run_tests("unix", tests, argc, argv);
 }

@@ -2,6 +2,7 @@
 /* The shared assertions' out-of-line halves (check.h). */
 #include "check.h"
 
+#include <signal.h>
 #include <stdio.h>
 #include <unistd.h>
 
@@ -54,6 +55,16 @@ int tu_reap_at(pid_t pid, int ms, const char *file, int line)
         fail_msg("%s:%d: child %ld hung: killed after %d ms", file, line,
                  (long)pid, ms);
     return status;
+}
+
+void tu_test_start(const char *group, int argc, char **argv)
+{
+    signal(SIGPIPE, SIG_DFL);
+    uint64_t seed = tu_seed_from_env();
+    printf("%s: seed %llu (IPC_TEST_SEED to repeat)\n", group,
+           (unsigned long long)seed);
+    if (argc > 1)
+        cmocka_set_test_filter(argv[1]);
 }
 
 pid_t tu_spawn(int (*fn)(void *), void *arg)

@@ -64,6 +64,14 @@ void tu_child_exit(int code, const char *fmt, ...)
 #define tu_reap(pid, ms) tu_reap_at((pid), (ms), __FILE__, __LINE__)
 int tu_reap_at(pid_t pid, int ms, const char *file, int line);
 
+/* The body of a test program's main(): SIGPIPE fatal (one the library lets
+ * through must show), the seed of tu_rand() printed (IPC_TEST_SEED repeats
+ * it), argv[1] a cmocka filter (how ctest runs one test), then the group. */
+#define tu_run_tests(group, tests, argc, argv)                                 \
+    (tu_test_start((group), (argc), (argv)),                                   \
+     cmocka_run_group_tests_name((group), (tests), NULL, NULL))
+void tu_test_start(const char *group, int argc, char **argv);
+
 /* Run fn(arg) in a child of tu_fork() that leaves with _exit(fn's result);
  * the test fails if fork() does. */
 pid_t tu_spawn(int (*fn)(void *), void *arg);

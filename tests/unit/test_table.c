@@ -88,7 +88,5 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_no_unknown_scheme),
         cmocka_unit_test(test_rows_fit_their_scheme),
     };
-    if (argc > 1)
-        cmocka_set_test_filter(argv[1]);
-    return cmocka_run_group_tests_name("unit.table", tests, NULL, NULL);
+    return tu_run_tests("unit.table", tests, argc, argv);
 }

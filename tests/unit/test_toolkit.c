@@ -124,7 +124,5 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_leak_scan),
         cmocka_unit_test(test_row_fs),
     };
-    if (argc > 1)
-        cmocka_set_test_filter(argv[1]);
-    return cmocka_run_group_tests_name("unit.toolkit", tests, NULL, NULL);
+    return tu_run_tests("unit.toolkit", tests, argc, argv);
 }
