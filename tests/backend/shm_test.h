@@ -22,6 +22,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "check.h"
 #include "ipc/ipc.h"
 #include "testutil.h"
 
@@ -69,32 +70,22 @@ static inline uint32_t *st_slot_len(void *base, size_t max_msg, size_t index)
 }
 
 /* What a test made, so that its teardown can clean up even when the test
- * failed half-way: names to unlink, children to kill. */
+ * failed half-way: names to unlink (children: tu_kill_live). */
 #define ST_MAX_MADE 256
 static char st_made_names[ST_MAX_MADE][96];
 static int st_n_made_names;
-static pid_t st_made_kids[ST_MAX_MADE];
-static int st_n_made_kids;
 
 /* Teardown of every test: a passing test left nothing (it checks that
  * itself); a failing one may have. */
 static inline int st_cleanup(void **state)
 {
     (void)state;
-    for (int i = 0; i < st_n_made_kids; i++) {
-        /* Only a child not yet reaped is surely still ours (a reaped one's
-         * pid may belong to anybody by now). */
-        int status;
-        if (waitpid(st_made_kids[i], &status, WNOHANG) == 0)
-            tu_kill(st_made_kids[i]);
-    }
+    tu_kill_live();
     for (int i = 0; i < st_n_made_names; i++)
         shm_unlink(st_made_names[i]);
-    st_n_made_kids = st_n_made_names = 0;
+    st_n_made_names = 0;
     return 0;
 }
-
-#define st_test(f) cmocka_unit_test_teardown(f, st_cleanup)
 
 /* A fresh name: "/ipcs-<pid>-<n>-<rand>"; *addr gets "shm:" + name + opts. */
 static inline void st_name(char *name, size_t nsize, char *addr, size_t asize,
@@ -135,40 +126,5 @@ static inline void *st_map(const char *name, size_t *size)
     *size = (size_t)st.st_size;
     return p == MAP_FAILED ? NULL : p;
 }
-
-/* Run fn(arg) in a child that leaves with _exit(fn's result). */
-static inline pid_t st_spawn(int (*fn)(void *), void *arg)
-{
-    pid_t pid = tu_fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        alarm(60); /* a hung child must not outlive the test */
-        _exit(fn(arg));
-    }
-    if (st_n_made_kids < ST_MAX_MADE)
-        st_made_kids[st_n_made_kids++] = pid;
-    return pid;
-}
-
-/* Wait for a child (at most ms) and require exit status 0. */
-static inline void st_reap(pid_t pid, int ms)
-{
-    int status = 0;
-    char what[64];
-    if (!tu_wait(pid, ms, &status))
-        fail_msg("child %ld hung (killed after %d ms)", (long)pid, ms);
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-        fail_msg("child %ld: %s", (long)pid,
-                 tu_status_str(status, what, sizeof what));
-}
-
-#define st_err(expr, want)                                                     \
-    do {                                                                       \
-        ipc_err st_got_ = (expr);                                              \
-        if (st_got_ != (want))                                                 \
-            fail_msg("%s: %s, expected %s (detail \"%s\")", #expr,             \
-                     ipc_errname(st_got_), ipc_errname(want),                  \
-                     ipc_last_detail());                                       \
-    } while (0)
 
 #endif /* IPC_SHM_TEST_H */

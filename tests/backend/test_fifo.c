@@ -23,6 +23,7 @@
 
 #include <cmocka.h>
 
+#include "backends.h"
 #include "check.h"
 
 #include "ipc/ipc.h"
@@ -41,14 +42,14 @@ struct fx {
 static int fx_setup(void **state)
 {
     struct fx *fx = calloc(1, sizeof *fx);
-    char name[96];
     if (!fx)
         return -1;
-    tu_unique(name, sizeof name, "ipcf");
-    snprintf(fx->path, sizeof fx->path, "%s/%s", tu_tmpdir(), name);
-    snprintf(fx->addr, sizeof fx->addr, "fifo:%s", fx->path);
+    tu_row_addr(tu_row_find("fifo"), tu_tmpdir(), "ipcf", fx->addr,
+                sizeof fx->addr, NULL);
+    assert_true(
+        tu_row_fs(tu_row_find("fifo"), fx->addr, fx->path, sizeof fx->path));
     *state = fx;
-    alarm(60); /* a hang is a failure */
+    tu_watchdog(60); /* a hang is a failure */
     return 0;
 }
 
@@ -56,9 +57,8 @@ static int fx_teardown(void **state)
 {
     struct fx *fx = *state;
     int rc = 0;
-    alarm(0);
-    for (size_t i = 0; i < sizeof fx->kids / sizeof fx->kids[0]; i++)
-        tu_kill(fx->kids[i]);
+    tu_watchdog(0);
+    tu_kill_live();
     for (size_t i = 0; i < sizeof fx->ends / sizeof fx->ends[0]; i++)
         ipc_close(fx->ends[i]);
     if (tu_path_exists(fx->path)) {
@@ -136,17 +136,17 @@ static void test_open_timeout(void **state)
     size_t len;
 
     int64_t t0 = tu_now_ns();
-    CHECK(ipc_open(fx->addr, IPC_F_SEND, 1000, &tx), IPC_ENOENT);
+    assert_ipc_err(ipc_open(fx->addr, IPC_F_SEND, 1000, &tx), IPC_ENOENT);
     assert_true(tu_elapsed_ms(t0) < 500);
 
     assert_int_equal(mkfifo(fx->path, 0600), 0); /* a FIFO nobody reads */
     t0 = tu_now_ns();
-    CHECK(ipc_open(fx->addr, IPC_F_SEND, 0, &tx), IPC_EAGAIN);
+    assert_ipc_err(ipc_open(fx->addr, IPC_F_SEND, 0, &tx), IPC_EAGAIN);
     assert_true(tu_elapsed_ms(t0) < 500);
     assert_non_null(strstr(ipc_last_detail(), "no receiver"));
     assert_null(tx);
     t0 = tu_now_ns();
-    CHECK(ipc_open(fx->addr, IPC_F_SEND, 150, &tx), IPC_ETIMEDOUT);
+    assert_ipc_err(ipc_open(fx->addr, IPC_F_SEND, 150, &tx), IPC_ETIMEDOUT);
     took_at_least(t0, 150);
     assert_null(tx);
 
@@ -160,11 +160,11 @@ static void test_open_timeout(void **state)
     pthread_join(th, NULL);
     fx->ends[0] = tx;
     fx->ends[1] = lr.rx;
-    CHECK(err, IPC_OK);
+    assert_ipc_err(err, IPC_OK);
     assert_non_null(lr.rx);
     assert_true(took >= 150);
-    CHECK(ipc_send(tx, "late", 4, 0, 1000), IPC_OK);
-    CHECK(ipc_recv(lr.rx, buf, sizeof buf, &len, NULL, 1000), IPC_OK);
+    assert_ipc_err(ipc_send(tx, "late", 4, 0, 1000), IPC_OK);
+    assert_ipc_err(ipc_recv(lr.rx, buf, sizeof buf, &len, NULL, 1000), IPC_OK);
     assert_int_equal(len, 4);
     assert_memory_equal(buf, "late", 4);
     unlink(fx->path); /* made by hand, so not removed by a close */
@@ -177,8 +177,9 @@ static void test_create_sender_timeout(void **state)
     struct fx *fx = *state;
     ipc_channel *tx = NULL;
     int64_t t0 = tu_now_ns();
-    CHECK(ipc_open(fx->addr, IPC_F_CREATE | IPC_F_EXCL | IPC_F_SEND, 100, &tx),
-          IPC_ETIMEDOUT);
+    assert_ipc_err(
+        ipc_open(fx->addr, IPC_F_CREATE | IPC_F_EXCL | IPC_F_SEND, 100, &tx),
+        IPC_ETIMEDOUT);
     took_at_least(t0, 100);
     assert_null(tx);
     assert_false(tu_path_exists(fx->path));
@@ -198,30 +199,32 @@ static void test_first_writer(void **state)
     int fd;
     short events;
 
-    CHECK(ipc_open(fx->addr, RECV_NEW, 0, &rx), IPC_OK);
+    assert_ipc_err(ipc_open(fx->addr, RECV_NEW, 0, &rx), IPC_OK);
     fx->ends[0] = rx;
-    CHECK(ipc_recv(rx, buf, sizeof buf, &len, NULL, 0), IPC_EAGAIN);
+    assert_ipc_err(ipc_recv(rx, buf, sizeof buf, &len, NULL, 0), IPC_EAGAIN);
     int64_t t0 = tu_now_ns();
-    CHECK(ipc_recv(rx, buf, sizeof buf, &len, NULL, 120), IPC_ETIMEDOUT);
+    assert_ipc_err(ipc_recv(rx, buf, sizeof buf, &len, NULL, 120),
+                   IPC_ETIMEDOUT);
     took_at_least(t0, 120);
     /* Nothing to report: the poll descriptor is not ready (no spinning). */
-    CHECK(ipc_pollfd(rx, &fd, &events), IPC_OK);
+    assert_ipc_err(ipc_pollfd(rx, &fd, &events), IPC_OK);
     struct pollfd pfd = {.fd = fd, .events = events};
     assert_int_equal(poll(&pfd, 1, 50), 0);
 
-    CHECK(ipc_open(fx->addr, IPC_F_SEND, 1000, &tx), IPC_OK);
+    assert_ipc_err(ipc_open(fx->addr, IPC_F_SEND, 1000, &tx), IPC_OK);
     ipc_close(tx);
     assert_int_equal(poll(&pfd, 1, 1000), 1);
     assert_true(pfd.revents & POLLHUP);
-    CHECK(ipc_recv(rx, buf, sizeof buf, &len, NULL, 1000), IPC_ECLOSED);
-    CHECK(ipc_recv(rx, buf, sizeof buf, &len, NULL, -1), IPC_ECLOSED);
+    assert_ipc_err(ipc_recv(rx, buf, sizeof buf, &len, NULL, 1000),
+                   IPC_ECLOSED);
+    assert_ipc_err(ipc_recv(rx, buf, sizeof buf, &len, NULL, -1), IPC_ECLOSED);
 
-    CHECK(ipc_open(fx->addr, IPC_F_SEND, 1000, &tx), IPC_OK);
+    assert_ipc_err(ipc_open(fx->addr, IPC_F_SEND, 1000, &tx), IPC_OK);
     fx->ends[1] = tx;
-    CHECK(ipc_send(tx, "again", 5, 0, 1000), IPC_OK);
-    CHECK(ipc_recv(rx, buf, sizeof buf, &len, NULL, 1000), IPC_OK);
+    assert_ipc_err(ipc_send(tx, "again", 5, 0, 1000), IPC_OK);
+    assert_ipc_err(ipc_recv(rx, buf, sizeof buf, &len, NULL, 1000), IPC_OK);
     assert_int_equal(len, 5);
-    CHECK(ipc_recv(rx, buf, sizeof buf, &len, NULL, 0), IPC_EAGAIN);
+    assert_ipc_err(ipc_recv(rx, buf, sizeof buf, &len, NULL, 0), IPC_EAGAIN);
 }
 
 /* A receiver blocked with -1 before any sender: woken by the first one. */
@@ -244,15 +247,15 @@ static void test_first_writer_forever(void **state)
     size_t len;
     pthread_t th;
 
-    CHECK(ipc_open(fx->addr, RECV_NEW, 0, &fx->ends[0]), IPC_OK);
+    assert_ipc_err(ipc_open(fx->addr, RECV_NEW, 0, &fx->ends[0]), IPC_OK);
     assert_int_equal(pthread_create(&th, NULL, send_later, fx->addr), 0);
     ipc_err err = ipc_recv(fx->ends[0], buf, sizeof buf, &len, NULL, -1);
     pthread_join(th, NULL);
-    CHECK(err, IPC_OK);
+    assert_ipc_err(err, IPC_OK);
     assert_int_equal(len, 5);
     assert_memory_equal(buf, "first", 5);
-    CHECK(ipc_recv(fx->ends[0], buf, sizeof buf, &len, NULL, 1000),
-          IPC_ECLOSED);
+    assert_ipc_err(ipc_recv(fx->ends[0], buf, sizeof buf, &len, NULL, 1000),
+                   IPC_ECLOSED);
 }
 
 /* ------------------------------------------------------- killed writers */
@@ -297,7 +300,7 @@ static void test_killed_mid_frame(void **state)
     size_t len;
     int sync[2];
 
-    CHECK(ipc_open(fx->addr, RECV_NEW, 0, &fx->ends[0]), IPC_OK);
+    assert_ipc_err(ipc_open(fx->addr, RECV_NEW, 0, &fx->ends[0]), IPC_OK);
     assert_int_equal(pipe(sync), 0);
     pid_t pid = tu_fork();
     assert_true(pid >= 0);
@@ -311,20 +314,22 @@ static void test_killed_mid_frame(void **state)
     assert_int_equal(read(sync[0], &c, 1), 1);
     close(sync[0]);
     for (uint32_t i = 0; i < 3; i++) {
-        CHECK(ipc_recv(fx->ends[0], buf, sizeof buf, &len, NULL, 2000), IPC_OK);
+        assert_ipc_err(ipc_recv(fx->ends[0], buf, sizeof buf, &len, NULL, 2000),
+                       IPC_OK);
         assert_int_equal(len, 100 * (i + 1));
         assert_true(msg_ok(buf, len, 7, i));
     }
     /* The header of the partial frame is there; its payload never comes
      * whole: the receive waits, and must not deliver a part. */
-    CHECK(ipc_recv(fx->ends[0], buf, sizeof buf, &len, NULL, 100),
-          IPC_ETIMEDOUT);
+    assert_ipc_err(ipc_recv(fx->ends[0], buf, sizeof buf, &len, NULL, 100),
+                   IPC_ETIMEDOUT);
     tu_kill(pid);
     fx->kids[0] = 0;
-    CHECK(ipc_recv(fx->ends[0], buf, sizeof buf, &len, NULL, 2000),
-          IPC_ECLOSED);
+    assert_ipc_err(ipc_recv(fx->ends[0], buf, sizeof buf, &len, NULL, 2000),
+                   IPC_ECLOSED);
     assert_non_null(strstr(ipc_last_detail(), "mid-frame"));
-    CHECK(ipc_recv(fx->ends[0], buf, sizeof buf, &len, NULL, 0), IPC_ECLOSED);
+    assert_ipc_err(ipc_recv(fx->ends[0], buf, sizeof buf, &len, NULL, 0),
+                   IPC_ECLOSED);
 }
 
 #define BIG_MAX (256 * 1024)
@@ -381,7 +386,7 @@ static void test_killed_large_sender(void **state)
     unsigned char *buf = malloc(BIG_MAX);
     assert_non_null(buf);
     snprintf(addr, sizeof addr, "%s?max_msg=%d", fx->addr, BIG_MAX);
-    CHECK(ipc_open(addr, RECV_NEW, 0, &fx->ends[0]), IPC_OK);
+    assert_ipc_err(ipc_open(addr, RECV_NEW, 0, &fx->ends[0]), IPC_OK);
     ipc_channel *rx = fx->ends[0];
     for (int round = 0; round < 10; round++) {
         int sync[2];
@@ -404,7 +409,8 @@ static void test_killed_large_sender(void **state)
          * send, and kill it somewhere in there. */
         for (int i = 0; i < 3; i++) {
             size_t len;
-            CHECK(ipc_recv(rx, buf, BIG_MAX, &len, NULL, 5000), IPC_OK);
+            assert_ipc_err(ipc_recv(rx, buf, BIG_MAX, &len, NULL, 5000),
+                           IPC_OK);
             assert_int_equal(len, msg_len(1, next, BIG_MAX));
             assert_true(msg_ok(buf, len, 1, next));
             next++;
@@ -415,7 +421,7 @@ static void test_killed_large_sender(void **state)
         /* A new large-frame sender gets the FIFO at once (the kernel
          * dropped the dead one's lock) and sends from a thread while
          * this one drains what the dead one left. */
-        CHECK(ipc_open(addr, IPC_F_SEND, 2000, &fx->ends[1]), IPC_OK);
+        assert_ipc_err(ipc_open(addr, IPC_F_SEND, 2000, &fx->ends[1]), IPC_OK);
         struct stream2_job job = {.tx = fx->ends[1], .count = 6};
         pthread_t th;
         assert_int_equal(pthread_create(&th, NULL, send_stream2, &job), 0);
@@ -444,11 +450,12 @@ static void test_killed_large_sender(void **state)
                      round, ipc_errname(err), len, stream, seq, next, got2);
         }
         pthread_join(th, NULL);
-        CHECK(job.err, IPC_OK);
+        assert_ipc_err(job.err, IPC_OK);
         ipc_close(fx->ends[1]);
         fx->ends[1] = NULL;
         size_t len;
-        CHECK(ipc_recv(rx, buf, BIG_MAX, &len, NULL, 2000), IPC_ECLOSED);
+        assert_ipc_err(ipc_recv(rx, buf, BIG_MAX, &len, NULL, 2000),
+                       IPC_ECLOSED);
     }
     free(buf);
 }
@@ -485,10 +492,10 @@ static void test_large_stream(void **state)
     unsigned char *buf = malloc(BIG_MAX);
     assert_non_null(buf);
     snprintf(addr, sizeof addr, "%s?max_msg=%d", fx->addr, BIG_MAX);
-    CHECK(ipc_open(addr, RECV_NEW, 0, &fx->ends[0]), IPC_OK);
-    CHECK(ipc_open(addr, IPC_F_SEND, 1000, &fx->ends[1]), IPC_OK);
+    assert_ipc_err(ipc_open(addr, RECV_NEW, 0, &fx->ends[0]), IPC_OK);
+    assert_ipc_err(ipc_open(addr, IPC_F_SEND, 1000, &fx->ends[1]), IPC_OK);
     ipc_info info;
-    CHECK(ipc_query(fx->ends[1], &info), IPC_OK);
+    assert_ipc_err(ipc_query(fx->ends[1], &info), IPC_OK);
     assert_int_equal(info.max_msg, BIG_MAX);
     assert_false(info.caps & IPC_CAP_MULTI_SENDER);
     assert_true(info.buffer_bytes >= BIG_MAX + 16);
@@ -510,7 +517,7 @@ static void test_large_stream(void **state)
             }
         }
         pthread_join(th, NULL);
-        CHECK(job.err, IPC_OK);
+        assert_ipc_err(job.err, IPC_OK);
     }
     free(buf);
 }
@@ -545,13 +552,13 @@ static void test_many_senders(void **state)
     unsigned char buf[4096];
     size_t len;
 
-    CHECK(ipc_open(fx->addr, RECV_NEW, 0, &fx->ends[0]), IPC_OK);
+    assert_ipc_err(ipc_open(fx->addr, RECV_NEW, 0, &fx->ends[0]), IPC_OK);
     ipc_info info;
-    CHECK(ipc_query(fx->ends[0], &info), IPC_OK);
+    assert_ipc_err(ipc_query(fx->ends[0], &info), IPC_OK);
     assert_int_equal(info.max_msg, 4080);
     assert_true(info.caps & IPC_CAP_MULTI_SENDER);
     /* Our own sender keeps the channel open while the children start. */
-    CHECK(ipc_open(fx->addr, IPC_F_SEND, 1000, &fx->ends[1]), IPC_OK);
+    assert_ipc_err(ipc_open(fx->addr, IPC_F_SEND, 1000, &fx->ends[1]), IPC_OK);
     for (uint32_t k = 0; k < MANY_SENDERS; k++) {
         pid_t pid = tu_fork();
         assert_true(pid >= 0);
@@ -562,8 +569,8 @@ static void test_many_senders(void **state)
     ipc_close(fx->ends[1]);
     fx->ends[1] = NULL;
     for (uint32_t n = 0; n < MANY_SENDERS * MANY_EACH; n++) {
-        CHECK(ipc_recv(fx->ends[0], buf, sizeof buf, &len, NULL, 10000),
-              IPC_OK);
+        assert_ipc_err(
+            ipc_recv(fx->ends[0], buf, sizeof buf, &len, NULL, 10000), IPC_OK);
         uint32_t id, seq;
         assert_true(len >= 8);
         memcpy(&id, buf, 4);
@@ -582,8 +589,8 @@ static void test_many_senders(void **state)
         fx->kids[k] = 0;
         assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
     }
-    CHECK(ipc_recv(fx->ends[0], buf, sizeof buf, &len, NULL, 2000),
-          IPC_ECLOSED);
+    assert_ipc_err(ipc_recv(fx->ends[0], buf, sizeof buf, &len, NULL, 2000),
+                   IPC_ECLOSED);
 }
 
 /* A sender with max_msg > 4080 must be alone: it lacks MULTI_SENDER, and
@@ -597,35 +604,35 @@ static void test_large_exclusive(void **state)
     ipc_info info;
 
     snprintf(big, sizeof big, "%s?max_msg=8192", fx->addr);
-    CHECK(ipc_open(big, RECV_NEW, 0, &fx->ends[0]), IPC_OK);
-    CHECK(ipc_open(big, IPC_F_SEND, 1000, &fx->ends[1]), IPC_OK);
-    CHECK(ipc_query(fx->ends[1], &info), IPC_OK);
+    assert_ipc_err(ipc_open(big, RECV_NEW, 0, &fx->ends[0]), IPC_OK);
+    assert_ipc_err(ipc_open(big, IPC_F_SEND, 1000, &fx->ends[1]), IPC_OK);
+    assert_ipc_err(ipc_query(fx->ends[1], &info), IPC_OK);
     assert_false(info.caps & IPC_CAP_MULTI_SENDER);
-    CHECK(ipc_query(fx->ends[0], &info), IPC_OK);
+    assert_ipc_err(ipc_query(fx->ends[0], &info), IPC_OK);
     assert_false(info.caps & IPC_CAP_MULTI_SENDER);
 
-    CHECK(ipc_open(fx->addr, IPC_F_SEND, 0, &ch), IPC_EBUSY);
+    assert_ipc_err(ipc_open(fx->addr, IPC_F_SEND, 0, &ch), IPC_EBUSY);
     assert_non_null(strstr(ipc_last_detail(), "only one"));
     assert_null(ch);
     int64_t t0 = tu_now_ns();
-    CHECK(ipc_open(big, IPC_F_SEND, 150, &ch), IPC_EBUSY);
+    assert_ipc_err(ipc_open(big, IPC_F_SEND, 150, &ch), IPC_EBUSY);
     took_at_least(t0, 150);
     assert_null(ch);
     /* The lone sender still works. */
-    CHECK(ipc_send(fx->ends[1], "x", 1, 0, 1000), IPC_OK);
+    assert_ipc_err(ipc_send(fx->ends[1], "x", 1, 0, 1000), IPC_OK);
     ipc_close(fx->ends[1]);
     fx->ends[1] = NULL;
 
     /* Small-frame senders share; a large one then waits for them. */
-    CHECK(ipc_open(fx->addr, IPC_F_SEND, 1000, &fx->ends[2]), IPC_OK);
-    CHECK(ipc_open(fx->addr, IPC_F_SEND, 1000, &fx->ends[3]), IPC_OK);
-    CHECK(ipc_query(fx->ends[2], &info), IPC_OK);
+    assert_ipc_err(ipc_open(fx->addr, IPC_F_SEND, 1000, &fx->ends[2]), IPC_OK);
+    assert_ipc_err(ipc_open(fx->addr, IPC_F_SEND, 1000, &fx->ends[3]), IPC_OK);
+    assert_ipc_err(ipc_query(fx->ends[2], &info), IPC_OK);
     assert_true(info.caps & IPC_CAP_MULTI_SENDER);
-    CHECK(ipc_open(big, IPC_F_SEND, 0, &ch), IPC_EBUSY);
+    assert_ipc_err(ipc_open(big, IPC_F_SEND, 0, &ch), IPC_EBUSY);
     ipc_close(fx->ends[2]);
     ipc_close(fx->ends[3]);
     fx->ends[2] = fx->ends[3] = NULL;
-    CHECK(ipc_open(big, IPC_F_SEND, 1000, &fx->ends[1]), IPC_OK);
+    assert_ipc_err(ipc_open(big, IPC_F_SEND, 1000, &fx->ends[1]), IPC_OK);
 }
 
 /* One receiver per FIFO: a second one is IPC_EBUSY; the first keeps
@@ -637,17 +644,19 @@ static void test_one_receiver(void **state)
     char buf[8];
     size_t len;
 
-    CHECK(ipc_open(fx->addr, RECV_NEW, 0, &fx->ends[0]), IPC_OK);
-    CHECK(ipc_open(fx->addr, IPC_F_RECV, 0, &ch), IPC_EBUSY);
+    assert_ipc_err(ipc_open(fx->addr, RECV_NEW, 0, &fx->ends[0]), IPC_OK);
+    assert_ipc_err(ipc_open(fx->addr, IPC_F_RECV, 0, &ch), IPC_EBUSY);
     assert_non_null(strstr(ipc_last_detail(), "another receiver"));
     assert_null(ch);
     int64_t t0 = tu_now_ns();
-    CHECK(ipc_open(fx->addr, IPC_F_RECV | IPC_F_CREATE, 120, &ch), IPC_EBUSY);
+    assert_ipc_err(ipc_open(fx->addr, IPC_F_RECV | IPC_F_CREATE, 120, &ch),
+                   IPC_EBUSY);
     took_at_least(t0, 120);
     assert_null(ch);
-    CHECK(ipc_open(fx->addr, IPC_F_SEND, 1000, &fx->ends[1]), IPC_OK);
-    CHECK(ipc_send(fx->ends[1], "one", 3, 0, 1000), IPC_OK);
-    CHECK(ipc_recv(fx->ends[0], buf, sizeof buf, &len, NULL, 1000), IPC_OK);
+    assert_ipc_err(ipc_open(fx->addr, IPC_F_SEND, 1000, &fx->ends[1]), IPC_OK);
+    assert_ipc_err(ipc_send(fx->ends[1], "one", 3, 0, 1000), IPC_OK);
+    assert_ipc_err(ipc_recv(fx->ends[0], buf, sizeof buf, &len, NULL, 1000),
+                   IPC_OK);
     assert_int_equal(len, 3);
 }
 
@@ -668,9 +677,9 @@ static void test_not_fifo(void **state)
     unlink(fx->path);
     assert_int_equal(rc, 0);
     assert_int_equal(st.st_size, 4);
-    CHECK(e1, IPC_EPROTO);
-    CHECK(e2, IPC_EPROTO);
-    CHECK(e3, IPC_EEXIST);
+    assert_ipc_err(e1, IPC_EPROTO);
+    assert_ipc_err(e2, IPC_EPROTO);
+    assert_ipc_err(e3, IPC_EEXIST);
     assert_null(ch);
 }
 
@@ -682,16 +691,16 @@ static void test_mode_and_owner(void **state)
     char addr[600];
     struct stat st;
     mode_t old = umask(0);
-    CHECK(ipc_open(fx->addr, RECV_NEW, 0, &fx->ends[0]), IPC_OK);
+    assert_ipc_err(ipc_open(fx->addr, RECV_NEW, 0, &fx->ends[0]), IPC_OK);
     umask(old);
     assert_int_equal(lstat(fx->path, &st), 0);
     assert_true(S_ISFIFO(st.st_mode));
     assert_int_equal(st.st_mode & 07777, 0600);
     /* Replaced under its creator: the creator's close leaves the new one. */
-    CHECK(ipc_unlink(fx->addr), IPC_OK);
+    assert_ipc_err(ipc_unlink(fx->addr), IPC_OK);
     old = umask(077);
     snprintf(addr, sizeof addr, "%s?mode=0660", fx->addr);
-    CHECK(ipc_open(addr, RECV_NEW, 0, &fx->ends[1]), IPC_OK);
+    assert_ipc_err(ipc_open(addr, RECV_NEW, 0, &fx->ends[1]), IPC_OK);
     umask(old);
     assert_int_equal(lstat(fx->path, &st), 0);
     assert_int_equal(st.st_mode & 07777, 0660);
@@ -760,22 +769,30 @@ static void test_pipe_limit(void **state)
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
-#define T(name)                                                                \
-    cmocka_unit_test_setup_teardown(test_##name, fx_setup, fx_teardown)
-        T(open_timeout),     T(create_sender_timeout),
-        T(first_writer),     T(first_writer_forever),
-        T(killed_mid_frame), T(killed_large_sender),
-        T(large_stream),     T(many_senders),
-        T(large_exclusive),  T(one_receiver),
-        T(not_fifo),         T(mode_and_owner),
-        T(pipe_limit),
-#undef T
+        cmocka_unit_test_setup_teardown(test_open_timeout, fx_setup,
+                                        fx_teardown),
+        cmocka_unit_test_setup_teardown(test_create_sender_timeout, fx_setup,
+                                        fx_teardown),
+        cmocka_unit_test_setup_teardown(test_first_writer, fx_setup,
+                                        fx_teardown),
+        cmocka_unit_test_setup_teardown(test_first_writer_forever, fx_setup,
+                                        fx_teardown),
+        cmocka_unit_test_setup_teardown(test_killed_mid_frame, fx_setup,
+                                        fx_teardown),
+        cmocka_unit_test_setup_teardown(test_killed_large_sender, fx_setup,
+                                        fx_teardown),
+        cmocka_unit_test_setup_teardown(test_large_stream, fx_setup,
+                                        fx_teardown),
+        cmocka_unit_test_setup_teardown(test_many_senders, fx_setup,
+                                        fx_teardown),
+        cmocka_unit_test_setup_teardown(test_large_exclusive, fx_setup,
+                                        fx_teardown),
+        cmocka_unit_test_setup_teardown(test_one_receiver, fx_setup,
+                                        fx_teardown),
+        cmocka_unit_test_setup_teardown(test_not_fifo, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_mode_and_owner, fx_setup,
+                                        fx_teardown),
+        cmocka_unit_test_setup_teardown(test_pipe_limit, fx_setup, fx_teardown),
     };
-    signal(SIGPIPE, SIG_DFL); /* a SIGPIPE let through must show */
-    uint64_t seed = tu_seed_from_env();
-    printf("fifo: seed %llu (IPC_TEST_SEED to repeat)\n",
-           (unsigned long long)seed);
-    if (argc > 1)
-        cmocka_set_test_filter(argv[1]);
-    return cmocka_run_group_tests_name("fifo", tests, NULL, NULL);
+    return tu_run_tests("fifo", tests, argc, argv);
 }

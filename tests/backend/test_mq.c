@@ -24,6 +24,7 @@
 
 #include <cmocka.h>
 
+#include "backends.h"
 #include "check.h"
 
 #include "ipc_int.h"
@@ -44,14 +45,13 @@ struct fx {
 static int fx_setup(void **state)
 {
     struct fx *fx = calloc(1, sizeof *fx);
-    char name[96];
     if (!fx)
         return -1;
-    tu_unique(name, sizeof name, "ipcm");
-    snprintf(fx->addr, sizeof fx->addr, "mq:/%s", name);
+    tu_row_addr(tu_row_find("mq"), tu_tmpdir(), "ipcm", fx->addr,
+                sizeof fx->addr, NULL);
     ipc__mq_timed_waits = false;
     *state = fx;
-    alarm(60);
+    tu_watchdog(60); /* a hang is a failure */
     return 0;
 }
 
@@ -59,10 +59,9 @@ static int fx_teardown(void **state)
 {
     struct fx *fx = *state;
     int rc = 0;
-    alarm(0);
+    tu_watchdog(0);
     ipc__mq_timed_waits = false;
-    for (size_t i = 0; i < sizeof fx->kids / sizeof fx->kids[0]; i++)
-        tu_kill(fx->kids[i]);
+    tu_kill_live();
     for (size_t i = 0; i < sizeof fx->ends / sizeof fx->ends[0]; i++)
         ipc_close(fx->ends[i]);
     if (ipc_unlink(fx->addr) == IPC_OK) {
@@ -125,12 +124,12 @@ static void test_priority_order(void **state)
     char addr[160];
     ipc_info info;
     snprintf(addr, sizeof addr, "%s?capacity=10&max_msg=64", fx->addr);
-    CHECK(ipc_open(addr, RECV_NEW, 0, &fx->ends[0]), IPC_OK);
-    CHECK(ipc_open(fx->addr, IPC_F_SEND, 0, &fx->ends[1]), IPC_OK);
-    CHECK(ipc_query(fx->ends[1], &info), IPC_OK);
+    assert_ipc_err(ipc_open(addr, RECV_NEW, 0, &fx->ends[0]), IPC_OK);
+    assert_ipc_err(ipc_open(fx->addr, IPC_F_SEND, 0, &fx->ends[1]), IPC_OK);
+    assert_ipc_err(ipc_query(fx->ends[1], &info), IPC_OK);
     assert_int_equal(info.max_prio, 31);
     assert_true(info.caps & IPC_CAP_PRIORITY);
-    CHECK(ipc_send(fx->ends[1], "x", 1, 32, 0), IPC_EINVAL);
+    assert_ipc_err(ipc_send(fx->ends[1], "x", 1, 32, 0), IPC_EINVAL);
 
     for (uint32_t round = 0; round < 60; round++) {
         unsigned prios[10];
@@ -140,7 +139,8 @@ static void test_priority_order(void **state)
             if (prios[i] > 31)
                 prios[i] = 31;
             uint32_t seq = round * 10 + i;
-            CHECK(ipc_send(fx->ends[1], &seq, sizeof seq, prios[i], 0), IPC_OK);
+            assert_ipc_err(ipc_send(fx->ends[1], &seq, sizeof seq, prios[i], 0),
+                           IPC_OK);
         }
         unsigned last_prio = 99;
         uint32_t last_seq = 0;
@@ -148,8 +148,9 @@ static void test_priority_order(void **state)
             uint32_t seq;
             size_t len;
             unsigned prio;
-            CHECK(ipc_recv(fx->ends[0], &seq, sizeof seq, &len, &prio, 0),
-                  IPC_OK);
+            assert_ipc_err(
+                ipc_recv(fx->ends[0], &seq, sizeof seq, &len, &prio, 0),
+                IPC_OK);
             assert_int_equal(len, sizeof seq);
             assert_true(seq >= round * 10 && seq < round * 10 + 10);
             assert_int_equal(prio, prios[seq - round * 10]);
@@ -186,46 +187,47 @@ static void test_held_message(void **state)
     size_t len;
     unsigned prio;
 
-    CHECK(ipc_pair("mq:?max_msg=256&capacity=4", 0, fx->ends), IPC_OK);
+    assert_ipc_err(ipc_pair("mq:?max_msg=256&capacity=4", 0, fx->ends), IPC_OK);
     ipc_channel *tx = fx->ends[0], *rx = fx->ends[1];
     tu_pattern(msg, sizeof msg, 1);
-    CHECK(ipc_send(tx, msg, 100, 1, 0), IPC_OK);
+    assert_ipc_err(ipc_send(tx, msg, 100, 1, 0), IPC_OK);
     len = 0;
-    CHECK(ipc_recv(rx, buf, 10, &len, &prio, 1000), IPC_EMSGSIZE);
+    assert_ipc_err(ipc_recv(rx, buf, 10, &len, &prio, 1000), IPC_EMSGSIZE);
     assert_int_equal(len, 100);
     assert_non_null(strstr(ipc_last_detail(), "kept"));
     len = 0;
-    CHECK(ipc_recv(rx, buf, 0, &len, &prio, 0), IPC_EMSGSIZE);
+    assert_ipc_err(ipc_recv(rx, buf, 0, &len, &prio, 0), IPC_EMSGSIZE);
     assert_int_equal(len, 100);
-    CHECK(ipc_send(tx, "high", 4, 9, 0), IPC_OK);
-    CHECK(ipc_recv(rx, buf, 100, &len, &prio, 0), IPC_OK);
+    assert_ipc_err(ipc_send(tx, "high", 4, 9, 0), IPC_OK);
+    assert_ipc_err(ipc_recv(rx, buf, 100, &len, &prio, 0), IPC_OK);
     assert_int_equal(len, 100);
     assert_int_equal(prio, 1);
     assert_int_equal(tu_pattern_check(buf, 100, 1), 100);
-    CHECK(ipc_recv(rx, buf, 10, &len, &prio, 0), IPC_OK); /* fits: copied */
+    assert_ipc_err(ipc_recv(rx, buf, 10, &len, &prio, 0),
+                   IPC_OK); /* fits: copied */
     assert_int_equal(len, 4);
     assert_int_equal(prio, 9);
     assert_memory_equal(buf, "high", 4);
     /* Zero bytes fit a zero-byte buffer. */
-    CHECK(ipc_send(tx, "", 0, 0, 0), IPC_OK);
-    CHECK(ipc_recv(rx, NULL, 0, &len, &prio, 0), IPC_OK);
+    assert_ipc_err(ipc_send(tx, "", 0, 0, 0), IPC_OK);
+    assert_ipc_err(ipc_recv(rx, NULL, 0, &len, &prio, 0), IPC_OK);
     assert_int_equal(len, 0);
-    CHECK(ipc_recv(rx, buf, 10, &len, &prio, 0), IPC_EAGAIN);
+    assert_ipc_err(ipc_recv(rx, buf, 10, &len, &prio, 0), IPC_EAGAIN);
 
     /* A forked child does not deliver the parent's held message. */
-    CHECK(ipc_send(tx, msg, 100, 2, 0), IPC_OK);
-    CHECK(ipc_recv(rx, buf, 10, &len, &prio, 0), IPC_EMSGSIZE);
+    assert_ipc_err(ipc_send(tx, msg, 100, 2, 0), IPC_OK);
+    assert_ipc_err(ipc_recv(rx, buf, 10, &len, &prio, 0), IPC_EMSGSIZE);
     pid_t pid = tu_fork();
     assert_true(pid >= 0);
     if (pid == 0)
         _exit(child_takes_nothing(rx));
     assert_int_equal(wait_child(pid), 0);
-    CHECK(ipc_recv(rx, buf, sizeof buf, &len, &prio, 0), IPC_OK);
+    assert_ipc_err(ipc_recv(rx, buf, sizeof buf, &len, &prio, 0), IPC_OK);
     assert_int_equal(len, 100);
     assert_int_equal(prio, 2);
     /* Closing with a message held drops it, without a leak (valgrind). */
-    CHECK(ipc_send(tx, msg, 100, 0, 0), IPC_OK);
-    CHECK(ipc_recv(rx, buf, 10, &len, &prio, 0), IPC_EMSGSIZE);
+    assert_ipc_err(ipc_send(tx, msg, 100, 0, 0), IPC_OK);
+    assert_ipc_err(ipc_recv(rx, buf, 10, &len, &prio, 0), IPC_EMSGSIZE);
 }
 
 /* ipc_recv without prio: the backend then does not ask the kernel for it
@@ -239,25 +241,27 @@ static void test_prio_null(void **state)
     size_t len;
     unsigned prio = 77;
 
-    CHECK(ipc_pair("mq:?max_msg=256&capacity=4", 0, fx->ends), IPC_OK);
+    assert_ipc_err(ipc_pair("mq:?max_msg=256&capacity=4", 0, fx->ends), IPC_OK);
     ipc_channel *tx = fx->ends[0], *rx = fx->ends[1];
     tu_pattern(msg, sizeof msg, 3);
-    CHECK(ipc_send(tx, msg, 100, 5, 0), IPC_OK);
-    CHECK(ipc_recv(rx, buf, sizeof buf, &len, NULL, 0), IPC_OK); /* in place */
+    assert_ipc_err(ipc_send(tx, msg, 100, 5, 0), IPC_OK);
+    assert_ipc_err(ipc_recv(rx, buf, sizeof buf, &len, NULL, 0),
+                   IPC_OK); /* in place */
     assert_int_equal(len, 100);
     assert_int_equal(tu_pattern_check(buf, 100, 3), 100);
-    CHECK(ipc_send(tx, "abc", 3, 6, 0), IPC_OK);
-    CHECK(ipc_recv(rx, buf, 10, &len, NULL, 0), IPC_OK); /* copied */
+    assert_ipc_err(ipc_send(tx, "abc", 3, 6, 0), IPC_OK);
+    assert_ipc_err(ipc_recv(rx, buf, 10, &len, NULL, 0), IPC_OK); /* copied */
     assert_int_equal(len, 3);
     assert_memory_equal(buf, "abc", 3);
-    CHECK(ipc_send(tx, msg, 100, 7, 0), IPC_OK);
-    CHECK(ipc_recv(rx, buf, 10, &len, NULL, 0), IPC_EMSGSIZE); /* held */
+    assert_ipc_err(ipc_send(tx, msg, 100, 7, 0), IPC_OK);
+    assert_ipc_err(ipc_recv(rx, buf, 10, &len, NULL, 0),
+                   IPC_EMSGSIZE); /* held */
     assert_int_equal(len, 100);
-    CHECK(ipc_recv(rx, buf, sizeof buf, &len, NULL, 0), IPC_OK);
+    assert_ipc_err(ipc_recv(rx, buf, sizeof buf, &len, NULL, 0), IPC_OK);
     assert_int_equal(len, 100);
     assert_int_equal(tu_pattern_check(buf, 100, 3), 100);
-    CHECK(ipc_send(tx, "x", 1, 8, 0), IPC_OK);
-    CHECK(ipc_recv(rx, buf, sizeof buf, &len, &prio, 0), IPC_OK);
+    assert_ipc_err(ipc_send(tx, "x", 1, 8, 0), IPC_OK);
+    assert_ipc_err(ipc_recv(rx, buf, sizeof buf, &len, &prio, 0), IPC_OK);
     assert_int_equal(prio, 8);
 }
 
@@ -476,28 +480,30 @@ static void run_deadlines(struct fx *fx, bool timed)
     unsigned prio;
     ipc_channel *ends[2];
     ipc__mq_timed_waits = timed;
-    CHECK(ipc_pair("mq:?capacity=2&max_msg=16", 0, ends), IPC_OK);
+    assert_ipc_err(ipc_pair("mq:?capacity=2&max_msg=16", 0, ends), IPC_OK);
     fx->ends[timed ? 2 : 0] = ends[0];
     fx->ends[timed ? 3 : 1] = ends[1];
 
     int64_t t0 = tu_now_ns();
-    CHECK(ipc_recv(ends[1], buf, sizeof buf, &len, &prio, 0), IPC_EAGAIN);
+    assert_ipc_err(ipc_recv(ends[1], buf, sizeof buf, &len, &prio, 0),
+                   IPC_EAGAIN);
     assert_true(tu_elapsed_ms(t0) < 500);
     static const int waits[] = {1, 30, 150};
     for (size_t i = 0; i < 3; i++) {
         t0 = tu_now_ns();
-        CHECK(ipc_recv(ends[1], buf, sizeof buf, &len, &prio, waits[i]),
-              IPC_ETIMEDOUT);
+        assert_ipc_err(
+            ipc_recv(ends[1], buf, sizeof buf, &len, &prio, waits[i]),
+            IPC_ETIMEDOUT);
         took_at_least(t0, waits[i]);
     }
-    CHECK(ipc_send(ends[0], "a", 1, 0, 0), IPC_OK);
-    CHECK(ipc_send(ends[0], "b", 1, 0, 0), IPC_OK);
-    CHECK(ipc_send(ends[0], "c", 1, 0, 0), IPC_EAGAIN);
+    assert_ipc_err(ipc_send(ends[0], "a", 1, 0, 0), IPC_OK);
+    assert_ipc_err(ipc_send(ends[0], "b", 1, 0, 0), IPC_OK);
+    assert_ipc_err(ipc_send(ends[0], "c", 1, 0, 0), IPC_EAGAIN);
     t0 = tu_now_ns();
-    CHECK(ipc_send(ends[0], "c", 1, 0, 120), IPC_ETIMEDOUT);
+    assert_ipc_err(ipc_send(ends[0], "c", 1, 0, 120), IPC_ETIMEDOUT);
     took_at_least(t0, 120);
-    CHECK(ipc_recv(ends[1], buf, sizeof buf, &len, &prio, 0), IPC_OK);
-    CHECK(ipc_recv(ends[1], buf, sizeof buf, &len, &prio, 0), IPC_OK);
+    assert_ipc_err(ipc_recv(ends[1], buf, sizeof buf, &len, &prio, 0), IPC_OK);
+    assert_ipc_err(ipc_recv(ends[1], buf, sizeof buf, &len, &prio, 0), IPC_OK);
 
     static const int timeouts[] = {-1, 3000};
     for (size_t i = 0; i < 2; i++) {
@@ -509,8 +515,8 @@ static void run_deadlines(struct fx *fx, bool timed)
             ipc_recv(ends[1], buf, sizeof buf, &len, &prio, timeouts[i]);
         double took = tu_elapsed_ms(t0);
         pthread_join(th, NULL);
-        CHECK(err, IPC_OK);
-        CHECK(ls.err, IPC_OK);
+        assert_ipc_err(err, IPC_OK);
+        assert_ipc_err(ls.err, IPC_OK);
         assert_int_equal(len, 4);
         assert_int_equal(prio, 3);
         assert_true(took >= 50 && took < 2500);
@@ -529,7 +535,7 @@ static void run_deadlines(struct fx *fx, bool timed)
     ipc_err err = ipc_recv(ends[1], buf, sizeof buf, &len, &prio, 300);
     pthread_join(th, NULL);
     sigaction(SIGUSR1, &old, NULL);
-    CHECK(err, IPC_ETIMEDOUT);
+    assert_ipc_err(err, IPC_ETIMEDOUT);
     took_at_least(t0, 300);
     assert_true(usr1_count > 0);
 }
@@ -565,29 +571,31 @@ static void test_private_pair(void **state)
     short events;
     char buf[8];
     size_t len;
-    CHECK(ipc_pair("mq:", 0, fx->ends), IPC_OK);
+    assert_ipc_err(ipc_pair("mq:", 0, fx->ends), IPC_OK);
     for (int i = 0; i < 2; i++) {
-        CHECK(ipc_pollfd(fx->ends[i], &fd, &events), IPC_OK);
+        assert_ipc_err(ipc_pollfd(fx->ends[i], &fd, &events), IPC_OK);
         assert_true(fd_unlinked(fd));
         assert_int_equal(tu_fd_cloexec(fd), 1);
     }
-    CHECK(ipc_send(fx->ends[0], "pair", 4, 0, 0), IPC_OK);
-    CHECK(ipc_recv(fx->ends[1], buf, sizeof buf, &len, NULL, 0), IPC_OK);
+    assert_ipc_err(ipc_send(fx->ends[0], "pair", 4, 0, 0), IPC_OK);
+    assert_ipc_err(ipc_recv(fx->ends[1], buf, sizeof buf, &len, NULL, 0),
+                   IPC_OK);
     assert_int_equal(len, 4);
     ipc_info info;
-    CHECK(ipc_query(fx->ends[0], &info), IPC_OK);
+    assert_ipc_err(ipc_query(fx->ends[0], &info), IPC_OK);
     assert_false(info.caps & IPC_CAP_NAMED);
     assert_false(info.caps & IPC_CAP_PEER_CLOSED);
     assert_int_equal(info.capacity, 10);
     assert_int_equal(info.max_msg, 8192);
     /* A named queue's name stays until its creator closes. */
-    CHECK(ipc_open(fx->addr, RECV_NEW, 0, &fx->ends[2]), IPC_OK);
-    CHECK(ipc_pollfd(fx->ends[2], &fd, &events), IPC_OK);
+    assert_ipc_err(ipc_open(fx->addr, RECV_NEW, 0, &fx->ends[2]), IPC_OK);
+    assert_ipc_err(ipc_pollfd(fx->ends[2], &fd, &events), IPC_OK);
     assert_false(fd_unlinked(fd));
     /* INHERIT clears close-on-exec (Linux sets it on every mqd). */
-    CHECK(ipc_pair("mq:?capacity=1&max_msg=8", IPC_F_INHERIT, fx->ends + 4),
-          IPC_OK);
-    CHECK(ipc_pollfd(fx->ends[4], &fd, &events), IPC_OK);
+    assert_ipc_err(
+        ipc_pair("mq:?capacity=1&max_msg=8", IPC_F_INHERIT, fx->ends + 4),
+        IPC_OK);
+    assert_ipc_err(ipc_pollfd(fx->ends[4], &fd, &events), IPC_OK);
     assert_int_equal(tu_fd_cloexec(fd), 0);
 }
 
@@ -600,27 +608,28 @@ static void test_existing_attrs(void **state)
     ipc_channel *ch = NULL;
     ipc_info info;
     snprintf(addr, sizeof addr, "%s?capacity=3&max_msg=100", fx->addr);
-    CHECK(ipc_open(addr, RECV_NEW, 0, &fx->ends[0]), IPC_OK);
-    CHECK(ipc_open(fx->addr, IPC_F_SEND, 0, &fx->ends[1]), IPC_OK);
-    CHECK(ipc_query(fx->ends[1], &info), IPC_OK);
+    assert_ipc_err(ipc_open(addr, RECV_NEW, 0, &fx->ends[0]), IPC_OK);
+    assert_ipc_err(ipc_open(fx->addr, IPC_F_SEND, 0, &fx->ends[1]), IPC_OK);
+    assert_ipc_err(ipc_query(fx->ends[1], &info), IPC_OK);
     assert_int_equal(info.capacity, 3);
     assert_int_equal(info.max_msg, 100);
     snprintf(addr, sizeof addr, "%s?max_msg=200", fx->addr);
-    CHECK(ipc_open(addr, IPC_F_SEND, 0, &ch), IPC_EINVAL);
+    assert_ipc_err(ipc_open(addr, IPC_F_SEND, 0, &ch), IPC_EINVAL);
     assert_non_null(strstr(ipc_last_detail(), "max_msg 100"));
     snprintf(addr, sizeof addr, "%s?capacity=4", fx->addr);
-    CHECK(ipc_open(addr, IPC_F_SEND, 0, &ch), IPC_EINVAL);
+    assert_ipc_err(ipc_open(addr, IPC_F_SEND, 0, &ch), IPC_EINVAL);
     assert_null(ch);
-    CHECK(ipc_open(fx->addr, IPC_F_CREATE | IPC_F_SEND, 0, &ch), IPC_OK);
+    assert_ipc_err(ipc_open(fx->addr, IPC_F_CREATE | IPC_F_SEND, 0, &ch),
+                   IPC_OK);
     ipc_close(ch); /* not its creator: the queue stays */
     ch = NULL;
-    CHECK(ipc_open(fx->addr, IPC_F_SEND, 0, &ch), IPC_OK);
+    assert_ipc_err(ipc_open(fx->addr, IPC_F_SEND, 0, &ch), IPC_OK);
     ipc_close(ch);
     /* Names: one slash, then no other. */
-    CHECK(ipc_open("mq:noslash", RECV_NEW, 0, &ch), IPC_EINVAL);
-    CHECK(ipc_open("mq:/a/b", RECV_NEW, 0, &ch), IPC_EINVAL);
-    CHECK(ipc_open("mq:/", RECV_NEW, 0, &ch), IPC_EINVAL);
-    CHECK(ipc_unlink("mq:/a/b"), IPC_EINVAL);
+    assert_ipc_err(ipc_open("mq:noslash", RECV_NEW, 0, &ch), IPC_EINVAL);
+    assert_ipc_err(ipc_open("mq:/a/b", RECV_NEW, 0, &ch), IPC_EINVAL);
+    assert_ipc_err(ipc_open("mq:/", RECV_NEW, 0, &ch), IPC_EINVAL);
+    assert_ipc_err(ipc_unlink("mq:/a/b"), IPC_EINVAL);
 }
 
 static int crash_with_queue(const char *addr)
@@ -644,18 +653,18 @@ static void test_mode_owner(void **state)
     short events;
     struct stat st;
     mode_t old = umask(0);
-    CHECK(ipc_open(fx->addr, RECV_NEW, 0, &fx->ends[0]), IPC_OK);
+    assert_ipc_err(ipc_open(fx->addr, RECV_NEW, 0, &fx->ends[0]), IPC_OK);
     umask(old);
-    CHECK(ipc_pollfd(fx->ends[0], &fd, &events), IPC_OK);
+    assert_ipc_err(ipc_pollfd(fx->ends[0], &fd, &events), IPC_OK);
     assert_int_equal(fstat(fd, &st), 0);
     assert_int_equal(st.st_mode & 07777, 0600);
     ipc_close(fx->ends[0]);
     fx->ends[0] = NULL;
     old = umask(077);
     snprintf(addr, sizeof addr, "%s?mode=0640", fx->addr);
-    CHECK(ipc_open(addr, RECV_NEW, 0, &fx->ends[0]), IPC_OK);
+    assert_ipc_err(ipc_open(addr, RECV_NEW, 0, &fx->ends[0]), IPC_OK);
     umask(old);
-    CHECK(ipc_pollfd(fx->ends[0], &fd, &events), IPC_OK);
+    assert_ipc_err(ipc_pollfd(fx->ends[0], &fd, &events), IPC_OK);
     assert_int_equal(fstat(fd, &st), 0);
     assert_int_equal(st.st_mode & 07777, 0640);
     ipc_close(fx->ends[0]);
@@ -671,8 +680,8 @@ static void test_mode_owner(void **state)
     assert_int_equal(wait_child(pid), 0);
     ipc_channel *ch = NULL;
     ipc_err err = ipc_open(fx->addr, IPC_F_CREATE | IPC_F_RECV, 0, &ch);
-    CHECK(ipc_unlink(fx->addr), IPC_OK);
-    CHECK(err, IPC_EACCES);
+    assert_ipc_err(ipc_unlink(fx->addr), IPC_OK);
+    assert_ipc_err(err, IPC_EACCES);
     assert_null(ch);
 }
 
@@ -725,7 +734,7 @@ static void test_many_processes(void **state)
     char addr[192];
     int pipes[MP_RECEIVERS][2];
     snprintf(addr, sizeof addr, "%s?capacity=10&max_msg=64", fx->addr);
-    CHECK(ipc_open(addr, RECV_NEW, 0, &fx->ends[0]), IPC_OK);
+    assert_ipc_err(ipc_open(addr, RECV_NEW, 0, &fx->ends[0]), IPC_OK);
     for (int r = 0; r < MP_RECEIVERS; r++) {
         assert_int_equal(pipe(pipes[r]), 0);
         pid_t pid = tu_fork();
@@ -749,10 +758,10 @@ static void test_many_processes(void **state)
         fx->kids[MP_RECEIVERS + s] = 0;
     }
     ipc_channel *tx = NULL;
-    CHECK(ipc_open(fx->addr, IPC_F_SEND, 0, &tx), IPC_OK);
+    assert_ipc_err(ipc_open(fx->addr, IPC_F_SEND, 0, &tx), IPC_OK);
     fx->ends[1] = tx;
     for (int r = 0; r < MP_RECEIVERS; r++)
-        CHECK(ipc_send(tx, "", 0, 0, 10000), IPC_OK);
+        assert_ipc_err(ipc_send(tx, "", 0, 0, 10000), IPC_OK);
     static unsigned char seen[MP_SENDERS][MP_EACH];
     memset(seen, 0, sizeof seen);
     unsigned total = 0;
@@ -781,19 +790,26 @@ static void test_many_processes(void **state)
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
-#define T(name)                                                                \
-    cmocka_unit_test_setup_teardown(test_##name, fx_setup, fx_teardown)
-        T(priority_order),   T(held_message),   T(limits_matrix),
-        T(clock_conversion), T(deadlines_poll), T(deadlines_timed),
-        T(private_pair),     T(existing_attrs), T(mode_owner),
-        T(many_processes),   T(prio_null),
-#undef T
+        cmocka_unit_test_setup_teardown(test_priority_order, fx_setup,
+                                        fx_teardown),
+        cmocka_unit_test_setup_teardown(test_held_message, fx_setup,
+                                        fx_teardown),
+        cmocka_unit_test_setup_teardown(test_limits_matrix, fx_setup,
+                                        fx_teardown),
+        cmocka_unit_test_setup_teardown(test_clock_conversion, fx_setup,
+                                        fx_teardown),
+        cmocka_unit_test_setup_teardown(test_deadlines_poll, fx_setup,
+                                        fx_teardown),
+        cmocka_unit_test_setup_teardown(test_deadlines_timed, fx_setup,
+                                        fx_teardown),
+        cmocka_unit_test_setup_teardown(test_private_pair, fx_setup,
+                                        fx_teardown),
+        cmocka_unit_test_setup_teardown(test_existing_attrs, fx_setup,
+                                        fx_teardown),
+        cmocka_unit_test_setup_teardown(test_mode_owner, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_many_processes, fx_setup,
+                                        fx_teardown),
+        cmocka_unit_test_setup_teardown(test_prio_null, fx_setup, fx_teardown),
     };
-    signal(SIGPIPE, SIG_DFL);
-    uint64_t seed = tu_seed_from_env();
-    printf("mq: seed %llu (IPC_TEST_SEED to repeat)\n",
-           (unsigned long long)seed);
-    if (argc > 1)
-        cmocka_set_test_filter(argv[1]);
-    return cmocka_run_group_tests_name("mq", tests, NULL, NULL);
+    return tu_run_tests("mq", tests, argc, argv);
 }

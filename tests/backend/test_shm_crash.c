@@ -204,17 +204,17 @@ static void cr_link_open(struct cr_link *l, bool named)
 {
     if (!named) {
         ipc_channel *ends[2];
-        st_err(ipc_pair("shm:?" CR_OPTS, 0, ends), IPC_OK);
+        assert_ipc_err(ipc_pair("shm:?" CR_OPTS, 0, ends), IPC_OK);
         l->tx = ends[0];
         l->rx = ends[1];
         l->addr[0] = '\0';
         return;
     }
     st_name(l->name, sizeof l->name, l->addr, sizeof l->addr, CR_OPTS);
-    st_err(
+    assert_ipc_err(
         ipc_open(l->addr, IPC_F_CREATE | IPC_F_EXCL | IPC_F_RECV, 1000, &l->rx),
         IPC_OK);
-    st_err(ipc_open(l->addr, IPC_F_SEND, 1000, &l->tx), IPC_OK);
+    assert_ipc_err(ipc_open(l->addr, IPC_F_SEND, 1000, &l->tx), IPC_OK);
 }
 
 static void cr_link_close(struct cr_link *l)
@@ -294,7 +294,7 @@ static void cr_until_dead(pid_t pid)
 static void cr_mark(ipc_channel *tx)
 {
     struct cr_hdr h = {CR_MARK, CR_HDR};
-    st_err(ipc_send(tx, &h, sizeof h, 0, 2000), IPC_OK);
+    assert_ipc_err(ipc_send(tx, &h, sizeof h, 0, 2000), IPC_OK);
 }
 
 /* One round: a sender child killed at a random instant while this process
@@ -316,7 +316,7 @@ static void cr_round_sender(bool named, struct cr_stats *st)
                        .seed = tu_rand(),
                        .ready_fd = fds[1],
                        .zero_copy = ((r >> 2) & 3) != 0};
-    pid_t pid = st_spawn(cr_sender, &c);
+    pid_t pid = tu_spawn(cr_sender, &c);
     if (!keep_tx) {
         ipc_close(l.tx);
         l.tx = NULL;
@@ -348,7 +348,7 @@ static void cr_round_sender(bool named, struct cr_stats *st)
         /* The ring moves past a dead reservation: the marker arrives. */
         cr_mark(l.tx);
         t0 = tu_now_ns();
-        st_err(cr_drain(l.rx, c.seed, &next, 2000), IPC_OK);
+        assert_ipc_err(cr_drain(l.rx, c.seed, &next, 2000), IPC_OK);
         if (tu_elapsed_ms(t0) > 1500)
             fail_msg("the marker took %.0f ms", tu_elapsed_ms(t0));
     }
@@ -382,7 +382,7 @@ static void cr_round_receiver(bool named, struct cr_stats *st,
                        .ready_fd = fds[1],
                        .zero_copy = ((r >> 1) & 3) != 0,
                        .board = board};
-    pid_t pid = st_spawn(cr_receiver, &c);
+    pid_t pid = tu_spawn(cr_receiver, &c);
     cr_wait_ready(fds[0]);
     uint64_t seq = 0;
     int64_t until = tu_now_ns() + (int64_t)tu_rand_range(0, 3000) * 1000;
@@ -408,15 +408,17 @@ static void cr_round_receiver(bool named, struct cr_stats *st,
      * laps more through the ring, one message at a time: each send must
      * find room, which needs the dead reader's slot back. */
     int64_t next = -1, first = -1;
-    st_err(cr_drain_from(l.rx, c.seed, &next, &first, 0), IPC_EAGAIN);
+    assert_ipc_err(cr_drain_from(l.rx, c.seed, &next, &first, 0), IPC_EAGAIN);
     for (int i = 0; i < 3 * CR_CAP; i++, seq++) {
         cr_fill(buf, c.seed, seq);
         int64_t t0 = tu_now_ns();
-        st_err(ipc_send(l.tx, buf, cr_len(c.seed, seq), 0, 2000), IPC_OK);
+        assert_ipc_err(ipc_send(l.tx, buf, cr_len(c.seed, seq), 0, 2000),
+                       IPC_OK);
         if (tu_elapsed_ms(t0) > 1500)
             fail_msg("a send waited %.0f ms for a dead reader",
                      tu_elapsed_ms(t0));
-        st_err(cr_drain_from(l.rx, c.seed, &next, &first, 0), IPC_EAGAIN);
+        assert_ipc_err(cr_drain_from(l.rx, c.seed, &next, &first, 0),
+                       IPC_EAGAIN);
     }
     if (first != last + 1 && first != last + 2)
         fail_msg("the child took up to %lld, we got %lld first (lost or "
@@ -510,7 +512,7 @@ static pid_t hold_start(const char *addr, bool view, int fds[2])
     assert_int_equal(pipe2(fds, O_CLOEXEC), 0);
     static struct hold_ctx h;
     h = (struct hold_ctx){addr, fds[1], view};
-    pid_t pid = st_spawn(hold_child, &h);
+    pid_t pid = tu_spawn(hold_child, &h);
     cr_wait_ready(fds[0]);
     return pid;
 }
@@ -519,7 +521,8 @@ static void expect_msg(ipc_channel *rx, const char *want, int timeout_ms)
 {
     char buf[64];
     size_t len = 0;
-    st_err(ipc_recv(rx, buf, sizeof buf, &len, NULL, timeout_ms), IPC_OK);
+    assert_ipc_err(ipc_recv(rx, buf, sizeof buf, &len, NULL, timeout_ms),
+                   IPC_OK);
     if (len != strlen(want) || memcmp(buf, want, len) != 0)
         fail_msg("received \"%.*s\", expected \"%s\"", (int)len, buf, want);
 }
@@ -537,14 +540,15 @@ static void test_dead_loan(void **state)
         char buf[64];
         size_t len;
         st_name(name, sizeof name, addr, sizeof addr, "capacity=4&max_msg=64");
-        st_err(
+        assert_ipc_err(
             ipc_open(addr, IPC_F_CREATE | IPC_F_EXCL | IPC_F_RECV, 1000, &rx),
             IPC_OK);
-        st_err(ipc_open(addr, IPC_F_SEND, 1000, &tx), IPC_OK);
+        assert_ipc_err(ipc_open(addr, IPC_F_SEND, 1000, &tx), IPC_OK);
         pid_t pid = hold_start(addr, false, fds);
-        st_err(ipc_send(tx, "after", 5, 0, 1000), IPC_OK);
+        assert_ipc_err(ipc_send(tx, "after", 5, 0, 1000), IPC_OK);
         int64_t t0 = tu_now_ns();
-        st_err(ipc_recv(rx, buf, sizeof buf, &len, NULL, 200), IPC_ETIMEDOUT);
+        assert_ipc_err(ipc_recv(rx, buf, sizeof buf, &len, NULL, 200),
+                       IPC_ETIMEDOUT);
         assert_true(tu_elapsed_ms(t0) >= 200);
         kill(pid, SIGKILL);
         if (!zombie)
@@ -553,7 +557,8 @@ static void test_dead_loan(void **state)
         expect_msg(rx, "after", 2000);
         if (tu_elapsed_ms(t0) > 1000)
             fail_msg("passing a dead loan took %.0f ms", tu_elapsed_ms(t0));
-        st_err(ipc_recv(rx, buf, sizeof buf, &len, NULL, 0), IPC_EAGAIN);
+        assert_ipc_err(ipc_recv(rx, buf, sizeof buf, &len, NULL, 0),
+                       IPC_EAGAIN);
         if (zombie)
             tu_kill(pid);
         close(fds[0]);
@@ -574,22 +579,22 @@ static void test_dead_view(void **state)
         ipc_channel *rx, *tx;
         int fds[2];
         st_name(name, sizeof name, addr, sizeof addr, "capacity=2&max_msg=64");
-        st_err(
+        assert_ipc_err(
             ipc_open(addr, IPC_F_CREATE | IPC_F_EXCL | IPC_F_RECV, 1000, &rx),
             IPC_OK);
-        st_err(ipc_open(addr, IPC_F_SEND, 1000, &tx), IPC_OK);
-        st_err(ipc_send(tx, "m0", 2, 0, 1000), IPC_OK);
-        st_err(ipc_send(tx, "m1", 2, 0, 1000), IPC_OK);
+        assert_ipc_err(ipc_open(addr, IPC_F_SEND, 1000, &tx), IPC_OK);
+        assert_ipc_err(ipc_send(tx, "m0", 2, 0, 1000), IPC_OK);
+        assert_ipc_err(ipc_send(tx, "m1", 2, 0, 1000), IPC_OK);
         pid_t pid = hold_start(addr, true, fds); /* views m0 */
         expect_msg(rx, "m1", 1000);
         int64_t t0 = tu_now_ns();
-        st_err(ipc_send(tx, "m2", 2, 0, 200), IPC_ETIMEDOUT);
+        assert_ipc_err(ipc_send(tx, "m2", 2, 0, 200), IPC_ETIMEDOUT);
         assert_true(tu_elapsed_ms(t0) >= 200);
         kill(pid, SIGKILL);
         if (!zombie)
             tu_kill(pid);
         t0 = tu_now_ns();
-        st_err(ipc_send(tx, "m2", 2, 0, 2000), IPC_OK);
+        assert_ipc_err(ipc_send(tx, "m2", 2, 0, 2000), IPC_OK);
         if (tu_elapsed_ms(t0) > 1000)
             fail_msg("taking back a dead view took %.0f ms", tu_elapsed_ms(t0));
         expect_msg(rx, "m2", 1000);
@@ -622,7 +627,7 @@ static void fake_holder(ipc_channel *rx, ipc_channel *tx, uint32_t pid,
         ipc__shmring_test_state(pos, ST_WRITING, 255u | gen_ref << 8),
         __ATOMIC_RELEASE);
     __atomic_store_n(st_u64(base, "tail"), pos + 1, __ATOMIC_RELEASE);
-    st_err(ipc_send(tx, "after", 5, 0, 1000), IPC_OK);
+    assert_ipc_err(ipc_send(tx, "after", 5, 0, 1000), IPC_OK);
 }
 
 static uint64_t our_pidns(void)
@@ -640,9 +645,10 @@ static void test_judged_holders(void **state)
     size_t len;
     uint64_t ns = our_pidns();
     st_name(name, sizeof name, addr, sizeof addr, "capacity=4&max_msg=64");
-    st_err(ipc_open(addr, IPC_F_CREATE | IPC_F_EXCL | IPC_F_RECV, 1000, &rx),
-           IPC_OK);
-    st_err(ipc_open(addr, IPC_F_SEND, 1000, &tx), IPC_OK);
+    assert_ipc_err(
+        ipc_open(addr, IPC_F_CREATE | IPC_F_EXCL | IPC_F_RECV, 1000, &rx),
+        IPC_OK);
+    assert_ipc_err(ipc_open(addr, IPC_F_SEND, 1000, &tx), IPC_OK);
     /* A live pid (ours) with another start time: the pid was reused, the
      * holder is dead. */
     fake_holder(rx, tx, (uint32_t)getpid(), 1, ns, 1);
@@ -659,14 +665,15 @@ static void test_judged_holders(void **state)
      * for it rather than risk taking a slot a live process writes. */
     if (ns) {
         fake_holder(rx, tx, (uint32_t)getpid(), 1, ns + 1, 1);
-        st_err(ipc_recv(rx, buf, sizeof buf, &len, NULL, 300), IPC_ETIMEDOUT);
+        assert_ipc_err(ipc_recv(rx, buf, sizeof buf, &len, NULL, 300),
+                       IPC_ETIMEDOUT);
         /* Same namespace after all: now the start time tells. */
         void *base = ipc__shmring_test_base(rx);
         char *peer = (char *)base + st_off("peers") + 255 * st_off("peer_size");
         __atomic_store_n((uint64_t *)(peer + 16), ns, __ATOMIC_RELAXED);
         expect_msg(rx, "after", 2000);
     }
-    st_err(ipc_recv(rx, buf, sizeof buf, &len, NULL, 0), IPC_EAGAIN);
+    assert_ipc_err(ipc_recv(rx, buf, sizeof buf, &len, NULL, 0), IPC_EAGAIN);
     ipc_close(tx);
     ipc_close(rx);
 }
@@ -698,20 +705,21 @@ static void test_receivers_killed_named(void **state)
     static struct hold_ctx h;
     h = (struct hold_ctx){addr, fds[1], true};
     /* The creator is a sender here; the receiver is another process. */
-    st_err(ipc_open(addr, IPC_F_CREATE | IPC_F_EXCL | IPC_F_SEND, 1000, &tx),
-           IPC_OK);
+    assert_ipc_err(
+        ipc_open(addr, IPC_F_CREATE | IPC_F_EXCL | IPC_F_SEND, 1000, &tx),
+        IPC_OK);
     /* No receiver yet: a send waits for one, it is not "closed". */
-    st_err(ipc_send(tx, "0", 1, 0, 1000), IPC_OK);
-    st_err(ipc_send(tx, "0", 1, 0, 1000), IPC_OK);
-    st_err(ipc_send(tx, "0", 1, 0, 100), IPC_ETIMEDOUT);
-    st_err(ipc_open(addr, IPC_F_RECV, 1000, &rx), IPC_OK);
+    assert_ipc_err(ipc_send(tx, "0", 1, 0, 1000), IPC_OK);
+    assert_ipc_err(ipc_send(tx, "0", 1, 0, 1000), IPC_OK);
+    assert_ipc_err(ipc_send(tx, "0", 1, 0, 100), IPC_ETIMEDOUT);
+    assert_ipc_err(ipc_open(addr, IPC_F_RECV, 1000, &rx), IPC_OK);
     char buf[8];
     size_t len;
-    st_err(ipc_recv(rx, buf, sizeof buf, &len, NULL, 1000), IPC_OK);
-    st_err(ipc_recv(rx, buf, sizeof buf, &len, NULL, 1000), IPC_OK);
+    assert_ipc_err(ipc_recv(rx, buf, sizeof buf, &len, NULL, 1000), IPC_OK);
+    assert_ipc_err(ipc_recv(rx, buf, sizeof buf, &len, NULL, 1000), IPC_OK);
     ipc_close(rx);
 
-    pid_t pid = st_spawn(cr_idle_receiver, &h);
+    pid_t pid = tu_spawn(cr_idle_receiver, &h);
     cr_wait_ready(fds[0]);
     tu_kill(pid);
     int64_t t0 = tu_now_ns();
@@ -719,15 +727,15 @@ static void test_receivers_killed_named(void **state)
     int sent = 0;
     while ((err = ipc_send(tx, "1", 1, 0, 5000)) == IPC_OK)
         sent++;
-    st_err(err, IPC_ECLOSED);
+    assert_ipc_err(err, IPC_ECLOSED);
     if (sent > 2 || tu_elapsed_ms(t0) > 2000)
         fail_msg("%d sends and %.0f ms before IPC_ECLOSED", sent,
                  tu_elapsed_ms(t0));
-    st_err(ipc_send(tx, "2", 1, 0, 0), IPC_ECLOSED);
+    assert_ipc_err(ipc_send(tx, "2", 1, 0, 0), IPC_ECLOSED);
     /* A receiver comes back: the ring works again. */
-    st_err(ipc_open(addr, IPC_F_RECV, 1000, &rx), IPC_OK);
-    st_err(ipc_recv(rx, buf, sizeof buf, &len, NULL, 1000), IPC_OK);
-    st_err(ipc_send(tx, "3", 1, 0, 1000), IPC_OK);
+    assert_ipc_err(ipc_open(addr, IPC_F_RECV, 1000, &rx), IPC_OK);
+    assert_ipc_err(ipc_recv(rx, buf, sizeof buf, &len, NULL, 1000), IPC_OK);
+    assert_ipc_err(ipc_send(tx, "3", 1, 0, 1000), IPC_OK);
     ipc_close(rx);
     close(fds[0]);
     close(fds[1]);
@@ -751,8 +759,8 @@ static void test_receiver_killed_pair(void **state)
 {
     (void)state;
     static ipc_channel *ends[2];
-    st_err(ipc_pair("shm:?capacity=4&max_msg=64", 0, ends), IPC_OK);
-    pid_t pid = st_spawn(cr_pair_idle_receiver, ends);
+    assert_ipc_err(ipc_pair("shm:?capacity=4&max_msg=64", 0, ends), IPC_OK);
+    pid_t pid = tu_spawn(cr_pair_idle_receiver, ends);
     ipc_close(ends[1]);
     tu_sleep_ms(20);
     tu_kill(pid);
@@ -761,26 +769,23 @@ static void test_receiver_killed_pair(void **state)
     int sent = 0;
     while ((err = ipc_send(ends[0], "x", 1, 0, 2000)) == IPC_OK)
         sent++;
-    st_err(err, IPC_ECLOSED);
+    assert_ipc_err(err, IPC_ECLOSED);
     if (sent > 4 || tu_elapsed_ms(t0) > 1500)
         fail_msg("%d sends and %.0f ms before IPC_ECLOSED", sent,
                  tu_elapsed_ms(t0));
     ipc_close(ends[0]);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
-        st_test(test_kill_senders),
-        st_test(test_kill_receivers),
-        st_test(test_dead_loan),
-        st_test(test_dead_view),
-        st_test(test_judged_holders),
-        st_test(test_receivers_killed_named),
-        st_test(test_receiver_killed_pair),
+        cmocka_unit_test_teardown(test_kill_senders, st_cleanup),
+        cmocka_unit_test_teardown(test_kill_receivers, st_cleanup),
+        cmocka_unit_test_teardown(test_dead_loan, st_cleanup),
+        cmocka_unit_test_teardown(test_dead_view, st_cleanup),
+        cmocka_unit_test_teardown(test_judged_holders, st_cleanup),
+        cmocka_unit_test_teardown(test_receivers_killed_named, st_cleanup),
+        cmocka_unit_test_teardown(test_receiver_killed_pair, st_cleanup),
     };
-    uint64_t seed = tu_seed_from_env();
-    print_message("shm.crash: seed %llu (IPC_TEST_SEED to repeat)\n",
-                  (unsigned long long)seed);
-    return cmocka_run_group_tests_name("shm.crash", tests, NULL, NULL);
+    return tu_run_tests("shm.crash", tests, argc, argv);
 }

@@ -22,10 +22,10 @@ struct ho_ring {
 static void ho_open(struct ho_ring *r)
 {
     st_name(r->name, sizeof r->name, r->addr, sizeof r->addr, HO_OPTS);
-    st_err(
+    assert_ipc_err(
         ipc_open(r->addr, IPC_F_CREATE | IPC_F_EXCL | IPC_F_RECV, 1000, &r->rx),
         IPC_OK);
-    st_err(ipc_open(r->addr, IPC_F_SEND, 1000, &r->tx), IPC_OK);
+    assert_ipc_err(ipc_open(r->addr, IPC_F_SEND, 1000, &r->tx), IPC_OK);
 }
 
 static void ho_close(struct ho_ring *r)
@@ -66,7 +66,7 @@ static void ho_poke(const char *name, const ipc_channel *end, size_t off,
                     uint64_t value, unsigned width)
 {
     struct ho_write w = {name, end, off, value, width};
-    st_reap(st_spawn(ho_writer, &w), 10000);
+    assert_child_ok(tu_spawn(ho_writer, &w), 10000);
 }
 
 static uint64_t ho_peek(const ipc_channel *end, size_t off)
@@ -80,7 +80,7 @@ static void ho_expect_msg(ipc_channel *rx, const char *want)
 {
     char buf[HO_MAX];
     size_t len = 0;
-    st_err(ipc_recv(rx, buf, sizeof buf, &len, NULL, 2000), IPC_OK);
+    assert_ipc_err(ipc_recv(rx, buf, sizeof buf, &len, NULL, 2000), IPC_OK);
     if (len != strlen(want) || memcmp(buf, want, len) != 0)
         fail_msg("got \"%.*s\", expected \"%s\"", (int)len, buf, want);
 }
@@ -136,12 +136,12 @@ static void test_hostile_header_open(void **state)
     ho_poke(r.name, NULL, st_off("map_size"),
             ipc__shmring_test_size(HO_CAP, HO_MAX * 4 + 256), 8);
     ipc_channel *ch = NULL;
-    st_err(ipc_open(r.addr, IPC_F_SEND, 1000, &ch), IPC_EPROTO);
+    assert_ipc_err(ipc_open(r.addr, IPC_F_SEND, 1000, &ch), IPC_EPROTO);
     ho_poke(r.name, NULL, st_off("slot_size"), slot_size, 8);
     ho_poke(r.name, NULL, st_off("map_size"), map_size, 8);
     /* Healed: it opens again, and it works. */
-    st_err(ipc_open(r.addr, IPC_F_SEND, 1000, &ch), IPC_OK);
-    st_err(ipc_send(ch, "ok", 2, 0, 1000), IPC_OK);
+    assert_ipc_err(ipc_open(r.addr, IPC_F_SEND, 1000, &ch), IPC_OK);
+    assert_ipc_err(ipc_send(ch, "ok", 2, 0, 1000), IPC_OK);
     ho_expect_msg(r.rx, "ok");
     ipc_close(ch);
     ho_close(&r);
@@ -161,11 +161,13 @@ static void test_foreign_object(void **state)
     assert_int_equal(write(fd, junk, sizeof junk), (ssize_t)sizeof junk);
     close(fd);
     ipc_channel *ch = NULL;
-    st_err(ipc_open(addr, IPC_F_SEND, 1000, &ch), IPC_EPROTO);
-    st_err(ipc_open(addr, IPC_F_CREATE | IPC_F_RECV, 1000, &ch), IPC_EPROTO);
-    st_err(ipc_open(addr, IPC_F_CREATE | IPC_F_REPLACE | IPC_F_RECV, 1000, &ch),
-           IPC_EEXIST);
-    st_err(ipc_unlink(addr), IPC_EPROTO);
+    assert_ipc_err(ipc_open(addr, IPC_F_SEND, 1000, &ch), IPC_EPROTO);
+    assert_ipc_err(ipc_open(addr, IPC_F_CREATE | IPC_F_RECV, 1000, &ch),
+                   IPC_EPROTO);
+    assert_ipc_err(
+        ipc_open(addr, IPC_F_CREATE | IPC_F_REPLACE | IPC_F_RECV, 1000, &ch),
+        IPC_EEXIST);
+    assert_ipc_err(ipc_unlink(addr), IPC_EPROTO);
     assert_null(ch);
     assert_true(st_exists(name));
     shm_unlink(name);
@@ -181,7 +183,7 @@ static void ho_indices(const char *name, ipc_channel *rx, ipc_channel *tx)
     size_t len;
     size_t tail_off = st_off("tail"), head_off = st_off("head");
     const ipc_channel *end = name ? NULL : rx;
-    st_err(ipc_send(tx, "a", 1, 0, 1000), IPC_OK);
+    assert_ipc_err(ipc_send(tx, "a", 1, 0, 1000), IPC_OK);
     ho_expect_msg(rx, "a");
     uint64_t tail = ho_peek(rx, tail_off), head = ho_peek(rx, head_off);
     /* Far off, and just beyond a lap (2 * capacity + 1): a move within a
@@ -202,7 +204,7 @@ static void ho_indices(const char *name, ipc_channel *rx, ipc_channel *tx)
             fail_msg("head moved by %lld: receive said %s", (long long)moves[i],
                      ipc_errname(err));
     }
-    st_err(ipc_send(tx, "c", 1, 0, 1000), IPC_OK);
+    assert_ipc_err(ipc_send(tx, "c", 1, 0, 1000), IPC_OK);
     ho_expect_msg(rx, "c");
 }
 
@@ -220,21 +222,23 @@ static void ho_slots(const char *name, ipc_channel *rx, ipc_channel *tx)
         size_t slot =
             base_off + (size_t)(pos % HO_CAP) *
                            (ipc__shmring_test_slot(HO_MAX, 1) - base_off);
-        st_err(ipc_send(tx, "lie", 3, 0, 1000), IPC_OK);
-        st_err(ipc_send(tx, "next", 4, 0, 1000), IPC_OK);
+        assert_ipc_err(ipc_send(tx, "lie", 3, 0, 1000), IPC_OK);
+        assert_ipc_err(ipc_send(tx, "next", 4, 0, 1000), IPC_OK);
         if (round == 0) {
             /* A length above max_msg: dropped, never copied. */
             ho_poke(name, end, slot + len_off, HO_MAX + 1, 4);
-            st_err(ipc_recv(rx, buf, sizeof buf, &len, NULL, 0), IPC_EPROTO);
+            assert_ipc_err(ipc_recv(rx, buf, sizeof buf, &len, NULL, 0),
+                           IPC_EPROTO);
         } else if (round == 1) {
             ho_poke(name, end, slot + len_off, 0xffffffffu, 4);
-            st_err(ipc_view(rx, &view, &len, NULL, 0), IPC_EPROTO);
+            assert_ipc_err(ipc_view(rx, &view, &len, NULL, 0), IPC_EPROTO);
         } else {
             /* A position from far away: the ring is corrupt. */
             ho_poke(name, end, slot,
                     ipc__shmring_test_state(pos + 1000 * HO_CAP, ST_FULL, 0),
                     8);
-            st_err(ipc_recv(rx, buf, sizeof buf, &len, NULL, 0), IPC_EPROTO);
+            assert_ipc_err(ipc_recv(rx, buf, sizeof buf, &len, NULL, 0),
+                           IPC_EPROTO);
             ho_poke(name, end, slot,
                     ipc__shmring_test_state(pos + HO_CAP, ST_FREE, 0), 8);
         }
@@ -246,10 +250,10 @@ static void ho_slots(const char *name, ipc_channel *rx, ipc_channel *tx)
     uint64_t pos = ho_peek(rx, st_off("tail"));
     size_t slot = base_off + (size_t)(pos % HO_CAP) *
                                  (ipc__shmring_test_slot(HO_MAX, 1) - base_off);
-    st_err(ipc_send(tx, "lie", 3, 0, 1000), IPC_OK);
+    assert_ipc_err(ipc_send(tx, "lie", 3, 0, 1000), IPC_OK);
     ho_poke(name, end, slot + len_off, 0xfffffff0u, 4);
     len = 0;
-    st_err(ipc_recv(rx, buf, 2, &len, NULL, 0), IPC_EPROTO);
+    assert_ipc_err(ipc_recv(rx, buf, 2, &len, NULL, 0), IPC_EPROTO);
 }
 
 /* Geometry rewritten after open: the ends use their own copy. */
@@ -263,7 +267,7 @@ static void ho_geometry(const char *name, ipc_channel *rx, ipc_channel *tx)
     for (int i = 0; i < 3 * HO_CAP; i++) {
         char msg[16];
         snprintf(msg, sizeof msg, "g%d", i);
-        st_err(ipc_send(tx, msg, strlen(msg), 0, 1000), IPC_OK);
+        assert_ipc_err(ipc_send(tx, msg, strlen(msg), 0, 1000), IPC_OK);
         ho_expect_msg(rx, msg);
     }
 }
@@ -282,7 +286,7 @@ static void ho_peers(const char *name, ipc_channel *rx, ipc_channel *tx)
     ho_poke(name, end, slot,
             ipc__shmring_test_state(pos, ST_WRITING, 250u | 77u << 8), 8);
     ho_poke(name, end, st_off("tail"), pos + 1, 8);
-    st_err(ipc_send(tx, "past", 4, 0, 1000), IPC_OK);
+    assert_ipc_err(ipc_send(tx, "past", 4, 0, 1000), IPC_OK);
     ho_expect_msg(rx, "past");
 }
 
@@ -302,7 +306,7 @@ static void ho_wake_words(const char *name, ipc_channel *rx, ipc_channel *tx)
         fail_msg("receive on garbage semaphores: %s", ipc_errname(err));
     assert_true(tu_elapsed_ms(t0) < 3000);
     /* Messages still pass (posts on garbage are harmless). */
-    st_err(ipc_send(tx, "s", 1, 0, 1000), IPC_OK);
+    assert_ipc_err(ipc_send(tx, "s", 1, 0, 1000), IPC_OK);
     err = ipc_recv(rx, buf, sizeof buf, &len, NULL, 1000);
     if (err != IPC_OK && err != IPC_EPROTO)
         fail_msg("receive after garbage: %s", ipc_errname(err));
@@ -325,7 +329,7 @@ static void test_hostile_pair(void **state)
 {
     (void)state;
     ipc_channel *ends[2];
-    st_err(ipc_pair("shm:?" HO_OPTS, 0, ends), IPC_OK);
+    assert_ipc_err(ipc_pair("shm:?" HO_OPTS, 0, ends), IPC_OK);
     ho_indices(NULL, ends[1], ends[0]);
     ho_slots(NULL, ends[1], ends[0]);
     ho_geometry(NULL, ends[1], ends[0]);
@@ -352,12 +356,12 @@ static void ho_expect_wait(const char *addr, int ms)
 {
     ipc_channel *ch = NULL;
     int64_t t0 = tu_now_ns();
-    st_err(ipc_open(addr, IPC_F_SEND, ms, &ch), IPC_ETIMEDOUT);
+    assert_ipc_err(ipc_open(addr, IPC_F_SEND, ms, &ch), IPC_ETIMEDOUT);
     double took = tu_elapsed_ms(t0);
     if (took < ms)
         fail_msg("gave up after %.1f ms of %d", took, ms);
     assert_non_null(strstr(ipc_last_detail(), "half-made"));
-    st_err(ipc_open(addr, IPC_F_SEND, 0, &ch), IPC_EAGAIN);
+    assert_ipc_err(ipc_open(addr, IPC_F_SEND, 0, &ch), IPC_EAGAIN);
     assert_null(ch);
 }
 
@@ -377,10 +381,10 @@ static void test_half_made_blank(void **state)
         assert_int_equal(ftruncate(fd, (off_t)size), 0);
         close(fd);
         ho_expect_wait(addr, 200);
-        st_err(
+        assert_ipc_err(
             ipc_open(addr, IPC_F_CREATE | IPC_F_REPLACE | IPC_F_RECV, 500, &ch),
             IPC_EEXIST);
-        st_err(ipc_unlink(addr), IPC_EPROTO);
+        assert_ipc_err(ipc_unlink(addr), IPC_EPROTO);
         assert_true(st_exists(name));
         shm_unlink(name);
     }
@@ -411,23 +415,24 @@ static void test_half_made_live(void **state)
     void *base = ho_handmade(name, size);
     ipc__shmring_test_format(base, HO_CAP, HO_MAX);
     ho_expect_wait(addr, 300);
-    st_err(ipc_open(addr, IPC_F_CREATE | IPC_F_REPLACE | IPC_F_RECV, 500, &rx),
-           IPC_EEXIST); /* being made by a live process */
+    assert_ipc_err(
+        ipc_open(addr, IPC_F_CREATE | IPC_F_REPLACE | IPC_F_RECV, 500, &rx),
+        IPC_EEXIST); /* being made by a live process */
     struct ho_finisher f = {base, 150};
     pthread_t th;
     assert_int_equal(pthread_create(&th, NULL, ho_finish, &f), 0);
     int64_t t0 = tu_now_ns();
-    st_err(ipc_open(addr, IPC_F_RECV, 5000, &rx), IPC_OK);
+    assert_ipc_err(ipc_open(addr, IPC_F_RECV, 5000, &rx), IPC_OK);
     double took = tu_elapsed_ms(t0);
     pthread_join(th, NULL);
     assert_true(took >= 100);
-    st_err(ipc_open(addr, IPC_F_SEND, 1000, &tx), IPC_OK);
-    st_err(ipc_send(tx, "made", 4, 0, 1000), IPC_OK);
+    assert_ipc_err(ipc_open(addr, IPC_F_SEND, 1000, &tx), IPC_OK);
+    assert_ipc_err(ipc_send(tx, "made", 4, 0, 1000), IPC_OK);
     ho_expect_msg(rx, "made");
     ipc_close(tx);
     ipc_close(rx);
     munmap(base, size);
-    st_err(ipc_unlink(addr), IPC_OK);
+    assert_ipc_err(ipc_unlink(addr), IPC_OK);
 }
 
 static int ho_exit_now(void *arg)
@@ -448,27 +453,28 @@ static void test_half_made_dead(void **state)
         st_name(name, sizeof name, addr, sizeof addr, NULL);
         void *base = ho_handmade(name, size);
         ipc__shmring_test_format(base, HO_CAP, HO_MAX);
-        pid_t dead = st_spawn(ho_exit_now, NULL);
-        st_reap(dead, 5000);
+        pid_t dead = tu_spawn(ho_exit_now, NULL);
+        assert_child_ok(dead, 5000);
         *st_u32(base, "creator_pid") = (uint32_t)dead;
         munmap(base, size);
         int64_t t0 = tu_now_ns();
-        st_err(ipc_open(addr, IPC_F_SEND, 5000, &ch), IPC_EPROTO);
+        assert_ipc_err(ipc_open(addr, IPC_F_SEND, 5000, &ch), IPC_EPROTO);
         assert_true(tu_elapsed_ms(t0) < 2000);
         assert_non_null(strstr(ipc_last_detail(), "died"));
         if (how == 0) {
-            st_err(ipc_unlink(addr), IPC_OK);
+            assert_ipc_err(ipc_unlink(addr), IPC_OK);
             assert_false(st_exists(name));
             continue;
         }
-        st_err(ipc_open(addr, IPC_F_CREATE | IPC_F_EXCL | IPC_F_RECV, 500, &ch),
-               IPC_EEXIST);
-        st_err(
+        assert_ipc_err(
+            ipc_open(addr, IPC_F_CREATE | IPC_F_EXCL | IPC_F_RECV, 500, &ch),
+            IPC_EEXIST);
+        assert_ipc_err(
             ipc_open(addr, IPC_F_CREATE | IPC_F_REPLACE | IPC_F_RECV, 500, &ch),
             IPC_OK);
         ipc_channel *tx = NULL;
-        st_err(ipc_open(addr, IPC_F_SEND, 1000, &tx), IPC_OK);
-        st_err(ipc_send(tx, "new", 3, 0, 1000), IPC_OK);
+        assert_ipc_err(ipc_open(addr, IPC_F_SEND, 1000, &tx), IPC_OK);
+        assert_ipc_err(ipc_send(tx, "new", 3, 0, 1000), IPC_OK);
         ho_expect_msg(ch, "new");
         ipc_close(tx);
         ipc_close(ch);
@@ -516,7 +522,7 @@ static void test_no_room_fsize(void **state)
     (void)state;
     char name[96], addr[160];
     st_name(name, sizeof name, addr, sizeof addr, HO_BIG);
-    st_reap(st_spawn(ho_fsize_child, addr), 10000);
+    assert_child_ok(tu_spawn(ho_fsize_child, addr), 10000);
     assert_false(st_exists(name));
 }
 
@@ -557,7 +563,7 @@ static void test_no_room_tmpfs(void **state)
     char name[96], addr[160];
     int status = 0;
     st_name(name, sizeof name, addr, sizeof addr, HO_BIG);
-    pid_t pid = st_spawn(ho_tmpfs_child, addr);
+    pid_t pid = tu_spawn(ho_tmpfs_child, addr);
     assert_true(tu_wait(pid, 10000, &status));
     if (WIFEXITED(status) && WEXITSTATUS(status) == 77)
         skip(); /* no mount namespace for us (not root): RLIMIT covers it */
@@ -598,7 +604,7 @@ static void test_no_room_memory(void **state)
     char name[96], addr[160];
     st_name(name, sizeof name, addr, sizeof addr,
             "capacity=1048576&max_msg=65536"); /* 64 GiB */
-    st_reap(st_spawn(ho_huge_child, addr), 10000);
+    assert_child_ok(tu_spawn(ho_huge_child, addr), 10000);
     assert_false(st_exists(name));
 }
 
@@ -619,24 +625,28 @@ static void test_default_capacity(void **state)
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         ipc_channel *ends[2];
         ipc_info info;
-        st_err(ipc_pair(cases[i].addr, 0, ends), IPC_OK);
-        st_err(ipc_query(ends[0], &info), IPC_OK);
+        assert_ipc_err(ipc_pair(cases[i].addr, 0, ends), IPC_OK);
+        assert_ipc_err(ipc_query(ends[0], &info), IPC_OK);
         assert_int_equal(info.capacity, cases[i].capacity);
         ipc_close(ends[0]);
         ipc_close(ends[1]);
     }
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
-        st_test(test_hostile_header_open), st_test(test_foreign_object),
-        st_test(test_hostile_named),       st_test(test_hostile_pair),
-        st_test(test_half_made_blank),     st_test(test_half_made_live),
-        st_test(test_half_made_dead),      st_test(test_no_room_fsize),
-        st_test(test_no_room_tmpfs),       st_test(test_no_room_memory),
-        st_test(test_default_capacity),
+        cmocka_unit_test_teardown(test_hostile_header_open, st_cleanup),
+        cmocka_unit_test_teardown(test_foreign_object, st_cleanup),
+        cmocka_unit_test_teardown(test_hostile_named, st_cleanup),
+        cmocka_unit_test_teardown(test_hostile_pair, st_cleanup),
+        cmocka_unit_test_teardown(test_half_made_blank, st_cleanup),
+        cmocka_unit_test_teardown(test_half_made_live, st_cleanup),
+        cmocka_unit_test_teardown(test_half_made_dead, st_cleanup),
+        cmocka_unit_test_teardown(test_no_room_fsize, st_cleanup),
+        cmocka_unit_test_teardown(test_no_room_tmpfs, st_cleanup),
+        cmocka_unit_test_teardown(test_no_room_memory, st_cleanup),
+        cmocka_unit_test_teardown(test_default_capacity, st_cleanup),
     };
-    tu_seed_from_env();
-    return cmocka_run_group_tests_name("shm.hostile", tests, NULL, NULL);
+    return tu_run_tests("shm.hostile", tests, argc, argv);
 }

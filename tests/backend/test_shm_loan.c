@@ -17,17 +17,17 @@ static void lo_open(struct lo_link *l, bool named, const char *opts)
         char addr[160];
         ipc_channel *ends[2];
         snprintf(addr, sizeof addr, "shm:?%s", opts);
-        st_err(ipc_pair(addr, 0, ends), IPC_OK);
+        assert_ipc_err(ipc_pair(addr, 0, ends), IPC_OK);
         l->tx = ends[0];
         l->rx = ends[1];
         l->name[0] = '\0';
         return;
     }
     st_name(l->name, sizeof l->name, l->addr, sizeof l->addr, opts);
-    st_err(
+    assert_ipc_err(
         ipc_open(l->addr, IPC_F_CREATE | IPC_F_EXCL | IPC_F_RECV, 1000, &l->rx),
         IPC_OK);
-    st_err(ipc_open(l->addr, IPC_F_SEND, 1000, &l->tx), IPC_OK);
+    assert_ipc_err(ipc_open(l->addr, IPC_F_SEND, 1000, &l->tx), IPC_OK);
 }
 
 static void lo_close(struct lo_link *l)
@@ -43,7 +43,7 @@ static void lo_expect(ipc_channel *rx, const char *want)
 {
     char buf[256];
     size_t len = 0;
-    st_err(ipc_recv(rx, buf, sizeof buf, &len, NULL, 1000), IPC_OK);
+    assert_ipc_err(ipc_recv(rx, buf, sizeof buf, &len, NULL, 1000), IPC_OK);
     if (len != strlen(want) || memcmp(buf, want, len) != 0)
         fail_msg("got \"%.*s\", expected \"%s\"", (int)len, buf, want);
 }
@@ -51,7 +51,7 @@ static void lo_expect(ipc_channel *rx, const char *want)
 static void *lo_loan(ipc_channel *tx, const char *text)
 {
     void *p = NULL;
-    st_err(ipc_loan(tx, 64, &p, 1000), IPC_OK);
+    assert_ipc_err(ipc_loan(tx, 64, &p, 1000), IPC_OK);
     assert_non_null(p);
     strcpy(p, text);
     return p;
@@ -75,13 +75,13 @@ static void test_loans_bounded(void **state)
             for (unsigned i = 0; i < cases[c].limit; i++)
                 loans[i] = lo_loan(l.tx, "x");
             void *more = NULL;
-            st_err(ipc_loan(l.tx, 8, &more, 1000), IPC_ELIMIT);
+            assert_ipc_err(ipc_loan(l.tx, 8, &more, 1000), IPC_ELIMIT);
             assert_non_null(strstr(ipc_last_detail(), "loans"));
             assert_null(more);
-            st_err(ipc_release(l.tx, loans[0]), IPC_OK);
+            assert_ipc_err(ipc_release(l.tx, loans[0]), IPC_OK);
             loans[0] = lo_loan(l.tx, "again");
             for (unsigned i = 0; i < cases[c].limit; i++)
-                st_err(ipc_release(l.tx, loans[i]), IPC_OK);
+                assert_ipc_err(ipc_release(l.tx, loans[i]), IPC_OK);
             lo_close(&l);
         }
     }
@@ -98,11 +98,12 @@ static void test_loan_order(void **state)
         size_t len;
         lo_open(&l, named, "capacity=8&max_msg=64");
         void *a = lo_loan(l.tx, "first");
-        st_err(ipc_send(l.tx, "second", 6, 0, 1000), IPC_OK);
+        assert_ipc_err(ipc_send(l.tx, "second", 6, 0, 1000), IPC_OK);
         void *c = lo_loan(l.tx, "third");
-        st_err(ipc_commit(l.tx, c, 5, 0), IPC_OK);
-        st_err(ipc_recv(l.rx, buf, sizeof buf, &len, NULL, 0), IPC_EAGAIN);
-        st_err(ipc_commit(l.tx, a, 5, 0), IPC_OK);
+        assert_ipc_err(ipc_commit(l.tx, c, 5, 0), IPC_OK);
+        assert_ipc_err(ipc_recv(l.rx, buf, sizeof buf, &len, NULL, 0),
+                       IPC_EAGAIN);
+        assert_ipc_err(ipc_commit(l.tx, a, 5, 0), IPC_OK);
         lo_expect(l.rx, "first");
         lo_expect(l.rx, "second");
         lo_expect(l.rx, "third");
@@ -122,34 +123,37 @@ static void test_loan_release(void **state)
         size_t len = 7;
         lo_open(&l, named, "capacity=4&max_msg=200");
         void *p = lo_loan(l.tx, "never");
-        st_err(ipc_release(l.tx, p), IPC_OK);
-        st_err(ipc_release(l.tx, p), IPC_EINVAL);
-        st_err(ipc_commit(l.tx, p, 5, 0), IPC_EINVAL);
-        st_err(ipc_recv(l.rx, buf, sizeof buf, &len, NULL, 0), IPC_EAGAIN);
+        assert_ipc_err(ipc_release(l.tx, p), IPC_OK);
+        assert_ipc_err(ipc_release(l.tx, p), IPC_EINVAL);
+        assert_ipc_err(ipc_commit(l.tx, p, 5, 0), IPC_EINVAL);
+        assert_ipc_err(ipc_recv(l.rx, buf, sizeof buf, &len, NULL, 0),
+                       IPC_EAGAIN);
 
         void *q = NULL;
-        st_err(ipc_loan(l.tx, 10, &q, 1000), IPC_OK);
-        st_err(ipc_commit(l.tx, q, 11, 0), IPC_EINVAL);
+        assert_ipc_err(ipc_loan(l.tx, 10, &q, 1000), IPC_OK);
+        assert_ipc_err(ipc_commit(l.tx, q, 11, 0), IPC_EINVAL);
         memcpy(q, "0123456789", 10);
-        st_err(ipc_commit(l.tx, q, 4, 0), IPC_OK);
+        assert_ipc_err(ipc_commit(l.tx, q, 4, 0), IPC_OK);
         lo_expect(l.rx, "0123");
 
-        st_err(ipc_loan(l.tx, 0, &q, 1000), IPC_OK);
-        st_err(ipc_commit(l.tx, q, 0, 0), IPC_OK);
-        st_err(ipc_recv(l.rx, buf, sizeof buf, &len, NULL, 1000), IPC_OK);
+        assert_ipc_err(ipc_loan(l.tx, 0, &q, 1000), IPC_OK);
+        assert_ipc_err(ipc_commit(l.tx, q, 0, 0), IPC_OK);
+        assert_ipc_err(ipc_recv(l.rx, buf, sizeof buf, &len, NULL, 1000),
+                       IPC_OK);
         assert_int_equal(len, 0);
 
-        st_err(ipc_loan(l.tx, 201, &q, 0), IPC_EMSGSIZE);
-        st_err(ipc_loan(l.tx, 200, &q, 1000), IPC_OK);
+        assert_ipc_err(ipc_loan(l.tx, 201, &q, 0), IPC_EMSGSIZE);
+        assert_ipc_err(ipc_loan(l.tx, 200, &q, 1000), IPC_OK);
         tu_pattern(q, 200, 9);
-        st_err(ipc_commit(l.tx, q, 200, 0), IPC_OK);
-        st_err(ipc_recv(l.rx, buf, sizeof buf, &len, NULL, 1000), IPC_OK);
+        assert_ipc_err(ipc_commit(l.tx, q, 200, 0), IPC_OK);
+        assert_ipc_err(ipc_recv(l.rx, buf, sizeof buf, &len, NULL, 1000),
+                       IPC_OK);
         assert_int_equal(len, 200);
         assert_int_equal(tu_pattern_check(buf, 200, 9), 200);
 
         /* A pointer that never was a loan, or a loan of the other end. */
-        st_err(ipc_commit(l.tx, buf, 1, 0), IPC_EINVAL);
-        st_err(ipc_release(l.rx, buf), IPC_EINVAL);
+        assert_ipc_err(ipc_commit(l.tx, buf, 1, 0), IPC_EINVAL);
+        assert_ipc_err(ipc_release(l.rx, buf), IPC_EINVAL);
         lo_close(&l);
     }
 }
@@ -169,14 +173,14 @@ static void test_alignment(void **state)
             void *p = NULL;
             const void *v = NULL;
             size_t len;
-            st_err(ipc_loan(l.tx, 1, &p, 1000), IPC_OK);
+            assert_ipc_err(ipc_loan(l.tx, 1, &p, 1000), IPC_OK);
             assert_int_equal((uintptr_t)p % 16, 0);
-            st_err(ipc_commit(l.tx, p, 1, 0), IPC_OK);
-            st_err(ipc_view(l.rx, &v, &len, NULL, 1000), IPC_OK);
+            assert_ipc_err(ipc_commit(l.tx, p, 1, 0), IPC_OK);
+            assert_ipc_err(ipc_view(l.rx, &v, &len, NULL, 1000), IPC_OK);
             /* In place: the same bytes (each end maps the ring itself). */
             assert_int_equal((uintptr_t)v % 4096, (uintptr_t)p % 4096);
             assert_int_equal((uintptr_t)v % 16, 0);
-            st_err(ipc_release(l.rx, v), IPC_OK);
+            assert_ipc_err(ipc_release(l.rx, v), IPC_OK);
         }
         lo_close(&l);
     }
@@ -196,37 +200,37 @@ static void test_views(void **state)
         for (int i = 0; i < 20; i++) {
             char msg[8];
             snprintf(msg, sizeof msg, "v%d", i);
-            st_err(ipc_send(l.tx, msg, strlen(msg), 0, 1000), IPC_OK);
+            assert_ipc_err(ipc_send(l.tx, msg, strlen(msg), 0, 1000), IPC_OK);
         }
         for (int i = 0; i < 16; i++) {
-            st_err(ipc_view(l.rx, &v[i], &len, &prio, 1000), IPC_OK);
+            assert_ipc_err(ipc_view(l.rx, &v[i], &len, &prio, 1000), IPC_OK);
             assert_int_equal(prio, 0);
             char want[8];
             snprintf(want, sizeof want, "v%d", i);
             assert_int_equal(len, strlen(want));
             assert_memory_equal(v[i], want, len);
         }
-        st_err(ipc_view(l.rx, &v[16], &len, NULL, 1000), IPC_ELIMIT);
+        assert_ipc_err(ipc_view(l.rx, &v[16], &len, NULL, 1000), IPC_ELIMIT);
         assert_non_null(strstr(ipc_last_detail(), "views"));
-        st_err(ipc_release(l.rx, v[3]), IPC_OK);
-        st_err(ipc_release(l.rx, v[3]), IPC_EINVAL);
-        st_err(ipc_view(l.rx, &v[3], &len, NULL, 1000), IPC_OK);
+        assert_ipc_err(ipc_release(l.rx, v[3]), IPC_OK);
+        assert_ipc_err(ipc_release(l.rx, v[3]), IPC_EINVAL);
+        assert_ipc_err(ipc_view(l.rx, &v[3], &len, NULL, 1000), IPC_OK);
         assert_memory_equal(v[3], "v16", 3);
         lo_expect(l.rx, "v17"); /* a copy while views are out */
         for (int i = 0; i < 16; i++)
-            st_err(ipc_release(l.rx, v[i]), IPC_OK);
+            assert_ipc_err(ipc_release(l.rx, v[i]), IPC_OK);
         lo_close(&l);
 
         /* The slot of a view is not reused until it is released. */
         lo_open(&l, named, "capacity=2&max_msg=64");
-        st_err(ipc_send(l.tx, "m0", 2, 0, 1000), IPC_OK);
-        st_err(ipc_send(l.tx, "m1", 2, 0, 1000), IPC_OK);
-        st_err(ipc_view(l.rx, &v[0], &len, NULL, 1000), IPC_OK);
+        assert_ipc_err(ipc_send(l.tx, "m0", 2, 0, 1000), IPC_OK);
+        assert_ipc_err(ipc_send(l.tx, "m1", 2, 0, 1000), IPC_OK);
+        assert_ipc_err(ipc_view(l.rx, &v[0], &len, NULL, 1000), IPC_OK);
         lo_expect(l.rx, "m1");
-        st_err(ipc_send(l.tx, "m2", 2, 0, 0), IPC_EAGAIN);
+        assert_ipc_err(ipc_send(l.tx, "m2", 2, 0, 0), IPC_EAGAIN);
         assert_memory_equal(v[0], "m0", 2); /* still intact */
-        st_err(ipc_release(l.rx, v[0]), IPC_OK);
-        st_err(ipc_send(l.tx, "m2", 2, 0, 0), IPC_OK);
+        assert_ipc_err(ipc_release(l.rx, v[0]), IPC_OK);
+        assert_ipc_err(ipc_send(l.tx, "m2", 2, 0, 0), IPC_OK);
         lo_expect(l.rx, "m2");
         lo_close(&l);
     }
@@ -242,22 +246,22 @@ static void test_close_outstanding(void **state)
     size_t len;
     lo_open(&l, true, "capacity=2&max_msg=64");
     ipc_channel *tx2 = NULL, *rx2 = NULL;
-    st_err(ipc_open(l.addr, IPC_F_SEND, 1000, &tx2), IPC_OK);
+    assert_ipc_err(ipc_open(l.addr, IPC_F_SEND, 1000, &tx2), IPC_OK);
     lo_loan(tx2, "lost");
     lo_loan(tx2, "lost too");
     ipc_close(tx2);
-    st_err(ipc_send(l.tx, "kept", 4, 0, 1000), IPC_OK);
+    assert_ipc_err(ipc_send(l.tx, "kept", 4, 0, 1000), IPC_OK);
     lo_expect(l.rx, "kept");
 
-    st_err(ipc_open(l.addr, IPC_F_RECV, 1000, &rx2), IPC_OK);
-    st_err(ipc_send(l.tx, "a", 1, 0, 1000), IPC_OK);
-    st_err(ipc_send(l.tx, "b", 1, 0, 1000), IPC_OK);
-    st_err(ipc_view(rx2, &v, &len, NULL, 1000), IPC_OK);
-    st_err(ipc_view(rx2, &v, &len, NULL, 1000), IPC_OK);
-    st_err(ipc_send(l.tx, "c", 1, 0, 0), IPC_EAGAIN);
+    assert_ipc_err(ipc_open(l.addr, IPC_F_RECV, 1000, &rx2), IPC_OK);
+    assert_ipc_err(ipc_send(l.tx, "a", 1, 0, 1000), IPC_OK);
+    assert_ipc_err(ipc_send(l.tx, "b", 1, 0, 1000), IPC_OK);
+    assert_ipc_err(ipc_view(rx2, &v, &len, NULL, 1000), IPC_OK);
+    assert_ipc_err(ipc_view(rx2, &v, &len, NULL, 1000), IPC_OK);
+    assert_ipc_err(ipc_send(l.tx, "c", 1, 0, 0), IPC_EAGAIN);
     ipc_close(rx2);
-    st_err(ipc_send(l.tx, "c", 1, 0, 0), IPC_OK);
-    st_err(ipc_send(l.tx, "d", 1, 0, 0), IPC_OK);
+    assert_ipc_err(ipc_send(l.tx, "c", 1, 0, 0), IPC_OK);
+    assert_ipc_err(ipc_send(l.tx, "d", 1, 0, 0), IPC_OK);
     lo_expect(l.rx, "c");
     lo_expect(l.rx, "d");
     lo_close(&l);
@@ -273,10 +277,10 @@ static void test_loan_peer_closed(void **state)
     void *p = lo_loan(l.tx, "late");
     ipc_close(l.rx);
     l.rx = NULL;
-    st_err(ipc_commit(l.tx, p, 4, 0), IPC_ECLOSED);
-    st_err(ipc_commit(l.tx, p, 4, 0), IPC_EINVAL);
+    assert_ipc_err(ipc_commit(l.tx, p, 4, 0), IPC_ECLOSED);
+    assert_ipc_err(ipc_commit(l.tx, p, 4, 0), IPC_EINVAL);
     void *q = NULL;
-    st_err(ipc_loan(l.tx, 4, &q, 1000), IPC_ECLOSED);
+    assert_ipc_err(ipc_loan(l.tx, 4, &q, 1000), IPC_ECLOSED);
     lo_close(&l);
 }
 
@@ -287,15 +291,15 @@ static void test_loan_full(void **state)
     struct lo_link l;
     void *p = NULL;
     lo_open(&l, true, "capacity=2&max_msg=64");
-    st_err(ipc_send(l.tx, "1", 1, 0, 1000), IPC_OK);
-    st_err(ipc_send(l.tx, "2", 1, 0, 1000), IPC_OK);
-    st_err(ipc_loan(l.tx, 4, &p, 0), IPC_EAGAIN);
+    assert_ipc_err(ipc_send(l.tx, "1", 1, 0, 1000), IPC_OK);
+    assert_ipc_err(ipc_send(l.tx, "2", 1, 0, 1000), IPC_OK);
+    assert_ipc_err(ipc_loan(l.tx, 4, &p, 0), IPC_EAGAIN);
     int64_t t0 = tu_now_ns();
-    st_err(ipc_loan(l.tx, 4, &p, 150), IPC_ETIMEDOUT);
+    assert_ipc_err(ipc_loan(l.tx, 4, &p, 150), IPC_ETIMEDOUT);
     assert_true(tu_elapsed_ms(t0) >= 150);
     lo_expect(l.rx, "1");
     p = lo_loan(l.tx, "3");
-    st_err(ipc_commit(l.tx, p, 1, 0), IPC_OK);
+    assert_ipc_err(ipc_commit(l.tx, p, 1, 0), IPC_OK);
     lo_expect(l.rx, "2");
     lo_expect(l.rx, "3");
     lo_close(&l);
@@ -314,8 +318,8 @@ static void test_loan_fork(void **state)
     assert_true(pid >= 0);
     if (pid == 0)
         _exit(ipc_commit(l.tx, p, 8, 0) == IPC_EINVAL ? 0 : 1);
-    st_reap(pid, 5000);
-    st_err(ipc_commit(l.tx, p, 8, 0), IPC_OK);
+    assert_child_ok(pid, 5000);
+    assert_ipc_err(ipc_commit(l.tx, p, 8, 0), IPC_OK);
     lo_expect(l.rx, "parent's");
     lo_close(&l);
 }
@@ -352,7 +356,7 @@ static void test_zero_copy_processes(void **state)
     (void)state;
     struct lo_link l;
     lo_open(&l, true, "capacity=4&max_msg=1048576");
-    pid_t pid = st_spawn(lo_big_sender, l.addr);
+    pid_t pid = tu_spawn(lo_big_sender, l.addr);
     for (uint64_t i = 0; i < LO_COUNT; i++) {
         const void *v = NULL;
         size_t len = 0;
@@ -363,31 +367,30 @@ static void test_zero_copy_processes(void **state)
             if (waitpid(pid, &status, WNOHANG) == pid)
                 tu_status_str(status, what, sizeof what);
             fail_msg("view of message %llu: %s (%s); the sender: %s",
-                     (unsigned long long)i, ipc_errname(err),
-                     ipc_last_detail(), what);
+                     (unsigned long long)i, ipc_errname(err), ipc_last_detail(),
+                     what);
         }
         assert_int_equal(len, LO_BIG - (size_t)(i * 977 % 4096));
         assert_int_equal(tu_pattern_check(v, len, i), len);
-        st_err(ipc_release(l.rx, v), IPC_OK);
+        assert_ipc_err(ipc_release(l.rx, v), IPC_OK);
     }
-    st_reap(pid, 10000);
+    assert_child_ok(pid, 10000);
     lo_close(&l);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
-        st_test(test_loans_bounded),
-        st_test(test_loan_order),
-        st_test(test_loan_release),
-        st_test(test_alignment),
-        st_test(test_views),
-        st_test(test_close_outstanding),
-        st_test(test_loan_peer_closed),
-        st_test(test_loan_full),
-        st_test(test_loan_fork),
-        st_test(test_zero_copy_processes),
+        cmocka_unit_test_teardown(test_loans_bounded, st_cleanup),
+        cmocka_unit_test_teardown(test_loan_order, st_cleanup),
+        cmocka_unit_test_teardown(test_loan_release, st_cleanup),
+        cmocka_unit_test_teardown(test_alignment, st_cleanup),
+        cmocka_unit_test_teardown(test_views, st_cleanup),
+        cmocka_unit_test_teardown(test_close_outstanding, st_cleanup),
+        cmocka_unit_test_teardown(test_loan_peer_closed, st_cleanup),
+        cmocka_unit_test_teardown(test_loan_full, st_cleanup),
+        cmocka_unit_test_teardown(test_loan_fork, st_cleanup),
+        cmocka_unit_test_teardown(test_zero_copy_processes, st_cleanup),
     };
-    tu_seed_from_env();
-    return cmocka_run_group_tests_name("shm.loan", tests, NULL, NULL);
+    return tu_run_tests("shm.loan", tests, argc, argv);
 }

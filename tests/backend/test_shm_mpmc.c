@@ -191,7 +191,7 @@ static void mp_stop_all(ipc_channel *tx)
 {
     struct mp_hdr stop = {MP_STOP, 0, MP_HDR, 0};
     for (int r = 0; r < MP_RECEIVERS; r++)
-        st_err(ipc_send(tx, &stop, sizeof stop, 0, 20000), IPC_OK);
+        assert_ipc_err(ipc_send(tx, &stop, sizeof stop, 0, 20000), IPC_OK);
 }
 
 /* Processes on a named ring: senders and receivers open it by name. */
@@ -204,21 +204,22 @@ static void mp_named(bool zero_copy)
     ipc_channel *tx = NULL;
     /* 8 slots: the ring wraps hundreds of times, and both sides wait. */
     st_name(name, sizeof name, addr, sizeof addr, "capacity=8&max_msg=1024");
-    st_err(ipc_open(addr, IPC_F_CREATE | IPC_F_EXCL | IPC_F_SEND, 1000, &tx),
-           IPC_OK);
+    assert_ipc_err(
+        ipc_open(addr, IPC_F_CREATE | IPC_F_EXCL | IPC_F_SEND, 1000, &tx),
+        IPC_OK);
     for (int i = 0; i < MP_SENDERS + MP_RECEIVERS; i++) {
         bool rx = i < MP_RECEIVERS;
         runs[i] = (struct mp_run){.addr = addr,
                                   .zero_copy = zero_copy,
                                   .board = board,
                                   .id = (uint32_t)(rx ? i : i - MP_RECEIVERS)};
-        pids[i] = st_spawn(rx ? mp_receiver : mp_sender, &runs[i]);
+        pids[i] = tu_spawn(rx ? mp_receiver : mp_sender, &runs[i]);
     }
     for (int i = MP_RECEIVERS; i < MP_SENDERS + MP_RECEIVERS; i++)
-        st_reap(pids[i], 60000);
+        assert_child_ok(pids[i], 60000);
     mp_stop_all(tx);
     for (int i = 0; i < MP_RECEIVERS; i++)
-        st_reap(pids[i], 60000);
+        assert_child_ok(pids[i], 60000);
     ipc_close(tx);
     assert_false(st_exists(name));
     mp_verify(board, true);
@@ -240,7 +241,7 @@ static void mp_pair(bool zero_copy)
     struct mp_board *board = mp_board_new();
     struct mp_run runs[MP_SENDERS + MP_RECEIVERS];
     pid_t pids[MP_SENDERS + MP_RECEIVERS];
-    st_err(ipc_pair("shm:?capacity=8&max_msg=1024", 0, ends), IPC_OK);
+    assert_ipc_err(ipc_pair("shm:?capacity=8&max_msg=1024", 0, ends), IPC_OK);
     for (int i = 0; i < MP_SENDERS + MP_RECEIVERS; i++) {
         bool rx = i < MP_RECEIVERS;
         runs[i] = (struct mp_run){.tx = ends[0],
@@ -249,17 +250,17 @@ static void mp_pair(bool zero_copy)
                                   .zero_copy = zero_copy,
                                   .board = board,
                                   .id = (uint32_t)(rx ? i : i - MP_RECEIVERS)};
-        pids[i] = st_spawn(mp_pair_child, &runs[i]);
+        pids[i] = tu_spawn(mp_pair_child, &runs[i]);
     }
     /* The parent keeps only its send end, for the stop messages. */
     ipc_close(ends[1]);
     for (int i = MP_RECEIVERS; i < MP_SENDERS + MP_RECEIVERS; i++)
-        st_reap(pids[i], 60000);
+        assert_child_ok(pids[i], 60000);
     mp_stop_all(ends[0]);
     for (int i = 0; i < MP_RECEIVERS; i++)
-        st_reap(pids[i], 60000);
+        assert_child_ok(pids[i], 60000);
     /* Every receiver has closed its end: the pair says so. */
-    st_err(ipc_send(ends[0], "x", 1, 0, 2000), IPC_ECLOSED);
+    assert_ipc_err(ipc_send(ends[0], "x", 1, 0, 2000), IPC_ECLOSED);
     ipc_close(ends[0]);
     mp_verify(board, true);
     munmap(board, sizeof *board);
@@ -309,8 +310,9 @@ static void test_named_threads(void **state)
     ipc_channel *tx = NULL;
     (void)state;
     st_name(name, sizeof name, addr, sizeof addr, "capacity=4&max_msg=1024");
-    st_err(ipc_open(addr, IPC_F_CREATE | IPC_F_EXCL | IPC_F_SEND, 1000, &tx),
-           IPC_OK);
+    assert_ipc_err(
+        ipc_open(addr, IPC_F_CREATE | IPC_F_EXCL | IPC_F_SEND, 1000, &tx),
+        IPC_OK);
     for (int i = 0; i < MP_SENDERS + MP_RECEIVERS; i++) {
         bool rx = i < MP_RECEIVERS;
         runs[i] =
@@ -335,14 +337,14 @@ static void test_named_threads(void **state)
     munmap(board, sizeof *board);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
-        st_test(test_named_processes), st_test(test_named_processes_zero_copy),
-        st_test(test_pair_processes),  st_test(test_pair_processes_zero_copy),
-        st_test(test_named_threads),
+        cmocka_unit_test_teardown(test_named_processes, st_cleanup),
+        cmocka_unit_test_teardown(test_named_processes_zero_copy, st_cleanup),
+        cmocka_unit_test_teardown(test_pair_processes, st_cleanup),
+        cmocka_unit_test_teardown(test_pair_processes_zero_copy, st_cleanup),
+        cmocka_unit_test_teardown(test_named_threads, st_cleanup),
     };
-    signal(SIGPIPE, SIG_DFL);
-    tu_seed_from_env();
-    return cmocka_run_group_tests_name("shm.mpmc", tests, NULL, NULL);
+    return tu_run_tests("shm.mpmc", tests, argc, argv);
 }

@@ -64,13 +64,13 @@ static _Atomic int64_t *wt_board(void)
 /* Wait for a blocking child; the CPU its blocking call used, in ms. */
 static double wt_join(pid_t pid, const struct wt_job *j)
 {
-    st_reap(pid, 10000);
+    assert_child_ok(pid, 10000);
     return (double)atomic_load(j->cpu_ns) / 1e6;
 }
 
 static double wt_cpu_ms(struct wt_job *j)
 {
-    return wt_join(st_spawn(wt_block, j), j);
+    return wt_join(tu_spawn(wt_block, j), j);
 }
 
 static void wt_check(const char *what, double cpu)
@@ -97,12 +97,14 @@ static void test_idle_ends(void **state)
         if (named) {
             st_name(name, sizeof name, addr, sizeof addr,
                     "capacity=4&max_msg=64");
-            st_err(ipc_open(addr, IPC_F_CREATE | IPC_F_EXCL | IPC_F_RECV, 1000,
-                            &rx),
-                   IPC_OK);
-            st_err(ipc_open(addr, IPC_F_SEND, 1000, &tx), IPC_OK);
+            assert_ipc_err(ipc_open(addr,
+                                    IPC_F_CREATE | IPC_F_EXCL | IPC_F_RECV,
+                                    1000, &rx),
+                           IPC_OK);
+            assert_ipc_err(ipc_open(addr, IPC_F_SEND, 1000, &tx), IPC_OK);
         } else {
-            st_err(ipc_pair("shm:?capacity=4&max_msg=64", 0, ends), IPC_OK);
+            assert_ipc_err(ipc_pair("shm:?capacity=4&max_msg=64", 0, ends),
+                           IPC_OK);
             tx = ends[0];
             rx = ends[1];
         }
@@ -145,16 +147,18 @@ static void test_behind_a_held_loan(void **state)
         if (named) {
             st_name(name, sizeof name, addr, sizeof addr,
                     "capacity=4&max_msg=64");
-            st_err(ipc_open(addr, IPC_F_CREATE | IPC_F_EXCL | IPC_F_RECV, 1000,
-                            &rx),
-                   IPC_OK);
-            st_err(ipc_open(addr, IPC_F_SEND, 1000, &tx), IPC_OK);
+            assert_ipc_err(ipc_open(addr,
+                                    IPC_F_CREATE | IPC_F_EXCL | IPC_F_RECV,
+                                    1000, &rx),
+                           IPC_OK);
+            assert_ipc_err(ipc_open(addr, IPC_F_SEND, 1000, &tx), IPC_OK);
         } else {
-            st_err(ipc_pair("shm:?capacity=4&max_msg=64", 0, ends), IPC_OK);
+            assert_ipc_err(ipc_pair("shm:?capacity=4&max_msg=64", 0, ends),
+                           IPC_OK);
             tx = ends[0];
             rx = ends[1];
         }
-        st_err(ipc_loan(tx, 8, &held, 1000), IPC_OK);
+        assert_ipc_err(ipc_loan(tx, 8, &held, 1000), IPC_OK);
         wt_fill(tx);
         /* Both wait at once: one child receives, one loans. */
         _Atomic int64_t *board = wt_board();
@@ -170,7 +174,7 @@ static void test_behind_a_held_loan(void **state)
                             .loan = true,
                             .timeout_ms = WT_WAIT_MS,
                             .cpu_ns = &board[1]};
-        pid_t ps = st_spawn(wt_block, &js);
+        pid_t ps = tu_spawn(wt_block, &js);
         double cpu_r = wt_cpu_ms(&jr);
         double cpu_s = wt_join(ps, &js);
         munmap(board, 2 * sizeof(int64_t));
@@ -182,10 +186,10 @@ static void test_behind_a_held_loan(void **state)
                  cpu_s);
         /* Committed, the loan's message comes first. */
         memcpy(held, "held", 4);
-        st_err(ipc_commit(tx, held, 4, 0), IPC_OK);
+        assert_ipc_err(ipc_commit(tx, held, 4, 0), IPC_OK);
         char buf[64];
         size_t len;
-        st_err(ipc_recv(rx, buf, sizeof buf, &len, NULL, 1000), IPC_OK);
+        assert_ipc_err(ipc_recv(rx, buf, sizeof buf, &len, NULL, 1000), IPC_OK);
         assert_int_equal(len, 4);
         assert_memory_equal(buf, "held", 4);
         ipc_close(tx);
@@ -193,11 +197,11 @@ static void test_behind_a_held_loan(void **state)
     }
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
-        st_test(test_idle_ends),
-        st_test(test_behind_a_held_loan),
+        cmocka_unit_test_teardown(test_idle_ends, st_cleanup),
+        cmocka_unit_test_teardown(test_behind_a_held_loan, st_cleanup),
     };
-    return cmocka_run_group_tests_name("shm.wait", tests, NULL, NULL);
+    return tu_run_tests("shm.wait", tests, argc, argv);
 }

@@ -28,6 +28,9 @@
 
 #include <cmocka.h>
 
+#include "backends.h"
+#include "check.h"
+#include "leakscan.h"
 #include "ipc/ipc.h"
 #include "testutil.h"
 
@@ -35,20 +38,10 @@
 #define SV_LEVELS   32
 #define SV_CHILD_MS 20000
 #define SV_ADDR_MAX 256
+#define SV_MAX_MSQ  4096 /* queues listed at most (kernel.msgmni: 32000) */
 #define SV_FAR_LATE 1000 /* ms: a wait this late is broken, not slow */
 
 /* ---------------------------------------------------------------- helpers */
-
-#define sv_err(expr, want) sv_err_at((expr), (want), #expr, __FILE__, __LINE__)
-static void sv_err_at(ipc_err got, ipc_err want, const char *what,
-                      const char *file, int line)
-{
-    if (got == want)
-        return;
-    print_error("%s\n  returned %s, expected %s\n  detail: \"%s\"\n", what,
-                ipc_errname(got), ipc_errname(want), ipc_last_detail());
-    _fail(file, line);
-}
 
 static long sv_sysctl(const char *name)
 {
@@ -132,18 +125,10 @@ static int sv_teardown(void **state)
     return 0;
 }
 
-static key_t sv_random_key(void)
-{
-    uint32_t key = (uint32_t)tu_rand();
-    if (key == 0 || key >> 24 == SV_PROJ)
-        key ^= 0x80000001u;
-    return (key_t)key;
-}
-
 /* "sysv:0x<key>" with options; the key in *key. */
 static void sv_key_addr(char *buf, size_t size, key_t *key, const char *opts)
 {
-    *key = sv_random_key();
+    *key = (key_t)tu_sysv_key();
     sv_track_key(*key);
     snprintf(buf, size, "sysv:0x%08x%s%s", (unsigned)*key, opts ? "?" : "",
              opts ? opts : "");
@@ -172,48 +157,16 @@ static struct msqid_ds sv_stat(key_t key)
 
 static void sv_send_seq(ipc_channel *tx, uint32_t seq, unsigned prio)
 {
-    sv_err(ipc_send(tx, &seq, sizeof seq, prio, 1000), IPC_OK);
+    assert_ipc_err(ipc_send(tx, &seq, sizeof seq, prio, 1000), IPC_OK);
 }
 
 static uint32_t sv_recv_seq(ipc_channel *rx, unsigned *prio)
 {
     uint32_t seq = UINT32_MAX;
     size_t len = 0;
-    sv_err(ipc_recv(rx, &seq, sizeof seq, &len, prio, 1000), IPC_OK);
+    assert_ipc_err(ipc_recv(rx, &seq, sizeof seq, &len, prio, 1000), IPC_OK);
     assert_int_equal(len, sizeof seq);
     return seq;
-}
-
-static pid_t sv_fork(void)
-{
-    pid_t pid = tu_fork();
-    assert_true(pid >= 0);
-    if (pid == 0)
-        alarm(SV_CHILD_MS / 1000 + 5); /* a hung child dies */
-    return pid;
-}
-
-static void sv_reap(pid_t pid)
-{
-    int status = 0;
-    char what[64];
-    bool ended = tu_wait(pid, SV_CHILD_MS, &status);
-    if (!ended || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
-        fail_msg("child %ld: %s%s", (long)pid,
-                 tu_status_str(status, what, sizeof what),
-                 ended ? "" : " (hung, killed)");
-}
-
-static int sv_child_fail(int code, const char *fmt, ...)
-{
-    char msg[256];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    fprintf(stderr, "[child %ld] %s (detail \"%s\")\n", (long)getpid(), msg,
-            ipc_last_detail());
-    return code;
 }
 
 /* Is a queue whose last sender or receiver was pid still there? For pair
@@ -221,18 +174,12 @@ static int sv_child_fail(int code, const char *fmt, ...)
  * cbytes qnum lspid lrpid ...). */
 static bool sv_queue_of_pid(pid_t pid)
 {
-    char line[512];
+    static struct tu_msq q[SV_MAX_MSQ];
+    int n = tu_msq_list(q, SV_MAX_MSQ);
     bool found = false;
-    FILE *f = fopen("/proc/sysvipc/msg", "r");
-    assert_non_null(f);
-    while (fgets(line, sizeof line, f)) {
-        long key, id, perms, cbytes, qnum, lspid, lrpid;
-        if (sscanf(line, "%ld %ld %ld %ld %ld %ld %ld", &key, &id, &perms,
-                   &cbytes, &qnum, &lspid, &lrpid) == 7 &&
-            (lspid == pid || lrpid == pid))
-            found = true;
-    }
-    fclose(f);
+    assert_true(n >= 0);
+    for (int i = 0; i < n; i++)
+        found = found || q[i].lspid == pid || q[i].lrpid == pid;
     return found;
 }
 
@@ -249,11 +196,11 @@ static void test_priority(void **state)
     static unsigned prios[N];
     unsigned prio;
 
-    sv_err(sv_pair("sysv:?max_msg=64", 0, ends), IPC_OK);
-    sv_err(ipc_query(ends[0], &info), IPC_OK);
+    assert_ipc_err(sv_pair("sysv:?max_msg=64", 0, ends), IPC_OK);
+    assert_ipc_err(ipc_query(ends[0], &info), IPC_OK);
     assert_int_equal(info.max_prio, 31);
     assert_true(info.caps & IPC_CAP_PRIORITY);
-    sv_err(ipc_send(ends[0], "x", 1, 32, 0), IPC_EINVAL);
+    assert_ipc_err(ipc_send(ends[0], "x", 1, 32, 0), IPC_EINVAL);
 
     /* Queued in a random order of priorities (300 * 4 bytes fit in the
      * queue's 16 KiB; the kernel also counts messages against it). */
@@ -276,7 +223,8 @@ static void test_priority(void **state)
     }
     assert_int_equal(got, N);
     size_t len;
-    sv_err(ipc_recv(ends[1], &got, sizeof got, &len, NULL, 0), IPC_EAGAIN);
+    assert_ipc_err(ipc_recv(ends[1], &got, sizeof got, &len, NULL, 0),
+                   IPC_EAGAIN);
     sv_close(ends[0]);
     sv_close(ends[1]);
 
@@ -286,9 +234,9 @@ static void test_priority(void **state)
     key_t key;
     ipc_channel *rx, *tx;
     sv_key_addr(addr, sizeof addr, &key, NULL);
-    sv_err(sv_open(addr, IPC_F_CREATE | IPC_F_EXCL | IPC_F_RECV, 0, &rx),
-           IPC_OK);
-    sv_err(sv_open(addr, IPC_F_SEND, 0, &tx), IPC_OK);
+    assert_ipc_err(
+        sv_open(addr, IPC_F_CREATE | IPC_F_EXCL | IPC_F_RECV, 0, &rx), IPC_OK);
+    assert_ipc_err(sv_open(addr, IPC_F_SEND, 0, &tx), IPC_OK);
     sv_send_seq(tx, 1, 0);
     sv_send_seq(tx, 2, 0);
     sv_send_seq(tx, 3, 7);
@@ -318,9 +266,9 @@ static void test_limits_max_msg(void **state)
     ipc_info info;
     key_t key;
 
-    sv_err(sv_pair("sysv:?max_msg=0", 0, ends), IPC_EINVAL);
-    sv_err(sv_pair("sysv:", 0, ends), IPC_OK);
-    sv_err(ipc_query(ends[0], &info), IPC_OK);
+    assert_ipc_err(sv_pair("sysv:?max_msg=0", 0, ends), IPC_EINVAL);
+    assert_ipc_err(sv_pair("sysv:", 0, ends), IPC_OK);
+    assert_ipc_err(ipc_query(ends[0], &info), IPC_OK);
     assert_int_equal(info.max_msg, msgmax < 8192 ? msgmax : 8192);
     sv_close(ends[0]);
     sv_close(ends[1]);
@@ -329,17 +277,17 @@ static void test_limits_max_msg(void **state)
     snprintf(opts, sizeof opts, "max_msg=%ld", msgmax);
     sv_key_addr(addr, sizeof addr, &key, opts);
     ipc_channel *rx, *tx;
-    sv_err(sv_open(addr, IPC_F_CREATE | IPC_F_EXCL | IPC_F_RECV, 0, &rx),
-           IPC_OK);
-    sv_err(sv_open(addr, IPC_F_SEND, 0, &tx), IPC_OK);
+    assert_ipc_err(
+        sv_open(addr, IPC_F_CREATE | IPC_F_EXCL | IPC_F_RECV, 0, &rx), IPC_OK);
+    assert_ipc_err(sv_open(addr, IPC_F_SEND, 0, &tx), IPC_OK);
     unsigned char *buf = malloc((size_t)msgmax + 1);
     assert_non_null(buf);
     tu_pattern(buf, (size_t)msgmax, 77);
-    sv_err(ipc_send(tx, buf, (size_t)msgmax + 1, 0, 0), IPC_EMSGSIZE);
-    sv_err(ipc_send(tx, buf, (size_t)msgmax, 0, 1000), IPC_OK);
+    assert_ipc_err(ipc_send(tx, buf, (size_t)msgmax + 1, 0, 0), IPC_EMSGSIZE);
+    assert_ipc_err(ipc_send(tx, buf, (size_t)msgmax, 0, 1000), IPC_OK);
     memset(buf, 0, (size_t)msgmax);
     size_t len = 0;
-    sv_err(ipc_recv(rx, buf, (size_t)msgmax, &len, NULL, 1000), IPC_OK);
+    assert_ipc_err(ipc_recv(rx, buf, (size_t)msgmax, &len, NULL, 1000), IPC_OK);
     assert_int_equal(len, msgmax);
     assert_int_equal(tu_pattern_check(buf, len, 77), len);
     free(buf);
@@ -351,13 +299,14 @@ static void test_limits_max_msg(void **state)
     snprintf(want, sizeof want, "kernel.msgmax (%ld)", msgmax);
     snprintf(opts, sizeof opts, "max_msg=%ld", msgmax + 1);
     snprintf(addr, sizeof addr, "sysv:?%s", opts);
-    sv_err(sv_pair(addr, 0, ends), IPC_ELIMIT);
+    assert_ipc_err(sv_pair(addr, 0, ends), IPC_ELIMIT);
     assert_non_null(strstr(ipc_last_detail(), want));
     assert_null(ends[0]);
     assert_null(ends[1]);
     sv_key_addr(addr, sizeof addr, &key, opts);
-    sv_err(sv_open(addr, IPC_F_CREATE | IPC_F_EXCL | IPC_F_RECV, 0, &ch),
-           IPC_ELIMIT);
+    assert_ipc_err(
+        sv_open(addr, IPC_F_CREATE | IPC_F_EXCL | IPC_F_RECV, 0, &ch),
+        IPC_ELIMIT);
     print_message("  max_msg %ld + 1: \"%s\"\n", msgmax, ipc_last_detail());
     assert_non_null(strstr(ipc_last_detail(), want));
     assert_null(ch);
@@ -376,28 +325,28 @@ static void test_limits_depth(void **state)
     ipc_info info;
     static unsigned char buf[8192];
 
-    sv_err(sv_pair("sysv:?max_msg=3000", 0, ends), IPC_OK);
-    sv_err(ipc_query(ends[0], &info), IPC_OK);
+    assert_ipc_err(sv_pair("sysv:?max_msg=3000", 0, ends), IPC_OK);
+    assert_ipc_err(ipc_query(ends[0], &info), IPC_OK);
     assert_int_equal(info.capacity, 0);
     assert_int_equal(info.buffer_bytes, msgmnb);
     long n = 0;
     while (ipc_send(ends[0], buf, 3000, 0, 0) == IPC_OK)
         n++;
-    sv_err(ipc_send(ends[0], buf, 3000, 0, 0), IPC_EAGAIN);
+    assert_ipc_err(ipc_send(ends[0], buf, 3000, 0, 0), IPC_EAGAIN);
     print_message("  3000-byte messages: %ld fit in msgmnb %ld\n", n, msgmnb);
     assert_int_equal(n, msgmnb / 3000);
     /* A smaller one still fits in what is left, if anything is. */
     long left = msgmnb - n * 3000;
     if (left > 0)
-        sv_err(ipc_send(ends[0], buf, (size_t)left, 0, 0), IPC_OK);
-    sv_err(ipc_send(ends[0], buf, 1, 0, 0), IPC_EAGAIN);
+        assert_ipc_err(ipc_send(ends[0], buf, (size_t)left, 0, 0), IPC_OK);
+    assert_ipc_err(ipc_send(ends[0], buf, 1, 0, 0), IPC_EAGAIN);
     int64_t t0 = tu_now_ns();
-    sv_err(ipc_send(ends[0], buf, 1, 0, 30), IPC_ETIMEDOUT);
+    assert_ipc_err(ipc_send(ends[0], buf, 1, 0, 30), IPC_ETIMEDOUT);
     assert_true(tu_elapsed_ms(t0) >= 30);
     sv_close(ends[0]);
     sv_close(ends[1]);
 
-    sv_err(sv_pair("sysv:", 0, ends), IPC_OK);
+    assert_ipc_err(sv_pair("sysv:", 0, ends), IPC_OK);
     n = 0;
     while (n <= msgmnb && ipc_send(ends[0], "", 0, 0, 0) == IPC_OK)
         n++;
@@ -436,10 +385,10 @@ static void test_limits_qbytes(void **state)
         sv_close(tx);
     }
     msgctl(id, IPC_RMID, NULL);
-    sv_err(err, IPC_ELIMIT);
+    assert_ipc_err(err, IPC_ELIMIT);
     print_message("  \"%s\"\n", detail);
     assert_non_null(strstr(detail, "msg_qbytes (1000"));
-    sv_err(err2, IPC_OK);
+    assert_ipc_err(err2, IPC_OK);
     assert_int_equal(info.buffer_bytes, 1000);
 }
 
@@ -463,10 +412,10 @@ static int ns_expect(ipc_err got, ipc_err want, const char *what,
                      const char *detail_has)
 {
     if (got != want)
-        return sv_child_fail(3, "%s: %s, expected %s", what, ipc_errname(got),
+        return tu_child_fail(3, "%s: %s, expected %s", what, ipc_errname(got),
                              ipc_errname(want));
     if (detail_has && !strstr(ipc_last_detail(), detail_has))
-        return sv_child_fail(4, "%s: detail lacks \"%s\"", what, detail_has);
+        return tu_child_fail(4, "%s: detail lacks \"%s\"", what, detail_has);
     if (detail_has)
         fprintf(stderr, "  %s: \"%s\"\n", what, ipc_last_detail());
     return 0;
@@ -482,7 +431,7 @@ static int ns_limits_child(void)
         return 77;
     if (!ns_set("msgmni", 2) || !ns_set("msgmax", 8192) ||
         !ns_set("msgmnb", 16384))
-        return sv_child_fail(2, "set kernel.msg*: %s", strerror(errno));
+        return tu_child_fail(2, "set kernel.msg*: %s", strerror(errno));
     /* msgmni 2: two pairs, then no more queues. */
     if ((rc = ns_expect(ipc_pair("sysv:", 0, a), IPC_OK, "pair 1", NULL)) ||
         (rc = ns_expect(ipc_pair("sysv:", 0, b), IPC_OK, "pair 2", NULL)) ||
@@ -496,7 +445,7 @@ static int ns_limits_child(void)
     ipc_close(b[1]);
     /* msgmax above msgmnb: a max_msg the queue's bytes cannot hold. */
     if (!ns_set("msgmax", 20000))
-        return sv_child_fail(2, "set msgmax: %s", strerror(errno));
+        return tu_child_fail(2, "set msgmax: %s", strerror(errno));
     if ((rc = ns_expect(ipc_pair("sysv:?max_msg=20000", 0, b), IPC_ELIMIT,
                         "max_msg 20000, msgmnb 16384",
                         "msg_qbytes (16384; kernel.msgmnb is 16384)")))
@@ -504,14 +453,14 @@ static int ns_limits_child(void)
     /* The default follows msgmax down; msgmax lowered under an open
      * channel: the send says which limit. */
     if (!ns_set("msgmax", 1000))
-        return sv_child_fail(2, "set msgmax: %s", strerror(errno));
+        return tu_child_fail(2, "set msgmax: %s", strerror(errno));
     if ((rc = ns_expect(ipc_pair("sysv:", 0, b), IPC_OK, "pair", NULL)))
         return rc;
     ipc_query(b[0], &info);
     ipc_close(b[0]);
     ipc_close(b[1]);
     if (info.max_msg != 1000)
-        return sv_child_fail(5, "default max_msg %zu with msgmax 1000",
+        return tu_child_fail(5, "default max_msg %zu with msgmax 1000",
                              info.max_msg);
     if ((rc = ns_expect(ipc_send(a[0], buf, sizeof buf, 0, 0), IPC_ELIMIT,
                         "send 2000 after msgmax 1000",
@@ -528,7 +477,7 @@ static void test_limits_namespace(void **state)
 {
     (void)state;
     int status = 0;
-    pid_t pid = sv_fork();
+    pid_t pid = tu_fork();
     if (pid == 0)
         _exit(ns_limits_child());
     bool ended = tu_wait(pid, SV_CHILD_MS, &status);
@@ -553,7 +502,7 @@ static int unlink_later(const char *addr)
     tu_sleep_ms(200);
     ipc_err err = ipc_unlink(addr);
     if (err != IPC_OK)
-        return sv_child_fail(2, "ipc_unlink(%s): %s", addr, ipc_errname(err));
+        return tu_child_fail(2, "ipc_unlink(%s): %s", addr, ipc_errname(err));
     return 0;
 }
 
@@ -577,13 +526,14 @@ static void test_removed_under_caller(void **state)
         unsigned char buf[1024] = {0};
         size_t len;
         sv_key_addr(addr, sizeof addr, &key, "max_msg=1024");
-        sv_err(sv_open(addr, IPC_F_CREATE | IPC_F_EXCL | IPC_F_RECV, 0, &rx),
-               IPC_OK);
-        sv_err(sv_open(addr, IPC_F_SEND, 0, &tx), IPC_OK);
+        assert_ipc_err(
+            sv_open(addr, IPC_F_CREATE | IPC_F_EXCL | IPC_F_RECV, 0, &rx),
+            IPC_OK);
+        assert_ipc_err(sv_open(addr, IPC_F_SEND, 0, &tx), IPC_OK);
         if (c->sender)
             while (ipc_send(tx, buf, sizeof buf, 0, 0) == IPC_OK)
                 ;
-        pid_t pid = sv_fork();
+        pid_t pid = tu_fork();
         if (pid == 0)
             _exit(unlink_later(addr));
         alarm(30); /* a -1 wait that never ends kills the test */
@@ -594,19 +544,21 @@ static void test_removed_under_caller(void **state)
                 : ipc_recv(rx, buf, sizeof buf, &len, NULL, c->timeout_ms);
         double took = tu_elapsed_ms(t0);
         alarm(0);
-        sv_reap(pid);
+        assert_child_ok(pid, SV_CHILD_MS);
         print_message("  %s: %s after %.1f ms (\"%s\")\n", c->what,
                       ipc_errname(err), took, ipc_last_detail());
-        sv_err(err, IPC_ECLOSED);
+        assert_ipc_err(err, IPC_ECLOSED);
         assert_true(took >= 150 && took < 5000);
         /* It stays closed, at once, whatever the timeout. */
-        sv_err(ipc_send(tx, buf, 1, 0, 0), IPC_ECLOSED);
-        sv_err(ipc_send(tx, buf, 1, 0, -1), IPC_ECLOSED);
-        sv_err(ipc_recv(rx, buf, sizeof buf, &len, NULL, 0), IPC_ECLOSED);
-        sv_err(ipc_recv(rx, buf, sizeof buf, &len, NULL, -1), IPC_ECLOSED);
+        assert_ipc_err(ipc_send(tx, buf, 1, 0, 0), IPC_ECLOSED);
+        assert_ipc_err(ipc_send(tx, buf, 1, 0, -1), IPC_ECLOSED);
+        assert_ipc_err(ipc_recv(rx, buf, sizeof buf, &len, NULL, 0),
+                       IPC_ECLOSED);
+        assert_ipc_err(ipc_recv(rx, buf, sizeof buf, &len, NULL, -1),
+                       IPC_ECLOSED);
         sv_close(tx);
         sv_close(rx); /* the creator's close finds nothing to remove */
-        sv_err(ipc_unlink(addr), IPC_ENOENT);
+        assert_ipc_err(ipc_unlink(addr), IPC_ENOENT);
     }
 }
 
@@ -619,9 +571,9 @@ static void test_pair_lifetime(void **state)
     ipc_channel *ends[2];
     int ready[2];
 
-    sv_err(sv_pair("sysv:?max_msg=64", 0, ends), IPC_OK);
+    assert_ipc_err(sv_pair("sysv:?max_msg=64", 0, ends), IPC_OK);
     assert_int_equal(pipe(ready), 0);
-    pid_t pid = sv_fork();
+    pid_t pid = tu_fork();
     if (pid == 0) {
         char buf[64];
         size_t len;
@@ -629,27 +581,27 @@ static void test_pair_lifetime(void **state)
         close(ready[0]);
         ipc_err err = ipc_recv(ends[1], buf, sizeof buf, &len, NULL, 5000);
         if (err != IPC_OK || len != 5 || memcmp(buf, "hello", 5) != 0)
-            _exit(sv_child_fail(2, "first recv: %s", ipc_errname(err)));
+            _exit(tu_child_fail(2, "first recv: %s", ipc_errname(err)));
         if (write(ready[1], "r", 1) != 1)
             _exit(3);
         err = ipc_recv(ends[1], buf, sizeof buf, &len, NULL, -1);
         sv_close(ends[1]);
         if (err != IPC_ECLOSED)
-            _exit(sv_child_fail(4, "recv on the removed pair queue: %s",
+            _exit(tu_child_fail(4, "recv on the removed pair queue: %s",
                                 ipc_errname(err)));
         _exit(0);
     }
     close(ready[1]);
     /* The parent keeps only the sender: the queue must stay. */
     sv_close(ends[1]);
-    sv_err(ipc_send(ends[0], "hello", 5, 0, 1000), IPC_OK);
+    assert_ipc_err(ipc_send(ends[0], "hello", 5, 0, 1000), IPC_OK);
     char c;
     assert_int_equal(read(ready[0], &c, 1), 1);
     close(ready[0]);
     assert_true(sv_queue_of_pid(pid));
     tu_sleep_ms(100);  /* let the child block in msgrcv */
     sv_close(ends[0]); /* the last end here: removed */
-    sv_reap(pid);
+    assert_child_ok(pid, SV_CHILD_MS);
     assert_false(sv_queue_of_pid(pid));
     assert_false(sv_queue_of_pid(getpid()));
 }
@@ -675,18 +627,19 @@ static void test_deadline_accuracy(void **state)
     unsigned char buf[4000] = {0};
     size_t len;
 
-    sv_err(sv_pair("sysv:?max_msg=4000", 0, ends), IPC_OK);
+    assert_ipc_err(sv_pair("sysv:?max_msg=4000", 0, ends), IPC_OK);
     for (int i = 0; i < NW; i++) {
         int64_t t0 = tu_now_ns();
-        sv_err(ipc_recv(ends[1], buf, sizeof buf, &len, NULL, waits[i]),
-               IPC_ETIMEDOUT);
+        assert_ipc_err(ipc_recv(ends[1], buf, sizeof buf, &len, NULL, waits[i]),
+                       IPC_ETIMEDOUT);
         late[i] = tu_elapsed_ms(t0) - waits[i];
     }
     while (ipc_send(ends[0], buf, sizeof buf, 0, 0) == IPC_OK)
         ;
     for (int i = 0; i < NW; i++) {
         int64_t t0 = tu_now_ns();
-        sv_err(ipc_send(ends[0], buf, sizeof buf, 0, waits[i]), IPC_ETIMEDOUT);
+        assert_ipc_err(ipc_send(ends[0], buf, sizeof buf, 0, waits[i]),
+                       IPC_ETIMEDOUT);
         late[NW + i] = tu_elapsed_ms(t0) - waits[i];
     }
     sv_close(ends[0]);
@@ -735,7 +688,7 @@ static void test_wait_cpu(void **state)
     size_t len;
     double share[2];
 
-    sv_err(sv_pair("sysv:?max_msg=4000", 0, ends), IPC_OK);
+    assert_ipc_err(sv_pair("sysv:?max_msg=4000", 0, ends), IPC_OK);
     for (int i = 0; i < 2; i++) {
         if (i == 1)
             while (ipc_send(ends[0], buf, sizeof buf, 0, 0) == IPC_OK)
@@ -746,7 +699,7 @@ static void test_wait_cpu(void **state)
                           ? ipc_recv(ends[1], buf, sizeof buf, &len, NULL, 1000)
                           : ipc_send(ends[0], buf, sizeof buf, 0, 1000);
         double wall = tu_elapsed_ms(t0), cpu = cpu_ms() - c0;
-        sv_err(err, IPC_ETIMEDOUT);
+        assert_ipc_err(err, IPC_ETIMEDOUT);
         share[i] = 100.0 * cpu / wall;
         print_message("  %s waiting 1 s: %.2f ms CPU in %.1f ms (%.2f %%)\n",
                       i == 0 ? "receiver" : "sender", cpu, wall, share[i]);
@@ -782,7 +735,7 @@ static void test_wake_latency(void **state)
     size_t len;
     double worst = 0;
 
-    sv_err(sv_pair("sysv:?max_msg=16", 0, ends), IPC_OK);
+    assert_ipc_err(sv_pair("sysv:?max_msg=16", 0, ends), IPC_OK);
     for (int i = 0; i < 5; i++) {
         struct late_sender ls = {.tx = ends[0], .delay_ms = 50 + 37 * i};
         pthread_t th;
@@ -790,7 +743,7 @@ static void test_wake_latency(void **state)
         ipc_err err = ipc_recv(ends[1], buf, sizeof buf, &len, NULL, 10000);
         int64_t got_at = tu_now_ns();
         pthread_join(th, NULL);
-        sv_err(err, IPC_OK);
+        assert_ipc_err(err, IPC_OK);
         double lag = (double)(got_at - ls.sent_at) / 1e6;
         if (lag > worst)
             worst = lag;
@@ -818,10 +771,10 @@ static void test_keys(void **state)
         if (err != IPC_EINVAL)
             fail_msg("%s: %s, expected IPC_EINVAL", bad[i], ipc_errname(err));
         assert_null(ch);
-        sv_err(ipc_unlink(bad[i]), IPC_EINVAL);
+        assert_ipc_err(ipc_unlink(bad[i]), IPC_EINVAL);
     }
     /* Upper case, few digits, and the top bit set. */
-    key_t key = sv_random_key();
+    key_t key = (key_t)tu_sysv_key();
     char addr[SV_ADDR_MAX];
     uint32_t keys[3] = {(uint32_t)key & 0xfff, (uint32_t)key | 0x80000000u,
                         (uint32_t)key};
@@ -830,8 +783,9 @@ static void test_keys(void **state)
             continue; /* someone's queue: not ours to test with */
         sv_track_key((key_t)keys[i]);
         snprintf(addr, sizeof addr, "sysv:0X%X", (unsigned)keys[i]);
-        sv_err(sv_open(addr, IPC_F_CREATE | IPC_F_EXCL | IPC_F_RECV, 0, &ch),
-               IPC_OK);
+        assert_ipc_err(
+            sv_open(addr, IPC_F_CREATE | IPC_F_EXCL | IPC_F_RECV, 0, &ch),
+            IPC_OK);
         assert_true(sv_qid((key_t)keys[i]) >= 0);
         sv_close(ch);
         assert_true(sv_qid((key_t)keys[i]) < 0);
@@ -850,22 +804,24 @@ static void test_ftok(void **state)
     snprintf(path, sizeof path, "%s/%s", tu_tmpdir(), name);
     snprintf(sv_path, sizeof sv_path, "%s", path);
     snprintf(addr, sizeof addr, "sysv:%s", path);
-    sv_err(sv_open(addr, IPC_F_CREATE | IPC_F_EXCL | IPC_F_RECV, 0, &rx),
-           IPC_ENOENT);
+    assert_ipc_err(
+        sv_open(addr, IPC_F_CREATE | IPC_F_EXCL | IPC_F_RECV, 0, &rx),
+        IPC_ENOENT);
     assert_non_null(strstr(ipc_last_detail(), "ftok"));
-    sv_err(sv_open(addr, IPC_F_SEND, 0, &tx), IPC_ENOENT);
-    sv_err(ipc_unlink(addr), IPC_ENOENT);
+    assert_ipc_err(sv_open(addr, IPC_F_SEND, 0, &tx), IPC_ENOENT);
+    assert_ipc_err(ipc_unlink(addr), IPC_ENOENT);
 
     int fd = open(path, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0600);
     assert_true(fd >= 0);
     close(fd);
-    sv_err(sv_open(addr, IPC_F_SEND, 0, &tx), IPC_ENOENT); /* no queue */
-    sv_err(sv_open(addr, IPC_F_CREATE | IPC_F_EXCL | IPC_F_RECV, 0, &rx),
-           IPC_OK);
+    assert_ipc_err(sv_open(addr, IPC_F_SEND, 0, &tx),
+                   IPC_ENOENT); /* no queue */
+    assert_ipc_err(
+        sv_open(addr, IPC_F_CREATE | IPC_F_EXCL | IPC_F_RECV, 0, &rx), IPC_OK);
     key_t key = ftok(path, SV_PROJ);
     sv_track_key(key);
     bool found = sv_qid(key) >= 0;
-    sv_err(sv_open(addr, IPC_F_SEND, 0, &tx), IPC_OK);
+    assert_ipc_err(sv_open(addr, IPC_F_SEND, 0, &tx), IPC_OK);
     sv_send_seq(tx, 42, 3);
     unsigned prio;
     uint32_t seq = sv_recv_seq(rx, &prio);
@@ -890,16 +846,17 @@ static void test_ownership(void **state)
     ipc_channel *rx = NULL, *rx2 = NULL, *tx = NULL;
 
     sv_key_addr(addr, sizeof addr, &key, NULL);
-    sv_err(sv_open(addr, IPC_F_CREATE | IPC_F_SEND, 0, &tx), IPC_EINVAL);
+    assert_ipc_err(sv_open(addr, IPC_F_CREATE | IPC_F_SEND, 0, &tx),
+                   IPC_EINVAL);
     assert_true(sv_qid(key) < 0);
     mode_t old = umask(077);
-    sv_err(sv_open(addr, IPC_F_CREATE | IPC_F_EXCL | IPC_F_RECV, 0, &rx),
-           IPC_OK);
+    assert_ipc_err(
+        sv_open(addr, IPC_F_CREATE | IPC_F_EXCL | IPC_F_RECV, 0, &rx), IPC_OK);
     struct msqid_ds ds = sv_stat(key);
     assert_int_equal(ds.msg_perm.mode & 0777, 0600);
     assert_int_equal(ds.msg_perm.uid, geteuid());
     /* Plain CREATE on our existing queue: opened, not owned. */
-    sv_err(sv_open(addr, IPC_F_CREATE | IPC_F_RECV, 0, &rx2), IPC_OK);
+    assert_ipc_err(sv_open(addr, IPC_F_CREATE | IPC_F_RECV, 0, &rx2), IPC_OK);
     sv_close(rx2);
     assert_true(sv_qid(key) >= 0);
     sv_close(rx);
@@ -907,8 +864,8 @@ static void test_ownership(void **state)
 
     char addr2[SV_ADDR_MAX];
     snprintf(addr2, sizeof addr2, "sysv:0x%08x?mode=0640", (unsigned)key);
-    sv_err(sv_open(addr2, IPC_F_CREATE | IPC_F_EXCL | IPC_F_RECV, 0, &rx),
-           IPC_OK);
+    assert_ipc_err(
+        sv_open(addr2, IPC_F_CREATE | IPC_F_EXCL | IPC_F_RECV, 0, &rx), IPC_OK);
     ds = sv_stat(key);
     umask(old);
     assert_int_equal(ds.msg_perm.mode & 0777, 0640);
@@ -926,9 +883,9 @@ static void test_ownership(void **state)
     ipc_err excl =
         sv_open(addr, IPC_F_CREATE | IPC_F_EXCL | IPC_F_RECV, 0, &rx2);
     msgctl(id, IPC_RMID, NULL);
-    sv_err(err, IPC_EACCES);
+    assert_ipc_err(err, IPC_EACCES);
     print_message("  \"%s\"\n", detail);
-    sv_err(excl, IPC_EEXIST);
+    assert_ipc_err(excl, IPC_EEXIST);
     assert_null(rx);
 
     /* Created by another uid (needs root to play that uid). */
@@ -936,16 +893,16 @@ static void test_ownership(void **state)
         print_message("  not root: the other-creator case is not run\n");
         return;
     }
-    pid_t pid = sv_fork();
+    pid_t pid = tu_fork();
     if (pid == 0) {
         if (setgid(65534) != 0 || setuid(65534) != 0)
             _exit(2);
         _exit(msgget(key, IPC_CREAT | IPC_EXCL | 0666) >= 0 ? 0 : 3);
     }
-    sv_reap(pid);
+    assert_child_ok(pid, SV_CHILD_MS);
     err = sv_open(addr, IPC_F_CREATE | IPC_F_RECV, 0, &rx);
     sv_rmid(key);
-    sv_err(err, IPC_EACCES);
+    assert_ipc_err(err, IPC_EACCES);
     assert_null(rx);
 }
 
@@ -961,20 +918,22 @@ static void test_replace(void **state)
     sv_key_addr(addr, sizeof addr, &key, "max_msg=64");
     int id = msgget(key, IPC_CREAT | IPC_EXCL | 0600);
     assert_true(id >= 0);
-    sv_err(sv_open(addr, IPC_F_SEND, 0, &tx), IPC_OK);
-    sv_err(sv_open(addr, IPC_F_CREATE | IPC_F_REPLACE | IPC_F_RECV, 0, &rx),
-           IPC_OK);
+    assert_ipc_err(sv_open(addr, IPC_F_SEND, 0, &tx), IPC_OK);
+    assert_ipc_err(
+        sv_open(addr, IPC_F_CREATE | IPC_F_REPLACE | IPC_F_RECV, 0, &rx),
+        IPC_OK);
     int id2 = sv_qid(key);
-    sv_err(ipc_send(tx, "old", 3, 0, 0), IPC_ECLOSED);
+    assert_ipc_err(ipc_send(tx, "old", 3, 0, 0), IPC_ECLOSED);
     sv_close(tx);
     assert_true(id2 >= 0 && id2 != id);
-    sv_err(sv_open(addr, IPC_F_SEND, 0, &tx), IPC_OK);
+    assert_ipc_err(sv_open(addr, IPC_F_SEND, 0, &tx), IPC_OK);
     sv_send_seq(tx, 9, 0);
     assert_int_equal(sv_recv_seq(rx, NULL), 9);
     /* Replaced again by a second receiver: the first one's close then
      * leaves the newer queue alone. */
-    sv_err(sv_open(addr, IPC_F_CREATE | IPC_F_REPLACE | IPC_F_RECV, 0, &rx2),
-           IPC_OK);
+    assert_ipc_err(
+        sv_open(addr, IPC_F_CREATE | IPC_F_REPLACE | IPC_F_RECV, 0, &rx2),
+        IPC_OK);
     sv_close(rx);
     assert_true(sv_qid(key) >= 0);
     sv_close(tx);
@@ -985,20 +944,12 @@ static void test_replace(void **state)
 /* Queues of a uid (creator) still in the system. */
 static int sv_queues_of_cuid(long cuid)
 {
-    char line[512];
-    int n = 0;
-    FILE *f = fopen("/proc/sysvipc/msg", "r");
-    assert_non_null(f);
-    while (fgets(line, sizeof line, f)) {
-        long v[10];
-        if (sscanf(line, "%ld %ld %ld %ld %ld %ld %ld %ld %ld %ld", &v[0],
-                   &v[1], &v[2], &v[3], &v[4], &v[5], &v[6], &v[7], &v[8],
-                   &v[9]) == 10 &&
-            v[9] == cuid)
-            n++;
-    }
-    fclose(f);
-    return n;
+    static struct tu_msq q[SV_MAX_MSQ];
+    int n = tu_msq_list(q, SV_MAX_MSQ), found = 0;
+    assert_true(n >= 0);
+    for (int i = 0; i < n; i++)
+        found += q[i].cuid == cuid;
+    return found;
 }
 
 #define SV_OTHER_UID 65533
@@ -1010,33 +961,33 @@ static int foreign_child(const char *addr_rw, const char *addr_ro,
     ipc_info info;
     ipc_err err;
     if (setgid(SV_OTHER_UID) != 0 || setuid(SV_OTHER_UID) != 0)
-        return sv_child_fail(2, "setuid: %s", strerror(errno));
+        return tu_child_fail(2, "setuid: %s", strerror(errno));
     /* Mode 0622: others may write, not read: a sender opens without
      * seeing the byte bound. */
     if ((err = sv_open(addr_rw, IPC_F_SEND, 0, &ch)) != IPC_OK)
-        return sv_child_fail(3, "open sender: %s", ipc_errname(err));
+        return tu_child_fail(3, "open sender: %s", ipc_errname(err));
     ipc_query(ch, &info);
     err = ipc_send(ch, "foreign", 7, 0, 1000);
     sv_close(ch);
     if (err != IPC_OK || info.buffer_bytes != 0)
-        return sv_child_fail(4, "send: %s, buffer_bytes %zu", ipc_errname(err),
+        return tu_child_fail(4, "send: %s, buffer_bytes %zu", ipc_errname(err),
                              info.buffer_bytes);
     if ((err = sv_open(addr_rw, IPC_F_RECV, 0, &ch)) != IPC_EACCES)
-        return sv_child_fail(5, "open receiver: %s", ipc_errname(err));
+        return tu_child_fail(5, "open receiver: %s", ipc_errname(err));
     if ((err = sv_open(addr_rw, IPC_F_CREATE | IPC_F_RECV, 0, &ch)) !=
         IPC_EACCES)
-        return sv_child_fail(6, "create over root's: %s", ipc_errname(err));
+        return tu_child_fail(6, "create over root's: %s", ipc_errname(err));
     /* Mode 0644: no writing for others. */
     if ((err = sv_open(addr_ro, IPC_F_SEND, 0, &ch)) != IPC_EACCES)
-        return sv_child_fail(7, "open sender, 0644: %s", ipc_errname(err));
+        return tu_child_fail(7, "open sender, 0644: %s", ipc_errname(err));
     /* Our own queues without read permission for us: the receiving end
      * fails, and nothing is left behind. */
     if ((err = sv_pair("sysv:?mode=0200", 0, ends)) != IPC_EACCES || ends[0] ||
         ends[1])
-        return sv_child_fail(8, "pair mode 0200: %s", ipc_errname(err));
+        return tu_child_fail(8, "pair mode 0200: %s", ipc_errname(err));
     if ((err = sv_open(addr_new, IPC_F_CREATE | IPC_F_EXCL | IPC_F_RECV, 0,
                        &ch)) != IPC_EACCES)
-        return sv_child_fail(9, "create mode 0200: %s", ipc_errname(err));
+        return tu_child_fail(9, "create mode 0200: %s", ipc_errname(err));
     return 0;
 }
 
@@ -1059,18 +1010,20 @@ static void test_foreign_uid(void **state)
     sv_key_addr(addr_rw, sizeof addr_rw, &key_rw, "mode=0622");
     sv_key_addr(addr_ro, sizeof addr_ro, &key_ro, "mode=0644");
     sv_key_addr(addr_new, sizeof addr_new, &key_new, "mode=0200");
-    sv_err(sv_open(addr_rw, IPC_F_CREATE | IPC_F_EXCL | IPC_F_RECV, 0, &rx),
-           IPC_OK);
-    sv_err(sv_open(addr_ro, IPC_F_CREATE | IPC_F_EXCL | IPC_F_RECV, 0, &ro),
-           IPC_OK);
-    pid_t pid = sv_fork();
+    assert_ipc_err(
+        sv_open(addr_rw, IPC_F_CREATE | IPC_F_EXCL | IPC_F_RECV, 0, &rx),
+        IPC_OK);
+    assert_ipc_err(
+        sv_open(addr_ro, IPC_F_CREATE | IPC_F_EXCL | IPC_F_RECV, 0, &ro),
+        IPC_OK);
+    pid_t pid = tu_fork();
     if (pid == 0)
         _exit(foreign_child(addr_rw, addr_ro, addr_new));
-    sv_reap(pid);
+    assert_child_ok(pid, SV_CHILD_MS);
     ipc_err err = ipc_recv(rx, buf, sizeof buf, &len, NULL, 1000);
     sv_close(ro);
     sv_close(rx);
-    sv_err(err, IPC_OK);
+    assert_ipc_err(err, IPC_OK);
     assert_int_equal(len, 7);
     assert_memory_equal(buf, "foreign", 7);
     assert_int_equal(sv_queues_of_cuid(SV_OTHER_UID), 0);
@@ -1093,39 +1046,39 @@ static void test_held_message(void **state)
     unsigned prio = 99;
 
     sv_key_addr(addr, sizeof addr, &key, "max_msg=200");
-    sv_err(sv_open(addr, IPC_F_CREATE | IPC_F_EXCL | IPC_F_RECV, 0, &rx),
-           IPC_OK);
-    sv_err(sv_open(addr, IPC_F_RECV, 0, &rx2), IPC_OK);
-    sv_err(sv_open(addr, IPC_F_SEND, 0, &tx), IPC_OK);
+    assert_ipc_err(
+        sv_open(addr, IPC_F_CREATE | IPC_F_EXCL | IPC_F_RECV, 0, &rx), IPC_OK);
+    assert_ipc_err(sv_open(addr, IPC_F_RECV, 0, &rx2), IPC_OK);
+    assert_ipc_err(sv_open(addr, IPC_F_SEND, 0, &tx), IPC_OK);
     tu_pattern(buf, 150, 150);
-    sv_err(ipc_send(tx, buf, 150, 2, 0), IPC_OK);
-    sv_err(ipc_recv(rx2, buf, 10, &len, NULL, 0), IPC_EMSGSIZE);
+    assert_ipc_err(ipc_send(tx, buf, 150, 2, 0), IPC_OK);
+    assert_ipc_err(ipc_recv(rx2, buf, 10, &len, NULL, 0), IPC_EMSGSIZE);
     assert_int_equal(len, 150);
     /* It has left the kernel queue for rx2. */
-    sv_err(ipc_recv(rx, buf, sizeof buf, &len, NULL, 0), IPC_EAGAIN);
+    assert_ipc_err(ipc_recv(rx, buf, sizeof buf, &len, NULL, 0), IPC_EAGAIN);
     assert_int_equal(sv_stat(key).msg_qnum, 0);
-    sv_err(ipc_send(tx, "hi", 2, 31, 0), IPC_OK);
+    assert_ipc_err(ipc_send(tx, "hi", 2, 31, 0), IPC_OK);
 
-    pid_t pid = sv_fork();
+    pid_t pid = tu_fork();
     if (pid == 0) {
         unsigned char cbuf[256];
         size_t clen;
         ipc_err err = ipc_recv(rx2, cbuf, sizeof cbuf, &clen, NULL, 0);
         /* The parent holds it; the child gets the next queued one. */
         if (err != IPC_OK || clen != 2)
-            _exit(sv_child_fail(2, "child recv: %s, %zu bytes",
+            _exit(tu_child_fail(2, "child recv: %s, %zu bytes",
                                 ipc_errname(err), clen));
         _exit(0);
     }
-    sv_reap(pid);
+    assert_child_ok(pid, SV_CHILD_MS);
     len = 0;
-    sv_err(ipc_recv(rx2, buf, 149, &len, NULL, 0), IPC_EMSGSIZE);
+    assert_ipc_err(ipc_recv(rx2, buf, 149, &len, NULL, 0), IPC_EMSGSIZE);
     assert_int_equal(len, 150);
-    sv_err(ipc_recv(rx2, buf, 150, &len, &prio, 0), IPC_OK);
+    assert_ipc_err(ipc_recv(rx2, buf, 150, &len, &prio, 0), IPC_OK);
     assert_int_equal(len, 150);
     assert_int_equal(prio, 2);
     assert_int_equal(tu_pattern_check(buf, 150, 150), 150);
-    sv_err(ipc_recv(rx2, buf, sizeof buf, &len, NULL, 0), IPC_EAGAIN);
+    assert_ipc_err(ipc_recv(rx2, buf, sizeof buf, &len, NULL, 0), IPC_EAGAIN);
     sv_close(tx);
     sv_close(rx2);
     sv_close(rx);
@@ -1144,17 +1097,18 @@ static void test_oversized_peer(void **state)
 
     sv_key_addr(addr, sizeof addr, &key, "max_msg=100");
     snprintf(addr_tx, sizeof addr_tx, "sysv:0x%08x?max_msg=400", (unsigned)key);
-    sv_err(sv_open(addr, IPC_F_CREATE | IPC_F_EXCL | IPC_F_RECV, 0, &rx),
-           IPC_OK);
-    sv_err(sv_open(addr_tx, IPC_F_SEND, 0, &tx), IPC_OK);
+    assert_ipc_err(
+        sv_open(addr, IPC_F_CREATE | IPC_F_EXCL | IPC_F_RECV, 0, &rx), IPC_OK);
+    assert_ipc_err(sv_open(addr_tx, IPC_F_SEND, 0, &tx), IPC_OK);
     for (size_t n = 101; n <= 400; n += 299) {
         tu_pattern(buf, n, n);
-        sv_err(ipc_send(tx, buf, n, 0, 0), IPC_OK);
+        assert_ipc_err(ipc_send(tx, buf, n, 0, 0), IPC_OK);
         tu_pattern(buf, 100, 5);
-        sv_err(ipc_send(tx, buf, 100, 0, 0), IPC_OK);
-        sv_err(ipc_recv(rx, buf, sizeof buf, &len, NULL, 1000), IPC_EPROTO);
+        assert_ipc_err(ipc_send(tx, buf, 100, 0, 0), IPC_OK);
+        assert_ipc_err(ipc_recv(rx, buf, sizeof buf, &len, NULL, 1000),
+                       IPC_EPROTO);
         assert_non_null(strstr(ipc_last_detail(), "max_msg"));
-        sv_err(ipc_recv(rx, buf, sizeof buf, &len, NULL, 1000), IPC_OK);
+        assert_ipc_err(ipc_recv(rx, buf, sizeof buf, &len, NULL, 1000), IPC_OK);
         assert_int_equal(len, 100);
         assert_int_equal(tu_pattern_check(buf, 100, 5), 100);
     }
@@ -1171,7 +1125,7 @@ static int mr_receive(const char *addr, int out_fd)
     ipc_channel *rx = NULL;
     ipc_err err = sv_open(addr, IPC_F_RECV, 0, &rx);
     if (err != IPC_OK)
-        return sv_child_fail(2, "open: %s", ipc_errname(err));
+        return tu_child_fail(2, "open: %s", ipc_errname(err));
     for (;;) {
         uint32_t seq;
         size_t len;
@@ -1179,9 +1133,9 @@ static int mr_receive(const char *addr, int out_fd)
         if (err == IPC_ETIMEDOUT)
             break;
         if (err != IPC_OK || len != sizeof seq)
-            return sv_child_fail(3, "recv: %s", ipc_errname(err));
+            return tu_child_fail(3, "recv: %s", ipc_errname(err));
         if (write(out_fd, &seq, sizeof seq) != (ssize_t)sizeof seq)
-            return sv_child_fail(4, "write: %s", strerror(errno));
+            return tu_child_fail(4, "write: %s", strerror(errno));
     }
     sv_close(rx);
     return 0;
@@ -1201,24 +1155,24 @@ static void test_multi_receiver(void **state)
     static uint8_t seen[MR_MESSAGES];
 
     sv_key_addr(addr, sizeof addr, &key, "max_msg=64");
-    sv_err(sv_open(addr, IPC_F_CREATE | IPC_F_EXCL | IPC_F_RECV, 0, &rx),
-           IPC_OK);
-    sv_err(ipc_query(rx, &info), IPC_OK);
+    assert_ipc_err(
+        sv_open(addr, IPC_F_CREATE | IPC_F_EXCL | IPC_F_RECV, 0, &rx), IPC_OK);
+    assert_ipc_err(ipc_query(rx, &info), IPC_OK);
     assert_true(info.caps & IPC_CAP_MULTI_RECEIVER);
     assert_int_equal(pipe2(out, O_CLOEXEC), 0);
     for (int k = 0; k < MR_RECEIVERS; k++) {
-        pids[k] = sv_fork();
+        pids[k] = tu_fork();
         if (pids[k] == 0) {
             close(out[0]);
             _exit(mr_receive(addr, out[1]));
         }
     }
     close(out[1]);
-    sv_err(sv_open(addr, IPC_F_SEND, 0, &tx), IPC_OK);
+    assert_ipc_err(sv_open(addr, IPC_F_SEND, 0, &tx), IPC_OK);
     for (uint32_t i = 0; i < MR_MESSAGES; i++)
-        sv_err(ipc_send(tx, &i, sizeof i, 0, 5000), IPC_OK);
+        assert_ipc_err(ipc_send(tx, &i, sizeof i, 0, 5000), IPC_OK);
     for (int k = 0; k < MR_RECEIVERS; k++)
-        sv_reap(pids[k]);
+        assert_child_ok(pids[k], SV_CHILD_MS);
     uint32_t seq;
     int total = 0;
     while (read(out[0], &seq, sizeof seq) == (ssize_t)sizeof seq) {
@@ -1257,10 +1211,5 @@ int main(int argc, char **argv)
         cmocka_unit_test_teardown(test_oversized_peer, sv_teardown),
         cmocka_unit_test_teardown(test_multi_receiver, sv_teardown),
     };
-    uint64_t seed = tu_seed_from_env();
-    printf("sysv: seed %llu (IPC_TEST_SEED to repeat)\n",
-           (unsigned long long)seed);
-    if (argc >= 2)
-        cmocka_set_test_filter(argv[1]);
-    return cmocka_run_group_tests_name("sysv", tests, NULL, NULL);
+    return tu_run_tests("sysv", tests, argc, argv);
 }

@@ -18,6 +18,7 @@
 
 #include <cmocka.h>
 
+#include "backends.h"
 #include "check.h"
 
 #include "ipc/ipc.h"
@@ -42,14 +43,14 @@ struct fx {
 static int fx_setup(void **state)
 {
     struct fx *fx = calloc(1, sizeof *fx);
-    char name[96];
     if (!fx)
         return -1;
-    tu_unique(name, sizeof name, "ipcu");
-    snprintf(fx->path, sizeof fx->path, "%s/%s", tu_tmpdir(), name);
-    snprintf(fx->addr, sizeof fx->addr, "unix:%s", fx->path);
+    tu_row_addr(tu_row_find("unix-path"), tu_tmpdir(), "ipcu", fx->addr,
+                sizeof fx->addr, NULL);
+    assert_true(tu_row_fs(tu_row_find("unix-path"), fx->addr, fx->path,
+                          sizeof fx->path));
     *state = fx;
-    alarm(60); /* a hang is a failure */
+    tu_watchdog(60); /* a hang is a failure */
     return 0;
 }
 
@@ -57,8 +58,8 @@ static int fx_teardown(void **state)
 {
     struct fx *fx = *state;
     int rc = 0;
-    alarm(0);
-    tu_kill(fx->kid);
+    tu_watchdog(0);
+    tu_kill_live();
     for (size_t i = 0; i < sizeof fx->tx / sizeof fx->tx[0]; i++)
         ipc_close(fx->tx[i]);
     ipc_close(fx->rx);
@@ -80,12 +81,12 @@ struct msg {
 
 static void open_rx(struct fx *fx)
 {
-    CHECK(ipc_open(fx->addr, RECV_NEW, 2000, &fx->rx), IPC_OK);
+    assert_ipc_err(ipc_open(fx->addr, RECV_NEW, 2000, &fx->rx), IPC_OK);
 }
 
 static void open_tx(struct fx *fx, int k)
 {
-    CHECK(ipc_open(fx->addr, IPC_F_SEND, 2000, &fx->tx[k]), IPC_OK);
+    assert_ipc_err(ipc_open(fx->addr, IPC_F_SEND, 2000, &fx->tx[k]), IPC_OK);
 }
 
 /* Queue n messages from sender k without waiting: they must all fit. */
@@ -93,7 +94,7 @@ static void send_n(struct fx *fx, int k, uint32_t *seq, uint32_t n)
 {
     for (uint32_t i = 0; i < n; i++, (*seq)++) {
         struct msg m = {(uint32_t)k, *seq, ~((uint32_t)k ^ *seq)};
-        CHECK(ipc_send(fx->tx[k], &m, sizeof m, 0, 0), IPC_OK);
+        assert_ipc_err(ipc_send(fx->tx[k], &m, sizeof m, 0, 0), IPC_OK);
     }
 }
 
@@ -102,7 +103,8 @@ static uint32_t recv_one(struct fx *fx, uint32_t *next, int timeout_ms)
 {
     struct msg m;
     size_t len = 0;
-    CHECK(ipc_recv(fx->rx, &m, sizeof m, &len, NULL, timeout_ms), IPC_OK);
+    assert_ipc_err(ipc_recv(fx->rx, &m, sizeof m, &len, NULL, timeout_ms),
+                   IPC_OK);
     assert_int_equal(len, sizeof m);
     assert_true(m.sender < 4);
     assert_int_equal(m.check, ~(m.sender ^ m.seq));
@@ -115,7 +117,7 @@ static void expect_empty(struct fx *fx)
 {
     struct msg m;
     size_t len;
-    CHECK(ipc_recv(fx->rx, &m, sizeof m, &len, NULL, 0), IPC_EAGAIN);
+    assert_ipc_err(ipc_recv(fx->rx, &m, sizeof m, &len, NULL, 0), IPC_EAGAIN);
 }
 
 /* A second sender connects while the first one's messages are queued and
@@ -199,7 +201,8 @@ static void test_lone_again(void **state)
     int64_t t0 = tu_now_ns();
     struct msg m;
     size_t len;
-    CHECK(ipc_recv(fx->rx, &m, sizeof m, &len, NULL, 100), IPC_ETIMEDOUT);
+    assert_ipc_err(ipc_recv(fx->rx, &m, sizeof m, &len, NULL, 100),
+                   IPC_ETIMEDOUT);
     assert_true(tu_elapsed_ms(t0) >= 100.0);
     send_n(fx, 0, &seq[0], 3);
     for (int n = 0; n < 3; n++)
@@ -213,7 +216,7 @@ static void test_lone_again(void **state)
     expect_empty(fx);
     int fd;
     short events;
-    CHECK(ipc_pollfd(fx->rx, &fd, &events), IPC_OK);
+    assert_ipc_err(ipc_pollfd(fx->rx, &fd, &events), IPC_OK);
     send_n(fx, 0, &seq[0], 1);
     struct pollfd pfd = {.fd = fd, .events = events};
     assert_int_equal(poll(&pfd, 1, 2000), 1);
@@ -236,7 +239,7 @@ static void test_late_pollfd(void **state)
     send_n(fx, 0, &seq[0], 2);
     int fd;
     short events;
-    CHECK(ipc_pollfd(fx->rx, &fd, &events), IPC_OK);
+    assert_ipc_err(ipc_pollfd(fx->rx, &fd, &events), IPC_OK);
     assert_int_equal(events, POLLIN);
     struct pollfd pfd = {.fd = fd, .events = events};
     assert_int_equal(poll(&pfd, 1, 0), 1);
@@ -254,7 +257,7 @@ static void test_late_pollfd(void **state)
     assert_int_equal(poll(&pfd, 1, 2000), 1); /* the new sender knocks */
     recv_one(fx, next, 2000);
     int fd2;
-    CHECK(ipc_pollfd(fx->rx, &fd2, &events), IPC_OK);
+    assert_ipc_err(ipc_pollfd(fx->rx, &fd2, &events), IPC_OK);
     assert_int_equal(fd2, fd);
 }
 
@@ -293,7 +296,7 @@ static void test_pollfd_from_thread(void **state)
     assert_int_equal(pthread_create(&th, NULL, poller_main, &p), 0);
     recv_one(fx, next, 10000);
     assert_int_equal(pthread_join(th, NULL), 0);
-    CHECK(p.err, IPC_OK);
+    assert_ipc_err(p.err, IPC_OK);
     send_n(fx, 0, &seq[0], 1);
     struct pollfd pfd = {.fd = p.fd, .events = POLLIN};
     assert_int_equal(poll(&pfd, 1, 2000), 1);
@@ -309,14 +312,15 @@ static void test_silent_sender(void **state)
     struct msg m;
     size_t len;
     open_rx(fx);
-    CHECK(ipc_recv(fx->rx, &m, sizeof m, &len, NULL, 0), IPC_EAGAIN);
+    assert_ipc_err(ipc_recv(fx->rx, &m, sizeof m, &len, NULL, 0), IPC_EAGAIN);
     open_tx(fx, 0);
     int64_t t0 = tu_now_ns();
-    CHECK(ipc_recv(fx->rx, &m, sizeof m, &len, NULL, 0), IPC_EAGAIN);
-    CHECK(ipc_recv(fx->rx, &m, sizeof m, &len, NULL, 0), IPC_EAGAIN);
+    assert_ipc_err(ipc_recv(fx->rx, &m, sizeof m, &len, NULL, 0), IPC_EAGAIN);
+    assert_ipc_err(ipc_recv(fx->rx, &m, sizeof m, &len, NULL, 0), IPC_EAGAIN);
     assert_true(tu_elapsed_ms(t0) < LATE_MS);
     t0 = tu_now_ns();
-    CHECK(ipc_recv(fx->rx, &m, sizeof m, &len, NULL, 150), IPC_ETIMEDOUT);
+    assert_ipc_err(ipc_recv(fx->rx, &m, sizeof m, &len, NULL, 150),
+                   IPC_ETIMEDOUT);
     double took = tu_elapsed_ms(t0);
     assert_true(took >= 150.0);
     assert_true(took < 150.0 + LATE_MS);
@@ -373,7 +377,7 @@ static void test_forked_holder(void **state)
     }
     int fd;
     short events;
-    CHECK(ipc_pollfd(fx->rx, &fd, &events), IPC_OK);
+    assert_ipc_err(ipc_pollfd(fx->rx, &fd, &events), IPC_OK);
     struct pollfd pfd = {.fd = fd, .events = events};
     assert_int_equal(poll(&pfd, 1, 0), 0);
     close(hold[1]);
@@ -386,16 +390,18 @@ static void test_forked_holder(void **state)
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
-#define T(name)                                                                \
-    cmocka_unit_test_setup_teardown(test_##name, fx_setup, fx_teardown)
-        T(second_sender),      T(turns),
-        T(lone_again),         T(late_pollfd),
-        T(pollfd_from_thread), T(silent_sender),
-        T(forked_holder),
-#undef T
+        cmocka_unit_test_setup_teardown(test_second_sender, fx_setup,
+                                        fx_teardown),
+        cmocka_unit_test_setup_teardown(test_turns, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_lone_again, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_late_pollfd, fx_setup,
+                                        fx_teardown),
+        cmocka_unit_test_setup_teardown(test_pollfd_from_thread, fx_setup,
+                                        fx_teardown),
+        cmocka_unit_test_setup_teardown(test_silent_sender, fx_setup,
+                                        fx_teardown),
+        cmocka_unit_test_setup_teardown(test_forked_holder, fx_setup,
+                                        fx_teardown),
     };
-    signal(SIGPIPE, SIG_DFL); /* a SIGPIPE let through must show */
-    if (argc > 1)
-        cmocka_set_test_filter(argv[1]);
-    return cmocka_run_group_tests_name("unix", tests, NULL, NULL);
+    return tu_run_tests("unix", tests, argc, argv);
 }

@@ -112,25 +112,107 @@ uint32_t tu_checksum(const void *buf, size_t len)
     return h;
 }
 
+/* Children of tu_fork(): every one (SysV queues are attributed to them)
+ * and the ones not reaped yet (killed by tu_kill_live). */
+#define TU_MAX_PIDS 8192
+static pid_t tu_pids[TU_MAX_PIDS];
+static int tu_n_pids;
+static pid_t tu_live[TU_MAX_PIDS];
+static int tu_n_live;
+static bool tu_child;
+
+const char *tu_test_name = "?";
+
+static void tu_on_alarm(int sig)
+{
+    static const char msg[] = "\nWATCHDOG: still running after its time "
+                              "(hung, or starved): ";
+    const char *who = tu_child ? "a child of " : "";
+    (void)sig;
+    /* Only async-signal-safe calls. */
+    (void)!write(STDERR_FILENO, msg, sizeof msg - 1);
+    (void)!write(STDERR_FILENO, who, strlen(who));
+    (void)!write(STDERR_FILENO, tu_test_name, strlen(tu_test_name));
+    (void)!write(STDERR_FILENO, "\n", 1);
+    _exit(TU_WATCHDOG_EXIT);
+}
+
+void tu_watchdog(unsigned seconds)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = tu_on_alarm;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGALRM, &sa, NULL);
+    alarm(seconds);
+}
+
 pid_t tu_fork(void)
 {
     fflush(stdout);
     fflush(stderr);
-    return fork();
+    pid_t pid = fork();
+    if (pid == 0) {
+        tu_child = true;
+        tu_n_live = 0;
+        signal(SIGUSR1, SIG_DFL);
+        /* cmocka catches these to fail the running test with a longjmp:
+         * in a child that would run the parent's remaining tests. A
+         * child's crash shows as its signal instead. */
+        signal(SIGSEGV, SIG_DFL);
+        signal(SIGBUS, SIG_DFL);
+        signal(SIGILL, SIG_DFL);
+        signal(SIGFPE, SIG_DFL);
+        signal(SIGSYS, SIG_DFL);
+        tu_watchdog(TU_CHILD_WATCHDOG_S);
+    } else if (pid > 0) {
+        if (tu_n_pids < TU_MAX_PIDS)
+            tu_pids[tu_n_pids++] = pid;
+        if (tu_n_live < TU_MAX_PIDS)
+            tu_live[tu_n_live++] = pid;
+    }
+    return pid;
+}
+
+bool tu_in_child(void)
+{
+    return tu_child;
+}
+
+bool tu_forked(pid_t pid)
+{
+    for (int i = 0; i < tu_n_pids; i++)
+        if (tu_pids[i] == pid)
+            return true;
+    return false;
+}
+
+static void tu_reaped(pid_t pid)
+{
+    for (int i = 0; i < tu_n_live; i++)
+        if (tu_live[i] == pid)
+            tu_live[i--] = tu_live[--tu_n_live];
 }
 
 bool tu_wait(pid_t pid, int timeout_ms, int *status)
 {
     int st = 0;
     int64_t deadline = tu_now_ns() + (int64_t)timeout_ms * 1000000;
+    if (pid <= 0) { /* a fork that failed: never waitpid(-1) */
+        if (status)
+            *status = -1;
+        return false;
+    }
     for (;;) {
         pid_t r = waitpid(pid, &st, WNOHANG);
         if (r == pid) {
+            tu_reaped(pid);
             if (status)
                 *status = st;
             return true;
         }
         if (r < 0 && errno != EINTR) {
+            tu_reaped(pid);
             if (status)
                 *status = -1;
             return false;
@@ -139,18 +221,32 @@ bool tu_wait(pid_t pid, int timeout_ms, int *status)
             break;
         tu_sleep_ms(2);
     }
-    kill(pid, SIGKILL);
-    while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-        ;
+    tu_kill(pid);
     if (status)
-        *status = st;
+        *status = -1;
     return false;
+}
+
+const char *tu_child_end(pid_t pid, int timeout_ms)
+{
+    static char msg[128];
+    int status = 0;
+    if (pid <= 0)
+        return "not a child (fork failed)";
+    if (!tu_wait(pid, timeout_ms, &status)) {
+        snprintf(msg, sizeof msg, "hung: killed after %d ms", timeout_ms);
+        return msg;
+    }
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+        return NULL;
+    return tu_status_str(status, msg, sizeof msg);
 }
 
 void tu_kill(pid_t pid)
 {
     if (pid <= 0)
         return;
+    tu_reaped(pid);
     if (kill(pid, SIGKILL) != 0)
         return;
     int st;
@@ -158,14 +254,54 @@ void tu_kill(pid_t pid)
         ;
 }
 
+void tu_kill_live(void)
+{
+    while (tu_n_live > 0) {
+        pid_t pid = tu_live[--tu_n_live];
+        int st;
+        /* Only a child not reaped yet is surely still ours (a reaped one's
+         * pid may belong to anybody by now). */
+        if (waitpid(pid, &st, WNOHANG) == 0)
+            tu_kill(pid);
+    }
+}
+
+const char *tu_signame(int sig, char *buf, size_t size)
+{
+    static const struct {
+        int sig;
+        const char *name;
+    } names[] = {
+        {SIGHUP, "SIGHUP"},   {SIGINT, "SIGINT"},   {SIGQUIT, "SIGQUIT"},
+        {SIGILL, "SIGILL"},   {SIGTRAP, "SIGTRAP"}, {SIGABRT, "SIGABRT"},
+        {SIGBUS, "SIGBUS"},   {SIGFPE, "SIGFPE"},   {SIGKILL, "SIGKILL"},
+        {SIGUSR1, "SIGUSR1"}, {SIGSEGV, "SIGSEGV"}, {SIGUSR2, "SIGUSR2"},
+        {SIGPIPE, "SIGPIPE"}, {SIGALRM, "SIGALRM"}, {SIGTERM, "SIGTERM"},
+        {SIGCHLD, "SIGCHLD"}, {SIGCONT, "SIGCONT"}, {SIGSTOP, "SIGSTOP"},
+        {SIGTSTP, "SIGTSTP"}, {SIGXCPU, "SIGXCPU"}, {SIGXFSZ, "SIGXFSZ"},
+        {SIGSYS, "SIGSYS"},
+    };
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (names[i].sig == sig)
+            return names[i].name;
+    snprintf(buf, size, "signal %d", sig);
+    return buf;
+}
+
 const char *tu_status_str(int status, char *buf, size_t size)
 {
+    char num[24];
     if (status == -1)
         snprintf(buf, size, "not a child");
     else if (WIFEXITED(status))
-        snprintf(buf, size, "exit %d", WEXITSTATUS(status));
+        snprintf(buf, size, "exit %d%s", WEXITSTATUS(status),
+                 WEXITSTATUS(status) == TU_CHILD_FAILED
+                     ? " (an assertion failed)"
+                 : WEXITSTATUS(status) == TU_WATCHDOG_EXIT ? " (watchdog)"
+                                                           : "");
     else if (WIFSIGNALED(status))
-        snprintf(buf, size, "signal %d (%s)", WTERMSIG(status),
+        snprintf(buf, size, "signal %s (%s)",
+                 tu_signame(WTERMSIG(status), num, sizeof num),
                  strsignal(WTERMSIG(status)));
     else
         snprintf(buf, size, "status 0x%x", (unsigned)status);

@@ -39,15 +39,49 @@ uint32_t tu_checksum(const void *buf, size_t len);
 
 /* ---------------------------------------------------------------- processes */
 
-/* fork() after flushing stdio, so a child never prints the parent's buffer. */
+/* The one way to make and end a child. tu_fork() flushes stdio (a child
+ * never prints the parent's buffer) and forks; the child is marked (see
+ * tu_in_child: assert_ipc_err then exits instead of failing into cmocka,
+ * whose jump buffers are the parent's), gets the default disposition of
+ * SIGUSR1 and of the crash signals cmocka catches, and a watchdog of
+ * TU_CHILD_WATCHDOG_S (a hung child dies, saying so). The parent remembers the
+ * pid until it is reaped. */
+#define TU_CHILD_WATCHDOG_S 90
+/* Exit code of a child whose assert_ipc_err failed. */
+#define TU_CHILD_FAILED 97
 pid_t tu_fork(void);
+/* Run fn(arg) in a child made by tu_fork(); the child leaves with _exit()
+ * of fn's result. The parent gets the pid (the test fails if fork fails:
+ * only for callers that include cmocka). */
+pid_t tu_spawn(int (*fn)(void *), void *arg);
+/* Is this process a child made by tu_fork()? */
+bool tu_in_child(void);
+/* Was pid made by tu_fork() in this process (reaped or not)? */
+bool tu_forked(pid_t pid);
 /* Wait for pid at most timeout_ms; then SIGKILL it and reap it. Returns true
  * if it ended on its own; *status gets the wait status (may be NULL). */
 bool tu_wait(pid_t pid, int timeout_ms, int *status);
+/* How pid ended, waiting at most timeout_ms (then SIGKILL): NULL if it
+ * exited with 0, else "exit 3", "signal SIGSEGV (Segmentation fault)" or
+ * "hung: killed after 20000 ms" (a static buffer). */
+const char *tu_child_end(pid_t pid, int timeout_ms);
 /* Kill with SIGKILL and reap; harmless if pid <= 0 or already reaped. */
 void tu_kill(pid_t pid);
-/* A wait status as text: "exit 0", "signal 9 (Killed)". */
+/* SIGKILL and reap every child of tu_fork() not reaped yet (teardown of a
+ * test that failed half-way). */
+void tu_kill_live(void);
+/* A wait status as text: "exit 0", "signal SIGKILL (Killed)". */
 const char *tu_status_str(int status, char *buf, size_t size);
+/* "SIGKILL" for 9; "signal 77" for a number without a name here. */
+const char *tu_signame(int sig, char *buf, size_t size);
+
+/* The watchdog of a test process: after seconds, SIGALRM prints "WATCHDOG"
+ * with tu_test_name and ends the process with TU_WATCHDOG_EXIT (0
+ * disarms). A hang is a failure, not a stall. */
+#define TU_WATCHDOG_EXIT 99
+void tu_watchdog(unsigned seconds);
+/* The test running, for the watchdog and child messages ("?" if unset). */
+extern const char *tu_test_name;
 
 /* ---------------------------------------------------------------- files */
 

@@ -10,6 +10,8 @@
 
 #include <cmocka.h>
 
+#include "backends.h"
+#include "check.h"
 #include "ipc/ipc.h"
 #include "testutil.h"
 
@@ -18,7 +20,6 @@
 #define CT_ADDR_MAX  4608
 #define CT_MAX_NAMES 8
 #define CT_MAX_EXTRA 8
-#define CT_MAX_KIDS  16
 
 /* Generous slack for a wait that ends late (valgrind, loaded CI machines);
  * a wait never may end early. */
@@ -28,29 +29,32 @@
 
 /* ---------------------------------------------------------------- table */
 
-/* One way of naming a channel of a backend ("unix:/path", "unix:@name"). */
+/* One way of naming a channel of a backend ("unix:/path", "unix:@name"):
+ * a named row of backends.def. */
 struct ct_naming {
-    const char *name; /* test-name prefix: "path", "abstract" */
-    /* A fresh unique address without options: "unix:/tmp/ipct-1-2-ab". */
-    void (*make)(char *buf, size_t size);
-    /* An address whose name part (after "scheme:") is exactly len bytes,
-     * unique, in a directory where it can be created. */
-    void (*make_len)(char *buf, size_t size, size_t len);
-    /* Where the object shows in the file system for an address made by
-     * make(); NULL if it does not (stat, mode and removal checks). */
-    void (*fs_path)(const char *addr, char *buf, size_t size);
-    /* Remove what make()/make_len() made beside the channel (the file a
-     * sysv: key comes from); called in teardown after the leftover checks.
-     * NULL when the naming makes nothing. */
-    void (*drop)(const char *addr);
-    size_t name_max;        /* longest name part accepted, bytes */
-    bool stale_survives;    /* a creator that dies leaves the object behind */
-    bool live_detected;     /* IPC_F_REPLACE refuses an object in use */
-    ipc_err unlink_missing; /* ipc_unlink of a missing object */
+    const char *name;         /* test-name prefix: "path", "abstract" */
+    const struct tu_row *row; /* its address template, fs path, flags */
+    size_t name_max;          /* longest name part accepted, bytes */
+    bool stale_survives;      /* a creator that dies leaves the object */
+    bool live_detected;       /* IPC_F_REPLACE refuses an object in use */
+    ipc_err unlink_missing;   /* ipc_unlink of a missing object */
 };
 
-/* What the suite expects of one backend. Adding a backend is one line in
- * backends.c and one add_contract() in tests/CMakeLists.txt. */
+/* A fresh unique address without options: "unix:/tmp/ipct-1-2-ab" (an
+ * ftok naming also makes the key file). */
+void ct_naming_make(const struct ct_naming *nm, char *buf, size_t size);
+/* An address whose name part (after "scheme:") is exactly len bytes,
+ * unique, in a directory where it can be created. */
+void ct_naming_make_len(const struct ct_naming *nm, char *buf, size_t size,
+                        size_t len);
+/* Remove what the naming made beside the channel (the file a sysv: key
+ * comes from); called in teardown after the leftover checks. */
+void ct_naming_drop(const struct ct_naming *nm, const char *addr);
+
+#define CT_MAX_NAMINGS 3
+
+/* What the suite expects of one backend: its TU_SCHEME line and named
+ * TU_ROW lines of tests/common/backends.def (a backend joins there). */
 struct ct_backend {
     const char *name;   /* argv[1] and the ctest name: contract.<name> */
     const char *scheme; /* "pipe" */
@@ -58,7 +62,7 @@ struct ct_backend {
     unsigned pair_dir[2];
     unsigned recv_caps; /* caps of the named creator (receiver); 0: no names */
     unsigned send_caps; /* caps of a named sender */
-    const struct ct_naming *namings[4]; /* NULL-terminated */
+    const struct ct_naming *namings[CT_MAX_NAMINGS + 1]; /* NULL-ended */
     size_t max_msg_default;
     size_t max_msg_max;  /* largest max_msg option accepted */
     bool takes_capacity; /* accepts ?capacity= */
@@ -71,7 +75,9 @@ struct ct_backend {
                             mark close-on-exec */
 };
 
-extern const struct ct_backend *const ct_backends[];
+/* The backend of a scheme in the table (static storage, one at a time);
+ * NULL if the table has no such scheme. */
+const struct ct_backend *ct_backend_load(const char *scheme);
 
 /* How a test reaches a channel: a pair, or one naming of the backend. */
 struct ct_mode {
@@ -91,8 +97,6 @@ struct ct_fx {
     char names[CT_MAX_NAMES][CT_ADDR_MAX]; /* every name made: checked gone */
     const struct ct_naming *name_naming[CT_MAX_NAMES]; /* maker of each */
     int n_names;
-    pid_t kids[CT_MAX_KIDS];
-    int n_kids;
 };
 
 static inline bool ct_named(const struct ct_fx *fx)
@@ -134,10 +138,6 @@ int ct_teardown(void **state);
 
 /* ---------------------------------------------------------------- helpers */
 
-/* Compare an ipc_err and fail with names and the detail on a mismatch. */
-#define ct_err(expr, want) ct_err_at((expr), (want), #expr, __FILE__, __LINE__)
-void ct_err_at(ipc_err got, ipc_err want, const char *what, const char *file,
-               int line);
 /* The last call failed: the detail must say something. */
 #define ct_detail_set() ct_detail_set_at(__FILE__, __LINE__)
 void ct_detail_set_at(const char *file, int line);
@@ -174,27 +174,17 @@ unsigned ct_rx_caps(const struct ct_fx *fx);
 void ct_send_pat(ipc_channel *ch, size_t len, uint64_t seed, int timeout_ms);
 void ct_recv_pat(ipc_channel *ch, size_t len, uint64_t seed, int timeout_ms);
 
-/* Child processes: fn runs in the child, its return is the exit code
- * (0 = success); the child leaves with _exit(). */
+/* Child processes (tu_fork): fn runs in the child, its return is the exit
+ * code (0 = success); the child leaves with _exit(). Reap them with
+ * assert_child_ok(pid, CT_CHILD_MS); teardown kills what is left. */
 typedef int (*ct_child_fn)(struct ct_fx *fx, void *arg);
 pid_t ct_spawn(struct ct_fx *fx, ct_child_fn fn, void *arg);
-/* Wait for a child (CT_CHILD_MS at most) and assert it exited with 0. */
-void ct_reap(struct ct_fx *fx, pid_t pid);
-/* Reap a child that must already be dead or die now (SIGKILL). */
-void ct_forget(struct ct_fx *fx, pid_t pid);
-/* In a child: report and give an exit code. */
-int ct_child_fail(int code, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
 /* In a child: the send end for the test's mode (pair: the inherited tx;
  * named: a new sender on fx->addr). NULL on failure (reported). */
 ipc_channel *ct_child_sender(struct ct_fx *fx);
 /* In a child: close what ct_child_sender opened (children free what they
  * made, so that valgrind's leak check stays quiet in them too). */
 void ct_child_release(struct ct_fx *fx, ipc_channel *tx);
-
-/* Watchdog for waits that may not end: SIGALRM after seconds prints the
- * test name and ends the process (0 disarms). */
-void ct_watchdog(unsigned seconds);
 
 /* Assert a timed wait took at least want_ms and not absurdly longer. */
 #define ct_took(start_ns, want_ms)                                             \

@@ -12,26 +12,14 @@
 #include <unistd.h>
 
 const struct ct_backend *ct_backend;
-static const char *ct_current_name = "?";
-
-void ct_err_at(ipc_err got, ipc_err want, const char *what, const char *file,
-               int line)
-{
-    if (got == want)
-        return;
-    print_error("%s\n  returned %s (%d), expected %s (%d)\n  detail: \"%s\"\n",
-                what, ipc_errname(got), (int)got, ipc_errname(want), (int)want,
-                ipc_last_detail());
-    _fail(file, line);
-}
 
 void ct_detail_set_at(const char *file, int line)
 {
     const char *d = ipc_last_detail();
     if (d && d[0] != '\0')
         return;
-    print_error("ipc_last_detail() is empty after a failed call\n");
-    _fail(file, line);
+    fail_msg("%s:%d: ipc_last_detail() is empty after a failed call", file,
+             line);
 }
 
 void ct_took_at(int64_t start_ns, int want_ms, const char *file, int line)
@@ -39,10 +27,9 @@ void ct_took_at(int64_t start_ns, int want_ms, const char *file, int line)
     double took = tu_elapsed_ms(start_ns);
     if (took >= (double)want_ms && took <= (double)(want_ms + CT_LATE_MS))
         return;
-    print_error("a wait of %d ms took %.3f ms (%s)\n", want_ms, took,
-                took < want_ms ? "EARLY: a timeout never ends early"
-                               : "far too late");
-    _fail(file, line);
+    fail_msg(
+        "%s:%d: a wait of %d ms took %.3f ms (%s)", file, line, want_ms, took,
+        took < want_ms ? "EARLY: a timeout never ends early" : "far too late");
 }
 
 void ct_addr_opts(char *buf, size_t size, const char *base, const char *opts)
@@ -75,22 +62,22 @@ static char *ct_name_slot(struct ct_fx *fx)
 const char *ct_new_name(struct ct_fx *fx)
 {
     char *slot = ct_name_slot(fx);
-    fx->mode->naming->make(slot, CT_ADDR_MAX);
+    ct_naming_make(fx->mode->naming, slot, CT_ADDR_MAX);
     return slot;
 }
 
 const char *ct_new_name_len(struct ct_fx *fx, size_t len)
 {
     char *slot = ct_name_slot(fx);
-    fx->mode->naming->make_len(slot, CT_ADDR_MAX, len);
+    ct_naming_make_len(fx->mode->naming, slot, CT_ADDR_MAX, len);
     return slot;
 }
 
 static void ct_drop_name(struct ct_fx *fx, int i)
 {
     const struct ct_naming *nm = fx->name_naming[i];
-    if (nm && nm->drop)
-        nm->drop(fx->names[i]);
+    if (nm)
+        ct_naming_drop(nm, fx->names[i]);
     fx->name_naming[i] = NULL;
 }
 
@@ -103,13 +90,7 @@ void ct_drop_last_name(struct ct_fx *fx)
 bool ct_fs_path(const struct ct_fx *fx, const char *addr, char *buf,
                 size_t size)
 {
-    char name[CT_ADDR_MAX];
-    if (!ct_named(fx) || !fx->mode->naming->fs_path)
-        return false;
-    /* The name without its options. */
-    snprintf(name, sizeof name, "%.*s", (int)strcspn(addr, "?"), addr);
-    fx->mode->naming->fs_path(name, buf, size);
-    return true;
+    return ct_named(fx) && tu_row_fs(fx->mode->naming->row, addr, buf, size);
 }
 
 unsigned ct_tx_caps(const struct ct_fx *fx)
@@ -130,7 +111,7 @@ void ct_link(struct ct_fx *fx, const char *opts)
         char addr[CT_ADDR_MAX];
         ipc_channel *ends[2] = {NULL, NULL};
         ct_pair_addr(fx, addr, sizeof addr, opts);
-        ct_err(ipc_pair(addr, 0, ends), IPC_OK);
+        assert_ipc_err(ipc_pair(addr, 0, ends), IPC_OK);
         fx->tx = ends[0];
         fx->rx = ends[1];
         fx->addr[0] = '\0';
@@ -138,10 +119,10 @@ void ct_link(struct ct_fx *fx, const char *opts)
     }
     const char *name = ct_new_name(fx);
     ct_addr_opts(fx->addr, sizeof fx->addr, name, opts);
-    ct_err(ipc_open(fx->addr, IPC_F_CREATE | IPC_F_EXCL | IPC_F_RECV, 2000,
-                    &fx->rx),
-           IPC_OK);
-    ct_err(ipc_open(fx->addr, IPC_F_SEND, 2000, &fx->tx), IPC_OK);
+    assert_ipc_err(ipc_open(fx->addr, IPC_F_CREATE | IPC_F_EXCL | IPC_F_RECV,
+                            2000, &fx->rx),
+                   IPC_OK);
+    assert_ipc_err(ipc_open(fx->addr, IPC_F_SEND, 2000, &fx->tx), IPC_OK);
 }
 
 void ct_link_close(struct ct_fx *fx)
@@ -178,7 +159,7 @@ void ct_send_pat(ipc_channel *ch, size_t len, uint64_t seed, int timeout_ms)
     tu_pattern(buf, len, seed);
     ipc_err err = ipc_send(ch, buf, len, 0, timeout_ms);
     free(buf);
-    ct_err(err, IPC_OK);
+    assert_ipc_err(err, IPC_OK);
 }
 
 void ct_recv_pat(ipc_channel *ch, size_t len, uint64_t seed, int timeout_ms)
@@ -192,7 +173,7 @@ void ct_recv_pat(ipc_channel *ch, size_t len, uint64_t seed, int timeout_ms)
     ipc_err err = ipc_recv(ch, buf, cap, &got, NULL, timeout_ms);
     if (err != IPC_OK) {
         free(buf);
-        ct_err(err, IPC_OK);
+        assert_ipc_err(err, IPC_OK);
         return;
     }
     size_t bad = got == len ? tu_pattern_check(buf, len, seed) : len;
@@ -211,61 +192,11 @@ void ct_recv_pat(ipc_channel *ch, size_t len, uint64_t seed, int timeout_ms)
 
 pid_t ct_spawn(struct ct_fx *fx, ct_child_fn fn, void *arg)
 {
-    assert_true(fx->n_kids < CT_MAX_KIDS);
     pid_t pid = tu_fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        /* Never return into cmocka: its longjmp targets are the parent's. */
-        signal(SIGALRM, SIG_DFL);
-        alarm(CT_CHILD_MS / 1000 + 5);
-        int code = fn(fx, arg);
-        _exit(code);
-    }
-    fx->kids[fx->n_kids++] = pid;
+    if (pid == 0)
+        _exit(fn(fx, arg));
+    assert_true(pid > 0);
     return pid;
-}
-
-static void ct_forget_pid(struct ct_fx *fx, pid_t pid)
-{
-    for (int i = 0; i < fx->n_kids; i++)
-        if (fx->kids[i] == pid)
-            fx->kids[i] = 0;
-}
-
-void ct_reap(struct ct_fx *fx, pid_t pid)
-{
-    int status = 0;
-    char what[64];
-    bool ended = tu_wait(pid, CT_CHILD_MS, &status);
-    ct_forget_pid(fx, pid);
-    if (!ended) {
-        print_error("child %ld hung (killed after %d ms)\n", (long)pid,
-                    CT_CHILD_MS);
-        fail();
-    }
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-        print_error("child %ld failed: %s\n", (long)pid,
-                    tu_status_str(status, what, sizeof what));
-        fail();
-    }
-}
-
-void ct_forget(struct ct_fx *fx, pid_t pid)
-{
-    tu_kill(pid);
-    ct_forget_pid(fx, pid);
-}
-
-int ct_child_fail(int code, const char *fmt, ...)
-{
-    char msg[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    fprintf(stderr, "[child %ld] %s (detail: \"%s\")\n", (long)getpid(), msg,
-            ipc_last_detail());
-    return code;
 }
 
 ipc_channel *ct_child_sender(struct ct_fx *fx)
@@ -275,7 +206,7 @@ ipc_channel *ct_child_sender(struct ct_fx *fx)
     ipc_channel *ch = NULL;
     ipc_err err = ipc_open(fx->addr, IPC_F_SEND, 5000, &ch);
     if (err != IPC_OK) {
-        ct_child_fail(1, "ipc_open(%s, SEND): %s", fx->addr, ipc_errname(err));
+        tu_child_fail(1, "ipc_open(%s, SEND): %s", fx->addr, ipc_errname(err));
         return NULL;
     }
     return ch;
@@ -285,30 +216,6 @@ void ct_child_release(struct ct_fx *fx, ipc_channel *tx)
 {
     if (ct_named(fx))
         ipc_close(tx);
-}
-
-/* ---------------------------------------------------------------- watchdog */
-
-static void ct_on_alarm(int sig)
-{
-    static const char msg[] = "\nWATCHDOG: a wait that should have ended "
-                              "hung; the test below is the culprit\n";
-    (void)sig;
-    ssize_t r = write(2, msg, sizeof msg - 1);
-    r = write(2, ct_current_name, strlen(ct_current_name));
-    r = write(2, "\n", 1);
-    (void)r;
-    _exit(99);
-}
-
-void ct_watchdog(unsigned seconds)
-{
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = ct_on_alarm;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGALRM, &sa, NULL);
-    alarm(seconds);
 }
 
 /* ---------------------------------------------------------------- fixture */
@@ -321,10 +228,10 @@ int ct_setup(void **state)
         return -1;
     fx->be = ct_backend;
     fx->mode = tc->mode;
-    ct_current_name = tc->name;
+    tu_test_name = tc->name;
     *state = fx;
     /* Every test runs under a watchdog: a hang is a failure, not a stall. */
-    ct_watchdog(60);
+    tu_watchdog(60);
     return 0;
 }
 
@@ -332,9 +239,8 @@ int ct_teardown(void **state)
 {
     struct ct_fx *fx = *state;
     int rc = 0;
-    ct_watchdog(0);
-    for (int i = 0; i < fx->n_kids; i++)
-        tu_kill(fx->kids[i]);
+    tu_watchdog(0);
+    tu_kill_live();
     ct_link_close(fx);
     for (int i = 0; i < CT_MAX_EXTRA; i++)
         ipc_close(fx->extra[i]);

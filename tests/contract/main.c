@@ -24,6 +24,8 @@ static const struct ct_test *const ct_groups[] = {
 static struct ct_mode ct_modes[CT_MAX_MODES];
 static int ct_n_modes;
 static struct ct_case ct_cases[CT_MAX_CASES];
+/* Filled from the front; cmocka skips the unnamed entries after them, so
+ * the public cmocka_run_group_tests_name() can take the whole array. */
 static struct CMUnitTest ct_units[CT_MAX_CASES];
 static char ct_names[CT_MAX_CASES][96];
 static size_t ct_n_units;
@@ -66,7 +68,7 @@ static void ct_build(const struct ct_backend *be)
                 bool ok =
                     t->scope == CT_EACH_MODE ||
                     (t->scope == CT_EACH_NAMING && nm) ||
-                    (t->scope == CT_EACH_FS_NAMING && nm && nm->fs_path) ||
+                    (t->scope == CT_EACH_FS_NAMING && nm && nm->row->fs) ||
                     (t->scope == CT_FRAMED_PAIR && !nm && be->framed);
                 if (ok)
                     ct_add(t, &ct_modes[m]);
@@ -78,8 +80,8 @@ static void ct_build(const struct ct_backend *be)
 static void ct_usage(void)
 {
     fprintf(stderr, "usage: contract <backend> [test-filter]\nbackends:");
-    for (int i = 0; ct_backends[i]; i++)
-        fprintf(stderr, " %s", ct_backends[i]->name);
+    for (const struct tu_scheme *s = tu_schemes; s->scheme; s++)
+        fprintf(stderr, " %s", s->scheme);
     fprintf(stderr, "\n");
 }
 
@@ -99,9 +101,7 @@ int main(int argc, char **argv)
         ct_usage();
         return 2;
     }
-    for (int i = 0; ct_backends[i]; i++)
-        if (strcmp(ct_backends[i]->name, argv[1]) == 0)
-            ct_backend = ct_backends[i];
+    ct_backend = ct_backend_load(argv[1]);
     if (!ct_backend) {
         ct_usage();
         return 2;
@@ -117,5 +117,5 @@ int main(int argc, char **argv)
         cmocka_set_test_filter(argv[2]);
     char group[64];
     snprintf(group, sizeof group, "contract.%s", ct_backend->name);
-    return _cmocka_run_group_tests(group, ct_units, ct_n_units, NULL, NULL);
+    return cmocka_run_group_tests_name(group, ct_units, NULL, NULL);
 }

@@ -120,22 +120,23 @@ static void test_unknown_scheme(void **state)
     ipc_channel *ends[2] = {NULL, NULL}, *ch = NULL;
 
     snprintf(addr, sizeof addr, "%sx:", fx->be->scheme);
-    ct_err(ipc_pair(addr, 0, ends), IPC_EINVAL);
+    assert_ipc_err(ipc_pair(addr, 0, ends), IPC_EINVAL);
     ct_detail_set();
     snprintf(addr, sizeof addr, "%sx:%s/ipct-none", fx->be->scheme,
              tu_tmpdir());
-    ct_err(ipc_open(addr, IPC_F_CREATE | IPC_F_RECV, 0, &ch), IPC_EINVAL);
+    assert_ipc_err(ipc_open(addr, IPC_F_CREATE | IPC_F_RECV, 0, &ch),
+                   IPC_EINVAL);
     ct_detail_set();
-    ct_err(ipc_unlink(addr), IPC_EINVAL);
+    assert_ipc_err(ipc_unlink(addr), IPC_EINVAL);
     snprintf(addr, sizeof addr, "%s", fx->be->scheme); /* no colon */
-    ct_err(ipc_pair(addr, 0, ends), IPC_EINVAL);
+    assert_ipc_err(ipc_pair(addr, 0, ends), IPC_EINVAL);
     snprintf(addr, sizeof addr, "%c%s:", fx->be->scheme[0] - 'a' + 'A',
              fx->be->scheme + 1);
-    ct_err(ipc_pair(addr, 0, ends), IPC_EINVAL);
-    ct_err(ipc_pair("", 0, ends), IPC_EINVAL);
-    ct_err(ipc_pair(NULL, 0, ends), IPC_EINVAL);
-    ct_err(ipc_open(NULL, IPC_F_SEND, 0, &ch), IPC_EINVAL);
-    ct_err(ipc_unlink(NULL), IPC_EINVAL);
+    assert_ipc_err(ipc_pair(addr, 0, ends), IPC_EINVAL);
+    assert_ipc_err(ipc_pair("", 0, ends), IPC_EINVAL);
+    assert_ipc_err(ipc_pair(NULL, 0, ends), IPC_EINVAL);
+    assert_ipc_err(ipc_open(NULL, IPC_F_SEND, 0, &ch), IPC_EINVAL);
+    assert_ipc_err(ipc_unlink(NULL), IPC_EINVAL);
 }
 
 /* A pair takes no name: "scheme:/path" to ipc_pair is IPC_EINVAL. */
@@ -147,7 +148,7 @@ static void test_pair_named(void **state)
 
     snprintf(addr, sizeof addr, "%s:%s/ipct-pair", fx->be->scheme, tu_tmpdir());
     ipc_err want = fx->be->pair_caps ? IPC_EINVAL : IPC_ENOTSUP;
-    ct_err(ipc_pair(addr, 0, ends), want);
+    assert_ipc_err(ipc_pair(addr, 0, ends), want);
     ct_detail_set();
     assert_null(ends[0]);
 }

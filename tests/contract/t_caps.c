@@ -48,7 +48,7 @@ static void check_info(ipc_channel *ch, const char *which, const char *scheme,
     ipc_info info;
     char got[256], want[256];
     memset(&info, 0xa5, sizeof info);
-    ct_err(ipc_query(ch, &info), IPC_OK);
+    assert_ipc_err(ipc_query(ch, &info), IPC_OK);
     assert_non_null(info.backend);
     assert_string_equal(info.backend, scheme);
     if (info.caps != caps) {
@@ -86,8 +86,8 @@ static void test_info(void **state)
     check_info(fx->rx, "receive", be->scheme, ct_rx_caps(fx), rxdir, 1000);
 
     ipc_info info;
-    ct_err(ipc_query(NULL, &info), IPC_EINVAL);
-    ct_err(ipc_query(fx->tx, NULL), IPC_EINVAL);
+    assert_ipc_err(ipc_query(NULL, &info), IPC_EINVAL);
+    assert_ipc_err(ipc_query(fx->tx, NULL), IPC_EINVAL);
 }
 
 /* POLLABLE: a descriptor that wakes poll() when a message is queued (and
@@ -104,13 +104,13 @@ static void test_pollfd(void **state)
     unsigned caps[2] = {ct_tx_caps(fx), ct_rx_caps(fx)};
     for (int i = 0; i < 2; i++) {
         ipc_info info;
-        ct_err(ipc_query(ends[i], &info), IPC_OK);
+        assert_ipc_err(ipc_query(ends[i], &info), IPC_OK);
         if (!(caps[i] & IPC_CAP_POLLABLE)) {
-            ct_err(ipc_pollfd(ends[i], &fd, &events), IPC_ENOTSUP);
+            assert_ipc_err(ipc_pollfd(ends[i], &fd, &events), IPC_ENOTSUP);
             ct_detail_set();
             continue;
         }
-        ct_err(ipc_pollfd(ends[i], &fd, &events), IPC_OK);
+        assert_ipc_err(ipc_pollfd(ends[i], &fd, &events), IPC_OK);
         assert_true(fd >= 0);
         assert_int_equal(tu_fd_cloexec(fd), 1);
         assert_int_equal(events,
@@ -122,11 +122,11 @@ static void test_pollfd(void **state)
             assert_true(pfd.revents & POLLOUT);
         }
     }
-    ct_err(ipc_pollfd(NULL, &fd, &events), IPC_EINVAL);
+    assert_ipc_err(ipc_pollfd(NULL, &fd, &events), IPC_EINVAL);
 
     if (!(caps[1] & IPC_CAP_POLLABLE))
         return;
-    ct_err(ipc_pollfd(fx->rx, &fd, &events), IPC_OK);
+    assert_ipc_err(ipc_pollfd(fx->rx, &fd, &events), IPC_OK);
     struct pollfd pfd = {.fd = fd, .events = events};
     size_t len;
     char buf[8];
@@ -134,7 +134,8 @@ static void test_pollfd(void **state)
         /* Readiness is a hint (a new sender knocking, say): a receive
          * answers IPC_EAGAIN and the hint is spent, or an event loop would
          * spin on a descriptor that is always ready. */
-        ct_err(ipc_recv(fx->rx, buf, sizeof buf, &len, NULL, 0), IPC_EAGAIN);
+        assert_ipc_err(ipc_recv(fx->rx, buf, sizeof buf, &len, NULL, 0),
+                       IPC_EAGAIN);
         pfd.revents = 0;
         if (poll(&pfd, 1, 0) != 0)
             fail_msg("%s", "the poll descriptor stays ready with nothing "
@@ -154,7 +155,8 @@ static void test_pollfd(void **state)
     pfd.revents = 0;
     assert_int_equal(poll(&pfd, 1, 2000), 1);
     assert_true(pfd.revents & (POLLIN | POLLHUP));
-    ct_err(ipc_recv(fx->rx, buf, sizeof buf, &len, NULL, 0), IPC_ECLOSED);
+    assert_ipc_err(ipc_recv(fx->rx, buf, sizeof buf, &len, NULL, 0),
+                   IPC_ECLOSED);
 }
 
 static void open_link_flags(struct ct_fx *fx, unsigned extra)
@@ -163,16 +165,18 @@ static void open_link_flags(struct ct_fx *fx, unsigned extra)
         char addr[CT_ADDR_MAX];
         ipc_channel *ends[2];
         ct_pair_addr(fx, addr, sizeof addr, NULL);
-        ct_err(ipc_pair(addr, extra, ends), IPC_OK);
+        assert_ipc_err(ipc_pair(addr, extra, ends), IPC_OK);
         fx->tx = ends[0];
         fx->rx = ends[1];
         return;
     }
     snprintf(fx->addr, sizeof fx->addr, "%s", ct_new_name(fx));
-    ct_err(ipc_open(fx->addr, IPC_F_CREATE | IPC_F_EXCL | IPC_F_RECV | extra,
-                    2000, &fx->rx),
-           IPC_OK);
-    ct_err(ipc_open(fx->addr, IPC_F_SEND | extra, 2000, &fx->tx), IPC_OK);
+    assert_ipc_err(ipc_open(fx->addr,
+                            IPC_F_CREATE | IPC_F_EXCL | IPC_F_RECV | extra,
+                            2000, &fx->rx),
+                   IPC_OK);
+    assert_ipc_err(ipc_open(fx->addr, IPC_F_SEND | extra, 2000, &fx->tx),
+                   IPC_OK);
 }
 
 /* Every descriptor the library opens is close-on-exec, unless
@@ -210,7 +214,7 @@ static void test_cloexec(void **state)
             short events;
             if (!(caps[i] & IPC_CAP_POLLABLE))
                 continue;
-            ct_err(ipc_pollfd(ends[i], &fd, &events), IPC_OK);
+            assert_ipc_err(ipc_pollfd(ends[i], &fd, &events), IPC_OK);
             assert_int_equal(tu_fd_cloexec(fd), !inherit);
         }
         ct_link_close(fx);
@@ -228,27 +232,31 @@ static void test_priority(void **state)
     unsigned prio = 99;
 
     ct_link(fx, "max_msg=64");
-    ct_err(ipc_query(fx->tx, &info), IPC_OK);
+    assert_ipc_err(ipc_query(fx->tx, &info), IPC_OK);
     if (!(ct_tx_caps(fx) & IPC_CAP_PRIORITY)) {
-        ct_err(ipc_send(fx->tx, "p", 1, 1, 0), IPC_ENOTSUP);
+        assert_ipc_err(ipc_send(fx->tx, "p", 1, 1, 0), IPC_ENOTSUP);
         ct_detail_set();
-        ct_err(ipc_recv(fx->rx, buf, sizeof buf, &len, &prio, 0), IPC_EAGAIN);
+        assert_ipc_err(ipc_recv(fx->rx, buf, sizeof buf, &len, &prio, 0),
+                       IPC_EAGAIN);
         /* Priority 0 is always fine, and reported as 0. */
-        ct_err(ipc_send(fx->tx, "q", 1, 0, 1000), IPC_OK);
-        ct_err(ipc_recv(fx->rx, buf, sizeof buf, &len, &prio, 1000), IPC_OK);
+        assert_ipc_err(ipc_send(fx->tx, "q", 1, 0, 1000), IPC_OK);
+        assert_ipc_err(ipc_recv(fx->rx, buf, sizeof buf, &len, &prio, 1000),
+                       IPC_OK);
         assert_int_equal(len, 1);
         assert_int_equal(prio, 0);
         return;
     }
     assert_true(info.max_prio > 0);
-    ct_err(ipc_send(fx->tx, "low", 3, 0, 1000), IPC_OK);
-    ct_err(ipc_send(fx->tx, "high", 4, info.max_prio, 1000), IPC_OK);
-    ct_err(ipc_send(fx->tx, "x", 1, info.max_prio + 1, 0), IPC_EINVAL);
-    ct_err(ipc_recv(fx->rx, buf, sizeof buf, &len, &prio, 1000), IPC_OK);
+    assert_ipc_err(ipc_send(fx->tx, "low", 3, 0, 1000), IPC_OK);
+    assert_ipc_err(ipc_send(fx->tx, "high", 4, info.max_prio, 1000), IPC_OK);
+    assert_ipc_err(ipc_send(fx->tx, "x", 1, info.max_prio + 1, 0), IPC_EINVAL);
+    assert_ipc_err(ipc_recv(fx->rx, buf, sizeof buf, &len, &prio, 1000),
+                   IPC_OK);
     assert_int_equal(len, 4);
     assert_memory_equal(buf, "high", 4);
     assert_int_equal(prio, info.max_prio);
-    ct_err(ipc_recv(fx->rx, buf, sizeof buf, &len, &prio, 1000), IPC_OK);
+    assert_ipc_err(ipc_recv(fx->rx, buf, sizeof buf, &len, &prio, 1000),
+                   IPC_OK);
     assert_int_equal(len, 3);
     assert_memory_equal(buf, "low", 3);
     assert_int_equal(prio, 0);
@@ -266,26 +274,26 @@ static void test_zero_copy(void **state)
 
     ct_link(fx, "max_msg=256");
     if (!(ct_tx_caps(fx) & IPC_CAP_ZERO_COPY)) {
-        ct_err(ipc_loan(fx->tx, 16, &loan, 0), IPC_ENOTSUP);
+        assert_ipc_err(ipc_loan(fx->tx, 16, &loan, 0), IPC_ENOTSUP);
         ct_detail_set();
-        ct_err(ipc_commit(fx->tx, dummy, 3, 0), IPC_ENOTSUP);
+        assert_ipc_err(ipc_commit(fx->tx, dummy, 3, 0), IPC_ENOTSUP);
     } else {
-        ct_err(ipc_loan(fx->tx, 100, &loan, 1000), IPC_OK);
+        assert_ipc_err(ipc_loan(fx->tx, 100, &loan, 1000), IPC_OK);
         assert_non_null(loan);
         tu_pattern(loan, 100, 7);
-        ct_err(ipc_commit(fx->tx, loan, 100, 0), IPC_OK);
+        assert_ipc_err(ipc_commit(fx->tx, loan, 100, 0), IPC_OK);
     }
     if (!(ct_rx_caps(fx) & IPC_CAP_ZERO_COPY)) {
-        ct_err(ipc_view(fx->rx, &view, &len, NULL, 0), IPC_ENOTSUP);
+        assert_ipc_err(ipc_view(fx->rx, &view, &len, NULL, 0), IPC_ENOTSUP);
         ct_detail_set();
-        ct_err(ipc_release(fx->rx, dummy), IPC_ENOTSUP);
+        assert_ipc_err(ipc_release(fx->rx, dummy), IPC_ENOTSUP);
         return;
     }
-    ct_err(ipc_view(fx->rx, &view, &len, NULL, 1000), IPC_OK);
+    assert_ipc_err(ipc_view(fx->rx, &view, &len, NULL, 1000), IPC_OK);
     assert_int_equal(len, 100);
     assert_int_equal(tu_pattern_check(view, 100, 7), 100);
-    ct_err(ipc_release(fx->rx, view), IPC_OK);
-    ct_err(ipc_release(fx->rx, view), IPC_EINVAL);
+    assert_ipc_err(ipc_release(fx->rx, view), IPC_OK);
+    assert_ipc_err(ipc_release(fx->rx, view), IPC_EINVAL);
 }
 
 static bool zc_both(const struct ct_fx *fx)
@@ -299,12 +307,12 @@ static void zc_view_pat(ipc_channel *rx, size_t len, uint64_t seed)
     const void *view = NULL;
     size_t got = (size_t)-1;
     unsigned prio = 9;
-    ct_err(ipc_view(rx, &view, &got, &prio, 1000), IPC_OK);
+    assert_ipc_err(ipc_view(rx, &view, &got, &prio, 1000), IPC_OK);
     assert_non_null(view);
     assert_int_equal(got, len);
     assert_int_equal(prio, 0);
     assert_int_equal(tu_pattern_check(view, len, seed), len);
-    ct_err(ipc_release(rx, view), IPC_OK);
+    assert_ipc_err(ipc_release(rx, view), IPC_OK);
 }
 
 /* ZERO_COPY, the positive path: loans, sends and commits interleave, and
@@ -320,21 +328,22 @@ static void test_zero_copy_order(void **state)
     if (!zc_both(fx))
         return; /* the IPC_ENOTSUP path: test_zero_copy */
     ct_link(fx, "max_msg=256");
-    ct_err(ipc_loan(fx->tx, 100, &a, 1000), IPC_OK);
+    assert_ipc_err(ipc_loan(fx->tx, 100, &a, 1000), IPC_OK);
     tu_pattern(a, 100, 31);
     ct_send_pat(fx->tx, 50, 32, 1000);
-    ct_err(ipc_loan(fx->tx, 256, &c, 1000), IPC_OK);
+    assert_ipc_err(ipc_loan(fx->tx, 256, &c, 1000), IPC_OK);
     tu_pattern(c, 200, 33);
-    ct_err(ipc_commit(fx->tx, c, 200, 0), IPC_OK);
-    ct_err(ipc_commit(fx->tx, a, 100, 0), IPC_OK);
-    ct_err(ipc_loan(fx->tx, 0, &z, 1000), IPC_OK);
-    ct_err(ipc_commit(fx->tx, z, 0, 0), IPC_OK);
+    assert_ipc_err(ipc_commit(fx->tx, c, 200, 0), IPC_OK);
+    assert_ipc_err(ipc_commit(fx->tx, a, 100, 0), IPC_OK);
+    assert_ipc_err(ipc_loan(fx->tx, 0, &z, 1000), IPC_OK);
+    assert_ipc_err(ipc_commit(fx->tx, z, 0, 0), IPC_OK);
 
     zc_view_pat(fx->rx, 100, 31);
     ct_recv_pat(fx->rx, 50, 32, 1000);
     zc_view_pat(fx->rx, 200, 33);
     zc_view_pat(fx->rx, 0, 0);
-    ct_err(ipc_recv(fx->rx, buf, sizeof buf, &len, NULL, 0), IPC_EAGAIN);
+    assert_ipc_err(ipc_recv(fx->rx, buf, sizeof buf, &len, NULL, 0),
+                   IPC_EAGAIN);
 }
 
 /* ZERO_COPY: a loan given back uncommitted sends nothing; a loan or view
@@ -350,17 +359,18 @@ static void test_zero_copy_release(void **state)
     if (!zc_both(fx))
         return;
     ct_link(fx, "max_msg=64");
-    ct_err(ipc_loan(fx->tx, 10, &p, 1000), IPC_OK);
-    ct_err(ipc_release(fx->tx, p), IPC_OK);
-    ct_err(ipc_release(fx->tx, p), IPC_EINVAL);
+    assert_ipc_err(ipc_loan(fx->tx, 10, &p, 1000), IPC_OK);
+    assert_ipc_err(ipc_release(fx->tx, p), IPC_OK);
+    assert_ipc_err(ipc_release(fx->tx, p), IPC_EINVAL);
     ct_detail_set();
-    ct_err(ipc_commit(fx->tx, p, 10, 0), IPC_EINVAL);
-    ct_err(ipc_recv(fx->rx, buf, sizeof buf, &len, NULL, 0), IPC_EAGAIN);
+    assert_ipc_err(ipc_commit(fx->tx, p, 10, 0), IPC_EINVAL);
+    assert_ipc_err(ipc_recv(fx->rx, buf, sizeof buf, &len, NULL, 0),
+                   IPC_EAGAIN);
 
-    ct_err(ipc_loan(fx->tx, 10, &p, 1000), IPC_OK);
-    ct_err(ipc_commit(fx->tx, p, 11, 0), IPC_EINVAL);
+    assert_ipc_err(ipc_loan(fx->tx, 10, &p, 1000), IPC_OK);
+    assert_ipc_err(ipc_commit(fx->tx, p, 11, 0), IPC_EINVAL);
     tu_pattern(p, 10, 41);
-    ct_err(ipc_commit(fx->tx, p, 10, 0), IPC_OK);
+    assert_ipc_err(ipc_commit(fx->tx, p, 10, 0), IPC_OK);
     zc_view_pat(fx->rx, 10, 41);
     ct_send_pat(fx->tx, 5, 42, 1000);
     ct_recv_pat(fx->rx, 5, 42, 1000);
@@ -387,15 +397,16 @@ static void test_zero_copy_bounded(void **state)
     if (n == sizeof loans / sizeof loans[0])
         fail_msg("%zu loans and no limit", n);
     if (err != IPC_ELIMIT && err != IPC_EAGAIN)
-        ct_err(err, IPC_ELIMIT);
+        assert_ipc_err(err, IPC_ELIMIT);
     ct_detail_set();
     assert_true(n > 0);
     for (size_t i = 0; i < n; i++)
-        ct_err(ipc_release(fx->tx, loans[i]), IPC_OK);
-    ct_err(ipc_recv(fx->rx, buf, sizeof buf, &len, NULL, 0), IPC_EAGAIN);
-    ct_err(ipc_loan(fx->tx, 8, &loans[0], 1000), IPC_OK);
+        assert_ipc_err(ipc_release(fx->tx, loans[i]), IPC_OK);
+    assert_ipc_err(ipc_recv(fx->rx, buf, sizeof buf, &len, NULL, 0),
+                   IPC_EAGAIN);
+    assert_ipc_err(ipc_loan(fx->tx, 8, &loans[0], 1000), IPC_OK);
     tu_pattern(loans[0], 8, 51);
-    ct_err(ipc_commit(fx->tx, loans[0], 8, 0), IPC_OK);
+    assert_ipc_err(ipc_commit(fx->tx, loans[0], 8, 0), IPC_OK);
     zc_view_pat(fx->rx, 8, 51);
 }
 
@@ -417,7 +428,7 @@ static int zc_peer_sender(struct ct_fx *fx, void *arg)
         }
         if (err != IPC_OK) {
             ct_child_release(fx, tx);
-            return ct_child_fail(2, "loan/commit %zu: %s", i, ipc_errname(err));
+            return tu_child_fail(2, "loan/commit %zu: %s", i, ipc_errname(err));
         }
     }
     ct_child_release(fx, tx);
@@ -436,7 +447,7 @@ static void test_zero_copy_peer(void **state)
     pid_t pid = ct_spawn(fx, zc_peer_sender, NULL);
     for (size_t i = 0; i < ZC_PEER_COUNT; i++)
         zc_view_pat(fx->rx, 1000 + i * 61, 600 + i);
-    ct_reap(fx, pid);
+    assert_child_ok(pid, CT_CHILD_MS);
 }
 
 /* PEER_UID: the peer's uid (our own here). A named receiver knows a uid
@@ -448,26 +459,26 @@ static void test_peer_uid(void **state)
 
     ct_link(fx, "max_msg=64");
     if (ct_tx_caps(fx) & IPC_CAP_PEER_UID) {
-        ct_err(ipc_peer_uid(fx->tx, &uid), IPC_OK);
+        assert_ipc_err(ipc_peer_uid(fx->tx, &uid), IPC_OK);
         assert_int_equal(uid, getuid());
     } else {
-        ct_err(ipc_peer_uid(fx->tx, &uid), IPC_ENOTSUP);
+        assert_ipc_err(ipc_peer_uid(fx->tx, &uid), IPC_ENOTSUP);
         ct_detail_set();
     }
     if (!(ct_rx_caps(fx) & IPC_CAP_PEER_UID)) {
-        ct_err(ipc_peer_uid(fx->rx, &uid), IPC_ENOTSUP);
+        assert_ipc_err(ipc_peer_uid(fx->rx, &uid), IPC_ENOTSUP);
         ct_detail_set();
         return;
     }
     if (ct_named(fx)) {
-        ct_err(ipc_peer_uid(fx->rx, &uid), IPC_ENOENT);
+        assert_ipc_err(ipc_peer_uid(fx->rx, &uid), IPC_ENOENT);
         ct_send_pat(fx->tx, 10, 3, 1000);
         ct_recv_pat(fx->rx, 10, 3, 1000);
     }
     uid = (uid_t)-2;
-    ct_err(ipc_peer_uid(fx->rx, &uid), IPC_OK);
+    assert_ipc_err(ipc_peer_uid(fx->rx, &uid), IPC_OK);
     assert_int_equal(uid, getuid());
-    ct_err(ipc_peer_uid(NULL, &uid), IPC_EINVAL);
+    assert_ipc_err(ipc_peer_uid(NULL, &uid), IPC_EINVAL);
 }
 
 /* DUPLEX: both ends of a pair send and receive. Without it, an end does
@@ -485,15 +496,17 @@ static void test_direction(void **state)
         ct_send_pat(fx->rx, 5, 11, 1000);
         ct_recv_pat(fx->tx, 5, 11, 1000);
     } else {
-        ct_err(ipc_send(fx->rx, "x", 1, 0, 0), IPC_EINVAL);
+        assert_ipc_err(ipc_send(fx->rx, "x", 1, 0, 0), IPC_EINVAL);
         ct_detail_set();
-        ct_err(ipc_recv(fx->tx, buf, sizeof buf, &len, NULL, 0), IPC_EINVAL);
+        assert_ipc_err(ipc_recv(fx->tx, buf, sizeof buf, &len, NULL, 0),
+                       IPC_EINVAL);
         ct_detail_set();
     }
     /* The normal direction still works, and nothing leaked the other way. */
     ct_send_pat(fx->tx, 6, 12, 1000);
     ct_recv_pat(fx->rx, 6, 12, 1000);
-    ct_err(ipc_recv(fx->rx, buf, sizeof buf, &len, NULL, 0), IPC_EAGAIN);
+    assert_ipc_err(ipc_recv(fx->rx, buf, sizeof buf, &len, NULL, 0),
+                   IPC_EAGAIN);
 
     ipc_channel *ch = NULL;
     if (!ct_named(fx)) {
@@ -501,28 +514,29 @@ static void test_direction(void **state)
         char addr[CT_ADDR_MAX];
         if (duplex || !(fx->be->pair_caps & IPC_CAP_INHERIT))
             return;
-        ct_err(ipc_address(fx->rx, addr, sizeof addr), IPC_OK);
-        ct_err(ipc_open(addr, IPC_F_DUPLEX, 0, &ch), IPC_ENOTSUP);
+        assert_ipc_err(ipc_address(fx->rx, addr, sizeof addr), IPC_OK);
+        assert_ipc_err(ipc_open(addr, IPC_F_DUPLEX, 0, &ch), IPC_ENOTSUP);
         ct_detail_set();
         assert_null(ch);
         return;
     }
     const char *name = ct_new_name(fx);
     if (fx->be->recv_caps & IPC_CAP_DUPLEX) {
-        ct_err(
+        assert_ipc_err(
             ipc_open(name, IPC_F_CREATE | IPC_F_EXCL | IPC_F_DUPLEX, 2000, &ch),
             IPC_OK);
         ipc_close(ch);
         ch = NULL;
     } else {
-        ct_err(
+        assert_ipc_err(
             ipc_open(name, IPC_F_CREATE | IPC_F_EXCL | IPC_F_DUPLEX, 2000, &ch),
             IPC_ENOTSUP);
         ct_detail_set();
         assert_null(ch);
     }
     if (!(fx->be->send_caps & IPC_CAP_DUPLEX)) {
-        ct_err(ipc_open(fx->addr, IPC_F_DUPLEX, 2000, &ch), IPC_ENOTSUP);
+        assert_ipc_err(ipc_open(fx->addr, IPC_F_DUPLEX, 2000, &ch),
+                       IPC_ENOTSUP);
         assert_null(ch);
     }
 }
@@ -560,13 +574,14 @@ static void test_rendezvous(void **state)
         ipc_channel *ends[2] = {NULL, NULL};
         if (ct_named(fx)) {
             ct_addr_opts(addr, sizeof addr, ct_new_name(fx), "capacity=0");
-            ct_err(ipc_open(addr, IPC_F_CREATE | IPC_F_EXCL | IPC_F_RECV, 1000,
-                            &ch),
-                   want);
+            assert_ipc_err(ipc_open(addr,
+                                    IPC_F_CREATE | IPC_F_EXCL | IPC_F_RECV,
+                                    1000, &ch),
+                           want);
             assert_null(ch);
         } else {
             ct_pair_addr(fx, addr, sizeof addr, "capacity=0");
-            ct_err(ipc_pair(addr, 0, ends), want);
+            assert_ipc_err(ipc_pair(addr, 0, ends), want);
             assert_null(ends[0]);
             assert_null(ends[1]);
         }
@@ -574,16 +589,16 @@ static void test_rendezvous(void **state)
         return;
     }
     ct_link(fx, "capacity=0&max_msg=64");
-    ct_err(ipc_send(fx->tx, "r", 1, 0, 100), IPC_ETIMEDOUT);
-    ct_err(ipc_send(fx->tx, "r", 1, 0, 0), IPC_EAGAIN);
+    assert_ipc_err(ipc_send(fx->tx, "r", 1, 0, 100), IPC_ETIMEDOUT);
+    assert_ipc_err(ipc_send(fx->tx, "r", 1, 0, 0), IPC_EAGAIN);
     struct rdv_taker t = {.rx = fx->rx, .err = IPC_EIO};
     pthread_t th;
     assert_int_equal(pthread_create(&th, NULL, rdv_take, &t), 0);
     ipc_err err = ipc_send(fx->tx, "r", 1, 0, 5000);
     int64_t sent_at = tu_now_ns();
     pthread_join(th, NULL);
-    ct_err(err, IPC_OK);
-    ct_err(t.err, IPC_OK);
+    assert_ipc_err(err, IPC_OK);
+    assert_ipc_err(t.err, IPC_OK);
     assert_true(sent_at >= t.took_at);
 }
 
@@ -600,16 +615,18 @@ static void test_null_args(void **state)
     const void *view;
 
     ct_link(fx, "max_msg=64");
-    ct_err(ipc_send(NULL, "x", 1, 0, 0), IPC_EINVAL);
-    ct_err(ipc_send(fx->tx, NULL, 1, 0, 0), IPC_EINVAL);
-    ct_err(ipc_recv(NULL, buf, sizeof buf, &len, NULL, 0), IPC_EINVAL);
-    ct_err(ipc_recv(fx->rx, buf, sizeof buf, NULL, NULL, 0), IPC_EINVAL);
-    ct_err(ipc_recv(fx->rx, NULL, sizeof buf, &len, NULL, 0), IPC_EINVAL);
-    ct_err(ipc_pollfd(NULL, &fd, &ev), IPC_EINVAL);
-    ct_err(ipc_peer_uid(NULL, &uid), IPC_EINVAL);
-    ct_err(ipc_address(NULL, buf, sizeof buf), IPC_EINVAL);
-    ct_err(ipc_loan(NULL, 1, &loan, 0), IPC_EINVAL);
-    ct_err(ipc_view(NULL, &view, &len, NULL, 0), IPC_EINVAL);
+    assert_ipc_err(ipc_send(NULL, "x", 1, 0, 0), IPC_EINVAL);
+    assert_ipc_err(ipc_send(fx->tx, NULL, 1, 0, 0), IPC_EINVAL);
+    assert_ipc_err(ipc_recv(NULL, buf, sizeof buf, &len, NULL, 0), IPC_EINVAL);
+    assert_ipc_err(ipc_recv(fx->rx, buf, sizeof buf, NULL, NULL, 0),
+                   IPC_EINVAL);
+    assert_ipc_err(ipc_recv(fx->rx, NULL, sizeof buf, &len, NULL, 0),
+                   IPC_EINVAL);
+    assert_ipc_err(ipc_pollfd(NULL, &fd, &ev), IPC_EINVAL);
+    assert_ipc_err(ipc_peer_uid(NULL, &uid), IPC_EINVAL);
+    assert_ipc_err(ipc_address(NULL, buf, sizeof buf), IPC_EINVAL);
+    assert_ipc_err(ipc_loan(NULL, 1, &loan, 0), IPC_EINVAL);
+    assert_ipc_err(ipc_view(NULL, &view, &len, NULL, 0), IPC_EINVAL);
     ipc_close(NULL);
     /* The link is unharmed. */
     ct_send_pat(fx->tx, 3, 5, 1000);
@@ -626,20 +643,20 @@ static void test_pair_or_enotsup(void **state)
     ipc_channel *ends[2] = {(ipc_channel *)1, (ipc_channel *)1};
     snprintf(addr, sizeof addr, "%s:", fx->be->scheme);
     if (!fx->be->pair_caps) {
-        ct_err(ipc_pair(addr, 0, ends), IPC_ENOTSUP);
+        assert_ipc_err(ipc_pair(addr, 0, ends), IPC_ENOTSUP);
         ct_detail_set();
         assert_null(ends[0]);
         assert_null(ends[1]);
         return;
     }
-    ct_err(ipc_pair(addr, 0, ends), IPC_OK);
+    assert_ipc_err(ipc_pair(addr, 0, ends), IPC_OK);
     assert_non_null(ends[0]);
     assert_non_null(ends[1]);
     ipc_close(ends[0]);
     ipc_close(ends[1]);
     /* Flags other than IPC_F_INHERIT mean nothing to a pair. */
-    ct_err(ipc_pair(addr, IPC_F_CREATE, ends), IPC_EINVAL);
-    ct_err(ipc_pair(addr, 0, NULL), IPC_EINVAL);
+    assert_ipc_err(ipc_pair(addr, IPC_F_CREATE, ends), IPC_EINVAL);
+    assert_ipc_err(ipc_pair(addr, 0, NULL), IPC_EINVAL);
 }
 
 /* NAMED: ipc_open reaches a channel by address; without it, ipc_open and
@@ -655,28 +672,33 @@ static void test_named_or_enotsup(void **state)
         m.naming = fx->be->namings[0];
         fx->mode = &m;
         const char *a = ct_new_name(fx);
-        ct_err(ipc_open(a, 0, 0, &ch), IPC_EINVAL);
-        ct_err(ipc_open(a, IPC_F_RECV | IPC_F_EXCL, 0, &ch), IPC_EINVAL);
-        ct_err(ipc_open(a, IPC_F_RECV | IPC_F_REPLACE, 0, &ch), IPC_EINVAL);
-        ct_err(ipc_open(a, IPC_F_RECV | IPC_F_CREATE | (1u << 20), 0, &ch),
-               IPC_EINVAL);
-        ct_err(ipc_open(a, IPC_F_RECV | IPC_F_CREATE, 0, NULL), IPC_EINVAL);
+        assert_ipc_err(ipc_open(a, 0, 0, &ch), IPC_EINVAL);
+        assert_ipc_err(ipc_open(a, IPC_F_RECV | IPC_F_EXCL, 0, &ch),
+                       IPC_EINVAL);
+        assert_ipc_err(ipc_open(a, IPC_F_RECV | IPC_F_REPLACE, 0, &ch),
+                       IPC_EINVAL);
+        assert_ipc_err(
+            ipc_open(a, IPC_F_RECV | IPC_F_CREATE | (1u << 20), 0, &ch),
+            IPC_EINVAL);
+        assert_ipc_err(ipc_open(a, IPC_F_RECV | IPC_F_CREATE, 0, NULL),
+                       IPC_EINVAL);
         /* A missing object: IPC_ENOENT at once. */
-        ct_err(ipc_open(a, IPC_F_SEND, 0, &ch), IPC_ENOENT);
+        assert_ipc_err(ipc_open(a, IPC_F_SEND, 0, &ch), IPC_ENOENT);
         ct_detail_set();
         assert_null(ch);
-        ct_err(ipc_unlink(a), IPC_ENOENT);
+        assert_ipc_err(ipc_unlink(a), IPC_ENOENT);
         fx->mode = NULL;
         return;
     }
     tu_unique(name, sizeof name, "ipct");
     snprintf(addr, sizeof addr, "%s:%s/%s", fx->be->scheme, tu_tmpdir(), name);
-    ct_err(ipc_open(addr, IPC_F_CREATE | IPC_F_EXCL | IPC_F_RECV, 0, &ch),
-           IPC_ENOTSUP);
+    assert_ipc_err(
+        ipc_open(addr, IPC_F_CREATE | IPC_F_EXCL | IPC_F_RECV, 0, &ch),
+        IPC_ENOTSUP);
     ct_detail_set();
     assert_null(ch);
-    ct_err(ipc_open(addr, IPC_F_SEND, 0, &ch), IPC_ENOTSUP);
-    ct_err(ipc_unlink(addr), IPC_ENOTSUP);
+    assert_ipc_err(ipc_open(addr, IPC_F_SEND, 0, &ch), IPC_ENOTSUP);
+    assert_ipc_err(ipc_unlink(addr), IPC_ENOTSUP);
     ct_detail_set();
     char path[CT_ADDR_MAX];
     snprintf(path, sizeof path, "%s/%s", tu_tmpdir(), name);
@@ -700,7 +722,7 @@ static void test_pollfd_late(void **state)
     ct_recv_pat(fx->rx, 10, 1, 2000);
     ct_send_pat(fx->tx, 20, 2, 1000);
     ct_send_pat(fx->tx, 30, 3, 1000);
-    ct_err(ipc_pollfd(fx->rx, &fd, &events), IPC_OK);
+    assert_ipc_err(ipc_pollfd(fx->rx, &fd, &events), IPC_OK);
     struct pollfd pfd = {.fd = fd, .events = events};
     assert_int_equal(poll(&pfd, 1, 0), 1);
     assert_true(pfd.revents & POLLIN);

@@ -16,22 +16,24 @@ static void test_boundaries(void **state)
     unsigned prio = 7;
 
     ct_link(fx, "max_msg=4096");
-    ct_err(ipc_send(fx->tx, "", 0, 0, 1000), IPC_OK);
+    assert_ipc_err(ipc_send(fx->tx, "", 0, 0, 1000), IPC_OK);
     ct_send_pat(fx->tx, 1, 101, 1000);
     ct_send_pat(fx->tx, 4096, 102, 1000);
     tu_pattern(big, sizeof big, 103);
-    ct_err(ipc_send(fx->tx, big, 4097, 0, 1000), IPC_EMSGSIZE);
+    assert_ipc_err(ipc_send(fx->tx, big, 4097, 0, 1000), IPC_EMSGSIZE);
     ct_detail_set();
-    ct_err(ipc_send(fx->tx, big, 4097, 0, 0), IPC_EMSGSIZE);
+    assert_ipc_err(ipc_send(fx->tx, big, 4097, 0, 0), IPC_EMSGSIZE);
     ct_send_pat(fx->tx, 7, 104, 1000);
 
-    ct_err(ipc_recv(fx->rx, big, sizeof big, &len, &prio, 1000), IPC_OK);
+    assert_ipc_err(ipc_recv(fx->rx, big, sizeof big, &len, &prio, 1000),
+                   IPC_OK);
     assert_int_equal(len, 0);
     assert_int_equal(prio, 0);
     ct_recv_pat(fx->rx, 1, 101, 1000);
     ct_recv_pat(fx->rx, 4096, 102, 1000);
     ct_recv_pat(fx->rx, 7, 104, 1000);
-    ct_err(ipc_recv(fx->rx, big, sizeof big, &len, NULL, 0), IPC_EAGAIN);
+    assert_ipc_err(ipc_recv(fx->rx, big, sizeof big, &len, NULL, 0),
+                   IPC_EAGAIN);
 }
 
 /* max_msg=1: the smallest channel carries 0 and 1 byte, refuses 2. */
@@ -42,13 +44,13 @@ static void test_max_msg_one(void **state)
     size_t len;
 
     ct_link(fx, "max_msg=1");
-    ct_err(ipc_send(fx->tx, "ab", 2, 0, 0), IPC_EMSGSIZE);
-    ct_err(ipc_send(fx->tx, "a", 1, 0, 1000), IPC_OK);
-    ct_err(ipc_send(fx->tx, "", 0, 0, 1000), IPC_OK);
-    ct_err(ipc_recv(fx->rx, buf, sizeof buf, &len, NULL, 1000), IPC_OK);
+    assert_ipc_err(ipc_send(fx->tx, "ab", 2, 0, 0), IPC_EMSGSIZE);
+    assert_ipc_err(ipc_send(fx->tx, "a", 1, 0, 1000), IPC_OK);
+    assert_ipc_err(ipc_send(fx->tx, "", 0, 0, 1000), IPC_OK);
+    assert_ipc_err(ipc_recv(fx->rx, buf, sizeof buf, &len, NULL, 1000), IPC_OK);
     assert_int_equal(len, 1);
     assert_int_equal(buf[0], 'a');
-    ct_err(ipc_recv(fx->rx, buf, sizeof buf, &len, NULL, 1000), IPC_OK);
+    assert_ipc_err(ipc_recv(fx->rx, buf, sizeof buf, &len, NULL, 1000), IPC_OK);
     assert_int_equal(len, 0);
 }
 
@@ -112,7 +114,7 @@ static void run_sender_job(struct ct_fx *fx, struct sender_job *job)
         }
     }
     pthread_join(th, NULL);
-    ct_err(job->err, IPC_OK);
+    assert_ipc_err(job->err, IPC_OK);
 }
 
 /* A message of the default max_msg crosses whole (a thread sends it while
@@ -123,7 +125,7 @@ static void test_max_msg_default(void **state)
     ipc_info info;
 
     ct_link(fx, NULL);
-    ct_err(ipc_query(fx->tx, &info), IPC_OK);
+    assert_ipc_err(ipc_query(fx->tx, &info), IPC_OK);
     assert_int_equal(info.max_msg, fx->be->max_msg_default);
     struct sender_job job = {
         .tx = fx->tx, .count = 1, .max_len = info.max_msg, .seed = 0x5eed};
@@ -133,7 +135,7 @@ static void test_max_msg_default(void **state)
     assert_non_null(big);
     ipc_err err = ipc_send(fx->tx, big, info.max_msg + 1, 0, 0);
     free(big);
-    ct_err(err, IPC_EMSGSIZE);
+    assert_ipc_err(err, IPC_EMSGSIZE);
 }
 
 /* Many messages of many sizes: each arrives once, whole, in order. */
@@ -147,7 +149,8 @@ static void test_order(void **state)
     struct sender_job job = {
         .tx = fx->tx, .count = 1000, .max_len = 1024, .seed = tu_rand()};
     run_sender_job(fx, &job);
-    ct_err(ipc_recv(fx->rx, buf, sizeof buf, &len, NULL, 0), IPC_EAGAIN);
+    assert_ipc_err(ipc_recv(fx->rx, buf, sizeof buf, &len, NULL, 0),
+                   IPC_EAGAIN);
 }
 
 /* A buffer too small: IPC_EMSGSIZE, *len = the size needed, and the message
@@ -161,29 +164,30 @@ static void test_small_buffer(void **state)
     ct_link(fx, "max_msg=4096");
     ct_send_pat(fx->tx, 100, 21, 1000);
     ct_send_pat(fx->tx, 5, 22, 1000);
-    ct_err(ipc_send(fx->tx, "", 0, 0, 1000), IPC_OK);
+    assert_ipc_err(ipc_send(fx->tx, "", 0, 0, 1000), IPC_OK);
 
     len = 0;
-    ct_err(ipc_recv(fx->rx, buf, 10, &len, NULL, 1000), IPC_EMSGSIZE);
+    assert_ipc_err(ipc_recv(fx->rx, buf, 10, &len, NULL, 1000), IPC_EMSGSIZE);
     assert_int_equal(len, 100);
     ct_detail_set();
     len = 0;
-    ct_err(ipc_recv(fx->rx, buf, 99, &len, NULL, 0), IPC_EMSGSIZE);
+    assert_ipc_err(ipc_recv(fx->rx, buf, 99, &len, NULL, 0), IPC_EMSGSIZE);
     assert_int_equal(len, 100);
     len = 0;
-    ct_err(ipc_recv(fx->rx, buf, 0, &len, NULL, 0), IPC_EMSGSIZE);
+    assert_ipc_err(ipc_recv(fx->rx, buf, 0, &len, NULL, 0), IPC_EMSGSIZE);
     assert_int_equal(len, 100);
 
     len = 0;
-    ct_err(ipc_recv(fx->rx, buf, 100, &len, NULL, 0), IPC_OK);
+    assert_ipc_err(ipc_recv(fx->rx, buf, 100, &len, NULL, 0), IPC_OK);
     assert_int_equal(len, 100);
     assert_int_equal(tu_pattern_check(buf, 100, 21), 100);
     ct_recv_pat(fx->rx, 5, 22, 1000);
     /* A zero-length message fits a zero-length buffer. */
     len = 9;
-    ct_err(ipc_recv(fx->rx, buf, 0, &len, NULL, 1000), IPC_OK);
+    assert_ipc_err(ipc_recv(fx->rx, buf, 0, &len, NULL, 1000), IPC_OK);
     assert_int_equal(len, 0);
-    ct_err(ipc_recv(fx->rx, buf, sizeof buf, &len, NULL, 0), IPC_EAGAIN);
+    assert_ipc_err(ipc_recv(fx->rx, buf, sizeof buf, &len, NULL, 0),
+                   IPC_EAGAIN);
 }
 
 const struct ct_test ct_tests_msg[] = {

@@ -19,7 +19,7 @@ static int create_and_crash(struct ct_fx *fx, void *arg)
     (void)fx;
     ipc_err err = ipc_open(addr, create_excl, 2000, &ch);
     if (err != IPC_OK)
-        return ct_child_fail(3, "create %s: %s", addr, ipc_errname(err));
+        return tu_child_fail(3, "create %s: %s", addr, ipc_errname(err));
     _exit(0); /* a crash: no ipc_close */
 }
 
@@ -35,36 +35,36 @@ static void test_stale(void **state)
     bool fs = ct_fs_path(fx, addr, path, sizeof path);
     ipc_channel *ch = NULL, *tx = NULL;
 
-    ct_reap(fx, ct_spawn(fx, create_and_crash, (void *)addr));
+    assert_child_ok(ct_spawn(fx, create_and_crash, (void *)addr), CT_CHILD_MS);
     if (!nm->stale_survives) {
         /* Nothing is left: the name is free again. */
-        ct_err(ipc_open(addr, create_excl, 2000, &ch), IPC_OK);
+        assert_ipc_err(ipc_open(addr, create_excl, 2000, &ch), IPC_OK);
         ipc_close(ch);
-        ct_err(ipc_unlink(addr), nm->unlink_missing);
+        assert_ipc_err(ipc_unlink(addr), nm->unlink_missing);
         return;
     }
     if (fs)
         assert_true(tu_path_exists(path));
-    ct_err(ipc_open(addr, create_excl, 2000, &ch), IPC_EEXIST);
+    assert_ipc_err(ipc_open(addr, create_excl, 2000, &ch), IPC_EEXIST);
     ct_detail_set();
     assert_null(ch);
 
-    ct_err(ipc_open(addr, create_replace, 2000, &ch), IPC_OK);
+    assert_ipc_err(ipc_open(addr, create_replace, 2000, &ch), IPC_OK);
     ct_keep(fx, ch);
-    ct_err(ipc_open(addr, IPC_F_SEND, 2000, &tx), IPC_OK);
+    assert_ipc_err(ipc_open(addr, IPC_F_SEND, 2000, &tx), IPC_OK);
     ct_keep(fx, tx);
     ct_send_pat(tx, 9, 9, 1000);
     ct_recv_pat(ch, 9, 9, 1000);
     ct_close_extra(fx, tx);
 
-    ct_err(ipc_unlink(addr), IPC_OK);
+    assert_ipc_err(ipc_unlink(addr), IPC_OK);
     if (fs)
         assert_false(tu_path_exists(path));
-    ct_err(ipc_unlink(addr), IPC_ENOENT);
+    assert_ipc_err(ipc_unlink(addr), IPC_ENOENT);
     ct_detail_set();
     /* The creator's close after an unlink removes nothing else. */
     ct_close_extra(fx, ch);
-    ct_err(ipc_unlink(addr), IPC_ENOENT);
+    assert_ipc_err(ipc_unlink(addr), IPC_ENOENT);
 }
 
 /* A live object is never taken over: CREATE|EXCL and (where a live owner
@@ -75,11 +75,12 @@ static void test_live(void **state)
     ipc_channel *ch = NULL;
 
     ct_link(fx, "max_msg=64");
-    ct_err(ipc_open(fx->addr, create_excl, 1000, &ch), IPC_EEXIST);
+    assert_ipc_err(ipc_open(fx->addr, create_excl, 1000, &ch), IPC_EEXIST);
     ct_detail_set();
     assert_null(ch);
     if (fx->mode->naming->live_detected) {
-        ct_err(ipc_open(fx->addr, create_replace, 1000, &ch), IPC_EEXIST);
+        assert_ipc_err(ipc_open(fx->addr, create_replace, 1000, &ch),
+                       IPC_EEXIST);
         ct_detail_set();
         assert_null(ch);
     }
@@ -108,10 +109,10 @@ static void test_creator_close(void **state)
     bool fs = ct_fs_path(fx, fx->addr, path, sizeof path);
     if (fs)
         assert_true(tu_path_exists(path));
-    ct_reap(fx, ct_spawn(fx, close_inherited, NULL));
+    assert_child_ok(ct_spawn(fx, close_inherited, NULL), CT_CHILD_MS);
     if (fs)
         assert_true(tu_path_exists(path));
-    ct_err(ipc_open(fx->addr, IPC_F_SEND, 2000, &tx2), IPC_OK);
+    assert_ipc_err(ipc_open(fx->addr, IPC_F_SEND, 2000, &tx2), IPC_OK);
     ct_keep(fx, tx2);
     ct_send_pat(tx2, 4, 4, 1000);
     ct_recv_pat(fx->rx, 4, 4, 1000);
@@ -127,10 +128,10 @@ static void test_creator_close(void **state)
     if (fs)
         assert_false(tu_path_exists(path));
     tx2 = NULL;
-    ct_err(ipc_open(fx->addr, IPC_F_SEND, 0, &tx2), IPC_ENOENT);
+    assert_ipc_err(ipc_open(fx->addr, IPC_F_SEND, 0, &tx2), IPC_ENOENT);
     ct_detail_set();
     assert_null(tx2);
-    ct_err(ipc_unlink(fx->addr), fx->mode->naming->unlink_missing);
+    assert_ipc_err(ipc_unlink(fx->addr), fx->mode->naming->unlink_missing);
 }
 
 static unsigned file_mode(const char *path)
@@ -177,35 +178,35 @@ static void test_names(void **state)
     const char *longest = ct_new_name_len(fx, nm->name_max);
     assert_int_equal(strlen(longest),
                      strlen(fx->be->scheme) + 1 + nm->name_max);
-    ct_err(ipc_open(longest, create_excl, 1000, &ch), IPC_OK);
+    assert_ipc_err(ipc_open(longest, create_excl, 1000, &ch), IPC_OK);
     ipc_close(ch);
 
-    nm->make_len(addr, sizeof addr, nm->name_max + 1);
+    ct_naming_make_len(nm, addr, sizeof addr, nm->name_max + 1);
     ch = NULL;
-    ct_err(ipc_open(addr, create_excl, 1000, &ch), IPC_EINVAL);
+    assert_ipc_err(ipc_open(addr, create_excl, 1000, &ch), IPC_EINVAL);
     ct_detail_set();
     assert_null(ch);
     if (ct_fs_path(fx, addr, path, sizeof path))
         assert_false(tu_path_exists(path));
-    ct_err(ipc_unlink(addr), IPC_EINVAL);
+    assert_ipc_err(ipc_unlink(addr), IPC_EINVAL);
 
     /* A control character inside the name. */
     snprintf(addr, sizeof addr, "%s", ct_new_name(fx));
     size_t n = strlen(addr);
     addr[n - 2] = '\n';
-    ct_err(ipc_open(addr, create_excl, 1000, &ch), IPC_EINVAL);
+    assert_ipc_err(ipc_open(addr, create_excl, 1000, &ch), IPC_EINVAL);
     ct_detail_set();
     addr[n - 2] = '\x7f';
-    ct_err(ipc_open(addr, create_excl, 1000, &ch), IPC_EINVAL);
+    assert_ipc_err(ipc_open(addr, create_excl, 1000, &ch), IPC_EINVAL);
     addr[n - 2] = '\t';
-    ct_err(ipc_open(addr, create_excl, 1000, &ch), IPC_EINVAL);
+    assert_ipc_err(ipc_open(addr, create_excl, 1000, &ch), IPC_EINVAL);
 
     /* No name. */
     snprintf(addr, sizeof addr, "%s:", fx->be->scheme);
-    ct_err(ipc_open(addr, create_excl, 1000, &ch), IPC_EINVAL);
+    assert_ipc_err(ipc_open(addr, create_excl, 1000, &ch), IPC_EINVAL);
     ct_detail_set();
     snprintf(addr, sizeof addr, "%s:?max_msg=64", fx->be->scheme);
-    ct_err(ipc_open(addr, IPC_F_SEND, 1000, &ch), IPC_EINVAL);
+    assert_ipc_err(ipc_open(addr, IPC_F_SEND, 1000, &ch), IPC_EINVAL);
     assert_null(ch);
 }
 
@@ -228,9 +229,9 @@ static void test_wrong_kind(void **state)
     unlink(path);
     assert_true(still);
     assert_null(ch);
-    ct_err(e1, IPC_EEXIST);
-    ct_err(e2, IPC_EEXIST);
-    ct_err(e3, IPC_EPROTO);
+    assert_ipc_err(e1, IPC_EEXIST);
+    assert_ipc_err(e2, IPC_EEXIST);
+    assert_ipc_err(e3, IPC_EPROTO);
 }
 
 /* ?peer_uid=N on a sender requires the receiver's uid to be N: a wrong uid
@@ -244,7 +245,7 @@ static void test_peer_uid_required(void **state)
     if (!fx->be->takes_peer_uid) {
         ct_link(fx, NULL);
         ct_addr_opts(addr, sizeof addr, fx->names[0], "peer_uid=0");
-        ct_err(ipc_open(addr, IPC_F_SEND, 1000, &ch), IPC_EINVAL);
+        assert_ipc_err(ipc_open(addr, IPC_F_SEND, 1000, &ch), IPC_EINVAL);
         ct_detail_set();
         return;
     }
@@ -252,19 +253,19 @@ static void test_peer_uid_required(void **state)
     snprintf(opts, sizeof opts, "max_msg=64&peer_uid=%lu",
              (unsigned long)getuid() + 1);
     ct_addr_opts(addr, sizeof addr, fx->names[0], opts);
-    ct_err(ipc_open(addr, IPC_F_SEND, 1000, &ch), IPC_EACCES);
+    assert_ipc_err(ipc_open(addr, IPC_F_SEND, 1000, &ch), IPC_EACCES);
     ct_detail_set();
     assert_null(ch);
     snprintf(opts, sizeof opts, "max_msg=64&peer_uid=%lu",
              (unsigned long)getuid());
     ct_addr_opts(addr, sizeof addr, fx->names[0], opts);
-    ct_err(ipc_open(addr, IPC_F_SEND, 1000, &ch), IPC_OK);
+    assert_ipc_err(ipc_open(addr, IPC_F_SEND, 1000, &ch), IPC_OK);
     ct_keep(fx, ch);
     ct_send_pat(ch, 5, 5, 1000);
     ct_recv_pat(fx->rx, 5, 5, 1000);
     snprintf(opts, sizeof opts, "peer_uid=x");
     ct_addr_opts(addr, sizeof addr, fx->names[0], opts);
-    ct_err(ipc_open(addr, IPC_F_SEND, 1000, &ch), IPC_EINVAL);
+    assert_ipc_err(ipc_open(addr, IPC_F_SEND, 1000, &ch), IPC_EINVAL);
 
     /* On the receiver: a sender of another uid is refused. Its message
      * never arrives, and once refused its sends say IPC_ECLOSED. */
@@ -272,17 +273,18 @@ static void test_peer_uid_required(void **state)
     const char *name2 = ct_new_name(fx);
     snprintf(opts, sizeof opts, "peer_uid=%lu", (unsigned long)getuid() + 1);
     ct_addr_opts(addr, sizeof addr, name2, opts);
-    ct_err(ipc_open(addr, create_excl, 1000, &rx2), IPC_OK);
+    assert_ipc_err(ipc_open(addr, create_excl, 1000, &rx2), IPC_OK);
     ct_keep(fx, rx2);
-    ct_err(ipc_open(name2, IPC_F_SEND, 1000, &tx2), IPC_OK);
+    assert_ipc_err(ipc_open(name2, IPC_F_SEND, 1000, &tx2), IPC_OK);
     ct_keep(fx, tx2);
     ipc_err first = ipc_send(tx2, "no", 2, 0, 1000);
     if (first != IPC_OK && first != IPC_ECLOSED)
-        ct_err(first, IPC_OK);
+        assert_ipc_err(first, IPC_OK);
     char buf[8];
     size_t len;
-    ct_err(ipc_recv(rx2, buf, sizeof buf, &len, NULL, 200), IPC_ETIMEDOUT);
-    ct_err(ipc_send(tx2, "no", 2, 0, 1000), IPC_ECLOSED);
+    assert_ipc_err(ipc_recv(rx2, buf, sizeof buf, &len, NULL, 200),
+                   IPC_ETIMEDOUT);
+    assert_ipc_err(ipc_send(tx2, "no", 2, 0, 1000), IPC_ECLOSED);
 }
 
 const struct ct_test ct_tests_named[] = {

@@ -22,29 +22,32 @@ static void test_peer_closed_recv(void **state)
 
     ct_link(fx, "max_msg=64");
     ct_send_pat(fx->tx, 10, 1, 1000);
-    ct_err(ipc_send(fx->tx, "", 0, 0, 1000), IPC_OK);
+    assert_ipc_err(ipc_send(fx->tx, "", 0, 0, 1000), IPC_OK);
     ct_send_pat(fx->tx, 20, 3, 1000);
     ipc_close(fx->tx);
     fx->tx = NULL;
 
     ct_recv_pat(fx->rx, 10, 1, 1000);
-    ct_err(ipc_recv(fx->rx, buf, sizeof buf, &len, NULL, 1000), IPC_OK);
+    assert_ipc_err(ipc_recv(fx->rx, buf, sizeof buf, &len, NULL, 1000), IPC_OK);
     assert_int_equal(len, 0);
     ct_recv_pat(fx->rx, 20, 3, 1000);
     int64_t t0 = tu_now_ns();
     if (ct_rx_caps(fx) & IPC_CAP_PEER_CLOSED) {
-        ct_err(ipc_recv(fx->rx, buf, sizeof buf, &len, NULL, 2000),
-               IPC_ECLOSED);
+        assert_ipc_err(ipc_recv(fx->rx, buf, sizeof buf, &len, NULL, 2000),
+                       IPC_ECLOSED);
         ct_detail_set();
         assert_true(tu_elapsed_ms(t0) < 1500);
         /* It stays closed, and says so without waiting. */
-        ct_err(ipc_recv(fx->rx, buf, sizeof buf, &len, NULL, 0), IPC_ECLOSED);
-        ct_err(ipc_recv(fx->rx, buf, sizeof buf, &len, NULL, -1), IPC_ECLOSED);
+        assert_ipc_err(ipc_recv(fx->rx, buf, sizeof buf, &len, NULL, 0),
+                       IPC_ECLOSED);
+        assert_ipc_err(ipc_recv(fx->rx, buf, sizeof buf, &len, NULL, -1),
+                       IPC_ECLOSED);
     } else {
-        ct_err(ipc_recv(fx->rx, buf, sizeof buf, &len, NULL, 200),
-               IPC_ETIMEDOUT);
+        assert_ipc_err(ipc_recv(fx->rx, buf, sizeof buf, &len, NULL, 200),
+                       IPC_ETIMEDOUT);
         ct_took(t0, 200);
-        ct_err(ipc_recv(fx->rx, buf, sizeof buf, &len, NULL, 0), IPC_EAGAIN);
+        assert_ipc_err(ipc_recv(fx->rx, buf, sizeof buf, &len, NULL, 0),
+                       IPC_EAGAIN);
     }
 }
 
@@ -58,12 +61,12 @@ static int send_to_gone(struct ct_fx *fx, void *arg)
     for (int i = 0; i < 2; i++) {
         ipc_err err = ipc_send(fx->tx, "gone", 4, 0, closed ? 1000 : 0);
         if (closed && err != IPC_ECLOSED)
-            return ct_child_fail(10 + (int)err,
+            return tu_child_fail(10 + (int)err,
                                  "send %d to a closed receiver: %s, "
                                  "expected IPC_ECLOSED",
                                  i, ipc_errname(err));
         if (!closed && err == IPC_ECLOSED)
-            return ct_child_fail(10 + (int)err,
+            return tu_child_fail(10 + (int)err,
                                  "IPC_ECLOSED from an end without "
                                  "PEER_CLOSED");
     }
@@ -83,7 +86,7 @@ static void test_peer_closed_send(void **state)
     int status = 0;
     char what[64];
     bool ended = tu_wait(pid, CT_CHILD_MS, &status);
-    ct_forget(fx, pid);
+    tu_kill(pid);
     assert_true(ended);
     if (WIFSIGNALED(status) && WTERMSIG(status) == SIGPIPE)
         fail_msg("%s", "a send to a closed receiver raised SIGPIPE");
@@ -91,7 +94,7 @@ static void test_peer_closed_send(void **state)
         fail_msg("sender child: %s", tu_status_str(status, what, sizeof what));
     /* The same in this process (the suite keeps SIGPIPE fatal). */
     if (ct_tx_caps(fx) & IPC_CAP_PEER_CLOSED)
-        ct_err(ipc_send(fx->tx, "x", 1, 0, 1000), IPC_ECLOSED);
+        assert_ipc_err(ipc_send(fx->tx, "x", 1, 0, 1000), IPC_ECLOSED);
 }
 
 /* ---------------------------------------------------------------- killed */
@@ -126,7 +129,7 @@ static int send_until_killed(struct ct_fx *fx, void *arg)
     free(buf);
     if (tx)
         ct_child_release(fx, tx);
-    return ct_child_fail(2, "send %zu: %s", i, ipc_errname(err));
+    return tu_child_fail(2, "send %zu: %s", i, ipc_errname(err));
 }
 
 /* A sender killed (SIGKILL) at any moment: the receiver gets only whole
@@ -137,7 +140,7 @@ static void test_peer_killed(void **state)
     ipc_info info;
 
     ct_link(fx, NULL);
-    ct_err(ipc_query(fx->rx, &info), IPC_OK);
+    assert_ipc_err(ipc_query(fx->rx, &info), IPC_OK);
     static struct killed_arg ka;
     ka.seed = tu_rand();
     ka.max_msg = info.max_msg;
@@ -153,7 +156,7 @@ static void test_peer_killed(void **state)
         if (i == 5) {
             /* Let the child fill the channel and block inside a send. */
             tu_sleep_ms(100 + (int)(tu_rand() % 50));
-            ct_forget(fx, pid);
+            tu_kill(pid);
         }
         size_t len = 0, want = killed_len(ka.seed, i, ka.max_msg);
         err = ipc_recv(fx->rx, buf, ka.max_msg + 1, &len, NULL, 1000);
@@ -170,8 +173,8 @@ static void test_peer_killed(void **state)
     free(buf);
     if (i < 5)
         fail_msg("only %zu messages before %s", i, ipc_errname(err));
-    ct_err(err, (ct_rx_caps(fx) & IPC_CAP_PEER_CLOSED) ? IPC_ECLOSED
-                                                       : IPC_ETIMEDOUT);
+    assert_ipc_err(err, (ct_rx_caps(fx) & IPC_CAP_PEER_CLOSED) ? IPC_ECLOSED
+                                                               : IPC_ETIMEDOUT);
 }
 
 /* ---------------------------------------------------------------- senders */
@@ -216,7 +219,7 @@ static int ms_sender(struct ct_fx *fx, void *arg)
         ipc_err err = ipc_send(tx, buf, len, 0, 10000);
         if (err != IPC_OK) {
             ct_child_release(fx, tx);
-            return ct_child_fail(2, "sender %u seq %u: %s", id, seq,
+            return tu_child_fail(2, "sender %u seq %u: %s", id, seq,
                                  ipc_errname(err));
         }
     }
@@ -263,16 +266,18 @@ static void test_senders(void **state)
     ipc_close(fx->tx); /* the children are the only senders */
     fx->tx = NULL;
     for (uint32_t n = 0; n < nsend * MS_PER_SENDER; n++) {
-        ct_err(ipc_recv(fx->rx, buf, sizeof buf, &len, NULL, 10000), IPC_OK);
+        assert_ipc_err(ipc_recv(fx->rx, buf, sizeof buf, &len, NULL, 10000),
+                       IPC_OK);
         ms_check(buf, len, nsend, next);
     }
     for (uint32_t k = 0; k < nsend; k++)
-        ct_reap(fx, pids[k]);
+        assert_child_ok(pids[k], CT_CHILD_MS);
     if (ct_rx_caps(fx) & IPC_CAP_PEER_CLOSED)
-        ct_err(ipc_recv(fx->rx, buf, sizeof buf, &len, NULL, 2000),
-               IPC_ECLOSED);
+        assert_ipc_err(ipc_recv(fx->rx, buf, sizeof buf, &len, NULL, 2000),
+                       IPC_ECLOSED);
     else
-        ct_err(ipc_recv(fx->rx, buf, sizeof buf, &len, NULL, 0), IPC_EAGAIN);
+        assert_ipc_err(ipc_recv(fx->rx, buf, sizeof buf, &len, NULL, 0),
+                       IPC_EAGAIN);
 }
 
 /* ---------------------------------------------------------------- exec */
@@ -280,10 +285,8 @@ static void test_senders(void **state)
 /* Fork and exec this binary in a child mode; the child first closes the
  * ends in `drop` (the parent's own ends: pair, fork, close what you do not
  * use, since IPC_F_INHERIT applies to both ends of a pair). */
-static pid_t spawn_exec(struct ct_fx *fx, char *const argv[],
-                        ipc_channel *drop[2])
+static pid_t spawn_exec(char *const argv[], ipc_channel *drop[2])
 {
-    assert_true(fx->n_kids < CT_MAX_KIDS);
     pid_t pid = tu_fork();
     assert_true(pid >= 0);
     if (pid == 0) {
@@ -295,7 +298,6 @@ static pid_t spawn_exec(struct ct_fx *fx, char *const argv[],
         fprintf(stderr, "exec %s: %s\n", ct_self_exe, strerror(errno));
         _exit(127);
     }
-    fx->kids[fx->n_kids++] = pid;
     return pid;
 }
 
@@ -309,42 +311,43 @@ static void test_exec_child(void **state)
 
     if (ct_named(fx)) {
         ct_link(fx, "max_msg=2048");
-        ct_err(ipc_address(fx->rx, a_addr, sizeof a_addr), IPC_OK);
+        assert_ipc_err(ipc_address(fx->rx, a_addr, sizeof a_addr), IPC_OK);
         assert_string_equal(a_addr, fx->addr);
-        ct_err(ipc_address(fx->rx, b_addr, strlen(fx->addr)), IPC_EMSGSIZE);
+        assert_ipc_err(ipc_address(fx->rx, b_addr, strlen(fx->addr)),
+                       IPC_EMSGSIZE);
         char *argv[] = {
             (char *)ct_self_exe, CT_CHILD_ARG, "send", a_addr, "3", NULL};
-        pid_t pid = spawn_exec(fx, argv, NULL);
+        pid_t pid = spawn_exec(argv, NULL);
         for (size_t i = 0; i < 3; i++)
             ct_recv_pat(fx->rx, 17 * i, 1000 + i, 10000);
-        ct_reap(fx, pid);
+        assert_child_ok(pid, CT_CHILD_MS);
         return;
     }
     ipc_channel *a[2] = {NULL, NULL}, *b[2] = {NULL, NULL};
     char addr[CT_ADDR_MAX];
     ct_pair_addr(fx, addr, sizeof addr, "max_msg=2048");
     if (!(fx->be->pair_caps & IPC_CAP_INHERIT)) {
-        ct_err(ipc_pair(addr, 0, a), IPC_OK);
+        assert_ipc_err(ipc_pair(addr, 0, a), IPC_OK);
         fx->tx = a[0];
         fx->rx = a[1];
-        ct_err(ipc_address(a[0], a_addr, sizeof a_addr), IPC_ENOTSUP);
+        assert_ipc_err(ipc_address(a[0], a_addr, sizeof a_addr), IPC_ENOTSUP);
         ct_detail_set();
-        ct_err(ipc_address(a[1], a_addr, sizeof a_addr), IPC_ENOTSUP);
+        assert_ipc_err(ipc_address(a[1], a_addr, sizeof a_addr), IPC_ENOTSUP);
         return;
     }
     /* a: parent -> child, b: child -> parent. */
-    ct_err(ipc_pair(addr, IPC_F_INHERIT, a), IPC_OK);
+    assert_ipc_err(ipc_pair(addr, IPC_F_INHERIT, a), IPC_OK);
     fx->tx = a[0];
     ct_keep(fx, a[1]);
-    ct_err(ipc_pair(addr, IPC_F_INHERIT, b), IPC_OK);
+    assert_ipc_err(ipc_pair(addr, IPC_F_INHERIT, b), IPC_OK);
     fx->rx = b[1];
     ct_keep(fx, b[0]);
-    ct_err(ipc_address(a[1], a_addr, sizeof a_addr), IPC_OK);
-    ct_err(ipc_address(b[0], b_addr, sizeof b_addr), IPC_OK);
+    assert_ipc_err(ipc_address(a[1], a_addr, sizeof a_addr), IPC_OK);
+    assert_ipc_err(ipc_address(b[0], b_addr, sizeof b_addr), IPC_OK);
     char prefix[32];
     snprintf(prefix, sizeof prefix, "%s:", fx->be->scheme);
     assert_memory_equal(a_addr, prefix, strlen(prefix));
-    ct_err(ipc_address(a[1], addr, strlen(a_addr)), IPC_EMSGSIZE);
+    assert_ipc_err(ipc_address(a[1], addr, strlen(a_addr)), IPC_EMSGSIZE);
 
     char *argv[] = {(char *)ct_self_exe,
                     CT_CHILD_ARG,
@@ -354,7 +357,7 @@ static void test_exec_child(void **state)
                     "2048",
                     NULL};
     ipc_channel *drop[2] = {a[0], b[1]};
-    pid_t pid = spawn_exec(fx, argv, drop);
+    pid_t pid = spawn_exec(argv, drop);
     /* Our copies of the child's ends go, so that closing is seen. */
     ct_close_extra(fx, a[1]);
     ct_close_extra(fx, b[0]);
@@ -366,8 +369,9 @@ static void test_exec_child(void **state)
     fx->tx = NULL;
     char buf[8];
     size_t len;
-    ct_err(ipc_recv(fx->rx, buf, sizeof buf, &len, NULL, 10000), IPC_ECLOSED);
-    ct_reap(fx, pid);
+    assert_ipc_err(ipc_recv(fx->rx, buf, sizeof buf, &len, NULL, 10000),
+                   IPC_ECLOSED);
+    assert_child_ok(pid, CT_CHILD_MS);
 }
 
 /* Exec'd child modes (argv[1] == "--child"):
@@ -379,14 +383,14 @@ static int child_send(char **argv)
     ipc_channel *tx = NULL;
     ipc_err err = ipc_open(argv[0], IPC_F_SEND, 5000, &tx);
     if (err != IPC_OK)
-        return ct_child_fail(3, "ipc_open(%s): %s", argv[0], ipc_errname(err));
+        return tu_child_fail(3, "ipc_open(%s): %s", argv[0], ipc_errname(err));
     int n = atoi(argv[1]);
     unsigned char buf[64];
     for (int i = 0; i < n; i++) {
         size_t len = 17 * (size_t)i;
         tu_pattern(buf, len, 1000 + (uint64_t)i);
         if ((err = ipc_send(tx, buf, len, 0, 5000)) != IPC_OK)
-            return ct_child_fail(4, "send: %s", ipc_errname(err));
+            return tu_child_fail(4, "send: %s", ipc_errname(err));
     }
     ipc_close(tx);
     return 0;
@@ -399,16 +403,16 @@ static int child_echo(char **argv)
     size_t max_msg = strtoul(argv[2], NULL, 10);
     ipc_err err = ipc_open(argv[0], IPC_F_RECV, 5000, &rx);
     if (err != IPC_OK)
-        return ct_child_fail(3, "adopt %s: %s", argv[0], ipc_errname(err));
+        return tu_child_fail(3, "adopt %s: %s", argv[0], ipc_errname(err));
     if ((err = ipc_open(argv[1], IPC_F_SEND, 5000, &tx)) != IPC_OK)
-        return ct_child_fail(3, "adopt %s: %s", argv[1], ipc_errname(err));
+        return tu_child_fail(3, "adopt %s: %s", argv[1], ipc_errname(err));
     if (ipc_query(rx, &info) != IPC_OK || info.max_msg != max_msg ||
         !(info.direction & IPC_F_RECV))
-        return ct_child_fail(5, "adopted rx: max_msg %zu, direction %u",
+        return tu_child_fail(5, "adopted rx: max_msg %zu, direction %u",
                              info.max_msg, info.direction);
     if (ipc_query(tx, &info) != IPC_OK || info.max_msg != max_msg ||
         !(info.direction & IPC_F_SEND))
-        return ct_child_fail(5, "adopted tx: max_msg %zu, direction %u",
+        return tu_child_fail(5, "adopted tx: max_msg %zu, direction %u",
                              info.max_msg, info.direction);
     unsigned char *buf = malloc(max_msg);
     for (;;) {
@@ -417,9 +421,9 @@ static int child_echo(char **argv)
         if (err == IPC_ECLOSED)
             break;
         if (err != IPC_OK)
-            return ct_child_fail(6, "recv: %s", ipc_errname(err));
+            return tu_child_fail(6, "recv: %s", ipc_errname(err));
         if ((err = ipc_send(tx, buf, len, 0, 10000)) != IPC_OK)
-            return ct_child_fail(7, "send: %s", ipc_errname(err));
+            return tu_child_fail(7, "send: %s", ipc_errname(err));
     }
     free(buf);
     ipc_close(rx);
@@ -467,7 +471,7 @@ static void test_hostile_header(void **state)
         char buf[64];
         size_t len;
         ct_link(fx, "max_msg=4096");
-        ct_err(ipc_pollfd(fx->tx, &fd, &events), IPC_OK);
+        assert_ipc_err(ipc_pollfd(fx->tx, &fd, &events), IPC_OK);
         put32(hdr, lies[i].magic);
         put32(hdr + 4, lies[i].prio);
         put32(hdr + 8, lies[i].len_lo);
@@ -476,7 +480,7 @@ static void test_hostile_header(void **state)
         ipc_err err = ipc_recv(fx->rx, buf, sizeof buf, &len, NULL, 1000);
         if (err != IPC_EPROTO)
             print_error("lie: %s\n", lies[i].what);
-        ct_err(err, IPC_EPROTO);
+        assert_ipc_err(err, IPC_EPROTO);
         ct_detail_set();
         ct_link_close(fx);
     }

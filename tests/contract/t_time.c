@@ -25,11 +25,13 @@ static void test_timeout_zero(void **state)
 
     ct_link(fx, "max_msg=64");
     int64_t t0 = tu_now_ns();
-    ct_err(ipc_recv(fx->rx, buf, sizeof buf, &len, NULL, 0), IPC_EAGAIN);
+    assert_ipc_err(ipc_recv(fx->rx, buf, sizeof buf, &len, NULL, 0),
+                   IPC_EAGAIN);
     assert_true(tu_elapsed_ms(t0) < 1000);
     ct_send_pat(fx->tx, 8, 1, 0);
     ct_recv_pat(fx->rx, 8, 1, 0);
-    ct_err(ipc_recv(fx->rx, buf, sizeof buf, &len, NULL, 0), IPC_EAGAIN);
+    assert_ipc_err(ipc_recv(fx->rx, buf, sizeof buf, &len, NULL, 0),
+                   IPC_EAGAIN);
 }
 
 /* Timeout > 0 on an empty channel: IPC_ETIMEDOUT, never before the time. */
@@ -43,8 +45,8 @@ static void test_timeout_recv(void **state)
     static const int waits[] = {1, 20, 150};
     for (size_t i = 0; i < sizeof waits / sizeof waits[0]; i++) {
         int64_t t0 = tu_now_ns();
-        ct_err(ipc_recv(fx->rx, buf, sizeof buf, &len, NULL, waits[i]),
-               IPC_ETIMEDOUT);
+        assert_ipc_err(ipc_recv(fx->rx, buf, sizeof buf, &len, NULL, waits[i]),
+                       IPC_ETIMEDOUT);
         ct_took(t0, waits[i]);
     }
     ct_detail_set();
@@ -66,7 +68,7 @@ static size_t fill_from(ipc_channel *tx, size_t first)
         ipc_err err = ipc_send(tx, buf, FILL_LEN, 0, 0);
         if (err == IPC_EAGAIN)
             break;
-        ct_err(err, IPC_OK);
+        assert_ipc_err(err, IPC_OK);
     }
     if (n == first + FILL_BOUND)
         fail_msg("channel never full after %d messages", FILL_BOUND);
@@ -86,7 +88,7 @@ static void drain(ipc_channel *rx, size_t from, size_t to)
     size_t len;
     for (size_t i = from; i < to; i++)
         ct_recv_pat(rx, FILL_LEN, i, 2000);
-    ct_err(ipc_recv(rx, buf, sizeof buf, &len, NULL, 0), IPC_EAGAIN);
+    assert_ipc_err(ipc_recv(rx, buf, sizeof buf, &len, NULL, 0), IPC_EAGAIN);
 }
 
 struct taker {
@@ -134,7 +136,7 @@ static void check_taker(const struct taker *t)
     if (t->stuck)
         fail_msg("%s", "a -1 send on a full channel was still waiting 2 s "
                        "after a receiver took a message");
-    ct_err(t->err, IPC_OK);
+    assert_ipc_err(t->err, IPC_OK);
 }
 
 /* A full channel: timeout 0 gives IPC_EAGAIN, > 0 IPC_ETIMEDOUT in time,
@@ -148,15 +150,15 @@ static void test_full(void **state)
     size_t n = fill(fx->tx);
     static unsigned char buf[FILL_LEN];
     tu_pattern(buf, FILL_LEN, 999999);
-    ct_err(ipc_send(fx->tx, buf, FILL_LEN, 0, 0), IPC_EAGAIN);
+    assert_ipc_err(ipc_send(fx->tx, buf, FILL_LEN, 0, 0), IPC_EAGAIN);
     ct_detail_set();
     int64_t t0 = tu_now_ns();
-    ct_err(ipc_send(fx->tx, buf, FILL_LEN, 0, 150), IPC_ETIMEDOUT);
+    assert_ipc_err(ipc_send(fx->tx, buf, FILL_LEN, 0, 150), IPC_ETIMEDOUT);
     ct_took(t0, 150);
 
     ct_recv_pat(fx->rx, FILL_LEN, 0, 1000);
     tu_pattern(buf, FILL_LEN, n);
-    ct_err(ipc_send(fx->tx, buf, FILL_LEN, 0, 0), IPC_OK);
+    assert_ipc_err(ipc_send(fx->tx, buf, FILL_LEN, 0, 0), IPC_OK);
 
     /* Full again; a thread takes one message after 200 ms while this one
      * waits with -1. */
@@ -170,7 +172,7 @@ static void test_full(void **state)
     int64_t sent = tu_now_ns();
     atomic_store(&t.sent, true);
     pthread_join(th, NULL);
-    ct_err(err, IPC_OK);
+    assert_ipc_err(err, IPC_OK);
     check_taker(&t);
     if (sent < t.at)
         fail_msg("%s", "a send on a full channel returned before any room");
@@ -189,7 +191,7 @@ static int send_after(struct ct_fx *fx, void *arg)
     ipc_err err = ipc_send(tx, buf, sizeof buf, 0, 5000);
     ct_child_release(fx, tx);
     if (err != IPC_OK)
-        return ct_child_fail(2, "send: %s", ipc_errname(err));
+        return tu_child_fail(2, "send: %s", ipc_errname(err));
     return 0;
 }
 
@@ -204,7 +206,7 @@ static void test_wait_forever(void **state)
     pid_t pid = ct_spawn(fx, send_after, &delay);
     ct_recv_pat(fx->rx, 33, 33, -1);
     double took = tu_elapsed_ms(t0);
-    ct_reap(fx, pid);
+    assert_child_ok(pid, CT_CHILD_MS);
     if (took < delay / 2)
         fail_msg("received after %.1f ms, before the child sent (%d ms)", took,
                  delay);
@@ -294,7 +296,7 @@ static void test_signal_recv(void **state)
     ipc_err err = ipc_recv(fx->rx, buf, sizeof buf, &len, NULL, 300);
     pthread_join(th, NULL);
     int shots = sig_count;
-    ct_err(err, IPC_ETIMEDOUT);
+    assert_ipc_err(err, IPC_ETIMEDOUT);
     ct_took(t0, 300);
 
     sig_count = 0;
@@ -303,8 +305,8 @@ static void test_signal_recv(void **state)
     err = ipc_recv(fx->rx, buf, sizeof buf, &len, NULL, -1);
     pthread_join(th, NULL);
     sig_restore(&g);
-    ct_err(err, IPC_OK);
-    ct_err(p2.err, IPC_OK);
+    assert_ipc_err(err, IPC_OK);
+    assert_ipc_err(p2.err, IPC_OK);
     assert_int_equal(len, 40);
     assert_int_equal(tu_pattern_check(buf, 40, 40), 40);
     /* The signals did arrive while the calls waited. */
@@ -330,7 +332,7 @@ static void test_signal_send(void **state)
     ipc_err err = ipc_send(fx->tx, buf, FILL_LEN, 0, 300);
     pthread_join(th, NULL);
     int shots = sig_count;
-    ct_err(err, IPC_ETIMEDOUT);
+    assert_ipc_err(err, IPC_ETIMEDOUT);
     ct_took(t0, 300);
 
     sig_count = 0;
@@ -342,7 +344,7 @@ static void test_signal_send(void **state)
     atomic_store(&t.sent, true);
     pthread_join(th, NULL);
     sig_restore(&g);
-    ct_err(err, IPC_OK);
+    assert_ipc_err(err, IPC_OK);
     check_taker(&t);
     assert_true(shots > 0);
     assert_true(sig_count > 0);

@@ -5,9 +5,9 @@
  * (ipcrel), the contract suite's (ipct, ipcl). Objects of live processes
  * are in use by tests still running elsewhere and are left alone. SysV
  * queues carry no name: each rel program checks its own (rel.c). */
+#include "leakscan.h"
 #include "testutil.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -32,58 +32,24 @@ static long leak_pid(const char *name)
     return 0;
 }
 
-static bool leak_dead(long pid)
+/* A name is a leak once the process its pid names has ended. */
+static bool leak_ours(const char *what, void *arg)
 {
-    return kill((pid_t)pid, 0) != 0 && errno == ESRCH;
-}
-
-static int leak_dir(const char *dir)
-{
-    DIR *d = opendir(dir);
-    int found = 0;
-    if (!d)
-        return 0;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        long pid = leak_pid(e->d_name);
-        if (pid && leak_dead(pid)) {
-            printf("LEFT BEHIND by ended process %ld: %s/%s\n", pid, dir,
-                   e->d_name);
-            found++;
-        }
-    }
-    closedir(d);
-    return found;
-}
-
-static int leak_sockets(void)
-{
-    FILE *f = fopen("/proc/net/unix", "r");
-    char line[1024];
-    int found = 0;
-    if (!f)
-        return 0;
-    while (fgets(line, sizeof line, f)) {
-        long pid = leak_pid(line);
-        if (pid && leak_dead(pid)) {
-            printf("LEFT BEHIND by ended process %ld: socket %s", pid, line);
-            found++;
-        }
-    }
-    fclose(f);
-    return found;
+    long pid = leak_pid(what);
+    (void)arg;
+    return pid && kill((pid_t)pid, 0) != 0 && errno == ESRCH;
 }
 
 int main(void)
 {
-    const char *dirs[] = {"/tmp", tu_tmpdir(), "/dev/shm", "/dev/mqueue"};
-    int found = 0;
-    for (size_t i = 0; i < sizeof dirs / sizeof *dirs; i++)
-        if (i != 1 || strcmp(dirs[1], "/tmp") != 0)
-            found += leak_dir(dirs[i]);
-    found += leak_sockets();
+    struct tu_leak_scan scan = {
+        .ours = leak_ours,
+        .dirs = {"/tmp", tu_tmpdir(), NULL},
+    };
+    int found = tu_leak_scan(&scan);
     if (found) {
-        printf("rel.leaks: %d objects left behind by tests\n", found);
+        printf("rel.leaks: %d objects left behind by tests that ended\n",
+               found);
         return 1;
     }
     printf("rel.leaks: nothing left behind in /tmp, $TMPDIR, /dev/shm, "

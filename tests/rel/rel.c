@@ -3,6 +3,8 @@
  * children, timing and leak checks. */
 #include "rel.h"
 
+#include "leakscan.h"
+
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
@@ -18,40 +20,22 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-const struct rel_row rel_rows[] = {
-#define REL_ROW(n, a, f, fl) {n, a, f, fl},
-#include "backends.def"
-#undef REL_ROW
-    {NULL, NULL, NULL, 0},
-};
-
 struct rel_ctx rel;
 
 /* Every named address made, for the leftover checks. */
 #define REL_MAX_NAMES 4096
 struct rel_name {
     char addr[REL_ADDR_MAX];
-    char fs[REL_PATH_MAX]; /* "" if none */
-    uint32_t key;          /* SysV key from {key}, 0 if none */
+    uint32_t key; /* SysV key from {key}, 0 if none */
 };
 static struct rel_name *rel_names;
 static int rel_n_names;
-
-/* Children forked, for attributing SysV queues to this run. */
-#define REL_MAX_PIDS 8192
-static pid_t rel_pids[REL_MAX_PIDS];
-static int rel_n_pids;
 
 /* SysV queue ids that existed when the program started. */
 #define REL_MAX_MSQ 1024
 static int rel_msq_before[REL_MAX_MSQ];
 static int rel_n_msq_before;
 
-/* Children not reaped yet: killed in the teardown of a failed test. */
-static pid_t rel_live[REL_MAX_PIDS];
-static int rel_n_live;
-
-static const char *rel_test_name = "?";
 static int rel_test_fds;
 
 bool rel_takes(enum ipc__key key)
@@ -100,62 +84,22 @@ uint64_t rel_rand(uint64_t *state)
 
 /* ---------------------------------------------------------------- names */
 
-static void rel_expand(const char *tmpl, const char *name, uint32_t key,
-                       char *buf, size_t size)
-{
-    size_t w = 0;
-    buf[0] = '\0';
-    for (const char *p = tmpl; *p && w + 1 < size;) {
-        const char *sub = NULL;
-        char keybuf[16];
-        size_t skip = 0;
-        if (strncmp(p, "{tmp}", 5) == 0) {
-            sub = rel.run_dir;
-            skip = 5;
-        } else if (strncmp(p, "{name}", 6) == 0) {
-            sub = name;
-            skip = 6;
-        } else if (strncmp(p, "{key}", 5) == 0) {
-            snprintf(keybuf, sizeof keybuf, "0x%08x", key);
-            sub = keybuf;
-            skip = 5;
-        }
-        if (sub) {
-            int n = snprintf(buf + w, size - w, "%s", sub);
-            w += (size_t)n < size - w ? (size_t)n : size - w - 1;
-            p += skip;
-        } else {
-            buf[w++] = *p++;
-            buf[w] = '\0';
-        }
-    }
-}
-
 void rel_addr(char *buf, size_t size, const char *opts)
 {
     const char *q = opts && *opts ? "?" : "";
-    if (!rel.named) {
-        snprintf(buf, size, "%s%s%s", rel.row->addr, q, opts ? opts : "");
-        return;
-    }
+    char base[REL_ADDR_MAX], prefix[64];
+    uint32_t key = 0;
     /* "ipcrel-<run pid>-<pid>-<n>-<rand>": the run's prefix for the
      * leftover scans, the maker's pid so that forked children never make
      * the name their parent makes. */
-    static unsigned counter;
-    char name[96], base[REL_ADDR_MAX];
-    snprintf(name, sizeof name, "%s%ld-%u-%04x", rel.prefix, (long)getpid(),
-             ++counter, (unsigned)(tu_rand() & 0xffff));
-    /* A key unique to this run: never 0 (IPC_PRIVATE), never negative. */
-    uint32_t key = (uint32_t)(tu_rand() & 0x3fffffff) | 0x40000000u;
-    rel_expand(rel.row->addr, name, key, base, sizeof base);
+    snprintf(prefix, sizeof prefix, "%.*s", (int)strlen(rel.prefix) - 1,
+             rel.prefix);
+    tu_row_addr(rel.row, rel.run_dir, prefix, base, sizeof base, &key);
     snprintf(buf, size, "%s%s%s", base, q, opts ? opts : "");
-    if (rel_n_names < REL_MAX_NAMES) {
+    if (rel.named && rel_n_names < REL_MAX_NAMES) {
         struct rel_name *n = &rel_names[rel_n_names++];
         snprintf(n->addr, sizeof n->addr, "%s", base);
-        n->fs[0] = '\0';
-        if (rel.row->fs)
-            rel_expand(rel.row->fs, name, key, n->fs, sizeof n->fs);
-        n->key = strstr(rel.row->addr, "{key}") ? key : 0;
+        n->key = key;
     }
 }
 
@@ -168,14 +112,9 @@ bool rel_fs_path(const char *addr, char *buf, size_t size)
 {
     char base[REL_ADDR_MAX];
     rel_addr_base(addr, base, sizeof base);
-    for (int i = rel_n_names - 1; i >= 0; i--) {
-        if (strcmp(rel_names[i].addr, base) == 0) {
-            if (!rel_names[i].fs[0])
-                return false;
-            snprintf(buf, size, "%s", rel_names[i].fs);
-            return true;
-        }
-    }
+    for (int i = rel_n_names - 1; i >= 0; i--)
+        if (strcmp(rel_names[i].addr, base) == 0)
+            return tu_row_fs(rel.row, base, buf, size);
     return false;
 }
 
@@ -347,79 +286,6 @@ const char *rel_wait_check(int64_t start_ns, int timeout_ms, ipc_err err)
 
 /* ---------------------------------------------------------------- children */
 
-/* A child's alarm: say so (a starved or hung child otherwise vanishes
- * without a word), then leave. Only async-signal-safe calls. */
-static void rel_alarm(int sig)
-{
-    static const char msg[] = "[rel child] killed by its alarm: still "
-                              "running after its time (hung, or starved)\n";
-    (void)sig;
-    (void)!write(STDERR_FILENO, msg, sizeof msg - 1);
-    _exit(9);
-}
-
-pid_t rel_fork(void)
-{
-    pid_t pid = tu_fork();
-    if (pid == 0) {
-        /* Never return into cmocka: its jump buffers are the parent's. A
-         * child that hangs dies of the alarm. */
-        signal(SIGALRM, rel_alarm);
-        signal(SIGUSR1, SIG_DFL);
-        alarm(REL_CHILD_MS / 1000 + 30);
-        return 0;
-    }
-    if (pid > 0 && rel_n_pids < REL_MAX_PIDS)
-        rel_pids[rel_n_pids++] = pid;
-    if (pid > 0 && rel_n_live < REL_MAX_PIDS)
-        rel_live[rel_n_live++] = pid;
-    return pid;
-}
-
-void rel_child_exit(int code, const char *fmt, ...)
-{
-    char msg[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    fprintf(stderr, "[%s child %ld] %s (detail: \"%s\")\n", rel_test_name,
-            (long)getpid(), msg, ipc_last_detail());
-    fflush(stderr);
-    _exit(code);
-}
-
-static void rel_forget(pid_t pid)
-{
-    for (int i = 0; i < rel_n_live; i++)
-        if (rel_live[i] == pid)
-            rel_live[i] = rel_live[--rel_n_live];
-}
-
-int rel_reap(pid_t pid, int ms)
-{
-    int status = 0;
-    bool ended = tu_wait(pid, ms, &status);
-    rel_forget(pid);
-    if (!ended)
-        fail_msg("child %ld hung: killed after %d ms", (long)pid, ms);
-    return status;
-}
-
-void rel_kill(pid_t pid)
-{
-    tu_kill(pid);
-    rel_forget(pid);
-}
-
-void rel_reap_ok(pid_t pid, const char *what)
-{
-    char buf[64];
-    int status = rel_reap(pid, REL_CHILD_MS);
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-        fail_msg("%s child: %s", what, tu_status_str(status, buf, sizeof buf));
-}
-
 bool rel_is_root(void)
 {
     return geteuid() == 0;
@@ -470,16 +336,6 @@ void rel_sync_close(struct rel_sync *s)
 
 /* ---------------------------------------------------------------- checks */
 
-void rel_err_at(ipc_err got, ipc_err want, const char *what, const char *file,
-                int line)
-{
-    if (got == want)
-        return;
-    print_error("%s\n  returned %s, expected %s\n  detail: \"%s\"\n", what,
-                ipc_errname(got), ipc_errname(want), ipc_last_detail());
-    _fail(file, line);
-}
-
 bool rel_detail_names_limit(void)
 {
     static const char *const words[] = {"max",    "limit",  "/proc",  "RLIMIT",
@@ -503,135 +359,38 @@ int rel_fd_count(void)
     return n;
 }
 
-static bool rel_ours(const char *name)
+static bool rel_ours(const char *what, void *arg)
 {
-    return strstr(name, rel.prefix) != NULL;
+    (void)arg;
+    /* The run directory carries the prefix too: it is removed last. */
+    return strstr(what, rel.prefix) != NULL && strcmp(what, rel.run_dir) != 0;
 }
 
-static int rel_scan_dir(const char *dir, bool remove)
+/* A queue made since the start by this run: one of its keys, or last used
+ * by this process or a child of it. */
+static bool rel_ours_msq(uint32_t key, int id, long lspid, long lrpid,
+                         void *arg)
 {
-    DIR *d = opendir(dir);
-    int found = 0;
-    if (!d)
-        return 0;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        if (!rel_ours(e->d_name))
-            continue;
-        char path[REL_PATH_MAX];
-        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-        if (strcmp(path, rel.run_dir) == 0)
-            continue;
-        if (found < 20)
-            fprintf(stderr, "LEFT BEHIND: %s\n", path);
-        else if (found == 20)
-            fprintf(stderr, "LEFT BEHIND: more in %s...\n", dir);
-        found++;
-        if (remove)
-            unlink(path);
-    }
-    closedir(d);
-    return found;
-}
-
-/* Sockets (bound path or abstract name) that carry our prefix. */
-static int rel_scan_unix(void)
-{
-    FILE *f = fopen("/proc/net/unix", "r");
-    char line[1024];
-    int found = 0;
-    if (!f)
-        return 0;
-    while (fgets(line, sizeof line, f))
-        if (rel_ours(line)) {
-            fprintf(stderr, "LEFT BEHIND: socket %s", line);
-            found++;
-        }
-    fclose(f);
-    return found;
-}
-
-struct rel_msq {
-    uint32_t key;
-    int id;
-    long lspid, lrpid;
-};
-
-/* /proc/sysvipc/msg: key msqid perms cbytes qnum lspid lrpid ... */
-static int rel_msq_read(struct rel_msq *out, int max)
-{
-    FILE *f = fopen("/proc/sysvipc/msg", "r");
-    char line[512];
-    int n = 0;
-    if (!f)
-        return 0;
-    if (!fgets(line, sizeof line, f)) {
-        fclose(f);
-        return 0;
-    }
-    while (n < max && fgets(line, sizeof line, f)) {
-        long long key;
-        int id;
-        unsigned perms;
-        unsigned long cbytes, qnum;
-        long lspid, lrpid;
-        if (sscanf(line, "%lld %d %o %lu %lu %ld %ld", &key, &id, &perms,
-                   &cbytes, &qnum, &lspid, &lrpid) == 7)
-            out[n++] = (struct rel_msq){(uint32_t)key, id, lspid, lrpid};
-    }
-    fclose(f);
-    return n;
-}
-
-static bool rel_our_pid(long pid)
-{
-    if (pid == (long)getpid())
-        return true;
-    for (int i = 0; i < rel_n_pids; i++)
-        if (rel_pids[i] == pid)
+    (void)arg;
+    for (int j = 0; j < rel_n_msq_before; j++)
+        if (rel_msq_before[j] == id)
+            return false;
+    for (int j = 0; j < rel_n_names; j++)
+        if (rel_names[j].key && rel_names[j].key == key)
             return true;
-    return false;
-}
-
-static int rel_scan_msq(bool remove)
-{
-    static struct rel_msq now[REL_MAX_MSQ];
-    int n = rel_msq_read(now, REL_MAX_MSQ), found = 0;
-    for (int i = 0; i < n; i++) {
-        bool old = false, ours = false;
-        for (int j = 0; j < rel_n_msq_before; j++)
-            old = old || rel_msq_before[j] == now[i].id;
-        if (old)
-            continue;
-        for (int j = 0; j < rel_n_names; j++)
-            ours = ours || (rel_names[j].key && rel_names[j].key == now[i].key);
-        ours = ours || rel_our_pid(now[i].lspid) || rel_our_pid(now[i].lrpid);
-        if (!ours)
-            continue;
-        fprintf(stderr, "LEFT BEHIND: SysV queue key 0x%08x id %d\n",
-                now[i].key, now[i].id);
-        found++;
-        if (remove) {
-            char cmd[64];
-            snprintf(cmd, sizeof cmd, "ipcrm -q %d", now[i].id);
-            if (system(cmd) != 0)
-                fprintf(stderr, "(ipcrm failed)\n");
-        }
-    }
-    return found;
+    return lspid == (long)getpid() || lrpid == (long)getpid() ||
+           tu_forked((pid_t)lspid) || tu_forked((pid_t)lrpid);
 }
 
 int rel_leftovers(bool remove)
 {
-    int found = 0;
-    found += rel_scan_dir(rel.run_dir, remove);
-    found += rel_scan_dir(tu_tmpdir(), remove);
-    if (strcmp(tu_tmpdir(), "/tmp") != 0)
-        found += rel_scan_dir("/tmp", remove);
-    found += rel_scan_dir("/dev/shm", remove);
-    found += rel_scan_dir("/dev/mqueue", remove);
-    found += rel_scan_unix();
-    found += rel_scan_msq(remove);
+    struct tu_leak_scan scan = {
+        .ours = rel_ours,
+        .ours_msq = rel_ours_msq,
+        .dirs = {rel.run_dir, tu_tmpdir(), "/tmp", NULL},
+        .remove = remove,
+    };
+    int found = tu_leak_scan(&scan);
     /* Every named address made: no sender can open it any more. */
     for (int i = 0; i < rel_n_names; i++) {
         ipc_channel *ch = NULL;
@@ -655,7 +414,7 @@ struct rel_case {
 static int rel_setup(void **state)
 {
     struct rel_case *c = *state;
-    rel_test_name = c->name;
+    tu_test_name = c->name;
     rel_test_fds = rel_fd_count();
     return 0;
 }
@@ -664,8 +423,7 @@ static int rel_teardown(void **state)
 {
     struct rel_case *c = *state;
     /* A failed test may have left children running: end them first. */
-    while (rel_n_live > 0)
-        tu_kill(rel_live[--rel_n_live]);
+    tu_kill_live();
     int fds = rel_fd_count();
     if (fds != rel_test_fds) {
         print_error("%s: %d descriptors open before the test, %d after: a "
@@ -703,21 +461,18 @@ int rel_main(int argc, char **argv, const char *suite,
              const struct rel_test *tests)
 {
     rel.suite = suite;
-    for (int i = 0; argc >= 2 && rel_rows[i].name; i++)
-        if (strcmp(rel_rows[i].name, argv[1]) == 0)
-            rel.row = &rel_rows[i];
-    if (!rel.row) {
+    if (argc >= 2)
+        rel.row = tu_row_find(argv[1]);
+    if (!rel.row || (rel.row->flags & TU_R_CONTRACT_ONLY)) {
         fprintf(stderr, "usage: %s <row> [test-filter]\nrows:", argv[0]);
-        for (int i = 0; rel_rows[i].name; i++)
-            fprintf(stderr, " %s", rel_rows[i].name);
+        for (const struct tu_row *r = tu_rows; r->name; r++)
+            if (!(r->flags & TU_R_CONTRACT_ONLY))
+                fprintf(stderr, " %s", r->name);
         fprintf(stderr, "\n");
         return 2;
     }
-    char scheme[IPC_ADDR_SCHEME_MAX + 1];
-    snprintf(scheme, sizeof scheme, "%.*s", (int)strcspn(rel.row->addr, ":"),
-             rel.row->addr);
-    rel.be = ipc__backend_find(scheme);
-    rel.named = strchr(rel.row->addr, '{') != NULL;
+    rel.be = ipc__backend_find(rel.row->scheme);
+    rel.named = tu_row_named(rel.row);
     if (!rel_built())
         return REL_SKIP;
 
@@ -728,10 +483,7 @@ int rel_main(int argc, char **argv, const char *suite,
     rel_names = calloc(REL_MAX_NAMES, sizeof *rel_names);
     if (!rel_names)
         return 2;
-    static struct rel_msq before[REL_MAX_MSQ];
-    rel_n_msq_before = rel_msq_read(before, REL_MAX_MSQ);
-    for (int i = 0; i < rel_n_msq_before; i++)
-        rel_msq_before[i] = before[i].id;
+    rel_n_msq_before = tu_msq_ids(rel_msq_before, REL_MAX_MSQ);
     rel_make_run_dir();
     printf("%s.%s: seed %llu (IPC_TEST_SEED to repeat)%s\n", suite,
            rel.row->name, (unsigned long long)rel.seed,
@@ -761,7 +513,8 @@ int rel_main(int argc, char **argv, const char *suite,
         cmocka_set_test_filter(argv[2]);
     char group[96];
     snprintf(group, sizeof group, "%s.%s", suite, rel.row->name);
-    int rc = _cmocka_run_group_tests(group, units, n, NULL, NULL);
+    /* units past n stay unnamed: cmocka skips them. */
+    int rc = cmocka_run_group_tests_name(group, units, NULL, NULL);
 
     /* Nothing left behind, whatever happened above. */
     int left = rel_leftovers(true);

@@ -13,6 +13,8 @@
 
 #include <cmocka.h>
 
+#include "backends.h"
+#include "check.h"
 #include "ipc/ipc.h"
 #include "ipc_int.h"
 #include "testutil.h"
@@ -32,36 +34,9 @@
 /* uid and gid of "nobody" for the permission tests. */
 #define REL_NOBODY 65534
 
-/* ---------------------------------------------------------------- rows */
-
-enum {
-    REL_F_NO_PERMS = 1u << 0, /* the namespace has no permissions (Linux
-                                 abstract sockets): anyone may connect */
-    /* The named object is the kernel's, not held by its creator's
-     * descriptors (POSIX and SysV queues): it outlives a creator killed
-     * before its close. A sender's IPC_CAP_PEER_CLOSED then reports the
-     * creator's close (which removes the object), not its death: after a
-     * SIGKILL another receiver could still open the object and read, so
-     * the sender waits out its timeout instead of hearing IPC_ECLOSED. */
-    REL_F_OUTLIVES_CREATOR = 1u << 1,
-    /* IPC_F_REPLACE cannot tell a live object from a stale one (no open
-     * count: POSIX and SysV queues), so it replaces either, wherever the
-     * kernel lets the caller remove it (root may; another uid may not). */
-    REL_F_REPLACES_LIVE = 1u << 2,
-};
-
-struct rel_row {
-    const char *name;
-    const char *addr; /* pair address, or a template with {tmp} {name} {key} */
-    const char *fs;   /* file-system path template, or NULL */
-    unsigned flags;
-};
-
-extern const struct rel_row rel_rows[];
-
 /* The row under test and what the library says about its backend. */
 struct rel_ctx {
-    const struct rel_row *row;
+    const struct tu_row *row;     /* backends.def */
     const struct ipc_backend *be; /* internal table: keys and limits */
     bool named;                   /* the row's address has a name */
     const char *suite;            /* "kill9", "perms", ... */
@@ -167,19 +142,9 @@ const char *rel_wait_check(int64_t start_ns, int timeout_ms, ipc_err err);
 
 /* ---------------------------------------------------------------- children */
 
-/* fork() with stdio flushed; the child gets a watchdog and default signal
- * dispositions; the parent remembers the pid for the leak attribution. */
-pid_t rel_fork(void);
-/* In a child: print and leave with code. */
-void rel_child_exit(int code, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3), noreturn));
-/* Wait for a child, at most ms; SIGKILL and fail the test if it hangs.
- * Returns the wait status. */
-int rel_reap(pid_t pid, int ms);
-/* SIGKILL a child and reap it. */
-void rel_kill(pid_t pid);
-/* Assert that a child exited with 0. */
-void rel_reap_ok(pid_t pid, const char *what);
+/* Children: tu_fork(), tu_child_exit(), assert_child_ok(pid, REL_CHILD_MS),
+ * tu_reap() and tu_kill() (check.h, testutil.h); the teardown of a test
+ * kills what it left running. */
 
 /* In a child: drop to uid/gid 65534 (nobody). false if not possible. */
 bool rel_become_nobody(void);
@@ -197,11 +162,6 @@ void rel_sync_close(struct rel_sync *s);
 
 /* ---------------------------------------------------------------- checks */
 
-/* Assert an error code with names and the detail on a mismatch. */
-#define rel_err(expr, want)                                                    \
-    rel_err_at((expr), (want), #expr, __FILE__, __LINE__)
-void rel_err_at(ipc_err got, ipc_err want, const char *what, const char *file,
-                int line);
 /* Does the detail of the last failed call name an OS limit (a limit word
  * and a number)? */
 bool rel_detail_names_limit(void);

@@ -42,37 +42,38 @@ static void test_sizes(void **state)
     struct rel_link l;
     ipc_info info;
     size_t len = 1;
-    rel_err(rel_link_open(&l, "max_msg=8192"), IPC_OK);
-    rel_err(ipc_query(l.tx, &info), IPC_OK);
+    assert_ipc_err(rel_link_open(&l, "max_msg=8192"), IPC_OK);
+    assert_ipc_err(ipc_query(l.tx, &info), IPC_OK);
     size_t max = info.max_msg;
     assert_int_equal(max, 8192);
     unsigned char *buf = malloc(max + 1), *got = malloc(max + 1);
     assert_non_null(buf);
     assert_non_null(got);
 
-    rel_err(ipc_send(l.tx, buf, 0, 0, 1000), IPC_OK);
-    rel_err(ipc_recv(l.rx, got, max, &len, NULL, 1000), IPC_OK);
+    assert_ipc_err(ipc_send(l.tx, buf, 0, 0, 1000), IPC_OK);
+    assert_ipc_err(ipc_recv(l.rx, got, max, &len, NULL, 1000), IPC_OK);
     assert_int_equal(len, 0);
 
     rel_msg_fill(buf, max, 0, 1);
-    rel_err(ipc_send(l.tx, buf, max, 0, 1000), IPC_OK);
-    rel_err(ipc_send(l.tx, buf, max + 1, 0, 1000), IPC_EMSGSIZE);
+    assert_ipc_err(ipc_send(l.tx, buf, max, 0, 1000), IPC_OK);
+    assert_ipc_err(ipc_send(l.tx, buf, max + 1, 0, 1000), IPC_EMSGSIZE);
     assert_true(ipc_last_detail()[0] != '\0');
     rel_msg_fill(buf, REL_MSG_HDR, 0, 2);
-    rel_err(ipc_send(l.tx, buf, REL_MSG_HDR, 0, 1000), IPC_OK);
+    assert_ipc_err(ipc_send(l.tx, buf, REL_MSG_HDR, 0, 1000), IPC_OK);
 
-    rel_err(ipc_recv(l.rx, got, max - 1, &len, NULL, 1000), IPC_EMSGSIZE);
+    assert_ipc_err(ipc_recv(l.rx, got, max - 1, &len, NULL, 1000),
+                   IPC_EMSGSIZE);
     assert_int_equal(len, max);
-    rel_err(ipc_recv(l.rx, got, max, &len, NULL, 1000), IPC_OK);
+    assert_ipc_err(ipc_recv(l.rx, got, max, &len, NULL, 1000), IPC_OK);
     uint32_t producer;
     uint64_t seq;
     assert_null(rel_msg_check(got, len, 1, &producer, &seq));
     assert_int_equal(seq, 1);
     /* Next is the small one: the refused max+1 sent nothing. */
-    rel_err(ipc_recv(l.rx, got, max, &len, NULL, 1000), IPC_OK);
+    assert_ipc_err(ipc_recv(l.rx, got, max, &len, NULL, 1000), IPC_OK);
     assert_null(rel_msg_check(got, len, 1, &producer, &seq));
     assert_int_equal(seq, 2);
-    rel_err(ipc_recv(l.rx, got, max, &len, NULL, 0), IPC_EAGAIN);
+    assert_ipc_err(ipc_recv(l.rx, got, max, &len, NULL, 0), IPC_EAGAIN);
     free(buf);
     free(got);
     rel_link_close(&l);
@@ -151,14 +152,14 @@ static void test_capacity_option(void **state)
     ipc_info info;
     unsigned char buf[REL_MSG_HDR];
     size_t len;
-    rel_err(rel_link_open(&l, "capacity=1"), IPC_OK);
-    rel_err(ipc_query(l.tx, &info), IPC_OK);
+    assert_ipc_err(rel_link_open(&l, "capacity=1"), IPC_OK);
+    assert_ipc_err(ipc_query(l.tx, &info), IPC_OK);
     assert_int_equal(info.capacity, 1);
     rel_msg_fill(buf, sizeof buf, 0, 0);
-    rel_err(ipc_send(l.tx, buf, sizeof buf, 0, 1000), IPC_OK);
-    rel_err(ipc_send(l.tx, buf, sizeof buf, 0, 0), IPC_EAGAIN);
-    rel_err(ipc_recv(l.rx, buf, sizeof buf, &len, NULL, 1000), IPC_OK);
-    rel_err(ipc_send(l.tx, buf, sizeof buf, 0, 0), IPC_OK);
+    assert_ipc_err(ipc_send(l.tx, buf, sizeof buf, 0, 1000), IPC_OK);
+    assert_ipc_err(ipc_send(l.tx, buf, sizeof buf, 0, 0), IPC_EAGAIN);
+    assert_ipc_err(ipc_recv(l.rx, buf, sizeof buf, &len, NULL, 1000), IPC_OK);
+    assert_ipc_err(ipc_send(l.tx, buf, sizeof buf, 0, 0), IPC_OK);
     rel_link_close(&l);
 }
 
@@ -184,7 +185,7 @@ static void test_fill_drain(void **state)
     char opts[64];
     size_t max = rel_max_msg_upto(LIM_FILL_MAX);
     snprintf(opts, sizeof opts, "max_msg=%zu", max);
-    rel_err(rel_link_open(&l, opts), IPC_OK);
+    assert_ipc_err(rel_link_open(&l, opts), IPC_OK);
     unsigned char *buf = malloc(max);
     assert_non_null(buf);
     uint64_t rng = rel.seed ^ 0xf111;
@@ -227,11 +228,12 @@ static void test_fill_drain(void **state)
             /* The rest must still be there, whole. */
             for (unsigned k = drain; k < queued; k++) {
                 size_t len;
-                rel_err(ipc_recv(l.rx, buf, max, &len, NULL, 1000), IPC_OK);
+                assert_ipc_err(ipc_recv(l.rx, buf, max, &len, NULL, 1000),
+                               IPC_OK);
             }
         }
         size_t len;
-        rel_err(ipc_recv(l.rx, buf, max, &len, NULL, 0), IPC_EAGAIN);
+        assert_ipc_err(ipc_recv(l.rx, buf, max, &len, NULL, 0), IPC_EAGAIN);
     }
     free(buf);
     rel_link_close(&l);
@@ -269,12 +271,12 @@ static void lim_nofile_child(void)
     int start = rel_fd_count();
     /* What one link costs in descriptors. */
     if (rel_link_open(&links[0], opts) != IPC_OK)
-        rel_child_exit(16, "a first link with %s did not open", opts);
+        tu_child_exit(16, "a first link with %s did not open", opts);
     int per_link = rel_fd_count() - start;
     rel_link_close(&links[0]);
     if (rel_fd_count() != start)
-        rel_child_exit(14, "%d descriptors open before a link, %d after it",
-                       start, rel_fd_count());
+        tu_child_exit(14, "%d descriptors open before a link, %d after it",
+                      start, rel_fd_count());
     struct rlimit rl = {(rlim_t)start + LIM_SPARE_FDS,
                         (rlim_t)start + LIM_SPARE_FDS};
     /* Descriptors are numbered from 0: the limit is on the number. */
@@ -285,7 +287,7 @@ static void lim_nofile_child(void)
     if (rl.rlim_cur <= (rlim_t)high + 1)
         rl.rlim_cur = rl.rlim_max = (rlim_t)high + LIM_SPARE_FDS;
     if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
-        rel_child_exit(10, "setrlimit");
+        tu_child_exit(10, "setrlimit");
     /* Without descriptors: more links than the limit allows descriptors. */
     int max_links = LIM_MAX_ENDS;
     if (per_link == 0 && rl.rlim_cur < LIM_MAX_ENDS)
@@ -339,16 +341,16 @@ static void lim_nofile_child(void)
     for (int i = 0; i < n; i++)
         rel_link_close(&links[i]);
     if (code)
-        rel_child_exit(code, "%s", why);
+        tu_child_exit(code, "%s", why);
     if (rel_fd_count() != start)
-        rel_child_exit(14,
-                       "%d descriptors open at the start, %d after "
-                       "closing every end",
-                       start, rel_fd_count());
+        tu_child_exit(14,
+                      "%d descriptors open at the start, %d after "
+                      "closing every end",
+                      start, rel_fd_count());
     if (rel.named) {
         char path[REL_PATH_MAX];
         if (rel_fs_path(failed_addr, path, sizeof path) && tu_path_exists(path))
-            rel_child_exit(15, "the failed open left %s behind", path);
+            tu_child_exit(15, "the failed open left %s behind", path);
     }
     if (per_link == 0)
         printf("  %d links (%s) under RLIMIT_NOFILE %ld, more than it "
@@ -366,11 +368,11 @@ static void lim_nofile_child(void)
 static void test_nofile(void **state)
 {
     (void)state;
-    pid_t pid = rel_fork();
+    pid_t pid = tu_fork();
     assert_true(pid >= 0);
     if (pid == 0)
         lim_nofile_child();
-    rel_reap_ok(pid, "RLIMIT_NOFILE");
+    assert_child_ok(pid, REL_CHILD_MS);
 }
 
 static const struct rel_test lim_tests[] = {

@@ -35,11 +35,11 @@ static void perm_need_root(void)
 /* Start fn as nobody in a child; its exit code is the verdict. */
 static pid_t perm_spawn_nobody(int (*fn)(const char *addr), const char *addr)
 {
-    pid_t pid = rel_fork();
+    pid_t pid = tu_fork();
     assert_true(pid >= 0);
     if (pid == 0) {
         if (!rel_become_nobody())
-            rel_child_exit(90, "cannot switch to uid %d", REL_NOBODY);
+            tu_child_exit(90, "cannot switch to uid %d", REL_NOBODY);
         _exit(fn(addr));
     }
     return pid;
@@ -48,22 +48,9 @@ static pid_t perm_spawn_nobody(int (*fn)(const char *addr), const char *addr)
 static void perm_as_nobody(int (*fn)(const char *addr), const char *addr,
                            const char *what)
 {
-    rel_reap_ok(perm_spawn_nobody(fn, addr), what);
-}
-
-static int perm_fail(int code, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static int perm_fail(int code, const char *fmt, ...)
-{
-    char msg[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    fprintf(stderr, "[uid %d] %s (detail: \"%s\")\n", (int)geteuid(), msg,
-            ipc_last_detail());
-    return code;
+    const char *end = tu_child_end(perm_spawn_nobody(fn, addr), REL_CHILD_MS);
+    if (end)
+        fail_msg("%s child: %s", what, end);
 }
 
 /* A message from root's sender arrives at root's receiver. */
@@ -72,10 +59,10 @@ static void perm_still_works(ipc_channel *rx, const char *addr)
     ipc_channel *tx = NULL;
     unsigned char buf[REL_MSG_HDR], got[REL_MSG_HDR + 8];
     size_t len;
-    rel_err(ipc_open(addr, IPC_F_SEND, 5000, &tx), IPC_OK);
+    assert_ipc_err(ipc_open(addr, IPC_F_SEND, 5000, &tx), IPC_OK);
     rel_msg_fill(buf, sizeof buf, 0, 42);
-    rel_err(ipc_send(tx, buf, sizeof buf, 0, 5000), IPC_OK);
-    rel_err(ipc_recv(rx, got, sizeof got, &len, NULL, 5000), IPC_OK);
+    assert_ipc_err(ipc_send(tx, buf, sizeof buf, 0, 5000), IPC_OK);
+    assert_ipc_err(ipc_recv(rx, got, sizeof got, &len, NULL, 5000), IPC_OK);
     assert_int_equal(len, sizeof buf);
     assert_memory_equal(got, buf, sizeof buf);
     ipc_close(tx);
@@ -106,7 +93,7 @@ static void test_mode(void **state)
         mode_t old = umask(masks[i]);
         ipc_err err = rel_link_open_rx(&l, NULL);
         umask(old);
-        rel_err(err, IPC_OK);
+        assert_ipc_err(err, IPC_OK);
         perm_check_mode(l.addr, 0600);
         rel_link_close(&l);
     }
@@ -115,7 +102,7 @@ static void test_mode(void **state)
         mode_t old = umask(077);
         ipc_err err = rel_link_open_rx(&l, "mode=0640");
         umask(old);
-        rel_err(err, IPC_OK);
+        assert_ipc_err(err, IPC_OK);
         perm_check_mode(l.addr, 0640);
         rel_link_close(&l);
     }
@@ -129,7 +116,7 @@ static void test_mode(void **state)
 static int nobody_tries(const char *addr)
 {
     ipc_channel *ch = NULL;
-    bool no_perms = rel.row->flags & REL_F_NO_PERMS;
+    bool no_perms = rel.row->flags & TU_R_NO_PERMS;
     ipc_err err = ipc_open(addr, IPC_F_SEND, 2000, &ch);
     if (no_perms) {
         /* Abstract sockets have no permissions: peer_uid= is the guard
@@ -137,34 +124,34 @@ static int nobody_tries(const char *addr)
         ipc_close(ch);
     } else if (err != IPC_EACCES) {
         ipc_close(ch);
-        return perm_fail(10,
-                         "open %s to send as nobody: %s, expected "
-                         "IPC_EACCES",
-                         addr, ipc_errname(err));
+        return tu_child_fail(10,
+                             "open %s to send as nobody: %s, expected "
+                             "IPC_EACCES",
+                             addr, ipc_errname(err));
     }
     ch = NULL;
     err = ipc_open(addr, IPC_F_RECV, 2000, &ch);
     if (err == IPC_OK) {
         ipc_close(ch);
-        return perm_fail(11, "nobody opened root's %s to receive", addr);
+        return tu_child_fail(11, "nobody opened root's %s to receive", addr);
     }
     err = ipc_open(addr, IPC_F_CREATE | IPC_F_REPLACE | IPC_F_RECV, 2000, &ch);
     if (err == IPC_OK) {
         ipc_close(ch);
-        return perm_fail(12,
-                         "nobody took over root's live %s with "
-                         "IPC_F_REPLACE",
-                         addr);
+        return tu_child_fail(12,
+                             "nobody took over root's live %s with "
+                             "IPC_F_REPLACE",
+                             addr);
     }
     err = ipc_open(addr, IPC_F_CREATE | IPC_F_RECV, 2000, &ch);
     if (err == IPC_OK) {
         ipc_close(ch);
-        return perm_fail(13, "nobody adopted root's %s with IPC_F_CREATE",
-                         addr);
+        return tu_child_fail(13, "nobody adopted root's %s with IPC_F_CREATE",
+                             addr);
     }
     err = ipc_unlink(addr);
     if (err == IPC_OK)
-        return perm_fail(14, "nobody removed root's %s", addr);
+        return tu_child_fail(14, "nobody removed root's %s", addr);
     return 0;
 }
 
@@ -175,7 +162,7 @@ static void test_other_uid(void **state)
     (void)state;
     perm_need_root();
     struct rel_link l;
-    rel_err(rel_link_open_rx(&l, NULL), IPC_OK);
+    assert_ipc_err(rel_link_open_rx(&l, NULL), IPC_OK);
     perm_as_nobody(nobody_tries, l.addr, "nobody");
     perm_still_works(l.rx, l.addr);
     rel_link_close(&l);
@@ -204,7 +191,7 @@ static void test_precreated_file(void **state)
             assert_int_equal(chown(path, REL_NOBODY, REL_NOBODY), 0);
 
         ipc_channel *ch = NULL;
-        rel_err(ipc_open(addr, P_RECV_NEW, 1000, &ch), IPC_EEXIST);
+        assert_ipc_err(ipc_open(addr, P_RECV_NEW, 1000, &ch), IPC_EEXIST);
         ipc_err err = ipc_open(addr, IPC_F_CREATE | IPC_F_RECV, 1000, &ch);
         if (err == IPC_OK)
             fail_msg("IPC_F_CREATE adopted a regular file at %s", path);
@@ -242,8 +229,8 @@ static int nobody_squats(const char *addr)
     ipc_channel *ch = NULL;
     ipc_err err = ipc_open(addr, P_RECV_NEW, 2000, &ch);
     if (err != IPC_OK)
-        return perm_fail(20, "nobody could not create %s: %s", addr,
-                         ipc_errname(err));
+        return tu_child_fail(20, "nobody could not create %s: %s", addr,
+                             ipc_errname(err));
     rel_sync_post(&squat.ready);
     if (squat.stale)
         _exit(0); /* a crash: no close */
@@ -260,17 +247,17 @@ static void perm_squat_run(bool stale)
     squat.stale = stale;
     rel_sync_init(&squat.ready);
     rel_sync_init(&squat.release);
-    pid_t pid = rel_fork();
+    pid_t pid = tu_fork();
     assert_true(pid >= 0);
     if (pid == 0) {
         if (!rel_become_nobody())
-            rel_child_exit(90, "cannot switch to uid %d", REL_NOBODY);
+            tu_child_exit(90, "cannot switch to uid %d", REL_NOBODY);
         _exit(nobody_squats(addr));
     }
     if (!rel_sync_wait(&squat.ready, REL_CHILD_MS))
         fail_msg("nobody did not make %s", addr);
     if (stale)
-        rel_reap_ok(pid, "stale squatter");
+        assert_child_ok(pid, REL_CHILD_MS);
 
     bool left = true;
     if (stale) {
@@ -283,7 +270,7 @@ static void perm_squat_run(bool stale)
                (rel_fs_path(addr, path, sizeof path) && tu_path_exists(path));
     }
     if (left) {
-        rel_err(ipc_open(addr, P_RECV_NEW, 1000, &ch), IPC_EEXIST);
+        assert_ipc_err(ipc_open(addr, P_RECV_NEW, 1000, &ch), IPC_EEXIST);
         /* Not ours: IPC_F_CREATE must not adopt it. */
         ipc_err err = ipc_open(addr, IPC_F_CREATE | IPC_F_RECV, 1000, &ch);
         if (err != IPC_EACCES && err != IPC_EEXIST) {
@@ -294,7 +281,7 @@ static void perm_squat_run(bool stale)
         }
         err = ipc_open(addr, IPC_F_CREATE | IPC_F_REPLACE | IPC_F_RECV, 1000,
                        &ch);
-        if (!stale && err == IPC_OK && (rel.row->flags & REL_F_REPLACES_LIVE)) {
+        if (!stale && err == IPC_OK && (rel.row->flags & TU_R_REPLACES_LIVE)) {
             /* No open count tells live from stale: replace means replace
              * where the kernel lets us remove it (root). It must be a
              * fresh object of ours, not nobody's adopted: 0600, closed to
@@ -314,7 +301,7 @@ static void perm_squat_run(bool stale)
         if (stale) {
             /* Replacing a stale object of the right kind is what REPLACE
              * is for; the new one is root's and 0600. */
-            rel_err(err, IPC_OK);
+            assert_ipc_err(err, IPC_OK);
             perm_check_mode(addr, 0600);
             perm_still_works(ch, addr);
             ipc_close(ch);
@@ -324,7 +311,7 @@ static void perm_squat_run(bool stale)
     }
     if (!stale) {
         rel_sync_post(&squat.release);
-        rel_reap_ok(pid, "live squatter");
+        assert_child_ok(pid, REL_CHILD_MS);
     }
     rel_sync_close(&squat.ready);
     rel_sync_close(&squat.release);
@@ -348,12 +335,12 @@ static int nobody_sends(const char *addr)
     unsigned char buf[REL_MSG_HDR];
     ipc_err err = ipc_open(addr, IPC_F_SEND, 2000, &tx);
     if (err != IPC_OK)
-        return perm_fail(30, "open %s: %s", addr, ipc_errname(err));
+        return tu_child_fail(30, "open %s: %s", addr, ipc_errname(err));
     rel_msg_fill(buf, sizeof buf, 0, 65534);
     err = ipc_send(tx, buf, sizeof buf, 0, 2000);
     ipc_close(tx);
     if (err != IPC_OK)
-        return perm_fail(31, "send: %s", ipc_errname(err));
+        return tu_child_fail(31, "send: %s", ipc_errname(err));
     return 0;
 }
 
@@ -374,7 +361,7 @@ static int nobody_refused(const char *addr)
     }
     ipc_close(tx);
     if (err == IPC_OK)
-        return perm_fail(32, "a refused sender could still send");
+        return tu_child_fail(32, "a refused sender could still send");
     return 0;
 }
 
@@ -389,19 +376,19 @@ static void test_peer_uid(void **state)
     uint32_t producer;
     uint64_t seq;
 
-    rel_err(rel_link_open(&l, NULL), IPC_OK);
-    rel_err(ipc_query(l.rx, &info), IPC_OK);
+    assert_ipc_err(rel_link_open(&l, NULL), IPC_OK);
+    assert_ipc_err(ipc_query(l.rx, &info), IPC_OK);
     bool has = info.caps & IPC_CAP_PEER_UID;
     if (!has) {
-        rel_err(ipc_peer_uid(l.rx, &uid), IPC_ENOTSUP);
+        assert_ipc_err(ipc_peer_uid(l.rx, &uid), IPC_ENOTSUP);
         rel_link_close(&l);
         return;
     }
     if (!rel.named) {
         /* A pair: both ends are this process's. */
-        rel_err(ipc_peer_uid(l.rx, &uid), IPC_OK);
+        assert_ipc_err(ipc_peer_uid(l.rx, &uid), IPC_OK);
         assert_int_equal(uid, geteuid());
-        rel_err(ipc_peer_uid(l.tx, &uid), IPC_OK);
+        assert_ipc_err(ipc_peer_uid(l.tx, &uid), IPC_OK);
         assert_int_equal(uid, geteuid());
         rel_link_close(&l);
         return;
@@ -411,12 +398,12 @@ static void test_peer_uid(void **state)
 
     /* The receiver reports who sent the last message. */
     const char *open_mode = rel_takes(IPC_KEY_MODE) ? "mode=0666" : NULL;
-    rel_err(rel_link_open_rx(&l, open_mode), IPC_OK);
+    assert_ipc_err(rel_link_open_rx(&l, open_mode), IPC_OK);
     perm_as_nobody(nobody_sends, l.addr, "nobody sender");
-    rel_err(ipc_recv(l.rx, buf, sizeof buf, &len, NULL, 5000), IPC_OK);
+    assert_ipc_err(ipc_recv(l.rx, buf, sizeof buf, &len, NULL, 5000), IPC_OK);
     assert_null(rel_msg_check(buf, len, 1, &producer, &seq));
     assert_int_equal(seq, 65534);
-    rel_err(ipc_peer_uid(l.rx, &uid), IPC_OK);
+    assert_ipc_err(ipc_peer_uid(l.rx, &uid), IPC_OK);
     assert_int_equal(uid, REL_NOBODY);
 
     /* A sender that requires the receiver to be nobody is refused. */
@@ -424,10 +411,10 @@ static void test_peer_uid(void **state)
     ipc_channel *tx = NULL;
     rel_addr_base(l.addr, base, sizeof base);
     snprintf(want, sizeof want, "%s?peer_uid=%d", base, REL_NOBODY);
-    rel_err(ipc_open(want, IPC_F_SEND, 2000, &tx), IPC_EACCES);
+    assert_ipc_err(ipc_open(want, IPC_F_SEND, 2000, &tx), IPC_EACCES);
     assert_non_null(strstr(ipc_last_detail(), "65534"));
     snprintf(want, sizeof want, "%s?peer_uid=%d", base, (int)geteuid());
-    rel_err(ipc_open(want, IPC_F_SEND, 2000, &tx), IPC_OK);
+    assert_ipc_err(ipc_open(want, IPC_F_SEND, 2000, &tx), IPC_OK);
     ipc_close(tx);
     rel_link_close(&l);
 
@@ -435,16 +422,16 @@ static void test_peer_uid(void **state)
     char opts[64];
     snprintf(opts, sizeof opts, "%s%speer_uid=%d", open_mode ? open_mode : "",
              open_mode ? "&" : "", (int)geteuid());
-    rel_err(rel_link_open_rx(&l, opts), IPC_OK);
+    assert_ipc_err(rel_link_open_rx(&l, opts), IPC_OK);
     pid_t pid = perm_spawn_nobody(nobody_refused, l.addr);
     /* Receiving meanwhile: nobody's connection is accepted and dropped. */
     for (int i = 0; i < 5; i++)
-        rel_err(ipc_recv(l.rx, buf, sizeof buf, &len, NULL, 200),
-                IPC_ETIMEDOUT);
-    rel_reap_ok(pid, "refused sender");
-    rel_err(ipc_recv(l.rx, buf, sizeof buf, &len, NULL, 0), IPC_EAGAIN);
+        assert_ipc_err(ipc_recv(l.rx, buf, sizeof buf, &len, NULL, 200),
+                       IPC_ETIMEDOUT);
+    assert_child_ok(pid, REL_CHILD_MS);
+    assert_ipc_err(ipc_recv(l.rx, buf, sizeof buf, &len, NULL, 0), IPC_EAGAIN);
     perm_still_works(l.rx, l.addr);
-    rel_err(ipc_peer_uid(l.rx, &uid), IPC_OK);
+    assert_ipc_err(ipc_peer_uid(l.rx, &uid), IPC_OK);
     assert_int_equal(uid, geteuid());
     rel_link_close(&l);
 }

@@ -65,7 +65,7 @@ static int64_t k9_delay_ns(uint64_t *rng)
 static void k9_check_status(pid_t pid)
 {
     char what[64];
-    int status = rel_reap(pid, REL_CHILD_MS);
+    int status = tu_reap(pid, REL_CHILD_MS);
     if (WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL)
         return;
     /* The child leaves on its own only when it found something wrong. */
@@ -91,14 +91,14 @@ static void k9_sender_child(struct rel_link *l, bool forever, uint64_t rng)
         ipc_close(l->rx); /* our copy of the parent's receiver */
         ipc_err err = ipc_open(l->addr, IPC_F_SEND, 5000, &tx);
         if (err != IPC_OK)
-            rel_child_exit(3, "open %s: %s", l->addr, ipc_errname(err));
+            tu_child_exit(3, "open %s: %s", l->addr, ipc_errname(err));
     } else {
         ipc_close(l->rx);
     }
     k9_child->opened = 1;
     unsigned char *buf = malloc(k9_max_msg);
     if (!buf)
-        rel_child_exit(3, "malloc");
+        tu_child_exit(3, "malloc");
     for (uint64_t seq = 0;; seq++) {
         size_t len = rel_msg_len(&rng, k9_max_msg, 3);
         rel_msg_fill(buf, len, 0, seq);
@@ -106,8 +106,8 @@ static void k9_sender_child(struct rel_link *l, bool forever, uint64_t rng)
         ipc_err err = ipc_send(tx, buf, len, 0, forever ? -1 : 20000);
         k9_child->in_send = 0;
         if (err != IPC_OK)
-            rel_child_exit(4, "send seq %llu: %s", (unsigned long long)seq,
-                           ipc_errname(err));
+            tu_child_exit(4, "send seq %llu: %s", (unsigned long long)seq,
+                          ipc_errname(err));
     }
 }
 
@@ -152,26 +152,30 @@ static void k9_works_after(const struct rel_link *l, bool same_rx)
     if (same_rx) {
         /* The receiver lives on: a new sender at the same address. */
         ipc_channel *tx = NULL;
-        rel_err(ipc_open(l->addr, IPC_F_SEND, 5000, &tx), IPC_OK);
+        assert_ipc_err(ipc_open(l->addr, IPC_F_SEND, 5000, &tx), IPC_OK);
         rel_msg_fill(msg, sizeof msg, 0, 7);
-        rel_err(ipc_send(tx, msg, sizeof msg, 0, 5000), IPC_OK);
-        rel_err(ipc_recv(l->rx, got, sizeof got, &len, NULL, 5000), IPC_OK);
+        assert_ipc_err(ipc_send(tx, msg, sizeof msg, 0, 5000), IPC_OK);
+        assert_ipc_err(ipc_recv(l->rx, got, sizeof got, &len, NULL, 5000),
+                       IPC_OK);
         ipc_close(tx);
     } else if (rel.named) {
         /* The creator died: take the stale name over and use it. */
-        rel_err(ipc_open(l->addr, IPC_F_CREATE | IPC_F_REPLACE | IPC_F_RECV,
-                         5000, &fresh.rx),
-                IPC_OK);
-        rel_err(ipc_open(l->addr, IPC_F_SEND, 5000, &fresh.tx), IPC_OK);
+        assert_ipc_err(ipc_open(l->addr,
+                                IPC_F_CREATE | IPC_F_REPLACE | IPC_F_RECV, 5000,
+                                &fresh.rx),
+                       IPC_OK);
+        assert_ipc_err(ipc_open(l->addr, IPC_F_SEND, 5000, &fresh.tx), IPC_OK);
         rel_msg_fill(msg, sizeof msg, 0, 7);
-        rel_err(ipc_send(fresh.tx, msg, sizeof msg, 0, 5000), IPC_OK);
-        rel_err(ipc_recv(fresh.rx, got, sizeof got, &len, NULL, 5000), IPC_OK);
+        assert_ipc_err(ipc_send(fresh.tx, msg, sizeof msg, 0, 5000), IPC_OK);
+        assert_ipc_err(ipc_recv(fresh.rx, got, sizeof got, &len, NULL, 5000),
+                       IPC_OK);
         rel_link_close(&fresh);
     } else {
-        rel_err(rel_link_open(&fresh, NULL), IPC_OK);
+        assert_ipc_err(rel_link_open(&fresh, NULL), IPC_OK);
         rel_msg_fill(msg, sizeof msg, 0, 7);
-        rel_err(ipc_send(fresh.tx, msg, sizeof msg, 0, 5000), IPC_OK);
-        rel_err(ipc_recv(fresh.rx, got, sizeof got, &len, NULL, 5000), IPC_OK);
+        assert_ipc_err(ipc_send(fresh.tx, msg, sizeof msg, 0, 5000), IPC_OK);
+        assert_ipc_err(ipc_recv(fresh.rx, got, sizeof got, &len, NULL, 5000),
+                       IPC_OK);
         rel_link_close(&fresh);
     }
     assert_int_equal(len, sizeof msg);
@@ -185,16 +189,16 @@ static void k9_sender_round(unsigned round, unsigned char *buf,
     struct rel_link l = {0};
     uint64_t rng = tu_mix(rel.seed ^ (0x5e00000000ull + round));
     if (rel.named)
-        rel_err(rel_link_open_rx(&l, k9_opts), IPC_OK);
+        assert_ipc_err(rel_link_open_rx(&l, k9_opts), IPC_OK);
     else
-        rel_err(rel_link_open(&l, k9_opts), IPC_OK);
+        assert_ipc_err(rel_link_open(&l, k9_opts), IPC_OK);
     ipc_info info;
-    rel_err(ipc_query(l.rx, &info), IPC_OK);
+    assert_ipc_err(ipc_query(l.rx, &info), IPC_OK);
     bool peer_closed = info.caps & IPC_CAP_PEER_CLOSED;
 
     k9_child->in_send = 0;
     k9_child->opened = 0;
-    pid_t pid = rel_fork();
+    pid_t pid = tu_fork();
     assert_true(pid >= 0);
     if (pid == 0)
         k9_sender_child(&l, round & 1, rng ^ 1);
@@ -286,14 +290,14 @@ static void k9_receiver_child(struct rel_link *l, struct rel_sync *sync)
         ipc_err err = ipc_open(l->addr, IPC_F_CREATE | IPC_F_EXCL | IPC_F_RECV,
                                5000, &rx);
         if (err != IPC_OK)
-            rel_child_exit(3, "create %s: %s", l->addr, ipc_errname(err));
+            tu_child_exit(3, "create %s: %s", l->addr, ipc_errname(err));
         rel_sync_post(sync);
     } else {
         ipc_close(l->tx);
     }
     unsigned char *buf = malloc(k9_max_msg);
     if (!buf)
-        rel_child_exit(3, "malloc");
+        tu_child_exit(3, "malloc");
     uint64_t last = 0;
     for (bool first = true;; first = false) {
         size_t len;
@@ -301,15 +305,15 @@ static void k9_receiver_child(struct rel_link *l, struct rel_sync *sync)
         uint64_t seq;
         ipc_err err = ipc_recv(rx, buf, k9_max_msg, &len, NULL, -1);
         if (err != IPC_OK)
-            rel_child_exit(4, "receive: %s", ipc_errname(err));
+            tu_child_exit(4, "receive: %s", ipc_errname(err));
         const char *bad = rel_msg_check(buf, len, 1, &producer, &seq);
         if (bad)
-            rel_child_exit(5, "message after seq %llu: %s",
-                           (unsigned long long)last, bad);
+            tu_child_exit(5, "message after seq %llu: %s",
+                          (unsigned long long)last, bad);
         /* The parent skips a sequence number after a timed-out send. */
         if (!first && seq <= last)
-            rel_child_exit(6, "seq %llu after %llu", (unsigned long long)seq,
-                           (unsigned long long)last);
+            tu_child_exit(6, "seq %llu after %llu", (unsigned long long)seq,
+                          (unsigned long long)last);
         last = seq;
     }
 }
@@ -324,9 +328,9 @@ static void k9_receiver_round(unsigned round, unsigned char *buf,
         rel_addr(l.addr, sizeof l.addr, k9_opts);
         rel_sync_init(&sync);
     } else {
-        rel_err(rel_link_open(&l, k9_opts), IPC_OK);
+        assert_ipc_err(rel_link_open(&l, k9_opts), IPC_OK);
     }
-    pid_t pid = rel_fork();
+    pid_t pid = tu_fork();
     assert_true(pid >= 0);
     if (pid == 0)
         k9_receiver_child(&l, &sync);
@@ -334,23 +338,22 @@ static void k9_receiver_round(unsigned round, unsigned char *buf,
         bool ready = rel_sync_wait(&sync, REL_CHILD_MS);
         rel_sync_close(&sync);
         if (!ready) {
-            rel_kill(pid);
+            tu_kill(pid);
             fail_msg("the receiver child did not create %s", l.addr);
         }
-        rel_err(ipc_open(l.addr, IPC_F_SEND, 5000, &l.tx), IPC_OK);
+        assert_ipc_err(ipc_open(l.addr, IPC_F_SEND, 5000, &l.tx), IPC_OK);
     } else {
         ipc_close(l.rx);
         l.rx = NULL;
     }
     ipc_info info;
-    rel_err(ipc_query(l.tx, &info), IPC_OK);
+    assert_ipc_err(ipc_query(l.tx, &info), IPC_OK);
     /* With PEER_CLOSED the end comes as IPC_ECLOSED at once; without it
      * the channel fills and a send times out. A named object that outlives
      * its killed creator (the receiver here) is still there for another
      * receiver to read: its sender rightly waits out its timeout. */
-    bool peer_closed =
-        (info.caps & IPC_CAP_PEER_CLOSED) &&
-        !(rel.named && (rel.row->flags & REL_F_OUTLIVES_CREATOR));
+    bool peer_closed = (info.caps & IPC_CAP_PEER_CLOSED) &&
+                       !(rel.named && (rel.row->flags & TU_R_OUTLIVES_CREATOR));
     int timeout = peer_closed ? 5000 : K9_UNSEEN_MS;
 
     int64_t kill_at = tu_now_ns() + k9_delay_ns(&rng);
@@ -377,7 +380,7 @@ static void k9_receiver_round(unsigned round, unsigned char *buf,
             /* Closed while the receiver lived: it must have failed. */
             kill(pid, SIGKILL);
             char what[64];
-            int status = rel_reap(pid, REL_CHILD_MS);
+            int status = tu_reap(pid, REL_CHILD_MS);
             fail_msg("send before the kill: %s (%s); receiver child: %s",
                      ipc_errname(err), ipc_last_detail(),
                      tu_status_str(status, what, sizeof what));
@@ -392,7 +395,7 @@ static void k9_receiver_round(unsigned round, unsigned char *buf,
         st->timed_out++;
     /* It stays closed, and says so at once. */
     if (peer_closed)
-        rel_err(ipc_send(l.tx, buf, REL_MSG_HDR, 0, 0), IPC_ECLOSED);
+        assert_ipc_err(ipc_send(l.tx, buf, REL_MSG_HDR, 0, 0), IPC_ECLOSED);
     ipc_close(l.tx);
     l.tx = NULL;
     k9_works_after(&l, false);

@@ -90,8 +90,8 @@ static void test_send_recv_threads(void **state)
     ipc_info info;
     char opts[32];
     snprintf(opts, sizeof opts, "max_msg=%d", TH_MAX_MSG);
-    rel_err(rel_link_open(&l, opts), IPC_OK);
-    rel_err(ipc_query(l.tx, &info), IPC_OK);
+    assert_ipc_err(rel_link_open(&l, opts), IPC_OK);
+    assert_ipc_err(ipc_query(l.tx, &info), IPC_OK);
     bool duplex = (info.direction & IPC_F_DUPLEX) == IPC_F_DUPLEX;
     uint64_t msgs = th_msgs();
     struct th_dir dir[2] = {

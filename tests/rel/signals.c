@@ -205,9 +205,9 @@ static void test_flow(void **state)
     memset(&storm, 0, sizeof storm);
     pthread_mutex_init(&f.lock, NULL);
     sg_install();
-    rel_err(rel_link_open(&f.link, NULL), IPC_OK);
+    assert_ipc_err(rel_link_open(&f.link, NULL), IPC_OK);
     ipc_info info;
-    rel_err(ipc_query(f.link.rx, &info), IPC_OK);
+    assert_ipc_err(ipc_query(f.link.rx, &info), IPC_OK);
     f.max_msg = info.max_msg;
     unsigned long before = atomic_load(&sg_delivered);
     f.end_ns = tu_now_ns() + sg_phase_ms() * 1000000;
@@ -336,8 +336,8 @@ static void test_deadlines(void **state)
     memset(&storm, 0, sizeof storm);
     sg_install();
     /* A small max_msg keeps the fill short on deep channels. */
-    rel_err(rel_link_open(&d.empty, "max_msg=4096"), IPC_OK);
-    rel_err(rel_link_open(&d.full, "max_msg=4096"), IPC_OK);
+    assert_ipc_err(rel_link_open(&d.empty, "max_msg=4096"), IPC_OK);
+    assert_ipc_err(rel_link_open(&d.full, "max_msg=4096"), IPC_OK);
     unsigned long before = atomic_load(&sg_delivered);
     d.end_ns = tu_now_ns() + sg_phase_ms() * 1000000;
     pthread_t r, s;

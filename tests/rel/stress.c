@@ -27,7 +27,7 @@ struct st_shared {
     _Atomic uint64_t received;
     _Atomic int64_t last_progress_ns;
     _Atomic uint32_t producers_done; /* producers that sent all and closed */
-    _Atomic uint64_t bits[]; /* one per (producer, seq) */
+    _Atomic uint64_t bits[];         /* one per (producer, seq) */
 };
 
 struct st_run {
@@ -46,21 +46,21 @@ static void st_producer(const struct st_run *run, uint32_t id)
         ipc_close(run->link->rx);
         ipc_err err = ipc_open(run->addr, IPC_F_SEND, 10000, &tx);
         if (err != IPC_OK)
-            rel_child_exit(3, "producer %u: open: %s", id, ipc_errname(err));
+            tu_child_exit(3, "producer %u: open: %s", id, ipc_errname(err));
     } else {
         ipc_close(run->link->rx);
     }
     unsigned char *buf = malloc(run->max_msg);
     uint64_t rng = tu_mix(rel.seed ^ ((uint64_t)id << 32) ^ 0x57);
     if (!buf)
-        rel_child_exit(3, "malloc");
+        tu_child_exit(3, "malloc");
     for (uint64_t seq = 0; seq < run->msgs; seq++) {
         size_t len = rel_msg_len(&rng, run->max_msg, 1);
         rel_msg_fill(buf, len, id, seq);
         ipc_err err = ipc_send(tx, buf, len, 0, REL_CHILD_MS);
         if (err != IPC_OK)
-            rel_child_exit(4, "producer %u seq %llu: %s", id,
-                           (unsigned long long)seq, ipc_errname(err));
+            tu_child_exit(4, "producer %u seq %llu: %s", id,
+                          (unsigned long long)seq, ipc_errname(err));
     }
     free(buf);
     ipc_close(tx);
@@ -176,13 +176,13 @@ static void st_consumer(const struct st_run *run, uint32_t id)
     if (rel.named) {
         ipc_err err = ipc_open(run->addr, IPC_F_RECV, 10000, &rx);
         if (err != IPC_OK)
-            rel_child_exit(3, "consumer %u: open: %s", id, ipc_errname(err));
+            tu_child_exit(3, "consumer %u: open: %s", id, ipc_errname(err));
         ipc_close(run->link->rx); /* our copy of the creator's end */
     }
     const char *why = st_consume(run, rx, &taken);
     ipc_close(rx);
     if (why)
-        rel_child_exit(5, "consumer %u: %s", id, why);
+        tu_child_exit(5, "consumer %u: %s", id, why);
     _exit(0);
 }
 
@@ -196,8 +196,8 @@ static uint64_t st_run_one(const char *opts, uint32_t producers,
     pid_t kids[ST_MAX_PROCS];
     int n_kids = 0;
 
-    rel_err(rel_link_open(&l, opts), IPC_OK);
-    rel_err(ipc_query(l.rx, &info), IPC_OK);
+    assert_ipc_err(rel_link_open(&l, opts), IPC_OK);
+    assert_ipc_err(ipc_query(l.rx, &info), IPC_OK);
     run.addr = l.addr;
     run.max_msg = info.max_msg;
     run.producers = producers;
@@ -213,7 +213,7 @@ static uint64_t st_run_one(const char *opts, uint32_t producers,
     }
 
     for (uint32_t p = 0; p < producers; p++) {
-        pid_t pid = rel_fork();
+        pid_t pid = tu_fork();
         assert_true(pid >= 0);
         if (pid == 0)
             st_producer(&run, p);
@@ -224,7 +224,7 @@ static uint64_t st_run_one(const char *opts, uint32_t producers,
         l.tx = NULL;
     }
     for (uint32_t c = 1; c < consumers; c++) {
-        pid_t pid = rel_fork();
+        pid_t pid = tu_fork();
         assert_true(pid >= 0);
         if (pid == 0)
             st_consumer(&run, c);
@@ -235,7 +235,7 @@ static uint64_t st_run_one(const char *opts, uint32_t producers,
     if (why)
         fail_msg("consumer 0: %s", why);
     for (int i = 0; i < n_kids; i++)
-        rel_reap_ok(kids[i], i < (int)producers ? "producer" : "consumer");
+        assert_child_ok(kids[i], REL_CHILD_MS);
 
     /* Exactly once: every bit set (no duplicate was seen on the way). */
     uint64_t missing = 0;
@@ -261,9 +261,9 @@ static void test_stress(void **state)
     (void)state;
     struct rel_link l = {0};
     ipc_info txi, rxi;
-    rel_err(rel_link_open(&l, NULL), IPC_OK);
-    rel_err(ipc_query(l.tx, &txi), IPC_OK);
-    rel_err(ipc_query(l.rx, &rxi), IPC_OK);
+    assert_ipc_err(rel_link_open(&l, NULL), IPC_OK);
+    assert_ipc_err(ipc_query(l.tx, &txi), IPC_OK);
+    assert_ipc_err(ipc_query(l.rx, &rxi), IPC_OK);
     rel_link_close(&l);
 
     uint64_t msgs = (uint64_t)rel_env("IPC_REL_STRESS_MSGS", 10000, 1000000);
