@@ -57,6 +57,10 @@
 #define UNIX_EVENTS 16
 /* Per-message kernel overhead the send buffer must also hold. */
 #define UNIX_SKB_SLACK 1024
+/* Out of descriptors, the listener is retried at every receive, and a wait
+ * is cut short after this back-off (doubling from 1 ms) to retry it: no
+ * descriptor tells that one came free in this or another thread. */
+#define UNIX_RESUME_MAX_NS (100L * 1000000)
 
 struct unix_conn {
     int fd;
@@ -76,6 +80,7 @@ struct unix_end {
     unsigned long next_id; /* for the next connection accepted */
     unsigned long last_id; /* whose turn it was last */
     bool listener_paused;  /* out of descriptors: stop accepting a while */
+    long resume_ns;        /* paused: the next wait's back-off */
     bool epolled;          /* every connection is in the epoll set */
     bool polled;           /* ipc_pollfd() handed epfd out: epolled for good */
     bool lock_made;
@@ -585,9 +590,6 @@ static void unix_drop(struct unix_end *ue, struct unix_conn *gone)
         ue->epolled = ue->conns && ue->conns->in_epoll;
     }
     pthread_mutex_unlock(&ue->lock);
-    /* A descriptor came free: accept again if we had to stop. */
-    if (ue->listener_paused && unix_epoll_add(ue, ue->fd, NULL) == IPC_OK)
-        ue->listener_paused = false;
 }
 
 /* Accept every waiting sender. Senders refused by peer_uid= are closed:
@@ -605,6 +607,8 @@ static ipc_err unix_accept(struct unix_end *ue)
                 /* Out of descriptors: stop watching the listener until a
                  * connection closes, or every wait would spin on it. */
                 epoll_ctl(ue->epfd, EPOLL_CTL_DEL, ue->fd, NULL);
+                if (!ue->listener_paused)
+                    ue->resume_ns = 1000000;
                 ue->listener_paused = true;
                 return IPC_OK;
             }
@@ -641,6 +645,35 @@ static ipc_err unix_accept(struct unix_end *ue)
             free(c);
         }
     }
+}
+
+/* Paused for want of descriptors: watch the listener again and accept what
+ * waits (which pauses again if none is free yet). Nothing else would ever
+ * resume it when no connection is open to close and free one. */
+static ipc_err unix_resume(struct unix_end *ue)
+{
+    if (!ue->listener_paused)
+        return IPC_OK;
+    if (unix_epoll_add(ue, ue->fd, NULL) != IPC_OK)
+        return IPC_OK; /* still short of something: the next try */
+    ue->listener_paused = false;
+    return unix_accept(ue);
+}
+
+/* The wait's deadline: the call's, or sooner while paused, so that the
+ * listener is retried after a back-off (1 ms doubling to 100 ms). */
+static void unix_wait_deadline(struct unix_end *ue,
+                               const struct ipc_deadline *dl,
+                               struct ipc_deadline *wait)
+{
+    *wait = *dl;
+    if (!ue->listener_paused || dl->nonblock)
+        return;
+    int64_t at = ipc__now_ns() + ue->resume_ns;
+    if (at < dl->at_ns)
+        wait->at_ns = at;
+    if (ue->resume_ns < UNIX_RESUME_MAX_NS)
+        ue->resume_ns *= 2;
 }
 
 static void unix_take_turn(struct unix_end *ue, struct unix_conn *c)
@@ -703,33 +736,39 @@ static ipc_err unix_wait_ready(struct unix_end *ue,
         /* Only this thread changes the list; the lock orders the look
          * against an ipc_pollfd() in another one. If that comes while we
          * sleep in poll(), the lone connection still wakes us. */
+        ipc_err err = unix_resume(ue);
+        if (err != IPC_OK)
+            return err;
+        struct ipc_deadline wait;
+        unix_wait_deadline(ue, dl, &wait);
         pthread_mutex_lock(&ue->lock);
         bool epolled = ue->epolled;
         struct unix_conn *lone = ue->conns;
         pthread_mutex_unlock(&ue->lock);
         if (!epolled) {
-            ipc_err err = unix_wait_lone(ue, lone, dl);
-            if (err != IPC_OK || ue->cur)
+            err = unix_wait_lone(ue, lone, &wait);
+            if (err == IPC_OK && ue->cur)
+                return IPC_OK;
+            /* A wait cut short to retry the listener goes on. */
+            if (err != IPC_OK &&
+                (err != IPC_ETIMEDOUT || ipc__deadline_expired(dl)))
                 return err;
             continue;
         }
-        int ms = ipc__deadline_poll_ms(dl);
+        int ms = ipc__deadline_poll_ms(&wait);
         int n = epoll_wait(ue->epfd, ev, UNIX_EVENTS, ms);
         if (n < 0 && errno != EINTR)
             return ipc__errno(errno, "unix: epoll_wait");
         struct unix_conn *next = unix_next_turn(ue, ev, n > 0 ? n : 0);
         for (int i = 0; i < n; i++) {
-            if (ev[i].data.ptr == NULL) {
-                ipc_err err = unix_accept(ue);
-                if (err != IPC_OK)
-                    return err;
-            }
+            if (ev[i].data.ptr == NULL && (err = unix_accept(ue)) != IPC_OK)
+                return err;
         }
         if (next) {
             unix_take_turn(ue, next);
             return IPC_OK;
         }
-        if (n <= 0 && (ms == 0 || ipc__deadline_expired(dl)))
+        if (n <= 0 && (dl->nonblock || ipc__deadline_expired(dl)))
             return ipc__deadline_err(dl);
     }
 }
