@@ -12,6 +12,7 @@
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -26,6 +27,7 @@
 #include "check.h"
 
 #include "ipc/ipc.h"
+#include "os.h"
 
 #define RECV_NEW (IPC_F_CREATE | IPC_F_EXCL | IPC_F_RECV)
 /* A wait may end late on a loaded machine, never early. */
@@ -757,6 +759,137 @@ static void test_pipe_limit(void **state)
         fail_msg("child: status 0x%x", status);
 }
 
+/* Issue 12, defect 8 (fixed in 9c96df7): the exact mode was set by path
+ * after mkfifo (fifo) and bind (unix), following a symbolic link that
+ * another user swapped in meanwhile, and so chmod'ing its target. */
+
+/* Swap a symlink to a victim file in for the FIFO or socket (kind) as soon
+ * as one appears at path, until told to stop. */
+struct swap {
+    const char *path;
+    char link[300]; /* a ready symlink, renamed over path */
+    const char *victim;
+    mode_t kind;
+    atomic_bool stop;
+    unsigned swaps;
+};
+
+static void *swap_main(void *arg)
+{
+    struct swap *sw = arg;
+    struct stat st;
+    while (!atomic_load(&sw->stop)) {
+        if (lstat(sw->path, &st) < 0 || (st.st_mode & S_IFMT) != sw->kind)
+            continue;
+        unlink(sw->link);
+        if (symlink(sw->victim, sw->link) == 0 &&
+            rename(sw->link, sw->path) == 0)
+            sw->swaps++;
+    }
+    return NULL;
+}
+
+static mode_t mode_of(const char *path)
+{
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    return st.st_mode & 07777;
+}
+
+/* Create at path (scheme "fifo" or "unix") over and over while a thread
+ * swaps symlinks in: the victim's mode must never change. */
+static void swap_race(const char *scheme, const char *path, mode_t kind)
+{
+    char victim[300], addr[400];
+    snprintf(victim, sizeof victim, "%s.victim", path);
+    snprintf(addr, sizeof addr, "%s:%s?mode=0666", scheme, path);
+    int fd = open(victim, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0600);
+    assert_true(fd >= 0);
+    close(fd);
+    struct swap sw = {.path = path, .victim = victim, .kind = kind};
+    snprintf(sw.link, sizeof sw.link, "%s.link", path);
+    atomic_init(&sw.stop, false);
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, swap_main, &sw), 0);
+    unsigned refused = 0, rounds = 0;
+    int64_t t0 = tu_now_ns();
+    mode_t seen = 0600;
+    while (rounds < 20000 && tu_now_ns() - t0 < 3000000000LL &&
+           (seen = mode_of(victim)) == 0600) {
+        ipc_channel *ch = NULL;
+        ipc_err err = ipc_open(addr, IPC_F_CREATE | IPC_F_RECV, 0, &ch);
+        refused += err == IPC_EACCES;
+        ipc_close(ch);
+        unlink(path); /* the symlink, if swapped in */
+        rounds++;
+    }
+    atomic_store(&sw.stop, true);
+    pthread_join(th, NULL);
+    unlink(sw.link);
+    unlink(path);
+    unlink(victim);
+    printf("%s: %u rounds, %u swaps, %u refused\n", scheme, rounds, sw.swaps,
+           refused);
+    if (seen != 0600)
+        fail_msg("%s: the victim's mode became %04o through a symlink", scheme,
+                 (unsigned)seen);
+    assert_true(sw.swaps > 0); /* the race was run */
+}
+
+static void test_mode_no_follow(void **state)
+{
+    struct fx *fx = *state;
+    /* The exact mode under a umask that takes nearly everything. */
+    mode_t old = umask(0277);
+    char addr[400];
+    snprintf(addr, sizeof addr, "fifo:%s?mode=0666", fx->path);
+    CHECK(ipc_open(addr, IPC_F_CREATE | IPC_F_RECV, 0, &fx->ends[0]), IPC_OK);
+    assert_int_equal(mode_of(fx->path), 0666);
+    ipc_close(fx->ends[0]);
+    fx->ends[0] = NULL;
+    snprintf(addr, sizeof addr, "unix:%s?mode=0666", fx->path);
+    CHECK(ipc_open(addr, IPC_F_CREATE | IPC_F_RECV, 0, &fx->ends[0]), IPC_OK);
+    assert_int_equal(mode_of(fx->path), 0666);
+    ipc_close(fx->ends[0]);
+    fx->ends[0] = NULL;
+    umask(old);
+    swap_race("fifo", fx->path, S_IFIFO);
+    swap_race("unix", fx->path, S_IFSOCK);
+}
+
+/* White box: ipc__chmod_made never follows a symlink at the path, and
+ * refuses a file of another kind; on the FIFO it made, the mode is exact. */
+static void test_chmod_made(void **state)
+{
+    struct fx *fx = *state;
+    char victim[300];
+    struct stat st;
+    snprintf(victim, sizeof victim, "%s.victim", fx->path);
+    int fd = open(victim, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0600);
+    assert_true(fd >= 0);
+    close(fd);
+    assert_int_equal(symlink(victim, fx->path), 0);
+    ipc_err link_err = ipc__chmod_made("fifo", fx->path, S_IFIFO, 0666, &st);
+    unlink(fx->path);
+    /* the regular file itself, as if swapped in */
+    ipc_err kind_err = ipc__chmod_made("fifo", victim, S_IFIFO, 0666, &st);
+    mode_t victim_mode = mode_of(victim);
+    unlink(victim);
+    CHECK(link_err, IPC_EACCES);
+    CHECK(kind_err, IPC_EACCES);
+    assert_int_equal(victim_mode, 0600);
+    mode_t old = umask(0277);
+    int made = mkfifo(fx->path, 0666);
+    umask(old);
+    assert_int_equal(made, 0);
+    ipc_err ok = ipc__chmod_made("fifo", fx->path, S_IFIFO, 0666, &st);
+    mode_t fifo_mode = mode_of(fx->path);
+    unlink(fx->path);
+    CHECK(ok, IPC_OK);
+    assert_int_equal(fifo_mode, 0666);
+    assert_int_equal(st.st_mode & 07777, 0400); /* as made, before */
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
@@ -768,7 +901,8 @@ int main(int argc, char **argv)
         T(large_stream),     T(many_senders),
         T(large_exclusive),  T(one_receiver),
         T(not_fifo),         T(mode_and_owner),
-        T(pipe_limit),
+        T(pipe_limit),       T(mode_no_follow),
+        T(chmod_made),
 #undef T
     };
     signal(SIGPIPE, SIG_DFL); /* a SIGPIPE let through must show */
