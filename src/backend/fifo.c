@@ -365,6 +365,8 @@ static ipc_err fifo_open(ipc_channel *ch, const struct ipc_addr *addr,
     }
     ipc__stream_init(&fe->stream, fd, ch->max_msg);
     fe->stream.whole_frames = true;
+    /* Another sender's max_msg may be larger: skip its long frames. */
+    fe->stream.skip_max = FIFO_MAX_MSG_MAX;
     if ((err = fifo_check_fd(ch, fd, path)) != IPC_OK ||
         (err = fifo_lock(ch, fd, path, dl)) != IPC_OK)
         return err;

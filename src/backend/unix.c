@@ -47,6 +47,18 @@
  * exists only while the receiver sleeps. A lone sender's burst still ends
  * every UNIX_BURST messages with a look at the listener, so a second
  * sender is accepted as promptly as before.
+ *
+ * max_msg agreement. A sender opened with a larger max_msg than its
+ * receiver's would send records the receiver cannot take. So the receiver
+ * writes one record on each connection it accepts, a frame header whose
+ * length is its max_msg (a sender's socket carries nothing else towards
+ * it). The sender does not wait for it (the receiver accepts only when it
+ * receives, maybe in the sender's own thread): each send looks for it with
+ * one non-blocking MSG_PEEK until it has come (peeked, not taken, so that a
+ * forked child sharing the socket finds it too), then lowers its max_msg to
+ * the receiver's, and a longer send fails with IPC_EMSGSIZE naming it. A
+ * record sent before the hello came that is too long for the receiver is
+ * dropped by it and reported once as IPC_EPROTO; the next one arrives.
  */
 
 #define UNIX_MAX_MSG_DEFAULT (64u * 1024)
@@ -89,6 +101,8 @@ struct unix_end {
      * Taken on connect, disconnect, before a sleep and in ipc_pollfd, never
      * per message. */
     pthread_mutex_t lock;
+    bool peer_max_known; /* a sender: the receiver's max_msg is known */
+    size_t max_msg;      /* a named receiver: its max_msg, for the hello */
     bool have_peer;
     uid_t peer_uid;
     bool require_uid;
@@ -205,7 +219,9 @@ static ipc_err unix_pair(ipc_channel *tx, ipc_channel *rx,
     int fds[2];
     if (socketpair(AF_UNIX, type, 0, fds) < 0)
         return ipc__errno(errno, "unix: socketpair");
-    /* Two parties only: a pair is not a mailbox. */
+    /* Two parties only: a pair is not a mailbox. Both ends were made with
+     * one max_msg: nothing to learn. */
+    unix_priv(tx)->peer_max_known = unix_priv(rx)->peer_max_known = true;
     tx->caps &= ~(unsigned)IPC_CAP_MULTI_SENDER;
     rx->caps &= ~(unsigned)IPC_CAP_MULTI_SENDER;
     err = unix_connected_end(tx, fds[0]);
@@ -346,6 +362,7 @@ static ipc_err unix_listen(ipc_channel *ch, const char *name, unsigned flags)
     ch->caps &= ~(unsigned)(IPC_CAP_PEER_CLOSED | IPC_CAP_DUPLEX);
     ch->capacity = 0;
     ch->buffer_bytes = 0;
+    ue->max_msg = ch->max_msg;
     return unix_epoll_add(ue, ue->fd, NULL);
 }
 
@@ -457,10 +474,52 @@ static ipc_err unix_unlink(const struct ipc_addr *addr)
 
 /* ------------------------------------------------------------ messages */
 
+/* A named sender: has the receiver's hello come (see the top)? Lower
+ * max_msg to the receiver's; a message longer than that is refused. */
+static ipc_err unix_peek_hello(ipc_channel *ch, size_t len)
+{
+    struct unix_end *ue = unix_priv(ch);
+    unsigned char hdr[IPC_FRAME_HDR];
+    struct ipc_frame frame;
+    ssize_t n;
+    do
+        n = recv(ue->fd, hdr, sizeof hdr, MSG_PEEK | MSG_DONTWAIT);
+    while (n < 0 && errno == EINTR);
+    if (n != (ssize_t)sizeof hdr ||
+        ipc__frame_decode(hdr, UNIX_MAX_MSG_MAX, &frame) != IPC_OK)
+        return IPC_OK; /* not yet (or EOF: the send below says so) */
+    ue->peer_max_known = true;
+    if (frame.len < ch->max_msg)
+        ch->max_msg = frame.len;
+    if (len > frame.len)
+        return ipc__fail(IPC_EMSGSIZE,
+                         "unix: message of %zu bytes; the receiver takes at "
+                         "most %zu (its max_msg)",
+                         len, frame.len);
+    return IPC_OK;
+}
+
+/* A named receiver tells a sender it accepted its max_msg. A sender that
+ * has already left makes this fail: nothing to tell. */
+static void unix_send_hello(const struct unix_end *ue, int fd)
+{
+    unsigned char hdr[IPC_FRAME_HDR];
+    ipc__frame_encode(hdr, ue->max_msg, 0);
+    while (send(fd, hdr, sizeof hdr, MSG_NOSIGNAL | MSG_DONTWAIT) < 0 &&
+           errno == EINTR)
+        ;
+}
+
 static ipc_err unix_send(ipc_channel *ch, const void *buf, size_t len,
                          unsigned prio, const struct ipc_deadline *dl)
 {
     struct unix_end *ue = unix_priv(ch);
+    if (!ue->peer_max_known) {
+        /* Until the hello has come: one more syscall a send. */
+        ipc_err err = unix_peek_hello(ch, len);
+        if (err != IPC_OK)
+            return err;
+    }
     unsigned char hdr[IPC_FRAME_HDR];
     ipc__frame_encode(hdr, len, prio);
     struct iovec iov[2] = {{hdr, sizeof hdr}, {(void *)buf, len}};
@@ -493,6 +552,11 @@ static ipc_err unix_send(ipc_channel *ch, const void *buf, size_t len,
  * peeks at the length (MSG_TRUNC reports a record's real size), so that a
  * message too large for it stays queued; a buffer of max_msg needs no peek,
  * and one syscall per message is the common path.
+ *
+ * ECONNRESET: Linux reports it once, before the queued records, when the
+ * peer closed with a record unread (a sender killed before it read the
+ * receiver's hello): the error is consumed by the call that reports it,
+ * so the records queued before the close are still read, then EOF.
  */
 static ipc_err unix_take(int fd, size_t max_msg, void *buf, size_t cap,
                          size_t *len, unsigned *prio)
@@ -503,7 +567,7 @@ static ipc_err unix_take(int fd, size_t max_msg, void *buf, size_t cap,
     if (cap < max_msg) {
         do
             n = recv(fd, hdr, sizeof hdr, MSG_PEEK | MSG_TRUNC | MSG_DONTWAIT);
-        while (n < 0 && errno == EINTR);
+        while (n < 0 && (errno == EINTR || errno == ECONNRESET));
         if (n > 0 && (size_t)n >= sizeof hdr &&
             ipc__frame_decode(hdr, max_msg, &frame) == IPC_OK &&
             frame.len == (size_t)n - sizeof hdr && frame.len > cap) {
@@ -521,7 +585,7 @@ static ipc_err unix_take(int fd, size_t max_msg, void *buf, size_t cap,
     struct msghdr msg = {.msg_iov = iov, .msg_iovlen = 2};
     do
         n = recvmsg(fd, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
-    while (n < 0 && errno == EINTR);
+    while (n < 0 && (errno == EINTR || errno == ECONNRESET));
     if (n == 0)
         return IPC_ECLOSED;
     if (n < 0)
@@ -621,6 +685,7 @@ static ipc_err unix_accept(struct unix_end *ue)
             close(fd);
             continue;
         }
+        unix_send_hello(ue, fd);
         c->fd = fd;
         c->in_epoll = false;
         c->id = ue->next_id++;

@@ -890,6 +890,50 @@ static void test_chmod_made(void **state)
     assert_int_equal(st.st_mode & 07777, 0400); /* as made, before */
 }
 
+/* Issue 12, defect 5: a sender that opened the FIFO with a larger max_msg
+ * sent a frame longer than the receiver's: the receiver answered
+ * IPC_EPROTO, then "stream: broken" for every later message. Now it skips
+ * that one frame, reports it once, and the next message arrives. */
+static void skip_expect(ipc_channel *rx, const char *want, ipc_err err)
+{
+    char buf[256];
+    size_t len = 0;
+    CHECK(ipc_recv(rx, buf, sizeof buf, &len, NULL, 2000), err);
+    if (err != IPC_OK)
+        return;
+    assert_int_equal(len, strlen(want));
+    assert_memory_equal(buf, want, len);
+}
+
+static void test_oversize_skip(void **state)
+{
+    struct fx *fx = *state;
+    char addr[600], big[3000];
+    memset(big, 'B', sizeof big);
+    snprintf(addr, sizeof addr, "%s?max_msg=100", fx->addr);
+    CHECK(ipc_open(addr, IPC_F_CREATE | IPC_F_RECV, 0, &fx->ends[0]), IPC_OK);
+    snprintf(addr, sizeof addr, "%s?max_msg=4000", fx->addr);
+    CHECK(ipc_open(addr, IPC_F_SEND, 1000, &fx->ends[1]), IPC_OK);
+    CHECK(ipc_open(fx->addr, IPC_F_SEND, 1000, &fx->ends[2]), IPC_OK);
+    for (size_t n = 101; n <= sizeof big; n += sizeof big - 101) {
+        CHECK(ipc_send(fx->ends[1], big, n, 0, 1000), IPC_OK);
+        CHECK(ipc_send(fx->ends[2], "good", 4, 0, 1000), IPC_OK);
+        CHECK(ipc_send(fx->ends[1], "fits", 4, 0, 1000), IPC_OK);
+        skip_expect(fx->ends[0], NULL, IPC_EPROTO);
+        assert_non_null(strstr(ipc_last_detail(), "max_msg 100"));
+        skip_expect(fx->ends[0], "good", IPC_OK);
+        skip_expect(fx->ends[0], "fits", IPC_OK);
+    }
+    /* Skipped frames leave nothing behind: the queue ends empty. */
+    CHECK(ipc_send(fx->ends[1], big, 2000, 0, 1000), IPC_OK);
+    CHECK(ipc_send(fx->ends[2], "last", 4, 0, 1000), IPC_OK);
+    skip_expect(fx->ends[0], NULL, IPC_EPROTO);
+    skip_expect(fx->ends[0], "last", IPC_OK);
+    char buf[8];
+    size_t len;
+    CHECK(ipc_recv(fx->ends[0], buf, sizeof buf, &len, NULL, 0), IPC_EAGAIN);
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
@@ -902,7 +946,7 @@ int main(int argc, char **argv)
         T(large_exclusive),  T(one_receiver),
         T(not_fifo),         T(mode_and_owner),
         T(pipe_limit),       T(mode_no_follow),
-        T(chmod_made),
+        T(chmod_made),       T(oversize_skip),
 #undef T
     };
     signal(SIGPIPE, SIG_DFL); /* a SIGPIPE let through must show */

@@ -482,6 +482,68 @@ static void test_emfile_resume(void **state)
     emfile_expect(fx->rx, 3, 2000);
 }
 
+/* Issue 12, defect 5: a sender opened with a larger max_msg than its
+ * receiver's used to get IPC_OK for a message the receiver then dropped.
+ * The receiver now tells each sender its max_msg when it accepts it: a
+ * longer send fails at the sender with IPC_EMSGSIZE naming that limit.
+ * Before the receiver has accepted, nobody can know: the receiver drops
+ * the one long message, reports it once, and the next one arrives. */
+static void agree_recv(ipc_channel *rx, const char *want, ipc_err err)
+{
+    char buf[2048];
+    size_t len = 0;
+    CHECK(ipc_recv(rx, buf, sizeof buf, &len, NULL, 2000), err);
+    if (err != IPC_OK)
+        return;
+    assert_int_equal(len, strlen(want));
+    assert_memory_equal(buf, want, len);
+}
+
+static void test_max_msg_agree(void **state)
+{
+    struct fx *fx = *state;
+    char addr[600];
+    char big[100];
+    memset(big, 'B', sizeof big);
+    snprintf(addr, sizeof addr, "%s?max_msg=64", fx->addr);
+    CHECK(ipc_open(addr, RECV_NEW, 2000, &fx->rx), IPC_OK);
+    snprintf(addr, sizeof addr, "%s?max_msg=1024", fx->addr);
+    CHECK(ipc_open(addr, IPC_F_SEND, 2000, &fx->tx[0]), IPC_OK);
+    /* Not accepted yet: the sender cannot know. */
+    CHECK(ipc_send(fx->tx[0], big, sizeof big, 0, 1000), IPC_OK);
+    CHECK(ipc_send(fx->tx[0], "a", 1, 0, 1000), IPC_OK);
+    agree_recv(fx->rx, NULL, IPC_EPROTO); /* dropped, reported once */
+    agree_recv(fx->rx, "a", IPC_OK);
+    /* Accepted: the sender knows the receiver's limit. */
+    CHECK(ipc_send(fx->tx[0], big, sizeof big, 0, 1000), IPC_EMSGSIZE);
+    assert_non_null(strstr(ipc_last_detail(), "64"));
+    ipc_info info;
+    CHECK(ipc_query(fx->tx[0], &info), IPC_OK);
+    assert_int_equal(info.max_msg, 64);
+    CHECK(ipc_send(fx->tx[0], big, 64, 0, 1000), IPC_OK);
+    CHECK(ipc_send(fx->tx[0], "b", 1, 0, 1000), IPC_OK);
+    agree_recv(
+        fx->rx,
+        "BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB",
+        IPC_OK);
+    agree_recv(fx->rx, "b", IPC_OK);
+    /* A sender killed before it read the hello leaves it unread: Linux
+     * then reports ECONNRESET once, and its messages must still arrive. */
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        ipc_channel *tx = NULL;
+        if (ipc_open(fx->addr, IPC_F_SEND, 2000, &tx) != IPC_OK ||
+            ipc_send(tx, "c", 1, 0, 1000) != IPC_OK)
+            _exit(1);
+        raise(SIGKILL);
+    }
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFSIGNALED(status));
+    agree_recv(fx->rx, "c", IPC_OK);
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
@@ -491,6 +553,7 @@ int main(int argc, char **argv)
         T(lone_again),         T(late_pollfd),
         T(pollfd_from_thread), T(silent_sender),
         T(forked_holder),      T(emfile_resume),
+        T(max_msg_agree),
 #undef T
     };
     signal(SIGPIPE, SIG_DFL); /* a SIGPIPE let through must show */
