@@ -40,7 +40,7 @@
  *     receiver would take the two for one message (tests/backend shows it
  *     does, without whole_frames). The pipe is grown to hold at least a
  *     whole frame (F_SETPIPE_SZ, up to /proc/sys/fs/pipe-max-size, else
- *     the sender's open fails with IPC_ELIMIT naming it), and up to 32
+ *     the open of either end fails with IPC_ELIMIT naming it), and up to 32
  *     frames (fifo_size_pipe) so that waiting for slots costs little.
  *   - a writer that is not libipc (a shell's echo) can still break frames:
  *     the receiver answers IPC_EPROTO for what it cannot parse, and a
@@ -325,8 +325,9 @@ static ipc_err fifo_size_pipe(ipc_channel *ch, const char *path)
 #endif
     ipc__stream_size_pipe(s);
     size_t need = ch->max_msg + IPC_FRAME_HDR;
-    if (!(ch->direction & IPC_F_SEND) || !fifo_large(ch->max_msg) ||
-        s->pipe_size >= need)
+    /* Either end can tell, so both refuse: a receiver that opened could
+     * never hear from a sender of its max_msg. */
+    if (!fifo_large(ch->max_msg) || s->pipe_size >= need)
         return IPC_OK;
     return ipc__fail(IPC_ELIMIT,
                      "fifo: %s: max_msg %zu needs a pipe buffer of %zu "
