@@ -192,6 +192,30 @@ IPC_API const char *ipc_scheme(size_t i);
  * reason in the detail, when it was built out (*caps is then 0). */
 IPC_API ipc_err ipc_scheme_caps(const char *scheme, unsigned *caps);
 
+/* The largest options a scheme accepts on this machine, for this process:
+ * the library's caps lowered to the OS limits that bind it. An open or
+ * pair asking for more fails with IPC_ELIMIT (or IPC_EINVAL above the
+ * library's own cap), naming the limit. */
+typedef struct ipc_limits_info {
+    size_t max_msg;          /* largest max_msg= */
+    size_t max_msg_default;  /* max_msg when the address gives none */
+    size_t capacity;         /* largest capacity=; 0: no such option */
+    size_t capacity_default; /* capacity when the address gives none */
+} ipc_limits_info;
+
+/*
+ * Fill *info for a scheme ("fifo", or any address of it: "fifo:/x?..."),
+ * from the limits in /proc/sys (pipe-max-size, fs/mqueue/msgsize_max and
+ * msg_max, kernel.msgmax and msgmnb, net.core.wmem_max) and, for unix:
+ * once per process, the largest record the kernel sends, measured on a
+ * private socket pair (tens to a few hundred ms: the kernel first tries
+ * hard to find memory for each record it then refuses). Per process: other
+ * limits (RLIMIT_MSGQUEUE, the pipe pages of a user, free memory) can still
+ * refuse a given open. IPC_EINVAL for NULL or an unknown scheme; IPC_ENOTSUP,
+ * with the reason, when it was built out.
+ */
+IPC_API ipc_err ipc_limits(const char *scheme, ipc_limits_info *info);
+
 /* --- Zero copy (IPC_CAP_ZERO_COPY; IPC_ENOTSUP elsewhere) ---------------
  *
  * The shm ring implements these: a sender loans a slot, writes the message

@@ -338,6 +338,31 @@ static ipc_err fifo_size_pipe(ipc_channel *ch, const char *path)
                      ipc__proc_long("/proc/sys/fs/pipe-user-pages-soft"));
 }
 
+/* ipc_limits: a frame must fit the largest pipe buffer this process can
+ * have (root may pass /proc/sys/fs/pipe-max-size): ask a private pipe. */
+static ipc_err fifo_os_limits(ipc_limits_info *info)
+{
+#ifdef F_SETPIPE_SZ
+    int fds[2];
+    if (pipe2(fds, O_CLOEXEC) < 0)
+        return ipc__errno(errno, "fifo: pipe");
+    size_t want = info->max_msg + IPC_FRAME_HDR;
+    int got = fcntl(fds[1], F_SETPIPE_SZ, (int)want);
+    long max = ipc__proc_long("/proc/sys/fs/pipe-max-size");
+    if (got < 0 && max > 0)
+        got = fcntl(fds[1], F_SETPIPE_SZ, (int)max);
+    if (got < 0)
+        got = fcntl(fds[1], F_GETPIPE_SZ);
+    close(fds[0]);
+    close(fds[1]);
+    if (got > (int)IPC_FRAME_HDR && (size_t)got - IPC_FRAME_HDR < info->max_msg)
+        info->max_msg = (size_t)got - IPC_FRAME_HDR;
+#else
+    info->max_msg = FIFO_MAX_MSG_DEFAULT; /* the pipe's size is unknown */
+#endif
+    return IPC_OK;
+}
+
 static ipc_err fifo_open(ipc_channel *ch, const struct ipc_addr *addr,
                          unsigned flags, const struct ipc_deadline *dl)
 {
@@ -465,4 +490,5 @@ const struct ipc_backend ipc__backend_fifo = {
     .send = fifo_send,
     .recv = fifo_recv,
     .pollfd = fifo_pollfd,
+    .os_limits = fifo_os_limits,
 };

@@ -140,6 +140,26 @@ static void posixmq_new_attr(ipc_channel *ch, const struct ipc_addr *addr,
     attr->mq_msgsize = (long)ch->max_msg;
 }
 
+/* ipc_limits: the /proc/sys/fs/mqueue limits bind a process without
+ * CAP_SYS_RESOURCE (root here); the hard ceilings bind root. New queues'
+ * defaults are lowered to them as posixmq_new_attr does. */
+static ipc_err posixmq_os_limits(ipc_limits_info *info)
+{
+    long size = posixmq_proc_long("msgsize_max");
+    long count = posixmq_proc_long("msg_max");
+    if (size > 0 && (size_t)size < info->max_msg_default)
+        info->max_msg_default = (size_t)size;
+    if (count > 0 && (size_t)count < info->capacity_default)
+        info->capacity_default = (size_t)count;
+    if (geteuid() == 0)
+        return IPC_OK;
+    if (size > 0 && (size_t)size < info->max_msg)
+        info->max_msg = (size_t)size;
+    if (count > 0 && (size_t)count < info->capacity)
+        info->capacity = (size_t)count;
+    return IPC_OK;
+}
+
 /* Say which limit a failed mq_open hit, with its value. */
 static ipc_err posixmq_open_error(int err, const char *name,
                                   const struct mq_attr *attr)
@@ -693,6 +713,7 @@ const struct ipc_backend ipc__backend_mq = {
     .unlink = posixmq_unlink,
     .send = posixmq_send,
     .recv = posixmq_recv,
+    .os_limits = posixmq_os_limits,
 #if POSIXMQ_MQD_IS_FD
     .pollfd = posixmq_pollfd,
 #endif

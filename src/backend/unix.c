@@ -9,10 +9,13 @@
 #include <poll.h>
 #include <pthread.h>
 #include <stddef.h>
+#include <limits.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
@@ -69,6 +72,9 @@
 #define UNIX_EVENTS 16
 /* Per-message kernel overhead the send buffer must also hold. */
 #define UNIX_SKB_SLACK 1024
+/* Frames up to this size are below every kernel's largest record; above
+ * it, open measures that limit (unix_frame_max). */
+#define UNIX_FRAME_SURE (3u * 1024 * 1024)
 /* Out of descriptors, the listener is retried at every receive, and a wait
  * is cut short after this back-off (doubling from 1 ms) to retry it: no
  * descriptor tells that one came free in this or another thread. */
@@ -151,11 +157,96 @@ static ipc_err unix_peercred(int fd, uid_t *uid)
     return IPC_OK;
 }
 
+/*
+ * The largest frame (header and message) a socket of this process can
+ * send: the send buffer's ceiling (net.core.wmem_max) less the kernel's
+ * overhead, and the largest record the kernel allocates at all, which no
+ * limit in /proc names: a record's linear part is one kmalloc (4 MiB at
+ * most with 4 KiB pages), plus up to MAX_SKB_FRAGS pages, so about
+ * 4.26 MB on x86-64, above which sendmsg fails with ENOBUFS whatever the
+ * buffer. Measured once per process on a private pair, by halving, with
+ * sends from a read-only mapping of zero pages (no memory is committed).
+ * 0 if it cannot be measured.
+ */
+static bool unix_probe_send(const int fds[2], const void *zeros, size_t len)
+{
+    if (send(fds[0], zeros, len, MSG_DONTWAIT | MSG_NOSIGNAL) != (ssize_t)len)
+        return false;
+    recv(fds[1], NULL, 0, MSG_TRUNC | MSG_DONTWAIT); /* drop it */
+    return true;
+}
+
+static size_t unix_frame_max(void)
+{
+    static atomic_size_t cached;
+    size_t have = atomic_load(&cached);
+    if (have)
+        return have;
+    int fds[2];
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, fds) < 0)
+        return 0;
+    int ask = INT_MAX / 2, sndbuf = 0;
+    socklen_t len = sizeof sndbuf;
+    setsockopt(fds[0], SOL_SOCKET, SO_SNDBUF, &ask, sizeof ask);
+    getsockopt(fds[0], SOL_SOCKET, SO_SNDBUF, &sndbuf, &len);
+    size_t lo = IPC_FRAME_HDR, hi = UNIX_MAX_MSG_MAX + IPC_FRAME_HDR + 1;
+    void *zeros = mmap(NULL, hi, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    /* A send refused for its size may first make the kernel try hard to
+     * find the memory (tens of ms): few tries, to within 1 KiB, from
+     * UNIX_FRAME_SURE where it goes. */
+    if (zeros != MAP_FAILED && unix_probe_send(fds, zeros, UNIX_FRAME_SURE))
+        lo = UNIX_FRAME_SURE;
+    while (zeros != MAP_FAILED && hi - lo > 1024) {
+        size_t mid = lo + (hi - lo) / 2;
+        *(unix_probe_send(fds, zeros, mid) ? &lo : &hi) = mid;
+    }
+    if (zeros != MAP_FAILED)
+        munmap(zeros, UNIX_MAX_MSG_MAX + IPC_FRAME_HDR + 1);
+    close(fds[0]);
+    close(fds[1]);
+    if (zeros == MAP_FAILED || sndbuf <= (int)UNIX_SKB_SLACK)
+        return 0;
+    /* unix_size_sndbuf's rule: a frame and the slack fit the buffer. */
+    if ((size_t)sndbuf - UNIX_SKB_SLACK < lo)
+        lo = (size_t)sndbuf - UNIX_SKB_SLACK;
+    atomic_store(&cached, lo);
+    return lo;
+}
+
+/* ipc_limits: the largest frame, less its header. */
+static ipc_err unix_os_limits(ipc_limits_info *info)
+{
+    size_t frame = unix_frame_max();
+    if (frame > IPC_FRAME_HDR && frame - IPC_FRAME_HDR < info->max_msg)
+        info->max_msg = frame - IPC_FRAME_HDR;
+    return IPC_OK;
+}
+
+/* A max_msg above the largest record is refused at open by either end,
+ * naming the limit (the send would fail with ENOBUFS every time). */
+static ipc_err unix_check_frame(size_t max_msg)
+{
+    size_t frame = max_msg + IPC_FRAME_HDR, most;
+    if (frame > UNIX_FRAME_SURE && (most = unix_frame_max()) > 0 &&
+        frame > most)
+        return ipc__fail(IPC_ELIMIT,
+                         "unix: max_msg %zu is more than this system sends in "
+                         "one record: max_msg %zu at most (the kernel's "
+                         "largest socket buffer allocation, and "
+                         "/proc/sys/net/core/wmem_max %ld; ipc_limits tells)",
+                         max_msg, most - IPC_FRAME_HDR,
+                         ipc__proc_long("/proc/sys/net/core/wmem_max"));
+    return IPC_OK;
+}
+
 /* Make the send buffer hold two frames of max_msg, so that a message always
  * fits once the socket polls writable; refuse a max_msg the OS cannot carry,
  * naming the limit. */
 static ipc_err unix_size_sndbuf(int fd, size_t max_msg)
 {
+    ipc_err err = unix_check_frame(max_msg);
+    if (err != IPC_OK)
+        return err;
     size_t need = 2 * (max_msg + IPC_FRAME_HDR + UNIX_SKB_SLACK);
     int have = 0;
     socklen_t len = sizeof have;
@@ -349,7 +440,9 @@ static ipc_err unix_listen(ipc_channel *ch, const char *name, unsigned flags)
                          "unix: %s: the receiver of a named "
                          "channel creates it (IPC_F_CREATE)",
                          name);
-    ipc_err err = unix_bind(ch, name, flags);
+    ipc_err err = unix_check_frame(ch->max_msg);
+    if (err == IPC_OK)
+        err = unix_bind(ch, name, flags);
     if (err != IPC_OK)
         return err;
     if (listen(ue->fd, SOMAXCONN) < 0)
@@ -926,4 +1019,5 @@ const struct ipc_backend ipc__backend_unix = {
     .recv = unix_recv,
     .pollfd = unix_pollfd,
     .peer_uid = unix_peer_uid,
+    .os_limits = unix_os_limits,
 };
