@@ -181,6 +181,9 @@ struct ipc_backend {
      * the events by the end's direction). */
     ipc_err (*pollfd)(const struct ipc_channel *ch, int *fd);
     ipc_err (*peer_uid)(const struct ipc_channel *ch, uid_t *uid);
+    /* Lower info's maxima (filled from limits) to the OS limits that bind
+     * this process (ipc_limits). NULL: the static limits are all. */
+    ipc_err (*os_limits)(ipc_limits_info *info);
     /* Write an address for another process into buf; NULL: the frontend
      * writes the address the end was opened with (named ends only). */
     ipc_err (*address)(const struct ipc_channel *ch, char *buf, size_t size);

@@ -41,6 +41,30 @@ const char *ipc_scheme(size_t i)
     return i < n ? ipc__backends[i]->scheme : NULL;
 }
 
+ipc_err ipc_limits(const char *scheme, ipc_limits_info *info)
+{
+    if (!scheme || !info)
+        return ipc__fail(IPC_EINVAL, "ipc_limits: NULL argument");
+    char name[IPC_ADDR_SCHEME_MAX + 1];
+    size_t n = strcspn(scheme, ":");
+    if (n > IPC_ADDR_SCHEME_MAX)
+        return ipc__fail(IPC_EINVAL, "unknown scheme \"%.*s\"", (int)n, scheme);
+    memcpy(name, scheme, n);
+    name[n] = '\0';
+    unsigned caps;
+    ipc_err err = ipc_scheme_caps(name, &caps);
+    if (err != IPC_OK)
+        return err;
+    const struct ipc_backend *be = ipc__backend_find(name);
+    *info = (ipc_limits_info){
+        .max_msg = be->limits.max_msg_max,
+        .max_msg_default = be->limits.max_msg_default,
+        .capacity = be->limits.capacity_max,
+        .capacity_default = be->limits.capacity_default,
+    };
+    return be->os_limits ? be->os_limits(info) : IPC_OK;
+}
+
 ipc_err ipc_scheme_caps(const char *scheme, unsigned *caps)
 {
     if (!scheme || !caps)

@@ -24,8 +24,8 @@ void ipc__stream_init(struct ipc_stream *s, int fd, size_t max_msg)
     long page = sysconf(_SC_PAGESIZE);
     s->page_size = page > 0 ? (size_t)page : 4096;
     struct sigaction sa;
-    s->sigpipe_guard = sigaction(SIGPIPE, NULL, &sa) != 0 ||
-                       sa.sa_handler == SIG_DFL;
+    s->sigpipe_guard =
+        sigaction(SIGPIPE, NULL, &sa) != 0 || sa.sa_handler == SIG_DFL;
 }
 
 void ipc__stream_size_pipe(struct ipc_stream *s)
@@ -203,8 +203,8 @@ ipc_err ipc__stream_send(struct ipc_stream *s, const void *buf, size_t len,
      * slots for all of it (stream_fits_whole): the loop below then never
      * runs a second time. */
     bool forever = dl->at_ns == INT64_MAX;
-    if (total > PIPE_BUF && (s->whole_frames || (total <= s->pipe_size &&
-                                                 !forever))) {
+    if (total > PIPE_BUF &&
+        (s->whole_frames || (total <= s->pipe_size && !forever))) {
         ipc_err err = stream_wait_room(s, total, dl);
         if (err != IPC_OK)
             return err;
@@ -290,6 +290,27 @@ static ipc_err stream_eof(struct ipc_stream *s, bool mid_frame)
     return ipc__fail(IPC_ECLOSED, "stream: every writer is gone");
 }
 
+/* Discard the rest of a frame too long for us (skip_left bytes), in
+ * pieces, without allocating; what a timeout leaves is discarded by the
+ * next receive. */
+static ipc_err stream_skip(struct ipc_stream *s, const struct ipc_deadline *dl)
+{
+    unsigned char sink[4096];
+    while (s->skip_left > 0) {
+        size_t want = s->skip_left < sizeof sink ? s->skip_left : sizeof sink;
+        size_t got = 0;
+        ipc_err err = stream_read_some(s, sink, want, &got, dl);
+        if (err == IPC_ECLOSED) {
+            s->skip_left = 0;
+            return stream_eof(s, true);
+        }
+        if (err != IPC_OK)
+            return err;
+        s->skip_left -= got;
+    }
+    return IPC_OK;
+}
+
 static ipc_err stream_read_header(struct ipc_stream *s,
                                   const struct ipc_deadline *dl)
 {
@@ -304,6 +325,22 @@ static ipc_err stream_read_header(struct ipc_stream *s,
         s->hdr_have += got;
     }
     ipc_err err = ipc__frame_decode(s->hdr, s->max_msg, &s->cur);
+    struct ipc_frame big;
+    if (err != IPC_OK && s->skip_max > s->max_msg &&
+        ipc__frame_decode(s->hdr, s->skip_max, &big) == IPC_OK) {
+        /* A frame, only too long for us: skip it whole, report it once
+         * (this call), and the next frame is read as usual. */
+        s->hdr_have = 0;
+        s->skip_left = big.len;
+        ipc_err serr = stream_skip(s, dl);
+        if (serr != IPC_OK && serr != IPC_ETIMEDOUT && serr != IPC_EAGAIN)
+            return serr;
+        return ipc__fail(IPC_EPROTO,
+                         "stream: a message of %zu bytes, longer than "
+                         "max_msg %zu (a sender opened with a larger "
+                         "max_msg?); skipped",
+                         big.len, s->max_msg);
+    }
     if (err != IPC_OK) {
         /* After garbage there is no way to find the next frame. */
         s->broken = IPC_EPROTO;
@@ -366,12 +403,15 @@ ipc_err ipc__stream_recv(struct ipc_stream *s, void *buf, size_t cap,
     if (s->broken)
         return ipc__fail(s->broken, "stream: broken by an earlier error");
     ipc_err err;
+    if (s->skip_left > 0 && (err = stream_skip(s, dl)) != IPC_OK)
+        return err;
     if (!s->have_frame && (err = stream_read_header(s, dl)) != IPC_OK)
         return err;
     if (s->cur.len > cap) {
         *len = s->cur.len;
-        return ipc__fail(IPC_EMSGSIZE, "stream: message of %zu bytes, buffer "
-                                       "of %zu; it stays queued",
+        return ipc__fail(IPC_EMSGSIZE,
+                         "stream: message of %zu bytes, buffer "
+                         "of %zu; it stays queued",
                          s->cur.len, cap);
     }
     if ((err = stream_read_payload(s, buf, dl)) != IPC_OK)

@@ -17,8 +17,8 @@
 struct ipc_stream {
     int fd;
     size_t max_msg;
-    size_t pipe_size;  /* kernel buffer; a frame that fits is written whole */
-    ipc_err broken;    /* IPC_OK, or what every later call answers */
+    size_t pipe_size;   /* kernel buffer; a frame that fits is written whole */
+    ipc_err broken;     /* IPC_OK, or what every later call answers */
     bool sigpipe_guard; /* SIGPIPE was SIG_DFL at init: mask it in sends */
     /* Frames larger than PIPE_BUF go in one write(), waiting until the
      * pipe surely has the slots for all of it, never in pieces (FIFO: a
@@ -27,6 +27,12 @@ struct ipc_stream {
      * the caller checks that. */
     bool whole_frames;
     size_t page_size; /* the kernel's pipe slot */
+    /* A well-formed frame longer than max_msg but no longer than skip_max
+     * (a sender opened with a larger max_msg) is skipped, reported once as
+     * IPC_EPROTO, and the stream stays in sync; 0: such a frame breaks the
+     * stream like garbage. skip_left: its bytes still to discard. */
+    size_t skip_max;
+    size_t skip_left;
     bool got_data; /* some byte was ever read: a writer existed */
     /* receive side: a frame in progress */
     unsigned char hdr[IPC_FRAME_HDR];

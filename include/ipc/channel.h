@@ -16,8 +16,9 @@
  *   fifo:/path  mq:/name  sysv:/path  sysv:0xKEY  shm:/name
  *
  * with options as a query: "shm:/frames?capacity=64&max_msg=65536".
- * The promises every backend keeps are in CONTRACT.md; what a given end can
- * do is reported by ipc_query() as IPC_CAP_* flags.
+ * The promises every backend keeps are in doc/contract.md (clauses C1.1...,
+ * each with the tests that check it); what a given end can do is reported
+ * by ipc_query() as IPC_CAP_* flags.
  */
 
 #ifdef __cplusplus
@@ -120,7 +121,9 @@ IPC_API ipc_err ipc_unlink(const char *address);
  * (IPC_ENOTSUP otherwise).
  *
  * Errors: IPC_EINVAL (NULL, or an end without IPC_F_SEND), IPC_EMSGSIZE
- * (len > max_msg: nothing sent), IPC_ENOTSUP, IPC_EAGAIN (timeout 0, no
+ * (len > max_msg: nothing sent; a named unix sender lowers its max_msg to
+ * its receiver's once that one has accepted it, and the detail names the
+ * receiver's limit), IPC_ENOTSUP, IPC_EAGAIN (timeout 0, no
  * room), IPC_ETIMEDOUT, IPC_ECLOSED (no receiver can ever read it),
  * IPC_ELIMIT. The buffer is only read, and only during the call.
  */
@@ -137,7 +140,10 @@ IPC_API ipc_err ipc_send(ipc_channel *ch, const void *buf, size_t len,
  * Other errors: IPC_EINVAL, IPC_EAGAIN (timeout 0, nothing queued),
  * IPC_ETIMEDOUT, IPC_ECLOSED (every sender is gone and the queue is drained;
  * only on ends with IPC_CAP_PEER_CLOSED: others wait out the timeout),
- * IPC_EPROTO (a peer wrote garbage; the bad data is dropped).
+ * IPC_EPROTO (a peer wrote garbage, or a message longer than this end's
+ * max_msg from a sender opened with a larger one: that one message is
+ * dropped, and the next receive takes the next message; doc/contract.md
+ * C4.2).
  */
 IPC_API ipc_err ipc_recv(ipc_channel *ch, void *buf, size_t cap, size_t *len,
                          unsigned *prio, int timeout_ms);
@@ -150,7 +156,8 @@ IPC_API ipc_err ipc_query(const ipc_channel *ch, ipc_info *info);
 /*
  * A descriptor for poll()/epoll that becomes ready when this end can make
  * progress: *events is POLLIN on a receiving end (a message is ready or the
- * peer closed) and POLLOUT on a send-only end. The descriptor stays owned by
+ * peer closed, or the end holds a message refused with IPC_EMSGSIZE) and
+ * POLLOUT on a send-only end. The descriptor stays owned by
  * the channel: do not close or read it. Readiness is a hint: after it, call
  * with timeout 0 and expect IPC_EAGAIN at times. It may be called from any
  * thread, also while another thread sends or receives on the end.
@@ -184,6 +191,30 @@ IPC_API const char *ipc_scheme(size_t i);
  * one end has). IPC_EINVAL for an unknown scheme; IPC_ENOTSUP, with the
  * reason in the detail, when it was built out (*caps is then 0). */
 IPC_API ipc_err ipc_scheme_caps(const char *scheme, unsigned *caps);
+
+/* The largest options a scheme accepts on this machine, for this process:
+ * the library's caps lowered to the OS limits that bind it. An open or
+ * pair asking for more fails with IPC_ELIMIT (or IPC_EINVAL above the
+ * library's own cap), naming the limit. */
+typedef struct ipc_limits_info {
+    size_t max_msg;          /* largest max_msg= */
+    size_t max_msg_default;  /* max_msg when the address gives none */
+    size_t capacity;         /* largest capacity=; 0: no such option */
+    size_t capacity_default; /* capacity when the address gives none */
+} ipc_limits_info;
+
+/*
+ * Fill *info for a scheme ("fifo", or any address of it: "fifo:/x?..."),
+ * from the limits in /proc/sys (pipe-max-size, fs/mqueue/msgsize_max and
+ * msg_max, kernel.msgmax and msgmnb, net.core.wmem_max) and, for unix:
+ * once per process, the largest record the kernel sends, measured on a
+ * private socket pair (tens to a few hundred ms: the kernel first tries
+ * hard to find memory for each record it then refuses). Per process: other
+ * limits (RLIMIT_MSGQUEUE, the pipe pages of a user, free memory) can still
+ * refuse a given open. IPC_EINVAL for NULL or an unknown scheme; IPC_ENOTSUP,
+ * with the reason, when it was built out.
+ */
+IPC_API ipc_err ipc_limits(const char *scheme, ipc_limits_info *info);
 
 /* --- Zero copy (IPC_CAP_ZERO_COPY; IPC_ENOTSUP elsewhere) ---------------
  *

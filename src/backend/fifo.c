@@ -40,7 +40,7 @@
  *     receiver would take the two for one message (tests/backend shows it
  *     does, without whole_frames). The pipe is grown to hold at least a
  *     whole frame (F_SETPIPE_SZ, up to /proc/sys/fs/pipe-max-size, else
- *     the sender's open fails with IPC_ELIMIT naming it), and up to 32
+ *     the open of either end fails with IPC_ELIMIT naming it), and up to 32
  *     frames (fifo_size_pipe) so that waiting for slots costs little.
  *   - a writer that is not libipc (a shell's echo) can still break frames:
  *     the receiver answers IPC_EPROTO for what it cannot parse, and a
@@ -327,8 +327,9 @@ static ipc_err fifo_size_pipe(ipc_channel *ch, const char *path)
 #endif
     ipc__stream_size_pipe(s);
     size_t need = ch->max_msg + IPC_FRAME_HDR;
-    if (!(ch->direction & IPC_F_SEND) || !fifo_large(ch->max_msg) ||
-        s->pipe_size >= need)
+    /* Either end can tell, so both refuse: a receiver that opened could
+     * never hear from a sender of its max_msg. */
+    if (!fifo_large(ch->max_msg) || s->pipe_size >= need)
         return IPC_OK;
     return ipc__fail(IPC_ELIMIT,
                      "fifo: %s: max_msg %zu needs a pipe buffer of %zu "
@@ -337,6 +338,31 @@ static ipc_err fifo_size_pipe(ipc_channel *ch, const char *path)
                      path, ch->max_msg, need, s->pipe_size,
                      ipc__proc_long("/proc/sys/fs/pipe-max-size"),
                      ipc__proc_long("/proc/sys/fs/pipe-user-pages-soft"));
+}
+
+/* ipc_limits: a frame must fit the largest pipe buffer this process can
+ * have (root may pass /proc/sys/fs/pipe-max-size): ask a private pipe. */
+static ipc_err fifo_os_limits(ipc_limits_info *info)
+{
+#ifdef F_SETPIPE_SZ
+    int fds[2];
+    if (pipe2(fds, O_CLOEXEC) < 0)
+        return ipc__errno(errno, "fifo: pipe");
+    size_t want = info->max_msg + IPC_FRAME_HDR;
+    int got = fcntl(fds[1], F_SETPIPE_SZ, (int)want);
+    long max = ipc__proc_long("/proc/sys/fs/pipe-max-size");
+    if (got < 0 && max > 0)
+        got = fcntl(fds[1], F_SETPIPE_SZ, (int)max);
+    if (got < 0)
+        got = fcntl(fds[1], F_GETPIPE_SZ);
+    close(fds[0]);
+    close(fds[1]);
+    if (got > (int)IPC_FRAME_HDR && (size_t)got - IPC_FRAME_HDR < info->max_msg)
+        info->max_msg = (size_t)got - IPC_FRAME_HDR;
+#else
+    info->max_msg = FIFO_MAX_MSG_DEFAULT; /* the pipe's size is unknown */
+#endif
+    return IPC_OK;
 }
 
 static ipc_err fifo_open(ipc_channel *ch, const struct ipc_addr *addr,
@@ -374,6 +400,8 @@ static ipc_err fifo_open(ipc_channel *ch, const struct ipc_addr *addr,
     }
     ipc__stream_init(&fe->stream, fd, ch->max_msg);
     fe->stream.whole_frames = true;
+    /* Another sender's max_msg may be larger: skip its long frames. */
+    fe->stream.skip_max = FIFO_MAX_MSG_MAX;
     if ((err = fifo_check_fd(ch, fd, addr)) != IPC_OK ||
         (err = fifo_lock(ch, fd, path, dl)) != IPC_OK)
         return err;
@@ -472,4 +500,5 @@ const struct ipc_backend ipc__backend_fifo = {
     .send = fifo_send,
     .recv = fifo_recv,
     .pollfd = fifo_pollfd,
+    .os_limits = fifo_os_limits,
 };

@@ -39,6 +39,9 @@ static void pipe_setup_end(ipc_channel *ch, int fd)
 {
     struct pipe_end *pe = pipe_priv(ch);
     ipc__stream_init(&pe->stream, fd, ch->max_msg);
+    /* An exec'd child may adopt its end with a smaller max_msg (?fd=N&
+     * max_msg=M) than the sender's: skip the longer frames, stay in sync. */
+    pe->stream.skip_max = PIPE_MAX_MSG_MAX;
     ipc__stream_size_pipe(&pe->stream);
     ch->capacity = 0; /* bounded in bytes, not messages */
     ch->buffer_bytes = pe->stream.pipe_size;

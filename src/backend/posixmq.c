@@ -8,12 +8,17 @@
 #include <limits.h>
 #include <mqueue.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#if defined(__linux__)
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#endif
 #include <time.h>
 #include <unistd.h>
 
@@ -48,6 +53,15 @@
  * other receiver can take it, and closing the end without receiving it
  * drops it; a forked child does not inherit it (the parent keeps it). A
  * buffer of at least mq_msgsize receives in place, without that copy.
+ *
+ * Polling a receiving end. A held message is ready although the queue is
+ * empty, so the mqd alone would let poll() sleep beside it. The first
+ * ipc_pollfd() on a receiving end makes an epoll set of the mqd and an
+ * eventfd that is kept readable while a message is held, and hands out the
+ * set. Until then nothing is made, and holding or delivering a held message
+ * (the rare path) is all that ever touches the eventfd. A forked child
+ * shares the set with its parent: readiness from the other's held message
+ * is a hint, as ipc.h allows.
  */
 
 #define POSIXMQ_MAX_MSG_DEFAULT  8192u
@@ -77,9 +91,13 @@ struct posixmq_end {
     char *hold;     /* receive ends: msgsize bytes, see above */
     size_t hold_len;
     unsigned hold_prio;
-    bool held;
+    bool held; /* written only under lock (ipc_pollfd reads it) */
     pid_t held_pid;
-    dev_t dev; /* the queue this end created, to remove only it */
+    int epfd;    /* receiving end once polled: mqd + held_fd; else -1 */
+    int held_fd; /* eventfd readable while a message is held; else -1 */
+    bool lock_made;
+    pthread_mutex_t lock; /* held vs ipc_pollfd in another thread */
+    dev_t dev;            /* the queue this end created, to remove only it */
     ino_t ino;
     char name[POSIXMQ_NAME_MAX + 1];
 };
@@ -120,6 +138,26 @@ static void posixmq_new_attr(ipc_channel *ch, const struct ipc_addr *addr,
     memset(attr, 0, sizeof *attr);
     attr->mq_maxmsg = (long)ch->capacity;
     attr->mq_msgsize = (long)ch->max_msg;
+}
+
+/* ipc_limits: the /proc/sys/fs/mqueue limits bind a process without
+ * CAP_SYS_RESOURCE (root here); the hard ceilings bind root. New queues'
+ * defaults are lowered to them as posixmq_new_attr does. */
+static ipc_err posixmq_os_limits(ipc_limits_info *info)
+{
+    long size = posixmq_proc_long("msgsize_max");
+    long count = posixmq_proc_long("msg_max");
+    if (size > 0 && (size_t)size < info->max_msg_default)
+        info->max_msg_default = (size_t)size;
+    if (count > 0 && (size_t)count < info->capacity_default)
+        info->capacity_default = (size_t)count;
+    if (geteuid() == 0)
+        return IPC_OK;
+    if (size > 0 && (size_t)size < info->max_msg)
+        info->max_msg = (size_t)size;
+    if (count > 0 && (size_t)count < info->capacity)
+        info->capacity = (size_t)count;
+    return IPC_OK;
 }
 
 /* Say which limit a failed mq_open hit, with its value. */
@@ -187,9 +225,14 @@ static ipc_err posixmq_check_name(const struct ipc_addr *addr)
     return IPC_OK;
 }
 
-static void posixmq_end_init(ipc_channel *ch)
+static ipc_err posixmq_end_init(ipc_channel *ch)
 {
-    posixmq_priv(ch)->mqd = (mqd_t)-1;
+    struct posixmq_end *pe = posixmq_priv(ch);
+    pe->mqd = (mqd_t)-1;
+    pe->epfd = pe->held_fd = -1;
+    int rc = pthread_mutex_init(&pe->lock, NULL);
+    pe->lock_made = rc == 0;
+    return rc == 0 ? IPC_OK : ipc__errno(rc, "mq: pthread_mutex_init");
 }
 
 /* Descriptor flags and the receive buffer, once the queue is open. */
@@ -332,8 +375,9 @@ static ipc_err posixmq_open(ipc_channel *ch, const struct ipc_addr *addr,
 {
     (void)dl; /* mq_open never waits */
     struct posixmq_end *pe = posixmq_priv(ch);
-    posixmq_end_init(ch);
-    ipc_err err = posixmq_check_name(addr);
+    ipc_err err = posixmq_end_init(ch);
+    if (err == IPC_OK)
+        err = posixmq_check_name(addr);
     if (err != IPC_OK)
         return err;
     memcpy(pe->name, addr->path, addr->path_len + 1);
@@ -356,8 +400,9 @@ static ipc_err posixmq_pair(ipc_channel *tx, ipc_channel *rx,
     static atomic_uint counter;
     struct posixmq_end *pt = posixmq_priv(tx), *pr = posixmq_priv(rx);
     struct mq_attr attr;
-    posixmq_end_init(tx);
-    posixmq_end_init(rx);
+    ipc_err err = posixmq_end_init(tx);
+    if (err != IPC_OK || (err = posixmq_end_init(rx)) != IPC_OK)
+        return err;
     posixmq_new_attr(rx, addr, &attr);
     tx->capacity = rx->capacity;
     tx->max_msg = rx->max_msg;
@@ -388,7 +433,7 @@ static ipc_err posixmq_pair(ipc_channel *tx, ipc_channel *rx,
     mq_unlink(pr->name);
     if (pt->mqd == (mqd_t)-1)
         return ipc__errno(saved, "mq: mq_open %s", pt->name);
-    ipc_err err = posixmq_finish(tx, flags);
+    err = posixmq_finish(tx, flags);
     return err != IPC_OK ? err : posixmq_finish(rx, flags);
 }
 
@@ -422,6 +467,14 @@ static void posixmq_close(ipc_channel *ch)
     if (pe->mqd != (mqd_t)-1)
         mq_close(pe->mqd);
     pe->mqd = (mqd_t)-1;
+    if (pe->epfd >= 0)
+        close(pe->epfd);
+    if (pe->held_fd >= 0)
+        close(pe->held_fd);
+    pe->epfd = pe->held_fd = -1;
+    if (pe->lock_made)
+        pthread_mutex_destroy(&pe->lock);
+    pe->lock_made = false;
     free(pe->hold);
     pe->hold = NULL;
 }
@@ -522,7 +575,26 @@ static ipc_err posixmq_take(struct posixmq_end *pe, char *dst, size_t *len,
     }
 }
 
-/* Deliver the held message if buf has room for it. */
+/* A message is now held, or no longer: the eventfd of a polled end says
+ * so. Only on the rare paths (a buffer too small, and the receive after). */
+static void posixmq_set_held(struct posixmq_end *pe, bool held, bool tell)
+{
+    pthread_mutex_lock(&pe->lock);
+    pe->held = held;
+#if POSIXMQ_MQD_IS_FD
+    uint64_t count = 1;
+    ssize_t n = 0;
+    if (tell && pe->held_fd >= 0)
+        n = held ? write(pe->held_fd, &count, sizeof count)
+                 : read(pe->held_fd, &count, sizeof count);
+    (void)n; /* full (never: one write per hold) or already drained */
+#else
+    (void)tell;
+#endif
+    pthread_mutex_unlock(&pe->lock);
+}
+
+/* Copy the message in pe->hold out if buf has room for it. */
 static ipc_err posixmq_give_held(struct posixmq_end *pe, void *buf, size_t cap,
                                  size_t *len, unsigned *prio)
 {
@@ -536,7 +608,6 @@ static ipc_err posixmq_give_held(struct posixmq_end *pe, void *buf, size_t cap,
         memcpy(buf, pe->hold, pe->hold_len);
     if (prio)
         *prio = pe->hold_prio;
-    pe->held = false;
     return IPC_OK;
 }
 
@@ -545,11 +616,16 @@ static ipc_err posixmq_recv(ipc_channel *ch, void *buf, size_t cap, size_t *len,
 {
     struct posixmq_end *pe = posixmq_priv(ch);
     /* A forked child's copy of a held message is the parent's: drop it,
-     * or both would deliver it. getpid() only on this rare path. */
+     * or both would deliver it (and leave the shared eventfd to the
+     * parent). getpid() only on this rare path. */
     if (pe->held && pe->held_pid != getpid())
-        pe->held = false;
-    if (pe->held)
-        return posixmq_give_held(pe, buf, cap, len, prio);
+        posixmq_set_held(pe, false, false);
+    if (pe->held) {
+        ipc_err err = posixmq_give_held(pe, buf, cap, len, prio);
+        if (err == IPC_OK)
+            posixmq_set_held(pe, false, true);
+        return err;
+    }
     if (cap >= pe->msgsize)
         return posixmq_take(pe, buf, len, prio, dl);
     /* The kernel refuses a buffer smaller than mq_msgsize: take the
@@ -557,18 +633,57 @@ static ipc_err posixmq_recv(ipc_channel *ch, void *buf, size_t cap, size_t *len,
     ipc_err err = posixmq_take(pe, pe->hold, &pe->hold_len, &pe->hold_prio, dl);
     if (err != IPC_OK)
         return err;
-    pe->held = true;
     err = posixmq_give_held(pe, buf, cap, len, prio);
-    if (err == IPC_EMSGSIZE)
+    if (err == IPC_EMSGSIZE) {
         pe->held_pid = getpid();
+        posixmq_set_held(pe, true, true);
+    }
     return err;
 }
 
 #if POSIXMQ_MQD_IS_FD
+/* The receiving end's poll set (see the top), made on first use; lock
+ * held. */
+static ipc_err posixmq_make_pollset(const ipc_channel *ch,
+                                    struct posixmq_end *pe)
+{
+    bool inherit = ch->flags & IPC_F_INHERIT;
+    pe->held_fd = eventfd(0, EFD_NONBLOCK | (inherit ? 0 : EFD_CLOEXEC));
+    if (pe->held_fd < 0)
+        return ipc__errno(errno, "mq: eventfd");
+    pe->epfd = epoll_create1(inherit ? 0 : EPOLL_CLOEXEC);
+    if (pe->epfd < 0)
+        return ipc__errno(errno, "mq: epoll_create1");
+    struct epoll_event ev = {.events = EPOLLIN};
+    if (epoll_ctl(pe->epfd, EPOLL_CTL_ADD, (int)pe->mqd, &ev) < 0 ||
+        epoll_ctl(pe->epfd, EPOLL_CTL_ADD, pe->held_fd, &ev) < 0)
+        return ipc__errno(errno, "mq: epoll_ctl");
+    uint64_t count = 1;
+    if (pe->held && write(pe->held_fd, &count, sizeof count) < 0)
+        return ipc__errno(errno, "mq: eventfd write");
+    return IPC_OK;
+}
+
 static ipc_err posixmq_pollfd(const ipc_channel *ch, int *fd)
 {
-    *fd = (int)posixmq_priv(ch)->mqd;
-    return IPC_OK;
+    /* ipc__priv drops const: the poll set is the end's hidden state. */
+    struct posixmq_end *pe = posixmq_priv(ch);
+    if (!(ch->direction & IPC_F_RECV)) {
+        *fd = (int)pe->mqd;
+        return IPC_OK;
+    }
+    ipc_err err = IPC_OK;
+    pthread_mutex_lock(&pe->lock);
+    if (pe->epfd < 0 && (err = posixmq_make_pollset(ch, pe)) != IPC_OK) {
+        if (pe->epfd >= 0)
+            close(pe->epfd);
+        if (pe->held_fd >= 0)
+            close(pe->held_fd);
+        pe->epfd = pe->held_fd = -1;
+    }
+    *fd = pe->epfd;
+    pthread_mutex_unlock(&pe->lock);
+    return err;
 }
 #endif
 
@@ -605,6 +720,7 @@ const struct ipc_backend ipc__backend_mq = {
     .unlink = posixmq_unlink,
     .send = posixmq_send,
     .recv = posixmq_recv,
+    .os_limits = posixmq_os_limits,
 #if POSIXMQ_MQD_IS_FD
     .pollfd = posixmq_pollfd,
 #endif

@@ -186,6 +186,22 @@ static ipc_err sysvmq_size(ipc_channel *ch, const struct ipc_addr *addr,
     return IPC_OK;
 }
 
+/* ipc_limits: kernel.msgmax bounds a message, kernel.msgmnb a new queue's
+ * bytes (msg_qbytes), which a message must fit too. */
+static ipc_err sysvmq_os_limits(ipc_limits_info *info)
+{
+    struct sysvmq_limits lim = {0};
+    ipc_err err = sysvmq_get_limits(&lim);
+    if (err != IPC_OK)
+        return err;
+    long max = lim.msgmax < lim.msgmnb ? lim.msgmax : lim.msgmnb;
+    if (max > 0 && (size_t)max < info->max_msg)
+        info->max_msg = (size_t)max;
+    if (lim.msgmax > 0 && (size_t)lim.msgmax < info->max_msg_default)
+        info->max_msg_default = (size_t)lim.msgmax;
+    return IPC_OK;
+}
+
 /* The queue's byte bound, and a max_msg that fits in it. IPC_STAT needs
  * read permission: a sender allowed only to write (mode 0622, say) cannot
  * see the bound, and reports it as unknown (buffer_bytes 0). */
@@ -727,4 +743,5 @@ const struct ipc_backend ipc__backend_sysv = {
     .unlink = sysvmq_unlink,
     .send = sysvmq_send,
     .recv = sysvmq_recv,
+    .os_limits = sysvmq_os_limits,
 };

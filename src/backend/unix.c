@@ -9,10 +9,13 @@
 #include <poll.h>
 #include <pthread.h>
 #include <stddef.h>
+#include <limits.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
@@ -47,6 +50,18 @@
  * exists only while the receiver sleeps. A lone sender's burst still ends
  * every UNIX_BURST messages with a look at the listener, so a second
  * sender is accepted as promptly as before.
+ *
+ * max_msg agreement. A sender opened with a larger max_msg than its
+ * receiver's would send records the receiver cannot take. So the receiver
+ * writes one record on each connection it accepts, a frame header whose
+ * length is its max_msg (a sender's socket carries nothing else towards
+ * it). The sender does not wait for it (the receiver accepts only when it
+ * receives, maybe in the sender's own thread): each send looks for it with
+ * one non-blocking MSG_PEEK until it has come (peeked, not taken, so that a
+ * forked child sharing the socket finds it too), then lowers its max_msg to
+ * the receiver's, and a longer send fails with IPC_EMSGSIZE naming it. A
+ * record sent before the hello came that is too long for the receiver is
+ * dropped by it and reported once as IPC_EPROTO; the next one arrives.
  */
 
 #define UNIX_MAX_MSG_DEFAULT (64u * 1024)
@@ -57,6 +72,13 @@
 #define UNIX_EVENTS 16
 /* Per-message kernel overhead the send buffer must also hold. */
 #define UNIX_SKB_SLACK 1024
+/* Frames up to this size are below every kernel's largest record; above
+ * it, open measures that limit (unix_frame_max). */
+#define UNIX_FRAME_SURE (3u * 1024 * 1024)
+/* Out of descriptors, the listener is retried at every receive, and a wait
+ * is cut short after this back-off (doubling from 1 ms) to retry it: no
+ * descriptor tells that one came free in this or another thread. */
+#define UNIX_RESUME_MAX_NS (100L * 1000000)
 
 struct unix_conn {
     int fd;
@@ -76,6 +98,7 @@ struct unix_end {
     unsigned long next_id; /* for the next connection accepted */
     unsigned long last_id; /* whose turn it was last */
     bool listener_paused;  /* out of descriptors: stop accepting a while */
+    long resume_ns;        /* paused: the next wait's back-off */
     bool epolled;          /* every connection is in the epoll set */
     bool polled;           /* ipc_pollfd() handed epfd out: epolled for good */
     bool lock_made;
@@ -84,6 +107,8 @@ struct unix_end {
      * Taken on connect, disconnect, before a sleep and in ipc_pollfd, never
      * per message. */
     pthread_mutex_t lock;
+    bool peer_max_known; /* a sender: the receiver's max_msg is known */
+    size_t max_msg;      /* a named receiver: its max_msg, for the hello */
     bool have_peer;
     uid_t peer_uid;
     bool require_uid;
@@ -165,11 +190,96 @@ static bool unix_sender_allowed(const struct unix_end *ue, int fd, uid_t *uid)
     return (ue->mode & 0002) != 0;
 }
 
+/*
+ * The largest frame (header and message) a socket of this process can
+ * send: the send buffer's ceiling (net.core.wmem_max) less the kernel's
+ * overhead, and the largest record the kernel allocates at all, which no
+ * limit in /proc names: a record's linear part is one kmalloc (4 MiB at
+ * most with 4 KiB pages), plus up to MAX_SKB_FRAGS pages, so about
+ * 4.26 MB on x86-64, above which sendmsg fails with ENOBUFS whatever the
+ * buffer. Measured once per process on a private pair, by halving, with
+ * sends from a read-only mapping of zero pages (no memory is committed).
+ * 0 if it cannot be measured.
+ */
+static bool unix_probe_send(const int fds[2], const void *zeros, size_t len)
+{
+    if (send(fds[0], zeros, len, MSG_DONTWAIT | MSG_NOSIGNAL) != (ssize_t)len)
+        return false;
+    recv(fds[1], NULL, 0, MSG_TRUNC | MSG_DONTWAIT); /* drop it */
+    return true;
+}
+
+static size_t unix_frame_max(void)
+{
+    static atomic_size_t cached;
+    size_t have = atomic_load(&cached);
+    if (have)
+        return have;
+    int fds[2];
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, fds) < 0)
+        return 0;
+    int ask = INT_MAX / 2, sndbuf = 0;
+    socklen_t len = sizeof sndbuf;
+    setsockopt(fds[0], SOL_SOCKET, SO_SNDBUF, &ask, sizeof ask);
+    getsockopt(fds[0], SOL_SOCKET, SO_SNDBUF, &sndbuf, &len);
+    size_t lo = IPC_FRAME_HDR, hi = UNIX_MAX_MSG_MAX + IPC_FRAME_HDR + 1;
+    void *zeros = mmap(NULL, hi, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    /* A send refused for its size may first make the kernel try hard to
+     * find the memory (tens of ms): few tries, to within 1 KiB, from
+     * UNIX_FRAME_SURE where it goes. */
+    if (zeros != MAP_FAILED && unix_probe_send(fds, zeros, UNIX_FRAME_SURE))
+        lo = UNIX_FRAME_SURE;
+    while (zeros != MAP_FAILED && hi - lo > 1024) {
+        size_t mid = lo + (hi - lo) / 2;
+        *(unix_probe_send(fds, zeros, mid) ? &lo : &hi) = mid;
+    }
+    if (zeros != MAP_FAILED)
+        munmap(zeros, UNIX_MAX_MSG_MAX + IPC_FRAME_HDR + 1);
+    close(fds[0]);
+    close(fds[1]);
+    if (zeros == MAP_FAILED || sndbuf <= (int)UNIX_SKB_SLACK)
+        return 0;
+    /* unix_size_sndbuf's rule: a frame and the slack fit the buffer. */
+    if ((size_t)sndbuf - UNIX_SKB_SLACK < lo)
+        lo = (size_t)sndbuf - UNIX_SKB_SLACK;
+    atomic_store(&cached, lo);
+    return lo;
+}
+
+/* ipc_limits: the largest frame, less its header. */
+static ipc_err unix_os_limits(ipc_limits_info *info)
+{
+    size_t frame = unix_frame_max();
+    if (frame > IPC_FRAME_HDR && frame - IPC_FRAME_HDR < info->max_msg)
+        info->max_msg = frame - IPC_FRAME_HDR;
+    return IPC_OK;
+}
+
+/* A max_msg above the largest record is refused at open by either end,
+ * naming the limit (the send would fail with ENOBUFS every time). */
+static ipc_err unix_check_frame(size_t max_msg)
+{
+    size_t frame = max_msg + IPC_FRAME_HDR, most;
+    if (frame > UNIX_FRAME_SURE && (most = unix_frame_max()) > 0 &&
+        frame > most)
+        return ipc__fail(IPC_ELIMIT,
+                         "unix: max_msg %zu is more than this system sends in "
+                         "one record: max_msg %zu at most (the kernel's "
+                         "largest socket buffer allocation, and "
+                         "/proc/sys/net/core/wmem_max %ld; ipc_limits tells)",
+                         max_msg, most - IPC_FRAME_HDR,
+                         ipc__proc_long("/proc/sys/net/core/wmem_max"));
+    return IPC_OK;
+}
+
 /* Make the send buffer hold two frames of max_msg, so that a message always
  * fits once the socket polls writable; refuse a max_msg the OS cannot carry,
  * naming the limit. */
 static ipc_err unix_size_sndbuf(int fd, size_t max_msg)
 {
+    ipc_err err = unix_check_frame(max_msg);
+    if (err != IPC_OK)
+        return err;
     size_t need = 2 * (max_msg + IPC_FRAME_HDR + UNIX_SKB_SLACK);
     int have = 0;
     socklen_t len = sizeof have;
@@ -233,7 +343,9 @@ static ipc_err unix_pair(ipc_channel *tx, ipc_channel *rx,
     int fds[2];
     if (socketpair(AF_UNIX, type, 0, fds) < 0)
         return ipc__errno(errno, "unix: socketpair");
-    /* Two parties only: a pair is not a mailbox. */
+    /* Two parties only: a pair is not a mailbox. Both ends were made with
+     * one max_msg: nothing to learn. */
+    unix_priv(tx)->peer_max_known = unix_priv(rx)->peer_max_known = true;
     tx->caps &= ~(unsigned)IPC_CAP_MULTI_SENDER;
     rx->caps &= ~(unsigned)IPC_CAP_MULTI_SENDER;
     err = unix_connected_end(tx, fds[0]);
@@ -361,7 +473,9 @@ static ipc_err unix_listen(ipc_channel *ch, const char *name, unsigned flags)
                          "unix: %s: the receiver of a named "
                          "channel creates it (IPC_F_CREATE)",
                          name);
-    ipc_err err = unix_bind(ch, name, flags);
+    ipc_err err = unix_check_frame(ch->max_msg);
+    if (err == IPC_OK)
+        err = unix_bind(ch, name, flags);
     if (err != IPC_OK)
         return err;
     if (listen(ue->fd, SOMAXCONN) < 0)
@@ -374,6 +488,7 @@ static ipc_err unix_listen(ipc_channel *ch, const char *name, unsigned flags)
     ch->caps &= ~(unsigned)(IPC_CAP_PEER_CLOSED | IPC_CAP_DUPLEX);
     ch->capacity = 0;
     ch->buffer_bytes = 0;
+    ue->max_msg = ch->max_msg;
     return unix_epoll_add(ue, ue->fd, NULL);
 }
 
@@ -564,10 +679,52 @@ static ipc_err unix_unlink(const struct ipc_addr *addr)
 
 /* ------------------------------------------------------------ messages */
 
+/* A named sender: has the receiver's hello come (see the top)? Lower
+ * max_msg to the receiver's; a message longer than that is refused. */
+static ipc_err unix_peek_hello(ipc_channel *ch, size_t len)
+{
+    struct unix_end *ue = unix_priv(ch);
+    unsigned char hdr[IPC_FRAME_HDR];
+    struct ipc_frame frame;
+    ssize_t n;
+    do
+        n = recv(ue->fd, hdr, sizeof hdr, MSG_PEEK | MSG_DONTWAIT);
+    while (n < 0 && errno == EINTR);
+    if (n != (ssize_t)sizeof hdr ||
+        ipc__frame_decode(hdr, UNIX_MAX_MSG_MAX, &frame) != IPC_OK)
+        return IPC_OK; /* not yet (or EOF: the send below says so) */
+    ue->peer_max_known = true;
+    if (frame.len < ch->max_msg)
+        ch->max_msg = frame.len;
+    if (len > frame.len)
+        return ipc__fail(IPC_EMSGSIZE,
+                         "unix: message of %zu bytes; the receiver takes at "
+                         "most %zu (its max_msg)",
+                         len, frame.len);
+    return IPC_OK;
+}
+
+/* A named receiver tells a sender it accepted its max_msg. A sender that
+ * has already left makes this fail: nothing to tell. */
+static void unix_send_hello(const struct unix_end *ue, int fd)
+{
+    unsigned char hdr[IPC_FRAME_HDR];
+    ipc__frame_encode(hdr, ue->max_msg, 0);
+    while (send(fd, hdr, sizeof hdr, MSG_NOSIGNAL | MSG_DONTWAIT) < 0 &&
+           errno == EINTR)
+        ;
+}
+
 static ipc_err unix_send(ipc_channel *ch, const void *buf, size_t len,
                          unsigned prio, const struct ipc_deadline *dl)
 {
     struct unix_end *ue = unix_priv(ch);
+    if (!ue->peer_max_known) {
+        /* Until the hello has come: one more syscall a send. */
+        ipc_err err = unix_peek_hello(ch, len);
+        if (err != IPC_OK)
+            return err;
+    }
     unsigned char hdr[IPC_FRAME_HDR];
     ipc__frame_encode(hdr, len, prio);
     struct iovec iov[2] = {{hdr, sizeof hdr}, {(void *)buf, len}};
@@ -600,6 +757,11 @@ static ipc_err unix_send(ipc_channel *ch, const void *buf, size_t len,
  * peeks at the length (MSG_TRUNC reports a record's real size), so that a
  * message too large for it stays queued; a buffer of max_msg needs no peek,
  * and one syscall per message is the common path.
+ *
+ * ECONNRESET: Linux reports it once, before the queued records, when the
+ * peer closed with a record unread (a sender killed before it read the
+ * receiver's hello): the error is consumed by the call that reports it,
+ * so the records queued before the close are still read, then EOF.
  */
 static ipc_err unix_take(int fd, size_t max_msg, void *buf, size_t cap,
                          size_t *len, unsigned *prio)
@@ -610,7 +772,7 @@ static ipc_err unix_take(int fd, size_t max_msg, void *buf, size_t cap,
     if (cap < max_msg) {
         do
             n = recv(fd, hdr, sizeof hdr, MSG_PEEK | MSG_TRUNC | MSG_DONTWAIT);
-        while (n < 0 && errno == EINTR);
+        while (n < 0 && (errno == EINTR || errno == ECONNRESET));
         if (n > 0 && (size_t)n >= sizeof hdr &&
             ipc__frame_decode(hdr, max_msg, &frame) == IPC_OK &&
             frame.len == (size_t)n - sizeof hdr && frame.len > cap) {
@@ -628,7 +790,7 @@ static ipc_err unix_take(int fd, size_t max_msg, void *buf, size_t cap,
     struct msghdr msg = {.msg_iov = iov, .msg_iovlen = 2};
     do
         n = recvmsg(fd, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
-    while (n < 0 && errno == EINTR);
+    while (n < 0 && (errno == EINTR || errno == ECONNRESET));
     if (n == 0)
         return IPC_ECLOSED;
     if (n < 0)
@@ -697,9 +859,6 @@ static void unix_drop(struct unix_end *ue, struct unix_conn *gone)
         ue->epolled = ue->conns && ue->conns->in_epoll;
     }
     pthread_mutex_unlock(&ue->lock);
-    /* A descriptor came free: accept again if we had to stop. */
-    if (ue->listener_paused && unix_epoll_add(ue, ue->fd, NULL) == IPC_OK)
-        ue->listener_paused = false;
 }
 
 /* Accept every waiting sender. Senders refused by peer_uid= are closed:
@@ -717,6 +876,8 @@ static ipc_err unix_accept(struct unix_end *ue)
                 /* Out of descriptors: stop watching the listener until a
                  * connection closes, or every wait would spin on it. */
                 epoll_ctl(ue->epfd, EPOLL_CTL_DEL, ue->fd, NULL);
+                if (!ue->listener_paused)
+                    ue->resume_ns = 1000000;
                 ue->listener_paused = true;
                 return IPC_OK;
             }
@@ -728,6 +889,7 @@ static ipc_err unix_accept(struct unix_end *ue)
             close(fd);
             continue;
         }
+        unix_send_hello(ue, fd);
         c->fd = fd;
         c->in_epoll = false;
         c->id = ue->next_id++;
@@ -752,6 +914,35 @@ static ipc_err unix_accept(struct unix_end *ue)
             free(c);
         }
     }
+}
+
+/* Paused for want of descriptors: watch the listener again and accept what
+ * waits (which pauses again if none is free yet). Nothing else would ever
+ * resume it when no connection is open to close and free one. */
+static ipc_err unix_resume(struct unix_end *ue)
+{
+    if (!ue->listener_paused)
+        return IPC_OK;
+    if (unix_epoll_add(ue, ue->fd, NULL) != IPC_OK)
+        return IPC_OK; /* still short of something: the next try */
+    ue->listener_paused = false;
+    return unix_accept(ue);
+}
+
+/* The wait's deadline: the call's, or sooner while paused, so that the
+ * listener is retried after a back-off (1 ms doubling to 100 ms). */
+static void unix_wait_deadline(struct unix_end *ue,
+                               const struct ipc_deadline *dl,
+                               struct ipc_deadline *wait)
+{
+    *wait = *dl;
+    if (!ue->listener_paused || dl->nonblock)
+        return;
+    int64_t at = ipc__now_ns() + ue->resume_ns;
+    if (at < dl->at_ns)
+        wait->at_ns = at;
+    if (ue->resume_ns < UNIX_RESUME_MAX_NS)
+        ue->resume_ns *= 2;
 }
 
 static void unix_take_turn(struct unix_end *ue, struct unix_conn *c)
@@ -821,33 +1012,39 @@ static ipc_err unix_wait_ready(struct unix_end *ue,
         /* Only this thread changes the list; the lock orders the look
          * against an ipc_pollfd() in another one. If that comes while we
          * sleep in poll(), the lone connection still wakes us. */
+        ipc_err err = unix_resume(ue);
+        if (err != IPC_OK)
+            return err;
+        struct ipc_deadline wait;
+        unix_wait_deadline(ue, dl, &wait);
         pthread_mutex_lock(&ue->lock);
         bool epolled = ue->epolled;
         struct unix_conn *lone = ue->conns;
         pthread_mutex_unlock(&ue->lock);
         if (!epolled) {
-            ipc_err err = unix_wait_lone(ue, lone, dl);
-            if (err != IPC_OK || ue->cur)
+            err = unix_wait_lone(ue, lone, &wait);
+            if (err == IPC_OK && ue->cur)
+                return IPC_OK;
+            /* A wait cut short to retry the listener goes on. */
+            if (err != IPC_OK &&
+                (err != IPC_ETIMEDOUT || ipc__deadline_expired(dl)))
                 return err;
             continue;
         }
-        int ms = ipc__deadline_poll_ms(dl);
+        int ms = ipc__deadline_poll_ms(&wait);
         int n = epoll_wait(ue->epfd, ev, UNIX_EVENTS, ms);
         if (n < 0 && errno != EINTR)
             return ipc__errno(errno, "unix: epoll_wait");
         struct unix_conn *next = unix_next_turn(ue, ev, n > 0 ? n : 0);
         for (int i = 0; i < n; i++) {
-            if (ev[i].data.ptr == NULL) {
-                ipc_err err = unix_accept(ue);
-                if (err != IPC_OK)
-                    return err;
-            }
+            if (ev[i].data.ptr == NULL && (err = unix_accept(ue)) != IPC_OK)
+                return err;
         }
         if (next) {
             unix_take_turn(ue, next);
             return IPC_OK;
         }
-        if (n <= 0 && (ms == 0 || ipc__deadline_expired(dl)))
+        if (n <= 0 && (dl->nonblock || ipc__deadline_expired(dl)))
             return ipc__deadline_err(dl);
     }
 }
@@ -944,4 +1141,5 @@ const struct ipc_backend ipc__backend_unix = {
     .recv = unix_recv,
     .pollfd = unix_pollfd,
     .peer_uid = unix_peer_uid,
+    .os_limits = unix_os_limits,
 };

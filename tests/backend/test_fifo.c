@@ -12,6 +12,7 @@
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -27,6 +28,7 @@
 #include "check.h"
 
 #include "ipc/ipc.h"
+#include "os.h"
 
 #define RECV_NEW (IPC_F_CREATE | IPC_F_EXCL | IPC_F_RECV)
 /* A wait may end late on a loaded machine, never early. */
@@ -726,9 +728,17 @@ static int limit_child(const char *dir)
     fclose(f);
     tu_unique(name, sizeof name, "ipcfl");
     snprintf(addr, sizeof addr, "fifo:%s/%s?max_msg=%ld", dir, name, max);
-    if (ipc_open(addr, RECV_NEW, 0, &rx) != IPC_OK)
+    /* Both ends refuse it, each naming the limit (issue 12): the receiver
+     * too, and a sender with it beside a receiver of the default. */
+    ipc_err err = ipc_open(addr, RECV_NEW, 0, &rx);
+    if (err != IPC_ELIMIT || !strstr(ipc_last_detail(), "pipe-max-size"))
         return 11;
-    ipc_err err = ipc_open(addr, IPC_F_SEND, 1000, &tx);
+    char *query = strchr(addr, '?');
+    *query = '\0';
+    if (ipc_open(addr, RECV_NEW, 0, &rx) != IPC_OK)
+        return 14;
+    *query = '?';
+    err = ipc_open(addr, IPC_F_SEND, 1000, &tx);
     int rc = 0;
     if (err != IPC_ELIMIT)
         rc = 12;
@@ -766,6 +776,185 @@ static void test_pipe_limit(void **state)
         fail_msg("child: status 0x%x", status);
 }
 
+/* Issue 12, defect 8 (fixed in 9c96df7): the exact mode was set by path
+ * after mkfifo (fifo) and bind (unix), following a symbolic link that
+ * another user swapped in meanwhile, and so chmod'ing its target. */
+
+/* Swap a symlink to a victim file in for the FIFO or socket (kind) as soon
+ * as one appears at path, until told to stop. */
+struct swap {
+    const char *path;
+    char link[300]; /* a ready symlink, renamed over path */
+    const char *victim;
+    mode_t kind;
+    atomic_bool stop;
+    unsigned swaps;
+};
+
+static void *swap_main(void *arg)
+{
+    struct swap *sw = arg;
+    struct stat st;
+    while (!atomic_load(&sw->stop)) {
+        if (lstat(sw->path, &st) < 0 || (st.st_mode & S_IFMT) != sw->kind)
+            continue;
+        unlink(sw->link);
+        if (symlink(sw->victim, sw->link) == 0 &&
+            rename(sw->link, sw->path) == 0)
+            sw->swaps++;
+    }
+    return NULL;
+}
+
+static mode_t mode_of(const char *path)
+{
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    return st.st_mode & 07777;
+}
+
+/* Create at path (scheme "fifo" or "unix") over and over while a thread
+ * swaps symlinks in: the victim's mode must never change. */
+static void swap_race(const char *scheme, const char *path, mode_t kind)
+{
+    char victim[300], addr[400];
+    snprintf(victim, sizeof victim, "%s.victim", path);
+    snprintf(addr, sizeof addr, "%s:%s?mode=0666", scheme, path);
+    int fd = open(victim, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0600);
+    assert_true(fd >= 0);
+    close(fd);
+    struct swap sw = {.path = path, .victim = victim, .kind = kind};
+    snprintf(sw.link, sizeof sw.link, "%s.link", path);
+    atomic_init(&sw.stop, false);
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, swap_main, &sw), 0);
+    unsigned refused = 0, rounds = 0;
+    int64_t t0 = tu_now_ns();
+    mode_t seen = 0600;
+    while (rounds < 20000 && tu_now_ns() - t0 < 3000000000LL &&
+           (seen = mode_of(victim)) == 0600) {
+        ipc_channel *ch = NULL;
+        ipc_err err = ipc_open(addr, IPC_F_CREATE | IPC_F_RECV, 0, &ch);
+        refused += err == IPC_EACCES;
+        ipc_close(ch);
+        unlink(path); /* the symlink, if swapped in */
+        rounds++;
+    }
+    atomic_store(&sw.stop, true);
+    pthread_join(th, NULL);
+    unlink(sw.link);
+    unlink(path);
+    unlink(victim);
+    printf("%s: %u rounds, %u swaps, %u refused\n", scheme, rounds, sw.swaps,
+           refused);
+    if (seen != 0600)
+        fail_msg("%s: the victim's mode became %04o through a symlink", scheme,
+                 (unsigned)seen);
+    assert_true(sw.swaps > 0); /* the race was run */
+}
+
+static void test_mode_no_follow(void **state)
+{
+    struct fx *fx = *state;
+    /* The exact mode under a umask that takes nearly everything. */
+    mode_t old = umask(0277);
+    char addr[400];
+    snprintf(addr, sizeof addr, "fifo:%s?mode=0666", fx->path);
+    assert_ipc_err(ipc_open(addr, IPC_F_CREATE | IPC_F_RECV, 0, &fx->ends[0]),
+                   IPC_OK);
+    assert_int_equal(mode_of(fx->path), 0666);
+    ipc_close(fx->ends[0]);
+    fx->ends[0] = NULL;
+    snprintf(addr, sizeof addr, "unix:%s?mode=0666", fx->path);
+    assert_ipc_err(ipc_open(addr, IPC_F_CREATE | IPC_F_RECV, 0, &fx->ends[0]),
+                   IPC_OK);
+    assert_int_equal(mode_of(fx->path), 0666);
+    ipc_close(fx->ends[0]);
+    fx->ends[0] = NULL;
+    umask(old);
+    swap_race("fifo", fx->path, S_IFIFO);
+    swap_race("unix", fx->path, S_IFSOCK);
+}
+
+/* White box: ipc__chmod_made never follows a symlink at the path, and
+ * refuses a file of another kind; on the FIFO it made, the mode is exact. */
+static void test_chmod_made(void **state)
+{
+    struct fx *fx = *state;
+    char victim[300];
+    struct stat st;
+    snprintf(victim, sizeof victim, "%s.victim", fx->path);
+    int fd = open(victim, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0600);
+    assert_true(fd >= 0);
+    close(fd);
+    assert_int_equal(symlink(victim, fx->path), 0);
+    ipc_err link_err = ipc__chmod_made("fifo", fx->path, S_IFIFO, 0666, &st);
+    unlink(fx->path);
+    /* the regular file itself, as if swapped in */
+    ipc_err kind_err = ipc__chmod_made("fifo", victim, S_IFIFO, 0666, &st);
+    mode_t victim_mode = mode_of(victim);
+    unlink(victim);
+    assert_ipc_err(link_err, IPC_EACCES);
+    assert_ipc_err(kind_err, IPC_EACCES);
+    assert_int_equal(victim_mode, 0600);
+    mode_t old = umask(0277);
+    int made = mkfifo(fx->path, 0666);
+    umask(old);
+    assert_int_equal(made, 0);
+    ipc_err ok = ipc__chmod_made("fifo", fx->path, S_IFIFO, 0666, &st);
+    mode_t fifo_mode = mode_of(fx->path);
+    unlink(fx->path);
+    assert_ipc_err(ok, IPC_OK);
+    assert_int_equal(fifo_mode, 0666);
+    assert_int_equal(st.st_mode & 07777, 0400); /* as made, before */
+}
+
+/* Issue 12, defect 5: a sender that opened the FIFO with a larger max_msg
+ * sent a frame longer than the receiver's: the receiver answered
+ * IPC_EPROTO, then "stream: broken" for every later message. Now it skips
+ * that one frame, reports it once, and the next message arrives. */
+static void skip_expect(ipc_channel *rx, const char *want, ipc_err err)
+{
+    char buf[256];
+    size_t len = 0;
+    assert_ipc_err(ipc_recv(rx, buf, sizeof buf, &len, NULL, 2000), err);
+    if (err != IPC_OK)
+        return;
+    assert_int_equal(len, strlen(want));
+    assert_memory_equal(buf, want, len);
+}
+
+static void test_oversize_skip(void **state)
+{
+    struct fx *fx = *state;
+    char addr[600], big[3000];
+    memset(big, 'B', sizeof big);
+    snprintf(addr, sizeof addr, "%s?max_msg=100", fx->addr);
+    assert_ipc_err(ipc_open(addr, IPC_F_CREATE | IPC_F_RECV, 0, &fx->ends[0]),
+                   IPC_OK);
+    snprintf(addr, sizeof addr, "%s?max_msg=4000", fx->addr);
+    assert_ipc_err(ipc_open(addr, IPC_F_SEND, 1000, &fx->ends[1]), IPC_OK);
+    assert_ipc_err(ipc_open(fx->addr, IPC_F_SEND, 1000, &fx->ends[2]), IPC_OK);
+    for (size_t n = 101; n <= sizeof big; n += sizeof big - 101) {
+        assert_ipc_err(ipc_send(fx->ends[1], big, n, 0, 1000), IPC_OK);
+        assert_ipc_err(ipc_send(fx->ends[2], "good", 4, 0, 1000), IPC_OK);
+        assert_ipc_err(ipc_send(fx->ends[1], "fits", 4, 0, 1000), IPC_OK);
+        skip_expect(fx->ends[0], NULL, IPC_EPROTO);
+        assert_non_null(strstr(ipc_last_detail(), "max_msg 100"));
+        skip_expect(fx->ends[0], "good", IPC_OK);
+        skip_expect(fx->ends[0], "fits", IPC_OK);
+    }
+    /* Skipped frames leave nothing behind: the queue ends empty. */
+    assert_ipc_err(ipc_send(fx->ends[1], big, 2000, 0, 1000), IPC_OK);
+    assert_ipc_err(ipc_send(fx->ends[2], "last", 4, 0, 1000), IPC_OK);
+    skip_expect(fx->ends[0], NULL, IPC_EPROTO);
+    skip_expect(fx->ends[0], "last", IPC_OK);
+    char buf[8];
+    size_t len;
+    assert_ipc_err(ipc_recv(fx->ends[0], buf, sizeof buf, &len, NULL, 0),
+                   IPC_EAGAIN);
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
@@ -793,6 +982,11 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_mode_and_owner, fx_setup,
                                         fx_teardown),
         cmocka_unit_test_setup_teardown(test_pipe_limit, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_mode_no_follow, fx_setup,
+                                        fx_teardown),
+        cmocka_unit_test_setup_teardown(test_chmod_made, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_oversize_skip, fx_setup,
+                                        fx_teardown),
     };
     return tu_run_tests("fifo", tests, argc, argv);
 }

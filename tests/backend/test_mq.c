@@ -563,6 +563,39 @@ static bool fd_unlinked(int fd)
     return strstr(target, "(deleted)") != NULL;
 }
 
+/* The queue's descriptor behind ipc_pollfd(): a receiving end hands out an
+ * epoll set of it and an eventfd (issue 12, defect 6), whose fdinfo lists
+ * them ("tfd: N"); the queue is the one that is not an anonymous inode. */
+static int mq_queue_fd(ipc_channel *ch)
+{
+    int fd = -1;
+    short events;
+    char path[64], link[256];
+    assert_ipc_err(ipc_pollfd(ch, &fd, &events), IPC_OK);
+    snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+    ssize_t n = readlink(path, link, sizeof link - 1);
+    assert_true(n > 0);
+    link[n] = '\0';
+    if (strcmp(link, "anon_inode:[eventpoll]") != 0)
+        return fd;
+    snprintf(path, sizeof path, "/proc/self/fdinfo/%d", fd);
+    FILE *f = fopen(path, "re");
+    assert_non_null(f);
+    char line[256];
+    int queue = -1, tfd;
+    while (queue < 0 && fgets(line, sizeof line, f)) {
+        if (sscanf(line, "tfd: %d", &tfd) != 1)
+            continue;
+        snprintf(path, sizeof path, "/proc/self/fd/%d", tfd);
+        n = readlink(path, link, sizeof link - 1);
+        if (n > 0 && strncmp(link, "anon_inode:", 11) != 0)
+            queue = tfd;
+    }
+    fclose(f);
+    assert_true(queue >= 0);
+    return queue;
+}
+
 /* A pair is a private queue: its name is gone as soon as it is made. */
 static void test_private_pair(void **state)
 {
@@ -573,7 +606,7 @@ static void test_private_pair(void **state)
     size_t len;
     assert_ipc_err(ipc_pair("mq:", 0, fx->ends), IPC_OK);
     for (int i = 0; i < 2; i++) {
-        assert_ipc_err(ipc_pollfd(fx->ends[i], &fd, &events), IPC_OK);
+        fd = mq_queue_fd(fx->ends[i]);
         assert_true(fd_unlinked(fd));
         assert_int_equal(tu_fd_cloexec(fd), 1);
     }
@@ -589,7 +622,7 @@ static void test_private_pair(void **state)
     assert_int_equal(info.max_msg, 8192);
     /* A named queue's name stays until its creator closes. */
     assert_ipc_err(ipc_open(fx->addr, RECV_NEW, 0, &fx->ends[2]), IPC_OK);
-    assert_ipc_err(ipc_pollfd(fx->ends[2], &fd, &events), IPC_OK);
+    fd = mq_queue_fd(fx->ends[2]);
     assert_false(fd_unlinked(fd));
     /* INHERIT clears close-on-exec (Linux sets it on every mqd). */
     assert_ipc_err(
@@ -650,12 +683,11 @@ static void test_mode_owner(void **state)
     struct fx *fx = *state;
     char addr[192];
     int fd;
-    short events;
     struct stat st;
     mode_t old = umask(0);
     assert_ipc_err(ipc_open(fx->addr, RECV_NEW, 0, &fx->ends[0]), IPC_OK);
     umask(old);
-    assert_ipc_err(ipc_pollfd(fx->ends[0], &fd, &events), IPC_OK);
+    fd = mq_queue_fd(fx->ends[0]);
     assert_int_equal(fstat(fd, &st), 0);
     assert_int_equal(st.st_mode & 07777, 0600);
     ipc_close(fx->ends[0]);
@@ -664,7 +696,7 @@ static void test_mode_owner(void **state)
     snprintf(addr, sizeof addr, "%s?mode=0640", fx->addr);
     assert_ipc_err(ipc_open(addr, RECV_NEW, 0, &fx->ends[0]), IPC_OK);
     umask(old);
-    assert_ipc_err(ipc_pollfd(fx->ends[0], &fd, &events), IPC_OK);
+    fd = mq_queue_fd(fx->ends[0]);
     assert_int_equal(fstat(fd, &st), 0);
     assert_int_equal(st.st_mode & 07777, 0640);
     ipc_close(fx->ends[0]);
@@ -787,6 +819,109 @@ static void test_many_processes(void **state)
     assert_int_equal(total, MP_SENDERS * MP_EACH);
 }
 
+/* Issue 12, defect 6: a message held after IPC_EMSGSIZE is ready, yet the
+ * queue is empty: poll() on ipc_pollfd() used to sleep beside it. Both
+ * orders: the descriptor taken before the hold, and after it. */
+static int held_poll_ready(ipc_channel *rx)
+{
+    int fd = -1;
+    short events = 0;
+    assert_ipc_err(ipc_pollfd(rx, &fd, &events), IPC_OK);
+    assert_int_equal(events, POLLIN);
+    struct pollfd pfd = {.fd = fd, .events = events};
+    int n = poll(&pfd, 1, 0);
+    assert_true(n >= 0);
+    return n > 0 && (pfd.revents & POLLIN);
+}
+
+static void held_poll_round(ipc_channel *ends[2], bool poll_first)
+{
+    char big[100], small[10];
+    size_t len = 0;
+    memset(big, 'h', sizeof big);
+    if (poll_first)
+        assert_false(held_poll_ready(ends[1]));
+    assert_ipc_err(ipc_send(ends[0], big, sizeof big, 0, 1000), IPC_OK);
+    assert_true(held_poll_ready(ends[1]));
+    assert_ipc_err(ipc_recv(ends[1], small, sizeof small, &len, NULL, 0),
+                   IPC_EMSGSIZE);
+    assert_int_equal(len, sizeof big);
+    /* The queue is empty; the end holds the message: ready. */
+    assert_true(held_poll_ready(ends[1]));
+    assert_true(held_poll_ready(ends[1])); /* a look does not consume it */
+    char out[200];
+    assert_ipc_err(ipc_recv(ends[1], out, sizeof out, &len, NULL, 0), IPC_OK);
+    assert_int_equal(len, sizeof big);
+    assert_memory_equal(out, big, sizeof big);
+    assert_false(held_poll_ready(ends[1]));
+    assert_ipc_err(ipc_recv(ends[1], out, sizeof out, &len, NULL, 0),
+                   IPC_EAGAIN);
+}
+
+static void test_held_pollfd(void **state)
+{
+    struct fx *fx = *state;
+    assert_ipc_err(ipc_pair("mq:?max_msg=128&capacity=4", 0, fx->ends), IPC_OK);
+    held_poll_round(fx->ends, false); /* the set made with a hold on */
+    held_poll_round(fx->ends, true);
+    /* A named receiver too, and a send-only end still polls POLLOUT. */
+    assert_ipc_err(ipc_open(fx->addr, RECV_NEW, 0, &fx->ends[3]), IPC_OK);
+    assert_ipc_err(ipc_open(fx->addr, IPC_F_SEND, 0, &fx->ends[2]), IPC_OK);
+    held_poll_round(&fx->ends[2], true);
+    int fd = -1;
+    short events = 0;
+    assert_ipc_err(ipc_pollfd(fx->ends[2], &fd, &events), IPC_OK);
+    struct pollfd pfd = {.fd = fd, .events = events};
+    assert_int_equal(events, POLLOUT);
+    assert_int_equal(poll(&pfd, 1, 0), 1);
+}
+
+/* Issue 12, defect 7 (fixed in 376187f): under a umask that takes the
+ * owner's write bit (0277) or every bit (0777), a non-root user's mq pair
+ * failed with IPC_EACCES: the queue was made 0400 and the sender could not
+ * open it. A child drops to uid 65534 and sends and receives on a pair. */
+static int umask_pair_child(mode_t mask)
+{
+    if (geteuid() == 0 &&
+        (setgroups(0, NULL) < 0 || setgid(65534) < 0 || setuid(65534) < 0))
+        return 90;
+    umask(mask);
+    ipc_channel *ends[2] = {NULL, NULL};
+    ipc_err err = ipc_pair("mq:?max_msg=64&capacity=2", 0, ends);
+    if (err != IPC_OK) {
+        fprintf(stderr, "umask %04o: ipc_pair: %s (%s)\n", (unsigned)mask,
+                ipc_errname(err), ipc_last_detail());
+        return 1;
+    }
+    char out[64];
+    size_t len = 0;
+    int rc = ipc_send(ends[0], "umask", 5, 0, 1000) == IPC_OK &&
+                     ipc_recv(ends[1], out, sizeof out, &len, NULL, 1000) ==
+                         IPC_OK &&
+                     len == 5 && memcmp(out, "umask", 5) == 0
+                 ? 0
+                 : 2;
+    ipc_close(ends[0]);
+    ipc_close(ends[1]);
+    return rc;
+}
+
+static void test_umask_pair(void **state)
+{
+    struct fx *fx = *state;
+    const mode_t masks[] = {0277, 0777};
+    for (size_t i = 0; i < 2; i++) {
+        fx->kids[i] = fork();
+        assert_true(fx->kids[i] >= 0);
+        if (fx->kids[i] == 0)
+            _exit(umask_pair_child(masks[i]));
+        int rc = wait_child(fx->kids[i]);
+        fx->kids[i] = 0;
+        if (rc != 0)
+            fail_msg("umask %04o: child exited %d", (unsigned)masks[i], rc);
+    }
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
@@ -810,6 +945,9 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_many_processes, fx_setup,
                                         fx_teardown),
         cmocka_unit_test_setup_teardown(test_prio_null, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_held_pollfd, fx_setup,
+                                        fx_teardown),
+        cmocka_unit_test_setup_teardown(test_umask_pair, fx_setup, fx_teardown),
     };
     return tu_run_tests("mq", tests, argc, argv);
 }

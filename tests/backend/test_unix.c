@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -387,6 +388,168 @@ static void test_forked_holder(void **state)
     assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 }
 
+/* Issue 12, defect 2: a receiver out of descriptors (accept4: EMFILE) with
+ * no connection open used to stop accepting for good: only a closing
+ * connection resumed the listener, so every later sender's messages were
+ * lost. Now each receive retries, and a wait retries after a back-off. */
+struct emfile_raise {
+    rlim_t to;
+    int after_ms;
+};
+
+static void *emfile_raiser(void *arg)
+{
+    const struct emfile_raise *r = arg;
+    struct timespec nap = {r->after_ms / 1000, (r->after_ms % 1000) * 1000000L};
+    nanosleep(&nap, NULL);
+    struct rlimit rl;
+    getrlimit(RLIMIT_NOFILE, &rl);
+    rl.rlim_cur = r->to;
+    setrlimit(RLIMIT_NOFILE, &rl);
+    return NULL;
+}
+
+/* A child (with descriptors to spare: rl) connects, sends one message of
+ * tag and closes, while the parent holds no descriptor free. */
+static void emfile_child_send(const char *addr, uint32_t tag,
+                              const struct rlimit *rl)
+{
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        ipc_channel *tx = NULL;
+        if (setrlimit(RLIMIT_NOFILE, rl) < 0)
+            _exit(2);
+        int ok = ipc_open(addr, IPC_F_SEND, 2000, &tx) == IPC_OK &&
+                 ipc_send(tx, &tag, sizeof tag, 0, 2000) == IPC_OK;
+        ipc_close(tx);
+        _exit(ok ? 0 : 1);
+    }
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
+static void emfile_expect(ipc_channel *rx, uint32_t tag, int timeout_ms)
+{
+    uint32_t got = 0;
+    size_t len = 0;
+    assert_ipc_err(ipc_recv(rx, &got, sizeof got, &len, NULL, timeout_ms),
+                   IPC_OK);
+    assert_int_equal(len, sizeof got);
+    assert_int_equal(got, tag);
+}
+
+/* Lowest free descriptor number: a limit of it leaves none free. */
+static rlim_t emfile_next_fd(void)
+{
+    int fd = dup(0);
+    assert_true(fd >= 0);
+    close(fd);
+    return (rlim_t)fd;
+}
+
+static void test_emfile_resume(void **state)
+{
+    struct fx *fx = *state;
+    open_rx(fx);
+    struct rlimit saved;
+    assert_int_equal(getrlimit(RLIMIT_NOFILE, &saved), 0);
+    struct rlimit low = saved;
+    /* 1: no descriptor free when the first sender arrives; raised later,
+     * between receives. */
+    low.rlim_cur = emfile_next_fd();
+    assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
+    emfile_child_send(fx->addr, 1, &saved); /* fork needs no descriptor */
+    uint32_t got;
+    size_t len;
+    ipc_err err = ipc_recv(fx->rx, &got, sizeof got, &len, NULL, 100);
+    assert_int_equal(setrlimit(RLIMIT_NOFILE, &saved), 0);
+    assert_ipc_err(err, IPC_ETIMEDOUT);
+    emfile_expect(fx->rx, 1, 2000);
+    expect_empty(fx); /* the lone sender left: its connection is dropped */
+    /* 2: out again, and the limit raised by another thread while this one
+     * waits: the bounded back-off finds the listener again. */
+    low.rlim_cur = emfile_next_fd();
+    assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
+    emfile_child_send(fx->addr, 2, &saved);
+    assert_ipc_err(ipc_recv(fx->rx, &got, sizeof got, &len, NULL, 0),
+                   IPC_EAGAIN);
+    struct emfile_raise raise = {saved.rlim_cur, 200};
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, emfile_raiser, &raise), 0);
+    err = ipc_recv(fx->rx, &got, sizeof got, &len, NULL, 5000);
+    pthread_join(th, NULL);
+    setrlimit(RLIMIT_NOFILE, &saved);
+    assert_ipc_err(err, IPC_OK);
+    assert_int_equal(got, 2);
+    /* 3: and later senders still get through. */
+    emfile_child_send(fx->addr, 3, &saved);
+    emfile_expect(fx->rx, 3, 2000);
+}
+
+/* Issue 12, defect 5: a sender opened with a larger max_msg than its
+ * receiver's used to get IPC_OK for a message the receiver then dropped.
+ * The receiver now tells each sender its max_msg when it accepts it: a
+ * longer send fails at the sender with IPC_EMSGSIZE naming that limit.
+ * Before the receiver has accepted, nobody can know: the receiver drops
+ * the one long message, reports it once, and the next one arrives. */
+static void agree_recv(ipc_channel *rx, const char *want, ipc_err err)
+{
+    char buf[2048];
+    size_t len = 0;
+    assert_ipc_err(ipc_recv(rx, buf, sizeof buf, &len, NULL, 2000), err);
+    if (err != IPC_OK)
+        return;
+    assert_int_equal(len, strlen(want));
+    assert_memory_equal(buf, want, len);
+}
+
+static void test_max_msg_agree(void **state)
+{
+    struct fx *fx = *state;
+    char addr[600];
+    char big[100];
+    memset(big, 'B', sizeof big);
+    snprintf(addr, sizeof addr, "%s?max_msg=64", fx->addr);
+    assert_ipc_err(ipc_open(addr, RECV_NEW, 2000, &fx->rx), IPC_OK);
+    snprintf(addr, sizeof addr, "%s?max_msg=1024", fx->addr);
+    assert_ipc_err(ipc_open(addr, IPC_F_SEND, 2000, &fx->tx[0]), IPC_OK);
+    /* Not accepted yet: the sender cannot know. */
+    assert_ipc_err(ipc_send(fx->tx[0], big, sizeof big, 0, 1000), IPC_OK);
+    assert_ipc_err(ipc_send(fx->tx[0], "a", 1, 0, 1000), IPC_OK);
+    agree_recv(fx->rx, NULL, IPC_EPROTO); /* dropped, reported once */
+    agree_recv(fx->rx, "a", IPC_OK);
+    /* Accepted: the sender knows the receiver's limit. */
+    assert_ipc_err(ipc_send(fx->tx[0], big, sizeof big, 0, 1000), IPC_EMSGSIZE);
+    assert_non_null(strstr(ipc_last_detail(), "64"));
+    ipc_info info;
+    assert_ipc_err(ipc_query(fx->tx[0], &info), IPC_OK);
+    assert_int_equal(info.max_msg, 64);
+    assert_ipc_err(ipc_send(fx->tx[0], big, 64, 0, 1000), IPC_OK);
+    assert_ipc_err(ipc_send(fx->tx[0], "b", 1, 0, 1000), IPC_OK);
+    agree_recv(
+        fx->rx,
+        "BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB",
+        IPC_OK);
+    agree_recv(fx->rx, "b", IPC_OK);
+    /* A sender killed before it read the hello leaves it unread: Linux
+     * then reports ECONNRESET once, and its messages must still arrive. */
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        ipc_channel *tx = NULL;
+        if (ipc_open(fx->addr, IPC_F_SEND, 2000, &tx) != IPC_OK ||
+            ipc_send(tx, "c", 1, 0, 1000) != IPC_OK)
+            _exit(1);
+        raise(SIGKILL);
+    }
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFSIGNALED(status));
+    agree_recv(fx->rx, "c", IPC_OK);
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
@@ -401,6 +564,10 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_silent_sender, fx_setup,
                                         fx_teardown),
         cmocka_unit_test_setup_teardown(test_forked_holder, fx_setup,
+                                        fx_teardown),
+        cmocka_unit_test_setup_teardown(test_emfile_resume, fx_setup,
+                                        fx_teardown),
+        cmocka_unit_test_setup_teardown(test_max_msg_agree, fx_setup,
                                         fx_teardown),
     };
     return tu_run_tests("unix", tests, argc, argv);

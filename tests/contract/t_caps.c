@@ -732,6 +732,50 @@ static void test_pollfd_late(void **state)
     ct_recv_pat(fx->rx, 30, 3, 0);
 }
 
+/* C4.1: ipc_limits() names the largest max_msg this process may ask for:
+ * one byte more is refused when the link is made (IPC_ELIMIT naming an OS
+ * limit, or IPC_EINVAL above the library's own cap), and a message of
+ * exactly that size goes through (checked up to 8 MiB, to stay light, and
+ * not on mq and shm, where the per-user memory limits refuse big queues
+ * and rings first). */
+static void test_limits(void **state)
+{
+    struct ct_fx *fx = *state;
+    ipc_limits_info info;
+    assert_ipc_err(ipc_limits(fx->be->scheme, &info), IPC_OK);
+    assert_true(info.max_msg_default >= 1);
+    assert_true(info.max_msg >= info.max_msg_default);
+    assert_true(info.max_msg <= fx->be->max_msg_max);
+    assert_true(info.capacity >= info.capacity_default);
+    assert_ipc_err(ipc_limits("no-such-scheme:", &info), IPC_EINVAL);
+    assert_ipc_err(ipc_limits(fx->be->scheme, &info), IPC_OK);
+    char opts[64], addr[CT_ADDR_MAX];
+    ipc_channel *ends[2] = {NULL, NULL};
+    ipc_err err;
+    snprintf(opts, sizeof opts, "max_msg=%zu", info.max_msg + 1);
+    if (ct_named(fx)) {
+        ct_addr_opts(addr, sizeof addr, ct_new_name(fx), opts);
+        err =
+            ipc_open(addr, IPC_F_CREATE | IPC_F_EXCL | IPC_F_RECV, 0, &ends[1]);
+    } else {
+        ct_pair_addr(fx, addr, sizeof addr, opts);
+        err = ipc_pair(addr, 0, ends);
+    }
+    ipc_close(ends[0]);
+    ipc_close(ends[1]);
+    if (err != IPC_ELIMIT &&
+        !(err == IPC_EINVAL && info.max_msg == fx->be->max_msg_max))
+        fail_msg("%s: %s (%s)", addr, ipc_errname(err), ipc_last_detail());
+    bool memory_bound =
+        strcmp(fx->be->scheme, "mq") == 0 || strcmp(fx->be->scheme, "shm") == 0;
+    if (memory_bound || info.max_msg > 8u * 1024 * 1024)
+        return;
+    snprintf(opts, sizeof opts, "max_msg=%zu", info.max_msg);
+    ct_link(fx, opts);
+    ct_send_pat(fx->tx, info.max_msg, 7, 5000);
+    ct_recv_pat(fx->rx, info.max_msg, 7, 5000);
+}
+
 const struct ct_test ct_tests_caps[] = {
     {"info", test_info, CT_EACH_MODE},
     {"pollfd", test_pollfd, CT_EACH_MODE},
@@ -749,5 +793,6 @@ const struct ct_test ct_tests_caps[] = {
     {"null_args", test_null_args, CT_EACH_MODE},
     {"pair_or_enotsup", test_pair_or_enotsup, CT_ONCE},
     {"named_or_enotsup", test_named_or_enotsup, CT_ONCE},
+    {"limits", test_limits, CT_EACH_MODE},
     {NULL, NULL, CT_ONCE},
 };
