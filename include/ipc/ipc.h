@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* libipc: one API over the classic POSIX IPC mechanisms. This umbrella
  * header holds what every module shares (version, the one error list, the
- * rules below) and includes each module's header: channel.h (messages).
+ * rules below) and includes each module's header: channel.h (messages), region.h (shared
+ * memory).
  * Include this one; the module headers include it in turn. */
 #ifndef IPC_IPC_H
 #define IPC_IPC_H
@@ -103,7 +104,8 @@ enum {
                                 the right kind first (never a live one, never
                                 a file of another kind), then create; with
                                 IPC_F_EXCL too, a live object still fails */
-    IPC_F_INHERIT = 1u << 5  /* descriptors survive exec (no FD_CLOEXEC) */
+    IPC_F_INHERIT = 1u << 5, /* descriptors survive exec (no FD_CLOEXEC) */
+    IPC_F_RDONLY = 1u << 6   /* regions: map read-only (PROT_READ) */
 };
 #define IPC_F_DUPLEX (IPC_F_SEND | IPC_F_RECV)
 
@@ -132,5 +134,6 @@ IPC_API const char *ipc_last_detail(void);
 
 /* The modules. */
 #include <ipc/channel.h>
+#include <ipc/region.h>
 
 #endif /* IPC_IPC_H */
