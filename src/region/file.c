@@ -115,6 +115,8 @@ static ipc_err file_create(struct ipc_region *r, const char *path,
         err = ipc__errno(errno, "file: fchmod %s", path);
     if (err == IPC_OK)
         err = ipc__region_reserve(fd, size, "file", path);
+    if (err == IPC_OK)
+        IPC_REGION_HOOK("file-made");
     int rc = err == IPC_OK ? file_publish(fd, tmp, path, replace) : 0;
     if (tmp[0] != '\0')
         unlink(tmp);

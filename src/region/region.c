@@ -17,6 +17,8 @@ static const struct ipc_region_mech *const region_mechs[] = {
 
 #define REGION_MODE_DEFAULT 0600
 
+void (*ipc__region_hook)(const char *step);
+
 /* --------------------------------------------------------------- helpers */
 
 ipc_err ipc__region_reserve(int fd, uint64_t len, const char *scheme,
@@ -256,6 +258,11 @@ ipc_err ipc_region_open(const char *address, unsigned flags, size_t size,
     struct ipc_deadline dl;
     ipc__deadline_init(&dl, timeout_ms);
     err = mech->open(r, &addr, flags, size, mode, &dl);
+    if (err == IPC_ENOENT && (flags & IPC_F_CREATE) && size == 0)
+        err = ipc__fail(IPC_EINVAL,
+                        "%s: %s does not exist, and a new region needs a "
+                        "size above 0",
+                        mech->scheme, addr.path);
     return region_finish(r, err, out);
 }
 

@@ -49,6 +49,17 @@ struct ipc_region_mech {
     ipc_err (*unlink)(const struct ipc_addr *addr);
 };
 
+/* Tests only: called by creators at named steps ("shm-opened" before the
+ * locks, "shm-locked" once the header names the creator, "file-made"
+ * before the link), so that a test can stop or kill a creator there. NULL
+ * in programs. */
+extern void (*ipc__region_hook)(const char *step);
+#define IPC_REGION_HOOK(step)                                                  \
+    do {                                                                       \
+        if (ipc__region_hook)                                                  \
+            ipc__region_hook(step);                                            \
+    } while (0)
+
 extern const struct ipc_region_mech ipc__region_shm;
 extern const struct ipc_region_mech ipc__region_file;
 extern const struct ipc_region_mech ipc__region_memfd;

@@ -230,6 +230,7 @@ static ipc_err shm_build(struct ipc_region *r, const char *name, size_t size,
     if (w != (ssize_t)sizeof bytes)
         return w < 0 ? ipc__region_reserve(r->fd, total, "shm", name)
                      : ipc__fail(IPC_EIO, "shm: %s: short write", name);
+    IPC_REGION_HOOK("shm-locked");
     ipc_err err = ipc__region_reserve(r->fd, total, "shm", name);
     if (err != IPC_OK)
         return err;
@@ -253,6 +254,7 @@ static ipc_err shm_create(struct ipc_region *r, const char *name, size_t size,
     if (fd < 0)
         return errno == EEXIST ? ipc__fail(IPC_EEXIST, "shm: %s exists", name)
                                : ipc__errno(errno, "shm: create %s", name);
+    IPC_REGION_HOOK("shm-opened");
     int rc = shm_lock(fd, F_WRLCK, SHM_LOCK_MAKING);
     if (rc == 0)
         rc = shm_lock(fd, F_RDLCK, SHM_LOCK_USE);
@@ -441,13 +443,8 @@ static ipc_err shm_region_open(struct ipc_region *r,
         err = shm_look(r, name, size, dl, &nap, &retry);
         if (retry && err == IPC_OK)
             continue;
-        if (err != IPC_ENOENT || !(flags & IPC_F_CREATE))
+        if (err != IPC_ENOENT || !create)
             return err;
-        if (!create)
-            return ipc__fail(IPC_EINVAL,
-                             "shm: %s does not exist, and a new region needs "
-                             "a size above 0",
-                             name);
         moved++;
         err = IPC_OK; /* removed since our create failed: create it */
     }
