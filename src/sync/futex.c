@@ -624,31 +624,89 @@ static ipc_err fx_event_wait(struct ipc_sync *s, const struct ipc_deadline *dl)
 
 /* ---------------------------------------------------------------- named */
 
-/* Named objects live in a region of their own (shm:/name, one page),
- * made through the region module's public API. Until that module is in the
- * tree, the named form answers IPC_ENOTSUP and placed objects work. */
+/* A named object is a region of its own ("shm:/name", made through the
+ * region module's public API: its header page keeps openers off a
+ * half-made region, its mode is exact). The object's own magic, written
+ * last, keeps them off a half-initialised object: an opener waits for it
+ * within its timeout. As for every named sync object, the creator's close
+ * removes the name (regions alone never do). */
+
+/* "shm:/name" without the options, for unlink. */
+static void fx_region_name(char *buf, size_t size, const char *path)
+{
+    /* The frontend checked the length against name_max (250). */
+    snprintf(buf, size, "shm:%.250s", path);
+}
+
+static ipc_err fx_named_attach(struct ipc_sync *s, unsigned flags,
+                               unsigned init, const struct ipc_deadline *dl)
+{
+    ipc_region *r = s->u.fx.region;
+    if (ipc_region_size(r) < IPC_SYNC_SIZE)
+        return ipc__fail(IPC_EPROTO,
+                         "shm: %s: %zu bytes, too small for a "
+                         "sync object",
+                         s->address, ipc_region_size(r));
+    long nap_ns = 10000;
+    for (;;) {
+        ipc_err err = ipc__sync_futex_attach(s, ipc_region_ptr(r), flags, init);
+        if (err != IPC_ENOENT)
+            return err;
+        if (ipc__nap(dl, &nap_ns) != IPC_OK)
+            return ipc__fail(dl->nonblock ? IPC_EAGAIN : IPC_ETIMEDOUT,
+                             "shm: %s: its creator has not finished making "
+                             "the %s (died?)",
+                             s->address, ipc__sync_kind_name(s->kind));
+    }
+}
+
 static ipc_err fx_named_open(struct ipc_sync *s, const struct ipc_addr *addr,
                              unsigned flags, unsigned init,
                              const struct ipc_deadline *dl)
 {
-    (void)s, (void)flags, (void)init, (void)dl;
-    return ipc__fail(IPC_ENOTSUP,
-                     "shm: %s: named futex objects need the "
-                     "region module; place the object instead",
-                     addr->path);
+    (void)addr;
+    ipc_region *r = NULL;
+    ipc_err err = IPC_EEXIST;
+    /* Create exclusively first: only the creator may initialise. */
+    if (flags & IPC_F_CREATE)
+        err = ipc_region_open(
+            s->address, IPC_F_CREATE | IPC_F_EXCL | (flags & IPC_F_REPLACE),
+            IPC_SYNC_SIZE, ipc__deadline_poll_ms(dl), &r);
+    if (err == IPC_OK) {
+        s->owner = true;
+        s->u.fx.region = r;
+        return fx_named_attach(s, IPC_F_CREATE, init, dl);
+    }
+    if (err != IPC_EEXIST || (flags & IPC_F_EXCL))
+        return err;
+    err = ipc_region_open(s->address, 0, 0, ipc__deadline_poll_ms(dl), &r);
+    if (err != IPC_OK)
+        return err;
+    s->u.fx.region = r;
+    return fx_named_attach(s, 0, 0, dl);
 }
 
 static void fx_named_close(struct ipc_sync *s)
 {
-    (void)s;
+    if (!s->u.fx.region)
+        return;
+    ipc_region_close(s->u.fx.region);
+    s->u.fx.region = NULL;
+    if (s->owner) {
+        char name[300];
+        struct ipc_addr addr;
+        if (ipc__addr_parse(s->address, &addr) == IPC_OK) {
+            fx_region_name(name, sizeof name, addr.path);
+            (void)ipc_region_unlink(name);
+        }
+    }
 }
 
 static ipc_err fx_named_unlink(const struct ipc_addr *addr)
 {
-    return ipc__fail(IPC_ENOTSUP,
-                     "shm: %s: named futex objects need the "
-                     "region module",
-                     addr->path);
+    char name[300];
+    fx_region_name(name, sizeof name, addr->path);
+    return ipc_region_unlink(name);
 }
 
 #define FX_LOCK_CAPS                                                           \

@@ -13,7 +13,7 @@
 /* Per mechanism state, in the handle. */
 struct ipc__sync_futex {
     struct ipc__sync_obj *obj; /* the object's memory (placed or mapped) */
-    void *region;              /* ipc_region of a named object, or NULL */
+    ipc_region *region;        /* a named object's region, or NULL */
 };
 struct ipc__sync_posix {
     void *sem;      /* sem_t *, from sem_open */

@@ -24,6 +24,7 @@
 /* The expected capabilities: what the README's table promises. */
 static const struct st_row st_rows[] = {
     {"placed", "shm", true, {FX_LOCK, FX_WAIT, FX_WAIT, FX_LOCK, FX_WAIT}},
+    {"shm", "shm", false, {FX_LOCK, FX_WAIT, FX_WAIT, FX_LOCK, FX_WAIT}},
     {"sem", "sem", false, {0, SEM_TIMED, 0, 0, 0}},
     {"sysv",
      "sysv",
@@ -153,15 +154,17 @@ void st_reset(void)
     memset(st_mem, 0, sizeof *st_mem);
 }
 
-/* Nothing left: no sem.ipcsync-<pid>-* in /dev/shm, no set of ours. */
+/* Nothing left: no [sem.]ipcsync-<pid>-* in /dev/shm, no set of ours. */
 static int st_leftovers(void)
 {
     int left = 0;
     char prefix[64];
-    snprintf(prefix, sizeof prefix, "sem.ipcsync-%d-", (int)getpid());
+    snprintf(prefix, sizeof prefix, "ipcsync-%d-", (int)getpid());
     DIR *d = opendir("/dev/shm");
     for (struct dirent *e; d && (e = readdir(d));)
-        if (strncmp(e->d_name, prefix, strlen(prefix)) == 0) {
+        if (strstr(e->d_name, prefix) == e->d_name ||
+            (strncmp(e->d_name, "sem.", 4) == 0 &&
+             strstr(e->d_name, prefix) == e->d_name + 4)) {
             fprintf(stderr, "leftover /dev/shm/%s\n", e->d_name);
             left++;
         }
@@ -182,7 +185,7 @@ int main(int argc, char **argv)
         if (strcmp(argv[1], st_rows[i].name) == 0)
             st_row = &st_rows[i];
     if (!st_row) {
-        fprintf(stderr, "usage: %s placed|sem|sysv\n", argv[0]);
+        fprintf(stderr, "usage: %s placed|shm|sem|sysv\n", argv[0]);
         return 2;
     }
     printf("sync contract, row %s, seed %llu\n", st_row->name,
