@@ -198,10 +198,11 @@ ipc_err ipc_sync_unlink(const char *address)
 /* ---------------------------------------------------------------- dispatch
  * An op the mechanism lacks, or a NULL handle. */
 
+/* No ipc__clear_detail() here, as on channel sends: the detail is only
+ * promised after a failure, and the write costs every lock a TLS access. */
 static ipc_err sync_enter(const struct ipc_sync *s, bool have_op,
                           const char *what)
 {
-    ipc__clear_detail();
     if (!s)
         return ipc__fail(IPC_EINVAL, "sync: NULL handle");
     if (!have_op)
