@@ -87,7 +87,8 @@ void st_reap_ok(pid_t pid, int ms);
         cmocka_unit_test(test_barrier_timeout_breaks),                         \
         cmocka_unit_test(test_kill9_barrier), cmocka_unit_test(test_event),    \
         cmocka_unit_test(test_named_reopen),                                   \
-        cmocka_unit_test(test_mode_umask), cmocka_unit_test(test_hostile)
+        cmocka_unit_test(test_mode_umask), cmocka_unit_test(test_hostile),     \
+        cmocka_unit_test(test_threads)
 
 void test_caps(void **state);
 void test_args(void **state);
@@ -110,5 +111,6 @@ void test_event(void **state);
 void test_named_reopen(void **state);
 void test_mode_umask(void **state);
 void test_hostile(void **state);
+void test_threads(void **state);
 
 #endif /* IPC_SYNC_TEST_H */
