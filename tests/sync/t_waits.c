@@ -135,6 +135,9 @@ void test_eintr(void **state)
         lock_ms = 150 + tu_elapsed_ms(t1);
     }
     setitimer(ITIMER_REAL, &off, NULL);
+    /* A tick still pending would kill the process under SIG_DFL: ignoring
+     * discards it; then the old action comes back. */
+    signal(SIGALRM, SIG_IGN);
     sigaction(SIGALRM, &old, NULL);
     st_reap_ok(pid, 5000);
     st_err(timed, IPC_ETIMEDOUT);
