@@ -687,7 +687,12 @@ static ipc_err fx_named_open(struct ipc_sync *s, const struct ipc_addr *addr,
     }
     if (err != IPC_EEXIST || (flags & IPC_F_EXCL))
         return err;
-    err = ipc_region_open(s->address, 0, 0, ipc__deadline_poll_ms(dl), &r);
+    /* With IPC_F_CREATE the region module opens only a region of the
+     * caller's uid (ipc.h). Should the name vanish between the two calls,
+     * this makes a region nobody initialises: the wait below times out. */
+    err = ipc_region_open(s->address, flags & IPC_F_CREATE,
+                          (flags & IPC_F_CREATE) ? IPC_SYNC_SIZE : 0,
+                          ipc__deadline_poll_ms(dl), &r);
     if (err != IPC_OK)
         return err;
     s->u.fx.region = r;

@@ -47,6 +47,26 @@ static ipc_err posix_chmod(const char *name, mode_t mode)
     return IPC_OK;
 }
 
+/* IPC_F_CREATE opens an existing semaphore only when the caller's uid or
+ * root owns it (ipc.h; as regions do): a name squatted by another user is
+ * refused. */
+static ipc_err posix_check_owner(const char *name)
+{
+#ifdef __linux__
+    char path[300];
+    struct stat st;
+    snprintf(path, sizeof path, "/dev/shm/sem.%s", name + 1);
+    if (stat(path, &st) == 0 && st.st_uid != geteuid() && st.st_uid != 0)
+        return ipc__fail(IPC_EACCES,
+                         "sem: %s belongs to uid %u, not to "
+                         "the caller",
+                         name, (unsigned)st.st_uid);
+#else
+    (void)name;
+#endif
+    return IPC_OK;
+}
+
 static ipc_err posix_open(struct ipc_sync *s, const struct ipc_addr *addr,
                           unsigned flags, unsigned init,
                           const struct ipc_deadline *dl)
@@ -72,6 +92,8 @@ static ipc_err posix_open(struct ipc_sync *s, const struct ipc_addr *addr,
         }
         if (errno != EEXIST || (flags & IPC_F_EXCL))
             return ipc__errno(errno, "sem: create %s", addr->path);
+        if ((err = posix_check_owner(addr->path)) != IPC_OK)
+            return err;
     }
     sem = sem_open(addr->path, 0);
     if (sem == SEM_FAILED)

@@ -9,6 +9,7 @@
 #include <sys/ipc.h>
 #include <sys/sem.h>
 #include <time.h>
+#include <unistd.h>
 
 /*
  * "sysv:0xKEY", an explicit key of 1 to 8 hex digits (not 0: IPC_PRIVATE).
@@ -108,7 +109,8 @@ static ipc_err sysv_init(struct ipc_sync *s, unsigned init)
 }
 
 /* An opener's part: the right kind, made in full (within the deadline). */
-static ipc_err sysv_ready(struct ipc_sync *s, const struct ipc_deadline *dl)
+static ipc_err sysv_ready(struct ipc_sync *s, bool mine_only,
+                          const struct ipc_deadline *dl)
 {
     long nap_ns = 50000;
     for (;;) {
@@ -124,6 +126,12 @@ static ipc_err sysv_ready(struct ipc_sync *s, const struct ipc_deadline *dl)
                              "is no libipc %s",
                              (unsigned long)ds.sem_nsems,
                              ipc__sync_kind_name(s->kind));
+        /* IPC_F_CREATE opens only a set of the caller's uid or root's. */
+        if (mine_only && ds.sem_perm.uid != geteuid() && ds.sem_perm.uid != 0)
+            return ipc__fail(IPC_EACCES,
+                             "sysv: the set belongs to uid %u, "
+                             "not to the caller",
+                             (unsigned)ds.sem_perm.uid);
         if (ds.sem_otime != 0)
             return IPC_OK;
         ipc_err err = ipc__nap(dl, &nap_ns);
@@ -163,7 +171,7 @@ static ipc_err sysv_open(struct ipc_sync *s, const struct ipc_addr *addr,
     s->u.sv.semid = semget(key, 0, 0);
     if (s->u.sv.semid < 0)
         return ipc__errno(errno, "sysv: open key 0x%x", (unsigned)key);
-    return sysv_ready(s, dl);
+    return sysv_ready(s, flags & IPC_F_CREATE, dl);
 }
 
 static void sysv_close(struct ipc_sync *s)

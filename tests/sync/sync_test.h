@@ -88,7 +88,7 @@ void st_reap_ok(pid_t pid, int ms);
         cmocka_unit_test(test_kill9_barrier), cmocka_unit_test(test_event),    \
         cmocka_unit_test(test_named_reopen),                                   \
         cmocka_unit_test(test_mode_umask), cmocka_unit_test(test_hostile),     \
-        cmocka_unit_test(test_threads)
+        cmocka_unit_test(test_threads), cmocka_unit_test(test_foreign_owner)
 
 void test_caps(void **state);
 void test_args(void **state);
@@ -112,5 +112,6 @@ void test_named_reopen(void **state);
 void test_mode_umask(void **state);
 void test_hostile(void **state);
 void test_threads(void **state);
+void test_foreign_owner(void **state);
 
 #endif /* IPC_SYNC_TEST_H */

@@ -383,6 +383,43 @@ void test_mode_umask(void **state)
     assert_int_equal(st_mode_of(addr), 01000);
 }
 
+/* As nobody: make a semaphore open to all, hold it until flag 2. */
+static int st_foreign_make(void *arg)
+{
+    ipc_sem *s = NULL;
+    if (setgid(65534) != 0 || setuid(65534) != 0)
+        return 100;
+    ipc_err err = ipc_sem_open(arg, IPC_F_CREATE | IPC_F_EXCL, 0, 1000, &s);
+    atomic_store(&st_mem->flag, err == IPC_OK ? 1 : 3);
+    while (atomic_load(&st_mem->flag) == 1)
+        tu_sleep_ms(1);
+    ipc_sem_close(s);
+    return (int)err;
+}
+
+/* IPC_F_CREATE on a name another uid owns: IPC_EACCES, even at mode 0666
+ * and for root (root only: the child drops to nobody). */
+void test_foreign_owner(void **state)
+{
+    (void)state;
+    char addr[160];
+    ipc_sem *s = NULL;
+    if (st_row->placed || geteuid() != 0)
+        return;
+    st_reset();
+    st_address(addr, sizeof addr - 12);
+    strcat(addr, "?mode=0666");
+    pid_t pid = st_child(st_foreign_make, addr);
+    int64_t t0 = tu_now_ns();
+    while (atomic_load(&st_mem->flag) == 0 && tu_elapsed_ms(t0) < 5000)
+        tu_sleep_ms(1);
+    ipc_err err = ipc_sem_open(addr, IPC_F_CREATE, 0, 1000, &s);
+    atomic_store(&st_mem->flag, 2);
+    st_reap_ok(pid, 5000);
+    st_err(err, IPC_EACCES);
+    assert_null(s);
+}
+
 static void st_poke(int slot, size_t off, uint32_t v)
 {
     memcpy(st_mem->slots[slot] + off, &v, sizeof v);
