@@ -188,17 +188,33 @@ static inline void fx_relax(void)
 
 /* ---------------------------------------------------------------- object */
 
-static ipc_err fx_obj(const struct ipc_sync *s, struct ipc__sync_obj **out)
+/* A header a peer overwrote: off the hot path (cold, not inlined). */
+__attribute__((cold, noinline)) static ipc_err
+fx_bad_header(const struct ipc_sync *s)
+{
+    return ipc__fail(IPC_EPROTO, "shm: the %s's header was overwritten",
+                     ipc__sync_kind_name(s->kind));
+}
+
+/* The object, NULL when its header is not of this kind: inline, since every
+ * lock, post and wait starts here. */
+static inline struct ipc__sync_obj *fx_obj(const struct ipc_sync *s)
 {
     struct ipc__sync_obj *o = s->u.fx.obj;
     uint32_t want = (uint32_t)s->kind << 16 | FX_VERSION;
-    if (atomic_load_explicit(&o->magic, memory_order_relaxed) != FX_MAGIC ||
-        atomic_load_explicit(&o->kind, memory_order_relaxed) != want)
-        return ipc__fail(IPC_EPROTO, "shm: the %s's header was overwritten",
-                         ipc__sync_kind_name(s->kind));
-    *out = o;
-    return IPC_OK;
+    if (__builtin_expect(
+            atomic_load_explicit(&o->magic, memory_order_relaxed) != FX_MAGIC ||
+                atomic_load_explicit(&o->kind, memory_order_relaxed) != want,
+            0))
+        return NULL;
+    return o;
 }
+
+/* Declare o, the object of s, or return IPC_EPROTO. */
+#define FX_OBJ(o, s)                                                           \
+    struct ipc__sync_obj *o = fx_obj(s);                                       \
+    if (!o)                                                                    \
+    return fx_bad_header(s)
 
 ipc_err ipc__sync_futex_attach(struct ipc_sync *s, void *mem, unsigned flags,
                                unsigned init)
@@ -367,10 +383,7 @@ static ipc_err fx_lock_slow(struct ipc__sync_obj *o, bool spin, uint32_t self,
 
 static ipc_err fx_lock(struct ipc_sync *s, const struct ipc_deadline *dl)
 {
-    struct ipc__sync_obj *o;
-    ipc_err err = fx_obj(s, &o);
-    if (err != IPC_OK)
-        return err;
+    FX_OBJ(o, s);
     uint32_t self = fx_self(), v = 0;
     if (atomic_compare_exchange_strong_explicit(
             &o->word, &v, self, memory_order_acquire, memory_order_relaxed)) {
@@ -390,10 +403,7 @@ static ipc_err fx_not_owner(uint32_t v)
 
 static ipc_err fx_unlock(struct ipc_sync *s)
 {
-    struct ipc__sync_obj *o;
-    ipc_err err = fx_obj(s, &o);
-    if (err != IPC_OK)
-        return err;
+    FX_OBJ(o, s);
     uint32_t self = fx_self(), v = self;
     if (atomic_compare_exchange_strong_explicit(
             &o->word, &v, 0, memory_order_release, memory_order_relaxed))
@@ -414,10 +424,7 @@ static ipc_err fx_unlock(struct ipc_sync *s)
 
 static ipc_err fx_consistent(struct ipc_sync *s)
 {
-    struct ipc__sync_obj *o;
-    ipc_err err = fx_obj(s, &o);
-    if (err != IPC_OK)
-        return err;
+    FX_OBJ(o, s);
     uint32_t v = atomic_load(&o->word);
     if ((v & FX_TID) != fx_self())
         return fx_not_owner(v);
@@ -441,10 +448,8 @@ static ipc_err fx_sem_count(uint32_t v)
 
 static ipc_err fx_sem_wait(struct ipc_sync *s, const struct ipc_deadline *dl)
 {
-    struct ipc__sync_obj *o;
-    ipc_err err = fx_obj(s, &o);
-    if (err != IPC_OK)
-        return err;
+    FX_OBJ(o, s);
+    ipc_err err = IPC_OK;
     for (;;) {
         uint32_t v = atomic_load_explicit(&o->word, memory_order_relaxed);
         if ((err = fx_sem_count(v)) != IPC_OK)
@@ -468,10 +473,8 @@ static ipc_err fx_sem_wait(struct ipc_sync *s, const struct ipc_deadline *dl)
 
 static ipc_err fx_sem_post(struct ipc_sync *s)
 {
-    struct ipc__sync_obj *o;
-    ipc_err err = fx_obj(s, &o);
-    if (err != IPC_OK)
-        return err;
+    FX_OBJ(o, s);
+    ipc_err err = IPC_OK;
     uint32_t v = atomic_load_explicit(&o->word, memory_order_relaxed);
     do {
         if ((err = fx_sem_count(v)) != IPC_OK)
@@ -487,10 +490,8 @@ static ipc_err fx_sem_post(struct ipc_sync *s)
 
 static ipc_err fx_sem_value(struct ipc_sync *s, unsigned *value)
 {
-    struct ipc__sync_obj *o;
-    ipc_err err = fx_obj(s, &o);
-    if (err != IPC_OK)
-        return err;
+    FX_OBJ(o, s);
+    ipc_err err = IPC_OK;
     uint32_t v = atomic_load(&o->word);
     if ((err = fx_sem_count(v)) != IPC_OK)
         return err;
@@ -543,11 +544,9 @@ static ipc_err fx_bar_sleep(struct ipc__sync_obj *o, uint32_t gen,
 static ipc_err fx_barrier_wait(struct ipc_sync *s,
                                const struct ipc_deadline *dl)
 {
-    struct ipc__sync_obj *o;
+    FX_OBJ(o, s);
     uint32_t parties;
-    ipc_err err = fx_obj(s, &o);
-    if (err != IPC_OK)
-        return err;
+    ipc_err err = IPC_OK;
     uint32_t v = atomic_load(&o->word), next;
     do {
         if ((err = fx_bar_check(o, v, &parties)) != IPC_OK)
@@ -566,10 +565,7 @@ static ipc_err fx_barrier_wait(struct ipc_sync *s,
 
 static ipc_err fx_barrier_reset(struct ipc_sync *s)
 {
-    struct ipc__sync_obj *o;
-    ipc_err err = fx_obj(s, &o);
-    if (err != IPC_OK)
-        return err;
+    FX_OBJ(o, s);
     /* A new generation: a late waiter of the old one sees it end. */
     uint32_t v = atomic_load(&o->word);
     while (!atomic_compare_exchange_weak(
@@ -585,10 +581,7 @@ static ipc_err fx_barrier_reset(struct ipc_sync *s)
 
 static ipc_err fx_event_set(struct ipc_sync *s)
 {
-    struct ipc__sync_obj *o;
-    ipc_err err = fx_obj(s, &o);
-    if (err != IPC_OK)
-        return err;
+    FX_OBJ(o, s);
     uint32_t v = atomic_load(&o->word);
     while (!atomic_compare_exchange_weak(
         &o->word, &v, ((v & ~3u) + FX_EV_SEQ_ONE) | FX_EV_SET))
@@ -600,20 +593,15 @@ static ipc_err fx_event_set(struct ipc_sync *s)
 
 static ipc_err fx_event_clear(struct ipc_sync *s)
 {
-    struct ipc__sync_obj *o;
-    ipc_err err = fx_obj(s, &o);
-    if (err != IPC_OK)
-        return err;
+    FX_OBJ(o, s);
     atomic_fetch_and(&o->word, ~FX_EV_SET);
     return IPC_OK;
 }
 
 static ipc_err fx_event_wait(struct ipc_sync *s, const struct ipc_deadline *dl)
 {
-    struct ipc__sync_obj *o;
-    ipc_err err = fx_obj(s, &o);
-    if (err != IPC_OK)
-        return err;
+    FX_OBJ(o, s);
+    ipc_err err = IPC_OK;
     uint32_t v = atomic_load_explicit(&o->word, memory_order_acquire);
     uint32_t seq = v & ~3u;
     for (;;) {
