@@ -20,6 +20,7 @@ static const struct address_key address_keys[IPC_KEY_COUNT] = {
     [IPC_KEY_FD] = {"fd", 10, INT32_MAX},
     [IPC_KEY_PEER_UID] = {"peer_uid", 10, UINT32_MAX - 1},
     [IPC_KEY_OWNER] = {"owner", 10, UINT32_MAX - 1},
+    [IPC_KEY_SIZE] = {"size", 10, INT64_MAX},
 };
 
 const char *ipc__key_name(enum ipc__key key)

@@ -26,6 +26,7 @@ enum ipc__key {
     IPC_KEY_FD,
     IPC_KEY_PEER_UID,
     IPC_KEY_OWNER,
+    IPC_KEY_SIZE, /* regions */
     IPC_KEY_COUNT
 };
 #define IPC_KEYBIT(k) (1u << (k))

@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /* libipc: one API over the classic POSIX IPC mechanisms. This umbrella
  * header holds what every module shares (version, the one error list, the
- * rules below) and includes each module's header: channel.h (messages).
+ * rules below) and includes each module's header: channel.h (messages),
+ * region.h (shared memory), sync.h (mutexes, semaphores, barriers,
+ * spinlocks, events).
  * Include this one; the module headers include it in turn. */
 #ifndef IPC_IPC_H
 #define IPC_IPC_H
@@ -82,7 +84,11 @@ extern "C" {
     XX(ELIMIT, 11, "operating system limit reached")                           \
     XX(EPROTO, 12, "peer broke the protocol (malformed data)")                 \
     XX(EBUSY, 13, "object is in use")                                          \
-    XX(EIO, 14, "unexpected system error")
+    XX(EIO, 14, "unexpected system error")                                     \
+    XX(EOWNERDEAD, 15, "previous owner died; lock taken, state suspect")       \
+    XX(ENOTRECOVERABLE, 16, "lock not recoverable (left inconsistent)")        \
+    XX(EBROKEN, 17, "barrier broken (a party timed out or left)")              \
+    XX(ENOTOWNER, 18, "the caller does not hold the lock")
 
 typedef enum {
 #define IPC_ERR_ENUM_(name, num, msg) IPC_##name = num,
@@ -103,7 +109,8 @@ enum {
                                 the right kind first (never a live one, never
                                 a file of another kind), then create; with
                                 IPC_F_EXCL too, a live object still fails */
-    IPC_F_INHERIT = 1u << 5  /* descriptors survive exec (no FD_CLOEXEC) */
+    IPC_F_INHERIT = 1u << 5, /* descriptors survive exec (no FD_CLOEXEC) */
+    IPC_F_RDONLY = 1u << 6   /* regions: map read-only (PROT_READ) */
 };
 #define IPC_F_DUPLEX (IPC_F_SEND | IPC_F_RECV)
 
@@ -132,5 +139,7 @@ IPC_API const char *ipc_last_detail(void);
 
 /* The modules. */
 #include <ipc/channel.h>
+#include <ipc/region.h>
+#include <ipc/sync.h>
 
 #endif /* IPC_IPC_H */

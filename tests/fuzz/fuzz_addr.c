@@ -18,6 +18,7 @@ static const uint64_t addr_key_max[IPC_KEY_COUNT] = {
     [IPC_KEY_MODE] = 0777,
     [IPC_KEY_FD] = INT32_MAX,
     [IPC_KEY_PEER_UID] = UINT32_MAX - 1,
+    [IPC_KEY_SIZE] = INT64_MAX,
 };
 
 static void addr_well_formed(const struct ipc_addr *a)

@@ -132,3 +132,34 @@ rings = {
 }
 for k, v in rings.items():
     put("shm_ring", k, v)
+
+# sync: an opcode byte kind << 3 | call (| 0x80: timeout 1 ms); call 7
+# writes a word (offset byte, 4 value bytes, big-endian), 6 re-attaches.
+MU, SE, BA, SP, EV = range(5)
+def sop(k, o, slow=False):
+    return [(k << 3) | o | (0x80 if slow else 0)]
+def swr(k, off, v):
+    return sop(k, 7) + [off] + list(v.to_bytes(4, "big"))
+syncs = {
+    "lock_cycle": sop(MU, 0) + sop(MU, 1) + sop(MU, 0) + sop(MU, 0) +
+                  sop(MU, 2) + sop(MU, 1),
+    "mutex_bad_tid": swr(MU, 2, 0x00ffffff) + sop(MU, 0, True) + sop(MU, 1) +
+                     sop(MU, 6),
+    "mutex_dead_tid": swr(MU, 2, 0x003ffff0) + sop(MU, 0) + sop(MU, 2) +
+                      sop(MU, 1) + sop(MU, 0),
+    "mutex_notrec": swr(MU, 2, 0x3fffffff) + sop(MU, 0) + sop(MU, 1),
+    "sem_counts": sop(SE, 0) + sop(SE, 0, True) + sop(SE, 1) + sop(SE, 2) +
+                  swr(SE, 2, 0x80000000) + sop(SE, 0) + sop(SE, 1) +
+                  sop(SE, 2) + swr(SE, 2, 0x7fffffff) + sop(SE, 1),
+    "barrier": sop(BA, 0) + sop(BA, 0, True) + sop(BA, 1) + swr(BA, 2, 5) +
+               sop(BA, 0) + swr(BA, 3, 0) + sop(BA, 0) + sop(BA, 6),
+    "spin": sop(SP, 0) + sop(SP, 0) + sop(SP, 1) + swr(SP, 2, 0x80000001) +
+            sop(SP, 0, True) + sop(SP, 2),
+    "event": sop(EV, 0) + sop(EV, 2) + sop(EV, 1) + sop(EV, 2, True) +
+             swr(EV, 2, 0xffffffff) + sop(EV, 2),
+    "headers": swr(MU, 0, 0) + sop(MU, 0) + sop(MU, 6) +
+               swr(SE, 1, 0x00010001) + sop(SE, 6) + sop(SE, 0) +
+               swr(EV, 0, 0x12345678) + sop(EV, 6),
+}
+for k, v in syncs.items():
+    put("sync", k, bytes(v))

@@ -201,6 +201,7 @@ static void test_key_names(void **state)
         [IPC_KEY_CAPACITY] = "capacity", [IPC_KEY_MAX_MSG] = "max_msg",
         [IPC_KEY_MODE] = "mode",         [IPC_KEY_FD] = "fd",
         [IPC_KEY_PEER_UID] = "peer_uid", [IPC_KEY_OWNER] = "owner",
+        [IPC_KEY_SIZE] = "size",
     };
     for (int k = 0; k < IPC_KEY_COUNT; k++) {
         assert_string_equal(ipc__key_name((enum ipc__key)k), names[k]);

@@ -35,6 +35,10 @@ static void test_numbers(void **state)
     assert_int_equal(IPC_EPROTO, 12);
     assert_int_equal(IPC_EBUSY, 13);
     assert_int_equal(IPC_EIO, 14);
+    assert_int_equal(IPC_EOWNERDEAD, 15);
+    assert_int_equal(IPC_ENOTRECOVERABLE, 16);
+    assert_int_equal(IPC_EBROKEN, 17);
+    assert_int_equal(IPC_ENOTOWNER, 18);
 }
 
 /* Every code of IPC_ERRNO_MAP has its name and its message. */
@@ -51,7 +55,7 @@ static void test_names_messages(void **state)
 #undef ROW_
     };
     size_t n = sizeof map / sizeof map[0];
-    assert_int_equal(n, 15);
+    assert_int_equal(n, 19);
     for (size_t i = 0; i < n; i++) {
         assert_string_equal(ipc_errname(map[i].code), map[i].name);
         assert_string_equal(ipc_strerror(map[i].code), map[i].msg);
@@ -67,7 +71,7 @@ static void test_names_messages(void **state)
 static void test_unknown_code(void **state)
 {
     (void)state;
-    static const int unknown[] = {15, 99, 1000, -1, -100};
+    static const int unknown[] = {999, 99, 1000, -1, -100};
     for (size_t i = 0; i < sizeof unknown / sizeof unknown[0]; i++) {
         ipc_err e = (ipc_err)unknown[i];
         const char *msg = ipc_strerror(e);

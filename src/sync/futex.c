@@ -1,0 +1,741 @@
+/* SPDX-License-Identifier: MIT */
+/* futex: every sync object as futex words in shared memory (Linux only). */
+#include "sync/sync_int.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/futex.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+/*
+ * The object: one cache line, IPC_SYNC_SIZE bytes. Every field is atomic:
+ * other processes (or a hostile peer) write it while we read it. The magic
+ * is written last at creation (release), so an opener that sees it sees the
+ * rest made.
+ *
+ * Mutex and spinlock word: the holder's thread id in the low 30 bits,
+ * FX_DIED when the holder died and the state is suspect, FX_WAITERS when a
+ * locker may sleep on the word (mutex only). 0 is free; the tid field all
+ * ones (FX_NOTREC) is "not recoverable". A tid above FX_TID_MAX (Linux's
+ * PID_MAX_LIMIT) is no thread: a scribbled word, IPC_EPROTO. The tid goes
+ * into the word by the same compare-and-swap that takes the lock, so no
+ * instant exists where the lock is held by nobody known. Beside it, aux and
+ * start record which thread incarnation that tid was (its start time from
+ * /proc): written just after the swap, read by a waiter only when aux
+ * matches the word's tid, so a tid reused by a new thread after the
+ * holder's death is not mistaken for the holder.
+ *
+ * Why not the kernel's robust futexes: set_robust_list takes one list head
+ * per thread and glibc registers it for pthread mutexes; a second user
+ * would have to splice into glibc's private list layout. Why not PI futexes
+ * (FUTEX_LOCK_PI): without the robust list a dead owner leaves kernel
+ * waiters blocked on an ownerless pi_state, and new lockers get EINVAL. So
+ * waiters look at the holder themselves, at slice ends: a sleeping waiter
+ * wakes every 1 ms doubling to FX_SLICE_MAX_NS, reads /proc/<tid>/stat
+ * (one open and read, only on that slow path) and takes over a dead
+ * holder's lock by compare-and-swap: exactly one waiter wins, and it alone
+ * reports IPC_EOWNERDEAD.
+ */
+
+#define FX_MAGIC        0x6e795349u /* "ISyn" */
+#define FX_VERSION      1u
+#define FX_WAITERS      0x80000000u
+#define FX_DIED         0x40000000u
+#define FX_TID          0x3fffffffu
+#define FX_NOTREC       FX_TID
+#define FX_TID_MAX      (4u << 20) /* PID_MAX_LIMIT, 64-bit Linux */
+#define FX_SLICE_MIN_NS 1000000L
+#define FX_SLICE_MAX_NS 32000000L
+#define FX_SPIN_MUTEX   100  /* cpu relaxes before a mutex sleeps */
+#define FX_SPIN_LOCK    2000 /* before a spinlock starts to nap */
+/* Barrier word: generation (16 bits), broken (1), arrived (15). */
+#define FX_BAR_GEN_ONE 0x10000u
+#define FX_BAR_BROKEN  0x8000u
+#define FX_BAR_ARRIVED 0x7fffu
+/* Event word: sequence (30 bits), waiters (1), set (1). */
+#define FX_EV_SET     1u
+#define FX_EV_WAITERS 2u
+#define FX_EV_SEQ_ONE 4u
+
+struct ipc__sync_obj {
+    _Atomic uint32_t magic;
+    _Atomic uint32_t kind;  /* kind << 16 | FX_VERSION */
+    _Atomic uint32_t word;  /* the futex word */
+    _Atomic uint32_t aux;   /* lock: recorded tid; sem: sleepers; barrier:
+                               parties */
+    _Atomic uint64_t start; /* lock: recorded tid's start time */
+};
+_Static_assert(sizeof(struct ipc__sync_obj) <= IPC_SYNC_SIZE,
+               "a sync object fits IPC_SYNC_SIZE");
+
+/* ---------------------------------------------------------------- threads */
+
+/* This thread's id and start time, cached: a lock must not cost a
+ * gettid() system call. A forked child's only thread inherits the parent's
+ * cache, so an atfork handler clears it. */
+struct fx_thread {
+    uint32_t tid;
+    uint64_t start;
+};
+/* initial-exec: one %fs-relative load, where the default model for a
+ * shared library calls __tls_get_addr on every lock (about 15 % of an
+ * uncontended lock and unlock here); 16 bytes of glibc's static TLS
+ * surplus, which exists for such variables of dlopen'ed libraries. */
+static _Thread_local struct fx_thread fx_me
+    __attribute__((tls_model("initial-exec")));
+static pthread_once_t fx_once = PTHREAD_ONCE_INIT;
+
+static void fx_atfork_child(void)
+{
+    fx_me.tid = 0;
+}
+
+static void fx_register_atfork(void)
+{
+    pthread_atfork(NULL, NULL, fx_atfork_child);
+}
+
+/* Read /proc/<tid>/stat: 1 alive (start time in *start), 0 gone or a
+ * zombie, -1 unknown (no /proc, or hidden: then kill() answers). */
+static int fx_task(uint32_t tid, uint64_t *start)
+{
+    char path[40], buf[512];
+    snprintf(path, sizeof path, "/proc/%u/stat", tid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        if (errno == ENOENT || errno == ESRCH)
+            return 0;
+        return kill((pid_t)tid, 0) == 0 || errno != ESRCH ? -1 : 0;
+    }
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0)
+        return n < 0 && errno == ESRCH ? 0 : -1;
+    buf[n] = '\0';
+    /* "tid (comm) S ppid ...": comm may hold spaces and parentheses. */
+    char *p = strrchr(buf, ')');
+    unsigned long long st = 0;
+    char state = 0;
+    /* Fields after the comm: state is the 3rd, starttime the 22nd. */
+    if (!p || sscanf(p + 1,
+                     " %c %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s "
+                     "%*s %*s %*s %*s %*s %*s %llu",
+                     &state, &st) != 2)
+        return -1;
+    *start = st;
+    return state == 'Z' || state == 'X' || state == 'x' ? 0 : 1;
+}
+
+static uint32_t fx_self(void)
+{
+    if (__builtin_expect(fx_me.tid == 0, 0)) {
+        pthread_once(&fx_once, fx_register_atfork);
+        fx_me.tid = (uint32_t)syscall(SYS_gettid);
+        fx_me.start = 0;
+        (void)fx_task(fx_me.tid, &fx_me.start);
+    }
+    return fx_me.tid;
+}
+
+/* ---------------------------------------------------------------- futex */
+
+static int fx_futex_wait(_Atomic uint32_t *word, uint32_t val, int64_t at_ns)
+{
+    struct timespec ts, *tp = NULL;
+    if (at_ns != INT64_MAX) {
+        ts.tv_sec = (time_t)(at_ns / 1000000000);
+        ts.tv_nsec = (long)(at_ns % 1000000000);
+        tp = &ts;
+    }
+    /* FUTEX_WAIT_BITSET takes an absolute CLOCK_MONOTONIC time; not
+     * private: the other sleepers and wakers are other processes. */
+    if (syscall(SYS_futex, word, FUTEX_WAIT_BITSET, val, tp, NULL,
+                FUTEX_BITSET_MATCH_ANY) == 0)
+        return 0;
+    return errno;
+}
+
+static void fx_futex_wake(_Atomic uint32_t *word, int n)
+{
+    syscall(SYS_futex, word, FUTEX_WAKE, n, NULL, NULL, 0);
+}
+
+/* Sleep while *word == val, until at_ns at the latest. IPC_OK after any
+ * wake-up, timeout, signal or value change (the caller looks again). */
+static ipc_err fx_sleep(_Atomic uint32_t *word, uint32_t val, int64_t at_ns)
+{
+    int err = fx_futex_wait(word, val, at_ns);
+    if (err == 0 || err == EAGAIN || err == EINTR || err == ETIMEDOUT)
+        return IPC_OK;
+    return ipc__fail(IPC_EPROTO, "shm: futex wait failed: %s", strerror(err));
+}
+
+static inline void fx_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
+/* ---------------------------------------------------------------- object */
+
+/* A header a peer overwrote: off the hot path (cold, not inlined). */
+__attribute__((cold, noinline)) static ipc_err
+fx_bad_header(const struct ipc_sync *s)
+{
+    return ipc__fail(IPC_EPROTO, "shm: the %s's header was overwritten",
+                     ipc__sync_kind_name(s->kind));
+}
+
+/* The object, NULL when its header is not of this kind: inline, since every
+ * lock, post and wait starts here. */
+static inline struct ipc__sync_obj *fx_obj(const struct ipc_sync *s)
+{
+    struct ipc__sync_obj *o = s->u.fx.obj;
+    uint32_t want = (uint32_t)s->kind << 16 | FX_VERSION;
+    if (__builtin_expect(
+            atomic_load_explicit(&o->magic, memory_order_relaxed) != FX_MAGIC ||
+                atomic_load_explicit(&o->kind, memory_order_relaxed) != want,
+            0))
+        return NULL;
+    return o;
+}
+
+/* Declare o, the object of s, or return IPC_EPROTO. */
+#define FX_OBJ(o, s)                                                           \
+    struct ipc__sync_obj *o = fx_obj(s);                                       \
+    if (!o)                                                                    \
+    return fx_bad_header(s)
+
+ipc_err ipc__sync_futex_attach(struct ipc_sync *s, void *mem, unsigned flags,
+                               unsigned init)
+{
+    struct ipc__sync_obj *o = mem;
+    const char *kname = ipc__sync_kind_name(s->kind);
+    s->u.fx.obj = o;
+    if (flags & IPC_F_CREATE) {
+        atomic_store_explicit(&o->magic, 0, memory_order_relaxed);
+        atomic_store(&o->word, s->kind == IPC_SYNC_SEM ? init : 0);
+        atomic_store(&o->aux, s->kind == IPC_SYNC_BARRIER ? init : 0);
+        atomic_store(&o->start, 0);
+        atomic_store(&o->kind, (uint32_t)s->kind << 16 | FX_VERSION);
+        atomic_store_explicit(&o->magic, FX_MAGIC, memory_order_release);
+        return IPC_OK;
+    }
+    uint32_t magic = atomic_load_explicit(&o->magic, memory_order_acquire);
+    if (magic == 0)
+        return ipc__fail(IPC_ENOENT, "shm: no %s made in this memory yet",
+                         kname);
+    if (magic != FX_MAGIC)
+        return ipc__fail(IPC_EPROTO,
+                         "shm: this memory holds no libipc "
+                         "sync object (magic 0x%08x)",
+                         magic);
+    uint32_t kind = atomic_load(&o->kind);
+    if (kind != ((uint32_t)s->kind << 16 | FX_VERSION))
+        return ipc__fail(IPC_EPROTO,
+                         "shm: this memory holds no %s (kind %u, version "
+                         "%u)",
+                         kname, kind >> 16, kind & 0xffff);
+    uint32_t parties = atomic_load(&o->aux);
+    if (s->kind == IPC_SYNC_BARRIER &&
+        (parties == 0 || parties > IPC_BARRIER_PARTIES_MAX))
+        return ipc__fail(IPC_EPROTO, "shm: barrier parties %u", parties);
+    return IPC_OK;
+}
+
+/* ---------------------------------------------------------------- locks */
+
+static void fx_record(struct ipc__sync_obj *o, uint32_t self)
+{
+    atomic_store_explicit(&o->start, fx_me.start, memory_order_relaxed);
+    atomic_store_explicit(&o->aux, self, memory_order_release);
+}
+
+/* A lock word held by someone: IPC_EAGAIN if that is a plausible other
+ * thread, else the code the caller must answer. */
+static ipc_err fx_held(uint32_t v, uint32_t self)
+{
+    uint32_t tid = v & FX_TID;
+    if (tid == FX_NOTREC)
+        return ipc__fail(IPC_ENOTRECOVERABLE,
+                         "shm: unlocked while inconsistent after an owner "
+                         "died; re-create it");
+    if (tid == 0 || tid > FX_TID_MAX)
+        return ipc__fail(IPC_EPROTO, "shm: lock word 0x%08x holds no thread",
+                         v);
+    if (tid == self)
+        return ipc__fail(IPC_EBUSY, "shm: this thread holds the lock "
+                                    "already (deadlock refused)");
+    return IPC_EAGAIN;
+}
+
+/* Is the holder in word v gone? Only after the word still reads v. */
+static bool fx_holder_dead(struct ipc__sync_obj *o, uint32_t v)
+{
+    uint32_t tid = v & FX_TID;
+    uint32_t rec = atomic_load_explicit(&o->aux, memory_order_acquire);
+    uint64_t rec_start = atomic_load_explicit(&o->start, memory_order_relaxed);
+    uint64_t now_start = 0;
+    int alive = fx_task(tid, &now_start);
+    if (atomic_load(&o->word) != v)
+        return false;
+    if (alive == 0)
+        return true;
+    /* Same tid, another thread: the holder died and its tid was reused. */
+    return alive == 1 && rec == tid && rec_start != 0 && rec_start != now_start;
+}
+
+/* Take over a dead holder's lock: IPC_EOWNERDEAD for the one winner,
+ * IPC_EAGAIN for the losers (they look again). */
+static ipc_err fx_take_over(struct ipc__sync_obj *o, uint32_t v, uint32_t self)
+{
+    uint32_t mine = self | FX_DIED | (v & FX_WAITERS);
+    if (!atomic_compare_exchange_strong(&o->word, &v, mine))
+        return IPC_EAGAIN;
+    fx_record(o, self);
+    return ipc__fail(IPC_EOWNERDEAD,
+                     "shm: the holder (thread %u) died; the lock is yours, "
+                     "call the consistent function once the data is fixed",
+                     v & FX_TID);
+}
+
+/* One look at a held word at a slice end: IPC_EAGAIN to keep waiting. */
+static ipc_err fx_check_holder(struct ipc__sync_obj *o, uint32_t v,
+                               uint32_t self)
+{
+    if (!fx_holder_dead(o, v))
+        return IPC_EAGAIN;
+    return fx_take_over(o, v, self);
+}
+
+/* Spinlocks nap instead of sleeping on the word: a spinlock's unlock makes
+ * no system call, so nobody would wake a sleeper. */
+static ipc_err fx_lock_wait(struct ipc__sync_obj *o, bool spin, uint32_t v,
+                            int64_t until_ns, long *nap_ns)
+{
+    if (spin) {
+        struct ipc_deadline nap = {.at_ns = until_ns, .nonblock = false};
+        (void)sched_yield();
+        ipc_err err = ipc__nap(&nap, nap_ns);
+        return err == IPC_ETIMEDOUT ? IPC_OK : err;
+    }
+    if (!(v & FX_WAITERS)) {
+        if (!atomic_compare_exchange_strong(&o->word, &v, v | FX_WAITERS))
+            return IPC_OK;
+        v |= FX_WAITERS;
+    }
+    return fx_sleep(&o->word, v, until_ns);
+}
+
+static ipc_err fx_lock_slow(struct ipc__sync_obj *o, bool spin, uint32_t self,
+                            const struct ipc_deadline *dl)
+{
+    long slice = FX_SLICE_MIN_NS, nap_ns = 1000;
+    int64_t check_at = dl->nonblock ? 0 : ipc__now_ns() + slice;
+    int spins = spin ? FX_SPIN_LOCK : FX_SPIN_MUTEX;
+    for (;;) {
+        uint32_t v = atomic_load_explicit(&o->word, memory_order_relaxed);
+        if (v == 0) {
+            /* A sleeper taking the lock marks waiters: others may sleep. */
+            uint32_t mine = self | (spin ? 0 : FX_WAITERS);
+            if (atomic_compare_exchange_strong_explicit(&o->word, &v, mine,
+                                                        memory_order_acquire,
+                                                        memory_order_relaxed)) {
+                fx_record(o, self);
+                return IPC_OK;
+            }
+            continue;
+        }
+        ipc_err err = fx_held(v, self);
+        if (err != IPC_EAGAIN)
+            return err;
+        if (spins > 0 && !dl->nonblock) {
+            spins--;
+            fx_relax();
+            continue;
+        }
+        int64_t now = dl->nonblock ? 0 : ipc__now_ns();
+        if (now >= check_at) {
+            err = fx_check_holder(o, v, self);
+            if (err != IPC_EAGAIN)
+                return err;
+            slice = slice * 2 > FX_SLICE_MAX_NS ? FX_SLICE_MAX_NS : slice * 2;
+            check_at = now + slice;
+        }
+        if (dl->nonblock || now >= dl->at_ns)
+            return ipc__deadline_err(dl);
+        err = fx_lock_wait(
+            o, spin, v, check_at < dl->at_ns ? check_at : dl->at_ns, &nap_ns);
+        if (err != IPC_OK)
+            return err;
+    }
+}
+
+static ipc_err fx_lock(struct ipc_sync *s, const struct ipc_deadline *dl)
+{
+    FX_OBJ(o, s);
+    uint32_t self = fx_self(), v = 0;
+    if (atomic_compare_exchange_strong_explicit(
+            &o->word, &v, self, memory_order_acquire, memory_order_relaxed)) {
+        fx_record(o, self);
+        return IPC_OK;
+    }
+    return fx_lock_slow(o, s->kind == IPC_SYNC_SPIN, self, dl);
+}
+
+static ipc_err fx_not_owner(uint32_t v)
+{
+    return ipc__fail(IPC_ENOTOWNER,
+                     "shm: this thread does not hold the lock (word "
+                     "0x%08x)",
+                     v);
+}
+
+static ipc_err fx_unlock(struct ipc_sync *s)
+{
+    FX_OBJ(o, s);
+    uint32_t self = fx_self(), v = self;
+    if (atomic_compare_exchange_strong_explicit(
+            &o->word, &v, 0, memory_order_release, memory_order_relaxed))
+        return IPC_OK;
+    if ((v & FX_TID) != self)
+        return fx_not_owner(v);
+    if (v & FX_DIED) {
+        /* Never made consistent: nobody may trust the data again. */
+        atomic_store(&o->word, FX_NOTREC);
+        fx_futex_wake(&o->word, INT_MAX);
+        return IPC_OK;
+    }
+    v = atomic_exchange_explicit(&o->word, 0, memory_order_release);
+    if (v & FX_WAITERS)
+        fx_futex_wake(&o->word, 1);
+    return IPC_OK;
+}
+
+static ipc_err fx_consistent(struct ipc_sync *s)
+{
+    FX_OBJ(o, s);
+    uint32_t v = atomic_load(&o->word);
+    if ((v & FX_TID) != fx_self())
+        return fx_not_owner(v);
+    if (!(v & FX_DIED))
+        return ipc__fail(IPC_EINVAL, "shm: the lock is not inconsistent");
+    atomic_fetch_and(&o->word, ~FX_DIED);
+    return IPC_OK;
+}
+
+/* ---------------------------------------------------------------- semaphore
+ * word: the count; aux: how many may sleep on it. A post wakes one only
+ * when aux says someone may sleep. A sleeper that dies leaves aux one too
+ * high: every post then makes a needless wake call, nothing worse. */
+
+static ipc_err fx_sem_count(uint32_t v)
+{
+    if (v > IPC_SEM_VALUE_MAX)
+        return ipc__fail(IPC_EPROTO, "shm: semaphore count 0x%08x", v);
+    return IPC_OK;
+}
+
+static ipc_err fx_sem_wait(struct ipc_sync *s, const struct ipc_deadline *dl)
+{
+    FX_OBJ(o, s);
+    ipc_err err = IPC_OK;
+    for (;;) {
+        uint32_t v = atomic_load_explicit(&o->word, memory_order_relaxed);
+        if ((err = fx_sem_count(v)) != IPC_OK)
+            return err;
+        if (v > 0) {
+            if (atomic_compare_exchange_weak_explicit(&o->word, &v, v - 1,
+                                                      memory_order_acquire,
+                                                      memory_order_relaxed))
+                return IPC_OK;
+            continue;
+        }
+        if (ipc__deadline_expired(dl))
+            return ipc__deadline_err(dl);
+        atomic_fetch_add(&o->aux, 1);
+        err = fx_sleep(&o->word, 0, dl->at_ns);
+        atomic_fetch_sub(&o->aux, 1);
+        if (err != IPC_OK)
+            return err;
+    }
+}
+
+static ipc_err fx_sem_post(struct ipc_sync *s)
+{
+    FX_OBJ(o, s);
+    ipc_err err = IPC_OK;
+    uint32_t v = atomic_load_explicit(&o->word, memory_order_relaxed);
+    do {
+        if ((err = fx_sem_count(v)) != IPC_OK)
+            return err;
+        if (v == IPC_SEM_VALUE_MAX)
+            return ipc__fail(IPC_ELIMIT, "shm: semaphore at its maximum %u",
+                             IPC_SEM_VALUE_MAX);
+    } while (!atomic_compare_exchange_weak(&o->word, &v, v + 1));
+    if (atomic_load(&o->aux) != 0)
+        fx_futex_wake(&o->word, 1);
+    return IPC_OK;
+}
+
+static ipc_err fx_sem_value(struct ipc_sync *s, unsigned *value)
+{
+    FX_OBJ(o, s);
+    ipc_err err = IPC_OK;
+    uint32_t v = atomic_load(&o->word);
+    if ((err = fx_sem_count(v)) != IPC_OK)
+        return err;
+    *value = v;
+    return IPC_OK;
+}
+
+/* ---------------------------------------------------------------- barrier
+ * One word, so that arriving, completing and breaking are each one
+ * compare-and-swap and never half-seen. */
+
+static ipc_err fx_bar_check(struct ipc__sync_obj *o, uint32_t v,
+                            uint32_t *parties)
+{
+    *parties = atomic_load_explicit(&o->aux, memory_order_relaxed);
+    if (*parties == 0 || *parties > IPC_BARRIER_PARTIES_MAX ||
+        (v & FX_BAR_ARRIVED) >= *parties)
+        return ipc__fail(IPC_EPROTO, "shm: barrier word 0x%08x, parties %u", v,
+                         *parties);
+    if (v & FX_BAR_BROKEN)
+        return ipc__fail(IPC_EBROKEN, "shm: barrier broken: a party timed "
+                                      "out; ipc_barrier_reset() mends it");
+    return IPC_OK;
+}
+
+/* Wait for generation gen to end after arriving. */
+static ipc_err fx_bar_sleep(struct ipc__sync_obj *o, uint32_t gen,
+                            const struct ipc_deadline *dl)
+{
+    uint32_t parties;
+    for (;;) {
+        uint32_t v = atomic_load_explicit(&o->word, memory_order_acquire);
+        if ((v & ~(FX_BAR_BROKEN | FX_BAR_ARRIVED)) != gen)
+            return IPC_OK;
+        ipc_err err = fx_bar_check(o, v, &parties);
+        if (err != IPC_OK)
+            return err;
+        if (ipc__deadline_expired(dl)) {
+            if (!atomic_compare_exchange_strong(&o->word, &v,
+                                                v | FX_BAR_BROKEN))
+                continue;
+            fx_futex_wake(&o->word, INT_MAX);
+            return ipc__deadline_err(dl);
+        }
+        if ((err = fx_sleep(&o->word, v, dl->at_ns)) != IPC_OK)
+            return err;
+    }
+}
+
+static ipc_err fx_barrier_wait(struct ipc_sync *s,
+                               const struct ipc_deadline *dl)
+{
+    FX_OBJ(o, s);
+    uint32_t parties;
+    ipc_err err = IPC_OK;
+    uint32_t v = atomic_load(&o->word), next;
+    do {
+        if ((err = fx_bar_check(o, v, &parties)) != IPC_OK)
+            return err;
+        if ((v & FX_BAR_ARRIVED) + 1 == parties)
+            next = (v & ~FX_BAR_ARRIVED) + FX_BAR_GEN_ONE;
+        else
+            next = v + 1;
+    } while (!atomic_compare_exchange_weak(&o->word, &v, next));
+    if ((next & FX_BAR_ARRIVED) == 0) {
+        fx_futex_wake(&o->word, INT_MAX);
+        return IPC_OK;
+    }
+    return fx_bar_sleep(o, v & ~(FX_BAR_BROKEN | FX_BAR_ARRIVED), dl);
+}
+
+static ipc_err fx_barrier_reset(struct ipc_sync *s)
+{
+    FX_OBJ(o, s);
+    /* A new generation: a late waiter of the old one sees it end. */
+    uint32_t v = atomic_load(&o->word);
+    while (!atomic_compare_exchange_weak(
+        &o->word, &v, (v & ~(FX_BAR_BROKEN | FX_BAR_ARRIVED)) + FX_BAR_GEN_ONE))
+        ;
+    fx_futex_wake(&o->word, INT_MAX);
+    return IPC_OK;
+}
+
+/* ---------------------------------------------------------------- event
+ * word: sequence << 2 | waiters | set. set bumps the sequence, so a waiter
+ * that slept through a set and a clear still sees that a set happened. */
+
+static ipc_err fx_event_set(struct ipc_sync *s)
+{
+    FX_OBJ(o, s);
+    uint32_t v = atomic_load(&o->word);
+    while (!atomic_compare_exchange_weak(
+        &o->word, &v, ((v & ~3u) + FX_EV_SEQ_ONE) | FX_EV_SET))
+        ;
+    if (v & FX_EV_WAITERS)
+        fx_futex_wake(&o->word, INT_MAX);
+    return IPC_OK;
+}
+
+static ipc_err fx_event_clear(struct ipc_sync *s)
+{
+    FX_OBJ(o, s);
+    atomic_fetch_and(&o->word, ~FX_EV_SET);
+    return IPC_OK;
+}
+
+static ipc_err fx_event_wait(struct ipc_sync *s, const struct ipc_deadline *dl)
+{
+    FX_OBJ(o, s);
+    ipc_err err = IPC_OK;
+    uint32_t v = atomic_load_explicit(&o->word, memory_order_acquire);
+    uint32_t seq = v & ~3u;
+    for (;;) {
+        if ((v & FX_EV_SET) || (v & ~3u) != seq)
+            return IPC_OK;
+        if (ipc__deadline_expired(dl))
+            return ipc__deadline_err(dl);
+        if (!(v & FX_EV_WAITERS) &&
+            !atomic_compare_exchange_strong(&o->word, &v, v | FX_EV_WAITERS))
+            continue;
+        if ((err = fx_sleep(&o->word, v | FX_EV_WAITERS, dl->at_ns)) != IPC_OK)
+            return err;
+        v = atomic_load_explicit(&o->word, memory_order_acquire);
+    }
+}
+
+/* ---------------------------------------------------------------- named */
+
+/* A named object is a region of its own ("shm:/name", made through the
+ * region module's public API: its header page keeps openers off a
+ * half-made region, its mode is exact). The object's own magic, written
+ * last, keeps them off a half-initialised object: an opener waits for it
+ * within its timeout. As for every named sync object, the creator's close
+ * removes the name (regions alone never do). */
+
+/* "shm:/name" without the options, for unlink. */
+static void fx_region_name(char *buf, size_t size, const char *path)
+{
+    /* The frontend checked the length against name_max (250). */
+    snprintf(buf, size, "shm:%.250s", path);
+}
+
+static ipc_err fx_named_attach(struct ipc_sync *s, unsigned flags,
+                               unsigned init, const struct ipc_deadline *dl)
+{
+    ipc_region *r = s->u.fx.region;
+    if (ipc_region_size(r) < IPC_SYNC_SIZE)
+        return ipc__fail(IPC_EPROTO,
+                         "shm: %s: %zu bytes, too small for a "
+                         "sync object",
+                         s->address, ipc_region_size(r));
+    long nap_ns = 10000;
+    for (;;) {
+        ipc_err err = ipc__sync_futex_attach(s, ipc_region_ptr(r), flags, init);
+        if (err != IPC_ENOENT)
+            return err;
+        if (ipc__nap(dl, &nap_ns) != IPC_OK)
+            return ipc__fail(dl->nonblock ? IPC_EAGAIN : IPC_ETIMEDOUT,
+                             "shm: %s: its creator has not finished making "
+                             "the %s (died?)",
+                             s->address, ipc__sync_kind_name(s->kind));
+    }
+}
+
+static ipc_err fx_named_open(struct ipc_sync *s, const struct ipc_addr *addr,
+                             unsigned flags, unsigned init,
+                             const struct ipc_deadline *dl)
+{
+    (void)addr;
+    ipc_region *r = NULL;
+    ipc_err err = IPC_EEXIST;
+    /* Create exclusively first: only the creator may initialise. */
+    if (flags & IPC_F_CREATE)
+        err = ipc_region_open(
+            s->address, IPC_F_CREATE | IPC_F_EXCL | (flags & IPC_F_REPLACE),
+            IPC_SYNC_SIZE, ipc__deadline_poll_ms(dl), &r);
+    if (err == IPC_OK) {
+        s->owner = true;
+        s->u.fx.region = r;
+        return fx_named_attach(s, IPC_F_CREATE, init, dl);
+    }
+    if (err != IPC_EEXIST || (flags & IPC_F_EXCL))
+        return err;
+    /* With IPC_F_CREATE the region module opens only a region of the
+     * caller's uid (ipc.h). Should the name vanish between the two calls,
+     * this makes a region nobody initialises: the wait below times out. */
+    err = ipc_region_open(s->address, flags & IPC_F_CREATE,
+                          (flags & IPC_F_CREATE) ? IPC_SYNC_SIZE : 0,
+                          ipc__deadline_poll_ms(dl), &r);
+    if (err != IPC_OK)
+        return err;
+    s->u.fx.region = r;
+    return fx_named_attach(s, 0, 0, dl);
+}
+
+static void fx_named_close(struct ipc_sync *s)
+{
+    if (!s->u.fx.region)
+        return;
+    ipc_region_close(s->u.fx.region);
+    s->u.fx.region = NULL;
+    if (s->owner) {
+        char name[300];
+        struct ipc_addr addr;
+        if (ipc__addr_parse(s->address, &addr) == IPC_OK) {
+            fx_region_name(name, sizeof name, addr.path);
+            (void)ipc_region_unlink(name);
+        }
+    }
+}
+
+static ipc_err fx_named_unlink(const struct ipc_addr *addr)
+{
+    char name[300];
+    fx_region_name(name, sizeof name, addr->path);
+    return ipc_region_unlink(name);
+}
+
+#define FX_LOCK_CAPS                                                           \
+    (IPC_SYNC_CAP_SUPPORTED | IPC_SYNC_CAP_ROBUST | IPC_SYNC_CAP_TIMED |       \
+     IPC_SYNC_CAP_PLACE)
+#define FX_CAPS                                                                \
+    (IPC_SYNC_CAP_SUPPORTED | IPC_SYNC_CAP_TIMED | IPC_SYNC_CAP_PLACE)
+
+const struct ipc__sync_mech ipc__sync_futex = {
+    .scheme = "shm",
+    .caps = {[IPC_SYNC_MUTEX] = FX_LOCK_CAPS,
+             [IPC_SYNC_SEM] = FX_CAPS,
+             [IPC_SYNC_BARRIER] = FX_CAPS,
+             [IPC_SYNC_SPIN] = FX_LOCK_CAPS,
+             [IPC_SYNC_EVENT] = FX_CAPS},
+    .name_max = 250,
+    .open = fx_named_open,
+    .close = fx_named_close,
+    .unlink = fx_named_unlink,
+    .lock = fx_lock,
+    .unlock = fx_unlock,
+    .consistent = fx_consistent,
+    .sem_wait = fx_sem_wait,
+    .sem_post = fx_sem_post,
+    .sem_value = fx_sem_value,
+    .barrier_wait = fx_barrier_wait,
+    .barrier_reset = fx_barrier_reset,
+    .event_set = fx_event_set,
+    .event_clear = fx_event_clear,
+    .event_wait = fx_event_wait,
+};
