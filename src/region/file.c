@@ -159,6 +159,14 @@ static ipc_err file_attach(struct ipc_region *r, const char *path, size_t size)
     return ipc__region_map(r, "file", path);
 }
 
+/* Forget a failed attempt's descriptor before the next one. */
+static void file_reset(struct ipc_region *r)
+{
+    if (r->fd >= 0)
+        close(r->fd);
+    r->fd = -1;
+}
+
 static ipc_err file_region_open(struct ipc_region *r,
                                 const struct ipc_addr *addr, unsigned flags,
                                 size_t size, mode_t mode,
@@ -168,20 +176,22 @@ static ipc_err file_region_open(struct ipc_region *r,
     const char *path = addr->path;
     bool create = (flags & IPC_F_CREATE) && size != 0;
     ipc_err err = IPC_OK;
-    /* Bounded: each turn means another process created or removed it. */
+    /* Open first unless told to make a new file: making one reserves all
+     * its blocks, wasted if the name then turns out to exist. Bounded:
+     * each turn means another process created or removed the file. */
+    bool make_first = flags & (IPC_F_EXCL | IPC_F_REPLACE);
     for (int turn = 0; turn < 100; turn++) {
-        if (create) {
-            err = file_create(r, path, flags, size, mode);
-            if (err != IPC_EEXIST || (flags & IPC_F_EXCL))
+        if (!make_first || !create) {
+            err = file_attach(r, path, size);
+            if (err != IPC_ENOENT || !create)
                 return err;
-            close(r->fd);
-            r->fd = -1;
+            file_reset(r);
         }
-        err = file_attach(r, path, size);
-        if (err != IPC_ENOENT || !create)
+        err = file_create(r, path, flags, size, mode);
+        if (err != IPC_EEXIST || (flags & IPC_F_EXCL))
             return err;
-        close(r->fd);
-        r->fd = -1;
+        file_reset(r);
+        make_first = false;
     }
     return ipc__fail(
         IPC_EBUSY, "file: %s was created and removed under us 100 times", path);

@@ -21,18 +21,9 @@ void (*ipc__region_hook)(const char *step);
 
 /* --------------------------------------------------------------- helpers */
 
-ipc_err ipc__region_reserve(int fd, uint64_t len, const char *scheme,
+ipc_err ipc__region_no_room(int fd, int rc, uint64_t len, const char *scheme,
                             const char *label)
 {
-    if (len > (uint64_t)INT64_MAX)
-        return ipc__fail(IPC_EINVAL, "%s: %s: %llu bytes is too large", scheme,
-                         label, (unsigned long long)len);
-    int rc;
-    do
-        rc = posix_fallocate(fd, 0, (off_t)len);
-    while (rc == EINTR);
-    if (rc == 0)
-        return IPC_OK;
     struct statvfs sv;
     unsigned long long avail = 0;
     if (fstatvfs(fd, &sv) == 0)
@@ -51,8 +42,21 @@ ipc_err ipc__region_reserve(int fd, uint64_t len, const char *scheme,
                          "%s: %s: %llu bytes is over the file size limit "
                          "(RLIMIT_FSIZE, or the largest file %s allows)",
                          scheme, label, (unsigned long long)len, where);
-    return ipc__errno(rc, "%s: %s: posix_fallocate of %llu bytes", scheme,
-                      label, (unsigned long long)len);
+    return ipc__errno(rc, "%s: %s: reserve %llu bytes", scheme, label,
+                      (unsigned long long)len);
+}
+
+ipc_err ipc__region_reserve(int fd, uint64_t len, const char *scheme,
+                            const char *label)
+{
+    if (len > (uint64_t)INT64_MAX)
+        return ipc__fail(IPC_EINVAL, "%s: %s: %llu bytes is too large", scheme,
+                         label, (unsigned long long)len);
+    int rc;
+    do
+        rc = posix_fallocate(fd, 0, (off_t)len);
+    while (rc == EINTR);
+    return rc == 0 ? IPC_OK : ipc__region_no_room(fd, rc, len, scheme, label);
 }
 
 ipc_err ipc__region_trust(int fd, const char *scheme, const char *label,
@@ -354,9 +358,12 @@ ipc_err ipc_region_address(const ipc_region *r, char *buf, size_t size)
 {
     if (!r || !buf)
         return ipc__fail(IPC_EINVAL, "ipc_region_address: NULL argument");
-    int n = r->address ? snprintf(buf, size, "%s", r->address)
-                       : snprintf(buf, size, "%s:?fd=%d&size=%zu",
-                                  r->mech->scheme, r->fd, r->size);
+    /* A pair's address is made afresh: an adopter may have given a
+     * shorter one ("memfd:?fd=N"). */
+    int n = (r->caps & IPC_REGION_CAP_NAMED)
+                ? snprintf(buf, size, "%s", r->address)
+                : snprintf(buf, size, "%s:?fd=%d&size=%zu", r->mech->scheme,
+                           r->fd, r->size);
     if (n < 0 || (size_t)n >= size)
         return ipc__fail(IPC_EMSGSIZE,
                          "ipc_region_address: needs %d bytes, buffer has %zu",

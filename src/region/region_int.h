@@ -70,6 +70,9 @@ extern const struct ipc_region_mech ipc__region_memfd;
  * IPC_ELIMIT naming where (the file system of fd, its free bytes). */
 ipc_err ipc__region_reserve(int fd, uint64_t len, const char *scheme,
                             const char *label);
+/* The error for a reservation that failed with rc (errno). */
+ipc_err ipc__region_no_room(int fd, int rc, uint64_t len, const char *scheme,
+                            const char *label);
 /* fstat fd and check it may be trusted: a regular file owned by the
  * caller's euid or root (IPC_EACCES naming the owner; IPC_EPROTO for
  * another kind of file). */

@@ -228,7 +228,7 @@ static ipc_err shm_build(struct ipc_region *r, const char *name, size_t size,
         w = pwrite(r->fd, bytes, sizeof bytes, 0);
     while (w < 0 && errno == EINTR);
     if (w != (ssize_t)sizeof bytes)
-        return w < 0 ? ipc__region_reserve(r->fd, total, "shm", name)
+        return w < 0 ? ipc__region_no_room(r->fd, errno, total, "shm", name)
                      : ipc__fail(IPC_EIO, "shm: %s: short write", name);
     IPC_REGION_HOOK("shm-locked");
     ipc_err err = ipc__region_reserve(r->fd, total, "shm", name);

@@ -155,6 +155,8 @@ regions = {
     "bad_hdr_size": robj(4096 + 8192) + rhdr(8192, hs=64),
     "bad_ready": robj(4096 + 8192) + rhdr(8192, ready=1),
     "size_zero": robj(4096) + rhdr(0), "huge": robj(4096 + 8192) + rhdr(2**63),
+    # a crash once: 30 bytes given, the object's zeroes complete a header
+    "short_ready_zero_tail": robj(4097) + rhdr(1, pid=0)[:30],
 }
 for k, v in regions.items():
     put("region_hdr", k, v)
