@@ -274,7 +274,7 @@ static int adv_full_fs(void *arg)
     ipc_region *r = NULL;
     snprintf(dir, sizeof dir, "%s/ipcrt-%ld-mnt", tu_tmpdir(), (long)getpid());
     if (unshare(CLONE_NEWNS) < 0 ||
-        mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+        mount("none", "/", "none", MS_REC | MS_PRIVATE, NULL) < 0)
         return 77;
     if (mkdir(dir, 0700) < 0 ||
         mount("ipcrt", dir, "tmpfs", 0, "size=1m") < 0 ||
@@ -378,6 +378,29 @@ static void test_file_kinds(void **state)
     assert_memory_equal(buf, "DATA file", 9);
 }
 
+/* The mechanism table keeps its word: an op is there exactly when its
+ * capability says so, and every mechanism answers its scheme. */
+static void test_mech_table(void **state)
+{
+    (void)state;
+    const struct ipc_region_mech *const mechs[] = {
+        &ipc__region_shm, &ipc__region_file, &ipc__region_memfd};
+    for (size_t i = 0; i < sizeof mechs / sizeof mechs[0]; i++) {
+        const struct ipc_region_mech *m = mechs[i];
+        assert_non_null(m->scheme);
+        if (m->built_out)
+            continue;
+        assert_int_equal(m->pair != NULL, !!(m->caps & IPC_REGION_CAP_PAIR));
+        assert_int_equal(m->unlink != NULL,
+                         !!(m->caps & IPC_REGION_CAP_NAMED));
+        assert_int_equal(m->name_max > 0, !!(m->caps & IPC_REGION_CAP_NAMED));
+        assert_non_null(m->open); /* named, or adoption of a pair */
+        const struct rt_mech *want = rt_mech_find(m->scheme);
+        assert_non_null(want);
+        assert_int_equal(m->caps, want->caps);
+    }
+}
+
 int main(int argc, char **argv)
 {
     adv_self = argv[0];
@@ -397,6 +420,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_teardown(test_full_file_system, teardown),
         cmocka_unit_test_teardown(test_fsize_limit, teardown),
         cmocka_unit_test_teardown(test_file_kinds, teardown),
+        cmocka_unit_test(test_mech_table),
     };
     return cmocka_run_group_tests_name("region.adversarial", tests, NULL, NULL);
 }
