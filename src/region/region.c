@@ -143,6 +143,18 @@ static ipc_err region_resolve(const char *address, struct ipc_addr *addr,
                      addr->scheme);
 }
 
+/* The common start of open and pair: out checked and cleared, the
+ * address parsed and its mechanism found. */
+static ipc_err region_begin(const char *call, const char *address,
+                            ipc_region **out, struct ipc_addr *addr,
+                            const struct ipc_region_mech **mech)
+{
+    if (!out)
+        return ipc__fail(IPC_EINVAL, "%s: out is NULL", call);
+    *out = NULL;
+    return region_resolve(address, addr, mech);
+}
+
 static ipc_err region_check_addr(const struct ipc_region_mech *mech,
                                  const struct ipc_addr *addr, bool named,
                                  size_t *size)
@@ -238,10 +250,7 @@ ipc_err ipc_region_open(const char *address, unsigned flags, size_t size,
 {
     struct ipc_addr addr;
     const struct ipc_region_mech *mech = NULL;
-    if (!out)
-        return ipc__fail(IPC_EINVAL, "ipc_region_open: out is NULL");
-    *out = NULL;
-    ipc_err err = region_resolve(address, &addr, &mech);
+    ipc_err err = region_begin("ipc_region_open", address, out, &addr, &mech);
     if (err != IPC_OK)
         return err;
     if (!mech->open)
@@ -275,10 +284,7 @@ ipc_err ipc_region_pair(const char *address, unsigned flags, size_t size,
 {
     struct ipc_addr addr;
     const struct ipc_region_mech *mech = NULL;
-    if (!out)
-        return ipc__fail(IPC_EINVAL, "ipc_region_pair: out is NULL");
-    *out = NULL;
-    ipc_err err = region_resolve(address, &addr, &mech);
+    ipc_err err = region_begin("ipc_region_pair", address, out, &addr, &mech);
     if (err != IPC_OK)
         return err;
     if (!mech->pair)

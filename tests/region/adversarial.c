@@ -37,13 +37,6 @@ static void adv_hook(const char *step)
         raise(adv_signal);
 }
 
-static int teardown(void **state)
-{
-    (void)state;
-    rt_cleanup();
-    return 0;
-}
-
 /* A child that creates addr and meets sig at step; returns its pid once
  * it is stopped or dead there. */
 static pid_t adv_creator(const char *addr, const char *step, int sig)
@@ -116,6 +109,66 @@ static void test_shm_creator_killed_early(void **state)
     CHECK(ipc_region_unlink(addr), IPC_OK);
     adv_creator(addr, "shm-locked", SIGKILL);
     CHECK(ipc_region_unlink(addr), IPC_OK); /* a dead creator's half */
+}
+
+#define KILL_ROUNDS 50
+#define KILL_RACERS 4
+#define KILL_SIZE (16 << 20) /* reserving it takes long enough to be hit */
+
+/* Racers creating one name while one of them is SIGKILLed at a random
+ * instant, KILL_ROUNDS times per mechanism: every survivor ends within its
+ * timeout, with the region (0), a dead creator's half (EPROTO) or, for a
+ * creator killed before its first lock, the timeout; then unlink leaves
+ * nothing. */
+static int adv_racer(const char *addr)
+{
+    ipc_region *r = NULL;
+    ipc_err err = ipc_region_open(addr, IPC_F_CREATE, KILL_SIZE, 300, &r);
+    if (err == IPC_OK)
+        ((volatile char *)ipc_region_ptr(r))[KILL_SIZE - 1] = 1;
+    ipc_region_close(r);
+    return err == IPC_OK          ? 0
+           : err == IPC_EPROTO    ? 1
+           : err == IPC_ETIMEDOUT ? 2
+                                  : 10 + (int)err;
+}
+
+static void test_race_with_kills(void **state)
+{
+    (void)state;
+    int outcomes[4] = {0};
+    for (int m = 0; m < 2; m++) {
+        const struct rt_mech *mech = rt_mech_find(m ? "file" : "shm");
+        for (int round = 0; round < KILL_ROUNDS; round++) {
+            char addr[512];
+            pid_t pids[KILL_RACERS];
+            rt_addr(mech, addr, sizeof addr);
+            for (int i = 0; i < KILL_RACERS; i++) {
+                pids[i] = tu_fork();
+                assert_true(pids[i] >= 0);
+                if (pids[i] == 0)
+                    _exit(adv_racer(addr));
+            }
+            usleep((useconds_t)tu_rand_range(0, 1500));
+            kill(pids[tu_rand_range(0, KILL_RACERS - 1)], SIGKILL);
+            for (int i = 0; i < KILL_RACERS; i++) {
+                int status = 0;
+                assert_true(tu_wait(pids[i], 5000, &status));
+                if (WIFSIGNALED(status))
+                    continue;
+                int code = WEXITSTATUS(status);
+                if (code > 2)
+                    fail_msg("%s round %d: racer exit %d", mech->name, round,
+                             code);
+                outcomes[code]++;
+            }
+            rt_cleanup(); /* unlinks, and fails on anything left */
+        }
+    }
+    print_message("race with kills: %d opened, %d dead creator, %d timed "
+                  "out (%d rounds per mechanism)\n",
+                  outcomes[0], outcomes[1], outcomes[2], KILL_ROUNDS);
+    assert_true(outcomes[0] > 0);
 }
 
 /* A file: creator killed before the link leaves nothing at all. */
@@ -391,8 +444,7 @@ static void test_mech_table(void **state)
         if (m->built_out)
             continue;
         assert_int_equal(m->pair != NULL, !!(m->caps & IPC_REGION_CAP_PAIR));
-        assert_int_equal(m->unlink != NULL,
-                         !!(m->caps & IPC_REGION_CAP_NAMED));
+        assert_int_equal(m->unlink != NULL, !!(m->caps & IPC_REGION_CAP_NAMED));
         assert_int_equal(m->name_max > 0, !!(m->caps & IPC_REGION_CAP_NAMED));
         assert_non_null(m->open); /* named, or adoption of a pair */
         const struct rt_mech *want = rt_mech_find(m->scheme);
@@ -410,16 +462,17 @@ int main(int argc, char **argv)
         cmocka_set_test_filter(argv[1]);
     tu_seed_from_env();
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_teardown(test_shm_creator_stopped, teardown),
-        cmocka_unit_test_teardown(test_shm_creator_killed_early, teardown),
-        cmocka_unit_test_teardown(test_file_creator_killed, teardown),
-        cmocka_unit_test_teardown(test_shm_truncated_or_scribbled, teardown),
-        cmocka_unit_test_teardown(test_shm_not_a_region, teardown),
-        cmocka_unit_test_teardown(test_memfd_sealed, teardown),
-        cmocka_unit_test_teardown(test_memfd_exec_adopt, teardown),
-        cmocka_unit_test_teardown(test_full_file_system, teardown),
-        cmocka_unit_test_teardown(test_fsize_limit, teardown),
-        cmocka_unit_test_teardown(test_file_kinds, teardown),
+        cmocka_unit_test_teardown(test_shm_creator_stopped, rt_teardown),
+        cmocka_unit_test_teardown(test_shm_creator_killed_early, rt_teardown),
+        cmocka_unit_test_teardown(test_file_creator_killed, rt_teardown),
+        cmocka_unit_test_teardown(test_shm_truncated_or_scribbled, rt_teardown),
+        cmocka_unit_test_teardown(test_shm_not_a_region, rt_teardown),
+        cmocka_unit_test_teardown(test_memfd_sealed, rt_teardown),
+        cmocka_unit_test_teardown(test_memfd_exec_adopt, rt_teardown),
+        cmocka_unit_test_teardown(test_full_file_system, rt_teardown),
+        cmocka_unit_test_teardown(test_fsize_limit, rt_teardown),
+        cmocka_unit_test_teardown(test_file_kinds, rt_teardown),
+        cmocka_unit_test_teardown(test_race_with_kills, rt_teardown),
         cmocka_unit_test(test_mech_table),
     };
     return cmocka_run_group_tests_name("region.adversarial", tests, NULL, NULL);

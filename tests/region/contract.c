@@ -39,13 +39,6 @@ static ipc_region *make(char *addr, size_t addr_size, unsigned flags)
     return r;
 }
 
-static int teardown(void **state)
-{
-    (void)state;
-    rt_cleanup();
-    return 0;
-}
-
 /* A new region is SIZE zero bytes at a page-aligned pointer. */
 static void test_zeroed(void **state)
 {
@@ -422,21 +415,21 @@ int main(int argc, char **argv)
         cmocka_set_test_filter(argv[2]);
     tu_seed_from_env();
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_teardown(test_zeroed, teardown),
-        cmocka_unit_test_teardown(test_shared_with_child, teardown),
-        cmocka_unit_test_teardown(test_second_open, teardown),
-        cmocka_unit_test_teardown(test_size_fixed, teardown),
-        cmocka_unit_test_teardown(test_names, teardown),
-        cmocka_unit_test_teardown(test_unlink, teardown),
-        cmocka_unit_test_teardown(test_rdonly, teardown),
-        cmocka_unit_test_teardown(test_bad_args, teardown),
-        cmocka_unit_test_teardown(test_caps, teardown),
-        cmocka_unit_test_teardown(test_inherit, teardown),
-        cmocka_unit_test_teardown(test_address, teardown),
-        cmocka_unit_test_teardown(test_mode_umask, teardown),
-        cmocka_unit_test_teardown(test_foreign_owner, teardown),
-        cmocka_unit_test_teardown(test_race_create, teardown),
-        cmocka_unit_test_teardown(test_replace, teardown),
+        cmocka_unit_test_teardown(test_zeroed, rt_teardown),
+        cmocka_unit_test_teardown(test_shared_with_child, rt_teardown),
+        cmocka_unit_test_teardown(test_second_open, rt_teardown),
+        cmocka_unit_test_teardown(test_size_fixed, rt_teardown),
+        cmocka_unit_test_teardown(test_names, rt_teardown),
+        cmocka_unit_test_teardown(test_unlink, rt_teardown),
+        cmocka_unit_test_teardown(test_rdonly, rt_teardown),
+        cmocka_unit_test_teardown(test_bad_args, rt_teardown),
+        cmocka_unit_test_teardown(test_caps, rt_teardown),
+        cmocka_unit_test_teardown(test_inherit, rt_teardown),
+        cmocka_unit_test_teardown(test_address, rt_teardown),
+        cmocka_unit_test_teardown(test_mode_umask, rt_teardown),
+        cmocka_unit_test_teardown(test_foreign_owner, rt_teardown),
+        cmocka_unit_test_teardown(test_race_create, rt_teardown),
+        cmocka_unit_test_teardown(test_replace, rt_teardown),
     };
     char group[32];
     snprintf(group, sizeof group, "region.%s", mech->name);
