@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 /*
@@ -115,6 +116,11 @@ static ipc_err file_create(struct ipc_region *r, const char *path,
         err = ipc__errno(errno, "file: fchmod %s", path);
     if (err == IPC_OK)
         err = ipc__region_reserve(fd, size, "file", path);
+    r->map_size = r->size = size;
+    if (err == IPC_OK)
+        err = ipc__region_map(r, "file", path);
+    if (err == IPC_OK)
+        err = ipc__region_init(r); /* before anyone can open it */
     if (err == IPC_OK)
         IPC_REGION_HOOK("file-made");
     int rc = err == IPC_OK ? file_publish(fd, tmp, path, replace) : 0;
@@ -126,8 +132,7 @@ static ipc_err file_create(struct ipc_region *r, const char *path,
         return ipc__fail(IPC_EEXIST, "file: %s exists", path);
     if (rc != 0)
         return ipc__errno(rc, "file: link %s into place", path);
-    r->map_size = r->size = size;
-    return ipc__region_map(r, "file", path);
+    return IPC_OK;
 }
 
 /* Open an existing file and map all of it. */
@@ -162,6 +167,9 @@ static ipc_err file_attach(struct ipc_region *r, const char *path, size_t size)
 /* Forget a failed attempt's descriptor before the next one. */
 static void file_reset(struct ipc_region *r)
 {
+    if (r->map)
+        munmap(r->map, r->map_size);
+    r->map = NULL;
     if (r->fd >= 0)
         close(r->fd);
     r->fd = -1;

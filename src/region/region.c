@@ -245,8 +245,29 @@ static ipc_err region_finish(ipc_region *r, ipc_err err, ipc_region **out)
     return IPC_OK;
 }
 
+ipc_err ipc__region_init(struct ipc_region *r)
+{
+    if (!r->init)
+        return IPC_OK;
+    ipc__clear_detail();
+    ipc_err err =
+        r->init((unsigned char *)r->map + r->offset, r->size, r->init_arg);
+    if (err != IPC_OK && ipc_last_detail()[0] == '\0')
+        ipc__fail(err, "%s: the init callback failed (%s): region not made",
+                  r->mech->scheme, ipc_errname(err));
+    return err;
+}
+
 ipc_err ipc_region_open(const char *address, unsigned flags, size_t size,
                         int timeout_ms, ipc_region **out)
+{
+    return ipc_region_open_init(address, flags, size, timeout_ms, NULL, NULL,
+                                out);
+}
+
+ipc_err ipc_region_open_init(const char *address, unsigned flags, size_t size,
+                             int timeout_ms, ipc_region_init_fn init, void *arg,
+                             ipc_region **out)
 {
     struct ipc_addr addr;
     const struct ipc_region_mech *mech = NULL;
@@ -266,6 +287,8 @@ ipc_err ipc_region_open(const char *address, unsigned flags, size_t size,
         free(r);
         return ipc__fail(IPC_ENOMEM, "%s: out of memory", mech->scheme);
     }
+    r->init = init;
+    r->init_arg = arg;
     mode_t mode =
         (mode_t)ipc__addr_get(&addr, IPC_KEY_MODE, REGION_MODE_DEFAULT);
     struct ipc_deadline dl;

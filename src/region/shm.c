@@ -238,10 +238,12 @@ static ipc_err shm_build(struct ipc_region *r, const char *name, size_t size,
     if ((err = ipc__region_map(r, "shm", name)) != IPC_OK)
         return err;
     ipc__region_hdr_encode(r->map, size, 0, (uint32_t)getpid());
-    __atomic_store_n((uint32_t *)((unsigned char *)r->map + 24),
-                     IPC_REGION_READY, __ATOMIC_RELEASE);
     r->offset = IPC_REGION_HDR_SIZE;
     r->size = size;
+    if ((err = ipc__region_init(r)) != IPC_OK)
+        return err;
+    __atomic_store_n((uint32_t *)((unsigned char *)r->map + 24),
+                     IPC_REGION_READY, __ATOMIC_RELEASE);
     shm_lock(r->fd, F_UNLCK, SHM_LOCK_MAKING);
     return IPC_OK;
 }

@@ -113,7 +113,7 @@ static void test_shm_creator_killed_early(void **state)
 
 #define KILL_ROUNDS 50
 #define KILL_RACERS 4
-#define KILL_SIZE (16 << 20) /* reserving it takes long enough to be hit */
+#define KILL_SIZE   (16 << 20) /* reserving it takes long enough to be hit */
 
 /* Racers creating one name while one of them is SIGKILLed at a random
  * instant, KILL_ROUNDS times per mechanism: every survivor ends within its
@@ -169,6 +169,61 @@ static void test_race_with_kills(void **state)
                   "out (%d rounds per mechanism)\n",
                   outcomes[0], outcomes[1], outcomes[2], KILL_ROUNDS);
     assert_true(outcomes[0] > 0);
+}
+
+struct slow_init {
+    int ms;
+};
+
+/* Half the memory, a pause, the other half: an opener that could map the
+ * region mid-init would see the halves differ. */
+static ipc_err adv_slow_init(void *mem, size_t size, void *arg)
+{
+    const struct slow_init *si = arg;
+    memset(mem, 0x11, size / 2);
+    tu_sleep_ms(si->ms);
+    memset((char *)mem + size / 2, 0x11, size - size / 2);
+    return IPC_OK;
+}
+
+static int adv_slow_creator(void *arg)
+{
+    struct slow_init si = {300};
+    ipc_region *r = NULL;
+    return ipc_region_open_init(arg, IPC_F_CREATE | IPC_F_EXCL, SIZE, 0,
+                                adv_slow_init, &si, &r) == IPC_OK
+               ? 0
+               : 1;
+}
+
+/* Openers never see a region before its creator's init returns: shm:
+ * openers wait for it (file: ones find no file until then). */
+static void test_init_never_seen(void **state)
+{
+    (void)state;
+    for (int m = 0; m < 2; m++) {
+        const struct rt_mech *mech = rt_mech_find(m ? "file" : "shm");
+        char addr[512];
+        rt_addr(mech, addr, sizeof addr);
+        pid_t pid = tu_fork();
+        assert_true(pid >= 0);
+        if (pid == 0)
+            _exit(adv_slow_creator(addr));
+        ipc_region *r = NULL;
+        ipc_err err;
+        int64_t t0 = tu_now_ns();
+        while ((err = ipc_region_open(addr, 0, 0, 3000, &r)) == IPC_ENOENT &&
+               tu_elapsed_ms(t0) < 3000)
+            tu_sleep_ms(1);
+        CHECK(err, IPC_OK);
+        const unsigned char *p = ipc_region_ptr(r);
+        assert_int_equal(p[0], 0x11);
+        assert_int_equal(p[SIZE - 1], 0x11);
+        ipc_region_close(r);
+        int status = 0;
+        assert_true(tu_wait(pid, 5000, &status));
+        assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    }
 }
 
 /* A file: creator killed before the link leaves nothing at all. */
@@ -473,6 +528,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_teardown(test_fsize_limit, rt_teardown),
         cmocka_unit_test_teardown(test_file_kinds, rt_teardown),
         cmocka_unit_test_teardown(test_race_with_kills, rt_teardown),
+        cmocka_unit_test_teardown(test_init_never_seen, rt_teardown),
         cmocka_unit_test(test_mech_table),
     };
     return cmocka_run_group_tests_name("region.adversarial", tests, NULL, NULL);
