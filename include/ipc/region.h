@@ -106,6 +106,25 @@ IPC_API ipc_err ipc_region_open(const char *address, unsigned flags,
                                 size_t size, int timeout_ms, ipc_region **out);
 
 /*
+ * Fill a region being created before any other process can map it: init
+ * runs once, in the creator only, on the zeroed memory (ipc_region_ptr's
+ * bytes), before shm: says ready and before file: links the file into
+ * place; an opener never sees the memory before init has returned. For
+ * the layout of what a region holds (a lock's initial state, a table's
+ * header), where zeroes are not a valid start. Return IPC_OK, or an error:
+ * the creation then fails with it and the object is removed. init must not
+ * open the region it is making (that open would wait for init).
+ */
+typedef ipc_err (*ipc_region_init_fn)(void *mem, size_t size, void *arg);
+
+/* ipc_region_open, with init (may be NULL) run if this call creates the
+ * region. */
+IPC_API ipc_err ipc_region_open_init(const char *address, unsigned flags,
+                                     size_t size, int timeout_ms,
+                                     ipc_region_init_fn init, void *arg,
+                                     ipc_region **out);
+
+/*
  * Make a private region of size bytes ("memfd:"), zero-filled, sealed
  * against resizing. flags: 0 or IPC_F_INHERIT. A forked child shares the
  * mapping; an exec'd child passes ipc_region_address()'s string (it needs

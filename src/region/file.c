@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 /*
@@ -116,6 +117,11 @@ static ipc_err file_create(struct ipc_region *r, const char *path,
         err = ipc__errno(errno, "file: fchmod %s", path);
     if (err == IPC_OK)
         err = ipc__region_reserve(fd, size, "file", path);
+    r->map_size = r->size = size;
+    if (err == IPC_OK)
+        err = ipc__region_map(r, "file", path);
+    if (err == IPC_OK)
+        err = ipc__region_init(r); /* before anyone can open it */
     if (err == IPC_OK)
         IPC_REGION_HOOK("file-made");
     int rc = err == IPC_OK ? file_publish(fd, tmp, path, replace) : 0;
@@ -127,8 +133,7 @@ static ipc_err file_create(struct ipc_region *r, const char *path,
         return ipc__fail(IPC_EEXIST, "file: %s exists", path);
     if (rc != 0)
         return ipc__errno(rc, "file: link %s into place", path);
-    r->map_size = r->size = size;
-    return ipc__region_map(r, "file", path);
+    return IPC_OK;
 }
 
 /* Open an existing file and map all of it. */
@@ -160,6 +165,17 @@ static ipc_err file_attach(struct ipc_region *r, const char *path, size_t size)
     return ipc__region_map(r, "file", path);
 }
 
+/* Forget a failed attempt's descriptor before the next one. */
+static void file_reset(struct ipc_region *r)
+{
+    if (r->map)
+        munmap(r->map, r->map_size);
+    r->map = NULL;
+    if (r->fd >= 0)
+        close(r->fd);
+    r->fd = -1;
+}
+
 static ipc_err file_region_open(struct ipc_region *r,
                                 const struct ipc_addr *addr, unsigned flags,
                                 size_t size, mode_t mode,
@@ -169,20 +185,22 @@ static ipc_err file_region_open(struct ipc_region *r,
     const char *path = addr->path;
     bool create = (flags & IPC_F_CREATE) && size != 0;
     ipc_err err = IPC_OK;
-    /* Bounded: each turn means another process created or removed it. */
+    /* Open first unless told to make a new file: making one reserves all
+     * its blocks, wasted if the name then turns out to exist. Bounded:
+     * each turn means another process created or removed the file. */
+    bool make_first = flags & (IPC_F_EXCL | IPC_F_REPLACE);
     for (int turn = 0; turn < 100; turn++) {
-        if (create) {
-            err = file_create(r, path, flags, size, mode);
-            if (err != IPC_EEXIST || (flags & IPC_F_EXCL))
+        if (!make_first || !create) {
+            err = file_attach(r, path, size);
+            if (err != IPC_ENOENT || !create)
                 return err;
-            close(r->fd);
-            r->fd = -1;
+            file_reset(r);
         }
-        err = file_attach(r, path, size);
-        if (err != IPC_ENOENT || !create)
+        err = file_create(r, path, flags, size, mode);
+        if (err != IPC_EEXIST || (flags & IPC_F_EXCL))
             return err;
-        close(r->fd);
-        r->fd = -1;
+        file_reset(r);
+        make_first = false;
     }
     return ipc__fail(
         IPC_EBUSY, "file: %s was created and removed under us 100 times", path);

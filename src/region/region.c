@@ -21,18 +21,9 @@ void (*ipc__region_hook)(const char *step);
 
 /* --------------------------------------------------------------- helpers */
 
-ipc_err ipc__region_reserve(int fd, uint64_t len, const char *scheme,
+ipc_err ipc__region_no_room(int fd, int rc, uint64_t len, const char *scheme,
                             const char *label)
 {
-    if (len > (uint64_t)INT64_MAX)
-        return ipc__fail(IPC_EINVAL, "%s: %s: %llu bytes is too large", scheme,
-                         label, (unsigned long long)len);
-    int rc;
-    do
-        rc = posix_fallocate(fd, 0, (off_t)len);
-    while (rc == EINTR);
-    if (rc == 0)
-        return IPC_OK;
     struct statvfs sv;
     unsigned long long avail = 0;
     if (fstatvfs(fd, &sv) == 0)
@@ -51,8 +42,21 @@ ipc_err ipc__region_reserve(int fd, uint64_t len, const char *scheme,
                          "%s: %s: %llu bytes is over the file size limit "
                          "(RLIMIT_FSIZE, or the largest file %s allows)",
                          scheme, label, (unsigned long long)len, where);
-    return ipc__errno(rc, "%s: %s: posix_fallocate of %llu bytes", scheme,
-                      label, (unsigned long long)len);
+    return ipc__errno(rc, "%s: %s: reserve %llu bytes", scheme, label,
+                      (unsigned long long)len);
+}
+
+ipc_err ipc__region_reserve(int fd, uint64_t len, const char *scheme,
+                            const char *label)
+{
+    if (len > (uint64_t)INT64_MAX)
+        return ipc__fail(IPC_EINVAL, "%s: %s: %llu bytes is too large", scheme,
+                         label, (unsigned long long)len);
+    int rc;
+    do
+        rc = posix_fallocate(fd, 0, (off_t)len);
+    while (rc == EINTR);
+    return rc == 0 ? IPC_OK : ipc__region_no_room(fd, rc, len, scheme, label);
 }
 
 ipc_err ipc__region_trust(int fd, const char *scheme, const char *label,
@@ -137,6 +141,18 @@ static ipc_err region_resolve(const char *address, struct ipc_addr *addr,
                      "address: \"%s\" is not a region scheme (shm, file, "
                      "memfd)",
                      addr->scheme);
+}
+
+/* The common start of open and pair: out checked and cleared, the
+ * address parsed and its mechanism found. */
+static ipc_err region_begin(const char *call, const char *address,
+                            ipc_region **out, struct ipc_addr *addr,
+                            const struct ipc_region_mech **mech)
+{
+    if (!out)
+        return ipc__fail(IPC_EINVAL, "%s: out is NULL", call);
+    *out = NULL;
+    return region_resolve(address, addr, mech);
 }
 
 static ipc_err region_check_addr(const struct ipc_region_mech *mech,
@@ -229,15 +245,33 @@ static ipc_err region_finish(ipc_region *r, ipc_err err, ipc_region **out)
     return IPC_OK;
 }
 
+ipc_err ipc__region_init(struct ipc_region *r)
+{
+    if (!r->init)
+        return IPC_OK;
+    ipc__clear_detail();
+    ipc_err err =
+        r->init((unsigned char *)r->map + r->offset, r->size, r->init_arg);
+    if (err != IPC_OK && ipc_last_detail()[0] == '\0')
+        ipc__fail(err, "%s: the init callback failed (%s): region not made",
+                  r->mech->scheme, ipc_errname(err));
+    return err;
+}
+
 ipc_err ipc_region_open(const char *address, unsigned flags, size_t size,
                         int timeout_ms, ipc_region **out)
 {
+    return ipc_region_open_init(address, flags, size, timeout_ms, NULL, NULL,
+                                out);
+}
+
+ipc_err ipc_region_open_init(const char *address, unsigned flags, size_t size,
+                             int timeout_ms, ipc_region_init_fn init, void *arg,
+                             ipc_region **out)
+{
     struct ipc_addr addr;
     const struct ipc_region_mech *mech = NULL;
-    if (!out)
-        return ipc__fail(IPC_EINVAL, "ipc_region_open: out is NULL");
-    *out = NULL;
-    ipc_err err = region_resolve(address, &addr, &mech);
+    ipc_err err = region_begin("ipc_region_open", address, out, &addr, &mech);
     if (err != IPC_OK)
         return err;
     if (!mech->open)
@@ -253,6 +287,8 @@ ipc_err ipc_region_open(const char *address, unsigned flags, size_t size,
         free(r);
         return ipc__fail(IPC_ENOMEM, "%s: out of memory", mech->scheme);
     }
+    r->init = init;
+    r->init_arg = arg;
     mode_t mode =
         (mode_t)ipc__addr_get(&addr, IPC_KEY_MODE, REGION_MODE_DEFAULT);
     struct ipc_deadline dl;
@@ -271,10 +307,7 @@ ipc_err ipc_region_pair(const char *address, unsigned flags, size_t size,
 {
     struct ipc_addr addr;
     const struct ipc_region_mech *mech = NULL;
-    if (!out)
-        return ipc__fail(IPC_EINVAL, "ipc_region_pair: out is NULL");
-    *out = NULL;
-    ipc_err err = region_resolve(address, &addr, &mech);
+    ipc_err err = region_begin("ipc_region_pair", address, out, &addr, &mech);
     if (err != IPC_OK)
         return err;
     if (!mech->pair)
@@ -354,9 +387,12 @@ ipc_err ipc_region_address(const ipc_region *r, char *buf, size_t size)
 {
     if (!r || !buf)
         return ipc__fail(IPC_EINVAL, "ipc_region_address: NULL argument");
-    int n = r->address ? snprintf(buf, size, "%s", r->address)
-                       : snprintf(buf, size, "%s:?fd=%d&size=%zu",
-                                  r->mech->scheme, r->fd, r->size);
+    /* A pair's address is made afresh: an adopter may have given a
+     * shorter one ("memfd:?fd=N"). */
+    int n = (r->caps & IPC_REGION_CAP_NAMED)
+                ? snprintf(buf, size, "%s", r->address)
+                : snprintf(buf, size, "%s:?fd=%d&size=%zu", r->mech->scheme,
+                           r->fd, r->size);
     if (n < 0 || (size_t)n >= size)
         return ipc__fail(IPC_EMSGSIZE,
                          "ipc_region_address: needs %d bytes, buffer has %zu",

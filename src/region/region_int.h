@@ -20,6 +20,8 @@ struct ipc_region {
     size_t offset; /* bytes of libipc header before the user's memory */
     size_t size;   /* the user's bytes */
     char *address; /* as opened (named regions), heap; NULL for pairs */
+    ipc_region_init_fn init; /* run by a creator before it publishes */
+    void *init_arg;
 };
 
 /*
@@ -69,6 +71,12 @@ extern const struct ipc_region_mech ipc__region_memfd;
 /* Reserve [0, len) of fd (posix_fallocate, EINTR retried): no room is
  * IPC_ELIMIT naming where (the file system of fd, its free bytes). */
 ipc_err ipc__region_reserve(int fd, uint64_t len, const char *scheme,
+                            const char *label);
+/* Run r's init on its memory (offset and size set, mapped), if any: a
+ * creator calls it before the region can be seen. */
+ipc_err ipc__region_init(struct ipc_region *r);
+/* The error for a reservation that failed with rc (errno). */
+ipc_err ipc__region_no_room(int fd, int rc, uint64_t len, const char *scheme,
                             const char *label);
 /* fstat fd and check it may be trusted: a regular file owned by the
  * caller's euid or root (IPC_EACCES naming the owner; IPC_EPROTO for

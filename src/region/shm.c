@@ -192,13 +192,18 @@ static bool shm_still_named(int fd, const char *name)
     return same;
 }
 
-/* Read the header's bytes and classify the object. */
-static enum ipc__region_kind shm_classify(int fd, const struct stat *st,
+/* Read the object's size (into *st) and its header's bytes, and classify
+ * it. */
+static enum ipc__region_kind shm_classify(int fd, struct stat *st,
                                           struct ipc__region_hdr *hdr,
                                           char *why, size_t why_size)
 {
     unsigned char bytes[IPC_REGION_HDR_BYTES];
     ssize_t n;
+    if (fstat(fd, st) < 0) {
+        snprintf(why, why_size, "fstat: %s", strerror(errno));
+        return IPC_REGION_OBJ_BAD;
+    }
     do
         n = pread(fd, bytes, sizeof bytes, 0);
     while (n < 0 && errno == EINTR);
@@ -228,7 +233,7 @@ static ipc_err shm_build(struct ipc_region *r, const char *name, size_t size,
         w = pwrite(r->fd, bytes, sizeof bytes, 0);
     while (w < 0 && errno == EINTR);
     if (w != (ssize_t)sizeof bytes)
-        return w < 0 ? ipc__region_reserve(r->fd, total, "shm", name)
+        return w < 0 ? ipc__region_no_room(r->fd, errno, total, "shm", name)
                      : ipc__fail(IPC_EIO, "shm: %s: short write", name);
     IPC_REGION_HOOK("shm-locked");
     ipc_err err = ipc__region_reserve(r->fd, total, "shm", name);
@@ -238,10 +243,12 @@ static ipc_err shm_build(struct ipc_region *r, const char *name, size_t size,
     if ((err = ipc__region_map(r, "shm", name)) != IPC_OK)
         return err;
     ipc__region_hdr_encode(r->map, size, 0, (uint32_t)getpid());
-    __atomic_store_n((uint32_t *)((unsigned char *)r->map + 24),
-                     IPC_REGION_READY, __ATOMIC_RELEASE);
     r->offset = IPC_REGION_HDR_SIZE;
     r->size = size;
+    if ((err = ipc__region_init(r)) != IPC_OK)
+        return err;
+    __atomic_store_n((uint32_t *)((unsigned char *)r->map + 24),
+                     IPC_REGION_READY, __ATOMIC_RELEASE);
     shm_lock(r->fd, F_UNLCK, SHM_LOCK_MAKING);
     return IPC_OK;
 }
@@ -275,12 +282,20 @@ static ipc_err shm_create(struct ipc_region *r, const char *name, size_t size,
 /* ----------------------------------------------------------------- open */
 
 /* A not-ready object: wait while its creator works, else say why not. */
-static ipc_err shm_not_ready(const char *name, int fd, const struct stat *st,
+static ipc_err shm_not_ready(const char *name, int fd, struct stat *st,
                              enum ipc__region_kind kind,
                              const struct ipc__region_hdr *hdr,
                              const struct ipc_deadline *dl, long *nap)
 {
     bool making = shm_write_locked(fd, SHM_LOCK_MAKING);
+    if (!making) {
+        /* The creator may have finished between our read of the header
+         * and the lock test: read again, now that nobody is making it. */
+        struct ipc__region_hdr now;
+        char why[160];
+        if (shm_classify(fd, st, &now, why, sizeof why) == IPC_REGION_OBJ_READY)
+            return IPC_OK; /* look again at once */
+    }
     if (!making && kind == IPC_REGION_OBJ_HALF)
         return ipc__fail(IPC_EPROTO,
                          "shm: %s: its creator (pid %u) died before it was "
@@ -320,8 +335,9 @@ static ipc_err shm_use(struct ipc_region *r, int fd, const char *name,
     return ipc__region_map(r, "shm", name);
 }
 
-/* One look at an existing object: IPC_OK with r mapped, IPC_EAGAIN to look
- * again (set *again), or the error. */
+/* One look at an existing object: IPC_OK with r mapped, IPC_OK with
+ * *again set to look again (after a nap, unless the region just became
+ * ready), or the error. */
 static ipc_err shm_look(struct ipc_region *r, const char *name, size_t size,
                         const struct ipc_deadline *dl, long *nap, bool *again)
 {
@@ -465,9 +481,7 @@ static ipc_err shm_region_unlink(const struct ipc_addr *addr)
         return errno == ENOENT
                    ? ipc__fail(IPC_ENOENT, "shm: %s does not exist", name)
                    : ipc__errno(errno, "shm: open %s", name);
-    if (fstat(fd, &st) < 0)
-        err = ipc__errno(errno, "shm: fstat %s", name);
-    else if (shm_classify(fd, &st, &hdr, why, sizeof why) == IPC_REGION_OBJ_BAD)
+    if (shm_classify(fd, &st, &hdr, why, sizeof why) == IPC_REGION_OBJ_BAD)
         err = ipc__fail(IPC_EPROTO, "shm: %s: %s: not removed", name, why);
     close(fd);
     if (err == IPC_OK && shm_unlink(name) < 0)

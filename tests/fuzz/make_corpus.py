@@ -163,3 +163,31 @@ syncs = {
 }
 for k, v in syncs.items():
     put("sync", k, bytes(v))
+
+# shm: region headers (region_int.h): 8 bytes of object size, then the
+# header's first 32 bytes.
+RMAGIC, RREADY = 0x314e474552435049, 0x52454459
+
+def rhdr(size, ready=RREADY, magic=RMAGIC, ver=1, hs=4096, pid=1234):
+    return struct.pack("<QIIQII", magic, ver, hs, size, ready, pid)
+
+def robj(n):
+    return struct.pack("<Q", n)
+
+regions = {
+    "ready": robj(4096 + 8192) + rhdr(8192),
+    "ready_small": robj(4097) + rhdr(1),
+    "half": robj(4096 + 8192) + rhdr(0, ready=0),
+    "blank": robj(4096 + 8192) + bytes(32), "empty": robj(0),
+    "short": robj(20) + rhdr(8192)[:20],
+    "truncated": robj(4096 + 4096) + rhdr(8192),
+    "bad_magic": robj(4096 + 8192) + rhdr(8192, magic=0x1122334455667788),
+    "bad_version": robj(4096 + 8192) + rhdr(8192, ver=2),
+    "bad_hdr_size": robj(4096 + 8192) + rhdr(8192, hs=64),
+    "bad_ready": robj(4096 + 8192) + rhdr(8192, ready=1),
+    "size_zero": robj(4096) + rhdr(0), "huge": robj(4096 + 8192) + rhdr(2**63),
+    # a crash once: 30 bytes given, the object's zeroes complete a header
+    "short_ready_zero_tail": robj(4097) + rhdr(1, pid=0)[:30],
+}
+for k, v in regions.items():
+    put("region_hdr", k, v)

@@ -39,13 +39,6 @@ static ipc_region *make(char *addr, size_t addr_size, unsigned flags)
     return r;
 }
 
-static int teardown(void **state)
-{
-    (void)state;
-    rt_cleanup();
-    return 0;
-}
-
 /* A new region is SIZE zero bytes at a page-aligned pointer. */
 static void test_zeroed(void **state)
 {
@@ -412,6 +405,63 @@ static void test_replace(void **state)
     ipc_region_close(b);
 }
 
+struct init_log {
+    int calls;
+    size_t size;
+    bool zeroed;
+    ipc_err answer;
+};
+
+static ipc_err init_fill(void *mem, size_t size, void *arg)
+{
+    struct init_log *log = arg;
+    const unsigned char *p = mem;
+    log->calls++;
+    log->size = size;
+    log->zeroed = true;
+    for (size_t i = 0; i < size; i++)
+        log->zeroed &= p[i] == 0;
+    memset(mem, 0x5a, size);
+    return log->answer;
+}
+
+/* ipc_region_open_init: init runs once, in the creator, on zeroes; an
+ * opener of the made region runs nothing; a failing init fails the create
+ * with its code and leaves no object. */
+static void test_init(void **state)
+{
+    (void)state;
+    if (!mech->named)
+        skip(); /* a pair's maker fills it before it hands it out */
+    char addr[512], path[600];
+    struct init_log log = {0, 0, false, IPC_OK};
+    ipc_region *r = NULL, *b = NULL;
+    rt_addr(mech, addr, sizeof addr);
+    CHECK(
+        ipc_region_open_init(addr, IPC_F_CREATE, SIZE, 0, init_fill, &log, &r),
+        IPC_OK);
+    assert_int_equal(log.calls, 1);
+    assert_int_equal(log.size, SIZE);
+    assert_true(log.zeroed);
+    CHECK(
+        ipc_region_open_init(addr, IPC_F_CREATE, SIZE, 0, init_fill, &log, &b),
+        IPC_OK);
+    assert_int_equal(log.calls, 1);
+    assert_int_equal(((unsigned char *)ipc_region_ptr(b))[SIZE - 1], 0x5a);
+    ipc_region_close(b);
+    ipc_region_close(r);
+
+    rt_addr(mech, addr, sizeof addr);
+    log.answer = IPC_EPROTO;
+    CHECK(
+        ipc_region_open_init(addr, IPC_F_CREATE, SIZE, 0, init_fill, &log, &r),
+        IPC_EPROTO);
+    assert_null(r);
+    assert_non_null(strstr(ipc_last_detail(), "init"));
+    rt_os_path(addr, path, sizeof path);
+    assert_false(tu_path_exists(path));
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2 || !(mech = rt_mech_find(argv[1]))) {
@@ -422,21 +472,22 @@ int main(int argc, char **argv)
         cmocka_set_test_filter(argv[2]);
     tu_seed_from_env();
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_teardown(test_zeroed, teardown),
-        cmocka_unit_test_teardown(test_shared_with_child, teardown),
-        cmocka_unit_test_teardown(test_second_open, teardown),
-        cmocka_unit_test_teardown(test_size_fixed, teardown),
-        cmocka_unit_test_teardown(test_names, teardown),
-        cmocka_unit_test_teardown(test_unlink, teardown),
-        cmocka_unit_test_teardown(test_rdonly, teardown),
-        cmocka_unit_test_teardown(test_bad_args, teardown),
-        cmocka_unit_test_teardown(test_caps, teardown),
-        cmocka_unit_test_teardown(test_inherit, teardown),
-        cmocka_unit_test_teardown(test_address, teardown),
-        cmocka_unit_test_teardown(test_mode_umask, teardown),
-        cmocka_unit_test_teardown(test_foreign_owner, teardown),
-        cmocka_unit_test_teardown(test_race_create, teardown),
-        cmocka_unit_test_teardown(test_replace, teardown),
+        cmocka_unit_test_teardown(test_zeroed, rt_teardown),
+        cmocka_unit_test_teardown(test_shared_with_child, rt_teardown),
+        cmocka_unit_test_teardown(test_second_open, rt_teardown),
+        cmocka_unit_test_teardown(test_size_fixed, rt_teardown),
+        cmocka_unit_test_teardown(test_names, rt_teardown),
+        cmocka_unit_test_teardown(test_unlink, rt_teardown),
+        cmocka_unit_test_teardown(test_rdonly, rt_teardown),
+        cmocka_unit_test_teardown(test_bad_args, rt_teardown),
+        cmocka_unit_test_teardown(test_caps, rt_teardown),
+        cmocka_unit_test_teardown(test_inherit, rt_teardown),
+        cmocka_unit_test_teardown(test_address, rt_teardown),
+        cmocka_unit_test_teardown(test_mode_umask, rt_teardown),
+        cmocka_unit_test_teardown(test_foreign_owner, rt_teardown),
+        cmocka_unit_test_teardown(test_race_create, rt_teardown),
+        cmocka_unit_test_teardown(test_replace, rt_teardown),
+        cmocka_unit_test_teardown(test_init, rt_teardown),
     };
     char group[32];
     snprintf(group, sizeof group, "region.%s", mech->name);

@@ -98,6 +98,13 @@ void rt_cleanup(void)
     assert_int_equal(left, 0);
 }
 
+int rt_teardown(void **state)
+{
+    (void)state;
+    rt_cleanup();
+    return 0;
+}
+
 void rt_check(ipc_err got, ipc_err want, const char *what, int line)
 {
     if (got == want)

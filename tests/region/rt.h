@@ -28,6 +28,8 @@ void rt_os_path(const char *addr, char *buf, size_t size);
  * fail the test if any of them, or any hidden temporary file of ours,
  * is still there. */
 void rt_cleanup(void);
+/* rt_cleanup as a cmocka teardown. */
+int rt_teardown(void **state);
 
 /* CHECK(call, want): the call gives the error named, else the line, the
  * call and libipc's detail are printed and the test fails. */

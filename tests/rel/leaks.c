@@ -2,8 +2,9 @@
 /* After the whole suite (ctest fixture cleanup): no FIFO, socket file,
  * /dev/shm entry, POSIX queue, run directory or bound socket made by a test
  * process that has ended. Test names carry "<prefix>-<pid>-": the suite's
- * (ipcrel), the contract suite's (ipct, ipcl). Objects of live processes
- * are in use by tests still running elsewhere and are left alone. SysV
+ * (ipcrel), the contract suite's (ipct, ipcl), the region suite's (ipcrt).
+ * Objects of live processes are in use by tests still running elsewhere
+ * and are left alone. SysV
  * queues carry no name: each rel program checks its own (rel.c). */
 #include "leakscan.h"
 #include "testutil.h"
@@ -15,7 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const leak_prefixes[] = {"ipcrel-", "ipct-", "ipcl-"};
+static const char *const leak_prefixes[] = {"ipcrel-", "ipct-", "ipcl-",
+                                            "ipcrt-"};
 
 /* The pid in "...<prefix><pid>-..." if name carries a test prefix. */
 static long leak_pid(const char *name)
