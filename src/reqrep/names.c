@@ -25,8 +25,11 @@ static const struct ipc_rr_scheme rr_schemes[] = {
 
 static atomic_uint rr_counter;
 
-uint64_t ipc__rr_start_time(pid_t pid)
+/* Start time of pid, and whether it has exited (a zombie: its parent has
+ * not reaped it yet, but it will never answer). */
+static uint64_t rr_stat(pid_t pid, bool *exited)
 {
+    *exited = false;
 #ifdef __linux__
     char path[64], buf[1024];
     snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
@@ -39,10 +42,11 @@ uint64_t ipc__rr_start_time(pid_t pid)
         return 0;
     buf[n] = '\0';
     /* The command name may hold spaces and ')': fields start after the
-     * last ')'. starttime is field 22; after ')' come fields 3, 4, ... */
+     * last ')'. " S ppid ..." : the state is field 3, starttime field 22. */
     char *p = strrchr(buf, ')');
-    if (!p)
+    if (!p || p[1] != ' ')
         return 0;
+    *exited = p[2] == 'Z' || p[2] == 'X';
     p++;
     for (int field = 2; field < 21 && p; field++)
         p = strchr(p + 1, ' ');
@@ -53,20 +57,25 @@ uint64_t ipc__rr_start_time(pid_t pid)
 #endif
 }
 
+uint64_t ipc__rr_start_time(pid_t pid)
+{
+    bool exited;
+    return rr_stat(pid, &exited);
+}
+
 bool ipc__rr_alive(pid_t pid, uint64_t start)
 {
     if (pid <= 0)
         return false;
     if (kill(pid, 0) != 0 && errno == ESRCH)
         return false;
-    if (start == 0)
-        return true;
-    uint64_t now = ipc__rr_start_time(pid);
-    /* 0: exited between the two looks (or /proc is gone: then trust
-     * kill's answer). */
-    if (now == 0)
-        return kill(pid, 0) == 0 || errno != ESRCH;
-    return now == start;
+    bool exited;
+    uint64_t now = rr_stat(pid, &exited);
+    if (exited)
+        return false;
+    /* 0: no start time to compare (none recorded, or /proc unreadable):
+     * trust kill's answer. */
+    return start == 0 || now == 0 || now == start;
 }
 
 const struct ipc_rr_scheme *ipc__rr_scheme(const char *address, ipc_err *err)
@@ -102,35 +111,71 @@ static const char *rr_tmpdir(void)
     return t && t[0] == '/' && strlen(t) < 128 ? t : "/tmp";
 }
 
-ipc_err ipc__rr_reply_name(const struct ipc_rr_scheme *sc, const char *address,
-                           const char *query, char *out, size_t size)
+/* Where a scheme's reply names live, and their prefix: dir is the
+ * directory a sweep lists ("" where none can be listed), prefix the start
+ * of every reply name of this server ("<server name's last part>.rr."). */
+static void rr_place(const struct ipc_rr_scheme *sc, const char *address,
+                     char *dir, size_t dsize, char *prefix, size_t psize)
 {
     const char *name;
     size_t n = rr_name(address, &name);
-    char id[96];
-    pid_t pid = getpid();
-    snprintf(id, sizeof id, RR_TAG "%d.%" PRIu64 ".%u", (int)pid,
-             ipc__rr_start_time(pid), atomic_fetch_add(&rr_counter, 1));
-    int len;
-    if (sc->keyfile) {
-        len = snprintf(out, size, "sysv:%s/ipc%s", rr_tmpdir(), id);
-    } else if (strcmp(sc->scheme, "unix") == 0) {
+    const char *slash = memrchr(name, '/', n);
+    const char *base = slash ? slash + 1 : name;
+    size_t blen = n - (size_t)(base - name);
+    snprintf(prefix, psize, "%.*s" RR_TAG, (int)blen, base);
+    if (sc->keyfile)
+        snprintf(dir, dsize, "%s", rr_tmpdir());
+    else if (strcmp(sc->scheme, "mq") == 0)
+        snprintf(dir, dsize, "/dev/mqueue"); /* Linux, where mounted */
+    else if (strcmp(sc->scheme, "shm") == 0)
+        snprintf(dir, dsize, "/dev/shm"); /* Linux */
+    else if (slash)
+        snprintf(dir, dsize, "%.*s", (int)(slash - name), name);
+    else
+        dir[0] = '\0';
+#ifdef __linux__
+    if (strcmp(sc->scheme, "unix") == 0)
+        dir[0] = '\0'; /* abstract names: nothing to sweep */
+#endif
+}
+
+/* The address of reply name `leaf` (prefix + id) in dir. */
+static int rr_compose(const struct ipc_rr_scheme *sc, const char *dir,
+                      const char *leaf, const char *query, char *out,
+                      size_t size)
+{
+    if (sc->keyfile || strcmp(sc->scheme, "fifo") == 0)
+        return snprintf(out, size, "%s:%s/%s%s", sc->scheme, dir, leaf, query);
+    if (strcmp(sc->scheme, "unix") == 0) {
 #ifdef __linux__
         /* Abstract: the kernel removes the name with the last socket. */
-        len = snprintf(out, size, "unix:@ipc%s%s", id, query);
+        return snprintf(out, size, "unix:@%s%s", leaf, query);
 #else
-        len = snprintf(out, size, "unix:%.*s%s%s", (int)n, name, id, query);
+        return snprintf(out, size, "unix:%s/%s%s", dir, leaf, query);
 #endif
-    } else {
-        len = snprintf(out, size, "%s:%.*s%s%s", sc->scheme, (int)n, name, id,
-                       query);
     }
+    return snprintf(out, size, "%s:/%s%s", sc->scheme, leaf, query);
+}
+
+ipc_err ipc__rr_reply_name(const struct ipc_rr_scheme *sc, const char *address,
+                           const char *query, char *out, size_t size)
+{
+    char dir[IPC_RR_ADDR_MAX], leaf[IPC_RR_ADDR_MAX];
+    rr_place(sc, address, dir, sizeof dir, leaf, sizeof leaf);
+    pid_t pid = getpid();
+    size_t used = strlen(leaf);
+    snprintf(leaf + used, sizeof leaf - used, "%d.%" PRIu64 ".%u", (int)pid,
+             ipc__rr_start_time(pid), atomic_fetch_add(&rr_counter, 1));
+    if (!dir[0] && (sc->keyfile || strcmp(sc->scheme, "fifo") == 0))
+        strcpy(dir, ".");
+    int len = rr_compose(sc, dir, leaf, sc->keyfile ? "" : query, out, size);
     if (len < 0 || (size_t)len >= size)
         return ipc__fail(IPC_EINVAL, "reqrep: reply address for %s is too "
                                      "long",
                          address);
     if (!sc->keyfile)
         return IPC_OK;
+    /* sysv: the key comes from this file's inode (ftok). */
     int fd = open(out + 5, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd < 0)
         return ipc__errno(errno, "reqrep: key file %s", out + 5);
@@ -143,8 +188,10 @@ ipc_err ipc__rr_reply_name(const struct ipc_rr_scheme *sc, const char *address,
 
 void ipc__rr_remove(const struct ipc_rr_scheme *sc, const char *reply_addr)
 {
-    ipc_unlink(reply_addr);
-    if (sc->keyfile) {
+    ipc_err err = ipc_unlink(reply_addr);
+    /* The key file goes only with its queue: while it exists, a sweep can
+     * still find the queue. */
+    if (sc->keyfile && (err == IPC_OK || err == IPC_ENOENT)) {
         char path[IPC_RR_ADDR_MAX];
         const char *name;
         size_t n = rr_name(reply_addr, &name);
@@ -166,10 +213,11 @@ static bool rr_stale(const char *tail)
     return !ipc__rr_alive((pid_t)pid, start);
 }
 
-static void rr_sweep_dir(const struct ipc_rr_scheme *sc, const char *dir,
-                         const char *prefix, const char *addr_fmt)
+void ipc__rr_sweep_names(const struct ipc_rr_scheme *sc, const char *address)
 {
-    DIR *d = opendir(dir);
+    char dir[IPC_RR_ADDR_MAX], prefix[IPC_RR_ADDR_MAX];
+    rr_place(sc, address, dir, sizeof dir, prefix, sizeof prefix);
+    DIR *d = dir[0] ? opendir(dir) : NULL;
     if (!d)
         return;
     size_t plen = strlen(prefix);
@@ -179,41 +227,9 @@ static void rr_sweep_dir(const struct ipc_rr_scheme *sc, const char *dir,
             !rr_stale(e->d_name + plen))
             continue;
         char addr[IPC_RR_ADDR_MAX];
-        snprintf(addr, sizeof addr, addr_fmt, sc->scheme, dir, e->d_name);
-        ipc__rr_remove(sc, addr);
+        int len = rr_compose(sc, dir, e->d_name, "", addr, sizeof addr);
+        if (len > 0 && (size_t)len < sizeof addr)
+            ipc__rr_remove(sc, addr);
     }
     closedir(d);
-}
-
-void ipc__rr_sweep_names(const struct ipc_rr_scheme *sc, const char *address)
-{
-    const char *name;
-    size_t n = rr_name(address, &name);
-    char stem[IPC_RR_ADDR_MAX], dir[IPC_RR_ADDR_MAX];
-    if (sc->keyfile) {
-        rr_sweep_dir(sc, rr_tmpdir(), "ipc" RR_TAG, "%s:%s/%s");
-        return;
-    }
-    if (strcmp(sc->scheme, "unix") == 0) {
-#ifdef __linux__
-        return; /* abstract names leave nothing */
-#endif
-    }
-    if (strcmp(sc->scheme, "mq") == 0 || strcmp(sc->scheme, "shm") == 0) {
-        /* Linux shows both namespaces as directories. */
-        snprintf(stem, sizeof stem, "%.*s" RR_TAG, (int)n - 1, name + 1);
-        rr_sweep_dir(sc, sc->scheme[0] == 'm' ? "/dev/mqueue" : "/dev/shm",
-                     stem, "%s:/%.0s%s");
-        return;
-    }
-    const char *slash = memrchr(name, '/', n);
-    if (!slash)
-        return;
-    snprintf(dir, sizeof dir, "%.*s", (int)(slash - name), name);
-    if (dir[0] == '\0')
-        strcpy(dir, "/");
-    snprintf(stem, sizeof stem, "%.*s" RR_TAG, (int)(n - (size_t)(slash + 1 - name)),
-             slash + 1);
-    rr_sweep_dir(sc, dir, stem,
-                 strcmp(dir, "/") == 0 ? "%s:%s%s" : "%s:%s/%s");
 }

@@ -30,6 +30,7 @@ struct rr_peer {
 struct ipc_rr_server {
     const struct ipc_rr_scheme *sc;
     ipc_channel *req;
+    ipc_channel *self; /* our own sender, where the receiver hears "closed" */
     char addr[IPC_RR_ADDR_MAX];
     pthread_mutex_t lock; /* peers, npeers, refs, dead */
     struct rr_peer **peers;
@@ -209,7 +210,12 @@ ipc_err ipc_rr_serve(const char *address, unsigned flags, ipc_rr_server **out)
     if (err == IPC_OK && (err = ipc_query(s->req, &info)) == IPC_OK) {
         s->max_msg = info.max_msg;
         s->peer_uid = info.caps & IPC_CAP_PEER_UID;
-        if (!(s->rx = malloc(s->max_msg)))
+        /* A FIFO reader sees end-of-file once its last writer leaves, and
+         * then every read returns at once: clients come and go, so the
+         * server holds a writer itself (the classic FIFO server). */
+        if (info.caps & IPC_CAP_PEER_CLOSED)
+            err = ipc_open(address, IPC_F_SEND, 0, &s->self);
+        if (err == IPC_OK && !(s->rx = malloc(s->max_msg)))
             err = ipc__fail(IPC_ENOMEM, "reqrep: %zu-byte buffer", s->max_msg);
     }
     if (err != IPC_OK) {
@@ -229,6 +235,7 @@ void ipc_rr_server_close(ipc_rr_server *s)
         if (s->peers[i])
             rr_peer_free(s->sc, s->peers[i]);
     free(s->peers);
+    ipc_close(s->self);
     ipc_close(s->req);
     free(s->rx);
     pthread_mutex_destroy(&s->lock);
@@ -252,8 +259,10 @@ static ipc_err rr_take(ipc_rr_server *s, const struct ipc_deadline *dl,
         int left = ipc__deadline_poll_ms(dl);
         int slice = left < 0 || left > IPC_RR_SWEEP_MS ? IPC_RR_SWEEP_MS : left;
         ipc_err err = ipc_recv(s->req, s->rx, s->max_msg, n, NULL, slice);
-        if (err != IPC_ETIMEDOUT || ipc__deadline_expired(dl))
+        if (err != IPC_ETIMEDOUT && err != IPC_EAGAIN)
             return err;
+        if (ipc__deadline_expired(dl))
+            return ipc__deadline_err(dl);
     }
 }
 

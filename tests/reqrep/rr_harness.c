@@ -21,7 +21,10 @@ void rr_address(struct rr_env *env)
     tu_unique(name, sizeof name, "rr");
     env->keyfile[0] = '\0';
     if (strcmp(rr_backend, "mq") == 0 || strcmp(rr_backend, "shm") == 0) {
-        snprintf(env->addr, sizeof env->addr, "%s:/%s", rr_backend, name);
+        /* mq: small messages, so that one queue per client stays within
+         * RLIMIT_MSGQUEUE (800 KiB per user, shared with other tests). */
+        snprintf(env->addr, sizeof env->addr, "%s:/%s%s", rr_backend, name,
+                 rr_backend[0] == 'm' ? "?max_msg=1024" : "");
         return;
     }
     snprintf(env->addr, sizeof env->addr, "%s:%s/%s", rr_backend, tu_tmpdir(),
@@ -71,8 +74,11 @@ static int rr_serve_loop(ipc_rr_server *s)
         ipc_err err = ipc_rr_recv(s, buf, sizeof buf, &len, &req, 100);
         if (err == IPC_ETIMEDOUT)
             continue;
-        if (err != IPC_OK || len == 0)
+        if (err != IPC_OK || len == 0) {
+            fprintf(stderr, "test server: recv: %s (%s)\n", ipc_errname(err),
+                    ipc_last_detail());
             return 3;
+        }
         handled++;
         unsigned char op = buf[0];
         uint64_t num = 0;
@@ -204,7 +210,16 @@ uint64_t rr_ask(ipc_rr_client *c, const char *op)
 
 /* ------------------------------------------------------------- leaks */
 
-static size_t rr_count_dir(const char *dir, const char *needle)
+/* Reply names of this test process's servers: "rr-<pid>-...rr.<...>". */
+static bool rr_ours(const char *name)
+{
+    char mine[32];
+    snprintf(mine, sizeof mine, "rr-%d-", (int)getpid());
+    const char *at = strstr(name, mine);
+    return at && strstr(at, ".rr.") != NULL;
+}
+
+static size_t rr_count_dir(const char *dir)
 {
     DIR *d = opendir(dir);
     size_t n = 0;
@@ -212,30 +227,32 @@ static size_t rr_count_dir(const char *dir, const char *needle)
         return 0;
     struct dirent *e;
     while ((e = readdir(d)) != NULL)
-        n += strstr(e->d_name, needle) != NULL;
+        n += rr_ours(e->d_name);
     closedir(d);
     return n;
 }
 
+/* Linux: bound sockets, abstract ones too, are lines of /proc/net/unix. */
 static size_t rr_count_lines(const char *path)
 {
     FILE *f = fopen(path, "r");
     size_t n = 0;
-    int ch;
+    char line[512];
     if (!f)
         return 0;
-    while ((ch = fgetc(f)) != EOF)
-        n += ch == '\n';
+    while (fgets(line, sizeof line, f))
+        n += rr_ours(line);
     fclose(f);
     return n;
 }
 
 void rr_leaks_take(struct rr_leaks *l)
 {
-    l->shm = rr_count_dir("/dev/shm", ".rr.");
-    l->mq = rr_count_dir("/dev/mqueue", ".rr.");
-    l->files = rr_count_dir(tu_tmpdir(), ".rr.");
-    l->sysv = rr_count_lines("/proc/sysvipc/msg");
+    l->shm = rr_count_dir("/dev/shm");
+    l->mq = rr_count_dir("/dev/mqueue");
+    /* sysv: a reply queue and its key file go together. */
+    l->files = rr_count_dir(tu_tmpdir());
+    l->sockets = rr_count_lines("/proc/net/unix");
 }
 
 void rr_leaks_check(const struct rr_leaks *before)
@@ -244,7 +261,7 @@ void rr_leaks_check(const struct rr_leaks *before)
     rr_leaks_take(&now);
     if (memcmp(&now, before, sizeof now) != 0)
         fail_msg("left behind: /dev/shm %zu->%zu, /dev/mqueue %zu->%zu, "
-                 "%s files %zu->%zu, sysv queues %zu->%zu",
+                 "%s files and sysv key files %zu->%zu, sockets %zu->%zu",
                  before->shm, now.shm, before->mq, now.mq, tu_tmpdir(),
-                 before->files, now.files, before->sysv, now.sysv);
+                 before->files, now.files, before->sockets, now.sockets);
 }

@@ -35,7 +35,7 @@ uint64_t rr_ask(ipc_rr_client *c, const char *op);
 
 /* What request/reply may leave in each namespace. */
 struct rr_leaks {
-    size_t shm, mq, files, sysv;
+    size_t shm, mq, files, sockets;
 };
 void rr_leaks_take(struct rr_leaks *l);
 void rr_leaks_check(const struct rr_leaks *before);

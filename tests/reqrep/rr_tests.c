@@ -237,16 +237,24 @@ static void test_many_clients(void **state)
         assert_true(kids[k] >= 0);
         if (kids[k] == 0) {
             ipc_rr_client *c;
-            if (ipc_rr_connect(env.addr, RR_CALL_MS, &c) != IPC_OK)
+            ipc_err err = ipc_rr_connect(env.addr, RR_CALL_MS, &c);
+            if (err != IPC_OK) {
+                fprintf(stderr, "client %d: connect: %s (%s)\n", k,
+                        ipc_errname(err), ipc_last_detail());
                 _exit(1);
+            }
             for (int i = 0; i < CALLS; i++) {
                 char req[32], out[32];
                 size_t len;
                 int n = snprintf(req, sizeof req, "E%d.%d", k, i);
-                if (ipc_rr_call(c, req, (size_t)n, out, sizeof out, &len, 0,
-                                RR_CALL_MS) != IPC_OK ||
-                    len != (size_t)n || memcmp(out, req, len) != 0)
+                err = ipc_rr_call(c, req, (size_t)n, out, sizeof out,
+                                          &len, 0, RR_CALL_MS);
+                if (err != IPC_OK || len != (size_t)n ||
+                    memcmp(out, req, len) != 0) {
+                    fprintf(stderr, "client %d call %d: %s (%s)\n", k, i,
+                            ipc_errname(err), ipc_last_detail());
                     _exit(2);
+                }
             }
             ipc_rr_disconnect(c);
             _exit(0);
