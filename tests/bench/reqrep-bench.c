@@ -28,6 +28,13 @@
 #define MSG 64
 #define RUNS 5
 
+static int64_t bench_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
 static void bench_die(const char *what)
 {
     fprintf(stderr, "reqrep-bench: %s: %s\n", what, strerror(errno));
