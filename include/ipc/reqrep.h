@@ -65,8 +65,8 @@
 extern "C" {
 #endif
 
-#define IPC_RR_HDR 32        /* bytes of header before every payload */
-#define IPC_RR_TICK_MS 10    /* server liveness check while a call waits */
+#define IPC_RR_HDR      32   /* bytes of header before every payload */
+#define IPC_RR_TICK_MS  10   /* server liveness check while a call waits */
 #define IPC_RR_SWEEP_MS 1000 /* server's look for dead clients */
 
 /* Call flags. */
@@ -172,8 +172,8 @@ IPC_API ipc_err ipc_rr_cancel(ipc_rr_client *c, uint64_t call);
  * cancelled (its late reply is dropped).
  */
 IPC_API ipc_err ipc_rr_call(ipc_rr_client *c, const void *req, size_t len,
-                            void *buf, size_t cap, size_t *rlen,
-                            unsigned flags, int timeout_ms);
+                            void *buf, size_t cap, size_t *rlen, unsigned flags,
+                            int timeout_ms);
 
 /* Largest payload of a request or reply on this client's channels. */
 IPC_API size_t ipc_rr_max_payload(const ipc_rr_client *c);

@@ -146,8 +146,9 @@ static ipc_err rr_pump(ipc_rr_client *c, const struct ipc_deadline *dl,
             return err;
         if (rr_server_dead(c)) {
             rr_server_gone(c);
-            return ipc__fail(IPC_ECLOSED, "reqrep: the server (pid %d) is "
-                                          "gone",
+            return ipc__fail(IPC_ECLOSED,
+                             "reqrep: the server (pid %d) is "
+                             "gone",
                              (int)c->server.pid);
         }
         if (ipc__deadline_expired(dl))
@@ -186,8 +187,9 @@ static ipc_err rr_hello(ipc_rr_client *c, int timeout_ms)
     uint64_t nonce = ((uint64_t)pid << 32) ^ (uint64_t)ipc__now_ns();
     size_t len = ipc__rr_ident_encode(c->tx + IPC_RR_HDR, &me, c->rep_addr);
     if (IPC_RR_HDR + len > c->max_msg)
-        return ipc__fail(IPC_EMSGSIZE, "reqrep: max_msg %zu cannot carry "
-                                       "the hello",
+        return ipc__fail(IPC_EMSGSIZE,
+                         "reqrep: max_msg %zu cannot carry "
+                         "the hello",
                          c->max_msg);
     ipc_err err = rr_client_send(c, IPC_RR_HELLO, 0, nonce, c->tx + IPC_RR_HDR,
                                  len, ipc__deadline_poll_ms(&dl));
@@ -199,8 +201,8 @@ static ipc_err rr_hello(ipc_rr_client *c, int timeout_ms)
         if (err != IPC_OK || ipc__rr_decode(c->rx, n, &h) != IPC_OK ||
             h.kind != IPC_RR_WELCOME || h.id != nonce)
             continue;
-        err = ipc__rr_ident_decode(c->rx + IPC_RR_HDR, h.len, &c->server,
-                                   NULL, 0);
+        err = ipc__rr_ident_decode(c->rx + IPC_RR_HDR, h.len, &c->server, NULL,
+                                   0);
         c->slot = h.slot;
         c->gen = h.gen;
         /* A pid we cannot see (another pid namespace) or whose start time
@@ -215,8 +217,7 @@ static ipc_err rr_hello(ipc_rr_client *c, int timeout_ms)
                : err;
 }
 
-static ipc_err rr_connect(ipc_rr_client *c, const char *address,
-                          int timeout_ms)
+static ipc_err rr_connect(ipc_rr_client *c, const char *address, int timeout_ms)
 {
     ipc_err err = ipc_open(address, IPC_F_SEND, timeout_ms, &c->req);
     if (err != IPC_OK)
@@ -246,8 +247,7 @@ static ipc_err rr_connect(ipc_rr_client *c, const char *address,
     return IPC_OK;
 }
 
-ipc_err ipc_rr_connect(const char *address, int timeout_ms,
-                       ipc_rr_client **out)
+ipc_err ipc_rr_connect(const char *address, int timeout_ms, ipc_rr_client **out)
 {
     if (!out)
         return ipc__fail(IPC_EINVAL, "reqrep: out is NULL");
@@ -298,8 +298,9 @@ ipc_err ipc_rr_start(ipc_rr_client *c, const void *req, size_t len,
     if (!c || !call || (len && !req) || flags & ~(unsigned)IPC_RR_IDEMPOTENT)
         return ipc__fail(IPC_EINVAL, "reqrep: bad argument to start");
     if (len > c->max_msg - IPC_RR_HDR)
-        return ipc__fail(IPC_EMSGSIZE, "reqrep: request of %zu bytes, at "
-                                       "most %zu",
+        return ipc__fail(IPC_EMSGSIZE,
+                         "reqrep: request of %zu bytes, at "
+                         "most %zu",
                          len, c->max_msg - IPC_RR_HDR);
     if (c->server_gone)
         return ipc__fail(IPC_ECLOSED, "reqrep: the server is gone");
@@ -329,14 +330,16 @@ static ipc_err rr_finish(ipc_rr_client *c, struct rr_pending *p, void *buf,
         ipc_err err = p->err;
         *len = 0;
         rr_forget(c, p);
-        return ipc__fail(err, "reqrep: call failed at the server or on the "
-                              "way (%s)",
+        return ipc__fail(err,
+                         "reqrep: call failed at the server or on the "
+                         "way (%s)",
                          ipc_errname(err));
     }
     *len = p->len;
     if (p->len > cap)
-        return ipc__fail(IPC_EMSGSIZE, "reqrep: reply of %zu bytes, buffer "
-                                       "of %zu",
+        return ipc__fail(IPC_EMSGSIZE,
+                         "reqrep: reply of %zu bytes, buffer "
+                         "of %zu",
                          p->len, cap);
     if (p->len)
         memcpy(buf, p->data, p->len);
@@ -367,9 +370,9 @@ ipc_err ipc_rr_wait(ipc_rr_client *c, uint64_t call, void *buf, size_t cap,
         /* The common case, the reply to this call right away: copied
          * once, from rx to the caller, when it fits. */
         struct ipc_rr_hdr h;
-        if (ipc__rr_decode(c->rx, n, &h) == IPC_OK &&
-            h.kind == IPC_RR_REPLY && h.id == call && h.slot == c->slot &&
-            h.gen == c->gen && h.len <= cap) {
+        if (ipc__rr_decode(c->rx, n, &h) == IPC_OK && h.kind == IPC_RR_REPLY &&
+            h.id == call && h.slot == c->slot && h.gen == c->gen &&
+            h.len <= cap) {
             memcpy(buf, c->rx + IPC_RR_HDR, h.len);
             *len = h.len;
             rr_forget(c, p);

@@ -91,8 +91,9 @@ const struct ipc_rr_scheme *ipc__rr_scheme(const char *address, ipc_err *err)
         if (strlen(rr_schemes[i].scheme) == n &&
             memcmp(rr_schemes[i].scheme, address, n) == 0)
             return &rr_schemes[i];
-    *err = ipc__fail(IPC_ENOTSUP, "reqrep: %.*s: no named channel that "
-                                  "several clients can send on",
+    *err = ipc__fail(IPC_ENOTSUP,
+                     "reqrep: %.*s: no named channel that "
+                     "several clients can send on",
                      (int)n, address);
     return NULL;
 }
@@ -170,8 +171,9 @@ ipc_err ipc__rr_reply_name(const struct ipc_rr_scheme *sc, const char *address,
         strcpy(dir, ".");
     int len = rr_compose(sc, dir, leaf, sc->keyfile ? "" : query, out, size);
     if (len < 0 || (size_t)len >= size)
-        return ipc__fail(IPC_EINVAL, "reqrep: reply address for %s is too "
-                                     "long",
+        return ipc__fail(IPC_EINVAL,
+                         "reqrep: reply address for %s is too "
+                         "long",
                          address);
     if (!sc->keyfile)
         return IPC_OK;

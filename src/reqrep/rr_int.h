@@ -29,9 +29,9 @@
  * (1..IPC_RR_ADDR_MAX-1 bytes, no NUL). welcome payload: u32 pid, u32 zero,
  * u64 start (the server's).
  */
-#define IPC_RR_MAGIC 0x31525249u /* "IRR1" */
+#define IPC_RR_MAGIC    0x31525249u /* "IRR1" */
 #define IPC_RR_ADDR_MAX 512
-#define IPC_RR_IDENT 16 /* pid, zero, start */
+#define IPC_RR_IDENT    16 /* pid, zero, start */
 
 enum ipc_rr_kind {
     IPC_RR_HELLO = 1,

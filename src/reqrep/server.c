@@ -45,7 +45,7 @@ struct ipc_rr_server {
 };
 
 /* The request handle's fields. */
-#define RR_REQ_UID_KNOWN (1ull << 32)
+#define RR_REQ_UID_KNOWN   (1ull << 32)
 #define RR_REQ_FLAGS_SHIFT 40
 
 static void rr_peer_free(const struct ipc_rr_scheme *sc, struct rr_peer *p)
@@ -171,8 +171,8 @@ static void rr_hello(ipc_rr_server *s, const struct ipc_rr_hdr *h, bool uid_ok,
         return;
     }
     unsigned char msg[IPC_RR_HDR + IPC_RR_IDENT];
-    struct ipc_rr_hdr w = {IPC_RR_WELCOME, 0, 0, slot, p->gen, h->id,
-                           IPC_RR_IDENT};
+    struct ipc_rr_hdr w = {IPC_RR_WELCOME, 0,     0,           slot,
+                           p->gen,         h->id, IPC_RR_IDENT};
     unsigned char ident[IPC_RR_IDENT];
     ipc__rr_ident_encode(ident, &s->me, NULL);
     ipc_err err;
@@ -302,8 +302,9 @@ ipc_err ipc_rr_recv(ipc_rr_server *s, void *buf, size_t cap, size_t *len,
         *len = h.len;
         if (h.len > cap) {
             s->held = n;
-            return ipc__fail(IPC_EMSGSIZE, "reqrep: request of %zu bytes, "
-                                           "buffer of %zu",
+            return ipc__fail(IPC_EMSGSIZE,
+                             "reqrep: request of %zu bytes, "
+                             "buffer of %zu",
                              h.len, cap);
         }
         memcpy(buf, s->rx + IPC_RR_HDR, h.len);
@@ -347,13 +348,16 @@ ipc_err ipc_rr_reply(ipc_rr_server *s, const ipc_rr_req *req, const void *buf,
         return ipc__fail(IPC_ECLOSED, "reqrep: the client is gone");
     bool too_big = len > s->max_msg - IPC_RR_HDR;
     /* Too big: the client still learns at once that its call failed. */
-    struct ipc_rr_hdr h = {too_big ? IPC_RR_FAIL : IPC_RR_REPLY, 0,
-                           too_big ? IPC_EMSGSIZE : 0, slot, gen,
-                           req->opaque_[1], too_big ? 0 : len};
+    struct ipc_rr_hdr h = {too_big ? IPC_RR_FAIL : IPC_RR_REPLY,
+                           0,
+                           too_big ? IPC_EMSGSIZE : 0,
+                           slot,
+                           gen,
+                           req->opaque_[1],
+                           too_big ? 0 : len};
     unsigned char stack[RR_STACK_REPLY];
-    unsigned char *msg = IPC_RR_HDR + h.len <= sizeof stack
-                             ? stack
-                             : malloc(IPC_RR_HDR + h.len);
+    unsigned char *msg =
+        IPC_RR_HDR + h.len <= sizeof stack ? stack : malloc(IPC_RR_HDR + h.len);
     ipc_err err = IPC_ENOMEM;
     if (msg)
         rr_peer_send(p, &h, buf, msg, timeout_ms, &err);
@@ -365,8 +369,9 @@ ipc_err ipc_rr_reply(ipc_rr_server *s, const ipc_rr_req *req, const void *buf,
         rr_peer_drop(s, slot); /* frees it once no reply uses it */
     pthread_mutex_unlock(&s->lock);
     if (too_big && err == IPC_OK)
-        return ipc__fail(IPC_EMSGSIZE, "reqrep: reply of %zu bytes, at most "
-                                       "%zu",
+        return ipc__fail(IPC_EMSGSIZE,
+                         "reqrep: reply of %zu bytes, at most "
+                         "%zu",
                          len, s->max_msg - IPC_RR_HDR);
     if (err == IPC_ENOMEM && !msg)
         return ipc__fail(err, "reqrep: %zu-byte reply buffer", len);

@@ -48,12 +48,12 @@ void ipc__rr_encode(unsigned char *out, const struct ipc_rr_hdr *h)
     rr_put32(out + 28, 0);
 }
 
-ipc_err ipc__rr_decode(const unsigned char *msg, size_t n,
-                       struct ipc_rr_hdr *h)
+ipc_err ipc__rr_decode(const unsigned char *msg, size_t n, struct ipc_rr_hdr *h)
 {
     if (n < IPC_RR_HDR)
-        return ipc__fail(IPC_EPROTO, "reqrep: message of %zu bytes is "
-                                     "shorter than the %d-byte header",
+        return ipc__fail(IPC_EPROTO,
+                         "reqrep: message of %zu bytes is "
+                         "shorter than the %d-byte header",
                          n, IPC_RR_HDR);
     if (rr_get32(msg) != IPC_RR_MAGIC)
         return ipc__fail(IPC_EPROTO, "reqrep: bad magic 0x%08x",
@@ -74,8 +74,9 @@ ipc_err ipc__rr_decode(const unsigned char *msg, size_t n,
     if (rr_get32(msg + 28) != 0)
         return ipc__fail(IPC_EPROTO, "reqrep: reserved field is not 0");
     if ((size_t)len != n - IPC_RR_HDR)
-        return ipc__fail(IPC_EPROTO, "reqrep: header says %u payload bytes, "
-                                     "the message has %zu",
+        return ipc__fail(IPC_EPROTO,
+                         "reqrep: header says %u payload bytes, "
+                         "the message has %zu",
                          (unsigned)len, n - IPC_RR_HDR);
     h->kind = kind;
     h->flags = flags;

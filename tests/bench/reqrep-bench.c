@@ -25,7 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define MSG 64
+#define MSG  64
 #define RUNS 5
 
 static int64_t bench_now(void)
@@ -54,7 +54,7 @@ struct raw {
     struct raw_shm {
         sem_t req, rep;
         unsigned char buf[MSG];
-    } *shm;
+    } * shm;
 };
 
 struct raw_msg {
@@ -90,7 +90,8 @@ static void raw_prepare(struct raw *r)
         for (int d = 0; d < 2; d++) {
             r->path[d][0] = '/';
             memmove(r->path[d] + 1, r->path[d] + 5, strlen(r->path[d] + 5) + 1);
-            r->mq[d] = mq_open(r->path[d], O_RDWR | O_CREAT | O_EXCL, 0600, &at);
+            r->mq[d] =
+                mq_open(r->path[d], O_RDWR | O_CREAT | O_EXCL, 0600, &at);
             if (r->mq[d] == (mqd_t)-1)
                 bench_die("mq_open");
         }

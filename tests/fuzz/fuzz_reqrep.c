@@ -43,8 +43,8 @@ static void rr_check_ident(const uint8_t *p, size_t len, bool hello)
     }
     FUZZ_CHECK(len >= IPC_RR_IDENT && id.pid > 0, "ident accepted");
     size_t alen = len - IPC_RR_IDENT;
-    FUZZ_CHECK(!hello || (alen > 0 && alen < sizeof addr &&
-                          strlen(addr) == alen),
+    FUZZ_CHECK(!hello ||
+                   (alen > 0 && alen < sizeof addr && strlen(addr) == alen),
                "address of %zu bytes", alen);
     unsigned char again[IPC_RR_IDENT + IPC_RR_ADDR_MAX];
     size_t n = ipc__rr_ident_encode(again, &id, hello ? addr : NULL);

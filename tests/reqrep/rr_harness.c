@@ -202,8 +202,8 @@ uint64_t rr_ask(ipc_rr_client *c, const char *op)
 {
     uint64_t num = 0;
     size_t len = 0;
-    rr_assert_ok(ipc_rr_call(c, op, strlen(op), &num, sizeof num, &len, 0,
-                             5000));
+    rr_assert_ok(
+        ipc_rr_call(c, op, strlen(op), &num, sizeof num, &len, 0, 5000));
     assert_int_equal(len, sizeof num);
     return num;
 }

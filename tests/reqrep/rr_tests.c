@@ -52,8 +52,8 @@ static void test_echo(void **state)
     ipc_rr_client *c = rr_client();
     char out[256];
     size_t len = 99;
-    rr_assert_ok(ipc_rr_call(c, "Ehello", 6, out, sizeof out, &len, 0,
-                             RR_CALL_MS));
+    rr_assert_ok(
+        ipc_rr_call(c, "Ehello", 6, out, sizeof out, &len, 0, RR_CALL_MS));
     assert_int_equal(len, 6);
     assert_memory_equal(out, "Ehello", 6);
     /* The largest payload both ways. */
@@ -90,8 +90,8 @@ static void test_in_flight(void **state)
     for (int i = 15; i >= 0; i--) {
         char out[8];
         size_t len;
-        rr_assert_ok(ipc_rr_wait(c, calls[i], out, sizeof out, &len,
-                                 RR_CALL_MS));
+        rr_assert_ok(
+            ipc_rr_wait(c, calls[i], out, sizeof out, &len, RR_CALL_MS));
         assert_int_equal(len, 4);
         assert_memory_equal(out, req[i], 4);
     }
@@ -118,8 +118,8 @@ static void test_out_of_order(void **state)
     for (int i = 0; i < 5; i++) {
         char out[8];
         size_t len;
-        rr_assert_ok(ipc_rr_wait(c, calls[i], out, sizeof out, &len,
-                                 RR_CALL_MS));
+        rr_assert_ok(
+            ipc_rr_wait(c, calls[i], out, sizeof out, &len, RR_CALL_MS));
         assert_int_equal(len, 2);
         assert_int_equal(out[1], '0' + i);
     }
@@ -145,8 +145,8 @@ static void test_timeout_late_reply(void **state)
     double ms = tu_elapsed_ms(t0);
     assert_true(ms >= 50 && ms < 250);
     /* The next call waits past the late reply and gets its own. */
-    rr_assert_ok(ipc_rr_call(c, "Enext", 5, out, sizeof out, &len, 0,
-                             RR_CALL_MS));
+    rr_assert_ok(
+        ipc_rr_call(c, "Enext", 5, out, sizeof out, &len, 0, RR_CALL_MS));
     assert_int_equal(len, 5);
     assert_memory_equal(out, "Enext", 5);
     assert_int_equal(ipc_rr_dropped(c), 1);
@@ -198,8 +198,7 @@ static void test_oversize(void **state)
     assert_int_equal(rr_ask(c, "L"), IPC_EMSGSIZE);
     uint64_t call;
     rr_assert_ok(ipc_rr_start(c, "E123456789", 10, 0, RR_CALL_MS, &call));
-    rr_assert_err(ipc_rr_wait(c, call, out, 4, &len, RR_CALL_MS),
-                  IPC_EMSGSIZE);
+    rr_assert_err(ipc_rr_wait(c, call, out, 4, &len, RR_CALL_MS), IPC_EMSGSIZE);
     assert_int_equal(len, 10);
     rr_assert_ok(ipc_rr_wait(c, call, out, sizeof out, &len, RR_CALL_MS));
     assert_memory_equal(out, "E123456789", 10);
@@ -218,8 +217,8 @@ static void test_peer_uid_and_thread(void **state)
         assert_int_equal(uid, 0xffffffff00000000ull | IPC_ENOTSUP);
     char out[16];
     size_t len;
-    rr_assert_ok(ipc_rr_call(c, "Tthread", 7, out, sizeof out, &len, 0,
-                             RR_CALL_MS));
+    rr_assert_ok(
+        ipc_rr_call(c, "Tthread", 7, out, sizeof out, &len, 0, RR_CALL_MS));
     assert_int_equal(len, 7);
     assert_memory_equal(out, "Tthread", 7);
     ipc_rr_disconnect(c);
@@ -247,8 +246,8 @@ static void test_many_clients(void **state)
                 char req[32], out[32];
                 size_t len;
                 int n = snprintf(req, sizeof req, "E%d.%d", k, i);
-                err = ipc_rr_call(c, req, (size_t)n, out, sizeof out,
-                                          &len, 0, RR_CALL_MS);
+                err = ipc_rr_call(c, req, (size_t)n, out, sizeof out, &len, 0,
+                                  RR_CALL_MS);
                 if (err != IPC_OK || len != (size_t)n ||
                     memcmp(out, req, len) != 0) {
                     fprintf(stderr, "client %d call %d: %s (%s)\n", k, i,
@@ -336,8 +335,8 @@ static void test_client_killed(void **state)
     ipc_rr_client *c = rr_client();
     char out[16];
     size_t len;
-    rr_assert_ok(ipc_rr_call(c, "Estill", 6, out, sizeof out, &len, 0,
-                             RR_CALL_MS));
+    rr_assert_ok(
+        ipc_rr_call(c, "Estill", 6, out, sizeof out, &len, 0, RR_CALL_MS));
     assert_memory_equal(out, "Estill", 6);
     /* The sweep ('C') finds the dead client, if a failed reply did not. */
     assert_int_equal(rr_ask(c, "C"), 1);
