@@ -138,6 +138,8 @@ static ipc_err rr_pump(ipc_rr_client *c, const struct ipc_deadline *dl,
         ipc_err err = ipc_recv(c->rep, c->rx, c->max_msg, n, NULL, slice);
         if (err == IPC_OK)
             return IPC_OK;
+        if (err == IPC_EPROTO)
+            continue; /* the channel dropped garbage; wait on */
         if (err == IPC_ECLOSED) {
             rr_server_gone(c);
             return err;

@@ -188,6 +188,30 @@ ipc_err ipc__rr_reply_name(const struct ipc_rr_scheme *sc, const char *address,
     return IPC_OK;
 }
 
+bool ipc__rr_reply_ok(const struct ipc_rr_scheme *sc, const char *address,
+                      const char *reply_addr, const struct ipc_rr_ident *id)
+{
+    char dir[IPC_RR_ADDR_MAX], want[IPC_RR_ADDR_MAX];
+    rr_place(sc, address, dir, sizeof dir, want, sizeof want);
+    size_t used = strlen(want);
+    snprintf(want + used, sizeof want - used, "%d.%" PRIu64 ".", (int)id->pid,
+             id->start);
+    if (strncmp(reply_addr, sc->scheme, strlen(sc->scheme)) != 0)
+        return false;
+    const char *name;
+    size_t n = rr_name(reply_addr, &name);
+    const char *leaf = name + n;
+    while (leaf > name && leaf[-1] != '/' && leaf[-1] != '@')
+        leaf--;
+    size_t wlen = strlen(want);
+    if ((size_t)(name + n - leaf) <= wlen || strncmp(leaf, want, wlen) != 0)
+        return false;
+    for (const char *p = leaf + wlen; p < name + n; p++)
+        if (*p < '0' || *p > '9')
+            return false;
+    return true;
+}
+
 void ipc__rr_remove(const struct ipc_rr_scheme *sc, const char *reply_addr)
 {
     ipc_err err = ipc_unlink(reply_addr);

@@ -94,6 +94,12 @@ const struct ipc_rr_scheme *ipc__rr_scheme(const char *address, ipc_err *err);
  * file. IPC_EINVAL if too long. */
 ipc_err ipc__rr_reply_name(const struct ipc_rr_scheme *sc, const char *address,
                            const char *query, char *out, size_t size);
+/* Is reply_addr a reply name of a client of server `address` with identity
+ * id ("<server name>.rr.<pid>.<start>.<n>")? The server opens, and at the
+ * end removes, only such names: a client cannot make it touch another
+ * object. */
+bool ipc__rr_reply_ok(const struct ipc_rr_scheme *sc, const char *address,
+                      const char *reply_addr, const struct ipc_rr_ident *id);
 /* Remove a reply channel by its address (and a sysv key file). */
 void ipc__rr_remove(const struct ipc_rr_scheme *sc, const char *reply_addr);
 /* Remove reply channels of dead clients of server `address`. */

@@ -146,7 +146,7 @@ static void rr_hello(ipc_rr_server *s, const struct ipc_rr_hdr *h, bool uid_ok,
         return; /* the client times out its connect */
     if (ipc__rr_ident_decode(s->rx + IPC_RR_HDR, h->len, &p->ident, p->addr,
                              sizeof p->addr) != IPC_OK ||
-        ipc__rr_scheme(p->addr, &(ipc_err){0}) != s->sc ||
+        !ipc__rr_reply_ok(s->sc, s->addr, p->addr, &p->ident) ||
         pthread_mutex_init(&p->send_lock, NULL) != 0) {
         free(p);
         return;
