@@ -366,6 +366,51 @@ static void test_client_killed_in_connect(void **state)
     rr_finish();
 }
 
+static void rr_put32(unsigned char *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        p[i] = (unsigned char)(v >> (8 * i));
+}
+
+/* A hostile peer on the request channel: a hello naming another object as
+ * its reply channel (the server must neither write to it nor remove it),
+ * then garbage. The server goes on serving. The bytes follow the wire
+ * layout of src/reqrep/rr_int.h. */
+static void test_hostile_peer(void **state)
+{
+    (void)state;
+    struct rr_env decoy = {.server = 0};
+    rr_address(&decoy);
+    ipc_channel *victim, *raw;
+    rr_assert_ok(ipc_open(decoy.addr, IPC_F_RECV | IPC_F_CREATE | IPC_F_EXCL, 0,
+                          &victim));
+    rr_assert_ok(ipc_open(env.addr, IPC_F_SEND, 1000, &raw));
+    unsigned char msg[512] = {0};
+    size_t alen = strlen(decoy.addr), plen = 16 + alen;
+    rr_put32(msg, 0x31525249u); /* magic */
+    msg[4] = 1;                 /* hello */
+    rr_put32(msg + 16, 77);     /* id */
+    rr_put32(msg + 24, (uint32_t)plen);
+    rr_put32(msg + 32, (uint32_t)getpid());
+    memcpy(msg + 48, decoy.addr, alen);
+    rr_assert_ok(ipc_send(raw, msg, 32 + plen, 0, 1000));
+    tu_pattern(msg, sizeof msg, 3);
+    rr_assert_ok(ipc_send(raw, msg, 40, 0, 1000));
+    rr_assert_ok(ipc_send(raw, msg, 3, 0, 1000));
+    ipc_close(raw);
+    ipc_rr_client *c = rr_client();
+    assert_int_equal(rr_ask(c, "C"), 1); /* the hello did not register */
+    char buf[64];
+    size_t len;
+    rr_assert_err(ipc_recv(victim, buf, sizeof buf, &len, NULL, 200),
+                  IPC_ETIMEDOUT);
+    ipc_rr_disconnect(c);
+    rr_assert_ok(ipc_unlink(decoy.addr)); /* still there */
+    ipc_close(victim);
+    rr_cleanup(&decoy);
+    rr_finish();
+}
+
 static void test_not_named(void **state)
 {
     (void)state;
@@ -403,6 +448,7 @@ int main(int argc, char **argv)
         RR_T(test_server_killed),
         RR_T(test_client_killed),
         RR_T(test_client_killed_in_connect),
+        RR_T(test_hostile_peer),
         RR_T(test_not_named),
     };
     char group[64];
