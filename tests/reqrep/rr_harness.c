@@ -53,9 +53,11 @@ struct rr_thread_reply {
     size_t len;
 };
 
+/* Replies a little later, while the main thread receives and replies. */
 static void *rr_reply_thread(void *arg)
 {
     struct rr_thread_reply *t = arg;
+    tu_sleep_ms(20);
     ipc_rr_reply(t->s, &t->req, t->data, t->len, 1000);
     return NULL;
 }
@@ -68,6 +70,9 @@ static int rr_serve_loop(ipc_rr_server *s)
     size_t ndef = 0;
     uint64_t handled = 0;
     ipc_err last = IPC_OK;
+    struct rr_thread_reply t;
+    pthread_t th;
+    bool thread_running = false;
     for (;;) {
         size_t len;
         ipc_rr_req req;
@@ -125,17 +130,19 @@ static int rr_serve_loop(ipc_rr_server *s)
         case 'N':
             last = ipc_rr_reply(s, &req, &handled, sizeof handled, 1000);
             break;
-        case 'T': { /* reply from another thread */
-            struct rr_thread_reply t = {.s = s, .req = req, .len = len};
-            memcpy(t.data, buf, len < 64 ? len : 64);
+        case 'T': /* reply from another thread, the main one goes on */
+            if (thread_running)
+                pthread_join(th, NULL);
+            t = (struct rr_thread_reply){.s = s, .req = req};
             t.len = len < 64 ? len : 64;
-            pthread_t th;
+            memcpy(t.data, buf, t.len);
             if (pthread_create(&th, NULL, rr_reply_thread, &t) != 0)
                 return 4;
-            pthread_join(th, NULL);
+            thread_running = true;
             break;
-        }
         case 'Q':
+            if (thread_running)
+                pthread_join(th, NULL);
             ipc_rr_reply(s, &req, buf, 1, 1000);
             return 0;
         default:
