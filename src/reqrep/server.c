@@ -18,7 +18,8 @@
 struct rr_peer {
     uint32_t gen;
     bool dead;
-    int refs; /* replies in progress (server lock) */
+    bool remove; /* found dead: remove its reply name (sysv) */
+    int refs;    /* replies in progress (server lock) */
     struct ipc_rr_ident ident;
     bool uid_known;
     uid_t uid;
@@ -52,8 +53,10 @@ static void rr_peer_free(const struct ipc_rr_scheme *sc, struct rr_peer *p)
 {
     ipc_close(p->rep);
     /* fifo, mq, shm: the client removed the name after the welcome; this
-     * only matters when it died before that, or for sysv. */
-    ipc__rr_remove(sc, p->addr);
+     * only matters when it died before that, or for sysv. A live client
+     * removes its own (a sysv queue may still hold its last reply). */
+    if (p->remove)
+        ipc__rr_remove(sc, p->addr);
     pthread_mutex_destroy(&p->send_lock);
     free(p);
 }
@@ -87,8 +90,10 @@ void ipc_rr_server_sweep(ipc_rr_server *s)
     pthread_mutex_lock(&s->lock);
     for (uint32_t i = 0; i < s->npeers; i++)
         if (s->peers[i] && !s->peers[i]->dead &&
-            !ipc__rr_alive(s->peers[i]->ident.pid, s->peers[i]->ident.start))
+            !ipc__rr_alive(s->peers[i]->ident.pid, s->peers[i]->ident.start)) {
+            s->peers[i]->remove = true;
             rr_peer_drop(s, i);
+        }
     pthread_mutex_unlock(&s->lock);
     s->next_sweep_ns = ipc__now_ns() + IPC_RR_SWEEP_MS * 1000000LL;
 }
