@@ -54,6 +54,11 @@
  * replies carry at most the channel's max_msg - IPC_RR_HDR bytes
  * (ipc_rr_max_payload()).
  *
+ * Flow control. Both channels are bounded: a client with more calls in
+ * flight than the request and reply channels hold together, that does not
+ * wait for replies, makes the server's reply wait (up to its timeout). On
+ * mq each client's reply queue counts against RLIMIT_MSGQUEUE.
+ *
  * Threads. A client is used by one thread at a time (several calls may
  * still be in flight: ipc_rr_start() then ipc_rr_wait() in any order). A
  * server is received from by one thread at a time; ipc_rr_reply() may be
