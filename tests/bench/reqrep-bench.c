@@ -2,7 +2,8 @@
 /* reqrep-bench: round trip of a 64-byte request/reply call per backend,
  * libipc's ipc_rr_call against a hand-written request/reply over the same
  * raw system calls in the same run (ratio = raw time / libipc time; 1.0 is
- * as fast as raw), then calls/s for 1, 4 and 16 concurrent clients.
+ * as fast as raw), the same by hand over two libipc channels ("chan": what
+ * the channels cost), then calls/s for 1, 4 and 16 concurrent clients.
  * A program, never a ctest. Usage: reqrep-bench [round trips] [backends]. */
 #include <ipc/ipc.h>
 
@@ -246,8 +247,10 @@ static pid_t lib_server(const char *addr)
 
 static void lib_stop(pid_t server, const char *addr)
 {
-    kill(server, SIGKILL);
-    waitpid(server, NULL, 0);
+    if (server > 0) {
+        kill(server, SIGKILL);
+        waitpid(server, NULL, 0);
+    }
     ipc_unlink(addr);
     if (strncmp(addr, "sysv:", 5) == 0)
         unlink(addr + 5);
@@ -290,6 +293,58 @@ static double lib_round_trip(const char *scheme, long n)
     return ns;
 }
 
+/* The channels alone: the same request/reply by hand over two libipc
+ * channels with blocking calls, to tell what request/reply adds to them. */
+static double chan_round_trip(const char *scheme, long n)
+{
+    char addr[2][160];
+    ipc_channel *rep, *req;
+    lib_address(scheme, addr[0], sizeof addr[0]);
+    lib_address(scheme, addr[1], sizeof addr[1]);
+    if (ipc_open(addr[1], IPC_F_RECV | IPC_F_CREATE, 0, &rep) != IPC_OK)
+        bench_die(ipc_last_detail());
+    int ready[2];
+    if (pipe(ready) < 0)
+        bench_die("pipe");
+    pid_t pid = fork();
+    if (pid == 0) {
+        ipc_channel *in, *out;
+        if (ipc_open(addr[0], IPC_F_RECV | IPC_F_CREATE, 0, &in) != IPC_OK ||
+            ipc_open(addr[1], IPC_F_SEND, 5000, &out) != IPC_OK ||
+            write(ready[1], "r", 1) != 1)
+            _exit(1);
+        unsigned char buf[MSG];
+        size_t len;
+        for (long i = 0; i < n; i++)
+            if (ipc_recv(in, buf, sizeof buf, &len, NULL, -1) != IPC_OK ||
+                ipc_send(out, buf, len, 0, -1) != IPC_OK)
+                _exit(1);
+        ipc_close(out);
+        ipc_close(in);
+        _exit(0);
+    }
+    char c;
+    if (read(ready[0], &c, 1) != 1 ||
+        ipc_open(addr[0], IPC_F_SEND, 5000, &req) != IPC_OK)
+        bench_die("chan: open");
+    unsigned char buf[MSG] = {1};
+    size_t len;
+    int64_t t0 = bench_now();
+    for (long i = 0; i < n; i++)
+        if (ipc_send(req, buf, MSG, 0, -1) != IPC_OK ||
+            ipc_recv(rep, buf, sizeof buf, &len, NULL, -1) != IPC_OK)
+            bench_die("chan: call");
+    int64_t t = bench_now() - t0;
+    ipc_close(req);
+    close(ready[0]);
+    waitpid(pid, NULL, 0);
+    close(ready[1]);
+    ipc_close(rep);
+    lib_stop(0, addr[0]);
+    lib_stop(0, addr[1]);
+    return (double)t / (double)n;
+}
+
 /* k client processes calling for 1 s: calls per second in all. */
 static double lib_concurrent(const char *scheme, int k)
 {
@@ -329,24 +384,27 @@ int main(int argc, char **argv)
     printf("reqrep-bench: %d-byte call, %ld round trips, best of %d; ratio = "
            "raw ns / libipc ns (target >= 0.9)\n",
            MSG, n, RUNS);
-    printf("%-5s %10s %10s %6s %12s %12s %12s\n", "", "raw ns", "libipc ns",
-           "ratio", "1 client/s", "4 clients/s", "16 clients/s");
+    printf("%-5s %8s %8s %8s %6s %6s %11s %11s %11s\n", "", "raw ns", "chan ns",
+           "rr ns", "chan", "rr", "1 client/s", "4 clients/s", "16 clients/s");
     for (size_t b = 0; b < sizeof schemes / sizeof schemes[0]; b++) {
         const char *s = schemes[b];
         unsigned caps;
         if ((only && !strstr(only, s)) || ipc_scheme_caps(s, &caps) != IPC_OK)
             continue;
-        double raw = 1e18, lib = 1e18;
+        double raw = 1e18, chan = 1e18, lib = 1e18;
         for (int run = 0; run < RUNS; run++) {
             double t = raw_round_trip(s, n);
             raw = t < raw ? t : raw;
+            t = chan_round_trip(s, n);
+            chan = t < chan ? t : chan;
             t = lib_round_trip(s, n);
             lib = t < lib ? t : lib;
         }
-        printf("%-5s %10.0f %10.0f %6.2f", s, raw, lib, raw / lib);
+        printf("%-5s %8.0f %8.0f %8.0f %6.2f %6.2f", s, raw, chan, lib,
+               raw / chan, raw / lib);
         fflush(stdout);
         for (int k = 1; k <= 16; k *= 4)
-            printf(" %12.0f", lib_concurrent(s, k));
+            printf(" %11.0f", lib_concurrent(s, k));
         printf("\n");
         fflush(stdout);
     }
