@@ -191,3 +191,34 @@ regions = {
 }
 for k, v in regions.items():
     put("region_hdr", k, v)
+
+# reqrep: whole messages (src/reqrep/rr_int.h): a 32-byte header, payload.
+RR_MAGIC = 0x31525249
+
+def rr(kind, payload=b"", flags=0, status=0, slot=1, gen=2, cid=3,
+       length=None, zero=0, magic=RR_MAGIC):
+    n = len(payload) if length is None else length
+    return struct.pack("<IBBHIIQII", magic, kind, flags, status, slot, gen,
+                       cid, n, zero) + payload
+
+def ident(pid, start, addr=b""):
+    return struct.pack("<IIQ", pid, 0, start) + addr
+
+reqrep = {
+    "request": rr(3, b"Ehello"), "request_idem": rr(3, b"x", flags=1),
+    "request_empty": rr(3), "reply": rr(4, b"\0" * 64),
+    "fail": rr(5, status=5), "bye": rr(6),
+    "hello": rr(1, ident(1234, 99, b"unix:@x.rr.1234.99.0?max_msg=65536")),
+    "hello_fifo": rr(1, ident(7, 1, b"fifo:/tmp/s.rr.7.1.0")),
+    "welcome": rr(2, ident(42, 7)),
+    "hello_noaddr": rr(1, ident(1, 1)), "hello_ctl": rr(1, ident(1, 1, b"a\nb")),
+    "welcome_pid0": rr(2, ident(0, 7)), "welcome_addr": rr(2, ident(1, 1, b"z")),
+    "short": rr(3)[:31], "bad_magic": rr(3, magic=0), "kind0": rr(0),
+    "kind7": rr(7), "flags_reply": rr(4, flags=1), "flags_bad": rr(3, flags=2),
+    "status_ok_fail": rr(5), "status_reply": rr(4, status=1),
+    "status_big": rr(5, status=256), "len_over": rr(3, b"ab", length=3),
+    "len_under": rr(3, b"ab", length=1), "len_huge": rr(3, length=2**32 - 1),
+    "reserved": rr(3, zero=1),
+}
+for k, v in reqrep.items():
+    put("reqrep", k, v)

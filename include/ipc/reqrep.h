@@ -1,0 +1,195 @@
+/* SPDX-License-Identifier: MIT */
+/* libipc request/reply: calls from clients to a server over any named
+ * channel, with ids, deadlines and prompt failure when a peer dies. */
+#ifndef IPC_REQREP_H
+#define IPC_REQREP_H
+
+#include <ipc/ipc.h>
+
+#include <stdint.h>
+
+/*
+ * A server creates a named channel and receives requests on it; each client
+ * connects by the same address and calls: it sends a request and waits for
+ * the reply that carries the same call id. Built on the channel API only.
+ *
+ * Reply channels. The server's channel carries requests from every client.
+ * Replies go back on a channel of the same scheme that each client makes
+ * for itself at ipc_rr_connect() and removes at ipc_rr_disconnect(). Its
+ * name embeds the client's pid and process start time, so a dead client's
+ * channel is recognised by anyone (the pid is gone, or now belongs to a
+ * process that started later), and is left nowhere after a kill -9:
+ *   unix:  a Linux abstract socket name (the kernel removes it with the
+ *          process); elsewhere a socket file beside the server's.
+ *   fifo, mq, shm: the name is removed as soon as the server has opened it
+ *          (both ends keep working); only a client killed during
+ *          ipc_rr_connect() can leave one, and the next ipc_rr_connect()
+ *          or ipc_rr_serve() for that server removes it.
+ *   sysv:  a queue cannot outlive its name, so it stays until the client
+ *          disconnects, or the server finds the client dead (at most
+ *          IPC_RR_SWEEP_MS after its death, during ipc_rr_recv) and removes
+ *          it; a key file "<tmpdir>/ipc-rr.<pid>.<start>.<n>" names it, and
+ *          the next ipc_rr_connect() removes those of dead clients.
+ *
+ * Call ids. Every request carries a 64-bit id, unique in its client. A reply
+ * whose id is not pending (its call timed out, was cancelled, or never
+ * existed) is dropped and counted (ipc_rr_dropped()), never delivered to
+ * another call. Nothing is ever sent twice by the library.
+ *
+ * Server death. A pending call fails with IPC_ECLOSED once the server is
+ * gone, also with timeout -1: at once where the OS tells (fifo: the reply
+ * FIFO's last writer is gone); within IPC_RR_TICK_MS elsewhere, where the
+ * client checks between waits that the server's pid is still the process
+ * that answered its connect (unix, mq, sysv and shm give a receiver no sign
+ * that a sender died). A server process in another pid namespace cannot be
+ * checked: its death is then only seen where the OS tells.
+ *
+ * Client death. The server drops a dead client's reply channel when a reply
+ * to it fails with IPC_ECLOSED, when the client's disconnect message comes,
+ * or when a sweep (every IPC_RR_SWEEP_MS during ipc_rr_recv()) finds its pid
+ * gone; requests it left queued are still delivered, and replying to them
+ * answers IPC_ECLOSED.
+ *
+ * Sizes. A message is a 32-byte header and the payload, so requests and
+ * replies carry at most the channel's max_msg - IPC_RR_HDR bytes
+ * (ipc_rr_max_payload()).
+ *
+ * Flow control. Both channels are bounded: a client with more calls in
+ * flight than the request and reply channels hold together, that does not
+ * wait for replies, makes the server's reply wait (up to its timeout). On
+ * mq each client's reply queue counts against RLIMIT_MSGQUEUE.
+ *
+ * Threads. A client is used by one thread at a time (several calls may
+ * still be in flight: ipc_rr_start() then ipc_rr_wait() in any order). A
+ * server is received from by one thread at a time; ipc_rr_reply() may be
+ * called from any thread, concurrently with ipc_rr_recv() and other
+ * replies. ipc_rr_server_close() must not race with either.
+ */
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define IPC_RR_HDR      32   /* bytes of header before every payload */
+#define IPC_RR_TICK_MS  10   /* server liveness check while a call waits */
+#define IPC_RR_SWEEP_MS 1000 /* server's look for dead clients */
+
+/* Call flags. */
+enum {
+    IPC_RR_IDEMPOTENT = 1u << 0 /* shown to the server (ipc_rr_req_flags);
+                                   the library itself never resends */
+};
+
+typedef struct ipc_rr_server ipc_rr_server;
+typedef struct ipc_rr_client ipc_rr_client;
+
+/* A received request, kept by value until it is replied to; copy it to
+ * another thread freely. The fields are private. */
+typedef struct ipc_rr_req {
+    uint64_t opaque_[3];
+} ipc_rr_req;
+
+/* --- Server ------------------------------------------------------------ */
+
+/*
+ * Create the request channel at address (IPC_F_RECV | IPC_F_CREATE, plus
+ * flags: 0, IPC_F_EXCL, IPC_F_REPLACE) and serve it. Stale reply channels
+ * of dead clients of this server are removed first. Errors: those of
+ * ipc_open(); IPC_ENOTSUP for a scheme that cannot be named (pipe:) or
+ * whose receiving end cannot take several senders; IPC_ENOMEM.
+ */
+IPC_API ipc_err ipc_rr_serve(const char *address, unsigned flags,
+                             ipc_rr_server **out);
+
+/*
+ * Wait for the next request and copy its payload to buf. Connect and
+ * disconnect messages are handled inside and never returned; malformed
+ * messages are dropped. On IPC_OK *len is the payload length and *req
+ * identifies the call for ipc_rr_reply().
+ * IPC_EMSGSIZE: cap is too small; *len is the length needed and the
+ * request is kept for the next call. Other errors: IPC_EINVAL,
+ * IPC_EAGAIN (timeout 0), IPC_ETIMEDOUT, those of ipc_recv().
+ */
+IPC_API ipc_err ipc_rr_recv(ipc_rr_server *s, void *buf, size_t cap,
+                            size_t *len, ipc_rr_req *req, int timeout_ms);
+
+/*
+ * Send the reply to req (once; a second reply to the same request reaches
+ * nobody, since the client dropped the id). May block up to timeout_ms on a
+ * full reply channel. Errors: IPC_EMSGSIZE (len > ipc_rr_max_payload: the
+ * client's call then fails with IPC_EMSGSIZE at once), IPC_ECLOSED (the
+ * client is gone; its channel is released), IPC_EINVAL (a req this server
+ * did not give), IPC_ETIMEDOUT / IPC_EAGAIN, those of ipc_send().
+ */
+IPC_API ipc_err ipc_rr_reply(ipc_rr_server *s, const ipc_rr_req *req,
+                             const void *buf, size_t len, int timeout_ms);
+
+/* The client's uid, where the channel tells it (unix:). IPC_ENOTSUP
+ * elsewhere, IPC_EINVAL on NULL. */
+IPC_API ipc_err ipc_rr_req_uid(const ipc_rr_req *req, uid_t *uid);
+/* The IPC_RR_* flags the client gave the call. */
+IPC_API unsigned ipc_rr_req_flags(const ipc_rr_req *req);
+/* Clients connected and not yet found gone. */
+IPC_API size_t ipc_rr_server_clients(ipc_rr_server *s);
+/* Release dead clients now (ipc_rr_recv does it every IPC_RR_SWEEP_MS). */
+IPC_API void ipc_rr_server_sweep(ipc_rr_server *s);
+/* Close every reply channel and the request channel (removing it). */
+IPC_API void ipc_rr_server_close(ipc_rr_server *s);
+
+/* --- Client ------------------------------------------------------------ */
+
+/*
+ * Connect to the server at address: make this client's reply channel, send
+ * a hello and wait for the server's answer, all within timeout_ms.
+ * Errors: those of ipc_open(); IPC_ETIMEDOUT (no server answered: the
+ * reply channel is removed again), IPC_EPROTO, IPC_ENOMEM.
+ */
+IPC_API ipc_err ipc_rr_connect(const char *address, int timeout_ms,
+                               ipc_rr_client **out);
+
+/*
+ * Send a request (len <= ipc_rr_max_payload) and return its call id in
+ * *call without waiting for the reply. flags: 0 or IPC_RR_IDEMPOTENT.
+ * timeout_ms bounds the wait for room in the request channel. Errors:
+ * IPC_EMSGSIZE, IPC_ECLOSED (the server is gone), those of ipc_send().
+ */
+IPC_API ipc_err ipc_rr_start(ipc_rr_client *c, const void *req, size_t len,
+                             unsigned flags, int timeout_ms, uint64_t *call);
+
+/*
+ * Wait for the reply to call and copy it to buf. Replies to other pending
+ * calls that come meanwhile are kept for them. On IPC_OK the call is over.
+ * IPC_ETIMEDOUT / IPC_EAGAIN: the call stays pending (wait again, or
+ * cancel it). IPC_EMSGSIZE: cap is too small, *len is the length needed
+ * and the reply is kept; or the server's reply was too large for the
+ * channel (*len is then 0 and the call is over). IPC_ECLOSED: the server
+ * is gone (every pending call fails so). IPC_EINVAL: call is not pending.
+ */
+IPC_API ipc_err ipc_rr_wait(ipc_rr_client *c, uint64_t call, void *buf,
+                            size_t cap, size_t *len, int timeout_ms);
+
+/* Forget a pending call: its reply, if it ever comes, is dropped.
+ * IPC_EINVAL if call is not pending. */
+IPC_API ipc_err ipc_rr_cancel(ipc_rr_client *c, uint64_t call);
+
+/*
+ * ipc_rr_start + ipc_rr_wait within one deadline; a call that times out is
+ * cancelled (its late reply is dropped).
+ */
+IPC_API ipc_err ipc_rr_call(ipc_rr_client *c, const void *req, size_t len,
+                            void *buf, size_t cap, size_t *rlen, unsigned flags,
+                            int timeout_ms);
+
+/* Largest payload of a request or reply on this client's channels. */
+IPC_API size_t ipc_rr_max_payload(const ipc_rr_client *c);
+/* Replies dropped so far because their call was no longer pending. */
+IPC_API uint64_t ipc_rr_dropped(const ipc_rr_client *c);
+/* Tell the server, remove the reply channel, free the client. Pending
+ * calls are forgotten. Idempotent on NULL. */
+IPC_API void ipc_rr_disconnect(ipc_rr_client *c);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* IPC_REQREP_H */

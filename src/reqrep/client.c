@@ -1,0 +1,421 @@
+/* SPDX-License-Identifier: MIT */
+/* Request/reply client: connect (hello/welcome), calls with ids, replies
+ * matched to pending calls, the server watched while a call waits. */
+#include "ipc_int.h"
+#include "rr_int.h"
+
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+enum { RR_WAITING, RR_DONE, RR_FAILED };
+
+struct rr_pending {
+    uint64_t id;
+    int state;
+    ipc_err err;
+    unsigned char *data; /* the reply, once it came for this call */
+    size_t len;
+};
+
+struct ipc_rr_client {
+    const struct ipc_rr_scheme *sc;
+    ipc_channel *req; /* to the server */
+    ipc_channel *rep; /* our reply channel */
+    char rep_addr[IPC_RR_ADDR_MAX];
+    bool rep_named; /* the reply name still exists (ours to remove) */
+    uint32_t slot, gen;
+    uint64_t next_id;
+    struct ipc_rr_ident server;
+    bool server_gone;
+    uint64_t dropped;
+    size_t max_msg;
+    unsigned char *tx, *rx; /* max_msg bytes each */
+    struct rr_pending *pend;
+    size_t npend, cap_pend;
+};
+
+static ipc_err rr_client_send(ipc_rr_client *c, unsigned kind, unsigned flags,
+                              uint64_t id, const void *payload, size_t len,
+                              int timeout_ms)
+{
+    struct ipc_rr_hdr h = {kind, flags, 0, c->slot, c->gen, id, len};
+    ipc__rr_encode(c->tx, &h);
+    /* One copy: the channel API takes one buffer, and the header must sit
+     * right before the payload. */
+    if (payload != c->tx + IPC_RR_HDR && len)
+        memcpy(c->tx + IPC_RR_HDR, payload, len);
+    ipc_err err = ipc_send(c->req, c->tx, IPC_RR_HDR + len, 0, timeout_ms);
+    if (err == IPC_ECLOSED)
+        c->server_gone = true;
+    return err;
+}
+
+static struct rr_pending *rr_find(ipc_rr_client *c, uint64_t id)
+{
+    /* Calls in flight are few (one per outstanding request); newest last,
+     * and replies mostly come in order, so search from the oldest. */
+    for (size_t i = 0; i < c->npend; i++)
+        if (c->pend[i].id == id)
+            return &c->pend[i];
+    return NULL;
+}
+
+static void rr_forget(ipc_rr_client *c, struct rr_pending *p)
+{
+    free(p->data);
+    *p = c->pend[--c->npend];
+}
+
+/* The server is gone: every pending call fails with IPC_ECLOSED. */
+static void rr_server_gone(ipc_rr_client *c)
+{
+    c->server_gone = true;
+    for (size_t i = 0; i < c->npend; i++)
+        if (c->pend[i].state == RR_WAITING) {
+            c->pend[i].state = RR_FAILED;
+            c->pend[i].err = IPC_ECLOSED;
+        }
+}
+
+/* File a received message with its call, or drop it. */
+static void rr_dispatch(ipc_rr_client *c, size_t n)
+{
+    struct ipc_rr_hdr h;
+    if (ipc__rr_decode(c->rx, n, &h) != IPC_OK ||
+        (h.kind != IPC_RR_REPLY && h.kind != IPC_RR_FAIL)) {
+        c->dropped++;
+        return;
+    }
+    struct rr_pending *p = rr_find(c, h.id);
+    if (!p || p->state != RR_WAITING || h.slot != c->slot || h.gen != c->gen) {
+        c->dropped++; /* timed out, cancelled, or never ours */
+        return;
+    }
+    if (h.kind == IPC_RR_FAIL) {
+        p->state = RR_FAILED;
+        p->err = (ipc_err)h.status;
+        return;
+    }
+    /* Kept aside until its own wait: the rx buffer is needed for the next
+     * message. Only replies that come out of turn pay this copy. */
+    p->data = malloc(h.len ? h.len : 1);
+    if (!p->data) {
+        p->state = RR_FAILED;
+        p->err = IPC_ENOMEM;
+        return;
+    }
+    memcpy(p->data, c->rx + IPC_RR_HDR, h.len);
+    p->len = h.len;
+    p->state = RR_DONE;
+}
+
+/* Is the server gone? Its pid, when it could be checked at connect, and
+ * the request channel's own sign where it has one (a unix connection hung
+ * up, a FIFO without reader): poll() reports those with no events asked. */
+static bool rr_server_dead(ipc_rr_client *c)
+{
+    if (c->server.pid && !ipc__rr_alive(c->server.pid, c->server.start))
+        return true;
+    int fd;
+    short events;
+    if (ipc_pollfd(c->req, &fd, &events) != IPC_OK)
+        return false;
+    struct pollfd pfd = {.fd = fd, .events = 0};
+    return poll(&pfd, 1, 0) == 1 && (pfd.revents & (POLLHUP | POLLERR));
+}
+
+/* Receive one message within dl, in slices of IPC_RR_TICK_MS with a look
+ * at the server between them. IPC_OK with *n set, or the wait's error. */
+static ipc_err rr_pump(ipc_rr_client *c, const struct ipc_deadline *dl,
+                       size_t *n)
+{
+    for (;;) {
+        int left = ipc__deadline_poll_ms(dl);
+        int slice = left < 0 || left > IPC_RR_TICK_MS ? IPC_RR_TICK_MS : left;
+        ipc_err err = ipc_recv(c->rep, c->rx, c->max_msg, n, NULL, slice);
+        if (err == IPC_OK)
+            return IPC_OK;
+        if (err == IPC_EPROTO)
+            continue; /* the channel dropped garbage; wait on */
+        if (err == IPC_ECLOSED) {
+            rr_server_gone(c);
+            return err;
+        }
+        if (err != IPC_ETIMEDOUT && err != IPC_EAGAIN)
+            return err;
+        if (rr_server_dead(c)) {
+            rr_server_gone(c);
+            return ipc__fail(IPC_ECLOSED,
+                             "reqrep: the server (pid %d) is "
+                             "gone",
+                             (int)c->server.pid);
+        }
+        if (ipc__deadline_expired(dl))
+            return ipc__deadline_err(dl);
+    }
+}
+
+/* ----------------------------------------------------------- connect */
+
+/* Make the reply channel (a fresh name; sysv may meet a key in use). */
+static ipc_err rr_make_reply(ipc_rr_client *c, const char *address)
+{
+    char query[48];
+    snprintf(query, sizeof query, "?max_msg=%zu", c->max_msg);
+    ipc_err err = IPC_EEXIST;
+    for (int tries = 0; tries < 8 && err == IPC_EEXIST; tries++) {
+        err = ipc__rr_reply_name(c->sc, address, query, c->rep_addr,
+                                 sizeof c->rep_addr);
+        if (err != IPC_OK)
+            return err;
+        err = ipc_open(c->rep_addr, IPC_F_RECV | IPC_F_CREATE | IPC_F_EXCL, 0,
+                       &c->rep);
+        if (err != IPC_OK && c->sc->keyfile)
+            ipc__rr_remove(c->sc, c->rep_addr); /* the key file only */
+    }
+    c->rep_named = err == IPC_OK;
+    return err;
+}
+
+static ipc_err rr_hello(ipc_rr_client *c, int timeout_ms)
+{
+    struct ipc_deadline dl;
+    ipc__deadline_init(&dl, timeout_ms);
+    pid_t pid = getpid();
+    struct ipc_rr_ident me = {pid, ipc__rr_start_time(pid)};
+    uint64_t nonce = ((uint64_t)pid << 32) ^ (uint64_t)ipc__now_ns();
+    size_t len = ipc__rr_ident_encode(c->tx + IPC_RR_HDR, &me, c->rep_addr);
+    if (IPC_RR_HDR + len > c->max_msg)
+        return ipc__fail(IPC_EMSGSIZE,
+                         "reqrep: max_msg %zu cannot carry "
+                         "the hello",
+                         c->max_msg);
+    ipc_err err = rr_client_send(c, IPC_RR_HELLO, 0, nonce, c->tx + IPC_RR_HDR,
+                                 len, ipc__deadline_poll_ms(&dl));
+    for (size_t n; err == IPC_OK;) {
+        /* No server identity yet: plain waits until the deadline. */
+        err = ipc_recv(c->rep, c->rx, c->max_msg, &n, NULL,
+                       ipc__deadline_poll_ms(&dl));
+        struct ipc_rr_hdr h;
+        if (err != IPC_OK || ipc__rr_decode(c->rx, n, &h) != IPC_OK ||
+            h.kind != IPC_RR_WELCOME || h.id != nonce)
+            continue;
+        err = ipc__rr_ident_decode(c->rx + IPC_RR_HDR, h.len, &c->server, NULL,
+                                   0);
+        c->slot = h.slot;
+        c->gen = h.gen;
+        /* A pid we cannot see (another pid namespace) or whose start time
+         * differs: liveness is then only what the channel tells. */
+        if (err == IPC_OK &&
+            ipc__rr_start_time(c->server.pid) != c->server.start)
+            c->server.pid = 0;
+        return err;
+    }
+    return err == IPC_ETIMEDOUT
+               ? ipc__fail(err, "reqrep: no server answered the connect")
+               : err;
+}
+
+static ipc_err rr_connect(ipc_rr_client *c, const char *address, int timeout_ms)
+{
+    ipc_err err = ipc_open(address, IPC_F_SEND, timeout_ms, &c->req);
+    if (err != IPC_OK)
+        return err;
+    ipc_info info;
+    ipc_query(c->req, &info);
+    c->max_msg = info.max_msg;
+    if (c->max_msg < IPC_RR_HDR + IPC_RR_IDENT + 64)
+        return ipc__fail(IPC_EINVAL, "reqrep: max_msg %zu leaves no room",
+                         c->max_msg);
+    c->tx = malloc(c->max_msg);
+    c->rx = malloc(c->max_msg);
+    if (!c->tx || !c->rx)
+        return ipc__fail(IPC_ENOMEM, "reqrep: buffers of %zu bytes",
+                         c->max_msg);
+    ipc__rr_sweep_names(c->sc, address);
+    if ((err = rr_make_reply(c, address)) != IPC_OK)
+        return err;
+    if ((err = rr_hello(c, timeout_ms)) != IPC_OK)
+        return err;
+    /* The server has its end open: the name can go, and then nothing is
+     * left if either side is killed (the objects live while open). */
+    if (c->sc->unlink_early) {
+        ipc_unlink(c->rep_addr);
+        c->rep_named = false;
+    }
+    return IPC_OK;
+}
+
+ipc_err ipc_rr_connect(const char *address, int timeout_ms, ipc_rr_client **out)
+{
+    if (!out)
+        return ipc__fail(IPC_EINVAL, "reqrep: out is NULL");
+    *out = NULL;
+    ipc_err err;
+    const struct ipc_rr_scheme *sc = ipc__rr_scheme(address, &err);
+    if (!sc)
+        return err;
+    ipc_rr_client *c = calloc(1, sizeof *c);
+    if (!c)
+        return ipc__fail(IPC_ENOMEM, "reqrep: client");
+    c->sc = sc;
+    c->next_id = 1;
+    err = rr_connect(c, address, timeout_ms);
+    if (err != IPC_OK) {
+        char detail[256];
+        snprintf(detail, sizeof detail, "%s", ipc_last_detail());
+        ipc_rr_disconnect(c);
+        return ipc__fail(err, "%s", detail);
+    }
+    *out = c;
+    return IPC_OK;
+}
+
+void ipc_rr_disconnect(ipc_rr_client *c)
+{
+    if (!c)
+        return;
+    if (c->req && c->rep && !c->server_gone && c->gen)
+        rr_client_send(c, IPC_RR_BYE, 0, 0, NULL, 0, 0);
+    ipc_close(c->req);
+    ipc_close(c->rep);
+    if (c->rep_named)
+        ipc__rr_remove(c->sc, c->rep_addr);
+    for (size_t i = 0; i < c->npend; i++)
+        free(c->pend[i].data);
+    free(c->pend);
+    free(c->tx);
+    free(c->rx);
+    free(c);
+}
+
+/* -------------------------------------------------------------- calls */
+
+ipc_err ipc_rr_start(ipc_rr_client *c, const void *req, size_t len,
+                     unsigned flags, int timeout_ms, uint64_t *call)
+{
+    if (!c || !call || (len && !req) || flags & ~(unsigned)IPC_RR_IDEMPOTENT)
+        return ipc__fail(IPC_EINVAL, "reqrep: bad argument to start");
+    if (len > c->max_msg - IPC_RR_HDR)
+        return ipc__fail(IPC_EMSGSIZE,
+                         "reqrep: request of %zu bytes, at "
+                         "most %zu",
+                         len, c->max_msg - IPC_RR_HDR);
+    if (c->server_gone)
+        return ipc__fail(IPC_ECLOSED, "reqrep: the server is gone");
+    if (c->npend == c->cap_pend) {
+        size_t cap = c->cap_pend ? 2 * c->cap_pend : 8;
+        struct rr_pending *grown = realloc(c->pend, cap * sizeof *grown);
+        if (!grown)
+            return ipc__fail(IPC_ENOMEM, "reqrep: pending calls");
+        c->pend = grown;
+        c->cap_pend = cap;
+    }
+    uint64_t id = c->next_id++;
+    ipc_err err =
+        rr_client_send(c, IPC_RR_REQUEST, flags, id, req, len, timeout_ms);
+    if (err != IPC_OK)
+        return err;
+    c->pend[c->npend++] = (struct rr_pending){id, RR_WAITING, IPC_OK, NULL, 0};
+    *call = id;
+    return IPC_OK;
+}
+
+/* Hand a finished call to its waiter: IPC_OK, or why it failed. */
+static ipc_err rr_finish(ipc_rr_client *c, struct rr_pending *p, void *buf,
+                         size_t cap, size_t *len)
+{
+    if (p->state == RR_FAILED) {
+        ipc_err err = p->err;
+        *len = 0;
+        rr_forget(c, p);
+        return ipc__fail(err,
+                         "reqrep: call failed at the server or on the "
+                         "way (%s)",
+                         ipc_errname(err));
+    }
+    *len = p->len;
+    if (p->len > cap)
+        return ipc__fail(IPC_EMSGSIZE,
+                         "reqrep: reply of %zu bytes, buffer "
+                         "of %zu",
+                         p->len, cap);
+    if (p->len)
+        memcpy(buf, p->data, p->len);
+    rr_forget(c, p);
+    return IPC_OK;
+}
+
+ipc_err ipc_rr_wait(ipc_rr_client *c, uint64_t call, void *buf, size_t cap,
+                    size_t *len, int timeout_ms)
+{
+    if (!c || !len || (cap && !buf))
+        return ipc__fail(IPC_EINVAL, "reqrep: bad argument to wait");
+    struct rr_pending *p = rr_find(c, call);
+    if (!p)
+        return ipc__fail(IPC_EINVAL, "reqrep: call %llu is not pending",
+                         (unsigned long long)call);
+    struct ipc_deadline dl;
+    ipc__deadline_init(&dl, timeout_ms);
+    while (p->state == RR_WAITING) {
+        size_t n;
+        ipc_err err = rr_pump(c, &dl, &n);
+        p = rr_find(c, call); /* the array may have moved: forget/realloc */
+        if (err != IPC_OK) {
+            if (p->state != RR_WAITING)
+                break;
+            return err;
+        }
+        /* The common case, the reply to this call right away: copied
+         * once, from rx to the caller, when it fits. */
+        struct ipc_rr_hdr h;
+        if (ipc__rr_decode(c->rx, n, &h) == IPC_OK && h.kind == IPC_RR_REPLY &&
+            h.id == call && h.slot == c->slot && h.gen == c->gen &&
+            h.len <= cap) {
+            memcpy(buf, c->rx + IPC_RR_HDR, h.len);
+            *len = h.len;
+            rr_forget(c, p);
+            return IPC_OK;
+        }
+        rr_dispatch(c, n);
+    }
+    return rr_finish(c, p, buf, cap, len);
+}
+
+ipc_err ipc_rr_cancel(ipc_rr_client *c, uint64_t call)
+{
+    struct rr_pending *p = c ? rr_find(c, call) : NULL;
+    if (!p)
+        return ipc__fail(IPC_EINVAL, "reqrep: call %llu is not pending",
+                         (unsigned long long)call);
+    rr_forget(c, p);
+    return IPC_OK;
+}
+
+ipc_err ipc_rr_call(ipc_rr_client *c, const void *req, size_t len, void *buf,
+                    size_t cap, size_t *rlen, unsigned flags, int timeout_ms)
+{
+    struct ipc_deadline dl;
+    ipc__deadline_init(&dl, timeout_ms);
+    uint64_t call;
+    ipc_err err = ipc_rr_start(c, req, len, flags, timeout_ms, &call);
+    if (err != IPC_OK)
+        return err;
+    err = ipc_rr_wait(c, call, buf, cap, rlen, ipc__deadline_poll_ms(&dl));
+    if (err == IPC_ETIMEDOUT || err == IPC_EAGAIN)
+        ipc_rr_cancel(c, call);
+    return err;
+}
+
+size_t ipc_rr_max_payload(const ipc_rr_client *c)
+{
+    return c ? c->max_msg - IPC_RR_HDR : 0;
+}
+
+uint64_t ipc_rr_dropped(const ipc_rr_client *c)
+{
+    return c ? c->dropped : 0;
+}

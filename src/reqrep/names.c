@@ -1,0 +1,261 @@
+/* SPDX-License-Identifier: MIT */
+/* Request/reply: process identity (pid + start time) and the names of the
+ * clients' reply channels, made so that a dead client's are recognised. */
+#include "ipc_int.h"
+#include "rr_int.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* Reply names: "<stem>.rr.<pid>.<start>.<n>". */
+#define RR_TAG ".rr."
+
+static const struct ipc_rr_scheme rr_schemes[] = {
+    {"unix", false, false}, {"fifo", true, false}, {"mq", true, false},
+    {"shm", true, false},   {"sysv", false, true},
+};
+
+static atomic_uint rr_counter;
+
+/* Start time of pid, and whether it has exited (a zombie: its parent has
+ * not reaped it yet, but it will never answer). */
+static uint64_t rr_stat(pid_t pid, bool *exited)
+{
+    *exited = false;
+#ifdef __linux__
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0)
+        return 0;
+    buf[n] = '\0';
+    /* The command name may hold spaces and ')': fields start after the
+     * last ')'. " S ppid ..." : the state is field 3, starttime field 22. */
+    char *p = strrchr(buf, ')');
+    if (!p || p[1] != ' ')
+        return 0;
+    *exited = p[2] == 'Z' || p[2] == 'X';
+    p++;
+    for (int field = 2; field < 21 && p; field++)
+        p = strchr(p + 1, ' ');
+    return p ? strtoull(p + 1, NULL, 10) : 0;
+#else
+    (void)pid;
+    return 0; /* no portable start time: liveness is the pid alone */
+#endif
+}
+
+uint64_t ipc__rr_start_time(pid_t pid)
+{
+    bool exited;
+    return rr_stat(pid, &exited);
+}
+
+bool ipc__rr_alive(pid_t pid, uint64_t start)
+{
+    if (pid <= 0)
+        return false;
+    if (kill(pid, 0) != 0 && errno == ESRCH)
+        return false;
+    bool exited;
+    uint64_t now = rr_stat(pid, &exited);
+    if (exited)
+        return false;
+    /* 0: no start time to compare (none recorded, or /proc unreadable):
+     * trust kill's answer. */
+    return start == 0 || now == 0 || now == start;
+}
+
+const struct ipc_rr_scheme *ipc__rr_scheme(const char *address, ipc_err *err)
+{
+    const char *colon = address ? strchr(address, ':') : NULL;
+    if (!colon) {
+        *err = ipc__fail(IPC_EINVAL, "reqrep: \"%s\" has no scheme",
+                         address ? address : "(null)");
+        return NULL;
+    }
+    size_t n = (size_t)(colon - address);
+    for (size_t i = 0; i < sizeof rr_schemes / sizeof rr_schemes[0]; i++)
+        if (strlen(rr_schemes[i].scheme) == n &&
+            memcmp(rr_schemes[i].scheme, address, n) == 0)
+            return &rr_schemes[i];
+    *err = ipc__fail(IPC_ENOTSUP,
+                     "reqrep: %.*s: no named channel that "
+                     "several clients can send on",
+                     (int)n, address);
+    return NULL;
+}
+
+/* The name part of an address: after "scheme:", before '?'. */
+static size_t rr_name(const char *address, const char **name)
+{
+    *name = strchr(address, ':') + 1;
+    const char *q = strchr(*name, '?');
+    return q ? (size_t)(q - *name) : strlen(*name);
+}
+
+static const char *rr_tmpdir(void)
+{
+    const char *t = getenv("TMPDIR");
+    return t && t[0] == '/' && strlen(t) < 128 ? t : "/tmp";
+}
+
+/* Where a scheme's reply names live, and their prefix: dir is the
+ * directory a sweep lists ("" where none can be listed), prefix the start
+ * of every reply name of this server ("<server name's last part>.rr."). */
+static void rr_place(const struct ipc_rr_scheme *sc, const char *address,
+                     char *dir, size_t dsize, char *prefix, size_t psize)
+{
+    const char *name;
+    size_t n = rr_name(address, &name);
+    const char *slash = memrchr(name, '/', n);
+    const char *base = slash ? slash + 1 : name;
+    size_t blen = n - (size_t)(base - name);
+    snprintf(prefix, psize, "%.*s" RR_TAG, (int)blen, base);
+    if (sc->keyfile)
+        snprintf(dir, dsize, "%s", rr_tmpdir());
+    else if (strcmp(sc->scheme, "mq") == 0)
+        snprintf(dir, dsize, "/dev/mqueue"); /* Linux, where mounted */
+    else if (strcmp(sc->scheme, "shm") == 0)
+        snprintf(dir, dsize, "/dev/shm"); /* Linux */
+    else if (slash)
+        snprintf(dir, dsize, "%.*s", (int)(slash - name), name);
+    else
+        dir[0] = '\0';
+#ifdef __linux__
+    if (strcmp(sc->scheme, "unix") == 0)
+        dir[0] = '\0'; /* abstract names: nothing to sweep */
+#endif
+}
+
+/* The address of reply name `leaf` (prefix + id) in dir. */
+static int rr_compose(const struct ipc_rr_scheme *sc, const char *dir,
+                      const char *leaf, const char *query, char *out,
+                      size_t size)
+{
+    if (sc->keyfile || strcmp(sc->scheme, "fifo") == 0)
+        return snprintf(out, size, "%s:%s/%s%s", sc->scheme, dir, leaf, query);
+    if (strcmp(sc->scheme, "unix") == 0) {
+#ifdef __linux__
+        /* Abstract: the kernel removes the name with the last socket. */
+        return snprintf(out, size, "unix:@%s%s", leaf, query);
+#else
+        return snprintf(out, size, "unix:%s/%s%s", dir, leaf, query);
+#endif
+    }
+    return snprintf(out, size, "%s:/%s%s", sc->scheme, leaf, query);
+}
+
+ipc_err ipc__rr_reply_name(const struct ipc_rr_scheme *sc, const char *address,
+                           const char *query, char *out, size_t size)
+{
+    char dir[IPC_RR_ADDR_MAX], leaf[IPC_RR_ADDR_MAX];
+    rr_place(sc, address, dir, sizeof dir, leaf, sizeof leaf);
+    pid_t pid = getpid();
+    size_t used = strlen(leaf);
+    snprintf(leaf + used, sizeof leaf - used, "%d.%" PRIu64 ".%u", (int)pid,
+             ipc__rr_start_time(pid), atomic_fetch_add(&rr_counter, 1));
+    if (!dir[0] && (sc->keyfile || strcmp(sc->scheme, "fifo") == 0))
+        strcpy(dir, ".");
+    int len = rr_compose(sc, dir, leaf, sc->keyfile ? "" : query, out, size);
+    if (len < 0 || (size_t)len >= size)
+        return ipc__fail(IPC_EINVAL,
+                         "reqrep: reply address for %s is too "
+                         "long",
+                         address);
+    if (!sc->keyfile)
+        return IPC_OK;
+    /* sysv: the key comes from this file's inode (ftok). */
+    int fd = open(out + 5, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return ipc__errno(errno, "reqrep: key file %s", out + 5);
+    close(fd);
+    if ((size_t)len + strlen(query) >= size)
+        return ipc__fail(IPC_EINVAL, "reqrep: reply address too long");
+    strcat(out, query);
+    return IPC_OK;
+}
+
+bool ipc__rr_reply_ok(const struct ipc_rr_scheme *sc, const char *address,
+                      const char *reply_addr, const struct ipc_rr_ident *id)
+{
+    char dir[IPC_RR_ADDR_MAX], want[IPC_RR_ADDR_MAX];
+    rr_place(sc, address, dir, sizeof dir, want, sizeof want);
+    size_t used = strlen(want);
+    snprintf(want + used, sizeof want - used, "%d.%" PRIu64 ".", (int)id->pid,
+             id->start);
+    if (strncmp(reply_addr, sc->scheme, strlen(sc->scheme)) != 0)
+        return false;
+    const char *name;
+    size_t n = rr_name(reply_addr, &name);
+    const char *leaf = name + n;
+    while (leaf > name && leaf[-1] != '/' && leaf[-1] != '@')
+        leaf--;
+    size_t wlen = strlen(want);
+    if ((size_t)(name + n - leaf) <= wlen || strncmp(leaf, want, wlen) != 0)
+        return false;
+    for (const char *p = leaf + wlen; p < name + n; p++)
+        if (*p < '0' || *p > '9')
+            return false;
+    return true;
+}
+
+void ipc__rr_remove(const struct ipc_rr_scheme *sc, const char *reply_addr)
+{
+    ipc_err err = ipc_unlink(reply_addr);
+    /* The key file goes only with its queue: while it exists, a sweep can
+     * still find the queue. */
+    if (sc->keyfile && (err == IPC_OK || err == IPC_ENOENT)) {
+        char path[IPC_RR_ADDR_MAX];
+        const char *name;
+        size_t n = rr_name(reply_addr, &name);
+        snprintf(path, sizeof path, "%.*s", (int)n, name);
+        unlink(path);
+    }
+}
+
+/* "<pid>.<start>.<n>" of a dead process? */
+static bool rr_stale(const char *tail)
+{
+    char *end;
+    long pid = strtol(tail, &end, 10);
+    if (*end != '.' || pid <= 0)
+        return false;
+    uint64_t start = strtoull(end + 1, &end, 10);
+    if (*end != '.')
+        return false;
+    return !ipc__rr_alive((pid_t)pid, start);
+}
+
+void ipc__rr_sweep_names(const struct ipc_rr_scheme *sc, const char *address)
+{
+    char dir[IPC_RR_ADDR_MAX], prefix[IPC_RR_ADDR_MAX];
+    rr_place(sc, address, dir, sizeof dir, prefix, sizeof prefix);
+    DIR *d = dir[0] ? opendir(dir) : NULL;
+    if (!d)
+        return;
+    size_t plen = strlen(prefix);
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (strncmp(e->d_name, prefix, plen) != 0 ||
+            !rr_stale(e->d_name + plen))
+            continue;
+        char addr[IPC_RR_ADDR_MAX];
+        int len = rr_compose(sc, dir, e->d_name, "", addr, sizeof addr);
+        if (len > 0 && (size_t)len < sizeof addr)
+            ipc__rr_remove(sc, addr);
+    }
+    closedir(d);
+}

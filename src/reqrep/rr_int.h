@@ -1,0 +1,108 @@
+/* SPDX-License-Identifier: MIT */
+/* Request/reply internals shared by client.c, server.c, wire.c, names.c. */
+#ifndef IPC_RR_INT_H
+#define IPC_RR_INT_H
+
+#include "ipc/reqrep.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/*
+ * Wire format: every message is a 32-byte header, then `len` payload bytes.
+ * All fields little-endian (the peer may be another build of the library);
+ * the payload starts 32 bytes in, so it stays 16-byte aligned.
+ *
+ *   0  u32 magic   IPC_RR_MAGIC
+ *   4  u8  kind    enum ipc_rr_kind
+ *   5  u8  flags   IPC_RR_* call flags (requests only; 0 elsewhere)
+ *   6  u16 status  an ipc_err (IPC_RR_FAIL only; 0 elsewhere)
+ *   8  u32 slot    the client's slot at the server (0 in a hello)
+ *  12  u32 gen     the slot's generation
+ *  16  u64 id      call id (hello/welcome: the connect's nonce)
+ *  24  u32 len     payload bytes: exactly the message length - 32
+ *  28  u32 zero    reserved, 0
+ *
+ * hello payload: u32 pid, u32 zero, u64 start, then the reply address
+ * (1..IPC_RR_ADDR_MAX-1 bytes, no NUL). welcome payload: u32 pid, u32 zero,
+ * u64 start (the server's).
+ */
+#define IPC_RR_MAGIC    0x31525249u /* "IRR1" */
+#define IPC_RR_ADDR_MAX 512
+#define IPC_RR_IDENT    16 /* pid, zero, start */
+
+enum ipc_rr_kind {
+    IPC_RR_HELLO = 1,
+    IPC_RR_WELCOME = 2,
+    IPC_RR_REQUEST = 3,
+    IPC_RR_REPLY = 4,
+    IPC_RR_FAIL = 5, /* the server could not reply: status says why */
+    IPC_RR_BYE = 6,
+    IPC_RR_KIND_MAX = 6
+};
+
+struct ipc_rr_hdr {
+    unsigned kind, flags, status;
+    uint32_t slot, gen;
+    uint64_t id;
+    size_t len;
+};
+
+/* The identity a hello or welcome carries. */
+struct ipc_rr_ident {
+    pid_t pid;
+    uint64_t start;
+};
+
+/* Write the header for h into out (IPC_RR_HDR bytes). */
+void ipc__rr_encode(unsigned char *out, const struct ipc_rr_hdr *h);
+/* Check a received message of n bytes and decode its header into *h.
+ * IPC_EPROTO (with a detail) for anything malformed; *h untouched then. */
+ipc_err ipc__rr_decode(const unsigned char *msg, size_t n,
+                       struct ipc_rr_hdr *h);
+/* Encode an identity (+ an address for a hello) into out; returns bytes. */
+size_t ipc__rr_ident_encode(unsigned char *out, const struct ipc_rr_ident *id,
+                            const char *addr);
+/* Decode a hello (addr != NULL: addr_size bytes, gets a NUL-terminated
+ * address) or welcome (addr NULL) payload. IPC_EPROTO when malformed. */
+ipc_err ipc__rr_ident_decode(const unsigned char *p, size_t len,
+                             struct ipc_rr_ident *id, char *addr,
+                             size_t addr_size);
+
+/* --- Processes and names (names.c) ------------------------------------ */
+
+/* Start time of pid in clock ticks since boot (Linux /proc); 0 unknown. */
+uint64_t ipc__rr_start_time(pid_t pid);
+/* Is pid still the process that had start time start? (start 0: only
+ * whether pid exists). */
+bool ipc__rr_alive(pid_t pid, uint64_t start);
+
+/* How a scheme's reply channel is named and cleaned. */
+struct ipc_rr_scheme {
+    const char *scheme; /* "unix", "fifo", "mq", "sysv", "shm" */
+    bool unlink_early;  /* remove the name once the server opened it */
+    bool keyfile;       /* sysv: a key file holds the name */
+};
+
+/* The scheme row for a server address; NULL when request/reply cannot run
+ * over it (IPC_ENOTSUP or IPC_EINVAL with a detail in *err). */
+const struct ipc_rr_scheme *ipc__rr_scheme(const char *address, ipc_err *err);
+/* Make a unique reply address for a client of server address `address`
+ * with options `query` ("" or "?max_msg=N"); for sysv also creates the key
+ * file. IPC_EINVAL if too long. */
+ipc_err ipc__rr_reply_name(const struct ipc_rr_scheme *sc, const char *address,
+                           const char *query, char *out, size_t size);
+/* Is reply_addr a reply name of a client of server `address` with identity
+ * id ("<server name>.rr.<pid>.<start>.<n>")? The server opens, and at the
+ * end removes, only such names: a client cannot make it touch another
+ * object. */
+bool ipc__rr_reply_ok(const struct ipc_rr_scheme *sc, const char *address,
+                      const char *reply_addr, const struct ipc_rr_ident *id);
+/* Remove a reply channel by its address (and a sysv key file). */
+void ipc__rr_remove(const struct ipc_rr_scheme *sc, const char *reply_addr);
+/* Remove reply channels of dead clients of server `address`. */
+void ipc__rr_sweep_names(const struct ipc_rr_scheme *sc, const char *address);
+
+#endif /* IPC_RR_INT_H */

@@ -1,0 +1,412 @@
+/* SPDX-License-Identifier: MIT */
+/* reqrep-bench: round trip of a 64-byte request/reply call per backend,
+ * libipc's ipc_rr_call against a hand-written request/reply over the same
+ * raw system calls in the same run (ratio = raw time / libipc time; 1.0 is
+ * as fast as raw), the same by hand over two libipc channels ("chan": what
+ * the channels cost), then calls/s for 1, 4 and 16 concurrent clients.
+ * A program, never a ctest. Usage: reqrep-bench [round trips] [backends]. */
+#include <ipc/ipc.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <mqueue.h>
+#include <semaphore.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/msg.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MSG  64
+#define RUNS 5
+
+static int64_t bench_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static void bench_die(const char *what)
+{
+    fprintf(stderr, "reqrep-bench: %s: %s\n", what, strerror(errno));
+    exit(1);
+}
+
+/* ------------------------------------------------ raw request/reply */
+
+/* What a user writes by hand: two one-way objects (or one duplex socket),
+ * blocking calls, 64 bytes each way. Made before fork, used after. */
+struct raw {
+    const char *scheme;
+    char path[2][128];
+    int fd[2][2]; /* [dir][0] write, [dir][1] read; unix: fd[0][0] duplex */
+    mqd_t mq[2];
+    int qid[2];
+    struct raw_shm {
+        sem_t req, rep;
+        unsigned char buf[MSG];
+    } * shm;
+};
+
+struct raw_msg {
+    long type;
+    unsigned char data[MSG];
+};
+
+static void raw_prepare(struct raw *r)
+{
+    for (int d = 0; d < 2; d++)
+        snprintf(r->path[d], sizeof r->path[d], "/tmp/rrb-%d-%d", (int)getpid(),
+                 d);
+    if (strcmp(r->scheme, "unix") == 0) {
+        int sv[2];
+        /* A connected SOCK_SEQPACKET pair carries both ways, as an accepted
+         * connection would. */
+        if (socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv) < 0)
+            bench_die("socketpair");
+        r->fd[0][0] = sv[0];
+        r->fd[0][1] = sv[1];
+    } else if (strcmp(r->scheme, "fifo") == 0) {
+        for (int d = 0; d < 2; d++) {
+            unlink(r->path[d]);
+            if (mkfifo(r->path[d], 0600) < 0)
+                bench_die("mkfifo");
+            /* Both ends now (O_RDWR never blocks on open), as one user
+             * program would set up a pair of FIFOs before forking. */
+            r->fd[d][1] = open(r->path[d], O_RDWR);
+            r->fd[d][0] = open(r->path[d], O_WRONLY);
+        }
+    } else if (strcmp(r->scheme, "mq") == 0) {
+        struct mq_attr at = {.mq_maxmsg = 10, .mq_msgsize = MSG};
+        for (int d = 0; d < 2; d++) {
+            r->path[d][0] = '/';
+            memmove(r->path[d] + 1, r->path[d] + 5, strlen(r->path[d] + 5) + 1);
+            r->mq[d] =
+                mq_open(r->path[d], O_RDWR | O_CREAT | O_EXCL, 0600, &at);
+            if (r->mq[d] == (mqd_t)-1)
+                bench_die("mq_open");
+        }
+    } else if (strcmp(r->scheme, "sysv") == 0) {
+        for (int d = 0; d < 2; d++)
+            if ((r->qid[d] = msgget(IPC_PRIVATE, 0600 | IPC_CREAT)) < 0)
+                bench_die("msgget");
+    } else {
+        r->shm = mmap(NULL, sizeof *r->shm, PROT_READ | PROT_WRITE,
+                      MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+        if (r->shm == MAP_FAILED || sem_init(&r->shm->req, 1, 0) < 0 ||
+            sem_init(&r->shm->rep, 1, 0) < 0)
+            bench_die("shm");
+    }
+}
+
+static void raw_cleanup(struct raw *r)
+{
+    if (strcmp(r->scheme, "fifo") == 0)
+        for (int d = 0; d < 2; d++)
+            unlink(r->path[d]);
+    if (strcmp(r->scheme, "mq") == 0)
+        for (int d = 0; d < 2; d++)
+            mq_unlink(r->path[d]);
+    if (strcmp(r->scheme, "sysv") == 0)
+        for (int d = 0; d < 2; d++)
+            msgctl(r->qid[d], IPC_RMID, NULL);
+}
+
+/* dir 0 carries requests, 1 replies. */
+static void raw_send(struct raw *r, int dir, const unsigned char *buf)
+{
+    const char *s = r->scheme;
+    if (s[0] == 'u') {
+        if (send(r->fd[0][dir], buf, MSG, 0) != MSG)
+            bench_die("send");
+    } else if (s[0] == 'f') {
+        if (write(r->fd[dir][0], buf, MSG) != MSG)
+            bench_die("write");
+    } else if (s[0] == 'm') {
+        if (mq_send(r->mq[dir], (const char *)buf, MSG, 0) < 0)
+            bench_die("mq_send");
+    } else if (s[1] == 'y') {
+        struct raw_msg m = {1, {0}};
+        memcpy(m.data, buf, MSG);
+        if (msgsnd(r->qid[dir], &m, MSG, 0) < 0)
+            bench_die("msgsnd");
+    } else {
+        memcpy(r->shm->buf, buf, MSG);
+        sem_post(dir ? &r->shm->rep : &r->shm->req);
+    }
+}
+
+static void raw_recv(struct raw *r, int dir, unsigned char *buf)
+{
+    const char *s = r->scheme;
+    if (s[0] == 'u') {
+        if (recv(r->fd[0][!dir], buf, MSG, 0) != MSG)
+            bench_die("recv");
+    } else if (s[0] == 'f') {
+        if (read(r->fd[dir][1], buf, MSG) != MSG)
+            bench_die("read");
+    } else if (s[0] == 'm') {
+        if (mq_receive(r->mq[dir], (char *)buf, MSG, NULL) != MSG)
+            bench_die("mq_receive");
+    } else if (s[1] == 'y') {
+        struct raw_msg m;
+        if (msgrcv(r->qid[dir], &m, MSG, 0, 0) != MSG)
+            bench_die("msgrcv");
+        memcpy(buf, m.data, MSG);
+    } else {
+        while (sem_wait(dir ? &r->shm->rep : &r->shm->req) < 0)
+            ;
+        memcpy(buf, r->shm->buf, MSG);
+    }
+}
+
+/* ns per round trip of the raw loop. */
+static double raw_round_trip(const char *scheme, long n)
+{
+    struct raw r = {.scheme = scheme};
+    raw_prepare(&r);
+    pid_t pid = fork();
+    if (pid == 0) {
+        unsigned char buf[MSG];
+        for (long i = 0; i < n; i++) {
+            raw_recv(&r, 0, buf);
+            raw_send(&r, 1, buf);
+        }
+        _exit(0);
+    }
+    unsigned char req[MSG] = {1}, rep[MSG];
+    int64_t t0 = bench_now();
+    for (long i = 0; i < n; i++) {
+        raw_send(&r, 0, req);
+        raw_recv(&r, 1, rep);
+    }
+    int64_t t = bench_now() - t0;
+    waitpid(pid, NULL, 0);
+    raw_cleanup(&r);
+    return (double)t / (double)n;
+}
+
+/* --------------------------------------------------- libipc reqrep */
+
+static void lib_address(const char *scheme, char *addr, size_t size)
+{
+    static int seq;
+    int pid = (int)getpid();
+    if (strcmp(scheme, "mq") == 0 || strcmp(scheme, "shm") == 0)
+        snprintf(addr, size, "%s:/rrb-%d-%d%s", scheme, pid, seq++,
+                 scheme[0] == 'm' ? "?max_msg=1024" : "");
+    else
+        snprintf(addr, size, "%s:/tmp/rrb-%d-%d", scheme, pid, seq++);
+    if (strcmp(scheme, "sysv") == 0) {
+        int fd = open(addr + 5, O_CREAT | O_WRONLY, 0600);
+        if (fd >= 0)
+            close(fd);
+    }
+}
+
+/* A server process answering every call with its request. */
+static pid_t lib_server(const char *addr)
+{
+    int ready[2];
+    if (pipe(ready) < 0)
+        bench_die("pipe");
+    pid_t pid = fork();
+    if (pid == 0) {
+        ipc_rr_server *s;
+        ipc_err err = ipc_rr_serve(addr, IPC_F_REPLACE, &s);
+        char c = err == IPC_OK ? 'R' : 'X';
+        if (write(ready[1], &c, 1) != 1 || err != IPC_OK)
+            _exit(1);
+        unsigned char buf[MSG];
+        for (;;) {
+            size_t len;
+            ipc_rr_req req;
+            if (ipc_rr_recv(s, buf, sizeof buf, &len, &req, -1) == IPC_OK)
+                ipc_rr_reply(s, &req, buf, len, -1);
+        }
+    }
+    char c = 0;
+    if (read(ready[0], &c, 1) != 1 || c != 'R') {
+        fprintf(stderr, "reqrep-bench: server at %s did not start\n", addr);
+        exit(1);
+    }
+    close(ready[0]);
+    close(ready[1]);
+    return pid;
+}
+
+static void lib_stop(pid_t server, const char *addr)
+{
+    if (server > 0) {
+        kill(server, SIGKILL);
+        waitpid(server, NULL, 0);
+    }
+    ipc_unlink(addr);
+    if (strncmp(addr, "sysv:", 5) == 0)
+        unlink(addr + 5);
+}
+
+/* Calls for n round trips (n > 0), or for dur_ns (n == 0): the count. */
+static long lib_calls(const char *addr, long n, int64_t dur_ns, double *ns)
+{
+    ipc_rr_client *c;
+    ipc_err err = ipc_rr_connect(addr, 5000, &c);
+    if (err != IPC_OK) {
+        fprintf(stderr, "reqrep-bench: connect %s: %s (%s)\n", addr,
+                ipc_errname(err), ipc_last_detail());
+        exit(1);
+    }
+    unsigned char req[MSG] = {1}, rep[MSG];
+    int64_t t0 = bench_now(), end = t0 + dur_ns;
+    long i = 0;
+    for (; n ? i < n : (i & 63) || bench_now() < end; i++) {
+        size_t len;
+        err = ipc_rr_call(c, req, MSG, rep, sizeof rep, &len, 0, -1);
+        if (err != IPC_OK || len != MSG) {
+            fprintf(stderr, "reqrep-bench: call: %s\n", ipc_errname(err));
+            exit(1);
+        }
+    }
+    *ns = (double)(bench_now() - t0) / (double)i;
+    ipc_rr_disconnect(c);
+    return i;
+}
+
+static double lib_round_trip(const char *scheme, long n)
+{
+    char addr[160];
+    double ns;
+    lib_address(scheme, addr, sizeof addr);
+    pid_t server = lib_server(addr);
+    lib_calls(addr, n, 0, &ns);
+    lib_stop(server, addr);
+    return ns;
+}
+
+/* The channels alone: the same request/reply by hand over two libipc
+ * channels with blocking calls, to tell what request/reply adds to them. */
+static double chan_round_trip(const char *scheme, long n)
+{
+    char addr[2][160];
+    ipc_channel *rep, *req;
+    lib_address(scheme, addr[0], sizeof addr[0]);
+    lib_address(scheme, addr[1], sizeof addr[1]);
+    if (ipc_open(addr[1], IPC_F_RECV | IPC_F_CREATE, 0, &rep) != IPC_OK)
+        bench_die(ipc_last_detail());
+    int ready[2];
+    if (pipe(ready) < 0)
+        bench_die("pipe");
+    pid_t pid = fork();
+    if (pid == 0) {
+        ipc_channel *in, *out;
+        if (ipc_open(addr[0], IPC_F_RECV | IPC_F_CREATE, 0, &in) != IPC_OK ||
+            ipc_open(addr[1], IPC_F_SEND, 5000, &out) != IPC_OK ||
+            write(ready[1], "r", 1) != 1)
+            _exit(1);
+        unsigned char buf[MSG];
+        size_t len;
+        for (long i = 0; i < n; i++)
+            if (ipc_recv(in, buf, sizeof buf, &len, NULL, -1) != IPC_OK ||
+                ipc_send(out, buf, len, 0, -1) != IPC_OK)
+                _exit(1);
+        ipc_close(out);
+        ipc_close(in);
+        _exit(0);
+    }
+    char c;
+    if (read(ready[0], &c, 1) != 1 ||
+        ipc_open(addr[0], IPC_F_SEND, 5000, &req) != IPC_OK)
+        bench_die("chan: open");
+    unsigned char buf[MSG] = {1};
+    size_t len;
+    int64_t t0 = bench_now();
+    for (long i = 0; i < n; i++)
+        if (ipc_send(req, buf, MSG, 0, -1) != IPC_OK ||
+            ipc_recv(rep, buf, sizeof buf, &len, NULL, -1) != IPC_OK)
+            bench_die("chan: call");
+    int64_t t = bench_now() - t0;
+    ipc_close(req);
+    close(ready[0]);
+    waitpid(pid, NULL, 0);
+    close(ready[1]);
+    ipc_close(rep);
+    lib_stop(0, addr[0]);
+    lib_stop(0, addr[1]);
+    return (double)t / (double)n;
+}
+
+/* k client processes calling for 1 s: calls per second in all. */
+static double lib_concurrent(const char *scheme, int k)
+{
+    char addr[160];
+    lib_address(scheme, addr, sizeof addr);
+    pid_t server = lib_server(addr);
+    int counts[2];
+    if (pipe(counts) < 0)
+        bench_die("pipe");
+    for (int i = 0; i < k; i++)
+        if (fork() == 0) {
+            double ns;
+            long calls = lib_calls(addr, 0, 1000000000, &ns);
+            if (write(counts[1], &calls, sizeof calls) != sizeof calls)
+                _exit(1);
+            _exit(0);
+        }
+    long total = 0;
+    for (int i = 0; i < k; i++) {
+        long calls = 0;
+        if (read(counts[0], &calls, sizeof calls) == sizeof calls)
+            total += calls;
+        wait(NULL);
+    }
+    close(counts[0]);
+    close(counts[1]);
+    lib_stop(server, addr);
+    return (double)total;
+}
+
+int main(int argc, char **argv)
+{
+    long n = argc > 1 ? atol(argv[1]) : 20000;
+    const char *only = argc > 2 ? argv[2] : NULL;
+    static const char *schemes[] = {"unix", "fifo", "mq", "sysv", "shm"};
+    signal(SIGPIPE, SIG_IGN);
+    printf("reqrep-bench: %d-byte call, %ld round trips, best of %d; ratio = "
+           "raw ns / libipc ns (target >= 0.9)\n",
+           MSG, n, RUNS);
+    printf("%-5s %8s %8s %8s %6s %6s %11s %11s %11s\n", "", "raw ns", "chan ns",
+           "rr ns", "chan", "rr", "1 client/s", "4 clients/s", "16 clients/s");
+    for (size_t b = 0; b < sizeof schemes / sizeof schemes[0]; b++) {
+        const char *s = schemes[b];
+        unsigned caps;
+        if ((only && !strstr(only, s)) || ipc_scheme_caps(s, &caps) != IPC_OK)
+            continue;
+        double raw = 1e18, chan = 1e18, lib = 1e18;
+        for (int run = 0; run < RUNS; run++) {
+            double t = raw_round_trip(s, n);
+            raw = t < raw ? t : raw;
+            t = chan_round_trip(s, n);
+            chan = t < chan ? t : chan;
+            t = lib_round_trip(s, n);
+            lib = t < lib ? t : lib;
+        }
+        printf("%-5s %8.0f %8.0f %8.0f %6.2f %6.2f", s, raw, chan, lib,
+               raw / chan, raw / lib);
+        fflush(stdout);
+        for (int k = 1; k <= 16; k *= 4)
+            printf(" %11.0f", lib_concurrent(s, k));
+        printf("\n");
+        fflush(stdout);
+    }
+    return 0;
+}

@@ -1,0 +1,58 @@
+/* SPDX-License-Identifier: MIT */
+/* Request/reply contract suite: what the tests share. */
+#ifndef IPC_RR_HARNESS_H
+#define IPC_RR_HARNESS_H
+
+#include <ipc/ipc.h>
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/wait.h>
+
+#include "testutil.h"
+
+/* The backend under test: argv[1]. */
+extern const char *rr_backend;
+
+struct rr_env {
+    char addr[256];
+    char keyfile[256]; /* sysv: the path the key comes from */
+    pid_t server;
+};
+
+/* A unique server address for the backend (sysv: its key file made). */
+void rr_address(struct rr_env *env);
+/* Fork the test server (ops: see rr_harness.c) and wait until it serves. */
+void rr_server_start(struct rr_env *env);
+/* Ask it to quit and check that it exited 0. */
+void rr_server_stop(struct rr_env *env);
+/* Kill what is left and remove the address: every test ends with it. */
+void rr_cleanup(struct rr_env *env);
+/* Call op and return the 8-byte number the server answers. */
+uint64_t rr_ask(ipc_rr_client *c, const char *op);
+
+/* What request/reply may leave in each namespace. */
+struct rr_leaks {
+    size_t shm, mq, files, sockets;
+};
+void rr_leaks_take(struct rr_leaks *l);
+void rr_leaks_check(const struct rr_leaks *before);
+
+#define rr_assert_ok(expr)                                                     \
+    do {                                                                       \
+        ipc_err rr_err_ = (expr);                                              \
+        if (rr_err_ != IPC_OK)                                                 \
+            fail_msg("%s: %s (%s)", #expr, ipc_errname(rr_err_),               \
+                     ipc_last_detail());                                       \
+    } while (0)
+#define rr_assert_err(expr, want)                                              \
+    do {                                                                       \
+        ipc_err rr_err_ = (expr);                                              \
+        if (rr_err_ != (want))                                                 \
+            fail_msg("%s: %s, want %s (%s)", #expr, ipc_errname(rr_err_),      \
+                     ipc_errname(want), ipc_last_detail());                    \
+    } while (0)
+
+#endif /* IPC_RR_HARNESS_H */

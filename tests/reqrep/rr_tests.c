@@ -1,0 +1,457 @@
+/* SPDX-License-Identifier: MIT */
+/* Request/reply contract suite, run once per backend: ipc_reqrep <backend>.
+ * Real server and client processes, killed at chosen instants. */
+#include "rr_harness.h"
+
+#include <cmocka.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define RR_CALL_MS 5000
+
+static struct rr_env env;
+static struct rr_leaks leaks_before;
+
+static int rr_setup(void **state)
+{
+    (void)state;
+    rr_leaks_take(&leaks_before);
+    rr_address(&env);
+    rr_server_start(&env);
+    return 0;
+}
+
+static int rr_teardown(void **state)
+{
+    (void)state;
+    rr_cleanup(&env);
+    return 0;
+}
+
+static ipc_rr_client *rr_client(void)
+{
+    ipc_rr_client *c = NULL;
+    rr_assert_ok(ipc_rr_connect(env.addr, RR_CALL_MS, &c));
+    return c;
+}
+
+/* The server stops cleanly and nothing of request/reply is left. */
+static void rr_finish(void)
+{
+    rr_server_stop(&env);
+    rr_cleanup(&env);
+    rr_leaks_check(&leaks_before);
+}
+
+static void test_echo(void **state)
+{
+    (void)state;
+    ipc_rr_client *c = rr_client();
+    char out[256];
+    size_t len = 99;
+    rr_assert_ok(
+        ipc_rr_call(c, "Ehello", 6, out, sizeof out, &len, 0, RR_CALL_MS));
+    assert_int_equal(len, 6);
+    assert_memory_equal(out, "Ehello", 6);
+    /* The largest payload both ways. */
+    size_t max = ipc_rr_max_payload(c);
+    unsigned char *big = malloc(max), *back = malloc(max);
+    assert_non_null(big);
+    assert_non_null(back);
+    tu_pattern(big, max, 7);
+    big[0] = 'E';
+    rr_assert_ok(ipc_rr_call(c, big, max, back, max, &len, 0, RR_CALL_MS));
+    assert_int_equal(len, max);
+    assert_memory_equal(back, big, max);
+    /* One byte more is refused before anything is sent. */
+    uint64_t call;
+    rr_assert_err(ipc_rr_start(c, big, max + 1, 0, RR_CALL_MS, &call),
+                  IPC_EMSGSIZE);
+    free(big);
+    free(back);
+    ipc_rr_disconnect(c);
+    rr_finish();
+}
+
+/* 16 calls in flight, waited for in reverse order: each gets its own. */
+static void test_in_flight(void **state)
+{
+    (void)state;
+    ipc_rr_client *c = rr_client();
+    uint64_t calls[16];
+    char req[16][8];
+    for (int i = 0; i < 16; i++) {
+        snprintf(req[i], sizeof req[i], "E%02d", i);
+        rr_assert_ok(ipc_rr_start(c, req[i], 4, 0, RR_CALL_MS, &calls[i]));
+    }
+    for (int i = 15; i >= 0; i--) {
+        char out[8];
+        size_t len;
+        rr_assert_ok(
+            ipc_rr_wait(c, calls[i], out, sizeof out, &len, RR_CALL_MS));
+        assert_int_equal(len, 4);
+        assert_memory_equal(out, req[i], 4);
+    }
+    /* Done calls are not pending any more. */
+    char out[8];
+    size_t len;
+    rr_assert_err(ipc_rr_wait(c, calls[3], out, sizeof out, &len, 0),
+                  IPC_EINVAL);
+    ipc_rr_disconnect(c);
+    rr_finish();
+}
+
+/* The server keeps 5 requests and answers them newest first. */
+static void test_out_of_order(void **state)
+{
+    (void)state;
+    ipc_rr_client *c = rr_client();
+    uint64_t calls[5], flush;
+    for (int i = 0; i < 5; i++) {
+        char req[4] = {'D', (char)('0' + i), 0, 0};
+        rr_assert_ok(ipc_rr_start(c, req, 2, 0, RR_CALL_MS, &calls[i]));
+    }
+    rr_assert_ok(ipc_rr_start(c, "F", 1, 0, RR_CALL_MS, &flush));
+    for (int i = 0; i < 5; i++) {
+        char out[8];
+        size_t len;
+        rr_assert_ok(
+            ipc_rr_wait(c, calls[i], out, sizeof out, &len, RR_CALL_MS));
+        assert_int_equal(len, 2);
+        assert_int_equal(out[1], '0' + i);
+    }
+    char out[8];
+    size_t len;
+    rr_assert_ok(ipc_rr_wait(c, flush, out, sizeof out, &len, RR_CALL_MS));
+    assert_int_equal(out[0], 'F');
+    assert_int_equal(ipc_rr_dropped(c), 0);
+    ipc_rr_disconnect(c);
+    rr_finish();
+}
+
+/* A call that times out is over; its late reply never reaches the next. */
+static void test_timeout_late_reply(void **state)
+{
+    (void)state;
+    ipc_rr_client *c = rr_client();
+    char out[16];
+    size_t len;
+    int64_t t0 = tu_now_ns();
+    rr_assert_err(ipc_rr_call(c, "S300", 4, out, sizeof out, &len, 0, 50),
+                  IPC_ETIMEDOUT);
+    double ms = tu_elapsed_ms(t0);
+    assert_true(ms >= 50 && ms < 2000); /* loaded CI machines */
+    /* The next call waits past the late reply and gets its own. */
+    rr_assert_ok(
+        ipc_rr_call(c, "Enext", 5, out, sizeof out, &len, 0, RR_CALL_MS));
+    assert_int_equal(len, 5);
+    assert_memory_equal(out, "Enext", 5);
+    assert_int_equal(ipc_rr_dropped(c), 1);
+    /* Timeout 0 never blocks. */
+    uint64_t call;
+    rr_assert_ok(ipc_rr_start(c, "S100", 4, 0, RR_CALL_MS, &call));
+    rr_assert_err(ipc_rr_wait(c, call, out, sizeof out, &len, 0), IPC_EAGAIN);
+    /* ... and leaves the call pending: wait again. */
+    rr_assert_ok(ipc_rr_wait(c, call, out, sizeof out, &len, RR_CALL_MS));
+    assert_memory_equal(out, "S100", 4);
+    ipc_rr_disconnect(c);
+    rr_finish();
+}
+
+static void test_cancel(void **state)
+{
+    (void)state;
+    ipc_rr_client *c = rr_client();
+    uint64_t slow, fast;
+    char out[16];
+    size_t len;
+    rr_assert_ok(ipc_rr_start(c, "S100", 4, 0, RR_CALL_MS, &slow));
+    rr_assert_ok(ipc_rr_cancel(c, slow));
+    rr_assert_err(ipc_rr_cancel(c, slow), IPC_EINVAL);
+    rr_assert_err(ipc_rr_wait(c, slow, out, sizeof out, &len, 0), IPC_EINVAL);
+    rr_assert_ok(ipc_rr_start(c, "Eafter", 6, 0, RR_CALL_MS, &fast));
+    rr_assert_ok(ipc_rr_wait(c, fast, out, sizeof out, &len, RR_CALL_MS));
+    assert_int_equal(len, 6);
+    assert_memory_equal(out, "Eafter", 6);
+    assert_int_equal(ipc_rr_dropped(c), 1);
+    ipc_rr_disconnect(c);
+    rr_finish();
+}
+
+/* A reply too big for the channel: IPC_EMSGSIZE at the server, and the
+ * client's call fails at once instead of waiting. A buffer too small for a
+ * reply keeps it for a retry. */
+static void test_oversize(void **state)
+{
+    (void)state;
+    ipc_rr_client *c = rr_client();
+    char out[16];
+    size_t len = 99;
+    int64_t t0 = tu_now_ns();
+    rr_assert_err(ipc_rr_call(c, "B", 1, out, sizeof out, &len, 0, -1),
+                  IPC_EMSGSIZE);
+    assert_true(tu_elapsed_ms(t0) < 1000);
+    assert_int_equal(len, 0);
+    assert_int_equal(rr_ask(c, "L"), IPC_EMSGSIZE);
+    uint64_t call;
+    rr_assert_ok(ipc_rr_start(c, "E123456789", 10, 0, RR_CALL_MS, &call));
+    rr_assert_err(ipc_rr_wait(c, call, out, 4, &len, RR_CALL_MS), IPC_EMSGSIZE);
+    assert_int_equal(len, 10);
+    rr_assert_ok(ipc_rr_wait(c, call, out, sizeof out, &len, RR_CALL_MS));
+    assert_memory_equal(out, "E123456789", 10);
+    ipc_rr_disconnect(c);
+    rr_finish();
+}
+
+static void test_peer_uid_and_thread(void **state)
+{
+    (void)state;
+    ipc_rr_client *c = rr_client();
+    uint64_t uid = rr_ask(c, "U");
+    if (strcmp(rr_backend, "unix") == 0)
+        assert_int_equal(uid, (uint64_t)getuid());
+    else
+        assert_int_equal(uid, 0xffffffff00000000ull | IPC_ENOTSUP);
+    char out[16];
+    size_t len;
+    rr_assert_ok(
+        ipc_rr_call(c, "Tthread", 7, out, sizeof out, &len, 0, RR_CALL_MS));
+    assert_int_equal(len, 7);
+    assert_memory_equal(out, "Tthread", 7);
+    ipc_rr_disconnect(c);
+    rr_finish();
+}
+
+/* 8 client processes x 300 calls, each reply checked: exactly once. */
+static void test_many_clients(void **state)
+{
+    (void)state;
+    enum { CLIENTS = 8, CALLS = 300 };
+    pid_t kids[CLIENTS];
+    for (int k = 0; k < CLIENTS; k++) {
+        kids[k] = tu_fork();
+        assert_true(kids[k] >= 0);
+        if (kids[k] == 0) {
+            ipc_rr_client *c;
+            ipc_err err = ipc_rr_connect(env.addr, RR_CALL_MS, &c);
+            if (err != IPC_OK) {
+                fprintf(stderr, "client %d: connect: %s (%s)\n", k,
+                        ipc_errname(err), ipc_last_detail());
+                _exit(1);
+            }
+            for (int i = 0; i < CALLS; i++) {
+                char req[32], out[32];
+                size_t len;
+                int n = snprintf(req, sizeof req, "E%d.%d", k, i);
+                err = ipc_rr_call(c, req, (size_t)n, out, sizeof out, &len, 0,
+                                  RR_CALL_MS);
+                if (err != IPC_OK || len != (size_t)n ||
+                    memcmp(out, req, len) != 0) {
+                    fprintf(stderr, "client %d call %d: %s (%s)\n", k, i,
+                            ipc_errname(err), ipc_last_detail());
+                    _exit(2);
+                }
+            }
+            ipc_rr_disconnect(c);
+            _exit(0);
+        }
+    }
+    for (int k = 0; k < CLIENTS; k++) {
+        int status;
+        assert_true(tu_wait(kids[k], 60000, &status));
+        assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    }
+    ipc_rr_client *c = rr_client();
+    /* Every request handled once: the calls plus this 'N'. */
+    assert_int_equal(rr_ask(c, "N"), CLIENTS * CALLS + 1);
+    /* Every client said goodbye: only this one is left. */
+    assert_int_equal(rr_ask(c, "C"), 1);
+    ipc_rr_disconnect(c);
+    rr_finish();
+}
+
+/* kill -9 of the server while 3 calls wait with timeout -1: every one fails
+ * with IPC_ECLOSED, promptly. */
+static void test_server_killed(void **state)
+{
+    (void)state;
+    ipc_rr_client *c = rr_client();
+    uint64_t calls[3];
+    for (int i = 0; i < 3; i++)
+        rr_assert_ok(ipc_rr_start(c, "S10000", 6, 0, RR_CALL_MS, &calls[i]));
+    tu_sleep_ms(50); /* the server is inside the first call */
+    int64_t t0 = tu_now_ns();
+    kill(env.server, SIGKILL);
+    char out[16];
+    size_t len;
+    rr_assert_err(ipc_rr_wait(c, calls[0], out, sizeof out, &len, -1),
+                  IPC_ECLOSED);
+    double ms = tu_elapsed_ms(t0);
+    rr_assert_err(ipc_rr_wait(c, calls[1], out, sizeof out, &len, -1),
+                  IPC_ECLOSED);
+    rr_assert_err(ipc_rr_wait(c, calls[2], out, sizeof out, &len, -1),
+                  IPC_ECLOSED);
+    rr_assert_err(ipc_rr_start(c, "E", 1, 0, 100, &calls[0]), IPC_ECLOSED);
+    printf("FIGURE reqrep.server_death.%s: pending calls failed %.2f ms "
+           "after kill -9 (bound: %d ms tick)\n",
+           rr_backend, ms, IPC_RR_TICK_MS);
+    assert_true(ms < 1000);
+    tu_wait(env.server, 5000, NULL);
+    env.server = 0;
+    ipc_rr_disconnect(c);
+    rr_cleanup(&env);
+    rr_leaks_check(&leaks_before);
+}
+
+/* kill -9 of a client with calls pending: the server answers into the void,
+ * goes on serving, and keeps nothing of it. */
+static void test_client_killed(void **state)
+{
+    (void)state;
+    int ready[2];
+    assert_int_equal(pipe(ready), 0);
+    pid_t kid = tu_fork();
+    assert_true(kid >= 0);
+    if (kid == 0) {
+        ipc_rr_client *c;
+        uint64_t call;
+        close(ready[0]);
+        if (ipc_rr_connect(env.addr, RR_CALL_MS, &c) != IPC_OK ||
+            ipc_rr_start(c, "S200", 4, 0, RR_CALL_MS, &call) != IPC_OK ||
+            ipc_rr_start(c, "S200", 4, 0, RR_CALL_MS, &call) != IPC_OK ||
+            write(ready[1], "r", 1) != 1)
+            _exit(1);
+        pause();
+        _exit(0);
+    }
+    close(ready[1]);
+    char r;
+    assert_int_equal(read(ready[0], &r, 1), 1);
+    close(ready[0]);
+    tu_kill(kid);
+    ipc_rr_client *c = rr_client();
+    char out[16];
+    size_t len;
+    rr_assert_ok(
+        ipc_rr_call(c, "Estill", 6, out, sizeof out, &len, 0, RR_CALL_MS));
+    assert_memory_equal(out, "Estill", 6);
+    /* The sweep ('C') finds the dead client, if a failed reply did not. */
+    assert_int_equal(rr_ask(c, "C"), 1);
+    ipc_rr_disconnect(c);
+    rr_finish();
+}
+
+/* A client killed during its connect (reply channel made, hello not yet
+ * answered) leaves a name that the next connect removes. */
+static void test_client_killed_in_connect(void **state)
+{
+    (void)state;
+    kill(env.server, SIGSTOP); /* no welcome will come */
+    pid_t kid = tu_fork();
+    assert_true(kid >= 0);
+    if (kid == 0) {
+        ipc_rr_client *c;
+        ipc_rr_connect(env.addr, -1, &c);
+        _exit(1);
+    }
+    tu_sleep_ms(200);
+    tu_kill(kid);
+    kill(env.server, SIGCONT);
+    ipc_rr_client *c = rr_client();
+    assert_int_equal(rr_ask(c, "C"), 1);
+    ipc_rr_disconnect(c);
+    rr_finish();
+}
+
+static void rr_put32(unsigned char *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        p[i] = (unsigned char)(v >> (8 * i));
+}
+
+/* A hostile peer on the request channel: a hello naming another object as
+ * its reply channel (the server must neither write to it nor remove it),
+ * then garbage. The server goes on serving. The bytes follow the wire
+ * layout of src/reqrep/rr_int.h. */
+static void test_hostile_peer(void **state)
+{
+    (void)state;
+    struct rr_env decoy = {.server = 0};
+    rr_address(&decoy);
+    ipc_channel *victim, *raw;
+    rr_assert_ok(ipc_open(decoy.addr, IPC_F_RECV | IPC_F_CREATE | IPC_F_EXCL, 0,
+                          &victim));
+    rr_assert_ok(ipc_open(env.addr, IPC_F_SEND, 1000, &raw));
+    unsigned char msg[512] = {0};
+    size_t alen = strlen(decoy.addr), plen = 16 + alen;
+    rr_put32(msg, 0x31525249u); /* magic */
+    msg[4] = 1;                 /* hello */
+    rr_put32(msg + 16, 77);     /* id */
+    rr_put32(msg + 24, (uint32_t)plen);
+    rr_put32(msg + 32, (uint32_t)getpid());
+    memcpy(msg + 48, decoy.addr, alen);
+    rr_assert_ok(ipc_send(raw, msg, 32 + plen, 0, 1000));
+    tu_pattern(msg, sizeof msg, 3);
+    rr_assert_ok(ipc_send(raw, msg, 40, 0, 1000));
+    rr_assert_ok(ipc_send(raw, msg, 3, 0, 1000));
+    ipc_close(raw);
+    ipc_rr_client *c = rr_client();
+    assert_int_equal(rr_ask(c, "C"), 1); /* the hello did not register */
+    char buf[64];
+    size_t len;
+    rr_assert_err(ipc_recv(victim, buf, sizeof buf, &len, NULL, 200),
+                  IPC_ETIMEDOUT);
+    ipc_rr_disconnect(c);
+    rr_assert_ok(ipc_unlink(decoy.addr)); /* still there */
+    ipc_close(victim);
+    rr_cleanup(&decoy);
+    rr_finish();
+}
+
+static void test_not_named(void **state)
+{
+    (void)state;
+    ipc_rr_server *s = NULL;
+    ipc_rr_client *c = NULL;
+    rr_assert_err(ipc_rr_serve("pipe:", 0, &s), IPC_ENOTSUP);
+    rr_assert_err(ipc_rr_connect("pipe:", 100, &c), IPC_ENOTSUP);
+    assert_null(s);
+    assert_null(c);
+    rr_finish();
+}
+
+int main(int argc, char **argv)
+{
+    static const char *known[] = {"unix", "fifo", "mq", "sysv", "shm"};
+    rr_backend = argc > 1 ? argv[1] : "";
+    bool ok = false;
+    for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
+        ok |= strcmp(rr_backend, known[i]) == 0;
+    if (!ok) {
+        fprintf(stderr, "usage: %s unix|fifo|mq|sysv|shm\n", argv[0]);
+        return 2;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    const struct CMUnitTest tests[] = {
+#define RR_T(t) cmocka_unit_test_setup_teardown(t, rr_setup, rr_teardown)
+        RR_T(test_echo),
+        RR_T(test_in_flight),
+        RR_T(test_out_of_order),
+        RR_T(test_timeout_late_reply),
+        RR_T(test_cancel),
+        RR_T(test_oversize),
+        RR_T(test_peer_uid_and_thread),
+        RR_T(test_many_clients),
+        RR_T(test_server_killed),
+        RR_T(test_client_killed),
+        RR_T(test_client_killed_in_connect),
+        RR_T(test_hostile_peer),
+        RR_T(test_not_named),
+    };
+    char group[64];
+    snprintf(group, sizeof group, "reqrep.%s", rr_backend);
+    return cmocka_run_group_tests_name(group, tests, NULL, NULL);
+}
