@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* libipc: one API over the classic POSIX IPC mechanisms. This umbrella
  * header holds what every module shares (version, the one error list, the
- * rules below) and includes each module's header: channel.h (messages).
+ * rules below) and includes each module's header: channel.h (messages),
+ * admin.h (finding the objects on a machine).
  * Include this one; the module headers include it in turn. */
 #ifndef IPC_IPC_H
 #define IPC_IPC_H
@@ -132,5 +133,6 @@ IPC_API const char *ipc_last_detail(void);
 
 /* The modules. */
 #include <ipc/channel.h>
+#include <ipc/admin.h>
 
 #endif /* IPC_IPC_H */
