@@ -103,14 +103,15 @@ static const struct option obj_gc_opts[] = {
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0}};
 
-/* ls and gc: --dir DIR (repeatable) into dirs[]; other options by flag. */
-static int obj_parse(const struct ipcctl_cmd *cmd, int argc, char **argv,
-                     const struct option *opts, const char **dirs, bool *flag,
-                     bool *done)
+/* ls and gc: parse --dir DIR (repeatable) and one flag, then list the
+ * objects into *list (to free with ipc_objects_free) unless *done. */
+static int obj_list(const struct ipcctl_cmd *cmd, int argc, char **argv,
+                    const struct option *opts, bool *flag, bool *done,
+                    ipc_object **list, size_t *count)
 {
+    const char *dirs[OBJ_DIRS_MAX] = {NULL};
     size_t n = 0;
     int opt;
-    dirs[0] = NULL;
     while ((opt = ipcctl_getopt(cmd, argc, argv, "d:h", opts, done)) != -1) {
         if (*done)
             return IPCCTL_OK;
@@ -125,22 +126,19 @@ static int obj_parse(const struct ipcctl_cmd *cmd, int argc, char **argv,
     }
     if (optind != argc && cmd == &ipcctl_cmd_ls)
         return ipcctl_usage(cmd, "unexpected argument %s", argv[optind]);
-    return IPCCTL_OK;
+    ipc_err err = ipc_objects(n ? dirs : NULL, list, count);
+    return err == IPC_OK ? IPCCTL_OK : ipcctl_fail(cmd->name, err);
 }
 
 static int obj_ls(int argc, char **argv)
 {
-    const char *dirs[OBJ_DIRS_MAX];
     bool json = false, done = false;
-    int rc =
-        obj_parse(&ipcctl_cmd_ls, argc, argv, obj_ls_opts, dirs, &json, &done);
-    if (rc != IPCCTL_OK || done)
-        return rc;
     ipc_object *list;
     size_t n;
-    ipc_err err = ipc_objects(dirs[0] ? dirs : NULL, &list, &n);
-    if (err != IPC_OK)
-        return ipcctl_fail("ls", err);
+    int rc = obj_list(&ipcctl_cmd_ls, argc, argv, obj_ls_opts, &json, &done,
+                      &list, &n);
+    if (rc != IPCCTL_OK || done)
+        return rc;
     if (json)
         putchar('[');
     else
@@ -280,17 +278,13 @@ static bool obj_matches(const ipc_object *o, int argc, char **argv)
 
 static int obj_gc(int argc, char **argv)
 {
-    const char *dirs[OBJ_DIRS_MAX];
     bool dry = false, done = false;
-    int rc =
-        obj_parse(&ipcctl_cmd_gc, argc, argv, obj_gc_opts, dirs, &dry, &done);
-    if (rc != IPCCTL_OK || done)
-        return rc;
     ipc_object *list;
     size_t n;
-    ipc_err err = ipc_objects(dirs[0] ? dirs : NULL, &list, &n);
-    if (err != IPC_OK)
-        return ipcctl_fail("gc", err);
+    int rc = obj_list(&ipcctl_cmd_gc, argc, argv, obj_gc_opts, &dry, &done,
+                      &list, &n);
+    if (rc != IPCCTL_OK || done)
+        return rc;
     for (size_t i = 0; i < n; i++) {
         const ipc_object *o = &list[i];
         if (o->state != IPC_OBJ_STALE || !obj_matches(o, argc, argv))
