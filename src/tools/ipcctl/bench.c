@@ -186,7 +186,9 @@ static int bench_run(struct bench *b, const char *scheme, const char *given,
         ipc_close(b->fwd[0]);
         ipc_close(b->back[1]);
         b->fwd[0] = b->back[1] = NULL;
-        _exit(bench_child(b, max));
+        int rc = bench_child(b, max);
+        ipc_close(b->fwd[1]); /* inherited: closing it removes nothing */
+        _exit(rc);
     }
     /* The parent keeps its copy of the receiving end, unused: it created
      * a named channel, and its close would remove it (ipc.h: Fork). */
