@@ -7,13 +7,14 @@
 #include <ipc/ipc.h>
 
 /*
- * Linux only: these calls read /dev/shm, /dev/mqueue, /proc/sysvipc/msg,
+ * Linux only: these calls read /dev/shm, the mqueue mount, /proc/sysvipc/msg,
  * /proc/net/unix and /proc/<pid>/fd; elsewhere they answer IPC_ENOTSUP.
  *
  * What is found:
  *   shm:/name   shared-memory rings in /dev/shm (told from foreign files by
  *               the ring's magic number; other files are not listed)
- *   mq:/name    every POSIX message queue in /dev/mqueue
+ *   mq:/name    every POSIX message queue, where the mqueue filesystem is
+ *               mounted (/dev/mqueue usually; ipc_object_stat() needs no mount)
  *   sysv:0xKEY  every keyed System V message queue
  *   fifo:/path  FIFOs in the directories given
  *   unix:/path  socket files in the directories given

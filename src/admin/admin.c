@@ -31,7 +31,7 @@ static ipc_err admin_keep(struct admin_list *l, ipc_err probed,
     return err;
 }
 
-/* Each entry of /dev/shm or /dev/mqueue, by its "/name". */
+/* Each entry of /dev/shm or the mqueue mount, by its "/name". */
 static ipc_err admin_walk_named(struct admin_list *l, const char *dir,
                                 const struct ipc__census *c, ipc_object *o)
 {
@@ -117,7 +117,7 @@ static ipc_err admin_collect(struct admin_list *l, const char *const *dirs,
 {
     ipc_err err = admin_walk_named(l, "/dev/shm", NULL, o);
     if (err == IPC_OK)
-        err = admin_walk_named(l, "/dev/mqueue", c, o);
+        err = admin_walk_named(l, c->mq_dir, c, o);
     if (err == IPC_OK)
         err = admin_walk_sysv(l, o);
     for (size_t i = 0; err == IPC_OK && dirs[i]; i++)

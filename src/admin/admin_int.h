@@ -41,7 +41,8 @@ struct ipc__census {
     size_t n_hidden, cap_hidden;
     struct ipc__usock *socks;
     size_t n_socks, cap_socks;
-    dev_t mq_dev; /* st_dev of /dev/mqueue: which fds are queues */
+    dev_t mq_dev; /* st_dev of the mqueue filesystem: which fds are queues */
+    char mq_dir[256]; /* where it is mounted (/dev/mqueue); "" if nowhere */
 };
 
 /* Take the census (proc.c). IPC_ENOMEM only: unreadable parts are noted

@@ -71,7 +71,7 @@ static long long admin_mq_qsize(const char *path)
 }
 
 /* The queue's inode: from the queue itself (mqd_t is a descriptor on
- * Linux), so that this works where /dev/mqueue is not mounted; from its
+ * Linux), so that this works where no mqueue filesystem is mounted; from its
  * file there when we may not open it. */
 static mqd_t admin_mq_open(const char *name, const char *path, struct stat *st)
 {
@@ -93,7 +93,7 @@ ipc_err ipc__probe_mq(const struct ipc__census *c, const char *name,
 {
     ipc__object_init(o, "mq", "mq:%s", name);
     char path[IPC_OBJECT_ADDRESS_MAX + 16];
-    snprintf(path, sizeof path, "/dev/mqueue%s", name);
+    snprintf(path, sizeof path, "%s%s", c->mq_dir[0] ? c->mq_dir : "/-", name);
     struct stat st;
     mqd_t q = admin_mq_open(name, path, &st);
     if (q == (mqd_t)-2)

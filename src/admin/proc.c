@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <mntent.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,7 +40,7 @@ static bool admin_is_pid(const char *name)
     return true;
 }
 
-/* Only descriptors that can be IPC objects are kept. Without /dev/mqueue
+/* Only descriptors that can be IPC objects are kept. Without an mqueue mount
  * the queues' filesystem is not known, so every descriptor is. */
 static bool admin_wanted(const struct ipc__census *c, const struct stat *st)
 {
@@ -147,12 +148,31 @@ out:
     return err;
 }
 
+/* Where the mqueue filesystem is mounted: /dev/mqueue by convention, but
+ * any mount point will do (a container may have none, or another). */
+static void admin_find_mqueue(struct ipc__census *c)
+{
+    FILE *f = setmntent("/proc/self/mounts", "re");
+    struct mntent *m;
+    while (f && (m = getmntent(f)) != NULL)
+        if (strcmp(m->mnt_type, "mqueue") == 0 &&
+            strlen(m->mnt_dir) < sizeof c->mq_dir) {
+            strcpy(c->mq_dir, m->mnt_dir);
+            break;
+        }
+    if (f)
+        endmntent(f);
+    struct stat st;
+    if (c->mq_dir[0] && stat(c->mq_dir, &st) == 0)
+        c->mq_dev = st.st_dev;
+    else
+        c->mq_dir[0] = '\0';
+}
+
 ipc_err ipc__census_take(struct ipc__census *c)
 {
     memset(c, 0, sizeof *c);
-    struct stat st;
-    if (stat("/dev/mqueue", &st) == 0)
-        c->mq_dev = st.st_dev;
+    admin_find_mqueue(c);
     ipc_err err = admin_scan_fds(c);
     if (err == IPC_OK)
         err = admin_scan_unix(c);
