@@ -63,9 +63,11 @@ static uint64_t admin_load(const uint64_t *p)
     return __atomic_load_n(p, __ATOMIC_ACQUIRE);
 }
 
-/* Is any attached process alive? *pid names one. */
-static bool admin_ring_used(const struct admin_ring_hdr *h, pid_t *pid)
+/* Is an attached process alive (1, *pid names it), are all gone (0), or
+ * can some not be judged (-1: another pid namespace, no /proc)? */
+static int admin_ring_used(const struct admin_ring_hdr *h, pid_t *pid)
 {
+    int used = 0;
     for (unsigned i = 0; i < ADMIN_RING_PEERS; i++) {
         const struct admin_ring_peer *p = &h->peers[i];
         uint64_t w = admin_load(&p->word);
@@ -75,13 +77,16 @@ static bool admin_ring_used(const struct admin_ring_hdr *h, pid_t *pid)
          * occupant's; judge by the pid alone (as the ring does). */
         bool live = ADMIN_PEER_STATE(w) == ADMIN_PEER_LIVE;
         uint32_t ppid = (uint32_t)(w & ADMIN_PEER_PID_MASK);
-        if (ipc__proc_gone(ppid, live ? admin_load(&p->start) : 0,
-                           live ? admin_load(&p->pidns) : 0) != 1) {
+        int gone = ipc__proc_gone(ppid, live ? admin_load(&p->start) : 0,
+                                  live ? admin_load(&p->pidns) : 0);
+        if (gone == 0) {
             *pid = (pid_t)ppid;
-            return true;
+            return 1;
         }
+        if (gone < 0)
+            used = -1;
     }
-    return false;
+    return used;
 }
 
 static void admin_ring_fill(const struct admin_ring_hdr *h, off_t size,
@@ -103,9 +108,14 @@ static void admin_ring_fill(const struct admin_ring_hdr *h, off_t size,
     o->max_msg = (long long)h->max_msg;
     uint64_t queued = admin_load(&h->tail) - admin_load(&h->head);
     o->messages = queued <= h->slot_count ? (long long)queued : -1;
-    if (admin_ring_used(h, &o->user)) {
+    int used = admin_ring_used(h, &o->user);
+    if (used > 0) {
         o->state = IPC_OBJ_LIVE;
         snprintf(o->why, sizeof o->why, "attached by process %d", (int)o->user);
+    } else if (used < 0) {
+        snprintf(o->why, sizeof o->why,
+                 "attached by a process that cannot be judged from here "
+                 "(another pid namespace)");
     } else {
         o->state = IPC_OBJ_STALE;
         snprintf(o->why, sizeof o->why, "every attached process is gone");
