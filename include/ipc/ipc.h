@@ -3,7 +3,8 @@
  * header holds what every module shares (version, the one error list, the
  * rules below) and includes each module's header: channel.h (messages),
  * region.h (shared memory), sync.h (mutexes, semaphores, barriers,
- * spinlocks, events), reqrep.h (request/reply).
+ * spinlocks, events), reqrep.h (request/reply), admin.h (finding the
+ * objects on a machine).
  * Include this one; the module headers include it in turn. */
 #ifndef IPC_IPC_H
 #define IPC_IPC_H
@@ -142,5 +143,6 @@ IPC_API const char *ipc_last_detail(void);
 #include <ipc/region.h>
 #include <ipc/sync.h>
 #include <ipc/reqrep.h>
+#include <ipc/admin.h>
 
 #endif /* IPC_IPC_H */
