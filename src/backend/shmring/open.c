@@ -3,6 +3,8 @@
  * over a stale one, attach to one, make a pair, unlink. */
 #include "shmring.h"
 
+#include "os.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -121,31 +123,6 @@ static uint64_t shmring_capacity(const struct ipc_addr *addr, size_t asked,
                                           : n;
 }
 
-/* A number from a small text file (the first one in it); false if none. */
-static bool shmring_read_number(const char *path, const char *key,
-                                uint64_t *out)
-{
-    char buf[4096];
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return false;
-    ssize_t n = read(fd, buf, sizeof buf - 1);
-    close(fd);
-    if (n <= 0)
-        return false;
-    buf[n] = '\0';
-    const char *p = key ? strstr(buf, key) : buf;
-    if (!p)
-        return false;
-    p += key ? strlen(key) : 0;
-    while (*p == ' ' || *p == '\t')
-        p++;
-    if (*p < '0' || *p > '9')
-        return false; /* "max": no limit */
-    *out = strtoull(p, NULL, 10);
-    return true;
-}
-
 /* The tightest memory limit of our cgroup (v2) and its ancestors: *max
  * and *current of that level. false when none is set or known. */
 static bool shmring_cgroup_memory(uint64_t *max, uint64_t *current)
@@ -169,9 +146,9 @@ static bool shmring_cgroup_memory(uint64_t *max, uint64_t *current)
     for (;;) {
         uint64_t m, c;
         snprintf(path, sizeof path, "/sys/fs/cgroup%s/memory.max", p);
-        if (shmring_read_number(path, NULL, &m)) {
+        if (ipc__read_number(path, NULL, &m)) {
             snprintf(path, sizeof path, "/sys/fs/cgroup%s/memory.current", p);
-            if (!shmring_read_number(path, NULL, &c))
+            if (!ipc__read_number(path, NULL, &c))
                 c = 0;
             uint64_t room = m > c ? m - c : 0;
             if (room < best) {
@@ -197,7 +174,7 @@ static bool shmring_cgroup_memory(uint64_t *max, uint64_t *current)
 static ipc_err shmring_check_memory(const char *label, uint64_t size)
 {
     uint64_t avail_kb = 0, max = 0, current = 0;
-    if (shmring_read_number("/proc/meminfo", "MemAvailable:", &avail_kb) &&
+    if (ipc__read_number("/proc/meminfo", "MemAvailable:", &avail_kb) &&
         size > avail_kb * 1024 / 2)
         return ipc__fail(IPC_ELIMIT,
                          "shm: %s: a ring of %llu bytes is over the limit of "
@@ -525,7 +502,10 @@ static ipc_err shmring_open_existing(ipc_channel *ch, struct shmring_end *e,
         return ipc__fail(IPC_EACCES,
                          "shm: %s exists and belongs to uid %u, not to us",
                          e->name, (unsigned)st.st_uid);
-    return shmring_attach(ch, e, addr, dl);
+    /* The trust rule (os.h): a ring another user made could be truncated
+     * under this end's mapping (SIGBUS) or feed it forged messages. */
+    ipc_err err = ipc__check_owner("shm", e->name, st.st_uid, addr);
+    return err != IPC_OK ? err : shmring_attach(ch, e, addr, dl);
 }
 
 ipc_err ipc__shm_open(ipc_channel *ch, const struct ipc_addr *addr,
@@ -571,8 +551,8 @@ ipc_err ipc__shm_open(ipc_channel *ch, const struct ipc_addr *addr,
     if (err != IPC_OK)
         return err;
     if ((flags & IPC_F_INHERIT) &&
-        fcntl(e->fd, F_SETFD, fcntl(e->fd, F_GETFD) & ~FD_CLOEXEC) < 0)
-        return ipc__errno(errno, "shm: fcntl F_SETFD");
+        (err = ipc__fd_inherit(e->fd, true, "shm")) != IPC_OK)
+        return err;
     if (!ipc__shm_register(e))
         return ipc__shm_usable(e);
     /* Named ends have no doorbell unrelated processes can share; a named
@@ -593,8 +573,6 @@ ipc_err ipc__shm_pair(ipc_channel *tx, ipc_channel *rx,
     struct shmring_end *te = shmring_priv(tx), *re = shmring_priv(rx);
     shmring_end_init(te, false, SHMRING_ROLE_TX);
     shmring_end_init(re, false, SHMRING_ROLE_RX);
-    if (addr->keys_set & IPC_KEYBIT(IPC_KEY_MODE))
-        return ipc__fail(IPC_EINVAL, "shm: mode= applies to named rings");
     ipc__shm_init();
 
     struct shmring_geom g;

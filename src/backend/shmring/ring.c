@@ -623,7 +623,9 @@ const struct ipc_backend ipc__backend_shm = {
             IPC_CAP_MULTI_RECEIVER | IPC_CAP_POLLABLE | IPC_CAP_PEER_CLOSED |
             IPC_CAP_ZERO_COPY,
     .keys = IPC_KEYBIT(IPC_KEY_CAPACITY) | IPC_KEYBIT(IPC_KEY_MAX_MSG) |
-            IPC_KEYBIT(IPC_KEY_MODE),
+            IPC_KEYBIT(IPC_KEY_MODE) | IPC_KEYBIT(IPC_KEY_OWNER),
+    /* A pair's memfd has no name, no mode and no other owner. */
+    .named_keys = IPC_KEYBIT(IPC_KEY_MODE) | IPC_KEYBIT(IPC_KEY_OWNER),
     .priv_size = sizeof(struct shmring_end),
     .limits =
         {
