@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -140,4 +141,79 @@ ipc_err ipc__check_owner(const char *scheme, const char *name, uid_t owner,
                      "trusts it)",
                      scheme, name, (unsigned)owner, (unsigned)me,
                      (unsigned)owner);
+}
+
+/* "/proc/<pid>/stat" without stdio (see ipc__proc_stat). */
+static void os_stat_path(char path[32], uint32_t pid)
+{
+    char digits[12];
+    int n = 0;
+    do
+        digits[n++] = (char)('0' + pid % 10);
+    while ((pid /= 10) != 0);
+    memcpy(path, "/proc/", 6);
+    int at = 6;
+    while (n)
+        path[at++] = digits[--n];
+    memcpy(path + at, "/stat", 6);
+}
+
+enum ipc__proc_state ipc__proc_stat(uint32_t pid, uint64_t *start)
+{
+    char path[32], buf[1024];
+    os_stat_path(path, pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return (errno == ENOENT || errno == ESRCH) ? IPC__PROC_GONE
+                                                   : IPC__PROC_UNKNOWN;
+    ssize_t n;
+    do
+        n = read(fd, buf, sizeof buf - 1);
+    while (n < 0 && errno == EINTR);
+    int err = errno;
+    close(fd);
+    if (n <= 0)
+        return n < 0 && err == ESRCH ? IPC__PROC_GONE : IPC__PROC_UNKNOWN;
+    buf[n] = '\0';
+    /* "pid (comm) S ppid ...": comm may hold spaces and ')'. */
+    char *p = strrchr(buf, ')');
+    if (!p || p[1] != ' ' || p[2] == '\0')
+        return IPC__PROC_UNKNOWN;
+    char state = p[2];
+    if (state == 'Z' || state == 'X' || state == 'x')
+        return IPC__PROC_GONE; /* exited: it will never answer */
+    p += 3;
+    /* starttime is field 22; the state was field 3. */
+    for (int field = 4; field < 22; field++)
+        if (!(p = strchr(p + 1, ' ')))
+            return IPC__PROC_UNKNOWN;
+    uint64_t v = 0;
+    for (p++; *p >= '0' && *p <= '9'; p++)
+        v = v * 10 + (uint64_t)(*p - '0');
+    *start = v;
+    return IPC__PROC_ALIVE;
+}
+
+/* Pids at or above this are garbage (Linux's PID_MAX_LIMIT is 2^22). */
+#define OS_PID_LIMIT (1u << 22)
+
+int ipc__proc_gone(uint32_t pid, uint64_t start, uint64_t pidns)
+{
+    if (pid == 0 || pid >= OS_PID_LIMIT)
+        return 1; /* no process has it: garbage, never passed to kill */
+    struct stat st;
+    if (pidns != 0 && stat("/proc/self/ns/pid", &st) == 0 &&
+        (uint64_t)st.st_ino != pidns)
+        return -1;
+    if (kill((pid_t)pid, 0) < 0 && errno == ESRCH)
+        return 1;
+    uint64_t now_start = 0;
+    switch (ipc__proc_stat(pid, &now_start)) {
+    case IPC__PROC_GONE:
+        return 1;
+    case IPC__PROC_UNKNOWN:
+        return -1;
+    default:
+        return start != 0 && now_start != start; /* the pid was reused */
+    }
 }

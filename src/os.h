@@ -24,6 +24,24 @@ bool ipc__read_number(const char *path, const char *key, uint64_t *out);
  * cannot be read: for details that name the limit a call ran into. */
 long ipc__proc_long(const char *path);
 
+/* What /proc/<pid>/stat says of a process (or a thread, by its tid). */
+enum ipc__proc_state {
+    IPC__PROC_GONE,    /* no such process, or a zombie (exited, unreaped) */
+    IPC__PROC_ALIVE,   /* *start is set */
+    IPC__PROC_UNKNOWN, /* no /proc, or hidden from us */
+};
+
+/* The state of pid and its start time (clock ticks after boot, field 22:
+ * a reused pid has another). No stdio, no allocation: safe in a forked
+ * child of a threaded process. */
+enum ipc__proc_state ipc__proc_stat(uint32_t pid, uint64_t *start);
+
+/* Is the process gone? start: its start time when it was recorded (0: not
+ * known, the pid alone decides); pidns: the inode of its pid namespace (0:
+ * not known; another namespace's pids mean nothing here). 1 gone, 0 alive,
+ * -1 cannot tell. */
+int ipc__proc_gone(uint32_t pid, uint64_t start, uint64_t pidns);
+
 /* Make fd survive exec (inherit) or not, whatever it was. scheme names
  * the caller in the detail of a failure. */
 ipc_err ipc__fd_inherit(int fd, bool inherit, const char *scheme);

@@ -6,6 +6,7 @@
 
 #include "ipc/admin.h"
 #include "ipc_int.h"
+#include "os.h"
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -58,11 +59,6 @@ pid_t ipc__census_sock_pid(const struct ipc__census *c, unsigned long inode);
 /* The bound socket named path ("/x" or "@name"), or NULL. */
 const struct ipc__usock *ipc__census_sock(const struct ipc__census *c,
                                           const char *path);
-
-/* Is the process gone? start (clock ticks after boot, field 22 of
- * /proc/<pid>/stat) tells a reused pid; 0 when not known. pidns: inode of
- * its pid namespace, 0 when not known. 1 gone, 0 alive, -1 cannot tell. */
-int ipc__proc_gone(uint32_t pid, uint64_t start, uint64_t pidns);
 
 /* Probes: fill *o for one object (o->scheme and o->address are set by the
  * probe). IPC_ENOENT if missing, IPC_EPROTO if it is not of the kind. */

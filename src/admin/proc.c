@@ -15,7 +15,6 @@
 #include <unistd.h>
 
 #define ADMIN_ACCEPTCON 0x00010000u /* __SO_ACCEPTCON in /proc/net/unix */
-#define ADMIN_PID_LIMIT (1u << 22)  /* PID_MAX_LIMIT on 64-bit Linux */
 
 ipc_err ipc__grow(void **arr, size_t *cap, size_t n, size_t elem)
 {
@@ -233,49 +232,4 @@ const struct ipc__usock *ipc__census_sock(const struct ipc__census *c,
         if (c->socks[i].path && strcmp(c->socks[i].path, path) == 0)
             return &c->socks[i];
     return NULL;
-}
-
-/* State letter and start time from /proc/<pid>/stat: 1 read, 0 no such
- * process, -1 cannot tell. */
-static int admin_proc_stat(uint32_t pid, char *state, uint64_t *start)
-{
-    char path[40], buf[1024];
-    snprintf(path, sizeof path, "/proc/%u/stat", pid);
-    FILE *f = fopen(path, "re");
-    if (!f)
-        return errno == ENOENT || errno == ESRCH ? 0 : -1;
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    /* "pid (comm) S ppid ...": comm may hold spaces and ')'. */
-    char *p = strrchr(buf, ')');
-    if (!p || p[1] != ' ' || p[2] == '\0')
-        return n == 0 ? 0 : -1;
-    *state = p[2];
-    p += 3;
-    for (int field = 4; field < 22; field++)
-        if (!(p = strchr(p + 1, ' ')))
-            return -1;
-    *start = strtoull(p + 1, NULL, 10);
-    return 1;
-}
-
-int ipc__proc_gone(uint32_t pid, uint64_t start, uint64_t pidns)
-{
-    if (pid == 0 || pid >= ADMIN_PID_LIMIT)
-        return 1; /* no process has it: garbage, never passed to kill */
-    struct stat st;
-    if (pidns != 0 && stat("/proc/self/ns/pid", &st) == 0 &&
-        (uint64_t)st.st_ino != pidns)
-        return -1; /* another pid namespace: its pids mean nothing here */
-    if (kill((pid_t)pid, 0) < 0 && errno == ESRCH)
-        return 1;
-    char state = '?';
-    uint64_t now_start = 0;
-    int known = admin_proc_stat(pid, &state, &now_start);
-    if (known <= 0)
-        return known == 0 ? 1 : -1;
-    if (state == 'Z' || state == 'X' || state == 'x')
-        return 1; /* exited, not yet reaped */
-    return start != 0 && now_start != start;
 }

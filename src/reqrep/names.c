@@ -2,6 +2,7 @@
 /* Request/reply: process identity (pid + start time) and the names of the
  * clients' reply channels, made so that a dead client's are recognised. */
 #include "ipc_int.h"
+#include "os.h"
 #include "rr_int.h"
 
 #include <dirent.h>
@@ -25,36 +26,14 @@ static const struct ipc_rr_scheme rr_schemes[] = {
 
 static atomic_uint rr_counter;
 
-/* Start time of pid, and whether it has exited (a zombie: its parent has
- * not reaped it yet, but it will never answer). */
+/* Start time of pid (0 when unknown), and whether it has exited (a
+ * zombie: its parent has not reaped it yet, but it will never answer). */
 static uint64_t rr_stat(pid_t pid, bool *exited)
 {
-    *exited = false;
-#ifdef __linux__
-    char path[64], buf[1024];
-    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return 0;
-    ssize_t n = read(fd, buf, sizeof buf - 1);
-    close(fd);
-    if (n <= 0)
-        return 0;
-    buf[n] = '\0';
-    /* The command name may hold spaces and ')': fields start after the
-     * last ')'. " S ppid ..." : the state is field 3, starttime field 22. */
-    char *p = strrchr(buf, ')');
-    if (!p || p[1] != ' ')
-        return 0;
-    *exited = p[2] == 'Z' || p[2] == 'X';
-    p++;
-    for (int field = 2; field < 21 && p; field++)
-        p = strchr(p + 1, ' ');
-    return p ? strtoull(p + 1, NULL, 10) : 0;
-#else
-    (void)pid;
-    return 0; /* no portable start time: liveness is the pid alone */
-#endif
+    uint64_t start = 0;
+    enum ipc__proc_state st = ipc__proc_stat((uint32_t)pid, &start);
+    *exited = st == IPC__PROC_GONE;
+    return st == IPC__PROC_ALIVE ? start : 0;
 }
 
 uint64_t ipc__rr_start_time(pid_t pid)

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* futex: every sync object as futex words in shared memory (Linux only). */
+#include "os.h"
 #include "sync/sync_int.h"
 
 #include <errno.h>
@@ -102,35 +103,18 @@ static void fx_register_atfork(void)
     pthread_atfork(NULL, NULL, fx_atfork_child);
 }
 
-/* Read /proc/<tid>/stat: 1 alive (start time in *start), 0 gone or a
- * zombie, -1 unknown (no /proc, or hidden: then kill() answers). */
+/* The thread tid: 1 alive (start time in *start), 0 gone or a zombie, -1
+ * unknown (no /proc, or hidden: then kill() answers). */
 static int fx_task(uint32_t tid, uint64_t *start)
 {
-    char path[40], buf[512];
-    snprintf(path, sizeof path, "/proc/%u/stat", tid);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        if (errno == ENOENT || errno == ESRCH)
-            return 0;
+    switch (ipc__proc_stat(tid, start)) {
+    case IPC__PROC_ALIVE:
+        return 1;
+    case IPC__PROC_GONE:
+        return 0;
+    default:
         return kill((pid_t)tid, 0) == 0 || errno != ESRCH ? -1 : 0;
     }
-    ssize_t n = read(fd, buf, sizeof buf - 1);
-    close(fd);
-    if (n <= 0)
-        return n < 0 && errno == ESRCH ? 0 : -1;
-    buf[n] = '\0';
-    /* "tid (comm) S ppid ...": comm may hold spaces and parentheses. */
-    char *p = strrchr(buf, ')');
-    unsigned long long st = 0;
-    char state = 0;
-    /* Fields after the comm: state is the 3rd, starttime the 22nd. */
-    if (!p || sscanf(p + 1,
-                     " %c %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s "
-                     "%*s %*s %*s %*s %*s %*s %llu",
-                     &state, &st) != 2)
-        return -1;
-    *start = st;
-    return state == 'Z' || state == 'X' || state == 'x' ? 0 : 1;
 }
 
 static uint32_t fx_self(void)

@@ -3,6 +3,8 @@
  * judging a holder dead (/proc/<pid>/stat), sweeping, and fork. */
 #include "shmring.h"
 
+#include "os.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -40,70 +42,12 @@ static pthread_once_t shmring_once = PTHREAD_ONCE_INIT;
 static pthread_mutex_t shmring_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct shmring_end *shmring_ends; /* under shmring_lock */
 
-enum { SHMRING_PROC_GONE, SHMRING_PROC_ALIVE, SHMRING_PROC_UNKNOWN };
-
-/* "/proc/<pid>/stat" without stdio: this runs in a forked child too,
- * where only async-signal-safe calls are sure to work. */
-static void shmring_stat_path(char path[32], uint32_t pid)
-{
-    char digits[12];
-    int n = 0;
-    do
-        digits[n++] = (char)('0' + pid % 10);
-    while ((pid /= 10) != 0);
-    memcpy(path, "/proc/", 6);
-    int at = 6;
-    while (n)
-        path[at++] = digits[--n];
-    memcpy(path + at, "/stat", 6);
-}
-
-/* State letter and start time of a process from /proc/<pid>/stat. */
-static int shmring_proc_stat(uint32_t pid, char *state, uint64_t *start)
-{
-    char path[32], buf[1024];
-    shmring_stat_path(path, pid);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return (errno == ENOENT || errno == ESRCH) ? SHMRING_PROC_GONE
-                                                   : SHMRING_PROC_UNKNOWN;
-    ssize_t n;
-    do
-        n = read(fd, buf, sizeof buf - 1);
-    while (n < 0 && errno == EINTR);
-    int err = errno;
-    close(fd);
-    if (n < 0)
-        return err == ESRCH ? SHMRING_PROC_GONE : SHMRING_PROC_UNKNOWN;
-    buf[n] = '\0';
-    /* "pid (comm) S ppid ...": comm may hold spaces and ')'. */
-    char *p = strrchr(buf, ')');
-    if (!p || p[1] != ' ' || p[2] == '\0')
-        return SHMRING_PROC_UNKNOWN;
-    *state = p[2];
-    p += 3;
-    /* starttime is field 22; the state was field 3. */
-    for (int field = 4; field < 22; field++) {
-        p = strchr(p + 1, ' ');
-        if (!p)
-            return SHMRING_PROC_UNKNOWN;
-    }
-    uint64_t v = 0;
-    for (p++; *p >= '0' && *p <= '9'; p++)
-        v = v * 10 + (uint64_t)(*p - '0');
-    *start = v;
-    return SHMRING_PROC_ALIVE;
-}
-
 static void shmring_identify(struct shmring_self *me)
 {
-    char state;
     uint64_t start = 0;
     struct stat st;
     me->pid = (uint32_t)getpid();
-    me->start = shmring_proc_stat(me->pid, &state, &start) == SHMRING_PROC_ALIVE
-                    ? start
-                    : 0;
+    me->start = ipc__proc_stat(me->pid, &start) == IPC__PROC_ALIVE ? start : 0;
     me->pidns = stat("/proc/self/ns/pid", &st) == 0 ? (uint64_t)st.st_ino : 0;
 }
 
@@ -111,25 +55,11 @@ static void shmring_identify(struct shmring_self *me)
  * answers (another pid namespace, no /proc) count as alive. */
 bool ipc__shm_pid_dead(uint32_t pid, uint64_t start, uint64_t pidns)
 {
-    char state = '?';
-    uint64_t now_start = 0;
-    if (pid == 0 || pid >= SHMRING_PID_LIMIT)
-        return true; /* no process has it: garbage, never passed to kill */
-    if (pidns != 0 && ipc__shm_me.pidns != 0 && pidns != ipc__shm_me.pidns)
+    /* Our own namespace is known once (ipc__shm_me): no stat per look. */
+    if (pid != 0 && pid < SHMRING_PID_LIMIT && pidns != 0 &&
+        ipc__shm_me.pidns != 0 && pidns != ipc__shm_me.pidns)
         return false;
-    if (kill((pid_t)pid, 0) < 0 && errno == ESRCH)
-        return true;
-    switch (shmring_proc_stat(pid, &state, &now_start)) {
-    case SHMRING_PROC_GONE:
-        return true;
-    case SHMRING_PROC_UNKNOWN:
-        return false;
-    default:
-        break;
-    }
-    if (state == 'Z' || state == 'X' || state == 'x')
-        return true;                         /* exited, not yet reaped */
-    return start != 0 && now_start != start; /* the pid was reused */
+    return ipc__proc_gone(pid, start, 0) == 1;
 }
 
 /* ------------------------------------------------------------ peer table */
