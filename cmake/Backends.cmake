@@ -208,7 +208,7 @@ endfunction()
 # --- The backends, in registry order (ipc_scheme(i) lists them so).
 ipc_backend(NAME pipe SOURCES src/backend/pipe.c
   DOC "anonymous pipe" REQUIRES pipe2)
-ipc_backend(NAME unix SOURCES src/backend/unix.c
+ipc_backend(NAME unix SOURCES src/backend/unix
   DOC "UNIX domain socket" REQUIRES seqpacket peercred epoll
   CUTS abstract_socket @)
 ipc_backend(NAME fifo SOURCES src/backend/fifo.c

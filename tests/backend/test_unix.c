@@ -27,7 +27,7 @@
 #define RECV_NEW (IPC_F_CREATE | IPC_F_EXCL | IPC_F_RECV)
 /* A wait may end late on a loaded machine, never early. */
 #define LATE_MS 3000
-/* Messages src/backend/unix.c takes from one sender in a row. */
+/* Messages src/backend/unix/ takes from one sender in a row. */
 #define BURST 32
 /* What a sender queues without waiting: well inside the default socket
  * buffer (about 160 small records). */

@@ -28,7 +28,7 @@
  *   a read of the header, then one of the payload) and checked (magic and
  *   length) before the payload is trusted;
  * - the same kernel object sizes: pipe buffers and socket send buffers are
- *   grown by the rules of src/stream.c and src/backend/unix.c; mq and the
+ *   grown by the rules of src/stream.c and src/backend/unix/; mq and the
  *   ring get the capacity the libipc address asks for;
  * - the same safety: a write to a pipe or FIFO can never kill the process
  *   (SIGPIPE is ignored in the children, or, for the pipe-dfl row where it

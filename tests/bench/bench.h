@@ -95,7 +95,7 @@ int bx_errno(struct bx *x, const char *what);
 /* The pipe sizing rule of src/stream.c (room for two frames, else one), so
  * that the raw pipe has the same kernel buffer as the library's. */
 void bx_size_pipe(int fd, size_t frame);
-/* The socket buffer rule of src/backend/unix.c. */
+/* The socket buffer rule of src/backend/unix/. */
 int bx_size_sndbuf(struct bx *x, int fd);
 /* An integer from a /proc file, or -1. */
 long bx_proc_long(const char *path);
