@@ -190,4 +190,17 @@ must_fail 1 IPC_EINVAL "$ipcctl" stat "sem:"
 hold region "shm:/$tag-json"
 "$ipcctl" ls --json --dir "$dir" | python3 -m json.tool >/dev/null || fail "ls --json does not parse"
 "$ipcctl" stat --json "shm:/$tag-json" | python3 -m json.tool >/dev/null || fail "stat --json"
+
+echo "7. bash completion knows every subcommand --help lists, and call's options"
+comp=$(dirname "$0")/../../src/tools/ipcctl/ipcctl.bash
+if command -v bash >/dev/null; then
+    for cmd in $("$ipcctl" --help | sed -n 's/^  \([a-z]*\) .*/\1/p'); do
+        got=$(bash -c '. "$1"; COMP_WORDS=(ipcctl "$2"); COMP_CWORD=1; _ipcctl
+            echo "${COMPREPLY[*]}"' sh "$comp" "$cmd")
+        case " $got " in *" $cmd "*) ;; *) fail "completion of $cmd: '$got'" ;; esac
+    done
+    got=$(bash -c '. "$1"; COMP_WORDS=(ipcctl call --); COMP_CWORD=2; _ipcctl
+        echo "${COMPREPLY[*]}"' sh "$comp")
+    expect "call options" "$got" "--raw --timeout --hex --help"
+fi
 echo "ipcctl.objects: ok"
