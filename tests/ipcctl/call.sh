@@ -10,24 +10,9 @@ set -eu
 ipcctl=$1
 server=$2
 backend=$3
-dir=$(mktemp -d "${TMPDIR:-/tmp}/ipcctl-call.XXXXXX")
 tag=ipcctl-call-$$
-pids=
-cleanup() {
-    for p in $pids; do kill -KILL "$p" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    for a in ${made:-}; do "$ipcctl" rm --force "$a" >/dev/null 2>&1 || true; done
-    rm -rf "$dir"
-}
-trap cleanup EXIT
-
-fail() {
-    echo "call.$backend: FAIL: $*" >&2
-    exit 1
-}
-expect() { # expect WHAT GOT WANT
-    [ "$2" = "$3" ] || fail "$1: got '$2', want '$3'"
-}
+test_name=call.$backend
+. "$(dirname "$0")/lib.sh"
 
 addr() { # a unique address, numbered $1
     case $backend in
@@ -42,7 +27,7 @@ serve() {
     "$server" "$1" >"$dir/server.out" 2>&1 &
     spid=$!
     pids="$pids $spid"
-    made="${made:-} $1"
+    made="$made $1"
     i=0
     until "$ipcctl" call --timeout 1000 "$1" "GET nothing" >/dev/null 2>&1; do
         i=$((i + 1))

@@ -20,23 +20,10 @@ if [ "$backend" = mq ] && ! grep -q ' mqueue ' /proc/self/mounts &&
     rmdir "$mnt"
     exit $rc
 fi
-dir=$(mktemp -d "${TMPDIR:-/tmp}/ipcctl-e2e.XXXXXX")
 tag=ipcctl-e2e-$$
-pids=
-made=
-cleanup() {
-    for p in $pids; do kill -KILL "$p" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    for a in $made; do "$ipcctl" rm --force "$a" >/dev/null 2>&1 || true; done
-    rm -f "/dev/shm/$tag-foreign"
-    rm -rf "$dir"
-}
-trap cleanup EXIT
-
-fail() {
-    echo "e2e.$backend: FAIL: $*" >&2
-    exit 1
-}
+test_name=e2e.$backend
+cleanup_extra() { rm -f "/dev/shm/$tag-foreign"; }
+. "$(dirname "$0")/lib.sh"
 
 # A unique address for the backend, numbered $1.
 addr() {
@@ -62,13 +49,6 @@ hold() {
     done
 }
 
-# Field $2 of the object at address $1 from stat --json ("" if missing).
-# sed, not python: a python start costs seconds on a loaded machine.
-field() {
-    "$ipcctl" stat --json "$1" 2>/dev/null |
-        sed -n 's/.*"'"$2"'": \("[^"]*"\|[^,}]*\).*/\1/p' | tr -d '"'
-}
-
 # Is address $1 in ls --json? (POSIX queues are listed only where the
 # mqueue filesystem is mounted at /dev/mqueue.)
 listed() {
@@ -79,23 +59,6 @@ if [ "$backend" = mq ] && ! grep -q ' mqueue ' /proc/self/mounts; then
     can_list=no
     echo "   (no mqueue filesystem is mounted: mq queues are checked by stat, not ls)"
 fi
-
-expect() { # expect WHAT GOT WANT
-    [ "$2" = "$3" ] || fail "$1: got '$2', want '$3'"
-}
-
-# Exit code and one-line stderr of a command that must fail.
-must_fail() { # must_fail CODE ERRNAME CMD...
-    want=$1 name=$2
-    shift 2
-    set +e
-    "$@" >/dev/null 2>"$dir/bad"
-    rc=$?
-    set -e
-    expect "exit of $*" "$rc" "$want"
-    expect "stderr lines of $*" "$(wc -l <"$dir/bad" | tr -d ' ')" 1
-    grep -q "^ipcctl: .*$name" "$dir/bad" || fail "$*: stderr '$(cat "$dir/bad")' lacks $name"
-}
 
 snapshot() {
     for n in 1 2 3 4 9; do echo "$n $(field "$(addr $n)" state)"; done

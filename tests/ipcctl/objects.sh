@@ -9,43 +9,13 @@ set -eu
 
 ipcctl=$1
 holdbin=$2
-dir=$(mktemp -d "${TMPDIR:-/tmp}/ipcctl-obj.XXXXXX")
 tag=ipcctl-obj-$$
-pids=
-made=
-cleanup() {
-    for p in $pids; do kill -KILL "$p" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    for a in $made; do "$ipcctl" rm --force "$a" >/dev/null 2>&1 || true; done
-    rm -f "/dev/shm/$tag-half" "/dev/shm/$tag-foreign"
-    rm -rf "$dir"
-}
-trap cleanup EXIT
+test_name=ipcctl.objects
+cleanup_extra() { rm -f "/dev/shm/$tag-half" "/dev/shm/$tag-foreign"; }
+. "$(dirname "$0")/lib.sh"
 
-fail() {
-    echo "ipcctl.objects: FAIL: $*" >&2
-    exit 1
-}
-expect() { # expect WHAT GOT WANT
-    [ "$2" = "$3" ] || fail "$1: got '$2', want '$3'"
-}
-field() { # field ADDRESS NAME: from stat --json, "" if missing
-    "$ipcctl" stat --json "$1" 2>/dev/null |
-        sed -n 's/.*"'"$2"'": \("[^"]*"\|[^,}]*\).*/\1/p' | tr -d '"'
-}
 listed() { # the ls --json line of ADDRESS
     "$ipcctl" ls --json --dir "$dir" | grep -F "\"address\": \"$1\","
-}
-must_fail() { # must_fail CODE ERRNAME CMD...
-    want=$1 name=$2
-    shift 2
-    set +e
-    "$@" >/dev/null 2>"$dir/bad"
-    rc=$?
-    set -e
-    expect "exit of $*" "$rc" "$want"
-    expect "stderr lines of $*" "$(wc -l <"$dir/bad" | tr -d ' ')" 1
-    grep -q "^ipcctl: .*$name" "$dir/bad" || fail "$*: stderr '$(cat "$dir/bad")' lacks $name"
 }
 # Make object $2 of kind $1 and hold it; the holder's pid in $holder.
 hold() {

@@ -149,26 +149,56 @@ static int io_each_stdin(void *ctx, const char *address,
     return rc;
 }
 
-static int io_send(int argc, char **argv)
+/* send and call: parse, open ADDRESS, then each message from the argument
+ * or standard input through one(), then close. */
+struct io_sender {
+    const struct ipcctl_cmd *cmd;
+    const char *allowed; /* io_parse's option letters */
+    int (*open)(const char *address, const struct io_opts *o, void **ctx);
+    void (*close)(void *ctx);
+    io_each_fn one;
+};
+
+static int io_run_sender(const struct io_sender *s, int argc, char **argv)
 {
     struct io_opts o = {.count = -1, .timeout = IO_SEND_TIMEOUT_MS};
     bool done = false;
-    int rc = io_parse(&ipcctl_cmd_send, argc, argv, "rtp", &o, &done);
+    int rc = io_parse(s->cmd, argc, argv, s->allowed, &o, &done);
     if (rc != IPCCTL_OK || done)
         return rc;
     int left = argc - optind;
     if (left < 1 || left > 2)
-        return ipcctl_usage(&ipcctl_cmd_send, "ADDRESS [MESSAGE|-], please");
+        return ipcctl_usage(s->cmd, "ADDRESS [MESSAGE|-], please");
     const char *address = argv[optind];
     const char *msg = left == 2 ? argv[optind + 1] : "-";
-    ipc_channel *ch;
-    ipc_err err = ipc_open(address, IPC_F_SEND, (int)o.timeout, &ch);
-    if (err != IPC_OK)
-        return ipcctl_fail(address, err);
-    rc = strcmp(msg, "-") == 0 ? io_each_stdin(ch, address, &o, io_send_one)
-                               : io_send_one(ch, address, msg, strlen(msg), &o);
-    ipc_close(ch);
+    void *ctx;
+    if ((rc = s->open(address, &o, &ctx)) != IPCCTL_OK)
+        return rc;
+    rc = strcmp(msg, "-") == 0 ? io_each_stdin(ctx, address, &o, s->one)
+                               : s->one(ctx, address, msg, strlen(msg), &o);
+    s->close(ctx);
     return rc;
+}
+
+static int io_send_open(const char *address, const struct io_opts *o,
+                        void **ctx)
+{
+    ipc_channel *ch = NULL;
+    ipc_err err = ipc_open(address, IPC_F_SEND, (int)o->timeout, &ch);
+    *ctx = ch;
+    return err == IPC_OK ? IPCCTL_OK : ipcctl_fail(address, err);
+}
+
+static void io_send_close(void *ctx)
+{
+    ipc_close(ctx);
+}
+
+static int io_send(int argc, char **argv)
+{
+    static const struct io_sender send = {&ipcctl_cmd_send, "rtp", io_send_open,
+                                          io_send_close, io_send_one};
+    return io_run_sender(&send, argc, argv);
 }
 
 static void io_print(const unsigned char *buf, size_t len,
@@ -266,8 +296,16 @@ static int io_recv(int argc, char **argv)
 
 /* ---------------------------------------------------------------- call */
 
-/* One call: the reply printed as recv prints a message. A call that timed
- * out exits IPCCTL_TIMEOUT, as recv does. */
+/* A failed connect or call: no answer in time exits IPCCTL_TIMEOUT, as
+ * recv does. */
+static int io_call_fail(const char *address, ipc_err err)
+{
+    ipcctl_fail(address, err);
+    return err == IPC_ETIMEDOUT || err == IPC_EAGAIN ? IPCCTL_TIMEOUT
+                                                     : IPCCTL_FAILED;
+}
+
+/* One call: the reply printed as recv prints a message. */
 static int io_call_one(void *ctx, const char *address, const void *buf,
                        size_t len, const struct io_opts *o)
 {
@@ -283,36 +321,28 @@ static int io_call_one(void *ctx, const char *address, const void *buf,
     if (err == IPC_OK)
         io_print(reply, rlen, o);
     free(reply);
-    if (err == IPC_OK)
-        return IPCCTL_OK;
-    ipcctl_fail(address, err);
-    return err == IPC_ETIMEDOUT || err == IPC_EAGAIN ? IPCCTL_TIMEOUT
-                                                     : IPCCTL_FAILED;
+    return err == IPC_OK ? IPCCTL_OK : io_call_fail(address, err);
+}
+
+static int io_call_open(const char *address, const struct io_opts *o,
+                        void **ctx)
+{
+    ipc_rr_client *c = NULL;
+    ipc_err err = ipc_rr_connect(address, (int)o->timeout, &c);
+    *ctx = c;
+    return err == IPC_OK ? IPCCTL_OK : io_call_fail(address, err);
+}
+
+static void io_call_close(void *ctx)
+{
+    ipc_rr_disconnect(ctx);
 }
 
 static int io_call(int argc, char **argv)
 {
-    struct io_opts o = {.count = -1, .timeout = IO_SEND_TIMEOUT_MS};
-    bool done = false;
-    int rc = io_parse(&ipcctl_cmd_call, argc, argv, "rxt", &o, &done);
-    if (rc != IPCCTL_OK || done)
-        return rc;
-    int left = argc - optind;
-    if (left < 1 || left > 2)
-        return ipcctl_usage(&ipcctl_cmd_call, "ADDRESS [MESSAGE|-], please");
-    const char *address = argv[optind];
-    const char *msg = left == 2 ? argv[optind + 1] : "-";
-    ipc_rr_client *c;
-    ipc_err err = ipc_rr_connect(address, (int)o.timeout, &c);
-    if (err != IPC_OK) {
-        ipcctl_fail(address, err);
-        return err == IPC_ETIMEDOUT || err == IPC_EAGAIN ? IPCCTL_TIMEOUT
-                                                         : IPCCTL_FAILED;
-    }
-    rc = strcmp(msg, "-") == 0 ? io_each_stdin(c, address, &o, io_call_one)
-                               : io_call_one(c, address, msg, strlen(msg), &o);
-    ipc_rr_disconnect(c);
-    return rc;
+    static const struct io_sender call = {&ipcctl_cmd_call, "rxt", io_call_open,
+                                          io_call_close, io_call_one};
+    return io_run_sender(&call, argc, argv);
 }
 
 const struct ipcctl_cmd ipcctl_cmd_send = {
