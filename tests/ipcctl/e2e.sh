@@ -38,15 +38,7 @@ addr() {
 # Start a receiver that creates $1 and holds it; its pid in $holder.
 hold() {
     "$ipcctl" recv --create --hex "$@" >"$dir/out.$$" 2>"$dir/err.$$" &
-    holder=$!
-    pids="$pids $holder"
-    made="$made $1"
-    i=0
-    until grep -q receiving "$dir/err.$$" 2>/dev/null; do
-        i=$((i + 1))
-        [ $i -le 500 ] || fail "receiver for $1 did not start: $(cat "$dir/err.$$")"
-        sleep 0.01
-    done
+    started "$1" receiving "$dir/err.$$"
 }
 
 # Is address $1 in ls --json? (POSIX queues are listed only where the

@@ -43,3 +43,18 @@ must_fail() { # must_fail CODE ERRNAME CMD...
     expect "stderr lines of $*" "$(wc -l <"$dir/bad" | tr -d ' ')" 1
     grep -q "^ipcctl: .*$name" "$dir/bad" || fail "$*: stderr '$(cat "$dir/bad")' lacks $name"
 }
+
+# After starting in the background a process that makes object $1 and
+# says $2 on its stderr file $3 once it exists: its pid in $holder, kept
+# in $pids and $1 in $made; wait (5 s at most) for the word.
+started() {
+    holder=$!
+    pids="$pids $holder"
+    made="$made $1"
+    i=0
+    until grep -q "$2" "$3" 2>/dev/null; do
+        i=$((i + 1))
+        [ $i -le 500 ] || fail "the process making $1 did not start: $(cat "$3")"
+        sleep 0.01
+    done
+}

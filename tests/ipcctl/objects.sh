@@ -20,15 +20,7 @@ listed() { # the ls --json line of ADDRESS
 # Make object $2 of kind $1 and hold it; the holder's pid in $holder.
 hold() {
     "$holdbin" "$1" "$2" 2>"$dir/hold.err" &
-    holder=$!
-    pids="$pids $holder"
-    made="$made $2"
-    i=0
-    until grep -q holding "$dir/hold.err" 2>/dev/null; do
-        i=$((i + 1))
-        [ $i -le 500 ] || fail "holder of $2 did not start: $(cat "$dir/hold.err")"
-        sleep 0.01
-    done
+    started "$2" holding "$dir/hold.err"
 }
 crash() { # kill -9 the holder
     kill -KILL "$holder"
