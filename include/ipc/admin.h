@@ -19,6 +19,14 @@
  *   fifo:/path  FIFOs in the directories given
  *   unix:/path  socket files in the directories given
  *   unix:@name  listening abstract SOCK_SEQPACKET sockets (libipc's kind)
+ * and, of kind IPC_OBJ_REGION and IPC_OBJ_SYNC (ipc_object.kind):
+ *   shm:/name   regions in /dev/shm (told by the region header's magic),
+ *               and the named futex sync objects, which are regions of
+ *               their own holding a sync object's magic
+ *   sem:/name   POSIX named semaphores (/dev/shm/sem.name)
+ *   sysv:0xKEY  every keyed System V semaphore set
+ * file: regions are raw files that nothing tells from other files: they
+ * are not listed, and ipc_object_stat() answers IPC_ENOTSUP for them.
  *
  * Liveness (state) is judged the way IPC_F_REPLACE judges it, never by
  * guessing:
@@ -30,8 +38,17 @@
  *   unix  a socket file is live while a socket is bound to its path
  *         (/proc/net/unix); an abstract name exists only while bound.
  *   mq    live while any process has the queue open (/proc/<pid>/fd).
- *   sysv  always IPC_OBJ_UNKNOWN: a SysV queue records no creator pid and
- *         no open count.
+ *   sysv  always IPC_OBJ_UNKNOWN: a SysV queue or semaphore set records
+ *         no creator pid and no open count.
+ *   region (shm:) by the region's own locks: live while a handle has it
+ *         open or its creator is still making it; stale when its creator
+ *         died before it was ready. A complete region nobody has open is
+ *         IPC_OBJ_UNKNOWN: regions outlive their users by design (a table
+ *         kept for the next run), so only a person may judge it.
+ *   sync  shm: objects by the same locks: live while a handle has one
+ *         open, stale when none has (the creator's close removes the name,
+ *         so only a crash leaves one unopened); sem: live while a process
+ *         maps it (/proc/<pid>/maps), stale when none does.
  * Processes whose /proc/<pid>/fd cannot be read (another user's, when not
  * root) are counted as possible users of an object unless the object's
  * mode denies their uid access; root-owned processes are then assumed not
@@ -53,9 +70,17 @@ enum {
     IPC_OBJ_STALE = 2    /* provably nobody uses it: safe to remove */
 };
 
+/* ipc_object.kind: which module's calls open and remove it. */
+enum {
+    IPC_OBJ_CHANNEL = 0, /* ipc_open(), ipc_unlink() */
+    IPC_OBJ_REGION = 1,  /* ipc_region_open(), ipc_region_unlink() */
+    IPC_OBJ_SYNC = 2     /* ipc_mutex_open() and the rest, ipc_sync_unlink() */
+};
+
 /* One object. Numbers the OS does not tell are -1; pids not known are 0. */
 typedef struct ipc_object {
-    const char *scheme; /* "shm", "mq", "sysv", "fifo", "unix": static */
+    const char *scheme; /* "shm", "mq", "sysv", "fifo", "unix", "sem":
+                           static */
     char address[IPC_OBJECT_ADDRESS_MAX]; /* for ipc_open(), ipc_unlink() */
     uid_t uid;                            /* owner */
     gid_t gid;
@@ -69,6 +94,10 @@ typedef struct ipc_object {
     pid_t user;         /* a live process that has it open or attached */
     int state;          /* IPC_OBJ_* */
     char why[160];      /* the reason for state, for people */
+    int kind;           /* IPC_OBJ_CHANNEL, IPC_OBJ_REGION, IPC_OBJ_SYNC */
+    const char *type;   /* sync objects: "mutex", "semaphore", "barrier",
+                           "spinlock", "event", or "set" (a SysV set of
+                           another size); "" for others. Static */
 } ipc_object;
 
 /*
@@ -87,9 +116,12 @@ IPC_API void ipc_objects_free(ipc_object *list);
 
 /*
  * Describe the one object at a named address ("shm:/frames", "sysv:0x1234",
- * "unix:@name"). Options in the address are ignored. Does not block.
+ * "unix:@name", "sem:/name"). At a sysv: key that names both a message
+ * queue and a semaphore set, the queue is described. Options in the
+ * address are ignored. Does not block.
  * Errors: IPC_EINVAL (bad address, NULL), IPC_ENOTSUP (an unnamed scheme
- * such as pipe:, or not Linux), IPC_ENOENT (no such object), IPC_EPROTO
+ * such as pipe:, a file: region, or not Linux), IPC_ENOENT (no such
+ * object), IPC_EPROTO
  * (the name holds something that is not a libipc object of that kind: a
  * file without the ring's magic, a regular file at a fifo: path),
  * IPC_EACCES.

@@ -32,7 +32,7 @@ static ipc_err admin_keep(struct admin_list *l, ipc_err probed,
 }
 
 /* Each entry of /dev/shm or the mqueue mount, by its "/name". */
-static ipc_err admin_walk_named(struct admin_list *l, const char *dir,
+static ipc_err admin_walk_named(struct admin_list *l, const char *dir, bool mq,
                                 const struct ipc__census *c, ipc_object *o)
 {
     DIR *d = opendir(dir);
@@ -46,7 +46,7 @@ static ipc_err admin_walk_named(struct admin_list *l, const char *dir,
             continue;
         snprintf(name, sizeof name, "/%s", de->d_name);
         err = admin_keep(
-            l, c ? ipc__probe_mq(c, name, o) : ipc__probe_shm(name, o), o);
+            l, mq ? ipc__probe_mq(c, name, o) : ipc__probe_shm(c, name, o), o);
     }
     closedir(d);
     return err;
@@ -80,14 +80,21 @@ static ipc_err admin_walk_dir(struct admin_list *l, const char *dir,
     return err;
 }
 
+/* Keyed SysV message queues, then semaphore sets. */
 static ipc_err admin_walk_sysv(struct admin_list *l, ipc_object *o)
 {
-    key_t *keys;
-    size_t n;
-    ipc_err err = ipc__sysv_keys(&keys, &n);
-    for (size_t i = 0; err == IPC_OK && i < n; i++)
-        err = admin_keep(l, ipc__probe_sysv(keys[i], o), o);
-    free(keys);
+    ipc_err err = IPC_OK;
+    for (int sem = 0; err == IPC_OK && sem < 2; sem++) {
+        key_t *keys;
+        size_t n;
+        err = ipc__sysv_keys(sem ? "sem" : "msg", &keys, &n);
+        for (size_t i = 0; err == IPC_OK && i < n; i++)
+            err = admin_keep(l,
+                             sem ? ipc__probe_semset(keys[i], o)
+                                 : ipc__probe_sysv(keys[i], o),
+                             o);
+        free(keys);
+    }
     return err;
 }
 
@@ -115,9 +122,9 @@ static int admin_by_address(const void *a, const void *b)
 static ipc_err admin_collect(struct admin_list *l, const char *const *dirs,
                              const struct ipc__census *c, ipc_object *o)
 {
-    ipc_err err = admin_walk_named(l, "/dev/shm", NULL, o);
+    ipc_err err = admin_walk_named(l, "/dev/shm", false, c, o);
     if (err == IPC_OK)
-        err = admin_walk_named(l, c->mq_dir, c, o);
+        err = admin_walk_named(l, c->mq_dir, true, c, o);
     if (err == IPC_OK)
         err = admin_walk_sysv(l, o);
     for (size_t i = 0; err == IPC_OK && dirs[i]; i++)
@@ -193,20 +200,35 @@ static ipc_err admin_stat_sock(const struct ipc__census *c,
     return ipc__probe_abstract(c, s, o);
 }
 
+/* sysv:0xKEY: the message queue, else the semaphore set. */
+static ipc_err admin_stat_sysv(const struct ipc_addr *a, ipc_object *o)
+{
+    key_t key;
+    ipc_err err = admin_sysv_key(a, &key);
+    if (err == IPC_OK)
+        err = ipc__probe_sysv(key, o);
+    if (err == IPC_ENOENT)
+        err = ipc__probe_semset(key, o);
+    return err;
+}
+
 static ipc_err admin_stat(const struct ipc_addr *a, ipc_object *o)
 {
-    if (strcmp(a->scheme, "shm") == 0)
-        return ipc__probe_shm(a->path, o);
-    if (strcmp(a->scheme, "sysv") == 0) {
-        key_t key;
-        ipc_err err = admin_sysv_key(a, &key);
-        return err == IPC_OK ? ipc__probe_sysv(key, o) : err;
-    }
+    if (strcmp(a->scheme, "sysv") == 0)
+        return admin_stat_sysv(a, o);
+    if (strcmp(a->scheme, "file") == 0)
+        return ipc__fail(IPC_ENOTSUP,
+                         "file: regions are raw files: nothing tells one "
+                         "from any other file");
     struct ipc__census c;
     ipc_err err = ipc__census_take(&c);
     if (err != IPC_OK)
         return err;
-    if (strcmp(a->scheme, "mq") == 0)
+    if (strcmp(a->scheme, "shm") == 0)
+        err = ipc__probe_shm(&c, a->path, o);
+    else if (strcmp(a->scheme, "sem") == 0)
+        err = ipc__probe_sem(&c, a->path, o);
+    else if (strcmp(a->scheme, "mq") == 0)
         err = ipc__probe_mq(&c, a->path, o);
     else if (strcmp(a->scheme, "fifo") == 0)
         err = ipc__probe_file(&c, "fifo", a->path, o);
@@ -214,6 +236,13 @@ static ipc_err admin_stat(const struct ipc_addr *a, ipc_object *o)
         err = admin_stat_sock(&c, a, o);
     ipc__census_free(&c);
     return err;
+}
+
+/* Schemes of regions and sync objects that the channel registry does not
+ * know: they name objects too. */
+static bool admin_other_scheme(const char *scheme)
+{
+    return strcmp(scheme, "sem") == 0 || strcmp(scheme, "file") == 0;
 }
 
 IPC_API ipc_err ipc_object_stat(const char *address, ipc_object *obj)
@@ -224,9 +253,15 @@ IPC_API ipc_err ipc_object_stat(const char *address, ipc_object *obj)
     if (!a)
         return ipc__fail(IPC_ENOMEM, "admin: out of memory");
     ipc_err err = ipc__addr_parse(address, a);
+    bool other = err == IPC_OK && admin_other_scheme(a->scheme);
     const struct ipc_backend *be =
-        err == IPC_OK ? ipc__backend_find(a->scheme) : NULL;
-    if (err == IPC_OK && !be)
+        err == IPC_OK && !other ? ipc__backend_find(a->scheme) : NULL;
+    if (err == IPC_OK && other)
+        err = a->path_len
+                  ? IPC_OK
+                  : ipc__fail(IPC_EINVAL, "%s: the address names no object",
+                              a->scheme);
+    else if (err == IPC_OK && !be)
         err = ipc__fail(IPC_EINVAL, "%s: unknown scheme", a->scheme);
     else if (err == IPC_OK && !be->path_required)
         err = ipc__fail(IPC_ENOTSUP, "%s: has no named objects", a->scheme);

@@ -42,7 +42,8 @@ struct ipc__census {
     size_t n_hidden, cap_hidden;
     struct ipc__usock *socks;
     size_t n_socks, cap_socks;
-    dev_t mq_dev; /* st_dev of the mqueue filesystem: which fds are queues */
+    dev_t mq_dev;  /* st_dev of the mqueue filesystem: which fds are queues */
+    dev_t shm_dev; /* st_dev of /dev/shm: regions' fds and mappings */
     char mq_dir[256]; /* where it is mounted (/dev/mqueue); "" if nowhere */
 };
 
@@ -62,7 +63,20 @@ const struct ipc__usock *ipc__census_sock(const struct ipc__census *c,
 
 /* Probes: fill *o for one object (o->scheme and o->address are set by the
  * probe). IPC_ENOENT if missing, IPC_EPROTO if it is not of the kind. */
-ipc_err ipc__probe_shm(const char *name, ipc_object *o);
+/* Whatever libipc object /dev/shm holds at name: a ring, a region, a
+ * futex sync object, or ("/sem.x") a POSIX semaphore. */
+ipc_err ipc__probe_shm(const struct ipc__census *c, const char *name,
+                       ipc_object *o);
+/* A shm ring only (shm.c). */
+ipc_err ipc__probe_ring(const char *name, ipc_object *o);
+/* A shm region or futex sync object (region.c). */
+ipc_err ipc__probe_region(const struct ipc__census *c, const char *name,
+                          ipc_object *o);
+/* A POSIX named semaphore "/name" (region.c). */
+ipc_err ipc__probe_sem(const struct ipc__census *c, const char *name,
+                       ipc_object *o);
+/* A keyed SysV semaphore set (region.c). */
+ipc_err ipc__probe_semset(key_t key, ipc_object *o);
 ipc_err ipc__probe_mq(const struct ipc__census *c, const char *name,
                       ipc_object *o);
 ipc_err ipc__probe_sysv(key_t key, ipc_object *o);
@@ -75,8 +89,13 @@ ipc_err ipc__probe_abstract(const struct ipc__census *c,
 void ipc__object_init(ipc_object *o, const char *scheme, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-/* Keys of the keyed SysV queues, from /proc/sysvipc/msg. */
-ipc_err ipc__sysv_keys(key_t **keys, size_t *n);
+/* Keys of the keyed SysV objects listed in a /proc/sysvipc file ("msg",
+ * "sem"). */
+ipc_err ipc__sysv_keys(const char *file, key_t **keys, size_t *n);
+
+/* The common verdict for objects judged by who has them open (kinds.c). */
+void ipc__judge_holders(const struct ipc__census *c, const struct stat *st,
+                        ipc_object *o);
 
 /* Grow *arr (element size elem) to hold one more than *n. */
 ipc_err ipc__grow(void **arr, size_t *cap, size_t n, size_t elem);

@@ -28,6 +28,8 @@ void ipc__object_init(ipc_object *o, const char *scheme, const char *fmt, ...)
     o->size = o->messages = o->capacity = o->max_msg = -1;
     o->creator_alive = -1;
     o->state = IPC_OBJ_UNKNOWN;
+    o->kind = IPC_OBJ_CHANNEL;
+    o->type = "";
 }
 
 static void admin_stat_fields(ipc_object *o, const struct stat *st)
@@ -38,8 +40,8 @@ static void admin_stat_fields(ipc_object *o, const struct stat *st)
 }
 
 /* The common verdict for objects judged by who has them open. */
-static void admin_judge_holders(const struct ipc__census *c,
-                                const struct stat *st, ipc_object *o)
+void ipc__judge_holders(const struct ipc__census *c, const struct stat *st,
+                        ipc_object *o)
 {
     bool maybe = false;
     o->user = ipc__census_holder(c, st->st_dev, st->st_ino, st, &maybe);
@@ -109,7 +111,7 @@ ipc_err ipc__probe_mq(const struct ipc__census *c, const char *name,
         }
         mq_close(q);
     }
-    admin_judge_holders(c, &st, o);
+    ipc__judge_holders(c, &st, o);
     return IPC_OK;
 }
 
@@ -141,11 +143,13 @@ ipc_err ipc__probe_sysv(key_t key, ipc_object *o)
     return IPC_OK;
 }
 
-ipc_err ipc__sysv_keys(key_t **keys, size_t *n)
+ipc_err ipc__sysv_keys(const char *file, key_t **keys, size_t *n)
 {
     *keys = NULL;
     *n = 0;
-    FILE *f = fopen("/proc/sysvipc/msg", "re");
+    char path[64];
+    snprintf(path, sizeof path, "/proc/sysvipc/%s", file);
+    FILE *f = fopen(path, "re");
     if (!f)
         return IPC_OK;
     char line[512];
@@ -189,7 +193,7 @@ static void admin_probe_fifo(const struct ipc__census *c, const char *path,
                              const struct stat *st, ipc_object *o)
 {
     o->size = 0;
-    admin_judge_holders(c, st, o);
+    ipc__judge_holders(c, st, o);
     int locked = admin_fifo_locked(path);
     if (locked == 1) {
         o->state = IPC_OBJ_LIVE;

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #define ADMIN_ACCEPTCON 0x00010000u /* __SO_ACCEPTCON in /proc/net/unix */
@@ -44,7 +45,7 @@ static bool admin_is_pid(const char *name)
 static bool admin_wanted(const struct ipc__census *c, const struct stat *st)
 {
     return S_ISFIFO(st->st_mode) || S_ISSOCK(st->st_mode) || c->mq_dev == 0 ||
-           st->st_dev == c->mq_dev;
+           st->st_dev == c->mq_dev || st->st_dev == c->shm_dev;
 }
 
 static ipc_err admin_note_hidden(struct ipc__census *c, int proc_fd,
@@ -57,6 +58,46 @@ static ipc_err admin_note_hidden(struct ipc__census *c, int proc_fd,
                             sizeof *c->hidden);
     if (err == IPC_OK)
         c->hidden[c->n_hidden++] = (struct ipc__hidden){st.st_uid, st.st_gid};
+    return err;
+}
+
+static ipc_err admin_note_fd(struct ipc__census *c, dev_t dev, ino_t ino,
+                             pid_t pid, bool sock)
+{
+    ipc_err err =
+        ipc__grow((void **)&c->fds, &c->cap_fds, c->n_fds, sizeof *c->fds);
+    if (err == IPC_OK)
+        c->fds[c->n_fds++] = (struct ipc__fdref){dev, ino, pid, sock};
+    return err;
+}
+
+/* Mappings of /dev/shm files ("addr perms offset MAJ:MIN inode path"):
+ * a POSIX semaphore is mapped with its descriptor closed. */
+static ipc_err admin_scan_maps(struct ipc__census *c, int proc_fd,
+                               const char *pid)
+{
+    char path[NAME_MAX + 8], line[4352];
+    snprintf(path, sizeof path, "%s/maps", pid);
+    int fd = openat(proc_fd, path, O_RDONLY | O_CLOEXEC);
+    FILE *f = fd < 0 ? NULL : fdopen(fd, "re");
+    if (!f) {
+        if (fd >= 0)
+            close(fd);
+        return IPC_OK;
+    }
+    ipc_err err = IPC_OK;
+    while (err == IPC_OK && fgets(line, sizeof line, f)) {
+        unsigned major, minor;
+        unsigned long ino;
+        int used = 0;
+        if (!strstr(line, " /dev/shm/") ||
+            sscanf(line, "%*s %*s %*s %x:%x %lu%n", &major, &minor, &ino,
+                   &used) != 3)
+            continue;
+        err = admin_note_fd(c, makedev(major, minor), (ino_t)ino,
+                            (pid_t)atol(pid), false);
+    }
+    fclose(f);
     return err;
 }
 
@@ -82,14 +123,11 @@ static ipc_err admin_scan_pid(struct ipc__census *c, int proc_fd,
         if (de->d_name[0] == '.' || fstatat(dfd, de->d_name, &st, 0) < 0 ||
             !admin_wanted(c, &st))
             continue;
-        err =
-            ipc__grow((void **)&c->fds, &c->cap_fds, c->n_fds, sizeof *c->fds);
-        if (err == IPC_OK)
-            c->fds[c->n_fds++] = (struct ipc__fdref){
-                st.st_dev, st.st_ino, (pid_t)atol(pid), S_ISSOCK(st.st_mode)};
+        err = admin_note_fd(c, st.st_dev, st.st_ino, (pid_t)atol(pid),
+                            S_ISSOCK(st.st_mode));
     }
     closedir(d);
-    return err;
+    return err == IPC_OK ? admin_scan_maps(c, proc_fd, pid) : err;
 }
 
 static ipc_err admin_scan_fds(struct ipc__census *c)
@@ -172,6 +210,9 @@ ipc_err ipc__census_take(struct ipc__census *c)
 {
     memset(c, 0, sizeof *c);
     admin_find_mqueue(c);
+    struct stat st;
+    if (stat("/dev/shm", &st) == 0)
+        c->shm_dev = st.st_dev;
     ipc_err err = admin_scan_fds(c);
     if (err == IPC_OK)
         err = admin_scan_unix(c);

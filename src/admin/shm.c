@@ -78,7 +78,7 @@ static void admin_ring_fill(const struct shmring_hdr *h, off_t size,
     }
 }
 
-ipc_err ipc__probe_shm(const char *name, ipc_object *o)
+ipc_err ipc__probe_ring(const char *name, ipc_object *o)
 {
     ipc__object_init(o, "shm", "shm:%s", name);
     int fd = shm_open(name, O_RDONLY, 0);

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stddef.h>
 #include <linux/futex.h>
 #include <pthread.h>
 #include <sched.h>
@@ -75,6 +76,8 @@ struct ipc__sync_obj {
 };
 _Static_assert(sizeof(struct ipc__sync_obj) <= IPC_SYNC_SIZE,
                "a sync object fits IPC_SYNC_SIZE");
+_Static_assert(offsetof(struct ipc__sync_obj, kind) == 4,
+               "ipc__sync_futex_peek reads the kind at byte 4");
 
 /* ---------------------------------------------------------------- threads */
 
@@ -235,6 +238,19 @@ ipc_err ipc__sync_futex_attach(struct ipc_sync *s, void *mem, unsigned flags,
         (parties == 0 || parties > IPC_BARRIER_PARTIES_MAX))
         return ipc__fail(IPC_EPROTO, "shm: barrier parties %u", parties);
     return IPC_OK;
+}
+
+int ipc__sync_futex_peek(const unsigned char *bytes, size_t n)
+{
+    uint32_t magic, kind;
+    if (n < 2 * sizeof magic)
+        return -1;
+    memcpy(&magic, bytes, sizeof magic);
+    memcpy(&kind, bytes + sizeof magic, sizeof kind);
+    if (magic != FX_MAGIC || (kind & 0xffff) != FX_VERSION ||
+        kind >> 16 >= IPC_SYNC_KINDS)
+        return -1;
+    return (int)(kind >> 16);
 }
 
 /* ---------------------------------------------------------------- locks */

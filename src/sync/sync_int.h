@@ -101,6 +101,10 @@ extern const struct ipc__sync_mech ipc__sync_sysv;
 ipc_err ipc__sync_futex_attach(struct ipc_sync *s, void *mem, unsigned flags,
                                unsigned init);
 
+/* admin: the kind of the futex object whose first n bytes (a copy) are
+ * bytes, or -1 when they hold none. No system calls. */
+int ipc__sync_futex_peek(const unsigned char *bytes, size_t n);
+
 /* A name for a kind, for details: "mutex". */
 const char *ipc__sync_kind_name(ipc_sync_kind kind);
 

@@ -20,23 +20,10 @@ if [ "$backend" = mq ] && ! grep -q ' mqueue ' /proc/self/mounts &&
     rmdir "$mnt"
     exit $rc
 fi
-dir=$(mktemp -d "${TMPDIR:-/tmp}/ipcctl-e2e.XXXXXX")
 tag=ipcctl-e2e-$$
-pids=
-made=
-cleanup() {
-    for p in $pids; do kill -KILL "$p" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    for a in $made; do "$ipcctl" rm --force "$a" >/dev/null 2>&1 || true; done
-    rm -f "/dev/shm/$tag-foreign"
-    rm -rf "$dir"
-}
-trap cleanup EXIT
-
-fail() {
-    echo "e2e.$backend: FAIL: $*" >&2
-    exit 1
-}
+test_name=e2e.$backend
+cleanup_extra() { rm -f "/dev/shm/$tag-foreign"; }
+. "$(dirname "$0")/lib.sh"
 
 # A unique address for the backend, numbered $1.
 addr() {
@@ -51,22 +38,7 @@ addr() {
 # Start a receiver that creates $1 and holds it; its pid in $holder.
 hold() {
     "$ipcctl" recv --create --hex "$@" >"$dir/out.$$" 2>"$dir/err.$$" &
-    holder=$!
-    pids="$pids $holder"
-    made="$made $1"
-    i=0
-    until grep -q receiving "$dir/err.$$" 2>/dev/null; do
-        i=$((i + 1))
-        [ $i -le 500 ] || fail "receiver for $1 did not start: $(cat "$dir/err.$$")"
-        sleep 0.01
-    done
-}
-
-# Field $2 of the object at address $1 from stat --json ("" if missing).
-# sed, not python: a python start costs seconds on a loaded machine.
-field() {
-    "$ipcctl" stat --json "$1" 2>/dev/null |
-        sed -n 's/.*"'"$2"'": \("[^"]*"\|[^,}]*\).*/\1/p' | tr -d '"'
+    started "$1" receiving "$dir/err.$$"
 }
 
 # Is address $1 in ls --json? (POSIX queues are listed only where the
@@ -79,23 +51,6 @@ if [ "$backend" = mq ] && ! grep -q ' mqueue ' /proc/self/mounts; then
     can_list=no
     echo "   (no mqueue filesystem is mounted: mq queues are checked by stat, not ls)"
 fi
-
-expect() { # expect WHAT GOT WANT
-    [ "$2" = "$3" ] || fail "$1: got '$2', want '$3'"
-}
-
-# Exit code and one-line stderr of a command that must fail.
-must_fail() { # must_fail CODE ERRNAME CMD...
-    want=$1 name=$2
-    shift 2
-    set +e
-    "$@" >/dev/null 2>"$dir/bad"
-    rc=$?
-    set -e
-    expect "exit of $*" "$rc" "$want"
-    expect "stderr lines of $*" "$(wc -l <"$dir/bad" | tr -d ' ')" 1
-    grep -q "^ipcctl: .*$name" "$dir/bad" || fail "$*: stderr '$(cat "$dir/bad")' lacks $name"
-}
 
 snapshot() {
     for n in 1 2 3 4 9; do echo "$n $(field "$(addr $n)" state)"; done

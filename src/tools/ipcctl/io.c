@@ -107,15 +107,21 @@ static char *io_slurp(size_t *len)
     return NULL;
 }
 
-static int io_send_one(ipc_channel *ch, const char *address, const void *buf,
+/* What to do with each message read from standard input. */
+typedef int (*io_each_fn)(void *ctx, const char *address, const void *buf,
+                          size_t len, const struct io_opts *o);
+
+static int io_send_one(void *ctx, const char *address, const void *buf,
                        size_t len, const struct io_opts *o)
 {
-    ipc_err err = ipc_send(ch, buf, len, (unsigned)o->prio, (int)o->timeout);
+    ipc_err err = ipc_send(ctx, buf, len, (unsigned)o->prio, (int)o->timeout);
     return err == IPC_OK ? IPCCTL_OK : ipcctl_fail(address, err);
 }
 
-static int io_send_stdin(ipc_channel *ch, const char *address,
-                         const struct io_opts *o)
+/* Standard input as one message (--raw) or one per line, each given to
+ * each() until one fails. */
+static int io_each_stdin(void *ctx, const char *address,
+                         const struct io_opts *o, io_each_fn each)
 {
     size_t len = 0;
     if (o->raw) {
@@ -125,7 +131,7 @@ static int io_send_stdin(ipc_channel *ch, const char *address,
                     address);
             return IPCCTL_FAILED;
         }
-        int rc = io_send_one(ch, address, all, len, o);
+        int rc = each(ctx, address, all, len, o);
         free(all);
         return rc;
     }
@@ -137,32 +143,62 @@ static int io_send_stdin(ipc_channel *ch, const char *address,
         len = (size_t)got;
         if (len && line[len - 1] == '\n')
             len--;
-        rc = io_send_one(ch, address, line, len, o);
+        rc = each(ctx, address, line, len, o);
     }
     free(line);
     return rc;
 }
 
-static int io_send(int argc, char **argv)
+/* send and call: parse, open ADDRESS, then each message from the argument
+ * or standard input through one(), then close. */
+struct io_sender {
+    const struct ipcctl_cmd *cmd;
+    const char *allowed; /* io_parse's option letters */
+    int (*open)(const char *address, const struct io_opts *o, void **ctx);
+    void (*close)(void *ctx);
+    io_each_fn one;
+};
+
+static int io_run_sender(const struct io_sender *s, int argc, char **argv)
 {
     struct io_opts o = {.count = -1, .timeout = IO_SEND_TIMEOUT_MS};
     bool done = false;
-    int rc = io_parse(&ipcctl_cmd_send, argc, argv, "rtp", &o, &done);
+    int rc = io_parse(s->cmd, argc, argv, s->allowed, &o, &done);
     if (rc != IPCCTL_OK || done)
         return rc;
     int left = argc - optind;
     if (left < 1 || left > 2)
-        return ipcctl_usage(&ipcctl_cmd_send, "ADDRESS [MESSAGE|-], please");
+        return ipcctl_usage(s->cmd, "ADDRESS [MESSAGE|-], please");
     const char *address = argv[optind];
     const char *msg = left == 2 ? argv[optind + 1] : "-";
-    ipc_channel *ch;
-    ipc_err err = ipc_open(address, IPC_F_SEND, (int)o.timeout, &ch);
-    if (err != IPC_OK)
-        return ipcctl_fail(address, err);
-    rc = strcmp(msg, "-") == 0 ? io_send_stdin(ch, address, &o)
-                               : io_send_one(ch, address, msg, strlen(msg), &o);
-    ipc_close(ch);
+    void *ctx;
+    if ((rc = s->open(address, &o, &ctx)) != IPCCTL_OK)
+        return rc;
+    rc = strcmp(msg, "-") == 0 ? io_each_stdin(ctx, address, &o, s->one)
+                               : s->one(ctx, address, msg, strlen(msg), &o);
+    s->close(ctx);
     return rc;
+}
+
+static int io_send_open(const char *address, const struct io_opts *o,
+                        void **ctx)
+{
+    ipc_channel *ch = NULL;
+    ipc_err err = ipc_open(address, IPC_F_SEND, (int)o->timeout, &ch);
+    *ctx = ch;
+    return err == IPC_OK ? IPCCTL_OK : ipcctl_fail(address, err);
+}
+
+static void io_send_close(void *ctx)
+{
+    ipc_close(ctx);
+}
+
+static int io_send(int argc, char **argv)
+{
+    static const struct io_sender send = {&ipcctl_cmd_send, "rtp", io_send_open,
+                                          io_send_close, io_send_one};
+    return io_run_sender(&send, argc, argv);
 }
 
 static void io_print(const unsigned char *buf, size_t len,
@@ -258,6 +294,57 @@ static int io_recv(int argc, char **argv)
     return rc;
 }
 
+/* ---------------------------------------------------------------- call */
+
+/* A failed connect or call: no answer in time exits IPCCTL_TIMEOUT, as
+ * recv does. */
+static int io_call_fail(const char *address, ipc_err err)
+{
+    ipcctl_fail(address, err);
+    return err == IPC_ETIMEDOUT || err == IPC_EAGAIN ? IPCCTL_TIMEOUT
+                                                     : IPCCTL_FAILED;
+}
+
+/* One call: the reply printed as recv prints a message. */
+static int io_call_one(void *ctx, const char *address, const void *buf,
+                       size_t len, const struct io_opts *o)
+{
+    ipc_rr_client *c = ctx;
+    size_t cap = ipc_rr_max_payload(c), rlen = 0;
+    unsigned char *reply = malloc(cap ? cap : 1);
+    if (!reply) {
+        fprintf(stderr, "ipcctl: %s: out of memory\n", address);
+        return IPCCTL_FAILED;
+    }
+    ipc_err err =
+        ipc_rr_call(c, buf, len, reply, cap, &rlen, 0, (int)o->timeout);
+    if (err == IPC_OK)
+        io_print(reply, rlen, o);
+    free(reply);
+    return err == IPC_OK ? IPCCTL_OK : io_call_fail(address, err);
+}
+
+static int io_call_open(const char *address, const struct io_opts *o,
+                        void **ctx)
+{
+    ipc_rr_client *c = NULL;
+    ipc_err err = ipc_rr_connect(address, (int)o->timeout, &c);
+    *ctx = c;
+    return err == IPC_OK ? IPCCTL_OK : io_call_fail(address, err);
+}
+
+static void io_call_close(void *ctx)
+{
+    ipc_rr_disconnect(ctx);
+}
+
+static int io_call(int argc, char **argv)
+{
+    static const struct io_sender call = {&ipcctl_cmd_call, "rxt", io_call_open,
+                                          io_call_close, io_call_one};
+    return io_run_sender(&call, argc, argv);
+}
+
 const struct ipcctl_cmd ipcctl_cmd_send = {
     "send", "send messages to a channel",
     "usage: ipcctl send [--raw] [--timeout MS] [--prio N] ADDRESS "
@@ -290,3 +377,20 @@ const struct ipcctl_cmd ipcctl_cmd_recv = {
     "Exit: 0 done, 1 an IPC call failed, 2 bad usage, 4 the timeout passed\n"
     "before --count messages came.\n",
     io_recv};
+
+const struct ipcctl_cmd ipcctl_cmd_call = {
+    "call", "call a request/reply server",
+    "usage: ipcctl call [--raw] [--timeout MS] [--hex] ADDRESS "
+    "[MESSAGE|-]\n"
+    "Connect to the request/reply server at ADDRESS (ipc_rr_serve), send\n"
+    "MESSAGE as one request, or with '-' or no MESSAGE each line of\n"
+    "standard input (without its newline), or with --raw the whole input\n"
+    "as one request; write each reply followed by a newline.\n"
+    "  --raw          standard input is one request; the reply is written\n"
+    "                 as its bytes, without a newline\n"
+    "  --timeout MS   bound the connect and each call (default 5000; -1\n"
+    "                 waits forever, 0 never waits)\n"
+    "  --hex          each reply as one line of hex digits (binary-safe)\n"
+    "Exit: 0 every call answered, 1 an IPC call failed (no server, the\n"
+    "server died, too big), 2 bad usage, 4 no answer within the timeout.\n",
+    io_call};

@@ -14,7 +14,8 @@ enum {
     IPCCTL_FAILED = 1,  /* a libipc call failed: the error was printed */
     IPCCTL_USAGE = 2,   /* unknown subcommand or option, bad argument */
     IPCCTL_REFUSED = 3, /* rm: the object is live or cannot be judged */
-    IPCCTL_TIMEOUT = 4  /* recv: fewer than --count messages in time */
+    IPCCTL_TIMEOUT = 4  /* recv: fewer than --count messages in time; call:
+                           no answer in time */
 };
 
 /* One subcommand: its name, its one-line summary, its full --help text
@@ -27,7 +28,8 @@ struct ipcctl_cmd {
 };
 
 extern const struct ipcctl_cmd ipcctl_cmd_ls, ipcctl_cmd_stat, ipcctl_cmd_rm,
-    ipcctl_cmd_gc, ipcctl_cmd_send, ipcctl_cmd_recv, ipcctl_cmd_bench;
+    ipcctl_cmd_gc, ipcctl_cmd_send, ipcctl_cmd_recv, ipcctl_cmd_call,
+    ipcctl_cmd_bench;
 
 /* "ipcctl: WHAT: IPC_ENAME: detail" on stderr; returns IPCCTL_FAILED. */
 int ipcctl_fail(const char *what, ipc_err err);

@@ -11,8 +11,9 @@
 #include <string.h>
 
 static const struct ipcctl_cmd *const ipcctl_cmds[] = {
-    &ipcctl_cmd_ls,   &ipcctl_cmd_stat, &ipcctl_cmd_rm,    &ipcctl_cmd_gc,
-    &ipcctl_cmd_send, &ipcctl_cmd_recv, &ipcctl_cmd_bench, NULL};
+    &ipcctl_cmd_ls,   &ipcctl_cmd_stat,  &ipcctl_cmd_rm,
+    &ipcctl_cmd_gc,   &ipcctl_cmd_send,  &ipcctl_cmd_recv,
+    &ipcctl_cmd_call, &ipcctl_cmd_bench, NULL};
 
 static void ipcctl_help(FILE *out)
 {
@@ -32,7 +33,7 @@ static void ipcctl_help(FILE *out)
     fprintf(out,
             "\n\n'ipcctl SUBCOMMAND --help' tells more; see also ipcctl(1).\n"
             "Exit codes: 0 done, 1 an IPC call failed, 2 bad usage,\n"
-            "3 rm refused a live object, 4 recv timed out.\n");
+            "3 rm refused a live object, 4 recv or call timed out.\n");
 }
 
 int ipcctl_fail(const char *what, ipc_err err)

@@ -18,6 +18,13 @@ static const char *obj_state(int state)
                                     : "unknown";
 }
 
+static const char *obj_kind(int kind)
+{
+    return kind == IPC_OBJ_REGION ? "region"
+           : kind == IPC_OBJ_SYNC ? "sync"
+                                  : "channel";
+}
+
 static const char *obj_alive(int alive)
 {
     return alive == 1 ? "alive" : alive == 0 ? "gone" : "unknown";
@@ -53,9 +60,9 @@ static void obj_row(const ipc_object *o)
                  obj_alive(o->creator_alive));
     else
         snprintf(creator, sizeof creator, "-");
-    printf("%-5s %-7s %-8s %04o %9s %6s %6s %8s %-14s %7d %s\n", o->scheme,
-           obj_state(o->state), owner, o->mode, size, msgs, cap, max, creator,
-           (int)o->user, o->address);
+    printf("%-7s %-7s %-8s %04o %9s %6s %6s %8s %-14s %7d %s\n",
+           obj_kind(o->kind), obj_state(o->state), owner, o->mode, size, msgs,
+           cap, max, creator, (int)o->user, o->address);
 }
 
 /* A JSON string: ASCII printable passes, the rest is escaped (bytes above
@@ -76,7 +83,9 @@ static void obj_json_str(const char *s)
 
 static void obj_json(const ipc_object *o)
 {
-    printf("{\"scheme\": \"%s\", \"address\": ", o->scheme);
+    printf("{\"kind\": \"%s\", \"type\": \"%s\", \"scheme\": \"%s\", "
+           "\"address\": ",
+           obj_kind(o->kind), o->type ? o->type : "", o->scheme);
     obj_json_str(o->address);
     printf(", \"state\": \"%s\", \"uid\": %u, \"gid\": %u, \"mode\": \"%04o\", "
            "\"size\": %lld, \"messages\": %lld, \"capacity\": %lld, "
@@ -142,7 +151,7 @@ static int obj_ls(int argc, char **argv)
     if (json)
         putchar('[');
     else
-        printf("%-5s %-7s %-8s %-4s %9s %6s %6s %8s %-14s %7s %s\n", "KIND",
+        printf("%-7s %-7s %-8s %-4s %9s %6s %6s %8s %-14s %7s %s\n", "KIND",
                "STATE", "OWNER", "MODE", "SIZE", "MSGS", "CAP", "MAX_MSG",
                "CREATOR", "USER", "ADDRESS");
     for (size_t i = 0; i < n; i++) {
@@ -182,15 +191,17 @@ static void obj_describe(const ipc_object *o)
 {
     char owner[64];
     obj_owner(owner, sizeof owner, o->uid);
-    printf("address:     %s\nkind:        %s\nstate:       %s (%s)\n"
+    printf("address:     %s\nkind:        %s%s%s\nstate:       %s (%s)\n"
            "owner:       %s (uid %u, gid %u)\nmode:        %04o\n",
-           o->address, o->scheme, obj_state(o->state), o->why, owner,
+           o->address, obj_kind(o->kind), o->type && *o->type ? " " : "",
+           o->type ? o->type : "", obj_state(o->state), o->why, owner,
            (unsigned)o->uid, (unsigned)o->gid, o->mode);
     printf("size:        %lld\nmessages:    %lld\ncapacity:    %lld\n"
            "max_msg:     %lld\ncreator:     %d (%s)\nuser:        %d\n",
            o->size, o->messages, o->capacity, o->max_msg, (int)o->creator,
            obj_alive(o->creator_alive), (int)o->user);
-    obj_caps(o->scheme);
+    if (o->kind == IPC_OBJ_CHANNEL)
+        obj_caps(o->scheme);
 }
 
 static int obj_stat(int argc, char **argv)
@@ -233,7 +244,10 @@ static int obj_remove(const char *address, bool force)
                 address, ipc_errname(IPC_EBUSY), obj_state(o.state), o.why);
         return IPCCTL_REFUSED;
     }
-    err = ipc_unlink(address);
+    /* Each kind is removed by its own module, which checks it again. */
+    err = o.kind == IPC_OBJ_REGION ? ipc_region_unlink(o.address)
+          : o.kind == IPC_OBJ_SYNC ? ipc_sync_unlink(o.address)
+                                   : ipc_unlink(o.address);
     return err == IPC_OK ? IPCCTL_OK : ipcctl_fail(address, err);
 }
 
@@ -307,9 +321,12 @@ static int obj_gc(int argc, char **argv)
 const struct ipcctl_cmd ipcctl_cmd_ls = {
     "ls", "list the IPC objects on this machine",
     "usage: ipcctl ls [--json] [--dir DIR]...\n"
-    "List shm rings (/dev/shm), POSIX and SysV message queues, abstract\n"
-    "sockets, and FIFOs and socket files in each DIR ($TMPDIR or /tmp when\n"
-    "none is given): kind, state (live, stale, unknown), owner, mode, size\n"
+    "List channels: shm rings (/dev/shm), POSIX and SysV message queues,\n"
+    "abstract sockets, and FIFOs and socket files in each DIR ($TMPDIR or\n"
+    "/tmp when none is given); regions (shm:); sync objects (shm:, sem:,\n"
+    "SysV semaphore sets). file: regions are raw files and are not listed.\n"
+    "Columns: kind (channel, region, sync), state (live, stale, unknown),\n"
+    "owner, mode, size\n"
     "in bytes, messages queued, capacity, max_msg, creator pid/alive, a\n"
     "process using it, address. '-' is a number the OS does not tell.\n"
     "  --json      one JSON array of objects instead of the table\n"
@@ -321,8 +338,10 @@ const struct ipcctl_cmd ipcctl_cmd_stat = {
     "stat", "describe one object",
     "usage: ipcctl stat [--json] ADDRESS\n"
     "Describe the object at ADDRESS (shm:/name, mq:/name, sysv:0xKEY,\n"
-    "sysv:/path, fifo:/path, unix:/path, unix:@name): the fields of ls,\n"
-    "why it is judged live or stale, and the capabilities of its scheme.\n"
+    "sysv:/path, fifo:/path, unix:/path, unix:@name, sem:/name): the\n"
+    "fields of ls, the type of a sync object, why it is judged live or\n"
+    "stale, and a channel's capabilities. At a sysv: key held by both a\n"
+    "queue and a semaphore set, the queue.\n"
     "  --json      one JSON object, with the fields of ls --json\n"
     "Exit: 0 shown, 1 no such object or not of that kind, 2 bad usage.\n",
     obj_stat};
@@ -331,7 +350,8 @@ const struct ipcctl_cmd ipcctl_cmd_rm = {
     "rm", "remove objects (only stale ones unless --force)",
     "usage: ipcctl rm [--force] ADDRESS...\n"
     "Remove each object that is stale (its users provably gone). A live\n"
-    "object, or one that cannot be judged (SysV queues), is refused\n"
+    "object, or one that cannot be judged (SysV queues and semaphore\n"
+    "sets, regions nobody has open), is refused\n"
     "unless --force is given; ends already open keep working where the\n"
     "OS allows. Every ADDRESS is tried.\n"
     "  --force     remove live and unknown objects too\n"
