@@ -146,13 +146,7 @@ static void trust_squat_at(const char *addr)
     trust_with(addr, "mode=0666", squat, sizeof squat);
     trust_with(addr, "owner=" T_NOBODY_S, trusted, sizeof trusted);
     trust_sync_init();
-    pid_t pid = tu_fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        if (!rel_become_nobody())
-            tu_child_exit(90, "cannot switch to uid %d", REL_NOBODY);
-        _exit(attacker_squats(squat));
-    }
+    pid_t pid = rel_spawn_nobody(attacker_squats, squat);
     if (!rel_sync_wait(&ts.ready, REL_CHILD_MS))
         fail_msg("nobody did not make %s", addr);
 
@@ -277,18 +271,6 @@ static int attacker_sends(const char *addr)
     return 0;
 }
 
-static pid_t trust_spawn_sender(const char *addr)
-{
-    pid_t pid = tu_fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        if (!rel_become_nobody())
-            tu_child_exit(90, "cannot switch to uid %d", REL_NOBODY);
-        _exit(attacker_sends(addr));
-    }
-    return pid;
-}
-
 /* unix:@name: the abstract namespace has no permissions, so the receiver
  * applies its mode= (0600 by default) to each sender's uid: nobody's
  * message never arrives; with mode=0666 it does. */
@@ -309,7 +291,7 @@ static void test_abstract_mode(void **state)
     uid_t uid = 0;
 
     assert_ipc_err(rel_link_open_rx(&l, NULL), IPC_OK);
-    pid_t pid = trust_spawn_sender(l.addr);
+    pid_t pid = rel_spawn_nobody(attacker_sends, l.addr);
     for (int i = 0; i < 10; i++) {
         ipc_err err = ipc_recv(l.rx, buf, sizeof buf, &len, NULL, 200);
         if (err == IPC_OK)
@@ -321,7 +303,7 @@ static void test_abstract_mode(void **state)
     rel_link_close(&l);
 
     assert_ipc_err(rel_link_open_rx(&l, "mode=0666"), IPC_OK);
-    pid = trust_spawn_sender(l.addr);
+    pid = rel_spawn_nobody(attacker_sends, l.addr);
     assert_ipc_err(ipc_recv(l.rx, buf, sizeof buf, &len, NULL, 5000), IPC_OK);
     assert_null(rel_msg_check(buf, len, 1, &producer, &seq));
     assert_int_equal(seq, T_SEQ_FORGED);
@@ -389,13 +371,7 @@ static const char *trust_truncate_run(const char *addr, const char *victim_addr)
     trust_sync_init();
     rel_sync_init(&opened);
     rel_sync_init(&cut);
-    pid_t att = tu_fork();
-    assert_true(att >= 0);
-    if (att == 0) {
-        if (!rel_become_nobody())
-            tu_child_exit(90, "cannot switch to uid %d", REL_NOBODY);
-        _exit(attacker_truncates(squat));
-    }
+    pid_t att = rel_spawn_nobody(attacker_truncates, squat);
     if (!rel_sync_wait(&ts.ready, REL_CHILD_MS))
         fail_msg("nobody did not make %s", addr);
     pid_t vic = tu_fork();
