@@ -217,3 +217,31 @@ int ipc__proc_gone(uint32_t pid, uint64_t start, uint64_t pidns)
         return start != 0 && now_start != start; /* the pid was reused */
     }
 }
+
+/* splitmix64's finaliser: every input bit reaches every output bit. */
+static uint64_t os_mix(uint64_t x)
+{
+    x ^= x >> 30;
+    x *= 0xbf58476d1ce4e5b9u;
+    x ^= x >> 27;
+    x *= 0x94d049bb133111ebu;
+    return x ^ (x >> 31);
+}
+
+ipc_err ipc__sysv_path_key(const char *scheme, const char *path, key_t *key)
+{
+    struct stat st;
+    if (stat(path, &st) != 0) {
+        if (errno == ENOENT || errno == ENOTDIR)
+            return ipc__fail(IPC_ENOENT,
+                             "%s: %s: no such file to make a key from (the "
+                             "key comes from an existing file's identity)",
+                             scheme, path);
+        return ipc__errno(errno, "%s: stat %s for its key", scheme, path);
+    }
+    uint64_t h = os_mix((uint64_t)st.st_dev ^ ((uint64_t)IPC_SYSV_PROJ << 56));
+    h = os_mix(h ^ (uint64_t)st.st_ino);
+    uint32_t k = (uint32_t)(h ^ (h >> 32));
+    *key = (key_t)(k ? k : 1u); /* 0 is IPC_PRIVATE */
+    return IPC_OK;
+}

@@ -69,4 +69,14 @@ ipc_err ipc__check_owner(const char *scheme, const char *name, uid_t owner,
 ipc_err ipc__chmod_made(const char *scheme, const char *path, mode_t type,
                         mode_t mode, struct stat *st);
 
+/* The SysV key of "sysv:/path": a 64-bit mix of the file's full st_dev,
+ * st_ino and the project id 'I', folded to 32 bits, never 0 (IPC_PRIVATE).
+ * Not ftok(): that keeps 16 bits of the inode and 8 of the device, so two
+ * files of one file system whose inodes differ by a multiple of 65536
+ * share a key and their channels merge. Two files now share a key only by
+ * a 2^-32 chance. The path must exist (IPC_ENOENT otherwise; stat follows
+ * a link, as ftok did). scheme names the caller in a detail. */
+#define IPC_SYSV_PROJ 'I'
+ipc_err ipc__sysv_path_key(const char *scheme, const char *path, key_t *key);
+
 #endif /* IPC_OS_H */

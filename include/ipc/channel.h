@@ -68,6 +68,17 @@ typedef struct ipc_info {
  * IPC_F_INHERIT. The end that created the object owns it: its ipc_close()
  * removes the object.
  *
+ * Trust. An end that opens an object it did not create (no IPC_F_CREATE,
+ * or a plain IPC_F_CREATE that found one) accepts it only if the object is
+ * owned by the caller's effective uid or by root (a SysV queue: its owner
+ * and its creator; a unix receiver: the listening process's uid), or by
+ * the uid the address names with owner=UID; else IPC_EACCES with a detail
+ * naming the owner found. A symbolic link at a fifo: or unix: path is not
+ * followed (IPC_EACCES). A unix:@name receiver applies its mode= (0600 by
+ * default) to each sender's uid, as the kernel does for a socket file.
+ * owner= trusts that uid fully: it can then remove, replace or truncate
+ * the object (a truncated shm ring kills its user with SIGBUS).
+ *
  * timeout_ms bounds the waits an open may need for an object that exists but
  * is not ready (a FIFO without a reader, a half-made shm ring, a full listen
  * backlog). A missing object is IPC_ENOENT at once.

@@ -2,6 +2,7 @@
 /* admin: ipc_objects() and ipc_object_stat(), the public face of the
  * probes (kinds.c, shm.c) over one census of open descriptors (proc.c). */
 #include "admin_int.h"
+#include "os.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -10,8 +11,6 @@
 #include <string.h>
 #include <sys/ipc.h>
 #include <sys/socket.h>
-
-#define ADMIN_SYSV_PROJ 'I' /* ftok project id of sysv:/path (sysvmq.c) */
 
 struct admin_list {
     ipc_object *items;
@@ -170,7 +169,7 @@ IPC_API void ipc_objects_free(ipc_object *list)
     free(list);
 }
 
-/* "sysv:0xKEY" or "sysv:/path" (ftok, as the backend makes keys). */
+/* "sysv:0xKEY" or "sysv:/path" (keyed as the backend does: os.h). */
 static ipc_err admin_sysv_key(const struct ipc_addr *a, key_t *key)
 {
     if (a->path[0] == '0' && (a->path[1] == 'x' || a->path[1] == 'X')) {
@@ -184,8 +183,7 @@ static ipc_err admin_sysv_key(const struct ipc_addr *a, key_t *key)
         *key = (key_t)v;
         return IPC_OK;
     }
-    *key = ftok(a->path, ADMIN_SYSV_PROJ);
-    return *key == (key_t)-1 ? ipc__errno(errno, "sysv: %s", a->path) : IPC_OK;
+    return ipc__sysv_path_key("sysv", a->path, key);
 }
 
 static ipc_err admin_stat_sock(const struct ipc__census *c,

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* sysv: System V message queues, by ftok(path) or explicit key, and pairs. */
+/* sysv: System V message queues, by a path's key or explicit key, and pairs. */
 #include "ipc_int.h"
 #include "os.h"
 
@@ -16,10 +16,17 @@
 /*
  * Addresses. "sysv:0xKEY" names a queue by an explicit key of 1 to 8 hex
  * digits (0 is IPC_PRIVATE and refused: ipc_pair makes private queues).
- * Any other name is a path turned into a key by ftok(path, SYSVMQ_PROJ);
- * the path must exist (IPC_ENOENT otherwise) and must stay, since the key
- * comes from its inode. ftok keeps only 16 bits of the inode and 8 of the
- * device, so two paths can share a key: explicit keys avoid that.
+ * Any other name is a path turned into a key by ipc__sysv_path_key (os.h):
+ * a hash of the file's full st_dev and st_ino and the project id 'I',
+ * never 0. The path must exist (IPC_ENOENT otherwise) and must stay, since
+ * the key comes from its identity. Not ftok(path, 'I'): ftok keeps only 16
+ * bits of the inode and 8 of the device, so two files of one tmpfs whose
+ * inodes differ by a multiple of 65536 got one key, and the second
+ * service's IPC_F_CREATE joined the first one's live queue. A hash leaves
+ * a 2^-32 chance per pair of files; a queue keeps no record of its path,
+ * so nothing can refuse that chance collision on open. Keys differ from
+ * ftok's: a program that computes ftok(path, 'I') itself must use the
+ * explicit key form instead.
  *
  * Message layout. msgsnd and msgrcv take a long mtype followed by the
  * payload, in one buffer. The caller's buffer has no room for that long in
@@ -97,7 +104,6 @@
 #define SYSVMQ_MAX_MSG_DEFAULT 8192u /* and never above kernel.msgmax */
 #define SYSVMQ_MAX_MSG_MAX     (64u * 1024 * 1024)
 #define SYSVMQ_NAME_MAX        (IPC_ADDR_PATH_MAX) /* a path; a key is 10 bytes */
-#define SYSVMQ_PROJ            'I'                 /* ftok project id: 0x49 */
 #define SYSVMQ_KEY_DIGITS      8
 #define SYSVMQ_LEVELS          32 /* priorities 0..31, as POSIX mq guarantees */
 #define SYSVMQ_MAX_PRIO        (SYSVMQ_LEVELS - 1)
@@ -294,20 +300,12 @@ static ipc_err sysvmq_parse_key(const struct ipc_addr *addr, key_t *key)
     return IPC_OK;
 }
 
-/* The key of a named address: explicit, or ftok of an existing path. */
+/* The key of a named address: explicit, or that of an existing path. */
 static ipc_err sysvmq_key(const struct ipc_addr *addr, key_t *key)
 {
     if (sysvmq_is_key(addr))
         return sysvmq_parse_key(addr, key);
-    *key = ftok(addr->path, SYSVMQ_PROJ);
-    if (*key != (key_t)-1)
-        return IPC_OK;
-    if (errno == ENOENT || errno == ENOTDIR)
-        return ipc__fail(IPC_ENOENT,
-                         "sysv: %s: no such file to make a key "
-                         "from (ftok needs an existing path)",
-                         addr->path);
-    return ipc__errno(errno, "sysv: ftok %s", addr->path);
+    return ipc__sysv_path_key("sysv", addr->path, key);
 }
 
 /* ---------------------------------------------------------------- open */
@@ -354,8 +352,10 @@ static ipc_err sysvmq_create(ipc_channel *ch, const char *name, unsigned flags,
             return sysvmq_msgget_err(errno, se->key, lim);
         if (flags & IPC_F_EXCL)
             return ipc__fail(IPC_EEXIST,
-                             "sysv: %s: a queue with key 0x%08x exists "
-                             "(IPC_F_REPLACE removes a stale one)",
+                             "sysv: %s: a queue with key 0x%08x exists; "
+                             "SysV cannot tell whether it is live, so it "
+                             "may be another program's: check with ipcs "
+                             "before removing it",
                              name, (unsigned)se->key);
         int id = msgget(se->key, (flags & IPC_F_REPLACE) ? 0 : perm);
         if (id < 0) {

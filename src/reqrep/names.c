@@ -156,7 +156,7 @@ ipc_err ipc__rr_reply_name(const struct ipc_rr_scheme *sc, const char *address,
                          address);
     if (!sc->keyfile)
         return IPC_OK;
-    /* sysv: the key comes from this file's inode (ftok). */
+    /* sysv: the key comes from this file's identity (os.h). */
     int fd = open(out + 5, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd < 0)
         return ipc__errno(errno, "reqrep: key file %s", out + 5);

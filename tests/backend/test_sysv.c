@@ -32,9 +32,9 @@
 #include "check.h"
 #include "leakscan.h"
 #include "ipc/ipc.h"
+#include "os.h" /* ipc__sysv_path_key: the key of sysv:/path */
 #include "testutil.h"
 
-#define SV_PROJ     'I' /* the backend's ftok project id, documented */
 #define SV_LEVELS   32
 #define SV_CHILD_MS 20000
 #define SV_ADDR_MAX 256
@@ -61,7 +61,8 @@ static long sv_sysctl(const char *name)
 static ipc_channel *sv_ends[SV_TRACK];
 static key_t sv_keys[SV_TRACK];
 static int sv_nkeys;
-static char sv_path[200]; /* a key file (test_ftok) */
+static char sv_path[200];  /* a key file (test_ftok, test_path_keys) */
+static char sv_path2[200]; /* a second one (test_path_keys) */
 
 static void sv_track(ipc_channel *ch)
 {
@@ -120,7 +121,9 @@ static int sv_teardown(void **state)
     sv_nkeys = 0;
     if (sv_path[0])
         unlink(sv_path);
-    sv_path[0] = '\0';
+    if (sv_path2[0])
+        unlink(sv_path2);
+    sv_path[0] = sv_path2[0] = '\0';
     alarm(0);
     return 0;
 }
@@ -792,8 +795,9 @@ static void test_keys(void **state)
     }
 }
 
-/* ftok form: the key is ftok(path, 'I'); a missing path is IPC_ENOENT for
- * every call; the path must stay while the queue is used. */
+/* Path form: the key is ipc__sysv_path_key(path) (a hash of the file's
+ * identity); a missing path is IPC_ENOENT for every call; the path must
+ * stay while the queue is used. */
 static void test_ftok(void **state)
 {
     (void)state;
@@ -807,7 +811,7 @@ static void test_ftok(void **state)
     assert_ipc_err(
         sv_open(addr, IPC_F_CREATE | IPC_F_EXCL | IPC_F_RECV, 0, &rx),
         IPC_ENOENT);
-    assert_non_null(strstr(ipc_last_detail(), "ftok"));
+    assert_non_null(strstr(ipc_last_detail(), "key"));
     assert_ipc_err(sv_open(addr, IPC_F_SEND, 0, &tx), IPC_ENOENT);
     assert_ipc_err(ipc_unlink(addr), IPC_ENOENT);
 
@@ -818,7 +822,9 @@ static void test_ftok(void **state)
                    IPC_ENOENT); /* no queue */
     assert_ipc_err(
         sv_open(addr, IPC_F_CREATE | IPC_F_EXCL | IPC_F_RECV, 0, &rx), IPC_OK);
-    key_t key = ftok(path, SV_PROJ);
+    key_t key;
+    assert_ipc_err(ipc__sysv_path_key("sysv", path, &key), IPC_OK);
+    assert_true(key != IPC_PRIVATE && key != ftok(path, IPC_SYSV_PROJ));
     sv_track_key(key);
     bool found = sv_qid(key) >= 0;
     assert_ipc_err(sv_open(addr, IPC_F_SEND, 0, &tx), IPC_OK);
@@ -833,6 +839,75 @@ static void test_ftok(void **state)
     assert_true(gone);
     assert_int_equal(seq, 42);
     assert_int_equal(prio, 3);
+}
+
+/* Two files whose ftok(path, 'I') keys collide (one tmpfs, inodes that
+ * differ by a multiple of 65536: files are made and removed until one
+ * lands there) get different keys and separate queues: each receiver gets
+ * only its own messages, one's close leaves the other working, and the
+ * EEXIST detail never suggests removing what may be a live queue. */
+static void test_path_keys(void **state)
+{
+    (void)state;
+    char name[96], a[SV_ADDR_MAX], b[SV_ADDR_MAX];
+    struct stat st0, st;
+    tu_unique(name, sizeof name, "ipcs");
+    snprintf(sv_path, sizeof sv_path, "/dev/shm/%s-a", name);
+    snprintf(sv_path2, sizeof sv_path2, "/dev/shm/%s-b", name);
+    int fd = open(sv_path, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0600);
+    assert_true(fd >= 0);
+    close(fd);
+    assert_int_equal(stat(sv_path, &st0), 0);
+    bool found = false;
+    for (long i = 0; i < 1000000 && !found; i++) {
+        fd = open(sv_path2, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0600);
+        assert_true(fd >= 0);
+        assert_int_equal(fstat(fd, &st), 0);
+        close(fd);
+        found = st.st_dev == st0.st_dev && st.st_ino != st0.st_ino &&
+                ftok(sv_path, IPC_SYSV_PROJ) == ftok(sv_path2, IPC_SYSV_PROJ);
+        if (!found)
+            assert_int_equal(unlink(sv_path2), 0);
+    }
+    if (!found) {
+        print_message("(no ftok collision within 10^6 files on /dev/shm: "
+                      "skipped)\n");
+        return;
+    }
+    key_t ka, kb;
+    assert_ipc_err(ipc__sysv_path_key("sysv", sv_path, &ka), IPC_OK);
+    assert_ipc_err(ipc__sysv_path_key("sysv", sv_path2, &kb), IPC_OK);
+    sv_track_key(ka);
+    sv_track_key(kb);
+    assert_true(ka != kb);
+
+    ipc_channel *rxa = NULL, *rxb = NULL, *tx = NULL;
+    unsigned prio;
+    snprintf(a, sizeof a, "sysv:%s", sv_path);
+    snprintf(b, sizeof b, "sysv:%s", sv_path2);
+    assert_ipc_err(sv_open(a, IPC_F_CREATE | IPC_F_RECV, 0, &rxa), IPC_OK);
+    assert_ipc_err(sv_open(b, IPC_F_CREATE | IPC_F_RECV, 0, &rxb), IPC_OK);
+    /* Two queues, b made, not a's joined. */
+    assert_true(sv_qid(ka) >= 0 && sv_qid(kb) >= 0 && sv_qid(ka) != sv_qid(kb));
+    assert_ipc_err(sv_open(a, IPC_F_SEND, 0, &tx), IPC_OK);
+    sv_send_seq(tx, 7, 0);
+    sv_close(tx);
+    unsigned char buf[64];
+    size_t len;
+    assert_ipc_err(ipc_recv(rxb, buf, sizeof buf, &len, NULL, 0), IPC_EAGAIN);
+    assert_int_equal(sv_recv_seq(rxa, &prio), 7);
+    sv_close(rxa);
+    assert_ipc_err(sv_open(b, IPC_F_SEND, 0, &tx), IPC_OK);
+    sv_send_seq(tx, 8, 0);
+    assert_int_equal(sv_recv_seq(rxb, &prio), 8);
+    sv_close(tx);
+
+    ipc_channel *again = NULL;
+    assert_ipc_err(
+        sv_open(b, IPC_F_CREATE | IPC_F_EXCL | IPC_F_RECV, 0, &again),
+        IPC_EEXIST);
+    assert_null(strstr(ipc_last_detail(), "IPC_F_REPLACE"));
+    sv_close(rxb);
 }
 
 /* Modes: 0600 by default, ?mode= exactly (SysV ignores the umask); a
@@ -1204,6 +1279,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_teardown(test_wake_latency, sv_teardown),
         cmocka_unit_test_teardown(test_keys, sv_teardown),
         cmocka_unit_test_teardown(test_ftok, sv_teardown),
+        cmocka_unit_test_teardown(test_path_keys, sv_teardown),
         cmocka_unit_test_teardown(test_ownership, sv_teardown),
         cmocka_unit_test_teardown(test_replace, sv_teardown),
         cmocka_unit_test_teardown(test_foreign_uid, sv_teardown),

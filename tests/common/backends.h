@@ -43,7 +43,7 @@ enum {
     /* A creator that dies leaves the object behind (a socket file, a FIFO,
      * a queue, a shm object; not an abstract name). */
     TU_R_STALE_SURVIVES = 1u << 3,
-    /* The name is an ftok() path: the key file must exist. */
+    /* The name is a key file's path (sysv:/path): the file must exist. */
     TU_R_FTOK = 1u << 4,
     /* Only the contract suite uses the row (no rel/security ctests). */
     TU_R_CONTRACT_ONLY = 1u << 5,
@@ -95,7 +95,8 @@ bool tu_row_fs(const struct tu_row *row, const char *addr, char *buf,
                size_t size);
 
 /* A random SysV key: never 0 (IPC_PRIVATE), never negative, never with
- * the backend's ftok project id ('I') in the top byte. */
+ * 'I' in the top byte (ftok's project id: kept apart from old-style
+ * keys that other programs may still compute). */
 uint32_t tu_sysv_key(void);
 
 #endif /* IPC_TEST_BACKENDS_H */

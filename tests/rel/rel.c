@@ -297,6 +297,18 @@ bool rel_become_nobody(void)
            setuid(REL_NOBODY) == 0 && geteuid() == REL_NOBODY;
 }
 
+pid_t rel_spawn_nobody(int (*fn)(const char *arg), const char *arg)
+{
+    pid_t pid = tu_fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        if (!rel_become_nobody())
+            tu_child_exit(90, "cannot switch to uid %d", REL_NOBODY);
+        _exit(fn(arg));
+    }
+    return pid;
+}
+
 void rel_sync_init(struct rel_sync *s)
 {
     assert_int_equal(pipe2(s->fd, O_CLOEXEC), 0);

@@ -148,6 +148,9 @@ const char *rel_wait_check(int64_t start_ns, int timeout_ms, ipc_err err);
 
 /* In a child: drop to uid/gid 65534 (nobody). false if not possible. */
 bool rel_become_nobody(void);
+/* Start fn(arg) in a child that drops to nobody first (it exits 90 if it
+ * cannot); fn's result is its exit code. */
+pid_t rel_spawn_nobody(int (*fn)(const char *arg), const char *arg);
 /* Is the suite root (permission tests need to switch uid)? */
 bool rel_is_root(void);
 

@@ -32,23 +32,10 @@ static void perm_need_root(void)
     skip();
 }
 
-/* Start fn as nobody in a child; its exit code is the verdict. */
-static pid_t perm_spawn_nobody(int (*fn)(const char *addr), const char *addr)
-{
-    pid_t pid = tu_fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        if (!rel_become_nobody())
-            tu_child_exit(90, "cannot switch to uid %d", REL_NOBODY);
-        _exit(fn(addr));
-    }
-    return pid;
-}
-
 static void perm_as_nobody(int (*fn)(const char *addr), const char *addr,
                            const char *what)
 {
-    const char *end = tu_child_end(perm_spawn_nobody(fn, addr), REL_CHILD_MS);
+    const char *end = tu_child_end(rel_spawn_nobody(fn, addr), REL_CHILD_MS);
     if (end)
         fail_msg("%s child: %s", what, end);
 }
@@ -423,7 +410,7 @@ static void test_peer_uid(void **state)
     snprintf(opts, sizeof opts, "%s%speer_uid=%d", open_mode ? open_mode : "",
              open_mode ? "&" : "", (int)geteuid());
     assert_ipc_err(rel_link_open_rx(&l, opts), IPC_OK);
-    pid_t pid = perm_spawn_nobody(nobody_refused, l.addr);
+    pid_t pid = rel_spawn_nobody(nobody_refused, l.addr);
     /* Receiving meanwhile: nobody's connection is accepted and dropped. */
     for (int i = 0; i < 5; i++)
         assert_ipc_err(ipc_recv(l.rx, buf, sizeof buf, &len, NULL, 200),

@@ -237,6 +237,10 @@ static ipc_err unix_target(struct unix_end *ue, const char *name, int *pfd,
                                : ipc__errno(errno, "unix: open %s", name);
     if (fstat(fd, &st) < 0 || !S_ISSOCK(st.st_mode)) {
         close(fd);
+        /* O_PATH | O_NOFOLLOW opens a link itself rather than failing. */
+        if (S_ISLNK(st.st_mode))
+            return ipc__fail(IPC_EACCES,
+                             "unix: %s is a symbolic link: not followed", name);
         return ipc__fail(IPC_EPROTO, "unix: %s is not a socket", name);
     }
     if (access("/proc/self/fd", X_OK) == 0) {
