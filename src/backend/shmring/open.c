@@ -77,7 +77,7 @@ void ipc__shm_format(struct shmring_hdr *hdr, const struct shmring_geom *g,
     atomic_store(&hdr->head, 0);
     /* A pair's receive bell starts armed: the first message rings it, so
      * that poll() works before the first receive. */
-    atomic_store(&hdr->rx_wake, named ? 0 : SHMRING_SLEEPER);
+    atomic_store(&hdr->rx_wake, named ? 0 : SHMRING_BELL);
     atomic_store(&hdr->tx_wake, 0);
     atomic_store(&hdr->n_tx, 0);
     atomic_store(&hdr->n_rx, 0);
