@@ -192,7 +192,9 @@ struct shmring_peer {
     _Atomic uint64_t word;
     _Atomic uint64_t start; /* process start time, clock ticks after boot */
     _Atomic uint64_t pidns; /* inode of its pid namespace; 0 unknown */
-    uint64_t reserved;
+    /* (fd + 1) << 32 | low 32 bits of the inode of a close-on-exec
+     * descriptor the end holds; 0: none (see ipc__shm_peer_dead). */
+    _Atomic uint64_t probe;
 };
 
 /* The first 64 bytes: written first by a creator (pwrite, before the object
