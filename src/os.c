@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -140,4 +141,41 @@ ipc_err ipc__check_owner(const char *scheme, const char *name, uid_t owner,
                      "trusts it)",
                      scheme, name, (unsigned)owner, (unsigned)me,
                      (unsigned)owner);
+}
+
+static void ipc_os_flock(int fd)
+{
+    while (flock(fd, LOCK_EX) < 0 && errno == EINTR)
+        ;
+}
+
+bool ipc__lock_judged(int fd, const char *path)
+{
+    struct stat mine, now;
+    ipc_os_flock(fd);
+    if (fstat(fd, &mine) < 0 || mine.st_nlink == 0)
+        return false;
+    if (!path)
+        return true;
+    return lstat(path, &now) == 0 && now.st_dev == mine.st_dev &&
+           now.st_ino == mine.st_ino;
+}
+
+int ipc__lock_dir(const char *path)
+{
+    char dir[PATH_MAX];
+    const char *slash = strrchr(path, '/');
+    size_t len = slash ? (size_t)(slash - path) : 0;
+    if (len >= sizeof dir) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    if (slash && len == 0)
+        len = 1; /* "/name": the root */
+    memcpy(dir, slash ? path : ".", slash ? len : 1);
+    dir[slash ? len : 1] = '\0';
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd >= 0)
+        ipc_os_flock(fd);
+    return fd;
 }

@@ -51,4 +51,19 @@ ipc_err ipc__check_owner(const char *scheme, const char *name, uid_t owner,
 ipc_err ipc__chmod_made(const char *scheme, const char *path, mode_t type,
                         mode_t mode, struct stat *st);
 
+/* Removing a stale named object (IPC_F_REPLACE, a stale name reused)
+ * without removing a live one: every remover locks the object it judged
+ * (flock, exclusive, on fd: open on it) before judging, and removes it
+ * only if the name still names it, all under the lock. Two removers of
+ * one stale object thus take turns, and the second finds it gone and
+ * starts over rather than removing what the first made. Returns true if
+ * path (a file name) still names fd's object, or, with path NULL, if
+ * that object is still linked. Blocks only behind another remover. */
+bool ipc__lock_judged(int fd, const char *path);
+/* The same for objects that cannot be opened (socket files): an exclusive
+ * flock on the directory of path, held by whoever judges, removes or
+ * makes a name there until what it made is live. Returns the locked
+ * descriptor (close it to unlock), or -1 with errno set. */
+int ipc__lock_dir(const char *path);
+
 #endif /* IPC_OS_H */
