@@ -19,7 +19,7 @@
  * Waiting. A party that cannot progress spins about 50 us (200 us behind a
  * writer that is mid-copy), one pause between looks (16 for a receiver
  * draining a stream: see ipc__shm_wait_step), then announces itself and
- * sleeps. Named rings
+ * sleeps. Named rings and pairs alike
  * sleep in the kernel on an event count, one 64-bit word per direction:
  * the low half is the epoch (the futex word), the high half the sleepers
  * announced in this epoch. A sleeper adds itself (one atomic add, which
@@ -41,16 +41,27 @@
  * unexpected error becomes IPC_EPROTO. No timeout fallback is needed:
  * FUTEX_WAIT_BITSET measures on CLOCK_MONOTONIC itself.
  *   Waits behind one holder run in slices of 1-64 ms so that its death is
- * noticed; an idle receiver on an empty ring sleeps with no timer at all.
+ * noticed; an idle named receiver on an empty ring sleeps with no timer at all
+ * (a pair's, in slices of up to 64 ms, to notice a crashed peer).
  *
- * Pairs: two SOCK_SEQPACKET socketpairs are the doorbells, the poll
- * descriptors and the liveness signals, and sends never raise SIGPIPE
- * (MSG_NOSIGNAL). Messages: the send end holds a, the receive end b; a
- * sender rings b with one byte when a receiver armed that bell, and b
- * polls POLLIN. Room: the send end holds c, the receive end d; a sender
- * that finds the ring full fills c's small send buffer so that c stops
- * polling POLLOUT, and a receiver that frees a slot with that bell armed
- * drains d, so that c polls POLLOUT again. Two pairs, not one, so that
+ * Pairs: two SOCK_SEQPACKET socketpairs are the poll descriptors and the
+ * liveness signals, and sends never raise SIGPIPE (MSG_NOSIGNAL). The
+ * library's own waits do not sleep on them (they did, and a receiver that
+ * emptied b before sleeping could swallow the byte meant for another
+ * process asleep on the same end: issue 12, defect 1); a pair sleeps on
+ * the event count in slices and looks for POLLHUP after each, since a
+ * crashed peer wakes no futex. The sockets serve poll() users, whose
+ * timeout-0 calls arm a bell (SHMRING_BELL in the wake word) that the
+ * same CAS which moves the epoch disarms. Messages: the send end holds a,
+ * the receive end b; a sender rings b with one byte when the bell is
+ * armed, and b polls POLLIN. Room: the send end holds c, the receive end
+ * d; a timeout-0 sender that finds the ring full fills c's small send
+ * buffer so that c stops polling POLLOUT, and a receiver that frees a
+ * slot with that bell armed drains d, so that c polls POLLOUT again. Known
+ * limit: two processes that poll() one end's descriptor and receive with
+ * timeout 0 can still miss a readiness (the drain of one's arm may take
+ * the byte of a message the other should see; the next message rings
+ * again); blocking receives have no such window. Two pairs, not one, so that
  * each descriptor's readiness means one thing (b readable: messages may be
  * there; c writable: room may be there): the bytes that make a full ring
  * unwritable never make the receiver's descriptor readable. The kernel counts
