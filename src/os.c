@@ -104,6 +104,14 @@ ipc_err ipc__chmod_made(const char *scheme, const char *path, mode_t type,
                              "%s: %s became a symbolic link after it was "
                              "made; mode not set",
                              scheme, path);
+        if (errno == EMFILE || errno == ENFILE) {
+            /* Out of descriptors: the file cannot be checked, and the
+             * caller, which cannot know it, would leave it behind. It is
+             * the one just made (creators hold the directory's lock). */
+            int saved = errno;
+            unlink(path);
+            errno = saved;
+        }
         return ipc__errno(errno, "%s: open %s", scheme, path);
     }
     ipc_err err = IPC_OK;

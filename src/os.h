@@ -46,7 +46,9 @@ ipc_err ipc__check_owner(const char *scheme, const char *name, uid_t owner,
  * fill *st with its identity. Never follows a symbolic link: a link or a
  * file of another kind or owner swapped in at path since it was made
  * (a writable directory without the sticky bit allows that) is refused
- * with IPC_EACCES, and nothing is changed. Linux: by an O_PATH descriptor;
+ * with IPC_EACCES, and nothing is changed; out of descriptors, the file
+ * is removed (the caller could not tell it from another's). Linux: by an
+ * O_PATH descriptor;
  * elsewhere lstat then chmod (a narrow race remains there). */
 ipc_err ipc__chmod_made(const char *scheme, const char *path, mode_t type,
                         mode_t mode, struct stat *st);
