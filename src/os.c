@@ -169,21 +169,37 @@ bool ipc__lock_judged(int fd, const char *path)
            now.st_ino == mine.st_ino;
 }
 
-int ipc__lock_dir(const char *path)
+ipc_err ipc__lock_dir(const char *scheme, const char *path,
+                      const struct ipc_deadline *dl, int *fd_out)
 {
-    char dir[PATH_MAX];
+    char dir[PATH_MAX] = ".";
     const char *slash = strrchr(path, '/');
-    size_t len = slash ? (size_t)(slash - path) : 0;
-    if (len >= sizeof dir) {
-        errno = ENAMETOOLONG;
-        return -1;
+    if (slash) {
+        size_t len = slash == path ? 1 : (size_t)(slash - path); /* "/x" */
+        if (len >= sizeof dir)
+            return ipc__fail(IPC_EINVAL, "%s: %s: name too long", scheme, path);
+        memcpy(dir, path, len);
+        dir[len] = '\0';
     }
-    if (slash && len == 0)
-        len = 1; /* "/name": the root */
-    memcpy(dir, slash ? path : ".", slash ? len : 1);
-    dir[slash ? len : 1] = '\0';
     int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd >= 0)
-        ipc_os_flock(fd);
-    return fd;
+    if (fd < 0)
+        return ipc__errno(errno, "%s: open the directory of %s", scheme, path);
+    /* Never blocking: anyone who can read the directory can flock it, and
+     * a wait must keep to the caller's deadline. */
+    long nap_ns = 20000;
+    while (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+        ipc_err err = errno == EINTR ? IPC_OK
+                      : errno == EWOULDBLOCK
+                          ? ipc__nap(dl, &nap_ns)
+                          : ipc__errno(errno, "%s: flock %s", scheme, dir);
+        if (err != IPC_OK) {
+            close(fd);
+            return ipc__fail(err,
+                             "%s: %s: another process holds the lock of %s "
+                             "(creators hold it while they make a name)",
+                             scheme, path, dir);
+        }
+    }
+    *fd_out = fd;
+    return IPC_OK;
 }

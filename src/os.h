@@ -62,10 +62,12 @@ ipc_err ipc__chmod_made(const char *scheme, const char *path, mode_t type,
  * path (a file name) still names fd's object, or, with path NULL, if
  * that object is still linked. Blocks only behind another remover. */
 bool ipc__lock_judged(int fd, const char *path);
-/* The same for objects that cannot be opened (socket files): an exclusive
- * flock on the directory of path, held by whoever judges, removes or
- * makes a name there until what it made is live. Returns the locked
- * descriptor (close it to unlock), or -1 with errno set. */
-int ipc__lock_dir(const char *path);
+/* The same for objects that cannot be opened (socket files) or that
+ * others flock (FIFOs): an exclusive flock on the directory of path, held
+ * by whoever judges, removes or makes a name there until what it made is
+ * live. Waits for another holder until the deadline. *fd_out: close it to
+ * unlock. */
+ipc_err ipc__lock_dir(const char *scheme, const char *path,
+                      const struct ipc_deadline *dl, int *fd_out);
 
 #endif /* IPC_OS_H */

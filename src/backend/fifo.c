@@ -389,10 +389,11 @@ static ipc_err fifo_open(ipc_channel *ch, const struct ipc_addr *addr,
      * Otherwise two receivers replacing one stale FIFO both won (one of
      * them on a FIFO the other had removed), or one judged the other's new
      * FIFO stale before its receiver lock. */
-    int dirfd = ipc__lock_dir(path);
-    if (dirfd < 0)
-        return ipc__errno(errno, "fifo: lock the directory of %s", path);
-    ipc_err err = fifo_create(ch, addr, flags);
+    int dirfd = -1;
+    ipc_err err = ipc__lock_dir("fifo", path, dl, &dirfd);
+    if (err != IPC_OK)
+        return err;
+    err = fifo_create(ch, addr, flags);
     if (err != IPC_OK || !ch->owner || !(flags & IPC_F_RECV)) {
         close(dirfd);
         dirfd = -1;

@@ -465,7 +465,8 @@ static ipc_err unix_epoll_all(struct unix_end *ue)
     return IPC_OK;
 }
 
-static ipc_err unix_listen(ipc_channel *ch, const char *name, unsigned flags)
+static ipc_err unix_listen(ipc_channel *ch, const char *name, unsigned flags,
+                           const struct ipc_deadline *dl)
 {
     struct unix_end *ue = unix_priv(ch);
     if (!(flags & IPC_F_CREATE))
@@ -482,8 +483,9 @@ static ipc_err unix_listen(ipc_channel *ch, const char *name, unsigned flags)
      * both win (the second removing the first's new file), or one judge
      * the other's bound socket stale before it listens. */
     int dirfd = -1;
-    if (!ue->abstract && (dirfd = ipc__lock_dir(ue->sa.sun_path)) < 0)
-        return ipc__errno(errno, "unix: lock the directory of %s", name);
+    if (!ue->abstract &&
+        (err = ipc__lock_dir("unix", ue->sa.sun_path, dl, &dirfd)) != IPC_OK)
+        return err;
     err = unix_bind(ch, name, flags);
     if (err == IPC_OK && listen(ue->fd, SOMAXCONN) < 0)
         err = ipc__errno(errno, "unix: listen %s", name);
@@ -632,7 +634,7 @@ static ipc_err unix_open(ipc_channel *ch, const struct ipc_addr *addr,
     if ((ue->fd = unix_socket(flags)) < 0)
         return ipc__errno(errno, "unix: socket");
     if (flags & IPC_F_RECV)
-        return unix_listen(ch, addr->path, flags);
+        return unix_listen(ch, addr->path, flags, dl);
     if (flags & IPC_F_CREATE)
         return ipc__fail(IPC_EINVAL,
                          "unix: %s: a sender cannot create a "

@@ -5,10 +5,12 @@
  * per named row of tests/common/backends.def. */
 #include "rel.h"
 
+#include <fcntl.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -145,8 +147,42 @@ static void test_replace_race(void **state)
         rp_round(round);
 }
 
+/* Creators of socket files and FIFOs lock the directory; anyone who can
+ * read it can hold that lock: a create must keep to its deadline. */
+static void test_dir_lock_held(void **state)
+{
+    (void)state;
+    char addr[REL_ADDR_MAX], path[REL_PATH_MAX];
+    rel_addr(addr, sizeof addr, NULL);
+    if (strcmp(rel.row->scheme, "unix") != 0 &&
+        strcmp(rel.row->scheme, "fifo") != 0) {
+        print_message("%s: no directory lock: skipped\n", rel.row->name);
+        return;
+    }
+    if (!rel_fs_path(addr, path, sizeof path)) {
+        print_message("%s: not in a directory: skipped\n", rel.row->name);
+        return;
+    }
+    *strrchr(path, '/') = '\0';
+    int dfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    assert_true(dfd >= 0);
+    assert_int_equal(flock(dfd, LOCK_EX), 0);
+    ipc_channel *rx = NULL;
+    int64_t t0 = tu_now_ns();
+    ipc_err err = ipc_open(addr, IPC_F_RECV | IPC_F_CREATE, 200, &rx);
+    double ms = tu_elapsed_ms(t0);
+    close(dfd);
+    ipc_close(rx);
+    assert_ipc_err(err, IPC_ETIMEDOUT);
+    assert_true(ms >= 200 && ms < 200 + REL_LATE_MS);
+    assert_ipc_err(ipc_open(addr, IPC_F_RECV | IPC_F_CREATE, 1000, &rx),
+                   IPC_OK);
+    ipc_close(rx);
+}
+
 static const struct rel_test rp_tests[] = {
     {"replace_race", test_replace_race, REL_NAMED},
+    {"dir_lock_held", test_dir_lock_held, REL_NAMED},
     {NULL, NULL, REL_ANY},
 };
 

@@ -343,8 +343,18 @@ ipc_err ipc__shm_wait_step(struct shmring_wait *w, bool held)
         shmring_relax();
         return IPC_OK;
     }
-    if (ipc__deadline_expired(dl))
+    if (ipc__deadline_expired(dl)) {
+        /* A pair whose peer crashed: say closed, not timed out, even when
+         * the deadline passed before any sleep looked for POLLHUP. */
+        if (!e->named && !e->peer_gone) {
+            shmring_peer_hup(e);
+            if (e->peer_gone) {
+                w->check = true;
+                return IPC_OK;
+            }
+        }
         return shmring_blocked(w);
+    }
     shmring_arm(w);
     w->armed = w->check = true;
     return IPC_OK;
