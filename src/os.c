@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -104,6 +105,14 @@ ipc_err ipc__chmod_made(const char *scheme, const char *path, mode_t type,
                              "%s: %s became a symbolic link after it was "
                              "made; mode not set",
                              scheme, path);
+        if (errno == EMFILE || errno == ENFILE) {
+            /* Out of descriptors: the file cannot be checked, and the
+             * caller, which cannot know it, would leave it behind. It is
+             * the one just made (creators hold the directory's lock). */
+            int saved = errno;
+            unlink(path);
+            errno = saved;
+        }
         return ipc__errno(errno, "%s: open %s", scheme, path);
     }
     ipc_err err = IPC_OK;
@@ -243,5 +252,58 @@ ipc_err ipc__sysv_path_key(const char *scheme, const char *path, key_t *key)
     h = os_mix(h ^ (uint64_t)st.st_ino);
     uint32_t k = (uint32_t)(h ^ (h >> 32));
     *key = (key_t)(k ? k : 1u); /* 0 is IPC_PRIVATE */
+    return IPC_OK;
+}
+
+static void ipc_os_flock(int fd)
+{
+    while (flock(fd, LOCK_EX) < 0 && errno == EINTR)
+        ;
+}
+
+bool ipc__lock_judged(int fd, const char *path)
+{
+    struct stat mine, now;
+    ipc_os_flock(fd);
+    if (fstat(fd, &mine) < 0 || mine.st_nlink == 0)
+        return false;
+    if (!path)
+        return true;
+    return lstat(path, &now) == 0 && now.st_dev == mine.st_dev &&
+           now.st_ino == mine.st_ino;
+}
+
+ipc_err ipc__lock_dir(const char *scheme, const char *path,
+                      const struct ipc_deadline *dl, int *fd_out)
+{
+    char dir[PATH_MAX] = ".";
+    const char *slash = strrchr(path, '/');
+    if (slash) {
+        size_t len = slash == path ? 1 : (size_t)(slash - path); /* "/x" */
+        if (len >= sizeof dir)
+            return ipc__fail(IPC_EINVAL, "%s: %s: name too long", scheme, path);
+        memcpy(dir, path, len);
+        dir[len] = '\0';
+    }
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return ipc__errno(errno, "%s: open the directory of %s", scheme, path);
+    /* Never blocking: anyone who can read the directory can flock it, and
+     * a wait must keep to the caller's deadline. */
+    long nap_ns = 20000;
+    while (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+        ipc_err err = errno == EINTR ? IPC_OK
+                      : errno == EWOULDBLOCK
+                          ? ipc__nap(dl, &nap_ns)
+                          : ipc__errno(errno, "%s: flock %s", scheme, dir);
+        if (err != IPC_OK) {
+            close(fd);
+            return ipc__fail(err,
+                             "%s: %s: another process holds the lock of %s "
+                             "(creators hold it while they make a name)",
+                             scheme, path, dir);
+        }
+    }
+    *fd_out = fd;
     return IPC_OK;
 }

@@ -64,7 +64,9 @@ ipc_err ipc__check_owner(const char *scheme, const char *name, uid_t owner,
  * fill *st with its identity. Never follows a symbolic link: a link or a
  * file of another kind or owner swapped in at path since it was made
  * (a writable directory without the sticky bit allows that) is refused
- * with IPC_EACCES, and nothing is changed. Linux: by an O_PATH descriptor;
+ * with IPC_EACCES, and nothing is changed; out of descriptors, the file
+ * is removed (the caller could not tell it from another's). Linux: by an
+ * O_PATH descriptor;
  * elsewhere lstat then chmod (a narrow race remains there). */
 ipc_err ipc__chmod_made(const char *scheme, const char *path, mode_t type,
                         mode_t mode, struct stat *st);
@@ -78,5 +80,22 @@ ipc_err ipc__chmod_made(const char *scheme, const char *path, mode_t type,
  * a link, as ftok did). scheme names the caller in a detail. */
 #define IPC_SYSV_PROJ 'I'
 ipc_err ipc__sysv_path_key(const char *scheme, const char *path, key_t *key);
+
+/* Removing a stale named object (IPC_F_REPLACE, a stale name reused)
+ * without removing a live one: every remover locks the object it judged
+ * (flock, exclusive, on fd: open on it) before judging, and removes it
+ * only if the name still names it, all under the lock. Two removers of
+ * one stale object thus take turns, and the second finds it gone and
+ * starts over rather than removing what the first made. Returns true if
+ * path (a file name) still names fd's object, or, with path NULL, if
+ * that object is still linked. Blocks only behind another remover. */
+bool ipc__lock_judged(int fd, const char *path);
+/* The same for objects that cannot be opened (socket files) or that
+ * others flock (FIFOs): an exclusive flock on the directory of path, held
+ * by whoever judges, removes or makes a name there until what it made is
+ * live. Waits for another holder until the deadline. *fd_out: close it to
+ * unlock. */
+ipc_err ipc__lock_dir(const char *scheme, const char *path,
+                      const struct ipc_deadline *dl, int *fd_out);
 
 #endif /* IPC_OS_H */

@@ -81,7 +81,11 @@ typedef struct ipc_info {
  *
  * timeout_ms bounds the waits an open may need for an object that exists but
  * is not ready (a FIFO without a reader, a half-made shm ring, a full listen
- * backlog). A missing object is IPC_ENOENT at once.
+ * backlog), and a creator's wait while another process makes a fifo: or
+ * unix: name in the same directory (creators lock the directory across
+ * judging a stale name, removing it and making theirs, so that two never
+ * both win): with timeout 0 that is IPC_EAGAIN. A missing object is
+ * IPC_ENOENT at once.
  *
  * The address is checked in full (scheme, options, ranges, name length)
  * before any object is made: IPC_EINVAL with a detail. Other errors:

@@ -338,6 +338,7 @@ static ipc_err posixmq_create(ipc_channel *ch, const struct ipc_addr *addr,
     mode_t mode = (mode_t)ipc__addr_get(addr, IPC_KEY_MODE, 0600);
     struct mq_attr attr;
     posixmq_new_attr(ch, addr, &attr);
+    bool removed = false;
     for (int tries = 0; tries < 8; tries++) {
         pe->mqd = mq_open(pe->name, acc | O_CREAT | O_EXCL, mode, &attr);
         if (pe->mqd != (mqd_t)-1)
@@ -353,7 +354,16 @@ static ipc_err posixmq_create(ipc_channel *ch, const struct ipc_addr *addr,
                              pe->name);
         if (flags & IPC_F_REPLACE) {
             /* A queue cannot tell whether anyone still uses it: replace
-             * means replace. Ends already open keep the old queue. */
+             * means replace. Ends already open keep the old queue. But
+             * remove once: a queue found after that was made by another
+             * replacer since (issue 12, defect 4: removing it too left
+             * that one's ends on a queue nobody can open). */
+            if (removed)
+                return ipc__fail(IPC_EEXIST,
+                                 "mq: %s: another process replaced it at "
+                                 "the same time",
+                                 pe->name);
+            removed = true;
             if (mq_unlink(pe->name) < 0 && errno != ENOENT)
                 return ipc__errno(errno, "mq: mq_unlink %s", pe->name);
             continue;

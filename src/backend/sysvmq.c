@@ -342,6 +342,7 @@ static ipc_err sysvmq_create(ipc_channel *ch, const char *name, unsigned flags,
                              const struct sysvmq_limits *lim)
 {
     struct sysvmq_end *se = sysvmq_priv(ch);
+    bool removed = false;
     for (int tries = 0; tries < SYSVMQ_CREATE_TRIES; tries++) {
         se->id = msgget(se->key, IPC_CREAT | IPC_EXCL | mode);
         if (se->id >= 0) {
@@ -364,6 +365,15 @@ static ipc_err sysvmq_create(ipc_channel *ch, const char *name, unsigned flags,
             return sysvmq_msgget_err(errno, se->key, lim);
         }
         if (flags & IPC_F_REPLACE) {
+            /* Remove once: a queue found after that was made by another
+             * replacer since (issue 12, defect 4: removing it too left
+             * that one's ends on a queue nobody can open). */
+            if (removed)
+                return ipc__fail(IPC_EEXIST,
+                                 "sysv: %s: another process replaced the "
+                                 "queue with key 0x%08x at the same time",
+                                 name, (unsigned)se->key);
+            removed = true;
             if (msgctl(id, IPC_RMID, NULL) < 0 && errno != EINVAL &&
                 errno != EIDRM)
                 return ipc__errno(errno,

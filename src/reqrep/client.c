@@ -160,8 +160,11 @@ static ipc_err rr_pump(ipc_rr_client *c, const struct ipc_deadline *dl,
 
 /* ----------------------------------------------------------- connect */
 
-/* Make the reply channel (a fresh name; sysv may meet a key in use). */
-static ipc_err rr_make_reply(ipc_rr_client *c, const char *address)
+/* Make the reply channel (a fresh name; sysv may meet a key in use).
+ * Within the connect's timeout: a fifo: or unix: creator waits while
+ * another holds the directory's lock to make a name there. */
+static ipc_err rr_make_reply(ipc_rr_client *c, const char *address,
+                             int timeout_ms)
 {
     char query[48];
     snprintf(query, sizeof query, "?max_msg=%zu", c->max_msg);
@@ -171,8 +174,8 @@ static ipc_err rr_make_reply(ipc_rr_client *c, const char *address)
                                  sizeof c->rep_addr);
         if (err != IPC_OK)
             return err;
-        err = ipc_open(c->rep_addr, IPC_F_RECV | IPC_F_CREATE | IPC_F_EXCL, 0,
-                       &c->rep);
+        err = ipc_open(c->rep_addr, IPC_F_RECV | IPC_F_CREATE | IPC_F_EXCL,
+                       timeout_ms, &c->rep);
         if (err != IPC_OK && c->sc->keyfile)
             ipc__rr_remove(c->sc, c->rep_addr); /* the key file only */
     }
@@ -236,7 +239,7 @@ static ipc_err rr_connect(ipc_rr_client *c, const char *address, int timeout_ms)
         return ipc__fail(IPC_ENOMEM, "reqrep: buffers of %zu bytes",
                          c->max_msg);
     ipc__rr_sweep_names(c->sc, address);
-    if ((err = rr_make_reply(c, address)) != IPC_OK)
+    if ((err = rr_make_reply(c, address, timeout_ms)) != IPC_OK)
         return err;
     if ((err = rr_hello(c, timeout_ms)) != IPC_OK)
         return err;

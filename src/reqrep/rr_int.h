@@ -32,6 +32,9 @@
 #define IPC_RR_MAGIC    0x31525249u /* "IRR1" */
 #define IPC_RR_ADDR_MAX 512
 #define IPC_RR_IDENT    16 /* pid, zero, start */
+/* ipc_rr_serve has no timeout: how long its create may wait for another
+ * creator in the same directory (fifo:, unix:) to finish. */
+#define IPC_RR_CREATE_MS 1000
 
 enum ipc_rr_kind {
     IPC_RR_HELLO = 1,

@@ -210,7 +210,10 @@ ipc_err ipc_rr_serve(const char *address, unsigned flags, ipc_rr_server **out)
     s->me.pid = getpid();
     s->me.start = ipc__rr_start_time(s->me.pid);
     ipc__rr_sweep_names(sc, address);
-    err = ipc_open(address, IPC_F_RECV | IPC_F_CREATE | flags, 0, &s->req);
+    /* Not 0: a fifo: or unix: creator waits (briefly) while another
+     * process holds the directory's lock to make a name there. */
+    err = ipc_open(address, IPC_F_RECV | IPC_F_CREATE | flags, IPC_RR_CREATE_MS,
+                   &s->req);
     ipc_info info;
     if (err == IPC_OK && (err = ipc_query(s->req, &info)) == IPC_OK) {
         s->max_msg = info.max_msg;

@@ -776,6 +776,43 @@ static void test_receiver_killed_pair(void **state)
     ipc_close(ends[0]);
 }
 
+/* A receiver forks a child that execs (issue 12, defect 3): the child no
+ * longer holds the receive end, so once the receiver closes, a sender
+ * hears IPC_ECLOSED, not a timeout. The atfork handler used to count the
+ * child's copy for as long as the child lived. */
+static void test_receiver_child_execs(void **state)
+{
+    (void)state;
+    struct cr_link l;
+    cr_link_open(&l, true);
+    int gate[2];
+    assert_int_equal(pipe2(gate, O_CLOEXEC), 0);
+    pid_t child = tu_fork();
+    assert_true(child >= 0);
+    if (child == 0) {
+        execl("/bin/sleep", "sleep", "30", (char *)NULL);
+        _exit(127);
+    }
+    close(gate[1]);
+    char c;
+    /* The write end closes at exec: then the child holds no end. */
+    assert_int_equal(read(gate[0], &c, 1), 0);
+    close(gate[0]);
+    ipc_close(l.rx);
+    l.rx = NULL;
+    int64_t t0 = tu_now_ns();
+    ipc_err err = IPC_OK;
+    for (int i = 0; i < 64 && err == IPC_OK; i++)
+        err = ipc_send(l.tx, "m", 1, 0, 2000);
+    tu_kill(child);
+    if (err != IPC_ECLOSED)
+        fail_msg("send after the receiver closed (its child exec'd): %s, "
+                 "after %.0f ms; want IPC_ECLOSED",
+                 ipc_strerror(err), tu_elapsed_ms(t0));
+    assert_true(tu_elapsed_ms(t0) < 1000);
+    cr_link_close(&l);
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
@@ -786,6 +823,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_teardown(test_judged_holders, st_cleanup),
         cmocka_unit_test_teardown(test_receivers_killed_named, st_cleanup),
         cmocka_unit_test_teardown(test_receiver_killed_pair, st_cleanup),
+        cmocka_unit_test_teardown(test_receiver_child_execs, st_cleanup),
     };
     return tu_run_tests("shm.crash", tests, argc, argv);
 }

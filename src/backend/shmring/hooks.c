@@ -8,6 +8,8 @@
 #include <string.h>
 #include <unistd.h>
 
+void (*ipc__shmring_test_arm_hook)(bool rx, int phase);
+
 size_t ipc__shmring_test_offset(const char *field)
 {
 #define SHMRING_FIELD_(f)                                                      \

@@ -4,6 +4,7 @@
 #ifndef IPC_SHMRING_HOOKS_H
 #define IPC_SHMRING_HOOKS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -20,5 +21,10 @@ uint64_t ipc__shmring_test_peer(uint32_t pid, uint32_t gen, unsigned state,
 void ipc__shmring_test_format(void *base, size_t capacity, size_t max_msg);
 void ipc__shmring_test_ready(void *base);
 void *ipc__shmring_test_base(const ipc_channel *ch);
+/* Called, when set, by a waiting end about to announce itself (or arm a
+ * pair's bell), phase 0, and once it has, before it looks at the ring
+ * again, phase 1: a test stops the process there (SIGSTOP) to put
+ * wake-ups at the worst instants. */
+extern void (*ipc__shmring_test_arm_hook)(bool rx, int phase);
 
 #endif /* IPC_SHMRING_HOOKS_H */

@@ -77,7 +77,7 @@ void ipc__shm_format(struct shmring_hdr *hdr, const struct shmring_geom *g,
     atomic_store(&hdr->head, 0);
     /* A pair's receive bell starts armed: the first message rings it, so
      * that poll() works before the first receive. */
-    atomic_store(&hdr->rx_wake, named ? 0 : SHMRING_SLEEPER);
+    atomic_store(&hdr->rx_wake, named ? 0 : SHMRING_BELL);
     atomic_store(&hdr->tx_wake, 0);
     atomic_store(&hdr->n_tx, 0);
     atomic_store(&hdr->n_rx, 0);
@@ -346,13 +346,21 @@ static bool shmring_in_use(int fd, uint32_t *pid)
 
 /* IPC_F_REPLACE: remove the object at the name if it is a stale ring (no
  * live process attached, or half-made by a creator that died). Never a live
- * ring, never an object that is not a ring. */
+ * ring, never an object that is not a ring. Judged and removed under a
+ * lock on the object itself (issue 12, defect 4: two replacers judged the
+ * same stale ring, the first made its own, the second removed that by
+ * name and made another, orphaning the first); IPC_OK with nothing
+ * removed when another replacer got there first: the caller starts over. */
 static ipc_err shmring_clear_stale(const char *name)
 {
     int fd = shm_open(name, O_RDWR, 0);
     if (fd < 0)
         return errno == ENOENT ? IPC_OK
                                : ipc__errno(errno, "shm: open %s", name);
+    if (!ipc__lock_judged(fd, NULL)) {
+        close(fd);
+        return IPC_OK;
+    }
     struct shmring_prefix pre;
     off_t size = 0;
     char why[128] = "";
@@ -383,12 +391,10 @@ static ipc_err shmring_clear_stale(const char *name)
                             pid);
         break;
     }
-    close(fd);
-    if (err != IPC_OK)
-        return err;
-    if (shm_unlink(name) < 0 && errno != ENOENT)
-        return ipc__errno(errno, "shm: unlink stale %s", name);
-    return IPC_OK;
+    if (err == IPC_OK && shm_unlink(name) < 0 && errno != ENOENT)
+        err = ipc__errno(errno, "shm: unlink stale %s", name);
+    close(fd); /* the lock goes with it, once the name is free */
+    return err;
 }
 
 /* Wait until the ring at e->fd is ready, then check its geometry and map

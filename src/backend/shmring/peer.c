@@ -32,6 +32,18 @@
  * fails, those entries stay until the parent exits (counts too high: a
  * peer-closed report comes late, never early). Loans and views stay with
  * the process that made them. posix_spawn and vfork run no handlers.
+ *
+ * Exec. A child that execs keeps its pid and start time but no longer
+ * holds its ends (issue 12, defect 3: its entry kept counting a receiver
+ * that no longer existed, and senders never heard IPC_ECLOSED). Each entry
+ * therefore names a close-on-exec descriptor of its end (the shm object,
+ * or a pair's socket) by number and inode: exec closes it, so once
+ * /proc/<pid>/fd/<n> is gone, or is another file, the end is gone too. A
+ * registration at fork would be lazy otherwise (on first use), leaving a
+ * window in which a parent that closes its copy drops the count to 0
+ * while the child holds an end. A process that closes the descriptor
+ * behind the library's back loses its end the same way; one whose
+ * /proc/<pid>/fd we may not read counts as alive.
  */
 
 /* ------------------------------------------------------------ processes */
@@ -41,6 +53,44 @@ struct shmring_self ipc__shm_me;
 static pthread_once_t shmring_once = PTHREAD_ONCE_INIT;
 static pthread_mutex_t shmring_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct shmring_end *shmring_ends; /* under shmring_lock */
+
+/* The decimal digits of n at path + at; returns the new end. */
+static int shmring_digits(char *path, int at, uint32_t n)
+{
+    char digits[12];
+    int k = 0;
+    do
+        digits[k++] = (char)('0' + n % 10);
+    while ((n /= 10) != 0);
+    while (k)
+        path[at++] = digits[--k];
+    path[at] = '\0';
+    return at;
+}
+
+/* Does pid no longer hold the descriptor an entry's probe names (closed
+ * at exec, or reused for another file)? Unknown answers: it holds it. */
+static bool shmring_probe_gone(uint32_t pid, uint64_t probe)
+{
+    char path[48];
+    struct stat st;
+    memcpy(path, "/proc/", 6);
+    int at = shmring_digits(path, 6, pid);
+    memcpy(path + at, "/fd/", 4);
+    shmring_digits(path, at + 4, (uint32_t)(probe >> 32) - 1);
+    if (stat(path, &st) == 0)
+        return (uint32_t)st.st_ino != (uint32_t)probe;
+    return errno == ENOENT;
+}
+
+/* The probe of an end: its descriptor and that descriptor's inode. */
+static uint64_t shmring_probe_of(const struct shmring_end *e)
+{
+    struct stat st;
+    if (e->fd < 0 || fstat(e->fd, &st) != 0)
+        return 0;
+    return ((uint64_t)e->fd + 1) << 32 | (uint32_t)st.st_ino;
+}
 
 static void shmring_identify(struct shmring_self *me)
 {
@@ -86,11 +136,18 @@ static void shmring_peer_free(struct shmring_hdr *hdr, struct shmring_peer *p,
 /* Is the process of an entry seen as w gone? */
 bool ipc__shm_peer_dead(const struct shmring_peer *p, uint64_t w)
 {
-    if (shmring_peer_state(w) == SHMRING_PEER_LIVE)
-        return ipc__shm_pid_dead(
-            shmring_peer_pid(w),
-            atomic_load_explicit(&p->start, memory_order_relaxed),
-            atomic_load_explicit(&p->pidns, memory_order_relaxed));
+    if (shmring_peer_state(w) == SHMRING_PEER_LIVE) {
+        uint32_t pid = shmring_peer_pid(w);
+        uint64_t pidns = atomic_load_explicit(&p->pidns, memory_order_relaxed);
+        uint64_t probe = atomic_load_explicit(&p->probe, memory_order_relaxed);
+        if (ipc__shm_pid_dead(
+                pid, atomic_load_explicit(&p->start, memory_order_relaxed),
+                pidns))
+            return true;
+        /* Our /proc shows that pid only in our own namespace. */
+        return probe != 0 && pidns != 0 && pidns == ipc__shm_me.pidns &&
+               shmring_probe_gone(pid, probe);
+    }
     /* A claim in progress: start and namespace may be a previous
      * occupant's; judge by the pid alone. */
     return ipc__shm_pid_dead(shmring_peer_pid(w), 0, 0);
@@ -113,8 +170,8 @@ void ipc__shm_sweep(struct shmring_hdr *hdr)
  * once. state LIVE completes the entry; CLAIMED leaves it for a forked
  * child to take over. Returns the index, or -1 when all 256 are in use. */
 static int shmring_peer_add(struct shmring_hdr *hdr, unsigned role,
-                            const struct shmring_self *who, unsigned state,
-                            uint32_t *gen_out)
+                            const struct shmring_self *who, uint64_t probe,
+                            unsigned state, uint32_t *gen_out)
 {
     for (int pass = 0; pass < 2; pass++) {
         for (unsigned i = 0; i < SHMRING_PEERS; i++) {
@@ -132,6 +189,7 @@ static int shmring_peer_add(struct shmring_hdr *hdr, unsigned role,
             }
             atomic_store_explicit(&p->start, who->start, memory_order_relaxed);
             atomic_store_explicit(&p->pidns, who->pidns, memory_order_relaxed);
+            atomic_store_explicit(&p->probe, probe, memory_order_relaxed);
             if (role == SHMRING_ROLE_RX)
                 atomic_store(&hdr->rx_seen, 1);
             if (state == SHMRING_PEER_LIVE) {
@@ -154,8 +212,9 @@ static int shmring_peer_add(struct shmring_hdr *hdr, unsigned role,
 bool ipc__shm_register(struct shmring_end *e)
 {
     uint32_t gen = 0;
-    e->peer_idx = shmring_peer_add(e->hdr, e->role, &ipc__shm_me,
-                                   SHMRING_PEER_LIVE, &gen);
+    e->peer_idx =
+        shmring_peer_add(e->hdr, e->role, &ipc__shm_me, shmring_probe_of(e),
+                         SHMRING_PEER_LIVE, &gen);
     e->owner = e->peer_idx < 0 ? 0 : ((uint32_t)e->peer_idx | gen << 8);
     return e->peer_idx >= 0;
 }
@@ -184,6 +243,7 @@ static bool shmring_peer_adopt(struct shmring_end *e, uint32_t parent)
         return false; /* swept meanwhile (the parent died) */
     atomic_store_explicit(&p->start, ipc__shm_me.start, memory_order_relaxed);
     atomic_store_explicit(&p->pidns, ipc__shm_me.pidns, memory_order_relaxed);
+    atomic_store_explicit(&p->probe, shmring_probe_of(e), memory_order_relaxed);
     uint64_t live =
         shmring_peer_word(ipc__shm_me.pid, gen, SHMRING_PEER_LIVE, e->role);
     if (!atomic_compare_exchange_strong(&p->word, &mine, live))
@@ -217,7 +277,7 @@ static void shmring_fork_prepare(void)
         if (e->peer_idx >= 0) {
             /* start 0: the entry is judged by pid until the child has it. */
             struct shmring_self parent = {ipc__shm_me.pid, 0, 0};
-            e->fork_idx = shmring_peer_add(e->hdr, e->role, &parent,
+            e->fork_idx = shmring_peer_add(e->hdr, e->role, &parent, 0,
                                            SHMRING_PEER_CLAIMED, &e->fork_gen);
         }
     }

@@ -579,6 +579,10 @@ static void shmring_close(ipc_channel *ch)
         while (e->n_views)
             shmring_release(ch, shmring_payload(e->views[0].slot));
         ipc__shm_unregister(e);
+        /* Free the entries of ends that are gone (a child that exec'd, a
+         * crashed peer) so that the counts this close leaves are true: a
+         * sender hears IPC_ECLOSED now, not at its next full ring. */
+        ipc__shm_sweep(hdr);
         if (e->named && ch->owner)
             atomic_store(&hdr->unlinked, 1);
         if (e->role == SHMRING_ROLE_TX && atomic_load(&hdr->n_tx) == 0)

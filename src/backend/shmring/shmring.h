@@ -20,7 +20,7 @@
  *
  * Files. ring.c: the ring itself (claims at head and tail, send and
  * receive, loans and views, close) and the backend's table; wait.c:
- * spinning, sleeping and waking (futex epochs, a pair's doorbells);
+ * spinning, sleeping and waking (futex epochs; a pair's doorbells for poll);
  * peer.c: the table of peers, judging a holder dead, fork; open.c:
  * create, attach, replace a stale ring, pairs, unlink; hooks.c: the
  * white-box hooks of hooks.h. This header holds what they share; their
@@ -192,7 +192,9 @@ struct shmring_peer {
     _Atomic uint64_t word;
     _Atomic uint64_t start; /* process start time, clock ticks after boot */
     _Atomic uint64_t pidns; /* inode of its pid namespace; 0 unknown */
-    uint64_t reserved;
+    /* (fd + 1) << 32 | low 32 bits of the inode of a close-on-exec
+     * descriptor the end holds; 0: none (see ipc__shm_peer_dead). */
+    _Atomic uint64_t probe;
 };
 
 /* The first 64 bytes: written first by a creator (pwrite, before the object
@@ -228,9 +230,9 @@ struct shmring_hdr {
      * prefetcher pairs 64-byte lines). */
     _Alignas(128) _Atomic uint64_t tail;
     _Alignas(128) _Atomic uint64_t head;
-    /* Wake-ups of sleeping receivers, then senders. Named: epoch (low
-     * half, the futex word) and sleepers of that epoch (high half). Pair:
-     * a non-zero high half means the socket bell is armed. */
+    /* Wake-ups of sleeping receivers, then senders: epoch (low half, the
+     * futex word), sleepers of that epoch and, on a pair, the socket bell
+     * (high half; see SHMRING_SLEEPERS). */
     _Alignas(128) _Atomic uint64_t rx_wake;
     _Alignas(128) _Atomic uint64_t tx_wake;
     /* Written only when an end comes or goes. */
@@ -394,6 +396,10 @@ void ipc__shm_format(struct shmring_hdr *hdr, const struct shmring_geom *g,
 /* ------------------------------------------------------------ wait.c */
 
 #define SHMRING_SLEEPER (1ull << 32) /* one sleeper, in a wake word */
+/* The sleepers of the epoch (bits 32-62), and a pair's bell (bit 63): a
+ * timeout-0 call armed it for poll() on the end's socket. */
+#define SHMRING_SLEEPERS (((1ull << 31) - 1) << 32)
+#define SHMRING_BELL     (1ull << 63)
 
 /* A wait in progress: what one send or receive remembers between looks.
  * Start one as {.e = e, .dl = dl, .rx = ...}, everything else zero. */
@@ -413,9 +419,9 @@ struct shmring_wait {
 
 /* The other side announced a sleeper (or, on a pair, armed its bell). */
 void ipc__shm_wake_slow(struct shmring_end *e, bool rx);
-/* Named: move to the next epoch and wake its sleepers (only when there
- * are some, unless always). */
-void ipc__shm_epoch_next(_Atomic uint64_t *wake, bool always);
+/* Move to the next epoch and wake its sleepers (only when there are some
+ * or a pair's bell is armed, unless always); returns the word as it was. */
+uint64_t ipc__shm_epoch_next(_Atomic uint64_t *wake, bool always);
 /* Wake whoever sleeps on the other side (rx: receivers), at close. */
 void ipc__shm_wake_all(struct shmring_end *e, bool rx);
 /* One step of waiting after a look found no progress. IPC_OK: look again. */

@@ -2,6 +2,7 @@
 /* shm: waiting: the doorbells of pairs, the futex epochs of named rings,
  * spinning, sleeping and waking. */
 #include "shmring.h"
+#include "hooks.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -18,7 +19,7 @@
  * Waiting. A party that cannot progress spins about 50 us (200 us behind a
  * writer that is mid-copy), one pause between looks (16 for a receiver
  * draining a stream: see ipc__shm_wait_step), then announces itself and
- * sleeps. Named rings
+ * sleeps. Named rings and pairs alike
  * sleep in the kernel on an event count, one 64-bit word per direction:
  * the low half is the epoch (the futex word), the high half the sleepers
  * announced in this epoch. A sleeper adds itself (one atomic add, which
@@ -40,16 +41,27 @@
  * unexpected error becomes IPC_EPROTO. No timeout fallback is needed:
  * FUTEX_WAIT_BITSET measures on CLOCK_MONOTONIC itself.
  *   Waits behind one holder run in slices of 1-64 ms so that its death is
- * noticed; an idle receiver on an empty ring sleeps with no timer at all.
+ * noticed; an idle named receiver on an empty ring sleeps with no timer at all
+ * (a pair's, in slices of up to 64 ms, to notice a crashed peer).
  *
- * Pairs: two SOCK_SEQPACKET socketpairs are the doorbells, the poll
- * descriptors and the liveness signals, and sends never raise SIGPIPE
- * (MSG_NOSIGNAL). Messages: the send end holds a, the receive end b; a
- * sender rings b with one byte when a receiver armed that bell, and b
- * polls POLLIN. Room: the send end holds c, the receive end d; a sender
- * that finds the ring full fills c's small send buffer so that c stops
- * polling POLLOUT, and a receiver that frees a slot with that bell armed
- * drains d, so that c polls POLLOUT again. Two pairs, not one, so that
+ * Pairs: two SOCK_SEQPACKET socketpairs are the poll descriptors and the
+ * liveness signals, and sends never raise SIGPIPE (MSG_NOSIGNAL). The
+ * library's own waits do not sleep on them (they did, and a receiver that
+ * emptied b before sleeping could swallow the byte meant for another
+ * process asleep on the same end: issue 12, defect 1); a pair sleeps on
+ * the event count in slices and looks for POLLHUP after each, since a
+ * crashed peer wakes no futex. The sockets serve poll() users, whose
+ * timeout-0 calls arm a bell (SHMRING_BELL in the wake word) that the
+ * same CAS which moves the epoch disarms. Messages: the send end holds a,
+ * the receive end b; a sender rings b with one byte when the bell is
+ * armed, and b polls POLLIN. Room: the send end holds c, the receive end
+ * d; a timeout-0 sender that finds the ring full fills c's small send
+ * buffer so that c stops polling POLLOUT, and a receiver that frees a
+ * slot with that bell armed drains d, so that c polls POLLOUT again. Known
+ * limit: two processes that poll() one end's descriptor and receive with
+ * timeout 0 can still miss a readiness (the drain of one's arm may take
+ * the byte of a message the other should see; the next message rings
+ * again); blocking receives have no such window. Two pairs, not one, so that
  * each descriptor's readiness means one thing (b readable: messages may be
  * there; c writable: room may be there): the bytes that make a full ring
  * unwritable never make the receiver's descriptor readable. The kernel counts
@@ -112,34 +124,29 @@ static long shmring_futex(uint32_t *word, int op, uint32_t val,
     return syscall(SYS_futex, word, op, val, at, NULL, FUTEX_BITSET_MATCH_ANY);
 }
 
-/* Named: move to the next epoch, with no sleepers, and wake every sleeper
- * of the last one. Only when someone sleeps, unless `always`. Not a
- * private futex: the sleepers are other processes. */
-void ipc__shm_epoch_next(_Atomic uint64_t *wake, bool always)
+/* Move to the next epoch, with no sleepers and the bell disarmed, and
+ * wake every sleeper of the last one. Only when someone sleeps or the bell
+ * is armed, unless `always`. Returns the word as it was. Not a private
+ * futex: the sleepers are other processes. */
+uint64_t ipc__shm_epoch_next(_Atomic uint64_t *wake, bool always)
 {
     uint64_t v = atomic_load(wake);
     for (;;) {
         if (!always && (v >> 32) == 0)
-            return;
+            return v;
         uint64_t next = (uint64_t)(uint32_t)(v + 1);
         if (atomic_compare_exchange_weak(wake, &v, next))
             break;
     }
-    shmring_futex(shmring_epoch(wake), FUTEX_WAKE, INT_MAX, NULL);
+    if (always || (v & SHMRING_SLEEPERS))
+        shmring_futex(shmring_epoch(wake), FUTEX_WAKE, INT_MAX, NULL);
+    return v;
 }
 
-/* The other side announced a sleeper (or, on a pair, armed its bell). */
-void ipc__shm_wake_slow(struct shmring_end *e, bool rx)
+/* A pair's bell: make the receive end's socket readable (rx), or the send
+ * end's writable again. */
+static void shmring_ring(struct shmring_end *e, bool rx)
 {
-    _Atomic uint64_t *wake = shmring_wake_word(e->hdr, rx);
-    if (e->named) {
-        ipc__shm_epoch_next(wake, false);
-        return;
-    }
-    /* Disarm and ring once: the next message of a burst finds the bell
-     * disarmed and makes no system call. */
-    if (!(atomic_exchange(wake, 0) >> 32))
-        return;
     if (rx) {
         /* EAGAIN: b is full of bytes, hence readable already. */
         ssize_t r;
@@ -153,6 +160,16 @@ void ipc__shm_wake_slow(struct shmring_end *e, bool rx)
     }
 }
 
+/* The other side announced a sleeper (or, on a pair, armed its bell). One
+ * CAS moves the epoch, takes every sleeper off and disarms the bell: the
+ * next message of a burst finds the word clear and makes no system call. */
+void ipc__shm_wake_slow(struct shmring_end *e, bool rx)
+{
+    uint64_t v = ipc__shm_epoch_next(shmring_wake_word(e->hdr, rx), false);
+    if (!e->named && (v & SHMRING_BELL))
+        shmring_ring(e, rx);
+}
+
 /* ------------------------------------------------------------ waiting */
 
 static ipc_err shmring_blocked(const struct shmring_wait *w)
@@ -162,41 +179,41 @@ static ipc_err shmring_blocked(const struct shmring_wait *w)
                      w->rx ? "no message is ready" : "the ring is full");
 }
 
-/* Announce a sleeper (named) or arm the bell (pair). A pair sender that
- * waits for receivers in general fills its socket so that poll() on it
- * waits too; one that waits for one slow holder does not (it naps). */
-static void shmring_arm(struct shmring_wait *w, bool fill)
+/* A blocking wait announces a sleeper on the event count (named rings and
+ * pairs alike: one atomic add, which also tells the epoch; a wake-up after
+ * it moves the epoch and the futex wait returns at once). A pair's
+ * timeout-0 call arms the bell instead, so that poll() on the end's
+ * descriptor wakes when progress is possible: the receive end empties b,
+ * a send end fills c (then c stops polling POLLOUT). Sleepers never touch
+ * the sockets: a receiver emptying b can thus never swallow the wake-up of
+ * another one asleep (issue 12, defect 1: they slept in poll on b, and the
+ * drain of one ate the byte meant for the other). */
+static void shmring_arm(struct shmring_wait *w)
 {
     struct shmring_end *e = w->e;
     bool rx = w->rx;
     _Atomic uint64_t *wake = shmring_wake_word(e->hdr, rx);
-    if (e->named) {
-        /* Announce; the add also tells the epoch: a wake-up after it
-         * moves the epoch, and the futex wait returns at once. */
+    if (ipc__shmring_test_arm_hook)
+        ipc__shmring_test_arm_hook(rx, 0);
+    if (e->named || !w->dl->nonblock) {
         w->seq = (uint32_t)atomic_fetch_add(wake, SHMRING_SLEEPER);
-        return;
-    }
-    if (rx) {
-        if (!shmring_drain(e->fd))
+    } else {
+        if (rx ? !shmring_drain(e->fd) : !shmring_fill(e->fd))
             e->peer_gone = true;
-    } else if (fill && !shmring_fill(e->fd)) {
-        e->peer_gone = true;
+        atomic_fetch_or(wake, SHMRING_BELL);
     }
-    atomic_store(wake, SHMRING_SLEEPER);
+    if (ipc__shmring_test_arm_hook)
+        ipc__shmring_test_arm_hook(rx, 1);
 }
 
 void ipc__shm_disarm(const struct shmring_wait *w)
 {
-    struct shmring_end *e = w->e;
-    /* A pair's bell stays armed: another process may sleep on it, and one
-     * spare byte costs less than a lost wake-up. A named sleeper takes
-     * itself off while its epoch lasts; once the epoch moved, a waker took
-     * it off already. */
-    if (!e->named)
-        return;
-    _Atomic uint64_t *wake = shmring_wake_word(e->hdr, w->rx);
+    /* A sleeper takes itself off while its epoch lasts; once the epoch
+     * moved, a waker took it off already. A pair's bell stays armed: one
+     * spare byte costs less than a lost wake-up. */
+    _Atomic uint64_t *wake = shmring_wake_word(w->e->hdr, w->rx);
     uint64_t v = atomic_load(wake);
-    while ((uint32_t)v == w->seq && (v >> 32) != 0 &&
+    while ((uint32_t)v == w->seq && (v & SHMRING_SLEEPERS) != 0 &&
            !atomic_compare_exchange_weak(wake, &v, v - SHMRING_SLEEPER))
         ;
 }
@@ -232,23 +249,13 @@ static ipc_err shmring_futex_sleep(const struct shmring_end *e, uint32_t *word,
     }
 }
 
-/* Pair: wait on our socket until (monotonic ns). */
-static ipc_err shmring_fd_sleep(struct shmring_end *e, short events,
-                                int64_t until)
+/* Pair: is every copy of the other side's socket closed (POLLHUP)? The
+ * kernel tells a crashed peer by it; no futex wake-up would. */
+static void shmring_peer_hup(struct shmring_end *e)
 {
-    struct pollfd pfd = {.fd = e->fd, .events = events};
-    struct timespec ts, *tsp = NULL;
-    if (until != INT64_MAX) {
-        int64_t left = until - ipc__now_ns();
-        shmring_timespec(left > 0 ? left : 0, &ts);
-        tsp = &ts;
-    }
-    int n = ppoll(&pfd, 1, tsp, NULL);
-    if (n < 0 && errno != EINTR)
-        return ipc__errno(errno, "shm: ppoll");
-    if (n > 0 && (pfd.revents & (POLLHUP | POLLERR)))
-        e->peer_gone = true; /* no copy of the peer's socket is left */
-    return IPC_OK;
+    struct pollfd pfd = {.fd = e->fd, .events = 0};
+    if (poll(&pfd, 1, 0) > 0 && (pfd.revents & (POLLHUP | POLLERR)))
+        e->peer_gone = true;
 }
 
 static ipc_err shmring_sleep(struct shmring_wait *w, bool held)
@@ -259,10 +266,11 @@ static ipc_err shmring_sleep(struct shmring_wait *w, bool held)
     int64_t until = w->dl->at_ns;
     /* A named sender sweeps for dead receivers now and then (once a
      * receiver was seen, or the ring is unlinked): if none is left, nobody
-     * will ever make room. */
+     * will ever make room. A pair sleeps in slices too, and looks for
+     * POLLHUP after each: a peer that crashed wakes no futex. */
     bool sweep = !rx && e->named &&
                  (atomic_load(&hdr->unlinked) || atomic_load(&hdr->rx_seen));
-    if (held || sweep) {
+    if (held || sweep || !e->named) {
         if (w->slice_ns == 0)
             w->slice_ns = SHMRING_SLICE_MIN_NS;
         int64_t end = ipc__now_ns() + w->slice_ns;
@@ -272,26 +280,13 @@ static ipc_err shmring_sleep(struct shmring_wait *w, bool held)
                           ? SHMRING_SLICE_MAX_NS
                           : w->slice_ns * 2;
     }
-    ipc_err err;
-    if (e->named) {
-        err = shmring_futex_sleep(e, shmring_epoch(shmring_wake_word(hdr, rx)),
-                                  w->seq, until);
-        ipc__shm_disarm(w);
-        if (err == IPC_OK && sweep)
-            ipc__shm_sweep(hdr);
-    } else if ((!rx && held) || (held && e->peer_gone)) {
-        /* Behind one holder, a pair sender naps (its poll descriptor
-         * waits for receivers in general); so does anyone whose socket
-         * polls ready for good (the peer gone). */
-        struct timespec ts;
-        int64_t left =
-            until == INT64_MAX ? SHMRING_SLICE_MAX_NS : until - ipc__now_ns();
-        shmring_timespec(left > 0 ? left : 0, &ts);
-        nanosleep(&ts, NULL); /* EINTR: look again anyway */
-        err = IPC_OK;
-    } else {
-        err = shmring_fd_sleep(e, rx ? POLLIN : POLLOUT, until);
-    }
+    ipc_err err = shmring_futex_sleep(
+        e, shmring_epoch(shmring_wake_word(hdr, rx)), w->seq, until);
+    ipc__shm_disarm(w);
+    if (err == IPC_OK && sweep)
+        ipc__shm_sweep(hdr);
+    if (err == IPC_OK && !e->named)
+        shmring_peer_hup(e);
     w->armed = false;
     w->check = true;
     /* Even at the deadline, look once more before answering: a sleeper
@@ -311,7 +306,7 @@ ipc_err ipc__shm_wait_step(struct shmring_wait *w, bool held)
         /* Arm the bell so that poll() on the descriptor wakes when
          * progress is possible, then look once more, holders judged. */
         if (!e->named)
-            shmring_arm(w, true);
+            shmring_arm(w);
         w->polled = w->check = true;
         return IPC_OK;
     }
@@ -348,9 +343,19 @@ ipc_err ipc__shm_wait_step(struct shmring_wait *w, bool held)
         shmring_relax();
         return IPC_OK;
     }
-    if (ipc__deadline_expired(dl))
+    if (ipc__deadline_expired(dl)) {
+        /* A pair whose peer crashed: say closed, not timed out, even when
+         * the deadline passed before any sleep looked for POLLHUP. */
+        if (!e->named && !e->peer_gone) {
+            shmring_peer_hup(e);
+            if (e->peer_gone) {
+                w->check = true;
+                return IPC_OK;
+            }
+        }
         return shmring_blocked(w);
-    shmring_arm(w, !held);
+    }
+    shmring_arm(w);
     w->armed = w->check = true;
     return IPC_OK;
 }
@@ -359,12 +364,7 @@ ipc_err ipc__shm_wait_step(struct shmring_wait *w, bool held)
  * at the counts) again. */
 void ipc__shm_wake_all(struct shmring_end *e, bool rx)
 {
-    struct shmring_hdr *hdr = e->hdr;
-    if (e->named) {
-        ipc__shm_epoch_next(shmring_wake_word(hdr, rx), true);
-    } else if (rx) {
-        send(e->peer_fd, "c", 1, MSG_DONTWAIT | MSG_NOSIGNAL);
-    } else {
-        shmring_drain(e->peer_fd);
-    }
+    ipc__shm_epoch_next(shmring_wake_word(e->hdr, rx), true);
+    if (!e->named)
+        shmring_ring(e, rx);
 }

@@ -137,7 +137,8 @@ ipc_err ipc__unix_epoll_all(struct unix_end *ue)
     return IPC_OK;
 }
 
-ipc_err ipc__unix_listen(ipc_channel *ch, const char *name, unsigned flags)
+ipc_err ipc__unix_listen(ipc_channel *ch, const char *name, unsigned flags,
+                         const struct ipc_deadline *dl)
 {
     struct unix_end *ue = unix_priv(ch);
     if (!(flags & IPC_F_CREATE))
@@ -146,12 +147,24 @@ ipc_err ipc__unix_listen(ipc_channel *ch, const char *name, unsigned flags)
                          "channel creates it (IPC_F_CREATE)",
                          name);
     ipc_err err = ipc__unix_check_frame(ch->max_msg);
-    if (err == IPC_OK)
-        err = unix_bind(ch, name, flags);
     if (err != IPC_OK)
         return err;
-    if (listen(ue->fd, SOMAXCONN) < 0)
-        return ipc__errno(errno, "unix: listen %s", name);
+    /* A path is bound and listened on with its directory locked, and a
+     * stale socket file judged and removed under the same lock (issue 12,
+     * defect 4): otherwise two receivers replacing one stale file could
+     * both win (the second removing the first's new file), or one judge
+     * the other's bound socket stale before it listens. */
+    int dirfd = -1;
+    if (!ue->abstract &&
+        (err = ipc__lock_dir("unix", ue->sa.sun_path, dl, &dirfd)) != IPC_OK)
+        return err;
+    err = unix_bind(ch, name, flags);
+    if (err == IPC_OK && listen(ue->fd, SOMAXCONN) < 0)
+        err = ipc__errno(errno, "unix: listen %s", name);
+    if (dirfd >= 0)
+        close(dirfd);
+    if (err != IPC_OK)
+        return err;
     int cloexec = (flags & IPC_F_INHERIT) ? 0 : EPOLL_CLOEXEC;
     if ((ue->epfd = epoll_create1(cloexec)) < 0)
         return ipc__errno(errno, "unix: epoll_create1");

@@ -341,7 +341,7 @@ static ipc_err unix_open(ipc_channel *ch, const struct ipc_addr *addr,
     if ((ue->fd = unix_socket(flags)) < 0)
         return ipc__errno(errno, "unix: socket");
     if (flags & IPC_F_RECV)
-        return ipc__unix_listen(ch, addr->path, flags);
+        return ipc__unix_listen(ch, addr->path, flags, dl);
     if (flags & IPC_F_CREATE)
         return ipc__fail(IPC_EINVAL,
                          "unix: %s: a sender cannot create a "

@@ -143,7 +143,8 @@ bool ipc__unix_is_live(const struct sockaddr_un *sa, socklen_t len);
 /* Put every connection in the epoll set (lock held). */
 ipc_err ipc__unix_epoll_all(struct unix_end *ue);
 
-ipc_err ipc__unix_listen(ipc_channel *ch, const char *name, unsigned flags);
+ipc_err ipc__unix_listen(ipc_channel *ch, const char *name, unsigned flags,
+                         const struct ipc_deadline *dl);
 
 /* The named receiver: many senders, taken in turns. */
 ipc_err ipc__unix_recv_many(ipc_channel *ch, void *buf, size_t cap, size_t *len,
