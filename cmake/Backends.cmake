@@ -221,6 +221,8 @@ ipc_backend(NAME shm
   SOURCES src/backend/shmring
   DOC "POSIX shared-memory ring"
   REQUIRES shm_open memfd_create futex seqpacket)
+ipc_backend(NAME tcp SOURCES src/backend/tcp.c
+  DOC "TCP socket (no encryption, no authentication)" REQUIRES epoll)
 
 # Every feature as IPC_HAVE_<FEATURE>=0/1, for code that does without one.
 foreach(f IN LISTS IPC_FEATURES)

@@ -9,13 +9,16 @@
 
 #include <ipc/ipc.h>
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -83,6 +86,23 @@ static void usage(FILE *out)
             DEMO_COUNT_MAX, PAYLOAD_MIN);
 }
 
+/* tcp: a loopback port free at this instant (the kernel's pick for port
+ * 0, released for the consumer to bind next). */
+static unsigned demo_free_port(void)
+{
+    struct sockaddr_in sa = {.sin_family = AF_INET,
+                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof sa;
+    unsigned port = 0;
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd >= 0 && bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0 &&
+        getsockname(fd, (struct sockaddr *)&sa, &len) == 0)
+        port = ntohs(sa.sin_port);
+    if (fd >= 0)
+        close(fd);
+    return port;
+}
+
 /* A name nobody else uses: the pid, and a counter for the rows. */
 static void demo_address(struct demo_row *row)
 {
@@ -99,6 +119,9 @@ static void demo_address(struct demo_row *row)
         snprintf(row->address, sizeof row->address, "sysv:0x%08lx",
                  (0x1c000000ul | ((unsigned long)getpid() << 6) | serial++) &
                      0x7ffffffful);
+    else if (strcmp(row->be->scheme, "tcp") == 0)
+        snprintf(row->address, sizeof row->address, "tcp:127.0.0.1:%u",
+                 demo_free_port());
     else if (row->be->file_name)
         snprintf(row->address, sizeof row->address, "%s:%s/ipc-demo-%ld-%u",
                  row->be->scheme, dir, (long)getpid(), serial++);

@@ -7,8 +7,8 @@
 
 struct address_key {
     const char *name;
-    int base; /* 8 for modes, 10 otherwise */
-    uint64_t max;
+    int base;     /* 8 for modes, 10 for numbers, 0 for text */
+    uint64_t max; /* text: its slot in ipc_addr.str */
 };
 
 /* Every option any backend knows, with the widest range that makes sense;
@@ -21,6 +21,8 @@ static const struct address_key address_keys[IPC_KEY_COUNT] = {
     [IPC_KEY_PEER_UID] = {"peer_uid", 10, UINT32_MAX - 1},
     [IPC_KEY_OWNER] = {"owner", 10, UINT32_MAX - 1},
     [IPC_KEY_SIZE] = {"size", 10, INT64_MAX},
+    [IPC_KEY_BIND] = {"bind", 0, 0},
+    [IPC_KEY_PEER] = {"peer", 0, 1},
 };
 
 const char *ipc__key_name(enum ipc__key key)
@@ -96,6 +98,28 @@ static ipc_err address_number(const char *s, size_t n,
     return IPC_OK;
 }
 
+/* A text value: non-empty, printable (control bytes are refused by the
+ * caller), without spaces, at most IPC_ADDR_STR_MAX bytes. */
+static ipc_err address_text(const char *s, size_t n,
+                            const struct address_key *key,
+                            struct ipc_addr *addr, uint64_t *out)
+{
+    if (n == 0)
+        return ipc__fail(IPC_EINVAL, "address: option %s has no value",
+                         key->name);
+    if (n > IPC_ADDR_STR_MAX)
+        return ipc__fail(IPC_EINVAL,
+                         "address: option %s: value longer than %d bytes",
+                         key->name, IPC_ADDR_STR_MAX);
+    if (memchr(s, ' ', n))
+        return ipc__fail(IPC_EINVAL, "address: option %s: a space in it",
+                         key->name);
+    memcpy(addr->str[key->max], s, n);
+    addr->str[key->max][n] = '\0';
+    *out = key->max;
+    return IPC_OK;
+}
+
 static ipc_err address_option(const char *s, size_t n, struct ipc_addr *addr)
 {
     const char *eq = memchr(s, '=', n);
@@ -111,6 +135,8 @@ static ipc_err address_option(const char *s, size_t n, struct ipc_addr *addr)
             return ipc__fail(IPC_EINVAL, "address: option %s given twice",
                              key->name);
         addr->keys_set |= IPC_KEYBIT(k);
+        if (key->base == 0)
+            return address_text(eq + 1, n - klen - 1, key, addr, &addr->val[k]);
         return address_number(eq + 1, n - klen - 1, key, &addr->val[k]);
     }
     return ipc__fail(IPC_EINVAL, "address: unknown option \"%.*s\"",

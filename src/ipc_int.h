@@ -27,9 +27,15 @@ enum ipc__key {
     IPC_KEY_PEER_UID,
     IPC_KEY_OWNER,
     IPC_KEY_SIZE, /* regions */
+    IPC_KEY_BIND, /* tcp: a sender's local address (text) */
+    IPC_KEY_PEER, /* tcp: who may connect, ADDR[/PREFIX] (text) */
     IPC_KEY_COUNT
 };
 #define IPC_KEYBIT(k) (1u << (k))
+/* Text-valued options (bind=, peer=): each has a slot in ipc_addr.str,
+ * val[] holds the slot; printable, no '&', at most IPC_ADDR_STR_MAX. */
+#define IPC_ADDR_STR_SLOTS 2
+#define IPC_ADDR_STR_MAX   63
 
 struct ipc_addr {
     char scheme[IPC_ADDR_SCHEME_MAX + 1];
@@ -37,6 +43,7 @@ struct ipc_addr {
     size_t path_len;
     unsigned keys_set; /* IPC_KEYBIT() of each key given */
     uint64_t val[IPC_KEY_COUNT];
+    char str[IPC_ADDR_STR_SLOTS][IPC_ADDR_STR_MAX + 1];
 };
 
 /* Parse the syntax and the option names/values; IPC_EINVAL with a detail. */
@@ -48,6 +55,13 @@ static inline uint64_t ipc__addr_get(const struct ipc_addr *a, enum ipc__key k,
                                      uint64_t dflt)
 {
     return (a->keys_set & IPC_KEYBIT(k)) ? a->val[k] : dflt;
+}
+
+/* The text of a text-valued key if given, else NULL. */
+static inline const char *ipc__addr_str(const struct ipc_addr *a,
+                                        enum ipc__key k)
+{
+    return (a->keys_set & IPC_KEYBIT(k)) ? a->str[a->val[k]] : NULL;
 }
 
 /* ---------------------------------------------------------------- deadlines

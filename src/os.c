@@ -307,3 +307,17 @@ ipc_err ipc__lock_dir(const char *scheme, const char *path,
     *fd_out = fd;
     return IPC_OK;
 }
+
+int ipc__turn_next(const unsigned long *ids, int n, unsigned long last_id)
+{
+    int after = -1, first = -1;
+    for (int i = 0; i < n; i++) {
+        if (ids[i] == IPC_TURN_NONE)
+            continue;
+        if (ids[i] > last_id && (after < 0 || ids[i] < ids[after]))
+            after = i;
+        if (first < 0 || ids[i] < ids[first])
+            first = i;
+    }
+    return after >= 0 ? after : first;
+}

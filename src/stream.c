@@ -11,6 +11,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/socket.h>
+#ifdef __linux__
+#include <linux/sock_diag.h> /* SK_MEMINFO_* for SO_MEMINFO */
+#endif
 #include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
@@ -26,6 +30,15 @@ void ipc__stream_init(struct ipc_stream *s, int fd, size_t max_msg)
     struct sigaction sa;
     s->sigpipe_guard =
         sigaction(SIGPIPE, NULL, &sa) != 0 || sa.sa_handler == SIG_DFL;
+}
+
+void ipc__stream_init_socket(struct ipc_stream *s, int fd, size_t max_msg,
+                             size_t sndbuf)
+{
+    ipc__stream_init(s, fd, max_msg);
+    s->sock = true;
+    s->sigpipe_guard = false; /* MSG_NOSIGNAL instead */
+    s->pipe_size = sndbuf;
 }
 
 void ipc__stream_size_pipe(struct ipc_stream *s)
@@ -56,6 +69,8 @@ void ipc__stream_close(struct ipc_stream *s)
     s->fd = -1;
     free(s->stage);
     s->stage = NULL;
+    free(s->tail);
+    s->tail = NULL;
 }
 
 /* --------------------------------------------------------------- sending */
@@ -102,6 +117,13 @@ static ssize_t stream_writev(const struct ipc_stream *s, struct iovec *iov,
                              int iovcnt)
 {
     ssize_t n;
+    if (s->sock) {
+        struct msghdr msg = {.msg_iov = iov, .msg_iovlen = (size_t)iovcnt};
+        do
+            n = sendmsg(s->fd, &msg, MSG_NOSIGNAL);
+        while (n < 0 && errno == EINTR);
+        return n;
+    }
     if (!s->sigpipe_guard) {
         do
             n = writev(s->fd, iov, iovcnt);
@@ -136,9 +158,44 @@ static size_t stream_pages(size_t bytes, size_t page)
  * free ones. This holds whatever wrote with write(); splice can break it,
  * and then a frame may be written in pieces after all.
  */
-static bool stream_fits_whole(const struct ipc_stream *s, size_t total)
+/*
+ * A socket takes a write while the memory it has queued (payload and the
+ * kernel's buffer heads, SO_MEMINFO) is under its send buffer, so a frame
+ * goes in whole when the room left exceeds it and its overhead: about 1 KB
+ * a buffer, and a buffer per write with TCP_NODELAY; a quarter of the
+ * frame and 4 KiB more is the margin. An empty queue takes any frame.
+ */
+static bool stream_sock_fits(struct ipc_stream *s, size_t total)
+{
+#if defined(SO_MEMINFO) && defined(__linux__)
+    size_t need = total + total / 4 + 4096;
+    /* Room only grows by itself (acks free it): what a look found, less
+     * what was written since, is a safe floor, and most sends need no
+     * look (a getsockopt is a fifth of a 64-byte send). */
+    if (s->room_est >= need) {
+        s->room_est -= need;
+        return true;
+    }
+    uint32_t mem[SK_MEMINFO_VARS];
+    socklen_t len = sizeof mem;
+    if (getsockopt(s->fd, SOL_SOCKET, SO_MEMINFO, mem, &len) < 0)
+        return true;
+    size_t queued = mem[SK_MEMINFO_WMEM_QUEUED], buf = mem[SK_MEMINFO_SNDBUF];
+    size_t room = queued < buf ? buf - queued : 0;
+    s->room_est = room >= need ? room - need : 0;
+    return queued == 0 || room >= need;
+#else
+    (void)s;
+    (void)total;
+    return true;
+#endif
+}
+
+static bool stream_fits_whole(struct ipc_stream *s, size_t total)
 {
     int queued;
+    if (s->sock)
+        return stream_sock_fits(s, total);
     if (ioctl(s->fd, FIONREAD, &queued) < 0 || queued < 0)
         return true; /* cannot tell: write, in pieces if need be */
     size_t page = s->page_size;
@@ -177,11 +234,77 @@ static ipc_err stream_wait_room(struct ipc_stream *s, size_t total,
     }
 }
 
+/* A socket's connection lost: reset, or given up on by keepalive or
+ * TCP_USER_TIMEOUT (ETIMEDOUT, which must not read as our deadline), or
+ * no route any more. Pipes never report these. */
+static bool stream_conn_lost(int err)
+{
+    return err == ECONNRESET || err == ETIMEDOUT || err == EHOSTUNREACH ||
+           err == ENETUNREACH || err == ENETDOWN || err == EHOSTDOWN;
+}
+
 static ipc_err stream_write_error(int err)
 {
+    if (stream_conn_lost(err))
+        return ipc__fail(IPC_ECLOSED, "stream: the connection is lost (%s)",
+                         strerror(err));
     if (err == EPIPE)
         return ipc__fail(IPC_ECLOSED, "stream: the reader is gone");
     return ipc__errno(err, "stream: write");
+}
+
+/*
+ * Sockets (tcp:). A send first waits until the frame fits
+ * the send buffer whole (stream_sock_fits), so it either goes in at once
+ * or is refused whole at the deadline. That estimate can fall short; a
+ * frame the socket then took only in part, and whose rest did not go by
+ * the deadline, is finished later: its rest is kept here and sent, within
+ * their deadlines, before anything else, and the send that began it has
+ * succeeded. A receiver never sees half a message from a live sender; the
+ * rest waits for the sender's next send, and a sender that closes with a
+ * rest unsent (ipc_close does not wait) leaves a partial frame that the
+ * receiver discards at EOF.
+ */
+static ipc_err stream_stash(struct ipc_stream *s, const struct iovec iov[2])
+{
+    size_t rest = iov[0].iov_len + iov[1].iov_len;
+    s->tail = malloc(rest);
+    if (!s->tail) {
+        s->broken = IPC_ECLOSED;
+        return ipc__fail(IPC_ENOMEM, "stream: cannot keep the rest of a "
+                                     "message; the channel is broken");
+    }
+    memcpy(s->tail, iov[0].iov_base, iov[0].iov_len);
+    memcpy(s->tail + iov[0].iov_len, iov[1].iov_base, iov[1].iov_len);
+    s->tail_len = rest;
+    s->tail_off = 0;
+    return IPC_OK;
+}
+
+static ipc_err stream_flush_tail(struct ipc_stream *s,
+                                 const struct ipc_deadline *dl)
+{
+    for (;;) {
+        ssize_t n = send(s->fd, s->tail + s->tail_off,
+                         s->tail_len - s->tail_off, MSG_NOSIGNAL);
+        if (n > 0) {
+            s->tail_off += (size_t)n;
+            if (s->tail_off < s->tail_len)
+                continue;
+            free(s->tail);
+            s->tail = NULL;
+            return IPC_OK;
+        }
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && errno != EAGAIN) {
+            s->broken = IPC_ECLOSED;
+            return stream_write_error(errno);
+        }
+        ipc_err err = ipc__wait_fd(s->fd, POLLOUT, dl, NULL);
+        if (err != IPC_OK)
+            return err;
+    }
 }
 
 ipc_err ipc__stream_send(struct ipc_stream *s, const void *buf, size_t len,
@@ -190,6 +313,11 @@ ipc_err ipc__stream_send(struct ipc_stream *s, const void *buf, size_t len,
     if (s->broken)
         return ipc__fail(IPC_ECLOSED,
                          "stream: broken by an earlier send cut short");
+    if (s->tail) {
+        ipc_err err = stream_flush_tail(s, dl);
+        if (err != IPC_OK)
+            return err;
+    }
     unsigned char hdr[IPC_FRAME_HDR];
     ipc__frame_encode(hdr, len, prio);
     struct iovec iov[2] = {{hdr, sizeof hdr}, {(void *)buf, len}};
@@ -203,8 +331,11 @@ ipc_err ipc__stream_send(struct ipc_stream *s, const void *buf, size_t len,
      * slots for all of it (stream_fits_whole): the loop below then never
      * runs a second time. */
     bool forever = dl->at_ns == INT64_MAX;
-    if (total > PIPE_BUF &&
-        (s->whole_frames || (total <= s->pipe_size && !forever))) {
+    bool wait_room =
+        s->sock ? true
+                : total > PIPE_BUF &&
+                      (s->whole_frames || (total <= s->pipe_size && !forever));
+    if (wait_room) {
         ipc_err err = stream_wait_room(s, total, dl);
         if (err != IPC_OK)
             return err;
@@ -232,6 +363,8 @@ ipc_err ipc__stream_send(struct ipc_stream *s, const void *buf, size_t len,
         if (err != IPC_OK) {
             if (done == 0)
                 return err;
+            if (s->sock) /* rare: the margin above fell short */
+                return stream_stash(s, iov);
             /* A frame begun and not finished must never be read as data:
              * the channel is done for. The reader sees a truncated frame at
              * EOF once this end closes and discards it. */
@@ -264,6 +397,8 @@ static ipc_err stream_read_some(struct ipc_stream *s, void *dst, size_t want,
             return IPC_ECLOSED;
         if (errno == EINTR)
             continue;
+        if (stream_conn_lost(errno))
+            return IPC_ECLOSED; /* the callers' EOF, with its detail */
         if (errno != EAGAIN)
             return ipc__errno(errno, "stream: read");
         ipc_err err = ipc__wait_fd(s->fd, POLLIN, dl, NULL);

@@ -20,6 +20,15 @@ struct ipc_stream {
     size_t pipe_size;   /* kernel buffer; a frame that fits is written whole */
     ipc_err broken;     /* IPC_OK, or what every later call answers */
     bool sigpipe_guard; /* SIGPIPE was SIG_DFL at init: mask it in sends */
+    /* A connected stream socket (tcp:): sends use MSG_NOSIGNAL, and a
+     * frame begun is finished by later sends (stream.c). Set by
+     * ipc__stream_init_socket. */
+    bool sock;
+    /* A socket's frame begun by a send that could not finish it without
+     * waiting past its deadline: the rest, sent before anything else. */
+    unsigned char *tail;
+    size_t tail_len, tail_off;
+    size_t room_est; /* send buffer room known free (stream_sock_fits) */
     /* Frames larger than PIPE_BUF go in one write(), waiting until the
      * pipe surely has the slots for all of it, never in pieces (FIFO: a
      * later writer must never continue a frame that a killed or timed-out
@@ -44,6 +53,10 @@ struct ipc_stream {
 };
 
 void ipc__stream_init(struct ipc_stream *s, int fd, size_t max_msg);
+/* The same for a connected stream socket; sndbuf: its send buffer
+ * (recorded as pipe_size, for the caller's reports). */
+void ipc__stream_init_socket(struct ipc_stream *s, int fd, size_t max_msg,
+                             size_t sndbuf);
 /* Grow the kernel buffer to hold a whole frame of max_msg where allowed,
  * and record its size. Failing to grow is not an error: frames larger than
  * the buffer are then written in pieces. */

@@ -3,7 +3,10 @@
  * address maker every suite uses. */
 #include "backends.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <stdio.h>
+#include <sys/socket.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -57,7 +60,26 @@ uint32_t tu_sysv_key(void)
     return key;
 }
 
-/* Copy tmpl into buf with {tmp} {name} {key} replaced. */
+/* A TCP port free at this instant: the kernel's pick for port 0 on the
+ * loopback, released again (tcp: rows; a receiver given it binds it next,
+ * and only another bind of a port in the ephemeral range in between could
+ * take it: the kernel hands ports out at random). 0 if none. */
+static unsigned tu_free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET,
+                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof sa;
+    unsigned port = 0;
+    if (fd >= 0 && bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0 &&
+        getsockname(fd, (struct sockaddr *)&sa, &len) == 0)
+        port = ntohs(sa.sin_port);
+    if (fd >= 0)
+        close(fd);
+    return port;
+}
+
+/* Copy tmpl into buf with {tmp} {name} {key} {port} replaced. */
 static void tu_expand(const char *tmpl, const char *tmp, const char *name,
                       uint32_t key, char *buf, size_t size)
 {
@@ -72,6 +94,10 @@ static void tu_expand(const char *tmpl, const char *tmp, const char *name,
             skip = 5;
         } else if (strncmp(p, "{name}", 6) == 0) {
             sub = name;
+            skip = 6;
+        } else if (strncmp(p, "{port}", 6) == 0) {
+            snprintf(keybuf, sizeof keybuf, "%u", tu_free_port());
+            sub = keybuf;
             skip = 6;
         } else if (strncmp(p, "{key}", 5) == 0) {
             snprintf(keybuf, sizeof keybuf, "0x%08x", (unsigned)key);

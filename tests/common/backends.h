@@ -22,6 +22,9 @@ enum {
     TU_S_NO_FDS = 1u << 4, /* ends hold no descriptors (SysV ids) */
     TU_S_STREAM = 1u << 5, /* a byte stream under the frames (pipe, FIFO);
                               else the kernel keeps message boundaries */
+    /* Room comes back in the peer's steps (a TCP window): taking one
+     * message from a full channel need not let one more in at once. */
+    TU_S_WINDOWED = 1u << 6,
 };
 
 /* What a row's backend legitimately does differently. */

@@ -51,6 +51,21 @@ static void ct_make_len_padded(const struct tu_row *row, char *buf, size_t size,
     buf[w] = '\0';
 }
 
+/* A {port} row (tcp:): a fresh address whose port is padded with leading
+ * zeros to len bytes after "scheme:" ("tcp:127.0.0.1:000…05555"). */
+static void ct_make_len_port(const struct tu_row *row, char *buf, size_t size,
+                             size_t len)
+{
+    char addr[128];
+    tu_row_addr(row, tu_tmpdir(), "ipcl", addr, sizeof addr, NULL);
+    const char *port = strrchr(addr, ':') + 1;
+    size_t have = strlen(addr) - strlen(row->scheme) - 1;
+    int w = snprintf(buf, size, "%.*s", (int)(port - addr), addr);
+    for (size_t i = have; i < len && (size_t)w + 1 < size; i++)
+        buf[w++] = '0';
+    snprintf(buf + w, size - (size_t)w, "%s", port);
+}
+
 /* "scheme:" + "$TMPDIR/" + "./" repeated + a unique file name, len bytes
  * after "scheme:": a long path that can be made without deep directories. */
 static void ct_make_len_dots(const struct tu_row *row, char *buf, size_t size,
@@ -129,6 +144,8 @@ void ct_naming_make_len(const struct ct_naming *nm, char *buf, size_t size,
         ct_make_len_ftok(row, buf, size, len);
     else if (strstr(row->addr, "{key}"))
         ct_make_len_key(row, buf, size, len);
+    else if (strstr(row->addr, "{port}"))
+        ct_make_len_port(row, buf, size, len);
     else if (row->name_max > CT_NAME_COMPONENT + 1 && row->fs)
         ct_make_len_dots(row, buf, size, len);
     else
@@ -177,6 +194,7 @@ const struct ct_backend *ct_backend_load(const char *scheme)
         .takes_peer_uid = s->props & TU_S_PEER_UID,
         .framed = s->props & TU_S_FRAMED,
         .no_fds = s->props & TU_S_NO_FDS,
+        .windowed = s->props & TU_S_WINDOWED,
     };
     int n = 0;
     for (const struct tu_row *r = tu_rows; r->name && n < CT_MAX_NAMINGS; r++) {

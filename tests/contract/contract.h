@@ -73,6 +73,7 @@ struct ct_backend {
                             raw (so a test can play a hostile peer) */
     bool no_fds;         /* ends hold no descriptors (SysV ids): nothing to
                             mark close-on-exec */
+    bool windowed;       /* TU_S_WINDOWED: room returns in steps */
 };
 
 /* The backend of a scheme in the table (static storage, one at a time);

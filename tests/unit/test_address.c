@@ -194,6 +194,33 @@ static void test_bad_options(void **state)
         parse_bad(bad[i]);
 }
 
+/* Text options (tcp: bind=, peer=): kept as given, each in its own slot,
+ * refused when empty, too long, given twice or holding a space. */
+static void test_text_options(void **state)
+{
+    (void)state;
+    parse_ok("tcp:[::1]:0?peer=::1/128&bind=127.0.0.1&max_msg=9");
+    assert_string_equal(addr.path, "[::1]:0");
+    assert_string_equal(ipc__addr_str(&addr, IPC_KEY_PEER), "::1/128");
+    assert_string_equal(ipc__addr_str(&addr, IPC_KEY_BIND), "127.0.0.1");
+    assert_int_equal(addr.val[IPC_KEY_MAX_MSG], 9);
+    parse_ok("tcp:h:1?peer=10.0.0.0/8");
+    assert_null(ipc__addr_str(&addr, IPC_KEY_BIND));
+    char longest[IPC_ADDR_STR_MAX + 16] = "tcp:h:1?bind=";
+    size_t n = strlen(longest);
+    memset(longest + n, 'a', IPC_ADDR_STR_MAX);
+    longest[n + IPC_ADDR_STR_MAX] = '\0';
+    parse_ok(longest);
+    assert_int_equal(strlen(ipc__addr_str(&addr, IPC_KEY_BIND)),
+                     IPC_ADDR_STR_MAX);
+    strcat(longest, "a");
+    parse_bad(longest);
+    parse_bad("tcp:h:1?bind=");
+    parse_bad("tcp:h:1?peer=a&peer=b");
+    parse_bad("tcp:h:1?peer=a b");
+    parse_bad("tcp:h:1?peer=a\tb");
+}
+
 static void test_key_names(void **state)
 {
     (void)state;
@@ -201,7 +228,8 @@ static void test_key_names(void **state)
         [IPC_KEY_CAPACITY] = "capacity", [IPC_KEY_MAX_MSG] = "max_msg",
         [IPC_KEY_MODE] = "mode",         [IPC_KEY_FD] = "fd",
         [IPC_KEY_PEER_UID] = "peer_uid", [IPC_KEY_OWNER] = "owner",
-        [IPC_KEY_SIZE] = "size",
+        [IPC_KEY_SIZE] = "size",         [IPC_KEY_BIND] = "bind",
+        [IPC_KEY_PEER] = "peer",
     };
     for (int k = 0; k < IPC_KEY_COUNT; k++) {
         assert_string_equal(ipc__key_name((enum ipc__key)k), names[k]);
@@ -209,7 +237,10 @@ static void test_key_names(void **state)
         snprintf(text, sizeof text, "x:?%s=1", names[k]);
         parse_ok(text);
         assert_int_equal(addr.keys_set, IPC_KEYBIT(k));
-        assert_int_equal(addr.val[k], 1);
+        if (k == IPC_KEY_BIND || k == IPC_KEY_PEER)
+            assert_string_equal(ipc__addr_str(&addr, k), "1");
+        else
+            assert_int_equal(addr.val[k], 1);
     }
     assert_non_null(ipc__key_name(IPC_KEY_COUNT));
 }
@@ -291,10 +322,11 @@ static void test_check(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_scheme_only), cmocka_unit_test(test_paths),
-        cmocka_unit_test(test_options),     cmocka_unit_test(test_bad_scheme),
-        cmocka_unit_test(test_bad_path),    cmocka_unit_test(test_bad_options),
-        cmocka_unit_test(test_key_names),   cmocka_unit_test(test_check),
+        cmocka_unit_test(test_scheme_only),  cmocka_unit_test(test_paths),
+        cmocka_unit_test(test_options),      cmocka_unit_test(test_bad_scheme),
+        cmocka_unit_test(test_bad_path),     cmocka_unit_test(test_bad_options),
+        cmocka_unit_test(test_key_names),    cmocka_unit_test(test_check),
+        cmocka_unit_test(test_text_options),
     };
     return cmocka_run_group_tests_name("unit.address", tests, NULL, NULL);
 }

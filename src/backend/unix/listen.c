@@ -324,24 +324,17 @@ static ipc_err unix_wait_lone(struct unix_end *ue, struct unix_conn *lone,
     return IPC_OK;
 }
 
-/* Round robin over the ready connections epoll reported: the first to
- * arrive after the one served last, else the first of all. epoll reports
- * a level-triggered set in the same order every time, so taking the first
- * would serve one busy sender alone. */
+/* Whose turn it is among the ready connections epoll reported. */
 static struct unix_conn *unix_next_turn(const struct unix_end *ue,
                                         const struct epoll_event *ev, int n)
 {
-    struct unix_conn *after = NULL, *first = NULL;
+    unsigned long ids[UNIX_EVENTS];
     for (int i = 0; i < n; i++) {
-        struct unix_conn *c = ev[i].data.ptr;
-        if (!c)
-            continue;
-        if (c->id > ue->last_id && (!after || c->id < after->id))
-            after = c;
-        if (!first || c->id < first->id)
-            first = c;
+        const struct unix_conn *c = ev[i].data.ptr;
+        ids[i] = c ? c->id : IPC_TURN_NONE;
     }
-    return after ? after : first;
+    int k = ipc__turn_next(ids, n, ue->last_id);
+    return k < 0 ? NULL : ev[k].data.ptr;
 }
 
 /* Wait for the next connection with data (or a new sender). */

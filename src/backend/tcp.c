@@ -1,0 +1,714 @@
+/* SPDX-License-Identifier: MIT */
+/* tcp: framed messages over TCP, IPv4 and IPv6; one listening receiver,
+ * senders that connect. No encryption, no authentication. */
+#include "ipc_int.h"
+#include "frame.h"
+#include "os.h"
+#include "stream.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+/*
+ * The address is "tcp:HOST:PORT": HOST an IPv4 literal, an IPv6 literal in
+ * brackets, or a name (resolved with getaddrinfo, which may block on DNS
+ * past the call's timeout: use literals where that matters). A receiver
+ * may ask for port 0; ipc_address() then gives the port the kernel chose.
+ *
+ * Framing is the byte-stream codec of stream.c (as pipe: and fifo:): a
+ * 16-byte frame.h header, then the message. A send that times out half-way
+ * through a frame breaks the sender's channel (every later send is
+ * IPC_ECLOSED) and the receiver discards the partial frame when the
+ * connection ends: never half a message.
+ *
+ * The receiver is a listening socket and an epoll set holding it and every
+ * accepted connection; epoll is also its poll descriptor. Connections are
+ * served in turns, TCP_BURST messages at most from one before the next
+ * ready one (by order of arrival) gets its turn, as the unix: receiver.
+ * Each connection keeps its own stream state, so a frame that arrives in
+ * pieces waits there while other senders are served.
+ *
+ * max_msg: the receiver never writes a byte to a sender, not even the
+ * hello with its max_msg that unix: receivers send. A TCP socket closed
+ * with bytes unread resets the connection and throws away what its send
+ * buffer still held, and a sender may close (or exit) before it could
+ * read a hello sent at accept, or even before it was accepted: its last
+ * messages would be lost. Measured: 4 senders of 150 messages each lost
+ * up to half of them that way. So a sender keeps its own max_msg, and a
+ * frame longer than the receiver's is skipped by the receiver, whole,
+ * and reported there once as IPC_EPROTO; the stream stays in sync. Open
+ * both ends with the same max_msg.
+ *
+ * A vanished peer. A sender looks at its socket before each send (one
+ * non-blocking peek): the receiver's FIN or RST is IPC_ECLOSED at once. A
+ * peer that vanished without a word (host down, link cut) is found by
+ * keepalive on an idle connection, TCP_KEEP_IDLE_S + TCP_KEEP_CNT *
+ * TCP_KEEP_INTVL_S = 25 s, and by TCP_USER_TIMEOUT (TCP_USER_TIMEOUT_MS,
+ * 30 s) on one with data unacknowledged: the connection then fails with
+ * ETIMEDOUT, which is IPC_ECLOSED for a sender and a dropped connection for
+ * the receiver. Before that bound, sends fill the socket buffers and then
+ * wait out their own timeouts.
+ *
+ * Who may connect: peer=ADDR[/PREFIX] on the receiver closes, at accept,
+ * connections from other addresses; bind=ADDR on a sender chooses the
+ * address it connects from. Neither is authentication: source addresses
+ * can be forged on most networks. The kernel's loopback and firewall are
+ * the only real fences; see the README.
+ */
+
+#define TCP_MAX_MSG_DEFAULT (64u * 1024)
+#define TCP_MAX_MSG_MAX     (64u * 1024 * 1024)
+/* "[" + a 253-byte name + "]:65535", with room. */
+#define TCP_NAME_MAX        300
+#define TCP_BURST           32
+#define TCP_EVENTS          16
+#define TCP_KEEP_IDLE_S     10
+#define TCP_KEEP_INTVL_S    5
+#define TCP_KEEP_CNT        3
+#define TCP_USER_TIMEOUT_MS 30000
+/* Out of descriptors: retry the paused listener after this much. */
+#define TCP_RESUME_MS 50
+
+struct tcp_conn {
+    struct ipc_stream st;
+    unsigned long id; /* order of arrival: turns go by it */
+    struct tcp_conn *next;
+};
+
+struct tcp_net {
+    int family;
+    unsigned char addr[16];
+    unsigned prefix; /* bits that must match */
+};
+
+struct tcp_end {
+    int fd;               /* listener (receiver) or connected socket (sender) */
+    int epfd;             /* receiver: listener + connections; else -1 */
+    struct ipc_stream st; /* sender */
+    bool st_made;
+    struct tcp_conn *conns;
+    struct tcp_conn *cur;
+    unsigned burst;
+    unsigned long next_id, last_id;
+    bool paused; /* out of descriptors: the listener is out of the set */
+    bool filter; /* peer= given */
+    struct tcp_net peer;
+};
+
+static struct tcp_end *tcp_priv(const ipc_channel *ch)
+{
+    return ipc__priv(ch);
+}
+
+/* ------------------------------------------------------------ addresses */
+
+/* "HOST:PORT" or "[V6]:PORT" into host and port; IPC_EINVAL otherwise. */
+static ipc_err tcp_split(const char *path, char *host, size_t hsize, char *port)
+{
+    const char *colon = strrchr(path, ':');
+    const char *h = path, *hend = colon;
+    if (path[0] == '[') {
+        h = path + 1;
+        hend = strchr(path, ']');
+        if (!hend || hend[1] != ':')
+            return ipc__fail(IPC_EINVAL, "tcp: %s: expected [IPV6]:PORT", path);
+        colon = hend + 1;
+    } else if (colon && memchr(path, ':', (size_t)(colon - path))) {
+        return ipc__fail(IPC_EINVAL,
+                         "tcp: %s: an IPv6 address goes in brackets, "
+                         "tcp:[::1]:PORT",
+                         path);
+    }
+    if (!colon || hend == h || (size_t)(hend - h) >= hsize)
+        return ipc__fail(IPC_EINVAL, "tcp: %s: expected HOST:PORT", path);
+    /* Leading zeros are allowed ("tcp:h:00080"); the value is checked. */
+    const char *digits = colon + 1;
+    size_t plen = strlen(digits);
+    while (plen > 1 && digits[0] == '0') {
+        digits++;
+        plen--;
+    }
+    if (plen == 0 || plen > 5 || strspn(digits, "0123456789") != plen ||
+        atoi(digits) > 65535)
+        return ipc__fail(IPC_EINVAL, "tcp: %s: the port is 0 to 65535", path);
+    memcpy(host, h, (size_t)(hend - h));
+    host[hend - h] = '\0';
+    memcpy(port, digits, plen + 1);
+    return IPC_OK;
+}
+
+/* Resolve an address's HOST:PORT for a socket type. */
+static ipc_err tcp_resolve(const char *scheme, const char *path, int socktype,
+                           bool passive, struct addrinfo **out)
+{
+    char host[TCP_NAME_MAX], port[8];
+    ipc_err err = tcp_split(path, host, sizeof host, port);
+    if (err != IPC_OK)
+        return err;
+    struct addrinfo hints = {.ai_socktype = socktype,
+                             .ai_flags =
+                                 AI_NUMERICSERV | (passive ? AI_PASSIVE : 0)};
+    int rc = getaddrinfo(host, port, &hints, out);
+    if (rc == EAI_SYSTEM)
+        return ipc__errno(errno, "%s: resolving %s", scheme, host);
+    if (rc != 0)
+        return ipc__fail(IPC_ENOENT, "%s: %s: %s", scheme, host,
+                         gai_strerror(rc));
+    return IPC_OK;
+}
+
+/* peer=ADDR[/PREFIX]: a literal and a prefix length. */
+static ipc_err tcp_parse_net(const char *text, struct tcp_net *net)
+{
+    char a[IPC_ADDR_STR_MAX + 1];
+    snprintf(a, sizeof a, "%s", text);
+    char *slash = strchr(a, '/');
+    if (slash)
+        *slash = '\0';
+    net->family = strchr(a, ':') ? AF_INET6 : AF_INET;
+    unsigned bits = net->family == AF_INET6 ? 128 : 32;
+    net->prefix = bits;
+    if (inet_pton(net->family, a, net->addr) != 1)
+        return ipc__fail(IPC_EINVAL,
+                         "tcp: peer=%s: not an IPv4 or IPv6 address", text);
+    if (slash) {
+        size_t n = strlen(slash + 1);
+        if (n == 0 || n > 3 || strspn(slash + 1, "0123456789") != n ||
+            (unsigned)atoi(slash + 1) > bits)
+            return ipc__fail(IPC_EINVAL, "tcp: peer=%s: the prefix is 0 to %u",
+                             text, bits);
+        net->prefix = (unsigned)atoi(slash + 1);
+    }
+    return IPC_OK;
+}
+
+static bool tcp_net_match(const struct tcp_net *net,
+                          const struct sockaddr_storage *ss)
+{
+    const unsigned char *a;
+    if (ss->ss_family != net->family)
+        return false;
+    if (net->family == AF_INET)
+        a = (const unsigned char *)&((const struct sockaddr_in *)ss)->sin_addr;
+    else
+        a = ((const struct sockaddr_in6 *)ss)->sin6_addr.s6_addr;
+    unsigned full = net->prefix / 8, rest = net->prefix % 8;
+    if (memcmp(a, net->addr, full) != 0)
+        return false;
+    unsigned char mask = (unsigned char)(0xff00u >> rest);
+    return rest == 0 || ((a[full] ^ net->addr[full]) & mask) == 0;
+}
+
+/* "tcp:HOST:PORT" of a socket address, brackets around IPv6, then the
+ * options the end was opened with. */
+static ipc_err tcp_format(const char *scheme, const struct sockaddr_storage *ss,
+                          const char *query, char *buf, size_t size)
+{
+    char host[INET6_ADDRSTRLEN];
+    unsigned port;
+    int n;
+    if (ss->ss_family == AF_INET6) {
+        const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)ss;
+        inet_ntop(AF_INET6, &s6->sin6_addr, host, sizeof host);
+        port = ntohs(s6->sin6_port);
+        n = snprintf(buf, size, "%s:[%s]:%u%s", scheme, host, port, query);
+    } else {
+        const struct sockaddr_in *s4 = (const struct sockaddr_in *)ss;
+        inet_ntop(AF_INET, &s4->sin_addr, host, sizeof host);
+        port = ntohs(s4->sin_port);
+        n = snprintf(buf, size, "%s:%s:%u%s", scheme, host, port, query);
+    }
+    if (n < 0 || (size_t)n >= size)
+        return ipc__fail(IPC_EMSGSIZE, "ipc_address: %d bytes needed", n + 1);
+    return IPC_OK;
+}
+
+/* ------------------------------------------------------------- sockets */
+
+/* Low latency, and a bound on how long a dead peer goes unnoticed (see the
+ * top). Linux names; elsewhere what the system has. */
+static void tcp_tune(int fd)
+{
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one);
+#ifdef TCP_KEEPIDLE
+    int idle = TCP_KEEP_IDLE_S, intvl = TCP_KEEP_INTVL_S, cnt = TCP_KEEP_CNT;
+    setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof idle);
+    setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof intvl);
+    setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof cnt);
+#endif
+#ifdef TCP_USER_TIMEOUT
+    unsigned ut = TCP_USER_TIMEOUT_MS;
+    setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &ut, sizeof ut);
+#endif
+}
+
+/* A send buffer for two frames of max_msg where the OS allows (so that a
+ * frame is written whole once it fits); its size as the kernel counts. */
+static size_t tcp_sndbuf(int fd, size_t max_msg)
+{
+    int have = 0;
+    socklen_t len = sizeof have;
+    getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &have, &len);
+    size_t want = 2 * (max_msg + IPC_FRAME_HDR);
+    if (have > 0 && (size_t)have / 4 * 3 < want && want < INT32_MAX / 2) {
+        int ask = (int)want; /* the kernel doubles it */
+        setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &ask, sizeof ask);
+        len = sizeof have;
+        getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &have, &len);
+    }
+    return have > 0 ? (size_t)have : 0;
+}
+
+static int tcp_socket(int family, unsigned flags)
+{
+    int type = SOCK_STREAM | SOCK_NONBLOCK;
+    if (!(flags & IPC_F_INHERIT))
+        type |= SOCK_CLOEXEC;
+    return socket(family, type, 0);
+}
+
+/* ------------------------------------------------------------ receiver */
+
+static ipc_err tcp_listen_on(ipc_channel *ch, const struct addrinfo *ai,
+                             unsigned flags)
+{
+    struct tcp_end *te = tcp_priv(ch);
+    if ((te->fd = tcp_socket(ai->ai_family, flags)) < 0)
+        return ipc__errno(errno, "tcp: socket");
+    int one = 1;
+    /* Rebind at once after a receiver closed (TIME_WAIT); a live
+     * listener still holds the port. */
+    setsockopt(te->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (ai->ai_family == AF_INET6)
+        setsockopt(te->fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+    if (bind(te->fd, ai->ai_addr, ai->ai_addrlen) < 0) {
+        if (errno == EADDRINUSE)
+            return ipc__fail(IPC_EEXIST, "tcp: %s: the port is in use",
+                             ch->address);
+        return ipc__errno(errno, "tcp: bind %s", ch->address);
+    }
+    if (listen(te->fd, SOMAXCONN) < 0)
+        return ipc__errno(errno, "tcp: listen %s", ch->address);
+    return IPC_OK;
+}
+
+static ipc_err tcp_listen(ipc_channel *ch, const struct ipc_addr *addr,
+                          unsigned flags)
+{
+    struct tcp_end *te = tcp_priv(ch);
+    if (!(flags & IPC_F_CREATE))
+        return ipc__fail(IPC_EINVAL,
+                         "tcp: %s: the receiver listens, so it "
+                         "creates the channel (IPC_F_CREATE)",
+                         addr->path);
+    const char *peer = ipc__addr_str(addr, IPC_KEY_PEER);
+    ipc_err err = IPC_OK;
+    if (peer && (err = tcp_parse_net(peer, &te->peer)) != IPC_OK)
+        return err;
+    te->filter = peer != NULL;
+    struct addrinfo *ai;
+    if ((err = tcp_resolve("tcp", addr->path, SOCK_STREAM, true, &ai)) !=
+        IPC_OK)
+        return err;
+    err = tcp_listen_on(ch, ai, flags);
+    freeaddrinfo(ai);
+    if (err != IPC_OK)
+        return err;
+    int cloexec = (flags & IPC_F_INHERIT) ? 0 : EPOLL_CLOEXEC;
+    if ((te->epfd = epoll_create1(cloexec)) < 0)
+        return ipc__errno(errno, "tcp: epoll_create1");
+    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
+    if (epoll_ctl(te->epfd, EPOLL_CTL_ADD, te->fd, &ev) < 0)
+        return ipc__errno(errno, "tcp: epoll_ctl");
+    /* New senders can always come: the receiver never hears "closed". */
+    ch->caps &= ~(unsigned)(IPC_CAP_PEER_CLOSED | IPC_CAP_DUPLEX);
+    return IPC_OK;
+}
+
+static ipc_err tcp_add_conn(ipc_channel *ch, int fd)
+{
+    struct tcp_end *te = tcp_priv(ch);
+    struct tcp_conn *c = calloc(1, sizeof *c);
+    if (!c) {
+        close(fd);
+        return IPC_OK; /* refused like an unwanted peer; others go on */
+    }
+    tcp_tune(fd);
+    ipc__stream_init_socket(&c->st, fd, ch->max_msg, 0);
+    c->st.skip_max = TCP_MAX_MSG_MAX;
+    c->id = te->next_id++;
+    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = c};
+    if (epoll_ctl(te->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+        ipc__stream_close(&c->st);
+        free(c);
+        return IPC_OK;
+    }
+    c->next = te->conns;
+    te->conns = c;
+    return IPC_OK;
+}
+
+/* Accept every waiting sender; those peer= refuses are closed at once. */
+static ipc_err tcp_accept(ipc_channel *ch)
+{
+    struct tcp_end *te = tcp_priv(ch);
+    for (;;) {
+        struct sockaddr_storage ss;
+        socklen_t sl = sizeof ss;
+        int fd = accept4(te->fd, (struct sockaddr *)&ss, &sl,
+                         SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == EINTR || errno == ECONNABORTED)
+                continue;
+            if (errno == EAGAIN)
+                return IPC_OK;
+            if (errno == EMFILE || errno == ENFILE) {
+                /* Out of descriptors: stop watching the listener, or every
+                 * wait would spin on it; retried after TCP_RESUME_MS. */
+                epoll_ctl(te->epfd, EPOLL_CTL_DEL, te->fd, NULL);
+                te->paused = true;
+                return IPC_OK;
+            }
+            return ipc__errno(errno, "tcp: accept");
+        }
+        if (te->filter && !tcp_net_match(&te->peer, &ss)) {
+            close(fd);
+            continue;
+        }
+        tcp_add_conn(ch, fd);
+    }
+}
+
+static void tcp_drop(struct tcp_end *te, struct tcp_conn *gone)
+{
+    for (struct tcp_conn **p = &te->conns; *p; p = &(*p)->next) {
+        if (*p == gone) {
+            *p = gone->next;
+            break;
+        }
+    }
+    if (te->cur == gone)
+        te->cur = NULL;
+    epoll_ctl(te->epfd, EPOLL_CTL_DEL, gone->st.fd, NULL);
+    ipc__stream_close(&gone->st);
+    free(gone);
+    if (te->paused) {
+        /* A descriptor came free: watch the listener again. */
+        struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
+        te->paused = epoll_ctl(te->epfd, EPOLL_CTL_ADD, te->fd, &ev) < 0;
+    }
+}
+
+/* Whose turn it is among the ready connections epoll reported. */
+static struct tcp_conn *tcp_next_turn(const struct tcp_end *te,
+                                      const struct epoll_event *ev, int n)
+{
+    unsigned long ids[TCP_EVENTS];
+    for (int i = 0; i < n; i++) {
+        const struct tcp_conn *c = ev[i].data.ptr;
+        ids[i] = c ? c->id : IPC_TURN_NONE;
+    }
+    int k = ipc__turn_next(ids, n, te->last_id);
+    return k < 0 ? NULL : ev[k].data.ptr;
+}
+
+static ipc_err tcp_wait(ipc_channel *ch, const struct ipc_deadline *dl)
+{
+    struct tcp_end *te = tcp_priv(ch);
+    struct epoll_event ev[TCP_EVENTS];
+    for (;;) {
+        if (te->paused) {
+            struct epoll_event lev = {.events = EPOLLIN, .data.ptr = NULL};
+            te->paused = epoll_ctl(te->epfd, EPOLL_CTL_ADD, te->fd, &lev) < 0;
+        }
+        int ms = ipc__deadline_poll_ms(dl);
+        if (te->paused && (ms < 0 || ms > TCP_RESUME_MS))
+            ms = TCP_RESUME_MS;
+        int n = epoll_wait(te->epfd, ev, TCP_EVENTS, ms);
+        if (n < 0 && errno != EINTR)
+            return ipc__errno(errno, "tcp: epoll_wait");
+        struct tcp_conn *next = tcp_next_turn(te, ev, n > 0 ? n : 0);
+        for (int i = 0; i < n; i++) {
+            ipc_err err;
+            if (!ev[i].data.ptr && (err = tcp_accept(ch)) != IPC_OK)
+                return err;
+        }
+        if (next) {
+            te->cur = next;
+            te->burst = 0;
+            te->last_id = next->id;
+            return IPC_OK;
+        }
+        if (n <= 0 && (dl->nonblock || ipc__deadline_expired(dl)))
+            return ipc__deadline_err(dl);
+    }
+}
+
+static ipc_err tcp_recv(ipc_channel *ch, void *buf, size_t cap, size_t *len,
+                        unsigned *prio, const struct ipc_deadline *dl)
+{
+    static const struct ipc_deadline now = {.at_ns = 0, .nonblock = true};
+    struct tcp_end *te = tcp_priv(ch);
+    for (;;) {
+        struct tcp_conn *c = te->cur;
+        if (c && te->burst < TCP_BURST) {
+            ipc_err err = ipc__stream_recv(&c->st, buf, cap, len, prio, &now);
+            if (err == IPC_OK || err == IPC_EMSGSIZE ||
+                (err == IPC_EPROTO && !c->st.broken)) {
+                te->burst += err != IPC_EMSGSIZE;
+                return err; /* EPROTO: a too long frame skipped */
+            }
+            if (err != IPC_EAGAIN && err != IPC_ECLOSED && !c->st.broken)
+                return err;
+            if (err != IPC_EAGAIN) {
+                /* Gone, or garbage after which no frame can be found:
+                 * the connection is closed; garbage is said once. */
+                tcp_drop(te, c);
+                if (err != IPC_ECLOSED)
+                    return err;
+            }
+        }
+        te->cur = NULL;
+        ipc_err err = tcp_wait(ch, dl);
+        if (err != IPC_OK)
+            return err;
+    }
+}
+
+/* -------------------------------------------------------------- sender */
+
+/* Connect to one of the resolved addresses within the deadline. */
+static ipc_err tcp_connect_one(struct tcp_end *te, const struct addrinfo *ai,
+                               const char *bind_to, unsigned flags,
+                               const struct ipc_deadline *dl)
+{
+    if ((te->fd = tcp_socket(ai->ai_family, flags)) < 0)
+        return ipc__errno(errno, "tcp: socket");
+    if (bind_to) {
+        char path[IPC_ADDR_STR_MAX + 8];
+        snprintf(path, sizeof path, strchr(bind_to, ':') ? "[%s]:0" : "%s:0",
+                 bind_to);
+        struct addrinfo *bi;
+        ipc_err err = tcp_resolve("tcp", path, SOCK_STREAM, true, &bi);
+        if (err != IPC_OK)
+            return err;
+        int rc = bi->ai_family == ai->ai_family
+                     ? bind(te->fd, bi->ai_addr, bi->ai_addrlen)
+                     : (errno = EAFNOSUPPORT, -1);
+        freeaddrinfo(bi);
+        if (rc < 0)
+            return ipc__errno(errno, "tcp: bind=%s", bind_to);
+    }
+    if (connect(te->fd, ai->ai_addr, ai->ai_addrlen) == 0)
+        return IPC_OK;
+    if (errno != EINPROGRESS && errno != EINTR)
+        return ipc__errno(errno, "tcp: connect");
+    ipc_err err = ipc__wait_fd(te->fd, POLLOUT, dl, NULL);
+    if (err != IPC_OK)
+        return ipc__fail(err, "tcp: no connection within the timeout");
+    int soerr = 0;
+    socklen_t len = sizeof soerr;
+    getsockopt(te->fd, SOL_SOCKET, SO_ERROR, &soerr, &len);
+    if (soerr == ECONNREFUSED)
+        return ipc__fail(IPC_ENOENT, "tcp: nobody listens there");
+    return soerr ? ipc__errno(soerr, "tcp: connect") : IPC_OK;
+}
+
+static ipc_err tcp_connect(ipc_channel *ch, const struct ipc_addr *addr,
+                           unsigned flags, const struct ipc_deadline *dl)
+{
+    struct tcp_end *te = tcp_priv(ch);
+    if (flags & IPC_F_CREATE)
+        return ipc__fail(IPC_EINVAL,
+                         "tcp: %s: a sender cannot create a channel; its "
+                         "receiver listens",
+                         addr->path);
+    struct addrinfo *res;
+    ipc_err err = tcp_resolve("tcp", addr->path, SOCK_STREAM, false, &res);
+    if (err != IPC_OK)
+        return err;
+    err = IPC_ENOENT;
+    for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
+        if (te->fd >= 0)
+            close(te->fd);
+        te->fd = -1;
+        err = tcp_connect_one(te, ai, ipc__addr_str(addr, IPC_KEY_BIND), flags,
+                              dl);
+        /* A refusal tries the next address; a timeout ends the open. */
+        if (err != IPC_ENOENT && err != IPC_ECLOSED)
+            break;
+    }
+    freeaddrinfo(res);
+    if (err == IPC_ECLOSED || err == IPC_ENOENT)
+        return ipc__fail(IPC_ENOENT, "tcp: %s: nobody listens there",
+                         addr->path);
+    if (err != IPC_OK)
+        return err;
+    tcp_tune(te->fd);
+    size_t sndbuf = tcp_sndbuf(te->fd, ch->max_msg);
+    ipc__stream_init_socket(&te->st, te->fd, ch->max_msg, sndbuf);
+    te->st_made = true;
+    ch->caps &= ~(unsigned)IPC_CAP_DUPLEX;
+    ch->buffer_bytes = sndbuf;
+    return IPC_OK;
+}
+
+/* Before a send: has the receiver gone (FIN or reset)? One non-blocking
+ * peek; a libipc receiver never sends a byte, so anything else is a peer
+ * that is not one. */
+static ipc_err tcp_check_receiver(const ipc_channel *ch)
+{
+    const struct tcp_end *te = tcp_priv(ch);
+    unsigned char b;
+    ssize_t n;
+    do
+        n = recv(te->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+    while (n < 0 && errno == EINTR);
+    if (n < 0 && errno == EAGAIN)
+        return IPC_OK;
+    if (n == 0)
+        return ipc__fail(IPC_ECLOSED, "tcp: the receiver is gone");
+    if (n < 0)
+        return ipc__fail(IPC_ECLOSED, "tcp: the connection is lost (%s)",
+                         strerror(errno));
+    return ipc__fail(IPC_EPROTO, "tcp: the peer sends bytes: not a libipc "
+                                 "receiver");
+}
+
+static ipc_err tcp_send(ipc_channel *ch, const void *buf, size_t len,
+                        unsigned prio, const struct ipc_deadline *dl)
+{
+    (void)len;
+    ipc_err err = tcp_check_receiver(ch);
+    if (err != IPC_OK)
+        return err;
+    return ipc__stream_send(&tcp_priv(ch)->st, buf, len, prio, dl);
+}
+
+/* A port is held by its receiver alone and goes with it: there is nothing
+ * to remove. IPC_ENOENT if the port is free, IPC_EBUSY if a receiver (of
+ * any kind) holds it. */
+static ipc_err tcp_unlink(const struct ipc_addr *addr)
+{
+    struct addrinfo *ai;
+    ipc_err err = tcp_resolve("tcp", addr->path, SOCK_STREAM, true, &ai);
+    if (err != IPC_OK)
+        return err;
+    int fd = tcp_socket(ai->ai_family, 0), one = 1, rc = -1, saved = EMFILE;
+    if (fd >= 0) {
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+        rc = bind(fd, ai->ai_addr, ai->ai_addrlen);
+        saved = errno;
+        close(fd);
+    }
+    freeaddrinfo(ai);
+    if (rc == 0)
+        return ipc__fail(IPC_ENOENT, "tcp: %s: nobody listens there",
+                         addr->path);
+    if (saved == EADDRINUSE)
+        return ipc__fail(IPC_EBUSY,
+                         "tcp: %s: a port is freed only by "
+                         "closing its receiver",
+                         addr->path);
+    return ipc__errno(saved, "tcp: %s", addr->path);
+}
+
+/* ---------------------------------------------------------- the end */
+
+static ipc_err tcp_open(ipc_channel *ch, const struct ipc_addr *addr,
+                        unsigned flags, const struct ipc_deadline *dl)
+{
+    struct tcp_end *te = tcp_priv(ch);
+    te->fd = te->epfd = -1;
+    if ((flags & IPC_F_DUPLEX) == IPC_F_DUPLEX)
+        return ipc__fail(IPC_ENOTSUP,
+                         "tcp: an end either receives (and listens) or sends");
+    ch->capacity = 0;
+    ch->buffer_bytes = 0;
+    if (flags & IPC_F_RECV)
+        return tcp_listen(ch, addr, flags);
+    return tcp_connect(ch, addr, flags, dl);
+}
+
+static void tcp_close(ipc_channel *ch)
+{
+    struct tcp_end *te = tcp_priv(ch);
+    while (te->conns) {
+        struct tcp_conn *c = te->conns;
+        te->conns = c->next;
+        ipc__stream_close(&c->st);
+        free(c);
+    }
+    if (te->st_made) {
+        /* Bytes unread at close make TCP reset the connection, which
+         * throws away what the send buffer still holds: a libipc receiver
+         * sends none, but a hostile one might. */
+        unsigned char sink[64];
+        while (recv(te->fd, sink, sizeof sink, MSG_DONTWAIT) > 0)
+            ;
+        ipc__stream_close(&te->st); /* closes te->fd */
+    } else if (te->fd >= 0)
+        close(te->fd);
+    if (te->epfd >= 0)
+        close(te->epfd);
+    te->fd = te->epfd = -1;
+    te->st_made = false;
+}
+
+static ipc_err tcp_pollfd(const ipc_channel *ch, int *fd)
+{
+    const struct tcp_end *te = tcp_priv(ch);
+    *fd = te->epfd >= 0 ? te->epfd : te->fd;
+    return IPC_OK;
+}
+
+/* The receiver's real address (the port the kernel chose for port 0); a
+ * sender's, the receiver it is connected to. */
+static ipc_err tcp_address(const ipc_channel *ch, char *buf, size_t size)
+{
+    const struct tcp_end *te = tcp_priv(ch);
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    int rc = te->epfd >= 0 ? getsockname(te->fd, (struct sockaddr *)&ss, &len)
+                           : getpeername(te->fd, (struct sockaddr *)&ss, &len);
+    if (rc < 0)
+        return ipc__errno(errno, "tcp: the socket's address");
+    const char *query = ch->address ? strchr(ch->address, '?') : NULL;
+    return tcp_format("tcp", &ss, query ? query : "", buf, size);
+}
+
+const struct ipc_backend ipc__backend_tcp = {
+    .scheme = "tcp",
+    .caps = IPC_CAP_NAMED | IPC_CAP_MULTI_SENDER | IPC_CAP_POLLABLE |
+            IPC_CAP_PEER_CLOSED,
+    .keys = IPC_KEYBIT(IPC_KEY_MAX_MSG) | IPC_KEYBIT(IPC_KEY_BIND) |
+            IPC_KEYBIT(IPC_KEY_PEER),
+    .named_keys = IPC_KEYBIT(IPC_KEY_BIND) | IPC_KEYBIT(IPC_KEY_PEER),
+    .priv_size = sizeof(struct tcp_end),
+    .limits =
+        {
+            .max_msg_default = TCP_MAX_MSG_DEFAULT,
+            .max_msg_max = TCP_MAX_MSG_MAX,
+            .name_max = TCP_NAME_MAX,
+        },
+    .path_required = true,
+    .open = tcp_open,
+    .close = tcp_close,
+    .unlink = tcp_unlink,
+    .send = tcp_send,
+    .recv = tcp_recv,
+    .pollfd = tcp_pollfd,
+    .address = tcp_address,
+};
