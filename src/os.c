@@ -308,16 +308,20 @@ ipc_err ipc__lock_dir(const char *scheme, const char *path,
     return IPC_OK;
 }
 
-int ipc__turn_next(const unsigned long *ids, int n, unsigned long last_id)
+#if IPC_HAVE_EPOLL
+void *ipc__turn_next(const struct epoll_event *ev, int n,
+                     unsigned long last_id)
 {
-    int after = -1, first = -1;
+    const struct ipc_turn *after = NULL, *first = NULL;
     for (int i = 0; i < n; i++) {
-        if (ids[i] == IPC_TURN_NONE)
+        const struct ipc_turn *t = ev[i].data.ptr;
+        if (!t)
             continue;
-        if (ids[i] > last_id && (after < 0 || ids[i] < ids[after]))
-            after = i;
-        if (first < 0 || ids[i] < ids[first])
-            first = i;
+        if (t->id > last_id && (!after || t->id < after->id))
+            after = t;
+        if (!first || t->id < first->id)
+            first = t;
     }
-    return after >= 0 ? after : first;
+    return (void *)(after ? after : first);
 }
+#endif

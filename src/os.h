@@ -98,13 +98,20 @@ bool ipc__lock_judged(int fd, const char *path);
 ipc_err ipc__lock_dir(const char *scheme, const char *path,
                       const struct ipc_deadline *dl, int *fd_out);
 
-/* Round robin for a receiver serving connections in turns (unix:, tcp:):
- * of the ready ones, ids[0..n) in order of arrival (IPC_TURN_NONE for an
- * entry that is no connection), the index of the first to arrive after
- * last_id, else of the first of all; -1 if none. epoll lists a level-
+#if IPC_HAVE_EPOLL
+#include <sys/epoll.h>
+/* Round robin for a receiver serving connections in turns (unix:, tcp:).
+ * Each connection struct begins with a struct ipc_turn (ids in order of
+ * arrival) and is the data.ptr of its epoll entry; NULL data.ptr is the
+ * listener. Of the n ready entries, the connection that arrived first after
+ * last_id, else the first of all; NULL if none. epoll lists a level-
  * triggered set in the same order each time, so taking the first would
  * serve one busy sender alone. */
-#define IPC_TURN_NONE ((unsigned long)-1)
-int ipc__turn_next(const unsigned long *ids, int n, unsigned long last_id);
+struct ipc_turn {
+    unsigned long id;
+};
+void *ipc__turn_next(const struct epoll_event *ev, int n,
+                     unsigned long last_id);
+#endif
 
 #endif /* IPC_OS_H */

@@ -80,8 +80,8 @@
 #define TCP_RESUME_MS 50
 
 struct tcp_conn {
+    struct ipc_turn turn; /* first: ipc__turn_next reads it */
     struct ipc_stream st;
-    unsigned long id; /* order of arrival: turns go by it */
     struct tcp_conn *next;
 };
 
@@ -348,7 +348,7 @@ static ipc_err tcp_add_conn(ipc_channel *ch, int fd)
     tcp_tune(fd);
     ipc__stream_init_socket(&c->st, fd, ch->max_msg, 0);
     c->st.skip_max = TCP_MAX_MSG_MAX;
-    c->id = te->next_id++;
+    c->turn.id = te->next_id++;
     struct epoll_event ev = {.events = EPOLLIN, .data.ptr = c};
     if (epoll_ctl(te->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
         ipc__stream_close(&c->st);
@@ -415,13 +415,7 @@ static void tcp_drop(struct tcp_end *te, struct tcp_conn *gone)
 static struct tcp_conn *tcp_next_turn(const struct tcp_end *te,
                                       const struct epoll_event *ev, int n)
 {
-    unsigned long ids[TCP_EVENTS];
-    for (int i = 0; i < n; i++) {
-        const struct tcp_conn *c = ev[i].data.ptr;
-        ids[i] = c ? c->id : IPC_TURN_NONE;
-    }
-    int k = ipc__turn_next(ids, n, te->last_id);
-    return k < 0 ? NULL : ev[k].data.ptr;
+    return ipc__turn_next(ev, n, te->last_id);
 }
 
 static ipc_err tcp_wait(ipc_channel *ch, const struct ipc_deadline *dl)
@@ -448,7 +442,7 @@ static ipc_err tcp_wait(ipc_channel *ch, const struct ipc_deadline *dl)
         if (next) {
             te->cur = next;
             te->burst = 0;
-            te->last_id = next->id;
+            te->last_id = next->turn.id;
             return IPC_OK;
         }
         if (n <= 0 && (dl->nonblock || ipc__deadline_expired(dl)))

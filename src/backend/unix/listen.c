@@ -233,7 +233,7 @@ static ipc_err unix_accept(struct unix_end *ue)
         ipc__unix_send_hello(ue, fd);
         c->fd = fd;
         c->in_epoll = false;
-        c->id = ue->next_id++;
+        c->turn.id = ue->next_id++;
         pthread_mutex_lock(&ue->lock);
         /* A second sender (or a handed-out poll descriptor): from now on
          * every connection is in the epoll set. */
@@ -290,7 +290,7 @@ static void unix_take_turn(struct unix_end *ue, struct unix_conn *c)
 {
     ue->cur = c;
     ue->burst = 0;
-    ue->last_id = c->id;
+    ue->last_id = c->turn.id;
 }
 
 /* At most one sender and no poll descriptor handed out: wait with poll()
@@ -326,15 +326,9 @@ static ipc_err unix_wait_lone(struct unix_end *ue, struct unix_conn *lone,
 
 /* Whose turn it is among the ready connections epoll reported. */
 static struct unix_conn *unix_next_turn(const struct unix_end *ue,
-                                        const struct epoll_event *ev, int n)
+                                      const struct epoll_event *ev, int n)
 {
-    unsigned long ids[UNIX_EVENTS];
-    for (int i = 0; i < n; i++) {
-        const struct unix_conn *c = ev[i].data.ptr;
-        ids[i] = c ? c->id : IPC_TURN_NONE;
-    }
-    int k = ipc__turn_next(ids, n, ue->last_id);
-    return k < 0 ? NULL : ev[k].data.ptr;
+    return ipc__turn_next(ev, n, ue->last_id);
 }
 
 /* Wait for the next connection with data (or a new sender). */

@@ -9,9 +9,6 @@
 #include "os.h"
 #include "frame.h"
 
-#include "os.h"
-#include "frame.h"
-
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -89,10 +86,10 @@
 #define UNIX_RESUME_MAX_NS (100L * 1000000)
 
 struct unix_conn {
+    struct ipc_turn turn; /* first: ipc__turn_next reads it */
     int fd;
     uid_t uid;
-    bool in_epoll;    /* registered in the receiver's epoll set */
-    unsigned long id; /* order of arrival: turns go by it */
+    bool in_epoll; /* registered in the receiver's epoll set */
     struct unix_conn *next;
 };
 
