@@ -392,6 +392,76 @@ const struct bx_ops bx_raw_unix = {
     .close = raw_close_role,
 };
 
+/* ------------------------------------------- plain: as users write them */
+
+/* The loops a user writes who needs no framing: messages of a size both
+ * sides know, a blocking write() and read() of exactly that (pipe), one
+ * send() and recv() a message (SOCK_SEQPACKET). No header, no check: the
+ * fastest honest baseline, one system call a message each way. */
+static int raw_plain_pipe_send(struct bx *x, int dir, const void *buf,
+                               size_t len)
+{
+    size_t done = 0;
+    while (done < len) {
+        ssize_t n = write(x->fd[dir][0], (const char *)buf + done, len - done);
+        if (n < 0 && errno != EINTR)
+            return bx_errno(x, "raw: write");
+        if (n > 0)
+            done += (size_t)n;
+    }
+    return BX_OK;
+}
+
+static int raw_plain_pipe_recv(struct bx *x, int dir, void *buf, size_t cap,
+                               size_t *len)
+{
+    (void)cap;
+    *len = x->size;
+    return raw_read_full(x, x->fd[dir][1], buf, x->size);
+}
+
+const struct bx_ops bx_raw_pipe_plain = {
+    .prepare = raw_pipe_prepare,
+    .parent_close = raw_parent_close,
+    .create = raw_pipe_create,
+    .connect = raw_nothing,
+    .send = raw_plain_pipe_send,
+    .recv = raw_plain_pipe_recv,
+    .close = raw_close_role,
+};
+
+static int raw_plain_unix_send(struct bx *x, int dir, const void *buf,
+                               size_t len)
+{
+    while (send(x->fd[dir][0], buf, len, MSG_NOSIGNAL) < 0)
+        if (errno != EINTR)
+            return bx_errno(x, "raw: send");
+    return BX_OK;
+}
+
+static int raw_plain_unix_recv(struct bx *x, int dir, void *buf, size_t cap,
+                               size_t *len)
+{
+    ssize_t n;
+    do
+        n = recv(x->fd[dir][1], buf, cap, 0);
+    while (n < 0 && errno == EINTR);
+    if (n < 0)
+        return bx_errno(x, "raw: recv");
+    *len = (size_t)n;
+    return BX_OK;
+}
+
+const struct bx_ops bx_raw_unix_plain = {
+    .prepare = raw_unix_prepare,
+    .parent_close = raw_parent_close,
+    .create = raw_pipe_create,
+    .connect = raw_nothing,
+    .send = raw_plain_unix_send,
+    .recv = raw_plain_unix_recv,
+    .close = raw_close_role,
+};
+
 /* ------------------------------------------------------- POSIX mqueue */
 
 /* Made and unlinked at once by the orchestrator: the children inherit the

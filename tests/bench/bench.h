@@ -86,7 +86,8 @@ struct bench_backend {
 /* Transports (bench-lib.c, bench-raw.c). */
 extern const struct bx_ops bx_lib_pair, bx_lib_named;
 extern const struct bx_ops bx_raw_pipe, bx_raw_fifo, bx_raw_unix, bx_raw_mq,
-    bx_raw_sysv, bx_raw_ring, bx_raw_mq_prio, bx_raw_sysv_prio;
+    bx_raw_sysv, bx_raw_ring, bx_raw_mq_prio, bx_raw_sysv_prio,
+    bx_raw_pipe_plain, bx_raw_unix_plain;
 
 /* Helpers shared by the transports. */
 int bx_fail(struct bx *x, int status, const char *fmt, ...)

@@ -229,6 +229,24 @@ static const struct backend_row backends[] = {
             .limit = limit_sysv},
      .naming = NAME_KEY,
      .addr_fmt = "sysv:0x%08x?max_msg=%zu"},
+    /* The same libipc ends against the loops a user writes who needs no
+     * framing (fixed-size messages): one write/read or send/recv each. */
+    {.be = {.name = "pipe-plain",
+            .scheme = "pipe",
+            .pair = true,
+            .raw_what = "write(msg); read(exactly size bytes): no header, "
+                        "SIGPIPE ignored",
+            .lib = &bx_lib_pair,
+            .raw = &bx_raw_pipe_plain},
+     .addr_fmt = "pipe:?max_msg=%zu"},
+    {.be = {.name = "unix-plain",
+            .scheme = "unix",
+            .pair = true,
+            .raw_what = "send(msg)/recv(msg): no header, SOCK_SEQPACKET "
+                        "socketpair",
+            .lib = &bx_lib_pair,
+            .raw = &bx_raw_unix_plain},
+     .addr_fmt = "unix:?max_msg=%zu"},
     /* The same rows against the kernel work libipc asks for: mq reports
      * the priority, sysv receives in priority order (a queue walk). */
     {.be = {.name = "mq-prio",
@@ -1451,7 +1469,10 @@ static void usage(FILE *f)
         "                       (only by name: mq-prio sysv-prio, raw loops "
         "asking the\n"
         "                       kernel for what libipc asks: the priority, "
-        "its order)\n"
+        "its order;\n"
+        "                       pipe-plain unix-plain, raw loops without a "
+        "header, as a\n"
+        "                       user with fixed-size messages writes them)\n"
         "  -s, --sizes LIST     message sizes, e.g. 64,1K,64K,1M (the "
         "default; >= %d)\n"
         "  -d, --duration MS    timed length of each test (default %d)\n"
