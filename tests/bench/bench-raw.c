@@ -665,7 +665,7 @@ const struct bx_ops bx_raw_sysv = {
 
 /* An anonymous shared mapping made before fork: the data path is the same
  * as a named shm object's, without the name. */
-static int raw_ring_prepare(struct bx *x)
+static int raw_ring_make(struct bx *x, enum bench_ring_kind kind)
 {
     x->ring_bytes = bench_ring_bytes(x->capacity, x->size);
     for (int d = 0; d < 2; d++) {
@@ -674,10 +674,25 @@ static int raw_ring_prepare(struct bx *x)
         if (p == MAP_FAILED)
             return bx_errno(x, "raw: mmap");
         x->ring[d] = p;
-        bench_ring_init(x->ring[d], x->capacity, x->size);
+        bench_ring_init(x->ring[d], kind, x->capacity, x->size);
         x->ring_pos[d] = 0;
     }
     return BX_OK;
+}
+
+static int raw_ring_prepare(struct bx *x)
+{
+    return raw_ring_make(x, BENCH_RING_SEQ);
+}
+
+static int raw_ring_prepare_vyukov(struct bx *x)
+{
+    return raw_ring_make(x, BENCH_RING_VYUKOV);
+}
+
+static int raw_ring_prepare_spsc(struct bx *x)
+{
+    return raw_ring_make(x, BENCH_RING_SPSC);
 }
 
 static void raw_ring_unmap(struct bx *x)
@@ -725,6 +740,26 @@ static int raw_ring_recv(struct bx *x, int dir, void *buf, size_t cap,
 
 const struct bx_ops bx_raw_ring = {
     .prepare = raw_ring_prepare,
+    .parent_close = raw_ring_unmap,
+    .create = raw_ring_create,
+    .connect = raw_nothing,
+    .send = raw_ring_send,
+    .recv = raw_ring_recv,
+    .close = raw_ring_close,
+};
+
+const struct bx_ops bx_raw_ring_vyukov = {
+    .prepare = raw_ring_prepare_vyukov,
+    .parent_close = raw_ring_unmap,
+    .create = raw_ring_create,
+    .connect = raw_nothing,
+    .send = raw_ring_send,
+    .recv = raw_ring_recv,
+    .close = raw_ring_close,
+};
+
+const struct bx_ops bx_raw_ring_spsc = {
+    .prepare = raw_ring_prepare_spsc,
     .parent_close = raw_ring_unmap,
     .create = raw_ring_create,
     .connect = raw_nothing,

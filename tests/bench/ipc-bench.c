@@ -276,6 +276,27 @@ static const struct backend_row backends[] = {
      .cap = CAP_RING,
      .naming = NAME_PLAIN,
      .addr_fmt = "shm:/%s?capacity=%zu&max_msg=%zu"},
+    /* The shm ring against the two hand-written rings users compare
+     * with (bench-ring.c), both spinning and then sleeping on a futex. */
+    {.be = {.name = "shm-vyukov",
+            .scheme = "shm",
+            .raw_what = "Vyukov bounded MPMC queue in shared memory: "
+                        "CAS-claimed indices, per-slot sequence; spin, "
+                        "then futex",
+            .lib = &bx_lib_named,
+            .raw = &bx_raw_ring_vyukov},
+     .cap = CAP_RING,
+     .naming = NAME_PLAIN,
+     .addr_fmt = "shm:/%s?capacity=%zu&max_msg=%zu"},
+    {.be = {.name = "shm-spsc",
+            .scheme = "shm",
+            .raw_what = "SPSC ring in shared memory: head/tail indices "
+                        "with cached peer copies; spin, then futex",
+            .lib = &bx_lib_named,
+            .raw = &bx_raw_ring_spsc},
+     .cap = CAP_RING,
+     .naming = NAME_PLAIN,
+     .addr_fmt = "shm:/%s?capacity=%zu&max_msg=%zu"},
     {.be = {.name = "memcpy",
             .raw_what = "memcpy on one core: the copy limit for large "
                         "messages",
@@ -1472,7 +1493,11 @@ static void usage(FILE *f)
         "its order;\n"
         "                       pipe-plain unix-plain, raw loops without a "
         "header, as a\n"
-        "                       user with fixed-size messages writes them)\n"
+        "                       user with fixed-size messages writes them;\n"
+        "                       shm-vyukov shm-spsc, the shm ring against "
+        "two hand-\n"
+        "                       written rings: Vyukov MPMC, SPSC with cached "
+        "indices)\n"
         "  -s, --sizes LIST     message sizes, e.g. 64,1K,64K,1M (the "
         "default; >= %d)\n"
         "  -d, --duration MS    timed length of each test (default %d)\n"
