@@ -18,8 +18,17 @@ static const uint64_t addr_key_max[IPC_KEY_COUNT] = {
     [IPC_KEY_MODE] = 0777,
     [IPC_KEY_FD] = INT32_MAX,
     [IPC_KEY_PEER_UID] = UINT32_MAX - 1,
+    [IPC_KEY_OWNER] = UINT32_MAX - 1,
     [IPC_KEY_SIZE] = INT64_MAX,
+    /* Text keys: the value is the key's slot in ipc_addr.str. */
+    [IPC_KEY_BIND] = 0,
+    [IPC_KEY_PEER] = 1,
 };
+
+static bool addr_key_text(int k)
+{
+    return k == IPC_KEY_BIND || k == IPC_KEY_PEER;
+}
 
 static void addr_well_formed(const struct ipc_addr *a)
 {
@@ -48,6 +57,17 @@ static void addr_well_formed(const struct ipc_addr *a)
     }
 }
 
+static bool addr_texts_equal(const struct ipc_addr *a,
+                             const struct ipc_addr *b)
+{
+    for (int k = 0; k < IPC_KEY_COUNT; k++)
+        if (addr_key_text(k) && (a->keys_set & IPC_KEYBIT(k)) &&
+            strcmp(ipc__addr_str(a, (enum ipc__key)k),
+                   ipc__addr_str(b, (enum ipc__key)k)) != 0)
+            return false;
+    return true;
+}
+
 /* Print the parsed address back as text; it must parse to the same. */
 static void addr_round_trip(const struct ipc_addr *a)
 {
@@ -58,10 +78,15 @@ static void addr_round_trip(const struct ipc_addr *a)
     for (int k = 0; k < IPC_KEY_COUNT; k++) {
         if (!(a->keys_set & IPC_KEYBIT(k)))
             continue;
-        w += snprintf(text + w, sizeof text - (size_t)w,
-                      k == IPC_KEY_MODE ? "%c%s=%llo" : "%c%s=%llu", sep,
-                      ipc__key_name((enum ipc__key)k),
-                      (unsigned long long)a->val[k]);
+        if (addr_key_text(k))
+            w += snprintf(text + w, sizeof text - (size_t)w, "%c%s=%s", sep,
+                          ipc__key_name((enum ipc__key)k),
+                          ipc__addr_str(a, (enum ipc__key)k));
+        else
+            w += snprintf(text + w, sizeof text - (size_t)w,
+                          k == IPC_KEY_MODE ? "%c%s=%llo" : "%c%s=%llu", sep,
+                          ipc__key_name((enum ipc__key)k),
+                          (unsigned long long)a->val[k]);
         sep = '&';
     }
     FUZZ_CHECK(ipc__addr_parse(text, &b) == IPC_OK, "reparse of \"%s\": %s",
@@ -69,7 +94,8 @@ static void addr_round_trip(const struct ipc_addr *a)
     FUZZ_CHECK(strcmp(a->scheme, b.scheme) == 0 && a->path_len == b.path_len &&
                    memcmp(a->path, b.path, a->path_len) == 0 &&
                    a->keys_set == b.keys_set &&
-                   memcmp(a->val, b.val, sizeof a->val) == 0,
+                   memcmp(a->val, b.val, sizeof a->val) == 0 &&
+                   addr_texts_equal(a, &b),
                "round trip of \"%s\" differs", text);
 }
 
