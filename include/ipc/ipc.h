@@ -4,7 +4,8 @@
  * rules below) and includes each module's header: channel.h (messages),
  * region.h (shared memory), sync.h (mutexes, semaphores, barriers,
  * spinlocks, events), reqrep.h (request/reply), admin.h (finding the
- * objects on a machine).
+ * objects on a machine), proc.h (a process's exit as a descriptor, and
+ * notifications by queued signals).
  * Include this one; the module headers include it in turn. */
 #ifndef IPC_IPC_H
 #define IPC_IPC_H
@@ -144,5 +145,6 @@ IPC_API const char *ipc_last_detail(void);
 #include <ipc/sync.h>
 #include <ipc/reqrep.h>
 #include <ipc/admin.h>
+#include <ipc/proc.h>
 
 #endif /* IPC_IPC_H */
