@@ -119,6 +119,10 @@ int main(void)
     return (int)preadv2(0, &v, 1, -1, RWF_NOWAIT) +
            (int)pwritev2(1, &v, 1, -1, RWF_NOWAIT);
 }]])
+# sem_clockwait (glibc 2.30): timed waits of sem: objects on CLOCK_MONOTONIC;
+# without it (musl) sync/posix.c waits in 50 ms slices of sem_timedwait.
+ipc_feature(sem_clockwait TEXT "sem_clockwait"
+  SYMBOLS sem_clockwait HEADERS semaphore.h)
 # SYS_futex, not SYS_futex_time64: 32-bit systems with a 64-bit time_t
 # have only the latter.
 ipc_feature(futex TEXT "the futex system call (SYS_futex, linux/futex.h)"

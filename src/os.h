@@ -114,4 +114,12 @@ void *ipc__turn_next(const struct epoll_event *ev, int n,
                      unsigned long last_id);
 #endif
 
+/* Where the C library keeps POSIX named semaphore "/x" in /dev/shm: glibc
+ * as "sem.x", musl as "x". */
+#ifdef __GLIBC__
+#define IPC_SEM_SHM_PREFIX "sem."
+#else
+#define IPC_SEM_SHM_PREFIX ""
+#endif
+
 #endif /* IPC_OS_H */

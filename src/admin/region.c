@@ -5,6 +5,7 @@
 #include "admin_int.h"
 #include "region/region_int.h"
 #include "sync/sync_int.h"
+#include "os.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -146,7 +147,7 @@ ipc_err ipc__probe_sem(const struct ipc__census *c, const char *name,
                          "sem: \"%s\": a name is one slash then "
                          "no other",
                          name);
-    snprintf(path, sizeof path, "/dev/shm/sem.%s", name + 1);
+    snprintf(path, sizeof path, "/dev/shm/" IPC_SEM_SHM_PREFIX "%s", name + 1);
     if (lstat(path, &st) < 0)
         return ipc__errno(errno, "sem: %s", name);
     if (!S_ISREG(st.st_mode) || st.st_size != (off_t)sizeof(sem_t))
@@ -209,9 +210,11 @@ ipc_err ipc__probe_shm(const struct ipc__census *c, const char *name,
     if (err == IPC_EPROTO)
         err = ipc__probe_region(c, name, o);
     /* A semaphore's file has no header; a region named "/sem.x" has. */
-    if (err == IPC_EPROTO && strncmp(name, "/sem.", 5) == 0 && name[5]) {
+    size_t pre = sizeof IPC_SEM_SHM_PREFIX - 1;
+    if (err == IPC_EPROTO &&
+        strncmp(name + 1, IPC_SEM_SHM_PREFIX, pre) == 0 && name[1 + pre]) {
         char sem[NAME_MAX + 2];
-        snprintf(sem, sizeof sem, "/%s", name + 5);
+        snprintf(sem, sizeof sem, "/%s", name + 1 + pre);
         err = ipc__probe_sem(c, sem, o);
     }
     return err;

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* sem: POSIX named semaphores (sem_open): semaphores only. */
 #include "sync/sync_int.h"
+#include "os.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -38,7 +39,7 @@ static ipc_err posix_chmod(const char *name, mode_t mode)
 {
 #ifdef __linux__
     char path[300];
-    snprintf(path, sizeof path, "/dev/shm/sem.%s", name + 1);
+    snprintf(path, sizeof path, "/dev/shm/" IPC_SEM_SHM_PREFIX "%s", name + 1);
     if (chmod(path, mode) != 0)
         return ipc__errno(errno, "sem: chmod %s", path);
 #else
@@ -55,7 +56,7 @@ static ipc_err posix_check_owner(const char *name)
 #ifdef __linux__
     char path[300];
     struct stat st;
-    snprintf(path, sizeof path, "/dev/shm/sem.%s", name + 1);
+    snprintf(path, sizeof path, "/dev/shm/" IPC_SEM_SHM_PREFIX "%s", name + 1);
     if (stat(path, &st) == 0 && st.st_uid != geteuid() && st.st_uid != 0)
         return ipc__fail(IPC_EACCES,
                          "sem: %s belongs to uid %u, not to "
@@ -102,7 +103,7 @@ static ipc_err posix_open(struct ipc_sync *s, const struct ipc_addr *addr,
     return IPC_OK;
 }
 
-static void posix_close(struct ipc_sync *s)
+static void px_close(struct ipc_sync *s)
 {
     if (!s->u.px.sem)
         return;
@@ -126,9 +127,22 @@ static int posix_wait_once(sem_t *sem, const struct ipc_deadline *dl)
         return sem_trywait(sem);
     if (dl->at_ns == INT64_MAX)
         return sem_wait(sem);
+#if IPC_HAVE_SEM_CLOCKWAIT
     struct timespec ts = {.tv_sec = (time_t)(dl->at_ns / 1000000000),
                           .tv_nsec = (long)(dl->at_ns % 1000000000)};
     return sem_clockwait(sem, CLOCK_MONOTONIC, &ts);
+#else
+    /* No sem_clockwait (musl): sem_timedwait takes CLOCK_REALTIME, so wait
+     * in slices of at most 50 ms; a wall-clock jump then costs a slice at
+     * most, and the monotonic deadline decides (posix_wait). */
+    struct ipc_deadline slice = *dl;
+    int64_t cap = ipc__now_ns() + 50000000;
+    if (slice.at_ns > cap)
+        slice.at_ns = cap;
+    struct timespec ts;
+    ipc__deadline_realtime(&slice, &ts);
+    return sem_timedwait(sem, &ts);
+#endif
 }
 
 static ipc_err posix_wait(struct ipc_sync *s, const struct ipc_deadline *dl)
@@ -138,6 +152,8 @@ static ipc_err posix_wait(struct ipc_sync *s, const struct ipc_deadline *dl)
             return IPC_OK;
         if (errno == EINTR)
             continue;
+        if (errno == ETIMEDOUT && !ipc__deadline_expired(dl))
+            continue; /* a slice (or the wall clock) ended early */
         if (errno == EAGAIN || errno == ETIMEDOUT)
             return ipc__deadline_err(dl);
         return ipc__errno(errno, "sem: wait");
@@ -167,7 +183,7 @@ const struct ipc__sync_mech ipc__sync_posix = {
     .caps = {[IPC_SYNC_SEM] = IPC_SYNC_CAP_SUPPORTED | IPC_SYNC_CAP_TIMED},
     .name_max = 250, /* NAME_MAX less glibc's "sem." prefix */
     .open = posix_open,
-    .close = posix_close,
+    .close = px_close,
     .unlink = posix_unlink,
     .sem_wait = posix_wait,
     .sem_post = posix_post,

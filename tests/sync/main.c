@@ -163,8 +163,9 @@ static int st_leftovers(void)
     DIR *d = opendir("/dev/shm");
     for (struct dirent *e; d && (e = readdir(d));)
         if (strstr(e->d_name, prefix) == e->d_name ||
-            (strncmp(e->d_name, "sem.", 4) == 0 &&
-             strstr(e->d_name, prefix) == e->d_name + 4)) {
+            (strncmp(e->d_name, ST_SEM_PREFIX, strlen(ST_SEM_PREFIX)) == 0 &&
+             strstr(e->d_name, prefix) ==
+                 e->d_name + strlen(ST_SEM_PREFIX))) {
             fprintf(stderr, "leftover /dev/shm/%s\n", e->d_name);
             left++;
         }

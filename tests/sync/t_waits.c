@@ -354,7 +354,7 @@ static unsigned st_mode_of(const char *addr)
     char path[160];
     if (strncmp(addr, "sysv:", 5) != 0) {
         snprintf(path, sizeof path, "/dev/shm/%s%s",
-                 addr[1] == 'e' ? "sem." : "", strchr(addr, '/') + 1);
+                 addr[1] == 'e' ? ST_SEM_PREFIX : "", strchr(addr, '/') + 1);
         return stat(path, &st) == 0 ? st.st_mode & 0777 : 01000;
     }
     struct semid_ds ds;
