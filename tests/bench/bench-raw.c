@@ -680,19 +680,10 @@ static int raw_ring_make(struct bx *x, enum bench_ring_kind kind)
     return BX_OK;
 }
 
+/* The row says which ring (bench_backend.ring_kind; the default: SEQ). */
 static int raw_ring_prepare(struct bx *x)
 {
-    return raw_ring_make(x, BENCH_RING_SEQ);
-}
-
-static int raw_ring_prepare_vyukov(struct bx *x)
-{
-    return raw_ring_make(x, BENCH_RING_VYUKOV);
-}
-
-static int raw_ring_prepare_spsc(struct bx *x)
-{
-    return raw_ring_make(x, BENCH_RING_SPSC);
+    return raw_ring_make(x, (enum bench_ring_kind)x->be->ring_kind);
 }
 
 static void raw_ring_unmap(struct bx *x)
@@ -748,22 +739,3 @@ const struct bx_ops bx_raw_ring = {
     .close = raw_ring_close,
 };
 
-const struct bx_ops bx_raw_ring_vyukov = {
-    .prepare = raw_ring_prepare_vyukov,
-    .parent_close = raw_ring_unmap,
-    .create = raw_ring_create,
-    .connect = raw_nothing,
-    .send = raw_ring_send,
-    .recv = raw_ring_recv,
-    .close = raw_ring_close,
-};
-
-const struct bx_ops bx_raw_ring_spsc = {
-    .prepare = raw_ring_prepare_spsc,
-    .parent_close = raw_ring_unmap,
-    .create = raw_ring_create,
-    .connect = raw_nothing,
-    .send = raw_ring_send,
-    .recv = raw_ring_recv,
-    .close = raw_ring_close,
-};

@@ -79,6 +79,7 @@ struct bench_backend {
     bool pair;        /* libipc side made with ipc_pair, else by name */
     bool sigpipe_dfl; /* children keep SIGPIPE at SIG_DFL (else ignore) */
     bool in_default;
+    int ring_kind; /* bx_raw_ring: enum bench_ring_kind */
     /* Largest size the OS lets the raw loop carry; 0 if none. Sets why. */
     size_t (*limit)(size_t size, char *why, size_t whylen);
 };
@@ -87,8 +88,7 @@ struct bench_backend {
 extern const struct bx_ops bx_lib_pair, bx_lib_named;
 extern const struct bx_ops bx_raw_pipe, bx_raw_fifo, bx_raw_unix, bx_raw_mq,
     bx_raw_sysv, bx_raw_ring, bx_raw_mq_prio, bx_raw_sysv_prio,
-    bx_raw_pipe_plain, bx_raw_unix_plain, bx_raw_ring_vyukov,
-    bx_raw_ring_spsc;
+    bx_raw_pipe_plain, bx_raw_unix_plain;
 
 /* Helpers shared by the transports. */
 int bx_fail(struct bx *x, int status, const char *fmt, ...)

@@ -284,7 +284,8 @@ static const struct backend_row backends[] = {
                         "CAS-claimed indices, per-slot sequence; spin, "
                         "then futex",
             .lib = &bx_lib_named,
-            .raw = &bx_raw_ring_vyukov},
+            .raw = &bx_raw_ring,
+            .ring_kind = BENCH_RING_VYUKOV},
      .cap = CAP_RING,
      .naming = NAME_PLAIN,
      .addr_fmt = "shm:/%s?capacity=%zu&max_msg=%zu"},
@@ -293,7 +294,8 @@ static const struct backend_row backends[] = {
             .raw_what = "SPSC ring in shared memory: head/tail indices "
                         "with cached peer copies; spin, then futex",
             .lib = &bx_lib_named,
-            .raw = &bx_raw_ring_spsc},
+            .raw = &bx_raw_ring,
+            .ring_kind = BENCH_RING_SPSC},
      .cap = CAP_RING,
      .naming = NAME_PLAIN,
      .addr_fmt = "shm:/%s?capacity=%zu&max_msg=%zu"},
