@@ -737,7 +737,8 @@ static void raw_tcp_tune(int fd, size_t frame)
     socklen_t len = sizeof have;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &have, &len);
-    if (have > 0 && (size_t)have / 4 * 3 < 2 * frame && 2 * frame < INT_MAX / 2) {
+    if (have > 0 && (size_t)have / 4 * 3 < 2 * frame &&
+        2 * frame < INT_MAX / 2) {
         int ask = (int)(2 * frame);
         setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &ask, sizeof ask);
     }

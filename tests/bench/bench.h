@@ -42,9 +42,9 @@ struct bx {
     /* raw pipe, fifo, unix, tcp, udp: [dir][0] write end (socket), [dir][1]
      * read end */
     int fd[2][2];
-    int lfd[2];               /* raw tcp: the listener of each direction */
-    unsigned short port[2];   /* raw tcp, udp: each direction's receiver
-                                 port on 127.0.0.1 */
+    int lfd[2];             /* raw tcp: the listener of each direction */
+    unsigned short port[2]; /* raw tcp, udp: each direction's receiver
+                               port on 127.0.0.1 */
     mqd_t mq[2];
     int qid[2];
     struct bench_ring *ring[2];

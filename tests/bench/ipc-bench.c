@@ -671,8 +671,7 @@ static int responder(struct bx *x, unsigned char *rb, double *cpu)
                 c0 = cpu_ns();
             else if (stops == 2)
                 *cpu = (double)(cpu_ns() - c0);
-        } else if ((seq & SEQ_KIND) != SEQ_PING &&
-                   (seq & SEQ_KIND) != SEQ_SYNC)
+        } else if ((seq & SEQ_KIND) != SEQ_PING && (seq & SEQ_KIND) != SEQ_SYNC)
             return bx_fail(x, BX_ERROR, "unknown message 0x%llx",
                            (unsigned long long)seq);
         if ((st = ops->send(x, BX_DIR_B, rb, size)) != BX_OK)
