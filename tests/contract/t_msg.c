@@ -118,7 +118,8 @@ static void run_sender_job(struct ct_fx *fx, struct sender_job *job)
 }
 
 /* The same on a lossy backend (TU_S_LOSSY), whose sends never wait for
- * the receiver: take what arrives until 500 ms pass without a message.
+ * the receiver: take what arrives until 500 ms pass without a message
+ * (10 s for the first).
  * Each is whole and one the sender sent, none twice, in the sender's
  * order (gaps are losses; on loopback the kernel keeps one sender's
  * datagrams in order); at least one arrives. */
@@ -130,8 +131,8 @@ static void run_sender_job_lossy(struct ct_fx *fx, struct sender_job *job)
     assert_non_null(buf);
     size_t next = 0, got_count = 0, got = 0;
     ipc_err err;
-    while ((err = ipc_recv(fx->rx, buf, job->max_len + 1, &got, NULL, 500)) ==
-           IPC_OK) {
+    while ((err = ipc_recv(fx->rx, buf, job->max_len + 1, &got, NULL,
+                           got_count ? 500 : 10000)) == IPC_OK) {
         size_t i = next;
         while (i < job->count &&
                (got != job_len(job, i) ||
