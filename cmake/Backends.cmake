@@ -241,6 +241,8 @@ ipc_backend(NAME shm
   REQUIRES shm_open memfd_create futex seqpacket)
 ipc_backend(NAME tcp SOURCES src/backend/tcp.c
   DOC "TCP socket (no encryption, no authentication)" REQUIRES epoll)
+ipc_backend(NAME udp SOURCES src/backend/udp.c
+  DOC "UDP datagrams (lossy; no encryption, no authentication)")
 
 # Every feature as IPC_HAVE_<FEATURE>=0/1, for code that does without one.
 foreach(f IN LISTS IPC_FEATURES)

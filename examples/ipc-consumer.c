@@ -103,11 +103,17 @@ int main(int argc, char **argv)
                             "behind, run again with --replace\n");
         return 1;
     }
+    /* The channel's own address: with tcp: or udp: port 0, it names the
+     * port the kernel chose, for producers to use. */
+    char where[512];
+    if (ipc_address(ch, where, sizeof where) != IPC_OK)
+        snprintf(where, sizeof where, "%s", address);
     if (ipc_query(ch, &info) == IPC_OK)
         fprintf(stderr,
-                "ipc-consumer: receiving on %s (%s, max_msg %zu); "
+                "ipc-consumer: receiving on %s (%s, max_msg %zu%s); "
                 "Ctrl-C to stop\n",
-                address, info.backend, info.max_msg);
+                where, info.backend, info.max_msg,
+                (info.caps & IPC_CAP_LOSSY) ? ", lossy" : "");
 
     xfer_consume(ch, &opts, &stats);
     ipc_close(ch);

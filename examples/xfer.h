@@ -23,6 +23,10 @@ struct xfer_stats {
     uint64_t bytes;
     uint64_t errors;  /* received messages that failed the check, came out
                          of sequence or had the wrong size */
+    bool lossy;       /* the channel may lose messages (IPC_CAP_LOSSY) */
+    uint64_t lost;    /* lossy: messages that never arrived (gaps in a
+                         sender's sequence; with a count, count less those
+                         received); not errors */
     double seconds;   /* from the first message to the last */
     ipc_err err;      /* IPC_OK, or the error that ended the loop early */
     bool interrupted; /* SIGINT or SIGTERM ended the loop */
@@ -48,7 +52,11 @@ void xfer_produce(ipc_channel *ch, const struct xfer_opts *opts,
 
 /* Receive and check opts->count messages. With count 0, run until a stop
  * signal, until every sender is gone (IPC_ECLOSED) or until timeout_ms
- * passes without a message: each of these is a normal end, not an error. */
+ * passes without a message: each of these is a normal end, not an error.
+ * A lossy channel (udp:) has no end of stream and may drop messages: once
+ * one has come, a second (XFER_LOSSY_QUIET_MS) without another ends the loop
+ * normally, with or without a count, and what never came is counted in
+ * stats->lost. */
 void xfer_consume(ipc_channel *ch, const struct xfer_opts *opts,
                   struct xfer_stats *stats);
 
@@ -61,7 +69,8 @@ double xfer_msgs_per_s(const struct xfer_stats *stats);
 double xfer_mb_per_s(const struct xfer_stats *stats); /* 1 MB = 10^6 B */
 
 /* "who: 100000 messages, 6400000 bytes, 0.25 s, 400000 msgs/s, 25.6 MB/s,
- * 0 errors", then the reason if the loop ended early. */
+ * 0 errors", on a lossy channel a line "who: N lost (...)", then the
+ * reason if the loop ended early. */
 void xfer_print(FILE *out, const char *who, const struct xfer_stats *stats);
 
 /* "prog: what: IPC_ENOENT: <ipc_last_detail(), or ipc_strerror()>" on

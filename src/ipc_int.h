@@ -197,8 +197,9 @@ struct ipc_backend {
     ipc_err (*pollfd)(const struct ipc_channel *ch, int *fd);
     ipc_err (*peer_uid)(const struct ipc_channel *ch, uid_t *uid);
     /* Lower info's maxima (filled from limits) to the OS limits that bind
-     * this process (ipc_limits). NULL: the static limits are all. */
-    ipc_err (*os_limits)(ipc_limits_info *info);
+     * this process (ipc_limits); addr is the address asked about, or NULL
+     * for a scheme alone. NULL: the static limits are all. */
+    ipc_err (*os_limits)(const struct ipc_addr *addr, ipc_limits_info *info);
     /* Write an address for another process into buf; NULL: the frontend
      * writes the address the end was opened with (named ends only). */
     ipc_err (*address)(const struct ipc_channel *ch, char *buf, size_t size);

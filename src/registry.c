@@ -62,7 +62,15 @@ ipc_err ipc_limits(const char *scheme, ipc_limits_info *info)
         .capacity = be->limits.capacity_max,
         .capacity_default = be->limits.capacity_default,
     };
-    return be->os_limits ? be->os_limits(info) : IPC_OK;
+    if (!be->os_limits)
+        return IPC_OK;
+    /* An address, not the scheme alone: its limits may differ (udp: an
+     * IPv6 datagram carries more than an IPv4 one). */
+    struct ipc_addr addr;
+    bool whole = scheme[n] == ':' && scheme[n + 1] != '\0';
+    if (whole && (err = ipc__addr_parse(scheme, &addr)) != IPC_OK)
+        return err;
+    return be->os_limits(whole ? &addr : NULL, info);
 }
 
 ipc_err ipc_scheme_caps(const char *scheme, unsigned *caps)

@@ -14,6 +14,9 @@
  *                              adopt an inherited end in an exec'd child)
  *   unix:/path  unix:@name     UNIX domain socket, path or Linux abstract name
  *   fifo:/path  mq:/name  sysv:/path  sysv:0xKEY  shm:/name
+ *   tcp:HOST:PORT              TCP, framed (no encryption, no authentication)
+ *   udp:HOST:PORT              UDP, one datagram a message: lossy
+ *                              (IPC_CAP_LOSSY; no encryption either)
  *
  * with options as a query: "shm:/frames?capacity=64&max_msg=65536".
  * The promises every backend keeps are in doc/contract.md (clauses C1.1...,
@@ -41,7 +44,12 @@ enum {
     IPC_CAP_PEER_CLOSED = 1u << 8,    /* IPC_ECLOSED when the peer is gone */
     IPC_CAP_ZERO_COPY = 1u << 9,      /* ipc_loan()/ipc_view() in place */
     IPC_CAP_PEER_UID = 1u << 10,      /* ipc_peer_uid() reports the peer */
-    IPC_CAP_INHERIT = 1u << 11        /* exec'd child adopts via ipc_address */
+    IPC_CAP_INHERIT = 1u << 11,       /* exec'd child adopts via ipc_address */
+    /* Best effort (udp): a message may be lost, reordered or duplicated;
+     * nothing pushes back on a sender (a send never waits for the
+     * receiver), and a sender cannot always tell whether a receiver
+     * exists. A message that does arrive is whole and as sent. */
+    IPC_CAP_LOSSY = 1u << 12
 };
 
 /* What an end is and what it can do. All fields are filled by ipc_query(). */
@@ -219,7 +227,9 @@ typedef struct ipc_limits_info {
 } ipc_limits_info;
 
 /*
- * Fill *info for a scheme ("fifo", or any address of it: "fifo:/x?..."),
+ * Fill *info for a scheme ("fifo", or any address of it: "fifo:/x?...";
+ * an address's own limits where they differ: "udp:[::1]:0" takes 65527
+ * bytes, "udp:127.0.0.1:0" 65507),
  * from the limits in /proc/sys (pipe-max-size, fs/mqueue/msgsize_max and
  * msg_max, kernel.msgmax and msgmnb, net.core.wmem_max) and, for unix:
  * once per process, the largest record the kernel sends, measured on a

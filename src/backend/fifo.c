@@ -347,8 +347,10 @@ static ipc_err fifo_size_pipe(ipc_channel *ch, const char *path)
 
 /* ipc_limits: a frame must fit the largest pipe buffer this process can
  * have (root may pass /proc/sys/fs/pipe-max-size): ask a private pipe. */
-static ipc_err fifo_os_limits(ipc_limits_info *info)
+static ipc_err fifo_os_limits(const struct ipc_addr *addr,
+                              ipc_limits_info *info)
 {
+    (void)addr;
 #ifdef F_SETPIPE_SZ
     int fds[2];
     if (pipe2(fds, O_CLOEXEC) < 0)

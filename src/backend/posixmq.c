@@ -143,8 +143,10 @@ static void posixmq_new_attr(ipc_channel *ch, const struct ipc_addr *addr,
 /* ipc_limits: the /proc/sys/fs/mqueue limits bind a process without
  * CAP_SYS_RESOURCE (root here); the hard ceilings bind root. New queues'
  * defaults are lowered to them as posixmq_new_attr does. */
-static ipc_err posixmq_os_limits(ipc_limits_info *info)
+static ipc_err posixmq_os_limits(const struct ipc_addr *addr,
+                                 ipc_limits_info *info)
 {
+    (void)addr;
     long size = posixmq_proc_long("msgsize_max");
     long count = posixmq_proc_long("msg_max");
     if (size > 0 && (size_t)size < info->max_msg_default)

@@ -194,8 +194,10 @@ static ipc_err sysvmq_size(ipc_channel *ch, const struct ipc_addr *addr,
 
 /* ipc_limits: kernel.msgmax bounds a message, kernel.msgmnb a new queue's
  * bytes (msg_qbytes), which a message must fit too. */
-static ipc_err sysvmq_os_limits(ipc_limits_info *info)
+static ipc_err sysvmq_os_limits(const struct ipc_addr *addr,
+                                ipc_limits_info *info)
 {
+    (void)addr;
     struct sysvmq_limits lim = {0};
     ipc_err err = sysvmq_get_limits(&lim);
     if (err != IPC_OK)

@@ -3,10 +3,10 @@
  * senders that connect. No encryption, no authentication. */
 #include "ipc_int.h"
 #include "frame.h"
+#include "net.h"
 #include "os.h"
 #include "stream.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -68,8 +68,6 @@
 
 #define TCP_MAX_MSG_DEFAULT (64u * 1024)
 #define TCP_MAX_MSG_MAX     (64u * 1024 * 1024)
-/* "[" + a 253-byte name + "]:65535", with room. */
-#define TCP_NAME_MAX        300
 #define TCP_BURST           32
 #define TCP_EVENTS          16
 #define TCP_KEEP_IDLE_S     10
@@ -85,12 +83,6 @@ struct tcp_conn {
     struct tcp_conn *next;
 };
 
-struct tcp_net {
-    int family;
-    unsigned char addr[16];
-    unsigned prefix; /* bits that must match */
-};
-
 struct tcp_end {
     int fd;               /* listener (receiver) or connected socket (sender) */
     int epfd;             /* receiver: listener + connections; else -1 */
@@ -102,135 +94,12 @@ struct tcp_end {
     unsigned long next_id, last_id;
     bool paused; /* out of descriptors: the listener is out of the set */
     bool filter; /* peer= given */
-    struct tcp_net peer;
+    struct ipc_net peer;
 };
 
 static struct tcp_end *tcp_priv(const ipc_channel *ch)
 {
     return ipc__priv(ch);
-}
-
-/* ------------------------------------------------------------ addresses */
-
-/* "HOST:PORT" or "[V6]:PORT" into host and port; IPC_EINVAL otherwise. */
-static ipc_err tcp_split(const char *path, char *host, size_t hsize, char *port)
-{
-    const char *colon = strrchr(path, ':');
-    const char *h = path, *hend = colon;
-    if (path[0] == '[') {
-        h = path + 1;
-        hend = strchr(path, ']');
-        if (!hend || hend[1] != ':')
-            return ipc__fail(IPC_EINVAL, "tcp: %s: expected [IPV6]:PORT", path);
-        colon = hend + 1;
-    } else if (colon && memchr(path, ':', (size_t)(colon - path))) {
-        return ipc__fail(IPC_EINVAL,
-                         "tcp: %s: an IPv6 address goes in brackets, "
-                         "tcp:[::1]:PORT",
-                         path);
-    }
-    if (!colon || hend == h || (size_t)(hend - h) >= hsize)
-        return ipc__fail(IPC_EINVAL, "tcp: %s: expected HOST:PORT", path);
-    /* Leading zeros are allowed ("tcp:h:00080"); the value is checked. */
-    const char *digits = colon + 1;
-    size_t plen = strlen(digits);
-    while (plen > 1 && digits[0] == '0') {
-        digits++;
-        plen--;
-    }
-    if (plen == 0 || plen > 5 || strspn(digits, "0123456789") != plen ||
-        atoi(digits) > 65535)
-        return ipc__fail(IPC_EINVAL, "tcp: %s: the port is 0 to 65535", path);
-    memcpy(host, h, (size_t)(hend - h));
-    host[hend - h] = '\0';
-    memcpy(port, digits, plen + 1);
-    return IPC_OK;
-}
-
-/* Resolve an address's HOST:PORT for a socket type. */
-static ipc_err tcp_resolve(const char *scheme, const char *path, int socktype,
-                           bool passive, struct addrinfo **out)
-{
-    char host[TCP_NAME_MAX], port[8];
-    ipc_err err = tcp_split(path, host, sizeof host, port);
-    if (err != IPC_OK)
-        return err;
-    struct addrinfo hints = {.ai_socktype = socktype,
-                             .ai_flags =
-                                 AI_NUMERICSERV | (passive ? AI_PASSIVE : 0)};
-    int rc = getaddrinfo(host, port, &hints, out);
-    if (rc == EAI_SYSTEM)
-        return ipc__errno(errno, "%s: resolving %s", scheme, host);
-    if (rc != 0)
-        return ipc__fail(IPC_ENOENT, "%s: %s: %s", scheme, host,
-                         gai_strerror(rc));
-    return IPC_OK;
-}
-
-/* peer=ADDR[/PREFIX]: a literal and a prefix length. */
-static ipc_err tcp_parse_net(const char *text, struct tcp_net *net)
-{
-    char a[IPC_ADDR_STR_MAX + 1];
-    snprintf(a, sizeof a, "%s", text);
-    char *slash = strchr(a, '/');
-    if (slash)
-        *slash = '\0';
-    net->family = strchr(a, ':') ? AF_INET6 : AF_INET;
-    unsigned bits = net->family == AF_INET6 ? 128 : 32;
-    net->prefix = bits;
-    if (inet_pton(net->family, a, net->addr) != 1)
-        return ipc__fail(IPC_EINVAL,
-                         "tcp: peer=%s: not an IPv4 or IPv6 address", text);
-    if (slash) {
-        size_t n = strlen(slash + 1);
-        if (n == 0 || n > 3 || strspn(slash + 1, "0123456789") != n ||
-            (unsigned)atoi(slash + 1) > bits)
-            return ipc__fail(IPC_EINVAL, "tcp: peer=%s: the prefix is 0 to %u",
-                             text, bits);
-        net->prefix = (unsigned)atoi(slash + 1);
-    }
-    return IPC_OK;
-}
-
-static bool tcp_net_match(const struct tcp_net *net,
-                          const struct sockaddr_storage *ss)
-{
-    const unsigned char *a;
-    if (ss->ss_family != net->family)
-        return false;
-    if (net->family == AF_INET)
-        a = (const unsigned char *)&((const struct sockaddr_in *)ss)->sin_addr;
-    else
-        a = ((const struct sockaddr_in6 *)ss)->sin6_addr.s6_addr;
-    unsigned full = net->prefix / 8, rest = net->prefix % 8;
-    if (memcmp(a, net->addr, full) != 0)
-        return false;
-    unsigned char mask = (unsigned char)(0xff00u >> rest);
-    return rest == 0 || ((a[full] ^ net->addr[full]) & mask) == 0;
-}
-
-/* "tcp:HOST:PORT" of a socket address, brackets around IPv6, then the
- * options the end was opened with. */
-static ipc_err tcp_format(const char *scheme, const struct sockaddr_storage *ss,
-                          const char *query, char *buf, size_t size)
-{
-    char host[INET6_ADDRSTRLEN];
-    unsigned port;
-    int n;
-    if (ss->ss_family == AF_INET6) {
-        const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)ss;
-        inet_ntop(AF_INET6, &s6->sin6_addr, host, sizeof host);
-        port = ntohs(s6->sin6_port);
-        n = snprintf(buf, size, "%s:[%s]:%u%s", scheme, host, port, query);
-    } else {
-        const struct sockaddr_in *s4 = (const struct sockaddr_in *)ss;
-        inet_ntop(AF_INET, &s4->sin_addr, host, sizeof host);
-        port = ntohs(s4->sin_port);
-        n = snprintf(buf, size, "%s:%s:%u%s", scheme, host, port, query);
-    }
-    if (n < 0 || (size_t)n >= size)
-        return ipc__fail(IPC_EMSGSIZE, "ipc_address: %d bytes needed", n + 1);
-    return IPC_OK;
 }
 
 /* ------------------------------------------------------------- sockets */
@@ -315,11 +184,11 @@ static ipc_err tcp_listen(ipc_channel *ch, const struct ipc_addr *addr,
                          addr->path);
     const char *peer = ipc__addr_str(addr, IPC_KEY_PEER);
     ipc_err err = IPC_OK;
-    if (peer && (err = tcp_parse_net(peer, &te->peer)) != IPC_OK)
+    if (peer && (err = ipc__net_parse("tcp", peer, &te->peer)) != IPC_OK)
         return err;
     te->filter = peer != NULL;
     struct addrinfo *ai;
-    if ((err = tcp_resolve("tcp", addr->path, SOCK_STREAM, true, &ai)) !=
+    if ((err = ipc__net_resolve("tcp", addr->path, SOCK_STREAM, true, &ai)) !=
         IPC_OK)
         return err;
     err = tcp_listen_on(ch, ai, flags);
@@ -383,7 +252,7 @@ static ipc_err tcp_accept(ipc_channel *ch)
             }
             return ipc__errno(errno, "tcp: accept");
         }
-        if (te->filter && !tcp_net_match(&te->peer, &ss)) {
+        if (te->filter && !ipc__net_match(&te->peer, &ss)) {
             close(fd);
             continue;
         }
@@ -491,19 +360,9 @@ static ipc_err tcp_connect_one(struct tcp_end *te, const struct addrinfo *ai,
     if ((te->fd = tcp_socket(ai->ai_family, flags)) < 0)
         return ipc__errno(errno, "tcp: socket");
     if (bind_to) {
-        char path[IPC_ADDR_STR_MAX + 8];
-        snprintf(path, sizeof path, strchr(bind_to, ':') ? "[%s]:0" : "%s:0",
-                 bind_to);
-        struct addrinfo *bi;
-        ipc_err err = tcp_resolve("tcp", path, SOCK_STREAM, true, &bi);
+        ipc_err err = ipc__net_bind("tcp", te->fd, ai->ai_family, bind_to);
         if (err != IPC_OK)
             return err;
-        int rc = bi->ai_family == ai->ai_family
-                     ? bind(te->fd, bi->ai_addr, bi->ai_addrlen)
-                     : (errno = EAFNOSUPPORT, -1);
-        freeaddrinfo(bi);
-        if (rc < 0)
-            return ipc__errno(errno, "tcp: bind=%s", bind_to);
     }
     if (connect(te->fd, ai->ai_addr, ai->ai_addrlen) == 0)
         return IPC_OK;
@@ -530,7 +389,7 @@ static ipc_err tcp_connect(ipc_channel *ch, const struct ipc_addr *addr,
                          "receiver listens",
                          addr->path);
     struct addrinfo *res;
-    ipc_err err = tcp_resolve("tcp", addr->path, SOCK_STREAM, false, &res);
+    ipc_err err = ipc__net_resolve("tcp", addr->path, SOCK_STREAM, false, &res);
     if (err != IPC_OK)
         return err;
     err = IPC_ENOENT;
@@ -597,7 +456,7 @@ static ipc_err tcp_send(ipc_channel *ch, const void *buf, size_t len,
 static ipc_err tcp_unlink(const struct ipc_addr *addr)
 {
     struct addrinfo *ai;
-    ipc_err err = tcp_resolve("tcp", addr->path, SOCK_STREAM, true, &ai);
+    ipc_err err = ipc__net_resolve("tcp", addr->path, SOCK_STREAM, true, &ai);
     if (err != IPC_OK)
         return err;
     int fd = tcp_socket(ai->ai_family, 0), one = 1, rc = -1, saved = EMFILE;
@@ -680,7 +539,7 @@ static ipc_err tcp_address(const ipc_channel *ch, char *buf, size_t size)
     if (rc < 0)
         return ipc__errno(errno, "tcp: the socket's address");
     const char *query = ch->address ? strchr(ch->address, '?') : NULL;
-    return tcp_format("tcp", &ss, query ? query : "", buf, size);
+    return ipc__net_format("tcp", &ss, query ? query : "", buf, size);
 }
 
 const struct ipc_backend ipc__backend_tcp = {
@@ -695,7 +554,7 @@ const struct ipc_backend ipc__backend_tcp = {
         {
             .max_msg_default = TCP_MAX_MSG_DEFAULT,
             .max_msg_max = TCP_MAX_MSG_MAX,
-            .name_max = TCP_NAME_MAX,
+            .name_max = IPC_NET_NAME_MAX,
         },
     .path_required = true,
     .open = tcp_open,

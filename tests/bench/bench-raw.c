@@ -3,9 +3,12 @@
  * library, blocking descriptors, the same framing and kernel buffer sizes. */
 #include "bench.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -175,26 +178,19 @@ static void raw_parent_close(struct bx *x)
 
 /* ------------------------------------------------------ pipe and FIFO */
 
-static int raw_stream_send(struct bx *x, int dir, const void *buf, size_t len)
+/* Write both iovecs whole: writev, or on a socket sendmsg with
+ * MSG_NOSIGNAL; a frame larger than the kernel takes at once goes in
+ * pieces. */
+static int raw_put(struct bx *x, int fd, struct iovec iov[2], bool sock)
 {
-    unsigned char hdr[RAW_HDR];
-    raw_hdr(hdr, len);
-    struct iovec iov[2] = {{hdr, RAW_HDR}, {(void *)buf, len}};
-    size_t total = RAW_HDR + len, done = 0;
-    sigset_t old, pipe_set;
-    if (x->sigpipe_mask) {
-        sigemptyset(&pipe_set);
-        sigaddset(&pipe_set, SIGPIPE);
-        pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
-    }
-    int status = BX_OK;
+    size_t total = iov[0].iov_len + iov[1].iov_len, done = 0;
+    struct msghdr msg = {.msg_iov = iov, .msg_iovlen = 2};
     while (done < total) {
-        ssize_t n = writev(x->fd[dir][0], iov, 2);
+        ssize_t n = sock ? sendmsg(fd, &msg, MSG_NOSIGNAL) : writev(fd, iov, 2);
         if (n < 0) {
             if (errno == EINTR)
                 continue;
-            status = bx_errno(x, "raw: writev");
-            break;
+            return bx_errno(x, sock ? "raw: sendmsg" : "raw: writev");
         }
         /* A frame larger than the pipe goes in pieces: advance. */
         done += (size_t)n;
@@ -206,6 +202,21 @@ static int raw_stream_send(struct bx *x, int dir, const void *buf, size_t len)
             n -= (ssize_t)step;
         }
     }
+    return BX_OK;
+}
+
+static int raw_stream_send(struct bx *x, int dir, const void *buf, size_t len)
+{
+    unsigned char hdr[RAW_HDR];
+    raw_hdr(hdr, len);
+    struct iovec iov[2] = {{hdr, RAW_HDR}, {(void *)buf, len}};
+    sigset_t old, pipe_set;
+    if (x->sigpipe_mask) {
+        sigemptyset(&pipe_set);
+        sigaddset(&pipe_set, SIGPIPE);
+        pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
+    }
+    int status = raw_put(x, x->fd[dir][0], iov, false);
     if (x->sigpipe_mask) {
         if (status != BX_OK) {
             const struct timespec zero = {0, 0};
@@ -739,3 +750,180 @@ const struct bx_ops bx_raw_ring = {
     .close = raw_ring_close,
 };
 
+/* ----------------------------------------------------- TCP and UDP */
+
+/* A socket bound to 127.0.0.1 on a port the kernel picks; *port gets it. */
+static int raw_bound(struct bx *x, int type, int *fd, unsigned short *port)
+{
+    struct sockaddr_in sa = {.sin_family = AF_INET,
+                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t sl = sizeof sa;
+    if ((*fd = socket(AF_INET, type | SOCK_CLOEXEC, 0)) < 0)
+        return bx_errno(x, "raw: socket");
+    if (bind(*fd, (struct sockaddr *)&sa, sizeof sa) < 0 ||
+        getsockname(*fd, (struct sockaddr *)&sa, &sl) < 0)
+        return bx_errno(x, "raw: bind");
+    *port = ntohs(sa.sin_port);
+    return BX_OK;
+}
+
+static struct sockaddr_in raw_loopback(unsigned short port)
+{
+    return (struct sockaddr_in){.sin_family = AF_INET,
+                                .sin_port = htons(port),
+                                .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+}
+
+static void raw_net_close(struct bx *x)
+{
+    raw_close_all(x);
+    for (int d = 0; d < 2; d++)
+        raw_close_fd(&x->lfd[d]);
+}
+
+static void raw_net_close_role(struct bx *x, int role)
+{
+    (void)role;
+    raw_net_close(x);
+}
+
+/* TCP: the orchestrator makes a listener per direction (the children
+ * inherit them); each child connects the direction it sends on, then
+ * accepts the one it receives on (the kernel completes a connect to a
+ * listener before any accept, so the two never wait for each other).
+ * The frames of src/frame.h, TCP_NODELAY, the send buffer of tcp.c (two
+ * frames); blocking calls, as a user would write them. */
+static int raw_tcp_prepare(struct bx *x)
+{
+    raw_fds_reset(x);
+    x->lfd[0] = x->lfd[1] = -1;
+    for (int d = 0; d < 2; d++) {
+        int st = raw_bound(x, SOCK_STREAM, &x->lfd[d], &x->port[d]);
+        if (st != BX_OK)
+            return st;
+        if (listen(x->lfd[d], 1) < 0)
+            return bx_errno(x, "raw: listen");
+    }
+    return BX_OK;
+}
+
+static void raw_tcp_tune(int fd, size_t frame)
+{
+    int one = 1, have = 0;
+    socklen_t len = sizeof have;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &have, &len);
+    if (have > 0 && (size_t)have / 4 * 3 < 2 * frame &&
+        2 * frame < INT_MAX / 2) {
+        int ask = (int)(2 * frame);
+        setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &ask, sizeof ask);
+    }
+}
+
+static int raw_tcp_create(struct bx *x, int role)
+{
+    int dsend = role == BX_INITIATOR ? BX_DIR_A : BX_DIR_B;
+    raw_close_fd(&x->lfd[dsend]);
+    return BX_OK;
+}
+
+static int raw_tcp_connect(struct bx *x, int role)
+{
+    int dsend = role == BX_INITIATOR ? BX_DIR_A : BX_DIR_B;
+    struct sockaddr_in to = raw_loopback(x->port[dsend]);
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if ((x->fd[dsend][0] = fd) < 0)
+        return bx_errno(x, "raw: socket");
+    raw_tcp_tune(fd, x->size + RAW_HDR);
+    while (connect(fd, (struct sockaddr *)&to, sizeof to) < 0)
+        if (errno != EINTR)
+            return bx_errno(x, "raw: connect");
+    do
+        fd = accept4(x->lfd[!dsend], NULL, NULL, SOCK_CLOEXEC);
+    while (fd < 0 && errno == EINTR);
+    if ((x->fd[!dsend][1] = fd) < 0)
+        return bx_errno(x, "raw: accept");
+    raw_tcp_tune(fd, x->size + RAW_HDR);
+    raw_close_fd(&x->lfd[!dsend]);
+    return BX_OK;
+}
+
+static int raw_tcp_send(struct bx *x, int dir, const void *buf, size_t len)
+{
+    unsigned char hdr[RAW_HDR];
+    raw_hdr(hdr, len);
+    struct iovec iov[2] = {{hdr, RAW_HDR}, {(void *)buf, len}};
+    return raw_put(x, x->fd[dir][0], iov, true);
+}
+
+const struct bx_ops bx_raw_tcp = {
+    .prepare = raw_tcp_prepare,
+    .parent_close = raw_net_close,
+    .create = raw_tcp_create,
+    .connect = raw_tcp_connect,
+    .send = raw_tcp_send,
+    .recv = raw_stream_recv,
+    .close = raw_net_close_role,
+};
+
+/* UDP: the orchestrator binds a receiving socket per direction; a sender
+ * is an unconnected socket that sendto()s each datagram; recv() takes
+ * one. No header: a datagram is a message. */
+static int raw_udp_prepare(struct bx *x)
+{
+    raw_fds_reset(x);
+    x->lfd[0] = x->lfd[1] = -1;
+    for (int d = 0; d < 2; d++) {
+        int st = raw_bound(x, SOCK_DGRAM, &x->fd[d][1], &x->port[d]);
+        if (st != BX_OK)
+            return st;
+    }
+    return BX_OK;
+}
+
+static int raw_udp_create(struct bx *x, int role)
+{
+    int dsend = role == BX_INITIATOR ? BX_DIR_A : BX_DIR_B;
+    raw_close_fd(&x->fd[dsend][1]);
+    return BX_OK;
+}
+
+static int raw_udp_connect(struct bx *x, int role)
+{
+    int dsend = role == BX_INITIATOR ? BX_DIR_A : BX_DIR_B;
+    x->fd[dsend][0] = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    return x->fd[dsend][0] < 0 ? bx_errno(x, "raw: socket") : BX_OK;
+}
+
+static int raw_udp_send(struct bx *x, int dir, const void *buf, size_t len)
+{
+    struct sockaddr_in to = raw_loopback(x->port[dir]);
+    while (sendto(x->fd[dir][0], buf, len, 0, (struct sockaddr *)&to,
+                  sizeof to) < 0)
+        if (errno != EINTR)
+            return bx_errno(x, "raw: sendto");
+    return BX_OK;
+}
+
+static int raw_udp_recv(struct bx *x, int dir, void *buf, size_t cap,
+                        size_t *len)
+{
+    ssize_t n;
+    do
+        n = recv(x->fd[dir][1], buf, cap, 0);
+    while (n < 0 && errno == EINTR);
+    if (n < 0)
+        return bx_errno(x, "raw: recv");
+    *len = (size_t)n;
+    return BX_OK;
+}
+
+const struct bx_ops bx_raw_udp = {
+    .prepare = raw_udp_prepare,
+    .parent_close = raw_net_close,
+    .create = raw_udp_create,
+    .connect = raw_udp_connect,
+    .send = raw_udp_send,
+    .recv = raw_udp_recv,
+    .close = raw_net_close_role,
+};

@@ -39,8 +39,12 @@ struct bx {
 
     /* libipc: [dir][0] sends, [dir][1] receives */
     ipc_channel *ch[2][2];
-    /* raw pipe, fifo, unix: [dir][0] write end, [dir][1] read end */
+    /* raw pipe, fifo, unix, tcp, udp: [dir][0] write end (socket), [dir][1]
+     * read end */
     int fd[2][2];
+    int lfd[2];             /* raw tcp: the listener of each direction */
+    unsigned short port[2]; /* raw tcp, udp: each direction's receiver
+                               port on 127.0.0.1 */
     mqd_t mq[2];
     int qid[2];
     struct bench_ring *ring[2];
@@ -78,6 +82,10 @@ struct bench_backend {
     const struct bx_ops *raw;
     bool pair;        /* libipc side made with ipc_pair, else by name */
     bool sigpipe_dfl; /* children keep SIGPIPE at SIG_DFL (else ignore) */
+    /* Nothing pushes back on a sender (udp): one-way bursts wait for an
+     * echo every lossy_window() messages, on both sides, so that the
+     * receiver's socket buffer is never overrun (a loss fails the run). */
+    bool lossy;
     bool in_default;
     int ring_kind; /* bx_raw_ring: enum bench_ring_kind */
     /* Largest size the OS lets the raw loop carry; 0 if none. Sets why. */
@@ -88,7 +96,7 @@ struct bench_backend {
 extern const struct bx_ops bx_lib_pair, bx_lib_named;
 extern const struct bx_ops bx_raw_pipe, bx_raw_fifo, bx_raw_unix, bx_raw_mq,
     bx_raw_sysv, bx_raw_ring, bx_raw_mq_prio, bx_raw_sysv_prio,
-    bx_raw_pipe_plain, bx_raw_unix_plain;
+    bx_raw_pipe_plain, bx_raw_unix_plain, bx_raw_tcp, bx_raw_udp;
 
 /* Helpers shared by the transports. */
 int bx_fail(struct bx *x, int status, const char *fmt, ...)

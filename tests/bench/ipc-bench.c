@@ -2,10 +2,12 @@
 /* ipc-bench: every libipc backend against the raw system calls under it. */
 #include "bench.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <math.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
@@ -14,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -61,7 +64,8 @@
 #define SEQ_STOP (1ull << 63)
 #define SEQ_PING (1ull << 62)
 #define SEQ_QUIT (1ull << 61)
-#define SEQ_KIND (SEQ_STOP | SEQ_PING | SEQ_QUIT)
+#define SEQ_SYNC (1ull << 60) /* lossy rows: "echo me", every window */
+#define SEQ_KIND (SEQ_STOP | SEQ_PING | SEQ_QUIT | SEQ_SYNC)
 /* Messages between two clock reads: a clock read is ~20 ns, negligible
  * next to a large message, and a burst of large ones must not overshoot. */
 #define SEND_BATCH(size) ((size) >= 65536 ? 1 : 16)
@@ -126,6 +130,15 @@ static size_t limit_mq(size_t size, char *why, size_t whylen)
     return 0;
 }
 
+/* 65535 less the IPv4 and UDP headers. */
+static size_t limit_udp(size_t size, char *why, size_t whylen)
+{
+    if (size <= 65507)
+        return 0;
+    snprintf(why, whylen, "%zu B > 65507 (the largest IPv4 datagram)", size);
+    return 65507;
+}
+
 static size_t limit_sysv(size_t size, char *why, size_t whylen)
 {
     long max = bx_proc_long("/proc/sys/kernel/msgmax");
@@ -151,7 +164,10 @@ enum naming {
     NAME_PAIR,  /* "pipe:?max_msg=%zu"; raw: nothing named */
     NAME_PLAIN, /* "mq:/%s?...": a bare name; raw: "/name" (mq) */
     NAME_PATH,  /* "fifo:%s?...": a path in $TMPDIR; raw: the same kind */
-    NAME_KEY    /* "sysv:0x%08x?...": a key; raw: IPC_PRIVATE */
+    NAME_KEY,   /* "sysv:0x%08x?...": a key; raw: IPC_PRIVATE */
+    NAME_PORT   /* "tcp:127.0.0.1:%u?...": a loopback port free when the
+                   name is made (the kernel's pick); raw: sockets made by
+                   prepare */
 };
 
 struct backend_row {
@@ -299,6 +315,26 @@ static const struct backend_row backends[] = {
      .cap = CAP_RING,
      .naming = NAME_PLAIN,
      .addr_fmt = "shm:/%s?capacity=%zu&max_msg=%zu"},
+    {.be = {.name = "tcp",
+            .scheme = "tcp",
+            .raw_what = "sendmsg(hdr, payload); read(hdr), read(payload) "
+                        "on a loopback TCP connection, TCP_NODELAY",
+            .lib = &bx_lib_named,
+            .raw = &bx_raw_tcp,
+            .in_default = true},
+     .naming = NAME_PORT,
+     .addr_fmt = "tcp:127.0.0.1:%u?max_msg=%zu"},
+    {.be = {.name = "udp",
+            .scheme = "udp",
+            .raw_what = "sendto/recv of one datagram on loopback; one-way "
+                        "bursts wait for an echo every few messages",
+            .lib = &bx_lib_named,
+            .raw = &bx_raw_udp,
+            .in_default = true,
+            .lossy = true,
+            .limit = limit_udp},
+     .naming = NAME_PORT,
+     .addr_fmt = "udp:127.0.0.1:%u?max_msg=%zu"},
     {.be = {.name = "memcpy",
             .raw_what = "memcpy on one core: the copy limit for large "
                         "messages",
@@ -329,6 +365,23 @@ static const char *tmpdir(void)
     return t && *t && strlen(t) < 64 ? t : "/tmp";
 }
 
+/* A loopback port of the socket type free at this instant: the kernel's
+ * pick for port 0, released for the receiver to bind next. */
+static unsigned free_port(int type)
+{
+    struct sockaddr_in sa = {.sin_family = AF_INET,
+                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof sa;
+    unsigned port = 0;
+    int fd = socket(AF_INET, type | SOCK_CLOEXEC, 0);
+    if (fd >= 0 && bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0 &&
+        getsockname(fd, (struct sockaddr *)&sa, &len) == 0)
+        port = ntohs(sa.sin_port);
+    if (fd >= 0)
+        close(fd);
+    return port;
+}
+
 /* Unique names for one row and side: pid + counter, per direction. The
  * options go to both ends, so that they agree on max_msg and capacity. */
 static void make_names(const struct backend_row *row, struct bx *x, bool lib)
@@ -352,6 +405,13 @@ static void make_names(const struct backend_row *row, struct bx *x, bool lib)
         switch (row->naming) {
         case NAME_PAIR:
             snprintf(out, len, row->addr_fmt, x->size);
+            break;
+        case NAME_PORT:
+            snprintf(out, len, row->addr_fmt,
+                     free_port(strcmp(row->be.scheme, "udp") == 0
+                                   ? SOCK_DGRAM
+                                   : SOCK_STREAM),
+                     x->size);
             break;
         case NAME_PLAIN:
         case NAME_PATH:
@@ -477,8 +537,35 @@ static int expect_echo(struct bx *x, const unsigned char *buf, size_t len,
     return st;
 }
 
+/* A lossy row's window: messages sent before waiting for an echo, so
+ * that they fit the receiver's socket buffer (net.core.rmem_default) with
+ * room to spare; the kernel counts about 1 KiB of overhead a datagram. */
+static unsigned lossy_window(size_t size)
+{
+    static long rmem;
+    if (rmem == 0)
+        rmem = bx_proc_long("/proc/sys/net/core/rmem_default");
+    size_t room = rmem > 0 ? (size_t)rmem / 4 : 32768;
+    size_t w = room / (size + 1024);
+    return w < 1 ? 1 : w > 256 ? 256 : (unsigned)w;
+}
+
+/* SYNC and wait for its echo (lossy rows, every window). */
+static int sync_echo(struct bx *x, unsigned char *sb, unsigned char *rb,
+                     uint64_t n)
+{
+    size_t len;
+    int st;
+    stamp(sb, x->size, SEQ_SYNC | n);
+    if ((st = x->ops->send(x, BX_DIR_A, sb, x->size)) != BX_OK ||
+        (st = x->ops->recv(x, BX_DIR_B, rb, x->size, &len)) != BX_OK)
+        return st;
+    return expect_echo(x, rb, len, SEQ_SYNC | n);
+}
+
 /* Send for dur_ns, then STOP and wait for its echo: all sent messages
- * have then been received and checked. */
+ * have then been received and checked. A lossy row also waits for an echo
+ * every lossy_window() messages. */
 static int run_burst(struct bx *x, int64_t dur_ns, unsigned char *sb,
                      unsigned char *rb, uint64_t *count, int64_t *elapsed,
                      int64_t *cpu)
@@ -490,8 +577,12 @@ static int run_burst(struct bx *x, int64_t dur_ns, unsigned char *sb,
     int64_t c0 = cpu_ns();
     int64_t t0 = now_ns(), end = t0 + dur_ns;
     const int batch = SEND_BATCH(size);
+    const uint64_t window = x->be->lossy ? lossy_window(size) : 0;
     do {
         for (int k = 0; k < batch; k++, n++) {
+            if (window && n > 0 && n % window == 0 &&
+                (st = sync_echo(x, sb, rb, n)) != BX_OK)
+                return st;
             stamp(sb, size, n);
             if ((st = ops->send(x, BX_DIR_A, sb, size)) != BX_OK)
                 return st;
@@ -607,6 +698,10 @@ static int responder(struct bx *x, unsigned char *rb, double *cpu)
         }
         if (seq == SEQ_QUIT)
             return BX_OK;
+        if ((seq & SEQ_KIND) == SEQ_SYNC && (seq & ~SEQ_KIND) != expect)
+            return bx_fail(x, BX_ERROR, "SYNC after %llu, received %llu",
+                           (unsigned long long)(seq & ~SEQ_KIND),
+                           (unsigned long long)expect);
         if ((seq & SEQ_KIND) == SEQ_STOP) {
             if ((seq & ~SEQ_KIND) != expect)
                 return bx_fail(x, BX_ERROR, "STOP after %llu, received %llu",
@@ -617,7 +712,7 @@ static int responder(struct bx *x, unsigned char *rb, double *cpu)
                 c0 = cpu_ns();
             else if (stops == 2)
                 *cpu = (double)(cpu_ns() - c0);
-        } else if ((seq & SEQ_KIND) != SEQ_PING)
+        } else if ((seq & SEQ_KIND) != SEQ_PING && (seq & SEQ_KIND) != SEQ_SYNC)
             return bx_fail(x, BX_ERROR, "unknown message 0x%llx",
                            (unsigned long long)seq);
         if ((st = ops->send(x, BX_DIR_B, rb, size)) != BX_OK)
@@ -1488,7 +1583,8 @@ static void usage(FILE *f)
         "round-trip median and p99.\n\n"
         "  -b, --backends LIST  comma-separated, or 'all' (the default)\n"
         "                       pipe pipe-dfl unix unix-pair fifo mq sysv "
-        "shm memcpy\n"
+        "shm tcp udp\n"
+        "                       memcpy\n"
         "                       (only by name: mq-prio sysv-prio, raw loops "
         "asking the\n"
         "                       kernel for what libipc asks: the priority, "

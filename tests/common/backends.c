@@ -60,13 +60,14 @@ uint32_t tu_sysv_key(void)
     return key;
 }
 
-/* A TCP port free at this instant: the kernel's pick for port 0 on the
- * loopback, released again (tcp: rows; a receiver given it binds it next,
- * and only another bind of a port in the ephemeral range in between could
- * take it: the kernel hands ports out at random). 0 if none. */
-static unsigned tu_free_port(void)
+/* A TCP or UDP (type) port free at this instant: the kernel's pick for
+ * port 0 on the loopback, released again (tcp: and udp: rows; a receiver
+ * given it binds it next, and only another bind of a port in the ephemeral
+ * range in between could take it: the kernel hands ports out at random).
+ * 0 if none. */
+static unsigned tu_free_port(int type)
 {
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int fd = socket(AF_INET, type | SOCK_CLOEXEC, 0);
     struct sockaddr_in sa = {.sin_family = AF_INET,
                              .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     socklen_t len = sizeof sa;
@@ -79,7 +80,7 @@ static unsigned tu_free_port(void)
     return port;
 }
 
-/* Copy tmpl into buf with {tmp} {name} {key} {port} replaced. */
+/* Copy tmpl into buf with {tmp} {name} {key} {port} {uport} replaced. */
 static void tu_expand(const char *tmpl, const char *tmp, const char *name,
                       uint32_t key, char *buf, size_t size)
 {
@@ -96,9 +97,13 @@ static void tu_expand(const char *tmpl, const char *tmp, const char *name,
             sub = name;
             skip = 6;
         } else if (strncmp(p, "{port}", 6) == 0) {
-            snprintf(keybuf, sizeof keybuf, "%u", tu_free_port());
+            snprintf(keybuf, sizeof keybuf, "%u", tu_free_port(SOCK_STREAM));
             sub = keybuf;
             skip = 6;
+        } else if (strncmp(p, "{uport}", 7) == 0) {
+            snprintf(keybuf, sizeof keybuf, "%u", tu_free_port(SOCK_DGRAM));
+            sub = keybuf;
+            skip = 7;
         } else if (strncmp(p, "{key}", 5) == 0) {
             snprintf(keybuf, sizeof keybuf, "0x%08x", (unsigned)key);
             sub = keybuf;

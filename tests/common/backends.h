@@ -25,6 +25,11 @@ enum {
     /* Room comes back in the peer's steps (a TCP window): taking one
      * message from a full channel need not let one more in at once. */
     TU_S_WINDOWED = 1u << 6,
+    /* IPC_CAP_LOSSY (udp): messages may be lost or reordered, and a send
+     * never waits: "each message exactly once, in order" and "full" are
+     * clauses such a backend cannot keep. The contract checks what still
+     * holds: whatever arrives is whole, as sent, never twice. */
+    TU_S_LOSSY = 1u << 7,
 };
 
 /* What a row's backend legitimately does differently. */

@@ -51,8 +51,9 @@ static void ct_make_len_padded(const struct tu_row *row, char *buf, size_t size,
     buf[w] = '\0';
 }
 
-/* A {port} row (tcp:): a fresh address whose port is padded with leading
- * zeros to len bytes after "scheme:" ("tcp:127.0.0.1:000…05555"). */
+/* A {port} or {uport} row (tcp:, udp:): a fresh address whose port is padded
+ * with leading zeros to len bytes after "scheme:" ("tcp:127.0.0.1:000…05555").
+ */
 static void ct_make_len_port(const struct tu_row *row, char *buf, size_t size,
                              size_t len)
 {
@@ -144,7 +145,7 @@ void ct_naming_make_len(const struct ct_naming *nm, char *buf, size_t size,
         ct_make_len_ftok(row, buf, size, len);
     else if (strstr(row->addr, "{key}"))
         ct_make_len_key(row, buf, size, len);
-    else if (strstr(row->addr, "{port}"))
+    else if (strstr(row->addr, "port}"))
         ct_make_len_port(row, buf, size, len);
     else if (row->name_max > CT_NAME_COMPONENT + 1 && row->fs)
         ct_make_len_dots(row, buf, size, len);
@@ -195,6 +196,7 @@ const struct ct_backend *ct_backend_load(const char *scheme)
         .framed = s->props & TU_S_FRAMED,
         .no_fds = s->props & TU_S_NO_FDS,
         .windowed = s->props & TU_S_WINDOWED,
+        .lossy = s->props & TU_S_LOSSY,
     };
     int n = 0;
     for (const struct tu_row *r = tu_rows; r->name && n < CT_MAX_NAMINGS; r++) {

@@ -74,6 +74,7 @@ struct ct_backend {
     bool no_fds;         /* ends hold no descriptors (SysV ids): nothing to
                             mark close-on-exec */
     bool windowed;       /* TU_S_WINDOWED: room returns in steps */
+    bool lossy;          /* TU_S_LOSSY: may lose or reorder, never full */
 };
 
 /* The backend of a scheme in the table (static storage, one at a time);

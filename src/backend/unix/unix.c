@@ -102,8 +102,10 @@ static size_t unix_frame_max(void)
 }
 
 /* ipc_limits: the largest frame, less its header. */
-static ipc_err unix_os_limits(ipc_limits_info *info)
+static ipc_err unix_os_limits(const struct ipc_addr *addr,
+                              ipc_limits_info *info)
 {
+    (void)addr;
     size_t frame = unix_frame_max();
     if (frame > IPC_FRAME_HDR && frame - IPC_FRAME_HDR < info->max_msg)
         info->max_msg = frame - IPC_FRAME_HDR;
