@@ -1,11 +1,18 @@
 /* SPDX-License-Identifier: MIT */
-/* tcp: a link that fails mid-stream. Two network namespaces joined by a
- * veth pair, made and removed here (ip(8), as root): a sender in one
- * streams to a receiver in the other, the link goes down for a few seconds
- * and comes back. No send waits past its timeout, no close blocks; the
- * receiver gets only whole messages, in order, and in the end every
- * message whose send succeeded. Exit 77 (a ctest skip), saying why, where
- * the namespaces or the link cannot be made. Linux only. */
+/* tcp: a network that fails mid-stream. Two network namespaces joined by
+ * a veth pair, made and removed here (ip(8), as root); a sender in one
+ * streams to a receiver in the other.
+ * 1. The link goes down for a few seconds and comes back, then drops (and,
+ *    where tc's netem is there, delays) packets for a while: no send waits
+ *    past its timeout, no close blocks; the receiver gets only whole
+ *    messages, in order, and in the end every message whose send
+ *    succeeded.
+ * 2. The receiver's host vanishes: its end of the link is deleted, the
+ *    receiver killed and its namespace deleted, so no FIN or RST ever
+ *    comes. The sender's calls still keep their timeouts, and it hears
+ *    IPC_ECLOSED within the bound tcp.c states (TCP_USER_TIMEOUT, 30 s).
+ * Exit 77 (a ctest skip), saying why, where the namespaces or the link
+ * cannot be made. Linux only. */
 #include "check.h"
 #include "testutil.h"
 
@@ -30,8 +37,12 @@
 #define LATE_MS  700
 #define MSG_MAX  16384
 #define DOWN_MS  3000
+#define LOSSY_MS 2000
 #define DRAIN_MS 30000
 #define CHILD_MS 40000
+/* tcp.c: TCP_USER_TIMEOUT_MS; the slack covers the send that notices. */
+#define VANISH_MS 30000
+#define VANISH_SLACK_MS 10000
 
 static char ns[2][32], veth[2][16], ip[2][32];
 static bool made[2];
@@ -83,10 +94,11 @@ static void nf_skip(const char *why)
  * pid: parallel runs use their own names and subnets). */
 static void netns_make(void)
 {
-    unsigned pid = (unsigned)getpid();
+    static unsigned round;
+    unsigned pid = (unsigned)getpid() + 7919 * round++;
     for (int i = 0; i < 2; i++) {
         snprintf(ns[i], sizeof ns[i], "ipc-tcpfault-%u-%c", pid, "ab"[i]);
-        snprintf(veth[i], sizeof veth[i], "ipcv%u%c", pid % 1000000, "ab"[i]);
+        snprintf(veth[i], sizeof veth[i], "ipcv%u%c", pid % 10000000, "ab"[i]);
         snprintf(ip[i], sizeof ip[i], "10.%u.%u.%d", 200 + pid % 50,
                  (pid / 50) % 256, i + 1);
     }
@@ -186,9 +198,10 @@ static int receiver(int in, int out)
 
 /* -------------------------------------------------------------- sender */
 
-/* In A: send until told to stop (on in), each send with SEND_MS; report
- * the sends that succeeded, those that timed out, and the longest call
- * (send or close), in microseconds. */
+/* In A: send until told to stop (on in), each send with SEND_MS, or until
+ * IPC_ECLOSED; report the sends that succeeded, those that timed out, the
+ * longest call (send or close) in microseconds, and when (tu_now_ns, the
+ * monotonic clock all processes share) IPC_ECLOSED came, or 0. */
 static int sender(const char *addr, int in, int out)
 {
     netns_enter(0);
@@ -197,7 +210,7 @@ static int sender(const char *addr, int in, int out)
     if (err != IPC_OK)
         return tu_child_fail(4, "sender open %s: %s", addr, ipc_last_detail());
     static unsigned char buf[MSG_MAX];
-    uint64_t ok = 0, timeouts = 0, longest = 0, stop;
+    uint64_t ok = 0, timeouts = 0, longest = 0, closed = 0, stop;
     while (!read_u64s(in, &stop, 1, 0)) {
         size_t len = msg_len(ok);
         tu_pattern(buf, len, ok);
@@ -209,7 +222,10 @@ static int sender(const char *addr, int in, int out)
             ok++;
         else if (err == IPC_ETIMEDOUT)
             timeouts++;
-        else
+        else if (err == IPC_ECLOSED) {
+            closed = (uint64_t)tu_now_ns();
+            break;
+        } else
             return tu_child_fail(5, "send %llu: %s: %s", (unsigned long long)ok,
                                  ipc_errname(err), ipc_last_detail());
     }
@@ -217,8 +233,8 @@ static int sender(const char *addr, int in, int out)
     ipc_close(tx);
     uint64_t us = (uint64_t)(tu_now_ns() - t0) / 1000;
     longest = us > longest ? us : longest;
-    uint64_t rep[3] = {ok, timeouts, longest};
-    return write_u64s(out, rep, 3) ? 0 : 7;
+    uint64_t rep[4] = {ok, timeouts, longest, closed};
+    return write_u64s(out, rep, 4) ? 0 : 7;
 }
 
 /* ---------------------------------------------------------------- main */
@@ -247,15 +263,37 @@ static void child_done(pid_t pid, const char *who)
         nf_fail("the %s: %s", who, tu_status_str(status, what, sizeof what));
 }
 
-int main(void)
+/* Drop one packet in ten leaving A for LOSSY_MS: tc's netem (also 20 ms
+ * of delay) where the kernel has it, else an nft rule; say which. */
+static void lossy_period(void)
 {
-#ifndef __linux__
-    nf_skip("network namespaces are Linux's");
-#endif
-    tu_seed(tu_seed_from_env());
-    signal(SIGPIPE, SIG_IGN);
-    netns_make();
+    const char *how = "netem: loss 10%, delay 20 ms";
+    bool netem = run("tc -n %s qdisc add dev %s root netem loss 10%% delay "
+                     "20ms",
+                     ns[0], veth[0]) == 0;
+    if (!netem) {
+        how = "nft: loss 10% (no netem in this kernel)";
+        if (run("ip netns exec %s nft add table inet ipcf", ns[0]) ||
+            run("ip netns exec %s nft 'add chain inet ipcf o { type filter "
+                "hook output priority 0; }'",
+                ns[0]) ||
+            run("ip netns exec %s nft add rule inet ipcf o numgen random mod "
+                "10 0 drop",
+                ns[0]))
+            nf_skip("packets cannot be dropped: neither tc's netem nor nft "
+                    "works here");
+    }
+    tu_sleep_ms(LOSSY_MS);
+    if (netem ? run("tc -n %s qdisc del dev %s root", ns[0], veth[0])
+              : run("ip netns exec %s nft delete table inet ipcf", ns[0]))
+        nf_fail("the lossy period could not be ended");
+    printf("tcp.netns_fault: lossy for %d ms (%s)\n", LOSSY_MS, how);
+}
 
+/* Phase 1: the link down for DOWN_MS, then lossy, then stop: every
+ * message whose send succeeded arrives, whole and in order. */
+static void link_faults(void)
+{
     int rp[2][2], sp[2][2]; /* [0]: to the child, [1]: from it */
     pid_t rpid = start(receiver, NULL, NULL, rp);
     char addr[128];
@@ -265,7 +303,6 @@ int main(void)
         nf_fail("the receiver did not start");
     pid_t spid = start(NULL, addr, sender, sp);
 
-    /* Stream, cut the link (from A's side) for DOWN_MS, stream again. */
     tu_sleep_ms(500);
     if (run("ip -n %s link set %s down", ns[0], veth[0]) != 0)
         nf_fail("link down");
@@ -273,20 +310,22 @@ int main(void)
     if (run("ip -n %s link set %s up", ns[0], veth[0]) != 0)
         nf_fail("link up");
     tu_sleep_ms(1000);
-    uint64_t stop = 1, rep[3], got;
-    if (!write_u64s(sp[0][1], &stop, 1) || !read_u64s(sp[1][0], rep, 3, 5000))
+    lossy_period();
+    uint64_t stop = 1, rep[4], got;
+    if (!write_u64s(sp[0][1], &stop, 1) || !read_u64s(sp[1][0], rep, 4, 5000))
         nf_fail("the sender did not report within 5 s of being told to stop");
     child_done(spid, "sender");
     if (!write_u64s(rp[0][1], &rep[0], 1) ||
         !read_u64s(rp[1][0], &got, 1, DRAIN_MS + 5000))
         nf_fail("the receiver did not report");
     child_done(rpid, "receiver");
-    netns_remove();
 
     printf("tcp.netns_fault: %llu sent, %llu received, %llu sends timed out "
            "while the link was down, longest call %.1f ms\n",
            (unsigned long long)rep[0], (unsigned long long)got,
            (unsigned long long)rep[1], (double)rep[2] / 1000);
+    if (rep[3] != 0)
+        nf_fail("the sender heard IPC_ECLOSED from a live receiver");
     if (rep[2] > (SEND_MS + LATE_MS) * 1000ull)
         nf_fail("a call took %.1f ms, its timeout %d ms", (double)rep[2] / 1000,
                 SEND_MS);
@@ -301,6 +340,68 @@ int main(void)
     if (got != rep[0] && got + 1 != rep[0])
         nf_fail("%llu of %llu messages arrived", (unsigned long long)got,
                 (unsigned long long)rep[0]);
+}
+
+/* Phase 2: the receiver's host vanishes without a FIN or RST: its veth
+ * end is deleted first (which takes the pair with it), then the receiver
+ * is killed and its namespace deleted. */
+static void host_vanishes(void)
+{
+    int rp[2][2], sp[2][2];
+    pid_t rpid = start(receiver, NULL, NULL, rp);
+    char addr[128];
+    struct pollfd p = {.fd = rp[1][0], .events = POLLIN};
+    if (poll(&p, 1, 5000) != 1 ||
+        read(rp[1][0], addr, sizeof addr) != (ssize_t)sizeof addr)
+        nf_fail("the receiver did not start");
+    pid_t spid = start(NULL, addr, sender, sp);
+
+    tu_sleep_ms(500);
+    int64_t gone = tu_now_ns();
+    if (run("ip -n %s link delete %s", ns[1], veth[1]) != 0)
+        nf_fail("deleting the receiver's link");
+    kill(rpid, SIGKILL);
+    int status;
+    if (!tu_wait(rpid, 5000, &status))
+        nf_fail("the killed receiver was not reaped");
+    if (run("ip netns delete %s", ns[1]) != 0)
+        nf_fail("deleting the receiver's namespace");
+    made[1] = false;
+
+    uint64_t rep[4];
+    if (!read_u64s(sp[1][0], rep, 4, VANISH_MS + VANISH_SLACK_MS))
+        nf_fail("the sender did not hear IPC_ECLOSED within %d ms of the "
+                "receiver's host vanishing",
+                VANISH_MS + VANISH_SLACK_MS);
+    child_done(spid, "sender");
+    double after = rep[3] ? (double)((int64_t)rep[3] - gone) / 1e6 : -1;
+    printf("tcp.netns_fault: host gone: %llu sends, %llu timed out, "
+           "IPC_ECLOSED %.0f ms after, longest call %.1f ms\n",
+           (unsigned long long)rep[0], (unsigned long long)rep[1], after,
+           (double)rep[2] / 1000);
+    if (rep[3] == 0)
+        nf_fail("the sender stopped without IPC_ECLOSED");
+    if (after > VANISH_MS + VANISH_SLACK_MS)
+        nf_fail("IPC_ECLOSED %.0f ms after the host vanished (bound %d ms)",
+                after, VANISH_MS + VANISH_SLACK_MS);
+    if (rep[2] > (SEND_MS + LATE_MS) * 1000ull)
+        nf_fail("a call took %.1f ms, its timeout %d ms", (double)rep[2] / 1000,
+                SEND_MS);
+}
+
+int main(void)
+{
+#ifndef __linux__
+    nf_skip("network namespaces are Linux's");
+#endif
+    tu_seed(tu_seed_from_env());
+    signal(SIGPIPE, SIG_IGN);
+    netns_make();
+    link_faults();
+    netns_remove();
+    netns_make();
+    host_vanishes();
+    netns_remove();
     if (made[0] || made[1])
         nf_fail("namespaces left behind");
     return 0;
