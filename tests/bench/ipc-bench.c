@@ -2,6 +2,7 @@
 /* ipc-bench: every libipc backend against the raw system calls under it. */
 #include "bench.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -13,7 +14,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -151,7 +154,9 @@ enum naming {
     NAME_PAIR,  /* "pipe:?max_msg=%zu"; raw: nothing named */
     NAME_PLAIN, /* "mq:/%s?...": a bare name; raw: "/name" (mq) */
     NAME_PATH,  /* "fifo:%s?...": a path in $TMPDIR; raw: the same kind */
-    NAME_KEY    /* "sysv:0x%08x?...": a key; raw: IPC_PRIVATE */
+    NAME_KEY,   /* "sysv:0x%08x?...": a key; raw: IPC_PRIVATE */
+    NAME_PORT   /* "nng+tcp://127.0.0.1:%u?...": a loopback port the
+                   kernel picked; raw: "tcp://127.0.0.1:%u" */
 };
 
 struct backend_row {
@@ -258,6 +263,17 @@ static const struct backend_row backends[] = {
      .cap = CAP_RING,
      .naming = NAME_PLAIN,
      .addr_fmt = "shm:/%s?capacity=%zu&max_msg=%zu"},
+#if IPC_BENCH_NNG
+    /* Not in the default set: TCP through nng's threads. */
+    {.be = {.name = "nng",
+            .scheme = "nng",
+            .raw_what = "nng push/pull over tcp on loopback, nng_send/"
+                        "nng_recv blocking",
+            .lib = &bx_lib_named,
+            .raw = &bx_raw_nng},
+     .naming = NAME_PORT,
+     .addr_fmt = "nng+tcp://127.0.0.1:%u?max_msg=%zu"},
+#endif
     {.be = {.name = "memcpy",
             .raw_what = "memcpy on one core: the copy limit for large "
                         "messages",
@@ -288,6 +304,23 @@ static const char *tmpdir(void)
     return t && *t && strlen(t) < 64 ? t : "/tmp";
 }
 
+/* A loopback TCP port free at this instant (the kernel's pick for port 0;
+ * another bind in between could take it). 0 if none. */
+static unsigned free_port(void)
+{
+    struct sockaddr_in sa = {.sin_family = AF_INET,
+                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof sa;
+    unsigned port = 0;
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd >= 0 && bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0 &&
+        getsockname(fd, (struct sockaddr *)&sa, &len) == 0)
+        port = ntohs(sa.sin_port);
+    if (fd >= 0)
+        close(fd);
+    return port;
+}
+
 /* Unique names for one row and side: pid + counter, per direction. The
  * options go to both ends, so that they agree on max_msg and capacity. */
 static void make_names(const struct backend_row *row, struct bx *x, bool lib)
@@ -302,6 +335,14 @@ static void make_names(const struct backend_row *row, struct bx *x, bool lib)
         snprintf(base, sizeof base, "ipcbench-%d-%u-%c%s", pid, n, "ab"[d],
                  lib ? "" : "-raw");
         snprintf(path, sizeof path, "%s/%s", tmpdir(), base);
+        if (row->naming == NAME_PORT) {
+            unsigned port = free_port();
+            if (lib)
+                snprintf(out, len, row->addr_fmt, port, x->size);
+            else
+                snprintf(out, len, "tcp://127.0.0.1:%u", port);
+            continue;
+        }
         if (!lib) {
             snprintf(out, len, "%s", row->naming == NAME_PATH ? path : "");
             if (row->naming == NAME_PLAIN)
@@ -335,6 +376,8 @@ static void make_names(const struct backend_row *row, struct bx *x, bool lib)
             snprintf(out, len, row->addr_fmt, key, x->size);
             break;
         }
+        case NAME_PORT: /* above */
+            break;
         }
     }
 }
@@ -1451,7 +1494,9 @@ static void usage(FILE *f)
         "                       (only by name: mq-prio sysv-prio, raw loops "
         "asking the\n"
         "                       kernel for what libipc asks: the priority, "
-        "its order)\n"
+        "its order;\n"
+        "                       nng, when built: nng+tcp on loopback against "
+        "nng push/pull)\n"
         "  -s, --sizes LIST     message sizes, e.g. 64,1K,64K,1M (the "
         "default; >= %d)\n"
         "  -d, --duration MS    timed length of each test (default %d)\n"
