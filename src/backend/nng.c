@@ -38,7 +38,7 @@
  *
  * Reconnection is nng's: a sender's dialer redials after a lost connection
  * after NNG_OPT_RECONNMINT (100 ms, nng's default), doubling up to
- * NNG_RECONN_MAX_MS (nng's default is no back-off at all). The first dial
+ * NNGCH_RECONN_MAX_MS (nng's default is no back-off at all). The first dial
  * is made by the open: nobody listening is IPC_ENOENT, unless lazy=1, which
  * starts the dialer in the background and returns at once (sends then wait
  * for the receiver). The first dial is synchronous: a host that drops the
@@ -65,14 +65,14 @@
  * end POLLOUT, so ipc_pollfd() answers IPC_ENOTSUP there.
  */
 
-#define NNG_MAX_MSG_DEFAULT (64u * 1024)
-#define NNG_MAX_MSG_MAX     (64u * 1024 * 1024)
+#define NNGCH_MAX_MSG_DEFAULT (64u * 1024)
+#define NNGCH_MAX_MSG_MAX     (64u * 1024 * 1024)
 /* "tls+tcp://" + a 253-byte name + ":65535" + a ws path, with room. */
-#define NNG_NAME_MAX 400
+#define NNGCH_NAME_MAX 400
 /* The longest reconnect interval (back-off from nng's 100 ms). */
-#define NNG_RECONN_MAX_MS 2000
+#define NNGCH_RECONN_MAX_MS 2000
 /* sun_path holds 107 bytes and a NUL. */
-#define NNG_IPC_PATH_MAX 107
+#define NNGCH_IPC_PATH_MAX 107
 
 struct nngch_end {
     nng_socket sock;
@@ -197,10 +197,10 @@ static ipc_err nngch_check_url(const struct ipc_addr *addr)
         return IPC_OK;
     }
     if (strncmp(url, "ipc://", 6) == 0) {
-        if (strlen(url + 6) > NNG_IPC_PATH_MAX)
+        if (strlen(url + 6) > NNGCH_IPC_PATH_MAX)
             return ipc__fail(IPC_EINVAL,
                              "nng: %s: an ipc path is at most %d bytes", url,
-                             NNG_IPC_PATH_MAX);
+                             NNGCH_IPC_PATH_MAX);
         return url[6] ? IPC_OK : ipc__fail(IPC_EINVAL, "nng: %s: no path", url);
     }
     if (strncmp(url, "tcp://", 6) == 0 || strncmp(url, "ws://", 5) == 0 ||
@@ -366,7 +366,7 @@ static ipc_err nngch_dial(ipc_channel *ch, const char *url,
     if (rv != 0)
         return nngch_fail(rv, "push socket for", url);
     ne->sock_open = true;
-    rv = nng_socket_set_ms(ne->sock, NNG_OPT_RECONNMAXT, NNG_RECONN_MAX_MS);
+    rv = nng_socket_set_ms(ne->sock, NNG_OPT_RECONNMAXT, NNGCH_RECONN_MAX_MS);
     if (rv != 0)
         return nngch_fail(rv, "set NNG_OPT_RECONNMAXT for", url);
     bool lazy = ipc__addr_get(addr, IPC_KEY_LAZY, 0);
@@ -495,9 +495,9 @@ const struct ipc_backend ipc__backend_nng = {
     .priv_size = sizeof(struct nngch_end),
     .limits =
         {
-            .max_msg_default = NNG_MAX_MSG_DEFAULT,
-            .max_msg_max = NNG_MAX_MSG_MAX,
-            .name_max = NNG_NAME_MAX,
+            .max_msg_default = NNGCH_MAX_MSG_DEFAULT,
+            .max_msg_max = NNGCH_MAX_MSG_MAX,
+            .name_max = NNGCH_NAME_MAX,
         },
     .path_required = true,
     .transports = true,

@@ -345,7 +345,7 @@ static void test_pollfd_level(void **state)
 }
 
 /* Addresses: a transport nng lacks, "nng:" without '+', a lazy receiver,
- * "+" after a scheme without transports. */
+ * "+" after a scheme without transports, tls+tcp by the nng linked. */
 static void test_addresses(void **state)
 {
     (void)state;
@@ -359,6 +359,19 @@ static void test_addresses(void **state)
     assert_ipc_err(ipc_open("nng+tcp://127.0.0.1:1?lazy=1",
                             IPC_F_RECV | IPC_F_CREATE, 0, &ch),
                    IPC_EINVAL);
+    /* tls+tcp: a receiver listens when the linked nng has TLS; without
+     * it, IPC_ENOTSUP saying so. Which one depends on the nng linked. */
+    char addr[160], tls[192];
+    nng_fresh(addr, sizeof addr, "");
+    snprintf(tls, sizeof tls, "nng+tls+tcp://%s", strstr(addr, "://") + 3);
+    ipc_err err = ipc_open(tls, IPC_F_RECV | IPC_F_CREATE, 1000, &ch);
+    if (err == IPC_ENOTSUP)
+        assert_non_null(strstr(ipc_last_detail(), "no TLS"));
+    else
+        assert_ipc_err(err, IPC_OK);
+    printf("nng+tls+tcp: %s\n", err == IPC_OK ? "TLS built in" : "no TLS");
+    ipc_close(ch);
+    ch = NULL;
     unsigned caps = 0;
     assert_ipc_err(ipc_scheme_caps("nng", &caps), IPC_OK);
     assert_true(caps & IPC_CAP_MULTI_SENDER);
