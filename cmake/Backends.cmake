@@ -107,6 +107,20 @@ int main(void)
     int fd = memfd_create("x", MFD_CLOEXEC | MFD_ALLOW_SEALING);
     return fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL);
 }]])
+# Per-call non-blocking reads and writes on a blocking descriptor: pipe and
+# fifo ends then sleep inside read() when a receive may wait forever (one
+# system call where poll() and a retry took three). Linux 5.x+ for pipes;
+# without it (or on a kernel that refuses it: stream.c) ends stay
+# O_NONBLOCK, as before.
+ipc_feature(rwf_nowait TEXT "preadv2/pwritev2 with RWF_NOWAIT"
+  SOURCE [[
+#include <sys/uio.h>
+int main(void)
+{
+    struct iovec v = {0, 0};
+    return (int)preadv2(0, &v, 1, -1, RWF_NOWAIT) +
+           (int)pwritev2(1, &v, 1, -1, RWF_NOWAIT);
+}]])
 # SYS_futex, not SYS_futex_time64: 32-bit systems with a 64-bit time_t
 # have only the latter.
 ipc_feature(futex TEXT "the futex system call (SYS_futex, linux/futex.h)"

@@ -73,6 +73,76 @@ void ipc__stream_close(struct ipc_stream *s)
     s->tail = NULL;
 }
 
+/* ----------------------------------------------------- blocking or not */
+
+ipc_err ipc__stream_nowait(struct ipc_stream *s, bool adopted)
+{
+    int fl = fcntl(s->fd, F_GETFL);
+    if (fl < 0)
+        return ipc__errno(errno, "stream: fcntl F_GETFL");
+#if IPC_HAVE_RWF_NOWAIT
+    /* An adopted descriptor is shared with the process that handed it
+     * over, whose library may count on O_NONBLOCK: leave it as found. */
+    if (!(fl & O_NONBLOCK) ||
+        (!adopted && fcntl(s->fd, F_SETFL, fl & ~O_NONBLOCK) == 0))
+        s->nowait_io = true;
+    return IPC_OK;
+#else
+    (void)adopted;
+    if (!(fl & O_NONBLOCK) && fcntl(s->fd, F_SETFL, fl | O_NONBLOCK) < 0)
+        return ipc__errno(errno, "stream: fcntl O_NONBLOCK");
+    return IPC_OK;
+#endif
+}
+
+#if IPC_HAVE_RWF_NOWAIT
+/* A kernel without RWF_NOWAIT on pipes (or without preadv2) refuses it:
+ * back to O_NONBLOCK and poll() for this end, for good. */
+static bool stream_nowait_refused(struct ipc_stream *s, int err)
+{
+    if (err != EOPNOTSUPP && err != ENOSYS)
+        return false;
+    int fl = fcntl(s->fd, F_GETFL);
+    if (fl < 0 || fcntl(s->fd, F_SETFL, fl | O_NONBLOCK) < 0)
+        return false;
+    s->nowait_io = false;
+    errno = err;
+    return true;
+}
+#endif
+
+/* One write that never waits. */
+static ssize_t stream_write_once(struct ipc_stream *s, struct iovec *iov,
+                                 int iovcnt)
+{
+#if IPC_HAVE_RWF_NOWAIT
+    if (s->nowait_io) {
+        ssize_t n = pwritev2(s->fd, iov, iovcnt, -1, RWF_NOWAIT);
+        if (n >= 0 || !stream_nowait_refused(s, errno))
+            return n;
+    }
+#endif
+    return writev(s->fd, iov, iovcnt);
+}
+
+/* One read, which sleeps in the kernel until bytes come only when the
+ * caller may wait forever and the descriptor is blocking. */
+static ssize_t stream_read_once(struct ipc_stream *s, void *dst, size_t want,
+                                bool forever)
+{
+#if IPC_HAVE_RWF_NOWAIT
+    if (s->nowait_io && !forever) {
+        struct iovec v = {dst, want};
+        ssize_t n = preadv2(s->fd, &v, 1, -1, RWF_NOWAIT);
+        if (n >= 0 || !stream_nowait_refused(s, errno))
+            return n;
+    }
+#else
+    (void)forever;
+#endif
+    return read(s->fd, dst, want);
+}
+
 /* --------------------------------------------------------------- sending */
 
 /*
@@ -113,7 +183,7 @@ static void stream_sigpipe_restore(struct stream_sigpipe *sp, bool got_epipe)
     pthread_sigmask(SIG_SETMASK, &sp->old, NULL);
 }
 
-static ssize_t stream_writev(const struct ipc_stream *s, struct iovec *iov,
+static ssize_t stream_writev(struct ipc_stream *s, struct iovec *iov,
                              int iovcnt)
 {
     ssize_t n;
@@ -126,14 +196,14 @@ static ssize_t stream_writev(const struct ipc_stream *s, struct iovec *iov,
     }
     if (!s->sigpipe_guard) {
         do
-            n = writev(s->fd, iov, iovcnt);
+            n = stream_write_once(s, iov, iovcnt);
         while (n < 0 && errno == EINTR);
         return n;
     }
     struct stream_sigpipe sp;
     stream_sigpipe_block(&sp);
     do
-        n = writev(s->fd, iov, iovcnt);
+        n = stream_write_once(s, iov, iovcnt);
     while (n < 0 && errno == EINTR);
     int saved = errno;
     stream_sigpipe_restore(&sp, n < 0 && saved == EPIPE);
@@ -386,8 +456,9 @@ ipc_err ipc__stream_send(struct ipc_stream *s, const void *buf, size_t len,
 static ipc_err stream_read_some(struct ipc_stream *s, void *dst, size_t want,
                                 size_t *got, const struct ipc_deadline *dl)
 {
+    bool forever = dl->at_ns == INT64_MAX;
     for (;;) {
-        ssize_t n = read(s->fd, dst, want);
+        ssize_t n = stream_read_once(s, dst, want, forever);
         if (n > 0) {
             *got = (size_t)n;
             s->got_data = true;

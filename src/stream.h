@@ -24,6 +24,11 @@ struct ipc_stream {
      * frame begun is finished by later sends (stream.c). Set by
      * ipc__stream_init_socket. */
     bool sock;
+    /* The descriptor is blocking and non-blocking attempts pass RWF_NOWAIT
+     * per call (ipc__stream_nowait), so a receive that may wait forever
+     * sleeps inside read(). False: the descriptor is O_NONBLOCK and every
+     * wait is a poll(). */
+    bool nowait_io;
     /* A socket's frame begun by a send that could not finish it without
      * waiting past its deadline: the rest, sent before anything else. */
     unsigned char *tail;
@@ -61,6 +66,13 @@ void ipc__stream_init_socket(struct ipc_stream *s, int fd, size_t max_msg,
  * and record its size. Failing to grow is not an error: frames larger than
  * the buffer are then written in pieces. */
 void ipc__stream_size_pipe(struct ipc_stream *s);
+/* A pipe or FIFO end: make its descriptor blocking and take non-blocking
+ * attempts per call, where the build and the kernel allow it (else make
+ * it O_NONBLOCK). The open file description is shared by every copy of
+ * the end (fork, exec); this library is correct with either flag, since no
+ * wait of its own depends on it. adopted: a descriptor handed over by
+ * another process (pipe:?fd=N), whose flags are left as found. */
+ipc_err ipc__stream_nowait(struct ipc_stream *s, bool adopted);
 ipc_err ipc__stream_send(struct ipc_stream *s, const void *buf, size_t len,
                          unsigned prio, const struct ipc_deadline *dl);
 ipc_err ipc__stream_recv(struct ipc_stream *s, void *buf, size_t cap,

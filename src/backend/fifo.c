@@ -435,6 +435,8 @@ static ipc_err fifo_attach(ipc_channel *ch, const struct ipc_addr *addr,
         return err;
     }
     ipc__stream_init(&fe->stream, fd, ch->max_msg);
+    if ((err = ipc__stream_nowait(&fe->stream, false)) != IPC_OK)
+        return err;
     fe->stream.whole_frames = true;
     /* Another sender's max_msg may be larger: skip its long frames. */
     fe->stream.skip_max = FIFO_MAX_MSG_MAX;

@@ -27,15 +27,7 @@ static struct pipe_end *pipe_priv(const ipc_channel *ch)
     return ipc__priv(ch);
 }
 
-static ipc_err pipe_set_flags(int fd, unsigned flags)
-{
-    int fl = fcntl(fd, F_GETFL);
-    if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
-        return ipc__errno(errno, "pipe: fcntl O_NONBLOCK");
-    return ipc__fd_inherit(fd, flags & IPC_F_INHERIT, "pipe");
-}
-
-static void pipe_setup_end(ipc_channel *ch, int fd)
+static ipc_err pipe_setup_end(ipc_channel *ch, int fd, bool adopted)
 {
     struct pipe_end *pe = pipe_priv(ch);
     ipc__stream_init(&pe->stream, fd, ch->max_msg);
@@ -45,6 +37,7 @@ static void pipe_setup_end(ipc_channel *ch, int fd)
     ipc__stream_size_pipe(&pe->stream);
     ch->capacity = 0; /* bounded in bytes, not messages */
     ch->buffer_bytes = pe->stream.pipe_size;
+    return ipc__stream_nowait(&pe->stream, adopted);
 }
 
 static ipc_err pipe_pair(ipc_channel *tx, ipc_channel *rx,
@@ -56,15 +49,16 @@ static ipc_err pipe_pair(ipc_channel *tx, ipc_channel *rx,
     if (addr->keys_set & IPC_KEYBIT(IPC_KEY_FD))
         return ipc__fail(IPC_EINVAL, "pipe: fd= adopts an end with ipc_open, "
                                      "a pair makes new ones");
-    if (pipe2(fds, O_CLOEXEC | O_NONBLOCK) < 0)
+    if (pipe2(fds, O_CLOEXEC) < 0)
         return ipc__errno(errno, "pipe: pipe2");
-    pipe_setup_end(rx, fds[0]);
-    pipe_setup_end(tx, fds[1]);
-    ipc_err err = IPC_OK;
-    if (flags & IPC_F_INHERIT) {
-        err = pipe_set_flags(fds[0], flags);
+    ipc_err err = pipe_setup_end(rx, fds[0], false);
+    ipc_err err_tx = pipe_setup_end(tx, fds[1], false);
+    if (err == IPC_OK)
+        err = err_tx;
+    if (err == IPC_OK && (flags & IPC_F_INHERIT)) {
+        err = ipc__fd_inherit(fds[0], true, "pipe");
         if (err == IPC_OK)
-            err = pipe_set_flags(fds[1], flags);
+            err = ipc__fd_inherit(fds[1], true, "pipe");
     }
     /* Both ends see the one kernel buffer; report the final size. */
     tx->buffer_bytes = rx->buffer_bytes = pipe_priv(tx)->stream.pipe_size;
@@ -105,10 +99,11 @@ static ipc_err pipe_open(ipc_channel *ch, const struct ipc_addr *addr,
     if (acc != want)
         return ipc__fail(IPC_EINVAL, "pipe: descriptor %d is not open for %s",
                          fd, want == O_WRONLY ? "writing" : "reading");
-    ipc_err err = pipe_set_flags(fd, flags);
+    ipc_err err = ipc__fd_inherit(fd, flags & IPC_F_INHERIT, "pipe");
+    if (err == IPC_OK)
+        err = pipe_setup_end(ch, fd, true);
     if (err != IPC_OK)
         return err;
-    pipe_setup_end(ch, fd);
     /* An adopted end can do what a pair end can. */
     ch->caps = ch->be->caps;
     return IPC_OK;

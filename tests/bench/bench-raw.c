@@ -392,6 +392,76 @@ const struct bx_ops bx_raw_unix = {
     .close = raw_close_role,
 };
 
+/* ------------------------------------------- plain: as users write them */
+
+/* The loops a user writes who needs no framing: messages of a size both
+ * sides know, a blocking write() and read() of exactly that (pipe), one
+ * send() and recv() a message (SOCK_SEQPACKET). No header, no check: the
+ * fastest honest baseline, one system call a message each way. */
+static int raw_plain_pipe_send(struct bx *x, int dir, const void *buf,
+                               size_t len)
+{
+    size_t done = 0;
+    while (done < len) {
+        ssize_t n = write(x->fd[dir][0], (const char *)buf + done, len - done);
+        if (n < 0 && errno != EINTR)
+            return bx_errno(x, "raw: write");
+        if (n > 0)
+            done += (size_t)n;
+    }
+    return BX_OK;
+}
+
+static int raw_plain_pipe_recv(struct bx *x, int dir, void *buf, size_t cap,
+                               size_t *len)
+{
+    (void)cap;
+    *len = x->size;
+    return raw_read_full(x, x->fd[dir][1], buf, x->size);
+}
+
+const struct bx_ops bx_raw_pipe_plain = {
+    .prepare = raw_pipe_prepare,
+    .parent_close = raw_parent_close,
+    .create = raw_pipe_create,
+    .connect = raw_nothing,
+    .send = raw_plain_pipe_send,
+    .recv = raw_plain_pipe_recv,
+    .close = raw_close_role,
+};
+
+static int raw_plain_unix_send(struct bx *x, int dir, const void *buf,
+                               size_t len)
+{
+    while (send(x->fd[dir][0], buf, len, MSG_NOSIGNAL) < 0)
+        if (errno != EINTR)
+            return bx_errno(x, "raw: send");
+    return BX_OK;
+}
+
+static int raw_plain_unix_recv(struct bx *x, int dir, void *buf, size_t cap,
+                               size_t *len)
+{
+    ssize_t n;
+    do
+        n = recv(x->fd[dir][1], buf, cap, 0);
+    while (n < 0 && errno == EINTR);
+    if (n < 0)
+        return bx_errno(x, "raw: recv");
+    *len = (size_t)n;
+    return BX_OK;
+}
+
+const struct bx_ops bx_raw_unix_plain = {
+    .prepare = raw_unix_prepare,
+    .parent_close = raw_parent_close,
+    .create = raw_pipe_create,
+    .connect = raw_nothing,
+    .send = raw_plain_unix_send,
+    .recv = raw_plain_unix_recv,
+    .close = raw_close_role,
+};
+
 /* ------------------------------------------------------- POSIX mqueue */
 
 /* Made and unlinked at once by the orchestrator: the children inherit the
@@ -595,7 +665,7 @@ const struct bx_ops bx_raw_sysv = {
 
 /* An anonymous shared mapping made before fork: the data path is the same
  * as a named shm object's, without the name. */
-static int raw_ring_prepare(struct bx *x)
+static int raw_ring_make(struct bx *x, enum bench_ring_kind kind)
 {
     x->ring_bytes = bench_ring_bytes(x->capacity, x->size);
     for (int d = 0; d < 2; d++) {
@@ -604,10 +674,25 @@ static int raw_ring_prepare(struct bx *x)
         if (p == MAP_FAILED)
             return bx_errno(x, "raw: mmap");
         x->ring[d] = p;
-        bench_ring_init(x->ring[d], x->capacity, x->size);
+        bench_ring_init(x->ring[d], kind, x->capacity, x->size);
         x->ring_pos[d] = 0;
     }
     return BX_OK;
+}
+
+static int raw_ring_prepare(struct bx *x)
+{
+    return raw_ring_make(x, BENCH_RING_SEQ);
+}
+
+static int raw_ring_prepare_vyukov(struct bx *x)
+{
+    return raw_ring_make(x, BENCH_RING_VYUKOV);
+}
+
+static int raw_ring_prepare_spsc(struct bx *x)
+{
+    return raw_ring_make(x, BENCH_RING_SPSC);
 }
 
 static void raw_ring_unmap(struct bx *x)
@@ -655,6 +740,26 @@ static int raw_ring_recv(struct bx *x, int dir, void *buf, size_t cap,
 
 const struct bx_ops bx_raw_ring = {
     .prepare = raw_ring_prepare,
+    .parent_close = raw_ring_unmap,
+    .create = raw_ring_create,
+    .connect = raw_nothing,
+    .send = raw_ring_send,
+    .recv = raw_ring_recv,
+    .close = raw_ring_close,
+};
+
+const struct bx_ops bx_raw_ring_vyukov = {
+    .prepare = raw_ring_prepare_vyukov,
+    .parent_close = raw_ring_unmap,
+    .create = raw_ring_create,
+    .connect = raw_nothing,
+    .send = raw_ring_send,
+    .recv = raw_ring_recv,
+    .close = raw_ring_close,
+};
+
+const struct bx_ops bx_raw_ring_spsc = {
+    .prepare = raw_ring_prepare_spsc,
     .parent_close = raw_ring_unmap,
     .create = raw_ring_create,
     .connect = raw_nothing,

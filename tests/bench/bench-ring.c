@@ -43,7 +43,15 @@ struct ring_slot {
 struct bench_ring {
     alignas(64) atomic_uint rx_sleeping; /* consumer waits for a message */
     alignas(64) atomic_uint tx_sleeping; /* producer waits for a free slot */
-    alignas(64) size_t slots;
+    /* BENCH_RING_VYUKOV: the shared claim indices. BENCH_RING_SPSC: the
+     * consumer's head and the producer's tail, each with the other side's
+     * index as last seen (written only by its owner, on its own line). */
+    alignas(64) atomic_uint enq; /* VYUKOV: next to claim; SPSC: tail */
+    unsigned tx_seen_head;       /* SPSC: the producer's cache */
+    alignas(64) atomic_uint deq; /* VYUKOV: next to take; SPSC: head */
+    unsigned rx_seen_tail;       /* SPSC: the consumer's cache */
+    alignas(64) enum bench_ring_kind kind;
+    size_t slots;
     size_t stride;
     size_t max_msg;
     alignas(64) unsigned char slot_area[];
@@ -64,8 +72,13 @@ static struct ring_slot *ring_slot(struct bench_ring *r, uint64_t pos)
     return (struct ring_slot *)(r->slot_area + (pos % r->slots) * r->stride);
 }
 
-void bench_ring_init(struct bench_ring *r, size_t slots, size_t max_msg)
+void bench_ring_init(struct bench_ring *r, enum bench_ring_kind kind,
+                     size_t slots, size_t max_msg)
 {
+    r->kind = kind;
+    atomic_init(&r->enq, 0);
+    atomic_init(&r->deq, 0);
+    r->tx_seen_head = r->rx_seen_tail = 0;
     r->slots = slots;
     r->stride = ring_stride(max_msg);
     r->max_msg = max_msg;
@@ -130,11 +143,26 @@ static void ring_wake(atomic_uint *word, atomic_uint *sleeping)
         ring_futex_wake(word);
 }
 
-int bench_ring_send(struct bench_ring *r, uint64_t *pos, const void *buf,
+/* As ring_wait, until the word differs from old (an index that moves). */
+static unsigned ring_wait_change(atomic_uint *word, unsigned old,
+                                 atomic_uint *sleeping)
+{
+    unsigned cur;
+    for (int i = 0; i < RING_SPIN; i++) {
+        if ((cur = atomic_load_explicit(word, memory_order_acquire)) != old)
+            return cur;
+        ring_relax();
+    }
+    atomic_store(sleeping, 1);
+    while ((cur = atomic_load(word)) == old)
+        ring_futex_wait(word, cur);
+    atomic_store_explicit(sleeping, 0, memory_order_relaxed);
+    return cur;
+}
+
+static int seq_send(struct bench_ring *r, uint64_t *pos, const void *buf,
                     size_t len)
 {
-    if (len > r->max_msg)
-        return -1;
     struct ring_slot *s = ring_slot(r, *pos);
     unsigned want = (unsigned)*pos;
     if (atomic_load_explicit(&s->seq, memory_order_acquire) != want)
@@ -147,8 +175,8 @@ int bench_ring_send(struct bench_ring *r, uint64_t *pos, const void *buf,
     return 0;
 }
 
-int bench_ring_recv(struct bench_ring *r, uint64_t *pos, void *buf, size_t cap,
-                    size_t *len)
+static int seq_recv(struct bench_ring *r, uint64_t *pos, void *buf,
+                    size_t cap, size_t *len)
 {
     struct ring_slot *s = ring_slot(r, *pos);
     unsigned want = (unsigned)*pos + 1;
@@ -164,4 +192,138 @@ int bench_ring_recv(struct bench_ring *r, uint64_t *pos, void *buf, size_t cap,
     ring_wake(&s->seq, &r->tx_sleeping);
     (*pos)++;
     return 0;
+}
+
+/*
+ * Dmitry Vyukov's bounded MPMC queue: a per-slot sequence word as above,
+ * and shared enqueue and dequeue indices that producers and consumers claim
+ * with a compare-and-swap before they touch the slot. Used here by one
+ * producer and one consumer, it pays what the algorithm pays: the claim.
+ * Positions are 32-bit, compared by signed difference.
+ */
+static int vy_send(struct bench_ring *r, const void *buf, size_t len)
+{
+    unsigned pos = atomic_load_explicit(&r->enq, memory_order_relaxed);
+    struct ring_slot *s;
+    for (;;) {
+        s = ring_slot(r, pos);
+        unsigned seq = atomic_load_explicit(&s->seq, memory_order_acquire);
+        int dif = (int)(seq - pos);
+        if (dif == 0) {
+            if (atomic_compare_exchange_weak_explicit(
+                    &r->enq, &pos, pos + 1, memory_order_relaxed,
+                    memory_order_relaxed))
+                break;
+        } else if (dif < 0) { /* full: wait for the consumer to free it */
+            ring_wait(&s->seq, pos, &r->tx_sleeping);
+        } else {
+            pos = atomic_load_explicit(&r->enq, memory_order_relaxed);
+        }
+    }
+    memcpy(s->data, buf, len);
+    s->len = (uint32_t)len;
+    atomic_store_explicit(&s->seq, pos + 1, memory_order_release);
+    ring_wake(&s->seq, &r->rx_sleeping);
+    return 0;
+}
+
+static int vy_recv(struct bench_ring *r, void *buf, size_t cap, size_t *len)
+{
+    unsigned pos = atomic_load_explicit(&r->deq, memory_order_relaxed);
+    struct ring_slot *s;
+    for (;;) {
+        s = ring_slot(r, pos);
+        unsigned seq = atomic_load_explicit(&s->seq, memory_order_acquire);
+        int dif = (int)(seq - (pos + 1));
+        if (dif == 0) {
+            if (atomic_compare_exchange_weak_explicit(
+                    &r->deq, &pos, pos + 1, memory_order_relaxed,
+                    memory_order_relaxed))
+                break;
+        } else if (dif < 0) { /* empty: wait for the producer */
+            ring_wait(&s->seq, pos + 1, &r->rx_sleeping);
+        } else {
+            pos = atomic_load_explicit(&r->deq, memory_order_relaxed);
+        }
+    }
+    size_t n = s->len;
+    if (n > cap || n > r->max_msg)
+        return -1;
+    memcpy(buf, s->data, n);
+    *len = n;
+    atomic_store_explicit(&s->seq, pos + (unsigned)r->slots,
+                          memory_order_release);
+    ring_wake(&s->seq, &r->tx_sleeping);
+    return 0;
+}
+
+/*
+ * A single-producer single-consumer ring with cached indices: the producer
+ * owns the tail, the consumer the head; each reads the other's index only
+ * when its cached copy says full (or empty), so in a steady stream the
+ * index lines move once per lap of the cache, not per message. Sleepers
+ * wait on the index they need to move.
+ */
+static int spsc_send(struct bench_ring *r, const void *buf, size_t len)
+{
+    unsigned t = atomic_load_explicit(&r->enq, memory_order_relaxed);
+    if (t - r->tx_seen_head == r->slots) {
+        r->tx_seen_head = atomic_load_explicit(&r->deq, memory_order_acquire);
+        if (t - r->tx_seen_head == r->slots)
+            r->tx_seen_head =
+                ring_wait_change(&r->deq, r->tx_seen_head, &r->tx_sleeping);
+    }
+    struct ring_slot *s = ring_slot(r, t);
+    memcpy(s->data, buf, len);
+    s->len = (uint32_t)len;
+    atomic_store_explicit(&r->enq, t + 1, memory_order_release);
+    ring_wake(&r->enq, &r->rx_sleeping);
+    return 0;
+}
+
+static int spsc_recv(struct bench_ring *r, void *buf, size_t cap, size_t *len)
+{
+    unsigned h = atomic_load_explicit(&r->deq, memory_order_relaxed);
+    if (h == r->rx_seen_tail) {
+        r->rx_seen_tail = atomic_load_explicit(&r->enq, memory_order_acquire);
+        if (h == r->rx_seen_tail)
+            r->rx_seen_tail = ring_wait_change(&r->enq, h, &r->rx_sleeping);
+    }
+    struct ring_slot *s = ring_slot(r, h);
+    size_t n = s->len;
+    if (n > cap || n > r->max_msg)
+        return -1;
+    memcpy(buf, s->data, n);
+    *len = n;
+    atomic_store_explicit(&r->deq, h + 1, memory_order_release);
+    ring_wake(&r->deq, &r->tx_sleeping);
+    return 0;
+}
+
+int bench_ring_send(struct bench_ring *r, uint64_t *pos, const void *buf,
+                    size_t len)
+{
+    if (len > r->max_msg)
+        return -1;
+    switch (r->kind) {
+    case BENCH_RING_VYUKOV:
+        return vy_send(r, buf, len);
+    case BENCH_RING_SPSC:
+        return spsc_send(r, buf, len);
+    default:
+        return seq_send(r, pos, buf, len);
+    }
+}
+
+int bench_ring_recv(struct bench_ring *r, uint64_t *pos, void *buf, size_t cap,
+                    size_t *len)
+{
+    switch (r->kind) {
+    case BENCH_RING_VYUKOV:
+        return vy_recv(r, buf, cap, len);
+    case BENCH_RING_SPSC:
+        return spsc_recv(r, buf, cap, len);
+    default:
+        return seq_recv(r, pos, buf, cap, len);
+    }
 }

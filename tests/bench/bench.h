@@ -87,7 +87,9 @@ struct bench_backend {
 /* Transports (bench-lib.c, bench-raw.c). */
 extern const struct bx_ops bx_lib_pair, bx_lib_named;
 extern const struct bx_ops bx_raw_pipe, bx_raw_fifo, bx_raw_unix, bx_raw_mq,
-    bx_raw_sysv, bx_raw_ring, bx_raw_mq_prio, bx_raw_sysv_prio;
+    bx_raw_sysv, bx_raw_ring, bx_raw_mq_prio, bx_raw_sysv_prio,
+    bx_raw_pipe_plain, bx_raw_unix_plain, bx_raw_ring_vyukov,
+    bx_raw_ring_spsc;
 #if IPC_BENCH_NNG
 extern const struct bx_ops bx_raw_nng; /* bench-nng.c */
 #endif
@@ -113,8 +115,14 @@ void bx_buf_free(unsigned char *buf);
 /* The shared-memory ring (bench-ring.c): single producer, single consumer,
  * a per-slot sequence word next to the payload, a bounded spin, then a
  * futex. */
+enum bench_ring_kind {
+    BENCH_RING_SEQ,    /* SPSC, per-slot sequence words, no shared index */
+    BENCH_RING_VYUKOV, /* Vyukov's bounded MPMC queue (CAS-claimed indices) */
+    BENCH_RING_SPSC    /* SPSC head/tail indices with cached peer copies */
+};
 size_t bench_ring_bytes(size_t slots, size_t max_msg);
-void bench_ring_init(struct bench_ring *r, size_t slots, size_t max_msg);
+void bench_ring_init(struct bench_ring *r, enum bench_ring_kind kind,
+                     size_t slots, size_t max_msg);
 int bench_ring_send(struct bench_ring *r, uint64_t *pos, const void *buf,
                     size_t len);
 /* -1 when the message is larger than cap (it is not consumed). */

@@ -234,6 +234,24 @@ static const struct backend_row backends[] = {
             .limit = limit_sysv},
      .naming = NAME_KEY,
      .addr_fmt = "sysv:0x%08x?max_msg=%zu"},
+    /* The same libipc ends against the loops a user writes who needs no
+     * framing (fixed-size messages): one write/read or send/recv each. */
+    {.be = {.name = "pipe-plain",
+            .scheme = "pipe",
+            .pair = true,
+            .raw_what = "write(msg); read(exactly size bytes): no header, "
+                        "SIGPIPE ignored",
+            .lib = &bx_lib_pair,
+            .raw = &bx_raw_pipe_plain},
+     .addr_fmt = "pipe:?max_msg=%zu"},
+    {.be = {.name = "unix-plain",
+            .scheme = "unix",
+            .pair = true,
+            .raw_what = "send(msg)/recv(msg): no header, SOCK_SEQPACKET "
+                        "socketpair",
+            .lib = &bx_lib_pair,
+            .raw = &bx_raw_unix_plain},
+     .addr_fmt = "unix:?max_msg=%zu"},
     /* The same rows against the kernel work libipc asks for: mq reports
      * the priority, sysv receives in priority order (a queue walk). */
     {.be = {.name = "mq-prio",
@@ -260,6 +278,27 @@ static const struct backend_row backends[] = {
             .lib = &bx_lib_named,
             .raw = &bx_raw_ring,
             .in_default = true},
+     .cap = CAP_RING,
+     .naming = NAME_PLAIN,
+     .addr_fmt = "shm:/%s?capacity=%zu&max_msg=%zu"},
+    /* The shm ring against the two hand-written rings users compare
+     * with (bench-ring.c), both spinning and then sleeping on a futex. */
+    {.be = {.name = "shm-vyukov",
+            .scheme = "shm",
+            .raw_what = "Vyukov bounded MPMC queue in shared memory: "
+                        "CAS-claimed indices, per-slot sequence; spin, "
+                        "then futex",
+            .lib = &bx_lib_named,
+            .raw = &bx_raw_ring_vyukov},
+     .cap = CAP_RING,
+     .naming = NAME_PLAIN,
+     .addr_fmt = "shm:/%s?capacity=%zu&max_msg=%zu"},
+    {.be = {.name = "shm-spsc",
+            .scheme = "shm",
+            .raw_what = "SPSC ring in shared memory: head/tail indices "
+                        "with cached peer copies; spin, then futex",
+            .lib = &bx_lib_named,
+            .raw = &bx_raw_ring_spsc},
      .cap = CAP_RING,
      .naming = NAME_PLAIN,
      .addr_fmt = "shm:/%s?capacity=%zu&max_msg=%zu"},
@@ -1495,6 +1534,13 @@ static void usage(FILE *f)
         "asking the\n"
         "                       kernel for what libipc asks: the priority, "
         "its order;\n"
+        "                       pipe-plain unix-plain, raw loops without a "
+        "header, as a\n"
+        "                       user with fixed-size messages writes them;\n"
+        "                       shm-vyukov shm-spsc, the shm ring against "
+        "two hand-\n"
+        "                       written rings: Vyukov MPMC, SPSC with cached "
+        "indices;\n"
         "                       nng, when built: nng+tcp on loopback against "
         "nng push/pull)\n"
         "  -s, --sizes LIST     message sizes, e.g. 64,1K,64K,1M (the "

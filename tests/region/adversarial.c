@@ -191,10 +191,11 @@ static int adv_slow_creator(void *arg)
 {
     struct slow_init si = {300};
     ipc_region *r = NULL;
-    return ipc_region_open_init(arg, IPC_F_CREATE | IPC_F_EXCL, SIZE, 0,
-                                adv_slow_init, &si, &r) == IPC_OK
-               ? 0
-               : 1;
+    if (ipc_region_open_init(arg, IPC_F_CREATE | IPC_F_EXCL, SIZE, 0,
+                             adv_slow_init, &si, &r) != IPC_OK)
+        return 1;
+    ipc_region_close(r); /* the region stays: regions outlive their users */
+    return 0;
 }
 
 /* Openers never see a region before its creator's init returns: shm:

@@ -386,7 +386,8 @@ ipc_err ipc__unix_recv_many(ipc_channel *ch, void *buf, size_t cap, size_t *len,
         if (ue->cur && ue->burst < UNIX_BURST) {
             struct unix_conn *c = ue->cur;
             ipc_err err =
-                ipc__unix_take(c->fd, ch->max_msg, buf, cap, len, prio);
+                ipc__unix_take(c->fd, ch->max_msg, buf, cap, len, prio,
+                               MSG_DONTWAIT);
             if (err == IPC_OK || err == IPC_EPROTO) {
                 ue->burst++;
                 ue->peer_uid = c->uid;

@@ -173,6 +173,12 @@ static ipc_err unix_connected_end(ipc_channel *ch, int fd)
 {
     struct unix_end *ue = unix_priv(ch);
     ue->fd = fd;
+    /* Every call that must not wait passes MSG_DONTWAIT, so the socket
+     * itself can block (unix_wait_flag). Made non-blocking to connect
+     * within a deadline. */
+    int fl = fcntl(fd, F_GETFL);
+    ue->blocking = fl >= 0 && (!(fl & O_NONBLOCK) ||
+                               fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) == 0);
     ipc_err err = unix_size_sndbuf(fd, ch->max_msg);
     if (err == IPC_OK)
         err = unix_peercred(fd, &ue->peer_uid);
@@ -192,7 +198,7 @@ static ipc_err unix_pair(ipc_channel *tx, ipc_channel *rx,
     ipc_err err = unix_end_init(tx);
     if (err != IPC_OK || (err = unix_end_init(rx)) != IPC_OK)
         return err;
-    int type = SOCK_SEQPACKET | SOCK_NONBLOCK;
+    int type = SOCK_SEQPACKET;
     if (!(flags & IPC_F_INHERIT))
         type |= SOCK_CLOEXEC;
     int fds[2];
@@ -435,6 +441,18 @@ void ipc__unix_send_hello(const struct unix_end *ue, int fd)
         ;
 }
 
+/* MSG_DONTWAIT, or 0 where a receive may wait forever on a blocking
+ * socket: it then sleeps inside recvmsg, one system call as in a
+ * hand-written program, instead of a failed try, a poll() and a retry.
+ * Sends never block in sendmsg: the kernel wakes a blocked writer only
+ * once three quarters of its buffer have drained, and a send must go as
+ * soon as one message fits (unix_send). */
+static int unix_wait_flag(const struct unix_end *ue,
+                          const struct ipc_deadline *dl)
+{
+    return ue->blocking && dl->at_ns == INT64_MAX ? 0 : MSG_DONTWAIT;
+}
+
 static ipc_err unix_send(ipc_channel *ch, const void *buf, size_t len,
                          unsigned prio, const struct ipc_deadline *dl)
 {
@@ -472,7 +490,7 @@ static ipc_err unix_send(ipc_channel *ch, const void *buf, size_t len,
 }
 
 /*
- * Take one message from a connected socket without waiting. IPC_EAGAIN if
+ * Take one message from a connected socket (waiting as wait says). IPC_EAGAIN if
  * none is there, IPC_ECLOSED at EOF. A buffer smaller than max_msg first
  * peeks at the length (MSG_TRUNC reports a record's real size), so that a
  * message too large for it stays queued; a buffer of max_msg needs no peek,
@@ -484,14 +502,14 @@ static ipc_err unix_send(ipc_channel *ch, const void *buf, size_t len,
  * so the records queued before the close are still read, then EOF.
  */
 ipc_err ipc__unix_take(int fd, size_t max_msg, void *buf, size_t cap,
-                       size_t *len, unsigned *prio)
+                       size_t *len, unsigned *prio, int wait)
 {
     unsigned char hdr[IPC_FRAME_HDR];
     struct ipc_frame frame;
     ssize_t n;
     if (cap < max_msg) {
         do
-            n = recv(fd, hdr, sizeof hdr, MSG_PEEK | MSG_TRUNC | MSG_DONTWAIT);
+            n = recv(fd, hdr, sizeof hdr, MSG_PEEK | MSG_TRUNC | wait);
         while (n < 0 && (errno == EINTR || errno == ECONNRESET));
         if (n > 0 && (size_t)n >= sizeof hdr &&
             ipc__frame_decode(hdr, max_msg, &frame) == IPC_OK &&
@@ -509,7 +527,7 @@ ipc_err ipc__unix_take(int fd, size_t max_msg, void *buf, size_t cap,
     struct iovec iov[2] = {{hdr, sizeof hdr}, {buf, cap}};
     struct msghdr msg = {.msg_iov = iov, .msg_iovlen = 2};
     do
-        n = recvmsg(fd, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+        n = recvmsg(fd, &msg, wait | MSG_CMSG_CLOEXEC);
     while (n < 0 && (errno == EINTR || errno == ECONNRESET));
     if (n == 0)
         return IPC_ECLOSED;
@@ -545,8 +563,10 @@ static ipc_err unix_recv_one(ipc_channel *ch, void *buf, size_t cap,
                              const struct ipc_deadline *dl)
 {
     struct unix_end *ue = unix_priv(ch);
+    int wait = unix_wait_flag(ue, dl);
     for (;;) {
-        ipc_err err = ipc__unix_take(ue->fd, ch->max_msg, buf, cap, len, prio);
+        ipc_err err =
+            ipc__unix_take(ue->fd, ch->max_msg, buf, cap, len, prio, wait);
         if (err == IPC_ECLOSED)
             return ipc__fail(IPC_ECLOSED, "unix: the peer is gone");
         if (err != IPC_EAGAIN)

@@ -115,6 +115,7 @@ struct unix_end {
     bool peer_max_known; /* a sender: the receiver's max_msg is known */
     size_t max_msg;      /* a named receiver: its max_msg, for the hello */
     bool have_peer;
+    bool blocking; /* a connected socket without O_NONBLOCK */
     uid_t peer_uid;
     bool require_uid;
     uid_t required_uid;
@@ -166,8 +167,10 @@ void ipc__unix_send_hello(const struct unix_end *ue, int fd);
  * peer closed with a record unread (a sender killed before it read the
  * receiver's hello): the error is consumed by the call that reports it,
  * so the records queued before the close are still read, then EOF.
+ * wait: MSG_DONTWAIT, or 0 to sleep until a record comes (a blocking
+ * socket, a call that may wait forever).
  */
 ipc_err ipc__unix_take(int fd, size_t max_msg, void *buf, size_t cap,
-                       size_t *len, unsigned *prio);
+                       size_t *len, unsigned *prio, int wait);
 
 #endif /* IPC_UNIX_H */
