@@ -27,17 +27,19 @@ set(IPC_FORCE_MISSING "" CACHE STRING
 
 set(IPC_FEATURES "")
 
-# ipc_feature(<key> TEXT <words> (SYMBOLS <sym>... HEADERS <h>... | SOURCE <c>))
+# ipc_feature(<key> TEXT <words> (SYMBOLS <sym>... HEADERS <h>... | SOURCE <c>)
+#             [LIBRARIES <lib>...])
 # Sets IPC_HAVE_<KEY> to 1 or 0 and IPC_FEATURE_TEXT_<key> for messages.
-# Checked with _GNU_SOURCE (the library's build) and librt.
+# Checked with _GNU_SOURCE (the library's build), librt and LIBRARIES (a
+# library not found, <name>-NOTFOUND, is the feature not found).
 function(ipc_feature key)
-  cmake_parse_arguments(PARSE_ARGV 1 F "" "TEXT;SOURCE" "SYMBOLS;HEADERS")
+  cmake_parse_arguments(PARSE_ARGV 1 F "" "TEXT;SOURCE" "SYMBOLS;HEADERS;LIBRARIES")
   string(TOUPPER ${key} KEY)
   set(CMAKE_REQUIRED_DEFINITIONS -D_GNU_SOURCE)
-  set(CMAKE_REQUIRED_LIBRARIES ${IPC_LIBRT} Threads::Threads)
+  set(CMAKE_REQUIRED_LIBRARIES ${IPC_LIBRT} Threads::Threads ${F_LIBRARIES})
   set(CMAKE_REQUIRED_QUIET ON)
   set(found 1)
-  if(key IN_LIST IPC_FORCE_MISSING)
+  if(key IN_LIST IPC_FORCE_MISSING OR F_LIBRARIES MATCHES "-NOTFOUND")
     set(found 0)
   elseif(F_SOURCE)
     check_c_source_compiles("${F_SOURCE}" IPC_CHECK_${KEY})
@@ -136,6 +138,38 @@ int main(void)
     uint32_t w = 0;
     return (int)syscall(SYS_futex, &w, FUTEX_WAKE_BITSET, 1, 0, 0,
                         FUTEX_BITSET_MATCH_ANY);
+}]])
+
+# nng, a library (Debian libnng-dev): its CMake package, else the library
+# and header by name. IPC_NNG_LIBRARY is what the library links when the
+# nng backend is built (the top-level CMakeLists.txt, cmake/Packaging.cmake).
+option(IPC_WITH_NNG "Build the nng backend (scheme nng+URL)" ON)
+set(IPC_NNG_LIBRARY IPC_NNG_LIBRARY-NOTFOUND)
+if(IPC_WITH_NNG AND NOT nng IN_LIST IPC_FORCE_MISSING)
+  find_package(nng CONFIG QUIET)
+  if(TARGET nng::nng)
+    set(IPC_NNG_LIBRARY nng::nng)
+  else()
+    find_library(IPC_NNG_PATH nng)
+    find_path(IPC_NNG_INCLUDE nng/nng.h)
+    # A path, not an imported target: the exported libipc::ipc_static
+    # then names the file, and consumers need no find_dependency.
+    if(IPC_NNG_PATH AND IPC_NNG_INCLUDE)
+      set(IPC_NNG_LIBRARY ${IPC_NNG_PATH})
+    endif()
+  endif()
+endif()
+ipc_feature(nng TEXT "the nng library (libnng-dev)"
+  LIBRARIES ${IPC_NNG_LIBRARY}
+  SOURCE [[
+#include <nng/nng.h>
+#include <nng/protocol/pipeline0/pull.h>
+#include <nng/protocol/pipeline0/push.h>
+int main(void)
+{
+    nng_socket s;
+    return nng_push0_open(&s) + nng_pull0_open(&s) +
+           nng_socket_get_int(s, NNG_OPT_RECVFD, 0);
 }]])
 
 set(IPC_SOURCES "")
@@ -243,6 +277,8 @@ ipc_backend(NAME tcp SOURCES src/backend/tcp.c
   DOC "TCP socket (no encryption, no authentication)" REQUIRES epoll)
 ipc_backend(NAME udp SOURCES src/backend/udp.c
   DOC "UDP datagrams (lossy; no encryption, no authentication)")
+ipc_backend(NAME nng SOURCES src/backend/nng.c
+  DOC "nng push/pull (tcp, ipc, ws, tls+tcp)" REQUIRES nng epoll)
 
 # Every feature as IPC_HAVE_<FEATURE>=0/1, for code that does without one.
 foreach(f IN LISTS IPC_FEATURES)

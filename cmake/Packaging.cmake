@@ -21,6 +21,13 @@ install(FILES ${IPC_PUBLIC_HEADERS}
 # --- CMake package: find_package(libipc) -> libipc::ipc, libipc::ipc_static
 install(EXPORT libipcTargets NAMESPACE libipc::
   DESTINATION ${IPC_CMAKE_DIR} COMPONENT Development)
+# libipcConfig.cmake asks for nng's package when the static library
+# names its target nng::nng.
+if(IPC_WITH_NNG AND IPC_NNG_LIBRARY STREQUAL "nng::nng")
+  set(IPC_FIND_NNG "find_dependency(nng)")
+else()
+  set(IPC_FIND_NNG "# nng: not linked, or linked by path")
+endif()
 configure_package_config_file(${CMAKE_CURRENT_LIST_DIR}/libipcConfig.cmake.in
   ${PROJECT_BINARY_DIR}/libipcConfig.cmake
   INSTALL_DESTINATION ${IPC_CMAKE_DIR})
@@ -50,6 +57,10 @@ endforeach()
 set(IPC_PC_LIBS_PRIVATE "-pthread")
 if(IPC_LIBRT)
   string(APPEND IPC_PC_LIBS_PRIVATE " -lrt")
+endif()
+# nng: Debian ships no nng.pc (so no Requires.private), only the library.
+if(IPC_WITH_NNG)
+  string(APPEND IPC_PC_LIBS_PRIVATE " -lnng")
 endif()
 configure_file(${CMAKE_CURRENT_LIST_DIR}/libipc.pc.in
   ${PROJECT_BINARY_DIR}/libipc.pc.in @ONLY)

@@ -127,6 +127,9 @@ static void demo_address(struct demo_row *row)
     else if (strcmp(row->be->scheme, "udp") == 0)
         snprintf(row->address, sizeof row->address, "udp:127.0.0.1:%u",
                  demo_free_port(SOCK_DGRAM));
+    else if (strcmp(row->be->scheme, "nng") == 0)
+        snprintf(row->address, sizeof row->address, "nng+tcp://127.0.0.1:%u",
+                 demo_free_port(SOCK_STREAM));
     else if (row->be->file_name)
         snprintf(row->address, sizeof row->address, "%s:%s/ipc-demo-%ld-%u",
                  row->be->scheme, dir, (long)getpid(), serial++);
@@ -147,6 +150,15 @@ static ipc_err demo_probe(const struct demo_backend *be, size_t *max_msg)
     ipc_info info;
     ipc_err err;
 
+    /* nng: no channel in this parent. nng's threads do not survive
+     * fork(), so the children could not use nng once the parent had. */
+    if (strcmp(be->scheme, "nng") == 0) {
+        ipc_limits_info limits;
+        err = ipc_limits(be->scheme, &limits);
+        if (err == IPC_OK)
+            *max_msg = limits.max_msg_default;
+        return err;
+    }
     demo_address(&row);
     if (be->pair)
         err = ipc_pair(row.address, 0, ends);

@@ -23,6 +23,7 @@ static const struct address_key address_keys[IPC_KEY_COUNT] = {
     [IPC_KEY_SIZE] = {"size", 10, INT64_MAX},
     [IPC_KEY_BIND] = {"bind", 0, 0},
     [IPC_KEY_PEER] = {"peer", 0, 1},
+    [IPC_KEY_LAZY] = {"lazy", 10, 1},
 };
 
 const char *ipc__key_name(enum ipc__key key)
@@ -42,13 +43,15 @@ static ipc_err address_scheme(const char **p, struct ipc_addr *addr)
     while ((s[n] >= 'a' && s[n] <= 'z') ||
            (n > 0 && s[n] >= '0' && s[n] <= '9'))
         n++;
-    if (s[n] != ':')
+    /* "nng+tcp://h:p": the scheme "nng", its transport in the path. */
+    if (s[n] != ':' && s[n] != '+')
         return ipc__fail(IPC_EINVAL,
                          "address: expected \"scheme:\" at the start");
     if (n == 0 || n > IPC_ADDR_SCHEME_MAX)
         return ipc__fail(IPC_EINVAL, "address: bad scheme length %zu", n);
     memcpy(addr->scheme, s, n);
     addr->scheme[n] = '\0';
+    addr->transport = s[n] == '+';
     *p = s + n + 1;
     return IPC_OK;
 }

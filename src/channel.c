@@ -91,6 +91,11 @@ static ipc_err channel_resolve(const char *address, struct ipc_addr *addr,
                          addr->scheme);
     if ((*be)->built_out)
         return ipc__fail(IPC_ENOTSUP, "%s: %s", addr->scheme, (*be)->built_out);
+    /* "nng:/x" passes: the backend's open refuses it, and a pair hears
+     * "no pairs" first. */
+    if (addr->transport && !(*be)->transports)
+        return ipc__fail(IPC_EINVAL, "address: %s: no \"+\" after the scheme",
+                         addr->scheme);
     return IPC_OK;
 }
 

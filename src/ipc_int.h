@@ -29,6 +29,7 @@ enum ipc__key {
     IPC_KEY_SIZE, /* regions */
     IPC_KEY_BIND, /* tcp: a sender's local address (text) */
     IPC_KEY_PEER, /* tcp: who may connect, ADDR[/PREFIX] (text) */
+    IPC_KEY_LAZY, /* nng: a sender's open does not wait for its receiver */
     IPC_KEY_COUNT
 };
 #define IPC_KEYBIT(k) (1u << (k))
@@ -39,6 +40,9 @@ enum ipc__key {
 
 struct ipc_addr {
     char scheme[IPC_ADDR_SCHEME_MAX + 1];
+    bool transport; /* "scheme+path": path names a transport, as
+                       "tcp://h:p" in "nng+tcp://h:p" (backends with
+                       ipc_backend.transports only) */
     char path[IPC_ADDR_PATH_MAX + 1]; /* may be "" */
     size_t path_len;
     unsigned keys_set; /* IPC_KEYBIT() of each key given */
@@ -164,6 +168,8 @@ struct ipc_backend {
     struct ipc_backend_limits limits;
     bool path_required;    /* a named address needs a non-empty path */
     const char *built_out; /* non-NULL: compiled out; the reason */
+    bool transports;       /* addresses are "scheme+TRANSPORT://...";
+                              "scheme:..." is refused (nng) */
     bool recv_prio_null;   /* recv takes prio NULL when the caller does not
                               want it (mq: the kernel then does not store
                               it); else the frontend passes a dummy */

@@ -46,7 +46,7 @@ ipc_err ipc_limits(const char *scheme, ipc_limits_info *info)
     if (!scheme || !info)
         return ipc__fail(IPC_EINVAL, "ipc_limits: NULL argument");
     char name[IPC_ADDR_SCHEME_MAX + 1];
-    size_t n = strcspn(scheme, ":");
+    size_t n = strcspn(scheme, ":+"); /* "nng+tcp://..." is nng's */
     if (n > IPC_ADDR_SCHEME_MAX)
         return ipc__fail(IPC_EINVAL, "unknown scheme \"%.*s\"", (int)n, scheme);
     memcpy(name, scheme, n);

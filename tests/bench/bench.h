@@ -51,6 +51,7 @@ struct bx {
     size_t ring_bytes;
     uint64_t ring_pos[2]; /* this process's position in each ring */
     bool sigpipe_mask;    /* raw pipe/fifo: block SIGPIPE around writes */
+    uint32_t nng[2][2];   /* raw nng: socket ids, [dir][0] push, [1] pull */
 };
 
 /* Every op returns enum bx_status and sets x->detail when it is not BX_OK. */
@@ -97,6 +98,9 @@ extern const struct bx_ops bx_lib_pair, bx_lib_named;
 extern const struct bx_ops bx_raw_pipe, bx_raw_fifo, bx_raw_unix, bx_raw_mq,
     bx_raw_sysv, bx_raw_ring, bx_raw_mq_prio, bx_raw_sysv_prio,
     bx_raw_pipe_plain, bx_raw_unix_plain, bx_raw_tcp, bx_raw_udp;
+#if IPC_BENCH_NNG
+extern const struct bx_ops bx_raw_nng; /* bench-nng.c */
+#endif
 
 /* Helpers shared by the transports. */
 int bx_fail(struct bx *x, int status, const char *fmt, ...)

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/utsname.h>
@@ -167,7 +168,7 @@ enum naming {
     NAME_KEY,   /* "sysv:0x%08x?...": a key; raw: IPC_PRIVATE */
     NAME_PORT   /* "tcp:127.0.0.1:%u?...": a loopback port free when the
                    name is made (the kernel's pick); raw: sockets made by
-                   prepare */
+                   prepare (tcp, udp) or "tcp://127.0.0.1:%u" (nng) */
 };
 
 struct backend_row {
@@ -335,6 +336,17 @@ static const struct backend_row backends[] = {
             .limit = limit_udp},
      .naming = NAME_PORT,
      .addr_fmt = "udp:127.0.0.1:%u?max_msg=%zu"},
+#if IPC_BENCH_NNG
+    /* Not in the default set: TCP through nng's threads. */
+    {.be = {.name = "nng",
+            .scheme = "nng",
+            .raw_what = "nng push/pull over tcp on loopback, nng_send/"
+                        "nng_recv blocking",
+            .lib = &bx_lib_named,
+            .raw = &bx_raw_nng},
+     .naming = NAME_PORT,
+     .addr_fmt = "nng+tcp://127.0.0.1:%u?max_msg=%zu"},
+#endif
     {.be = {.name = "memcpy",
             .raw_what = "memcpy on one core: the copy limit for large "
                         "messages",
@@ -366,7 +378,8 @@ static const char *tmpdir(void)
 }
 
 /* A loopback port of the socket type free at this instant: the kernel's
- * pick for port 0, released for the receiver to bind next. */
+ * pick for port 0, released for the receiver to bind next (another bind
+ * in between could take it). 0 if none. */
 static unsigned free_port(int type)
 {
     struct sockaddr_in sa = {.sin_family = AF_INET,
@@ -396,6 +409,15 @@ static void make_names(const struct backend_row *row, struct bx *x, bool lib)
         snprintf(base, sizeof base, "ipcbench-%d-%u-%c%s", pid, n, "ab"[d],
                  lib ? "" : "-raw");
         snprintf(path, sizeof path, "%s/%s", tmpdir(), base);
+        if (row->naming == NAME_PORT && !lib) {
+            /* Raw tcp and udp make their sockets in prepare; raw nng
+             * listens on a URL. */
+            out[0] = '\0';
+            if (strcmp(row->be.scheme, "nng") == 0)
+                snprintf(out, len, "tcp://127.0.0.1:%u",
+                         free_port(SOCK_STREAM));
+            continue;
+        }
         if (!lib) {
             snprintf(out, len, "%s", row->naming == NAME_PATH ? path : "");
             if (row->naming == NAME_PLAIN)
@@ -1595,7 +1617,9 @@ static void usage(FILE *f)
         "                       shm-vyukov shm-spsc, the shm ring against "
         "two hand-\n"
         "                       written rings: Vyukov MPMC, SPSC with cached "
-        "indices)\n"
+        "indices;\n"
+        "                       nng, when built: nng+tcp on loopback against "
+        "nng push/pull)\n"
         "  -s, --sizes LIST     message sizes, e.g. 64,1K,64K,1M (the "
         "default; >= %d)\n"
         "  -d, --duration MS    timed length of each test (default %d)\n"

@@ -30,6 +30,17 @@ enum {
      * clauses such a backend cannot keep. The contract checks what still
      * holds: whatever arrives is whole, as sent, never twice. */
     TU_S_LOSSY = 1u << 7,
+    /* A library's threads carry messages (nng): a message reaches the
+     * receiver some time after its send returned, and a send with timeout
+     * 0 is refused while the connection is busy writing, not only when the
+     * channel is full. The library's own descriptors are close-on-exec
+     * whatever IPC_F_INHERIT says (its threads do not cross exec). */
+    TU_S_ASYNC = 1u << 8,
+    /* A child forked after the library was used cannot use it (nng's
+     * threads do not survive fork; nng aborts such a child): its open,
+     * send and receive answer IPC_ENOTSUP, which the contract's tests with
+     * forked peers check instead (ct_fork_refused). */
+    TU_S_NO_FORK = 1u << 9,
 };
 
 /* What a row's backend legitimately does differently. */

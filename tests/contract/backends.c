@@ -42,10 +42,13 @@ static void ct_make_len_padded(const struct tu_row *row, char *buf, size_t size,
     const char *tmp = strncmp(at + lead, "{tmp}", 5) == 0 ? "/tmp/" : "";
     snprintf(name, sizeof name, "%.*s%s", (int)lead, at, tmp);
     tu_unique(name + strlen(name), sizeof name - strlen(name), "ipcl");
+    /* "nng+ipc:": the transport before ':' counts in the name. */
+    size_t head = (size_t)(at - row->addr), extra = head - strlen(row->scheme) - 1;
     size_t n = strlen(name);
+    len -= extra;
     if (n > len)
         n = len;
-    int w = snprintf(buf, size, "%s:%.*s", row->scheme, (int)n, name);
+    int w = snprintf(buf, size, "%.*s%.*s", (int)head, row->addr, (int)n, name);
     for (size_t i = n; i < len && (size_t)w + 1 < size; i++)
         buf[w++] = 'p';
     buf[w] = '\0';
@@ -197,6 +200,8 @@ const struct ct_backend *ct_backend_load(const char *scheme)
         .no_fds = s->props & TU_S_NO_FDS,
         .windowed = s->props & TU_S_WINDOWED,
         .lossy = s->props & TU_S_LOSSY,
+        .async = s->props & TU_S_ASYNC,
+        .no_fork = s->props & TU_S_NO_FORK,
     };
     int n = 0;
     for (const struct tu_row *r = tu_rows; r->name && n < CT_MAX_NAMINGS; r++) {

@@ -75,6 +75,8 @@ struct ct_backend {
                             mark close-on-exec */
     bool windowed;       /* TU_S_WINDOWED: room returns in steps */
     bool lossy;          /* TU_S_LOSSY: may lose or reorder, never full */
+    bool async;          /* TU_S_ASYNC: delivery after the send returns */
+    bool no_fork;        /* TU_S_NO_FORK: forked children get IPC_ENOTSUP */
 };
 
 /* The backend of a scheme in the table (static storage, one at a time);
@@ -181,6 +183,10 @@ void ct_recv_pat(ipc_channel *ch, size_t len, uint64_t seed, int timeout_ms);
  * assert_child_ok(pid, CT_CHILD_MS); teardown kills what is left. */
 typedef int (*ct_child_fn)(struct ct_fx *fx, void *arg);
 pid_t ct_spawn(struct ct_fx *fx, ct_child_fn fn, void *arg);
+/* TU_S_NO_FORK: check that a forked child's open of addr (NULL: none)
+ * and its use of the fixture's ends answer IPC_ENOTSUP, and return true:
+ * the test's forked peer cannot run. false on other schemes. */
+bool ct_fork_refused(struct ct_fx *fx, const char *addr);
 /* In a child: the send end for the test's mode (pair: the inherited tx;
  * named: a new sender on fx->addr). NULL on failure (reported). */
 ipc_channel *ct_child_sender(struct ct_fx *fx);

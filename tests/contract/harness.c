@@ -199,6 +199,31 @@ pid_t ct_spawn(struct ct_fx *fx, ct_child_fn fn, void *arg)
     return pid;
 }
 
+static int ct_refused_child(struct ct_fx *fx, void *arg)
+{
+    const char *addr = arg;
+    ipc_channel *ch = NULL;
+    char buf[8];
+    size_t len;
+    if (addr && ipc_open(addr, IPC_F_SEND, 0, &ch) != IPC_ENOTSUP)
+        return tu_child_fail(1, "open %s in a forked child: not IPC_ENOTSUP",
+                             addr);
+    if (fx->tx && ipc_send(fx->tx, "x", 1, 0, 0) != IPC_ENOTSUP)
+        return tu_child_fail(2, "send in a forked child: not IPC_ENOTSUP");
+    if (fx->rx &&
+        ipc_recv(fx->rx, buf, sizeof buf, &len, NULL, 0) != IPC_ENOTSUP)
+        return tu_child_fail(3, "receive in a forked child: not IPC_ENOTSUP");
+    return 0;
+}
+
+bool ct_fork_refused(struct ct_fx *fx, const char *addr)
+{
+    if (!fx->be->no_fork)
+        return false;
+    assert_child_ok(ct_spawn(fx, ct_refused_child, (void *)addr), CT_CHILD_MS);
+    return true;
+}
+
 ipc_channel *ct_child_sender(struct ct_fx *fx)
 {
     if (!ct_named(fx))

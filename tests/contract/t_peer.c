@@ -82,6 +82,8 @@ static void test_peer_closed_send(void **state)
     ct_link(fx, "max_msg=64");
     ipc_close(fx->rx);
     fx->rx = NULL;
+    if (ct_fork_refused(fx, fx->addr))
+        return;
     pid_t pid = ct_spawn(fx, send_to_gone, NULL);
     int status = 0;
     char what[64];
@@ -160,6 +162,8 @@ static void test_peer_killed(void **state)
     static struct killed_arg ka;
     ka.seed = tu_rand();
     ka.max_msg = info.max_msg;
+    if (ct_fork_refused(fx, fx->addr))
+        return;
     pid_t pid = ct_spawn(fx, send_until_killed, &ka);
     ipc_close(fx->tx); /* the child holds the only sender now */
     fx->tx = NULL;
@@ -289,6 +293,8 @@ static void test_senders(void **state)
     size_t len;
 
     ct_link(fx, MS_OPTS);
+    if (ct_fork_refused(fx, fx->addr))
+        return;
     for (uint32_t k = 0; k < nsend; k++)
         pids[k] = ct_spawn(fx, ms_sender, (void *)(uintptr_t)k);
     ipc_close(fx->tx); /* the children are the only senders */

@@ -33,6 +33,22 @@ static void parse_bad(const char *text)
         fail_msg("\"%s\": no detail", text ? text : "(null)");
 }
 
+/* "nng+tcp://h:p": the scheme, then the transport URL as the path. */
+static void test_scheme_transport(void **state)
+{
+    (void)state;
+    parse_ok("nng+tcp://127.0.0.1:5555?max_msg=64");
+    assert_string_equal(addr.scheme, "nng");
+    assert_true(addr.transport);
+    assert_string_equal(addr.path, "tcp://127.0.0.1:5555");
+    assert_int_equal(addr.val[IPC_KEY_MAX_MSG], 64);
+    parse_ok("nng+tls+tcp://h:1");
+    assert_string_equal(addr.path, "tls+tcp://h:1");
+    parse_ok("unix:/a+b");
+    assert_false(addr.transport);
+    assert_string_equal(addr.path, "/a+b");
+}
+
 static void test_scheme_only(void **state)
 {
     (void)state;
@@ -229,7 +245,7 @@ static void test_key_names(void **state)
         [IPC_KEY_MODE] = "mode",         [IPC_KEY_FD] = "fd",
         [IPC_KEY_PEER_UID] = "peer_uid", [IPC_KEY_OWNER] = "owner",
         [IPC_KEY_SIZE] = "size",         [IPC_KEY_BIND] = "bind",
-        [IPC_KEY_PEER] = "peer",
+        [IPC_KEY_PEER] = "peer",         [IPC_KEY_LAZY] = "lazy",
     };
     for (int k = 0; k < IPC_KEY_COUNT; k++) {
         assert_string_equal(ipc__key_name((enum ipc__key)k), names[k]);
@@ -322,7 +338,8 @@ static void test_check(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_scheme_only),  cmocka_unit_test(test_paths),
+        cmocka_unit_test(test_scheme_only),
+        cmocka_unit_test(test_scheme_transport),  cmocka_unit_test(test_paths),
         cmocka_unit_test(test_options),      cmocka_unit_test(test_bad_scheme),
         cmocka_unit_test(test_bad_path),     cmocka_unit_test(test_bad_options),
         cmocka_unit_test(test_key_names),    cmocka_unit_test(test_check),
