@@ -52,6 +52,8 @@ struct bx {
     uint64_t ring_pos[2]; /* this process's position in each ring */
     bool sigpipe_mask;    /* raw pipe/fifo: block SIGPIPE around writes */
     uint32_t nng[2][2];   /* raw nng: socket ids, [dir][0] push, [1] pull */
+    void *zctx;           /* raw ZeroMQ: the context, and the sockets */
+    void *zsock[2][2];    /* [dir][0] push, [1] pull */
 };
 
 /* Every op returns enum bx_status and sets x->detail when it is not BX_OK. */
@@ -100,6 +102,9 @@ extern const struct bx_ops bx_raw_pipe, bx_raw_fifo, bx_raw_unix, bx_raw_mq,
     bx_raw_pipe_plain, bx_raw_unix_plain, bx_raw_tcp, bx_raw_udp;
 #if IPC_BENCH_NNG
 extern const struct bx_ops bx_raw_nng; /* bench-nng.c */
+#endif
+#if IPC_BENCH_ZMQ
+extern const struct bx_ops bx_raw_zmq; /* bench-zmq.c */
 #endif
 
 /* Helpers shared by the transports. */

@@ -176,6 +176,8 @@ struct backend_row {
     enum cap_rule cap;
     enum naming naming;
     const char *addr_fmt; /* libipc address, see enum naming */
+    bool raw_url;         /* NAME_PORT: the raw side listens on a
+                             "tcp://127.0.0.1:PORT" URL (nng, ZeroMQ) */
 };
 
 /* Named addresses: %s is a unique name made per row; pairs take only the
@@ -345,7 +347,29 @@ static const struct backend_row backends[] = {
             .lib = &bx_lib_named,
             .raw = &bx_raw_nng},
      .naming = NAME_PORT,
+     .raw_url = true,
      .addr_fmt = "nng+tcp://127.0.0.1:%u?max_msg=%zu"},
+#endif
+#if IPC_BENCH_ZMQ
+    /* Not in the default set: what a ZeroMQ user compares with. */
+    {.be = {.name = "shm-zmq",
+            .scheme = "shm",
+            .raw_what = "ZeroMQ PUSH/PULL over ipc:// (a UNIX socket), "
+                        "zmq_send/zmq_recv blocking",
+            .lib = &bx_lib_named,
+            .raw = &bx_raw_zmq},
+     .cap = CAP_RING,
+     .naming = NAME_PLAIN,
+     .addr_fmt = "shm:/%s?capacity=%zu&max_msg=%zu"},
+    {.be = {.name = "tcp-zmq",
+            .scheme = "tcp",
+            .raw_what = "ZeroMQ PUSH/PULL over tcp:// on loopback, "
+                        "zmq_send/zmq_recv blocking",
+            .lib = &bx_lib_named,
+            .raw = &bx_raw_zmq},
+     .naming = NAME_PORT,
+     .raw_url = true,
+     .addr_fmt = "tcp:127.0.0.1:%u?max_msg=%zu"},
 #endif
     {.be = {.name = "memcpy",
             .raw_what = "memcpy on one core: the copy limit for large "
@@ -411,9 +435,9 @@ static void make_names(const struct backend_row *row, struct bx *x, bool lib)
         snprintf(path, sizeof path, "%s/%s", tmpdir(), base);
         if (row->naming == NAME_PORT && !lib) {
             /* Raw tcp and udp make their sockets in prepare; raw nng
-             * listens on a URL. */
+             * and ZeroMQ listen on a URL. */
             out[0] = '\0';
-            if (strcmp(row->be.scheme, "nng") == 0)
+            if (row->raw_url)
                 snprintf(out, len, "tcp://127.0.0.1:%u",
                          free_port(SOCK_STREAM));
             continue;
@@ -1619,7 +1643,11 @@ static void usage(FILE *f)
         "                       written rings: Vyukov MPMC, SPSC with cached "
         "indices;\n"
         "                       nng, when built: nng+tcp on loopback against "
-        "nng push/pull)\n"
+        "nng push/pull;\n"
+        "                       shm-zmq tcp-zmq, when built with libzmq: shm "
+        "and tcp\n"
+        "                       against ZeroMQ PUSH/PULL over ipc:// and "
+        "tcp://)\n"
         "  -s, --sizes LIST     message sizes, e.g. 64,1K,64K,1M (the "
         "default; >= %d)\n"
         "  -d, --duration MS    timed length of each test (default %d)\n"
