@@ -215,9 +215,12 @@ static void test_full(void **state)
 
     tu_pattern(buf, FILL_LEN, n);
     size_t taken = 1; /* messages taken before the second fill */
-    if (fx->be->async) {
+    if (fx->be->async || fx->be->windowed) {
         /* TU_S_ASYNC: nng's queues and TCP's window lie between the take
-         * and the sender; take, in order, until the send goes through. */
+         * and the sender; TU_S_WINDOWED: a receiver window smaller than
+         * the MSS (64 KiB on loopback) is not announced (silly-window
+         * avoidance), so one 4 KiB take may give the sender no room at
+         * all. Take, in order, until the send goes through. */
         struct taker first = {.rx = fx->rx, .seed = 0, .windowed = true};
         pthread_t th0;
         atomic_init(&first.sent, false);
@@ -230,11 +233,7 @@ static void test_full(void **state)
         taken += first.extra;
     } else {
         ct_recv_pat(fx->rx, FILL_LEN, 0, 1000);
-        /* Windowed: the room a take makes reaches the sender with the
-         * receiver's window update, a moment later. */
-        assert_ipc_err(
-            ipc_send(fx->tx, buf, FILL_LEN, 0, fx->be->windowed ? 2000 : 0),
-            IPC_OK);
+        assert_ipc_err(ipc_send(fx->tx, buf, FILL_LEN, 0, 0), IPC_OK);
     }
 
     /* Full again; a thread takes one message after 200 ms while this one
