@@ -450,8 +450,9 @@ static int raw_plain_unix_send(struct bx *x, int dir, const void *buf,
     return BX_OK;
 }
 
-static int raw_plain_unix_recv(struct bx *x, int dir, void *buf, size_t cap,
-                               size_t *len)
+/* One recv: a record (SOCK_SEQPACKET) or a datagram (udp). */
+static int raw_recv_one(struct bx *x, int dir, void *buf, size_t cap,
+                        size_t *len)
 {
     ssize_t n;
     do
@@ -469,7 +470,7 @@ const struct bx_ops bx_raw_unix_plain = {
     .create = raw_pipe_create,
     .connect = raw_nothing,
     .send = raw_plain_unix_send,
-    .recv = raw_plain_unix_recv,
+    .recv = raw_recv_one,
     .close = raw_close_role,
 };
 
@@ -905,25 +906,12 @@ static int raw_udp_send(struct bx *x, int dir, const void *buf, size_t len)
     return BX_OK;
 }
 
-static int raw_udp_recv(struct bx *x, int dir, void *buf, size_t cap,
-                        size_t *len)
-{
-    ssize_t n;
-    do
-        n = recv(x->fd[dir][1], buf, cap, 0);
-    while (n < 0 && errno == EINTR);
-    if (n < 0)
-        return bx_errno(x, "raw: recv");
-    *len = (size_t)n;
-    return BX_OK;
-}
-
 const struct bx_ops bx_raw_udp = {
     .prepare = raw_udp_prepare,
     .parent_close = raw_net_close,
     .create = raw_udp_create,
     .connect = raw_udp_connect,
     .send = raw_udp_send,
-    .recv = raw_udp_recv,
+    .recv = raw_recv_one,
     .close = raw_net_close_role,
 };
