@@ -231,8 +231,13 @@ static ipc_err admin_stat(const struct ipc_addr *a, ipc_object *o)
         err = ipc__probe_mq(&c, a->path, o);
     else if (strcmp(a->scheme, "fifo") == 0)
         err = ipc__probe_file(&c, "fifo", a->path, o);
-    else
+    else if (strcmp(a->scheme, "unix") == 0)
         err = admin_stat_sock(&c, a, o);
+    else /* tcp, udp, nng */
+        err = ipc__fail(IPC_ENOTSUP,
+                        "%s: a network address: no object on this machine "
+                        "stands for it",
+                        a->scheme);
     ipc__census_free(&c);
     return err;
 }

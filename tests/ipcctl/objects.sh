@@ -147,6 +147,9 @@ done
 echo "6. file: regions cannot be told from files; --json parses"
 : >"$dir/data"
 must_fail 1 IPC_ENOTSUP "$ipcctl" stat "file:$dir/data"
+# Network addresses name no local object (tcp: and udp: are always built).
+must_fail 1 IPC_ENOTSUP "$ipcctl" stat "tcp:127.0.0.1:1"
+must_fail 1 IPC_ENOTSUP "$ipcctl" stat "udp:[::1]:1"
 must_fail 1 IPC_ENOENT "$ipcctl" stat "sem:/$tag-none"
 must_fail 1 IPC_EINVAL "$ipcctl" stat "sem:"
 hold region "shm:/$tag-json"

@@ -171,9 +171,9 @@ static int obj_ls(int argc, char **argv)
 static void obj_caps(const char *scheme)
 {
     static const char *const names[] = {
-        "named",          "pair",      "duplex",     "multi_sender",
-        "multi_receiver", "priority",  "rendezvous", "pollable",
-        "peer_closed",    "zero_copy", "peer_uid",   "inherit"};
+        "named",    "pair",       "duplex",   "multi_sender", "multi_receiver",
+        "priority", "rendezvous", "pollable", "peer_closed",  "zero_copy",
+        "peer_uid", "inherit",    "lossy"};
     unsigned caps = 0;
     ipc_scheme_caps(scheme, &caps);
     printf("caps:       ");
