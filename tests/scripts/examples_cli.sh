@@ -83,4 +83,54 @@ wait $cpid || fail "consumer with --replace failed"
 cpid=
 [ ! -e "$sock" ] || fail "the consumer left $sock behind"
 
-echo "examples_cli: 3 passed, 0 failed"
+echo "4. over tcp:, udp: and nng+ipc://: the consumer names the address it got"
+# tcp and udp on port 0: the consumer prints the port the kernel chose,
+# and the producers use it. udp may lose messages even on loopback (the
+# consumer counts them, ends after 1 s of quiet); every one that arrives
+# is checked. nng only where libipc was built with it.
+n=0
+for net in tcp:127.0.0.1:0 "udp:[::1]:0" "nng+ipc://$dir/nng.sock"; do
+    n=$((n + 1))
+    "$consumer" "$net" --count 400 --size 1k --timeout 10000 \
+        >"$dir/n$n.out" 2>&1 &
+    cpid=$!
+    i=0 # the consumer is ready, or it ended (a scheme built out)
+    while ! grep -q '^ipc-consumer: receiving on' "$dir/n$n.out" &&
+        kill -0 $cpid 2>/dev/null; do
+        i=$((i + 1))
+        [ $i -le 500 ] || fail "$net: the consumer did not start"
+        sleep 0.01
+    done
+    if ! grep -q '^ipc-consumer: receiving on' "$dir/n$n.out" &&
+        grep -q 'IPC_ENOTSUP' "$dir/n$n.out"; then
+        echo "   $net: not built ($(tail -n 1 "$dir/n$n.out"))"
+        wait $cpid 2>/dev/null || true
+        cpid=
+        continue
+    fi
+    real=$(sed -n 's/^ipc-consumer: receiving on \([^ ]*\) .*/\1/p' \
+        "$dir/n$n.out")
+    case $real in *:0 | "") fail "$net: the consumer named '$real'" ;; esac
+    "$producer" "$real" --count 200 --size 1k >"$dir/np$n.out" 2>&1 &
+    p1=$!
+    "$producer" "$real" --count 200 --size 1k >"$dir/nq$n.out" 2>&1 ||
+        fail "$net: producer 2"
+    wait $p1 || fail "$net: producer 1"
+    wait $cpid || fail "$net: consumer"
+    cpid=
+    case $net in
+    udp:*)
+        got=$(sed -n 's/^ipc-consumer: \([0-9]*\) messages, .* 0 errors$/\1/p' \
+            "$dir/n$n.out")
+        lost=$(sed -n 's/^ipc-consumer: \([0-9]*\) lost .*/\1/p' "$dir/n$n.out")
+        [ -n "$got" ] && [ "$got" -gt 0 ] && [ $((got + ${lost:-0})) -eq 400 ] ||
+            fail "$net: $got arrived and $lost lost of 400"
+        echo "   $net: $got of 400 arrived, $lost lost" ;;
+    *)
+        grep -q '^ipc-consumer: 400 messages, 409600 bytes, .* 0 errors$' \
+            "$dir/n$n.out" || fail "$net: consumer summary" ;;
+    esac
+done
+[ ! -e "$dir/nng.sock" ] || fail "nng left $dir/nng.sock behind"
+
+echo "examples_cli: 4 passed, 0 failed"
