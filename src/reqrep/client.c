@@ -4,6 +4,8 @@
 #include "ipc_int.h"
 #include "rr_int.h"
 
+#include <ipc/proc.h>
+
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,6 +31,10 @@ struct ipc_rr_client {
     uint32_t slot, gen;
     uint64_t next_id;
     struct ipc_rr_ident server;
+    int server_fd; /* the server's pidfd (ipc_proc_watch), or -1 */
+    int rep_fd;    /* the reply channel's poll descriptor, or -1 */
+    short rep_events;
+    int req_fd; /* the request channel's poll descriptor, or -1 */
     bool server_gone;
     uint64_t dropped;
     size_t max_msg;
@@ -112,25 +118,95 @@ static void rr_dispatch(ipc_rr_client *c, size_t n)
     p->state = RR_DONE;
 }
 
-/* Is the server gone? Its pid, when it could be checked at connect, and
- * the request channel's own sign where it has one (a unix connection hung
- * up, a FIFO without reader): poll() reports those with no events asked. */
-static bool rr_server_dead(ipc_rr_client *c)
+/* Has the server's process exited? Its pidfd says so without a look in
+ * /proc (and cannot name a process that reused the pid); without one
+ * (kernels before 5.3, not Linux), its pid and start time are checked. */
+static bool rr_server_exited(ipc_rr_client *c)
 {
-    if (c->server.pid && !ipc__rr_alive(c->server.pid, c->server.start))
-        return true;
-    int fd;
-    short events;
-    if (ipc_pollfd(c->req, &fd, &events) != IPC_OK)
-        return false;
-    struct pollfd pfd = {.fd = fd, .events = 0};
-    return poll(&pfd, 1, 0) == 1 && (pfd.revents & (POLLHUP | POLLERR));
+    if (c->server_fd >= 0) {
+        struct pollfd pfd = {.fd = c->server_fd, .events = POLLIN};
+        return poll(&pfd, 1, 0) == 1;
+    }
+    return c->server.pid && !ipc__rr_alive(c->server.pid, c->server.start);
 }
 
-/* Receive one message within dl, in slices of IPC_RR_TICK_MS with a look
- * at the server between them. IPC_OK with *n set, or the wait's error. */
-static ipc_err rr_pump(ipc_rr_client *c, const struct ipc_deadline *dl,
-                       size_t *n)
+/* Is the server gone? Its process exited, or the request channel says so
+ * where it can (a unix connection hung up, a FIFO without reader): poll()
+ * reports those with no events asked. */
+static bool rr_server_dead(ipc_rr_client *c)
+{
+    if (rr_server_exited(c))
+        return true;
+    struct pollfd pfd = {.fd = c->req_fd, .events = 0};
+    return c->req_fd >= 0 && poll(&pfd, 1, 0) == 1 &&
+           (pfd.revents & (POLLHUP | POLLERR));
+}
+
+static ipc_err rr_gone_err(ipc_rr_client *c)
+{
+    rr_server_gone(c);
+    return ipc__fail(IPC_ECLOSED, "reqrep: the server (pid %d) is gone",
+                     (int)c->server.pid);
+}
+
+/* Take one message without waiting: IPC_OK, IPC_EAGAIN, or the error that
+ * ends the wait (IPC_ECLOSED fails every pending call). */
+static ipc_err rr_take(ipc_rr_client *c, size_t *n)
+{
+    for (;;) {
+        ipc_err err = ipc_recv(c->rep, c->rx, c->max_msg, n, NULL, 0);
+        if (err == IPC_EPROTO)
+            continue; /* the channel dropped garbage; take the next */
+        if (err == IPC_ECLOSED)
+            rr_server_gone(c);
+        return err;
+    }
+}
+
+/* A pollable reply channel (fifo, mq, unix): one poll() waits for a reply,
+ * the server's exit (its pidfd) and its request end hanging up, so a dead
+ * server fails the wait at once. The tick remains only where a pid must be
+ * checked in /proc (no pidfd). A reply the server sent before it died is
+ * in the channel by then: the channel is read once more before failing. */
+static ipc_err rr_pump_poll(ipc_rr_client *c, const struct ipc_deadline *dl,
+                            size_t *n)
+{
+    bool tick = c->server_fd < 0 && c->server.pid;
+    bool dead = false;
+    for (;;) {
+        ipc_err err = rr_take(c, n);
+        if (err != IPC_EAGAIN)
+            return err;
+        if (dead)
+            return rr_gone_err(c);
+        /* poll() skips a descriptor of -1: no pidfd, no request fd. */
+        struct pollfd pfd[3] = {
+            {.fd = c->rep_fd, .events = c->rep_events},
+            {.fd = c->server_fd, .events = POLLIN},
+            {.fd = c->req_fd, .events = 0},
+        };
+        struct ipc_deadline slice = *dl;
+        if (tick && (dl->at_ns == INT64_MAX ||
+                     dl->at_ns - ipc__now_ns() > IPC_RR_TICK_MS * 1000000LL))
+            ipc__deadline_init(&slice, IPC_RR_TICK_MS);
+        err = ipc__wait_fds(pfd, 3, &slice);
+        if (err == IPC_OK)
+            dead = (pfd[1].revents & POLLIN) ||
+                   (pfd[2].revents & (POLLHUP | POLLERR));
+        else if (err != IPC_ETIMEDOUT && err != IPC_EAGAIN)
+            return err;
+        else if (ipc__deadline_expired(dl))
+            return ipc__deadline_err(dl);
+        else
+            dead = rr_server_dead(c); /* a tick: no pidfd */
+    }
+}
+
+/* A reply channel without a descriptor (sysv, shm): receive in slices of
+ * IPC_RR_TICK_MS with a look at the server between them, so a dead server
+ * fails the wait within about one tick. */
+static ipc_err rr_pump_tick(ipc_rr_client *c, const struct ipc_deadline *dl,
+                            size_t *n)
 {
     for (;;) {
         int left = ipc__deadline_poll_ms(dl);
@@ -146,16 +222,18 @@ static ipc_err rr_pump(ipc_rr_client *c, const struct ipc_deadline *dl,
         }
         if (err != IPC_ETIMEDOUT && err != IPC_EAGAIN)
             return err;
-        if (rr_server_dead(c)) {
-            rr_server_gone(c);
-            return ipc__fail(IPC_ECLOSED,
-                             "reqrep: the server (pid %d) is "
-                             "gone",
-                             (int)c->server.pid);
-        }
+        if (rr_server_dead(c))
+            return rr_gone_err(c);
         if (ipc__deadline_expired(dl))
             return ipc__deadline_err(dl);
     }
+}
+
+/* Receive one message within dl. IPC_OK with *n set, or the wait's error. */
+static ipc_err rr_pump(ipc_rr_client *c, const struct ipc_deadline *dl,
+                       size_t *n)
+{
+    return c->rep_fd >= 0 ? rr_pump_poll(c, dl, n) : rr_pump_tick(c, dl, n);
 }
 
 /* ----------------------------------------------------------- connect */
@@ -222,6 +300,32 @@ static ipc_err rr_hello(ipc_rr_client *c, int timeout_ms)
                : err;
 }
 
+/* What a wait polls: the reply channel where it has a descriptor, the
+ * request channel's (for its hang-up), and the server's pidfd. The pidfd is
+ * made while the pid is surely the server's: ipc_proc_watch checks the
+ * start time the welcome gave after it is open, and from then on the
+ * descriptor names that process alone, so a reused pid is never taken
+ * for the server. IPC_ECLOSED if the server has exited already. */
+static ipc_err rr_watch(ipc_rr_client *c)
+{
+    short events;
+    if (ipc_pollfd(c->rep, &c->rep_fd, &c->rep_events) != IPC_OK)
+        c->rep_fd = -1;
+    if (ipc_pollfd(c->req, &c->req_fd, &events) != IPC_OK)
+        c->req_fd = -1;
+    if (!c->server.pid || !c->server.start)
+        return IPC_OK; /* no identity to watch: what the channels tell */
+    ipc_err err = ipc_proc_watch(c->server.pid, c->server.start, &c->server_fd);
+    if (err == IPC_ENOENT)
+        return ipc__fail(IPC_ECLOSED,
+                         "reqrep: the server (pid %d) exited "
+                         "during the connect",
+                         (int)c->server.pid);
+    if (err != IPC_OK)
+        c->server_fd = -1; /* no pidfd here: the pid is checked each tick */
+    return IPC_OK;
+}
+
 static ipc_err rr_connect(ipc_rr_client *c, const char *address, int timeout_ms)
 {
     ipc_err err = ipc_open(address, IPC_F_SEND, timeout_ms, &c->req);
@@ -242,6 +346,8 @@ static ipc_err rr_connect(ipc_rr_client *c, const char *address, int timeout_ms)
     if ((err = rr_make_reply(c, address, timeout_ms)) != IPC_OK)
         return err;
     if ((err = rr_hello(c, timeout_ms)) != IPC_OK)
+        return err;
+    if ((err = rr_watch(c)) != IPC_OK)
         return err;
     /* The server has its end open: the name can go, and then nothing is
      * left if either side is killed (the objects live while open). */
@@ -266,6 +372,7 @@ ipc_err ipc_rr_connect(const char *address, int timeout_ms, ipc_rr_client **out)
         return ipc__fail(IPC_ENOMEM, "reqrep: client");
     c->sc = sc;
     c->next_id = 1;
+    c->server_fd = c->rep_fd = c->req_fd = -1;
     err = rr_connect(c, address, timeout_ms);
     if (err != IPC_OK) {
         char detail[256];
@@ -285,6 +392,8 @@ void ipc_rr_disconnect(ipc_rr_client *c)
         rr_client_send(c, IPC_RR_BYE, 0, 0, NULL, 0, 0);
     ipc_close(c->req);
     ipc_close(c->rep);
+    if (c->server_fd >= 0)
+        close(c->server_fd);
     if (c->rep_named)
         ipc__rr_remove(c->sc, c->rep_addr);
     for (size_t i = 0; i < c->npend; i++)

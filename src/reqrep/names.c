@@ -70,10 +70,18 @@ const struct ipc_rr_scheme *ipc__rr_scheme(const char *address, ipc_err *err)
         if (strlen(rr_schemes[i].scheme) == n &&
             memcmp(rr_schemes[i].scheme, address, n) == 0)
             return &rr_schemes[i];
-    *err = ipc__fail(IPC_ENOTSUP,
-                     "reqrep: %.*s: no named channel that "
-                     "several clients can send on",
-                     (int)n, address);
+    if (n == 3 && memcmp(address, "tcp", 3) == 0)
+        *err = ipc__fail(IPC_ENOTSUP,
+                         "reqrep: tcp: a client may be on another host: "
+                         "replies would go to a port the client names, "
+                         "which the server cannot tell is the client's, "
+                         "and pids (dead clients, a dead server) mean "
+                         "nothing there");
+    else
+        *err = ipc__fail(IPC_ENOTSUP,
+                         "reqrep: %.*s: no named channel that "
+                         "several clients can send on",
+                         (int)n, address);
     return NULL;
 }
 
