@@ -25,6 +25,10 @@ enum {
     /* Room comes back in the peer's steps (a TCP window): taking one
      * message from a full channel need not let one more in at once. */
     TU_S_WINDOWED = 1u << 6,
+    /* IPC_CAP_PEER_CLOSED on receiving ends only: a pair's sender lacks
+     * it although pair_caps lists it (mq: receivers judge their senders,
+     * senders never hear of receivers). */
+    TU_S_RECV_CLOSED = 1u << 7,
 };
 
 /* What a row's backend legitimately does differently. */

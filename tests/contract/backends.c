@@ -195,6 +195,7 @@ const struct ct_backend *ct_backend_load(const char *scheme)
         .framed = s->props & TU_S_FRAMED,
         .no_fds = s->props & TU_S_NO_FDS,
         .windowed = s->props & TU_S_WINDOWED,
+        .recv_closed = s->props & TU_S_RECV_CLOSED,
     };
     int n = 0;
     for (const struct tu_row *r = tu_rows; r->name && n < CT_MAX_NAMINGS; r++) {

@@ -74,6 +74,8 @@ struct ct_backend {
     bool no_fds;         /* ends hold no descriptors (SysV ids): nothing to
                             mark close-on-exec */
     bool windowed;       /* TU_S_WINDOWED: room returns in steps */
+    bool recv_closed;    /* TU_S_RECV_CLOSED: a pair's sender lacks
+                            PEER_CLOSED */
 };
 
 /* The backend of a scheme in the table (static storage, one at a time);
