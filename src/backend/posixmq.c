@@ -99,6 +99,10 @@
 
 #if defined(__linux__)
 #define POSIXMQ_MQD_IS_FD 1
+#ifndef F_OFD_SETLK /* C libraries older than the kernel's 3.15 ABI */
+#define F_OFD_GETLK 36
+#define F_OFD_SETLK 37
+#endif
 #else
 #define POSIXMQ_MQD_IS_FD 0
 #endif
@@ -126,6 +130,8 @@ struct posixmq_end {
     bool gone;         /* judged gone: one more take, then IPC_ECLOSED */
     bool judge_due;    /* the watch or the timer fired */
     bool ready_set;    /* held_fd is readable */
+    bool held_woke;    /* a wait found held_fd readable with nothing held */
+    bool timer_armed;  /* a re-judge is due on timer_fd */
     bool inherit;      /* IPC_F_INHERIT: the poll set survives exec too */
     bool lock_made;
     pthread_mutex_t lock; /* held vs ipc_pollfd in another thread */
@@ -603,8 +609,12 @@ static void posixmq_arm(int fd, long ms, bool repeat)
 static void posixmq_sync_ready(struct posixmq_end *pe)
 {
     bool want = pe->held || pe->gone;
-    if (pe->held_fd < 0 || want == pe->ready_set)
+    if (pe->held_fd < 0 || (!pe->held_woke && want == pe->ready_set))
         return;
+    /* Drained too when a wait found it readable though this process did
+     * not fill it: a forked child shares the eventfd, and one left
+     * readable would make this end's waits spin. */
+    pe->held_woke = false;
     uint64_t count = 1;
     ssize_t n = want ? write(pe->held_fd, &count, sizeof count)
                      : read(pe->held_fd, &count, sizeof count);
@@ -629,8 +639,10 @@ static bool posixmq_judge(struct posixmq_end *pe)
     pe->judge_due = false;
     while (pe->watch_fd >= 0 && read(pe->watch_fd, events, sizeof events) > 0)
         closed = true;
-    bool timer = pe->timer_fd >= 0 &&
+    bool timer = pe->timer_armed &&
                  read(pe->timer_fd, &ticks, sizeof ticks) == sizeof ticks;
+    if (timer && pe->watch_fd >= 0)
+        pe->timer_armed = false; /* one-shot; the fallback repeats */
     bool held = posixmq_sender_lock(pe);
     /* The close event comes just before the kernel drops the closed
      * description's locks: give it a moment before the timer ladder. */
@@ -645,6 +657,7 @@ static bool posixmq_judge(struct posixmq_end *pe)
             posixmq_arm(pe->timer_fd,
                         posixmq_rejudge_ms[POSIXMQ_REJUDGES - pe->rejudges],
                         false);
+            pe->timer_armed = true;
             pe->rejudges--;
         }
     }
@@ -683,8 +696,10 @@ static ipc_err posixmq_add_watch(struct posixmq_end *pe, int cloexec)
                                   TFD_NONBLOCK | (cloexec ? TFD_CLOEXEC : 0));
     if (pe->timer_fd < 0)
         return ipc__errno(errno, "mq: timerfd_create");
-    if (pe->watch_fd < 0)
+    if (pe->watch_fd < 0) {
         posixmq_arm(pe->timer_fd, POSIXMQ_JUDGE_EVERY_MS, true);
+        pe->timer_armed = true;
+    }
     struct epoll_event ev = {.events = EPOLLIN, .data.u32 = POSIXMQ_EV_TIMER};
     if (epoll_ctl(pe->epfd, EPOLL_CTL_ADD, pe->timer_fd, &ev) < 0)
         return ipc__errno(errno, "mq: epoll_ctl");
@@ -746,10 +761,14 @@ static ipc_err posixmq_wait_set(struct posixmq_end *pe,
         struct epoll_event ev[4];
         int ms = ipc__deadline_poll_ms(dl);
         int n = epoll_wait(pe->epfd, ev, 4, ms);
+        /* The eventfd with nothing held here: a forked child that shares
+         * the set judged the senders gone. */
         for (int i = 0; i < n; i++)
-            if (ev[i].data.u32 == POSIXMQ_EV_WATCH ||
-                ev[i].data.u32 == POSIXMQ_EV_TIMER)
+            if (ev[i].data.u32 != POSIXMQ_EV_MQ &&
+                (ev[i].data.u32 != POSIXMQ_EV_HELD || !pe->held)) {
                 pe->judge_due = true;
+                pe->held_woke |= ev[i].data.u32 == POSIXMQ_EV_HELD;
+            }
         if (n > 0)
             return IPC_OK;
         if (n < 0 && errno != EINTR)
