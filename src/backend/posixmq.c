@@ -16,8 +16,11 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #if defined(__linux__)
+#include <sched.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/inotify.h>
+#include <sys/timerfd.h>
 #endif
 #include <time.h>
 #include <unistd.h>
@@ -26,10 +29,29 @@
  * The kernel keeps messages whole, ordered by priority (higher first, FIFO
  * within one) and bounded by the queue's mq_maxmsg (capacity) and
  * mq_msgsize (max_msg): no framing here. Any number of processes may send
- * and receive on one queue (IPC_CAP_MULTI_SENDER and _RECEIVER). Nobody
- * learns that the others closed: a queue lives until it is unlinked and its
- * last descriptor closed, so IPC_CAP_PEER_CLOSED is clear and a receiver
- * waits out its timeout.
+ * and receive on one queue (IPC_CAP_MULTI_SENDER and _RECEIVER). A queue
+ * lives until it is unlinked and its last descriptor closed, and the
+ * kernel tells nobody who has it open.
+ *
+ * Senders gone (Linux). Each sending end holds an open file description
+ * lock (F_OFD_SETLK, a write lock on one byte of its own) on its mqd: the
+ * kernel drops it when the description is closed for the last time,
+ * kill -9 and a forked child that still holds the end included, and a
+ * stopped process keeps it. A receiving end judges "every sender is gone"
+ * with one F_OFD_GETLK (no lock taken, so judging never gets in anyone's
+ * way), once it has seen a sender (a pair from the start; a named end by
+ * a message, a held lock or a writer's close), and answers IPC_ECLOSED when the
+ * queue is also drained (IPC_CAP_PEER_CLOSED on receiving ends; senders still
+ * do not learn of receivers). It is woken for that by inotify: an
+ * IN_CLOSE_WRITE on the queue's inode (watched through /proc/self/fd)
+ * comes with the last close of every writing description. The kernel
+ * sends that event just before it drops the description's locks
+ * (__fput), so a judge right after it may still see the lock: then the
+ * end judges again 1, 4, 16, 64 and 256 ms later (a timerfd). The poll
+ * set, the watch and the timer are made on the receiving end's first wait
+ * or ipc_pollfd(); a message flowing costs nothing more (the set is
+ * waited on instead of the mqd, and only its watch or timer firing makes
+ * the end judge).
  *
  * Waiting. mq_timedsend/mq_timedreceive only take an absolute
  * CLOCK_REALTIME instant, and a kernel wait on it is stretched by the full
@@ -55,13 +77,13 @@
  * buffer of at least mq_msgsize receives in place, without that copy.
  *
  * Polling a receiving end. A held message is ready although the queue is
- * empty, so the mqd alone would let poll() sleep beside it. The first
- * ipc_pollfd() on a receiving end makes an epoll set of the mqd and an
- * eventfd that is kept readable while a message is held, and hands out the
- * set. Until then nothing is made, and holding or delivering a held message
- * (the rare path) is all that ever touches the eventfd. A forked child
- * shares the set with its parent: readiness from the other's held message
- * is a hint, as ipc.h allows.
+ * empty, so the mqd alone would let poll() sleep beside it. The receiving
+ * end's poll set (above) holds the mqd, the close watch, the re-judge
+ * timer and an eventfd kept readable while a message is held or the
+ * senders were judged gone, and ipc_pollfd() hands out the set. Holding or
+ * delivering a held message and a judge (the rare paths) are all that
+ * ever touch the eventfd. A forked child shares the set with its parent:
+ * readiness from the other's held message is a hint, as ipc.h allows.
  */
 
 #define POSIXMQ_MAX_MSG_DEFAULT  8192u
@@ -77,6 +99,10 @@
 
 #if defined(__linux__)
 #define POSIXMQ_MQD_IS_FD 1
+#ifndef F_OFD_SETLK /* C libraries older than the kernel's 3.15 ABI */
+#define F_OFD_GETLK 36
+#define F_OFD_SETLK 37
+#endif
 #else
 #define POSIXMQ_MQD_IS_FD 0
 #endif
@@ -93,8 +119,20 @@ struct posixmq_end {
     unsigned hold_prio;
     bool held; /* written only under lock (ipc_pollfd reads it) */
     pid_t held_pid;
-    int epfd;    /* receiving end once polled: mqd + held_fd; else -1 */
-    int held_fd; /* eventfd readable while a message is held; else -1 */
+    int epfd;          /* receiving end once it waited or was polled: mqd +
+                          held_fd + watch_fd + timer_fd; else -1 */
+    int held_fd;       /* eventfd readable while held or gone; else -1 */
+    int watch_fd;      /* inotify: closes of the queue's writers */
+    int timer_fd;      /* timerfd: judge again after a close */
+    unsigned rejudges; /* timer steps left since the last close event */
+    bool track;        /* a receiving end that judges its senders */
+    bool seen;         /* a sender was seen (a pair: from the start) */
+    bool gone;         /* judged gone: one more take, then IPC_ECLOSED */
+    bool judge_due;    /* the watch or the timer fired */
+    bool ready_set;    /* held_fd is readable */
+    bool held_woke;    /* a wait found held_fd readable with nothing held */
+    bool timer_armed;  /* a re-judge is due on timer_fd */
+    bool inherit;      /* IPC_F_INHERIT: the poll set survives exec too */
     bool lock_made;
     pthread_mutex_t lock; /* held vs ipc_pollfd in another thread */
     dev_t dev;            /* the queue this end created, to remove only it */
@@ -231,18 +269,55 @@ static ipc_err posixmq_end_init(ipc_channel *ch)
 {
     struct posixmq_end *pe = posixmq_priv(ch);
     pe->mqd = (mqd_t)-1;
-    pe->epfd = pe->held_fd = -1;
+    pe->epfd = pe->held_fd = pe->watch_fd = pe->timer_fd = -1;
     int rc = pthread_mutex_init(&pe->lock, NULL);
     pe->lock_made = rc == 0;
     return rc == 0 ? IPC_OK : ipc__errno(rc, "mq: pthread_mutex_init");
 }
 
-/* Descriptor flags and the receive buffer, once the queue is open. */
+#if POSIXMQ_MQD_IS_FD
+static void posixmq_watch(struct posixmq_end *pe);
+
+/* A sending end's lock (see the top): one byte of its own, picked from the
+ * pid and a counter; a byte taken already (a pid of another namespace)
+ * makes it try the next. */
+static ipc_err posixmq_register(struct posixmq_end *pe)
+{
+    static atomic_uint counter;
+    /* Below 2^31: off_t may be 32 bits. */
+    off_t base = (off_t)(getpid() & 0x7ff) << 20;
+    for (int tries = 0; tries < 64; tries++) {
+        unsigned n = atomic_fetch_add(&counter, 1) & 0xfffff;
+        struct flock fl = {.l_type = F_WRLCK,
+                           .l_whence = SEEK_SET,
+                           .l_start = base | (off_t)n,
+                           .l_len = 1};
+        if (fcntl((int)pe->mqd, F_OFD_SETLK, &fl) == 0)
+            return IPC_OK;
+        if (errno != EAGAIN && errno != EACCES && errno != EINTR)
+            return ipc__errno(errno, "mq: %s: F_OFD_SETLK", pe->name);
+    }
+    return ipc__fail(IPC_EBUSY, "mq: %s: no free sender lock byte", pe->name);
+}
+#endif
+
+/* Descriptor flags, the sender's lock and the receive buffer, once the
+ * queue is open. */
 static ipc_err posixmq_finish(ipc_channel *ch, unsigned flags)
 {
     struct posixmq_end *pe = posixmq_priv(ch);
     pe->msgsize = ch->max_msg;
+    pe->inherit = flags & IPC_F_INHERIT;
 #if POSIXMQ_MQD_IS_FD
+    if (ch->direction & IPC_F_SEND) {
+        ch->caps &= ~(unsigned)IPC_CAP_PEER_CLOSED;
+        ipc_err err = posixmq_register(pe);
+        if (err != IPC_OK)
+            return err;
+    } else {
+        pe->track = true;
+        posixmq_watch(pe);
+    }
     /* Linux makes every mqd close-on-exec. */
     if (flags & IPC_F_INHERIT) {
         ipc_err err = ipc__fd_inherit(pe->mqd, true, "mq");
@@ -445,6 +520,7 @@ static ipc_err posixmq_pair(ipc_channel *tx, ipc_channel *rx,
     mq_unlink(pr->name);
     if (pt->mqd == (mqd_t)-1)
         return ipc__errno(saved, "mq: mq_open %s", pt->name);
+    pr->seen = true; /* its one sender exists already */
     err = posixmq_finish(tx, flags);
     return err != IPC_OK ? err : posixmq_finish(rx, flags);
 }
@@ -483,7 +559,11 @@ static void posixmq_close(ipc_channel *ch)
         close(pe->epfd);
     if (pe->held_fd >= 0)
         close(pe->held_fd);
-    pe->epfd = pe->held_fd = -1;
+    if (pe->watch_fd >= 0)
+        close(pe->watch_fd);
+    if (pe->timer_fd >= 0)
+        close(pe->timer_fd);
+    pe->epfd = pe->held_fd = pe->watch_fd = pe->timer_fd = -1;
     if (pe->lock_made)
         pthread_mutex_destroy(&pe->lock);
     pe->lock_made = false;
@@ -503,13 +583,238 @@ static ipc_err posixmq_unlink(const struct ipc_addr *addr)
     return IPC_OK;
 }
 
+/* ---------------------------------------------------------------- senders */
+
+#if POSIXMQ_MQD_IS_FD
+/* What woke a receiving end's poll set (epoll data). */
+enum { POSIXMQ_EV_MQ, POSIXMQ_EV_HELD, POSIXMQ_EV_WATCH, POSIXMQ_EV_TIMER };
+
+/* Judge again this long after a close event while a lock is still seen. */
+static const long posixmq_rejudge_ms[] = {1, 4, 16, 64, 256};
+#define POSIXMQ_REJUDGES                                                       \
+    (sizeof posixmq_rejudge_ms / sizeof *posixmq_rejudge_ms)
+/* Without a watch (no inotify instance left, no /proc): judge this often. */
+#define POSIXMQ_JUDGE_EVERY_MS 50
+
+static void posixmq_arm(int fd, long ms, bool repeat)
+{
+    struct itimerspec its = {
+        .it_value = {ms / 1000, (ms % 1000) * 1000000L},
+    };
+    if (repeat)
+        its.it_interval = its.it_value;
+    timerfd_settime(fd, 0, &its, NULL); /* cannot fail with these values */
+}
+
+/* held_fd is readable iff a message is held or the senders were judged
+ * gone (level-triggered readiness for both); lock held. */
+static void posixmq_sync_ready(struct posixmq_end *pe)
+{
+    bool want = pe->held || pe->gone;
+    if (pe->held_fd < 0 || (!pe->held_woke && want == pe->ready_set))
+        return;
+    /* Drained too when a wait found it readable though this process did
+     * not fill it: a forked child shares the eventfd, and one left
+     * readable would make this end's waits spin. */
+    pe->held_woke = false;
+    uint64_t count = 1;
+    ssize_t n = want ? write(pe->held_fd, &count, sizeof count)
+                     : read(pe->held_fd, &count, sizeof count);
+    (void)n; /* never full (one write per change), or already drained */
+    pe->ready_set = want;
+}
+
+/* Does any sending end still hold its lock? Can't tell: yes. */
+static bool posixmq_sender_lock(const struct posixmq_end *pe)
+{
+    struct flock fl = {.l_type = F_RDLCK, .l_whence = SEEK_SET};
+    return fcntl((int)pe->mqd, F_OFD_GETLK, &fl) < 0 || fl.l_type != F_UNLCK;
+}
+
+/* Are all senders gone (once one was seen)? Spends the close events and
+ * the timer that made the end judge. */
+static bool posixmq_judge(struct posixmq_end *pe)
+{
+    char events[512];
+    uint64_t ticks;
+    bool closed = false;
+    pe->judge_due = false;
+    while (pe->watch_fd >= 0 && read(pe->watch_fd, events, sizeof events) > 0)
+        closed = true;
+    bool timer = pe->timer_armed &&
+                 read(pe->timer_fd, &ticks, sizeof ticks) == sizeof ticks;
+    if (timer && pe->watch_fd >= 0)
+        pe->timer_armed = false; /* one-shot; the fallback repeats */
+    bool held = posixmq_sender_lock(pe);
+    /* The close event comes just before the kernel drops the closed
+     * description's locks: give it a moment before the timer ladder. */
+    for (int i = 0; held && closed && i < 3; i++) {
+        sched_yield();
+        held = posixmq_sender_lock(pe);
+    }
+    if (held && pe->watch_fd >= 0) {
+        if (closed)
+            pe->rejudges = POSIXMQ_REJUDGES;
+        if ((closed || timer) && pe->rejudges > 0) {
+            posixmq_arm(pe->timer_fd,
+                        posixmq_rejudge_ms[POSIXMQ_REJUDGES - pe->rejudges],
+                        false);
+            pe->timer_armed = true;
+            pe->rejudges--;
+        }
+    }
+    /* A lock, or a writer's close: a sender came (IN_CLOSE_WRITE comes
+     * only from descriptions opened for writing). */
+    if (held || closed)
+        pe->seen = true;
+    pthread_mutex_lock(&pe->lock);
+    pe->gone = !held && pe->seen;
+    posixmq_sync_ready(pe);
+    pthread_mutex_unlock(&pe->lock);
+    return pe->gone;
+}
+
+/* A receiving end's close watch on the queue's inode, made at open so
+ * that a sender that came and went before the first wait is seen. One that
+ * cannot be made (inotify instances per user, fs.inotify.max_user_instances,
+ * run out; no /proc) leaves the timer judging every POSIXMQ_JUDGE_EVERY_MS
+ * once the end waits. */
+static void posixmq_watch(struct posixmq_end *pe)
+{
+    pe->watch_fd = inotify_init1(IN_NONBLOCK | (pe->inherit ? 0 : IN_CLOEXEC));
+    char path[40];
+    snprintf(path, sizeof path, "/proc/self/fd/%d", (int)pe->mqd);
+    if (pe->watch_fd >= 0 &&
+        inotify_add_watch(pe->watch_fd, path, IN_CLOSE_WRITE) < 0) {
+        close(pe->watch_fd);
+        pe->watch_fd = -1;
+    }
+}
+
+/* The watch and the timer into the poll set. */
+static ipc_err posixmq_add_watch(struct posixmq_end *pe, int cloexec)
+{
+    pe->timer_fd = timerfd_create(CLOCK_MONOTONIC,
+                                  TFD_NONBLOCK | (cloexec ? TFD_CLOEXEC : 0));
+    if (pe->timer_fd < 0)
+        return ipc__errno(errno, "mq: timerfd_create");
+    if (pe->watch_fd < 0) {
+        posixmq_arm(pe->timer_fd, POSIXMQ_JUDGE_EVERY_MS, true);
+        pe->timer_armed = true;
+    }
+    struct epoll_event ev = {.events = EPOLLIN, .data.u32 = POSIXMQ_EV_TIMER};
+    if (epoll_ctl(pe->epfd, EPOLL_CTL_ADD, pe->timer_fd, &ev) < 0)
+        return ipc__errno(errno, "mq: epoll_ctl");
+    ev.data.u32 = POSIXMQ_EV_WATCH;
+    if (pe->watch_fd >= 0 &&
+        epoll_ctl(pe->epfd, EPOLL_CTL_ADD, pe->watch_fd, &ev) < 0)
+        return ipc__errno(errno, "mq: epoll_ctl");
+    pe->judge_due = true; /* events may have queued since the open */
+    return IPC_OK;
+}
+
+/* The receiving end's poll set (see the top), made on its first wait or
+ * ipc_pollfd(); lock held. */
+static ipc_err posixmq_make_pollset(struct posixmq_end *pe)
+{
+    int cloexec = !pe->inherit;
+    pe->held_fd = eventfd(0, EFD_NONBLOCK | (cloexec ? EFD_CLOEXEC : 0));
+    if (pe->held_fd < 0)
+        return ipc__errno(errno, "mq: eventfd");
+    pe->epfd = epoll_create1(cloexec ? EPOLL_CLOEXEC : 0);
+    if (pe->epfd < 0)
+        return ipc__errno(errno, "mq: epoll_create1");
+    struct epoll_event ev = {.events = EPOLLIN, .data.u32 = POSIXMQ_EV_MQ};
+    if (epoll_ctl(pe->epfd, EPOLL_CTL_ADD, (int)pe->mqd, &ev) < 0)
+        return ipc__errno(errno, "mq: epoll_ctl");
+    ev.data.u32 = POSIXMQ_EV_HELD;
+    if (epoll_ctl(pe->epfd, EPOLL_CTL_ADD, pe->held_fd, &ev) < 0)
+        return ipc__errno(errno, "mq: epoll_ctl");
+    ipc_err err = pe->track ? posixmq_add_watch(pe, cloexec) : IPC_OK;
+    if (err == IPC_OK)
+        posixmq_sync_ready(pe);
+    return err;
+}
+
+/* The poll set, made if it is not yet; a failure leaves none. */
+static ipc_err posixmq_pollset(struct posixmq_end *pe)
+{
+    ipc_err err = IPC_OK;
+    pthread_mutex_lock(&pe->lock);
+    if (pe->epfd < 0 && (err = posixmq_make_pollset(pe)) != IPC_OK) {
+        int *fds[] = {&pe->epfd, &pe->held_fd, &pe->timer_fd};
+        for (size_t i = 0; i < sizeof fds / sizeof *fds; i++) {
+            if (*fds[i] >= 0)
+                close(*fds[i]);
+            *fds[i] = -1;
+        }
+        pe->ready_set = false;
+    }
+    pthread_mutex_unlock(&pe->lock);
+    return err;
+}
+
+/* Sleep on the poll set until something in it is ready; note whether the
+ * watch or the timer was. */
+static ipc_err posixmq_wait_set(struct posixmq_end *pe,
+                                const struct ipc_deadline *dl)
+{
+    for (;;) {
+        struct epoll_event ev[4];
+        int ms = ipc__deadline_poll_ms(dl);
+        int n = epoll_wait(pe->epfd, ev, 4, ms);
+        /* The eventfd with nothing held here: a forked child that shares
+         * the set judged the senders gone. */
+        for (int i = 0; i < n; i++)
+            if (ev[i].data.u32 != POSIXMQ_EV_MQ &&
+                (ev[i].data.u32 != POSIXMQ_EV_HELD || !pe->held)) {
+                pe->judge_due = true;
+                pe->held_woke |= ev[i].data.u32 == POSIXMQ_EV_HELD;
+            }
+        if (n > 0)
+            return IPC_OK;
+        if (n < 0 && errno != EINTR)
+            return ipc__errno(errno, "mq: epoll_wait");
+        if (ms == 0 || ipc__deadline_expired(dl))
+            return ipc__deadline_err(dl);
+    }
+}
+
+/* A receiving end found the queue empty: judge the senders when there is
+ * a reason (the watch or the timer fired, the set is new, the last judge
+ * said gone, or the call cannot wait), else sleep on the set. IPC_OK: take
+ * again, and *last set: the senders are gone, so an empty queue now is
+ * IPC_ECLOSED. */
+static ipc_err posixmq_wait_recv(struct posixmq_end *pe,
+                                 const struct ipc_deadline *dl, bool *last)
+{
+    ipc_err err = posixmq_pollset(pe);
+    if (err != IPC_OK)
+        return err;
+    if ((dl->nonblock || pe->judge_due || pe->gone) && posixmq_judge(pe)) {
+        *last = true;
+        return IPC_OK;
+    }
+    if (dl->nonblock)
+        return ipc__fail(IPC_EAGAIN, "mq: %s: queue empty", pe->name);
+    return posixmq_wait_set(pe, dl);
+}
+#endif
+
 /* ---------------------------------------------------------------- messages */
 
 /* After a kernel call found the queue full (send) or empty (receive): wait
- * until it may not be, or answer the deadline's code. IPC_OK: try again. */
-static ipc_err posixmq_wait(const struct posixmq_end *pe, short events,
-                            const struct ipc_deadline *dl)
+ * until it may not be, or answer the deadline's code. IPC_OK: try again;
+ * *last (receive): no sender is left, one more try and then closed. */
+static ipc_err posixmq_wait(struct posixmq_end *pe, short events,
+                            const struct ipc_deadline *dl, bool *last)
 {
+#if POSIXMQ_MQD_IS_FD
+    if (events == POLLIN && pe->track && !ipc__mq_timed_waits)
+        return posixmq_wait_recv(pe, dl, last);
+#else
+    (void)last;
+#endif
     if (dl->nonblock)
         return ipc__fail(IPC_EAGAIN, "mq: %s: queue %s", pe->name,
                          events == POLLIN ? "empty" : "full");
@@ -556,18 +861,20 @@ static ipc_err posixmq_send(ipc_channel *ch, const void *buf, size_t len,
             continue;
         if (errno != ETIMEDOUT && errno != EAGAIN)
             return ipc__errno(errno, "mq: mq_send %s", pe->name);
-        ipc_err err = posixmq_wait(pe, POLLOUT, dl);
+        ipc_err err = posixmq_wait(pe, POLLOUT, dl, NULL);
         if (err != IPC_OK)
             return err;
     }
 }
 
 /* Take the next message from the queue into dst (msgsize bytes at least);
- * its priority into *prio unless prio is NULL. */
+ * its priority into *prio unless prio is NULL. A receiving end that judges
+ * its senders never blocks in the kernel (it waits on its poll set). */
 static ipc_err posixmq_take(struct posixmq_end *pe, char *dst, size_t *len,
                             unsigned *prio, const struct ipc_deadline *dl)
 {
-    bool forever = dl->at_ns == INT64_MAX;
+    bool forever = dl->at_ns == INT64_MAX && !pe->track;
+    bool last = false;
     for (;;) {
         struct timespec ts;
         ssize_t n = forever ? mq_receive(pe->mqd, dst, pe->msgsize, prio)
@@ -575,13 +882,17 @@ static ipc_err posixmq_take(struct posixmq_end *pe, char *dst, size_t *len,
                                               posixmq_until(dl, &ts));
         if (n >= 0) {
             *len = (size_t)n;
+            pe->seen = true;
             return IPC_OK;
         }
         if (errno == EINTR)
             continue;
         if (errno != ETIMEDOUT && errno != EAGAIN)
             return ipc__errno(errno, "mq: mq_receive %s", pe->name);
-        ipc_err err = posixmq_wait(pe, POLLIN, dl);
+        if (last)
+            return ipc__fail(IPC_ECLOSED, "mq: %s: every sender is gone",
+                             pe->name);
+        ipc_err err = posixmq_wait(pe, POLLIN, dl, &last);
         if (err != IPC_OK)
             return err;
     }
@@ -594,12 +905,8 @@ static void posixmq_set_held(struct posixmq_end *pe, bool held, bool tell)
     pthread_mutex_lock(&pe->lock);
     pe->held = held;
 #if POSIXMQ_MQD_IS_FD
-    uint64_t count = 1;
-    ssize_t n = 0;
-    if (tell && pe->held_fd >= 0)
-        n = held ? write(pe->held_fd, &count, sizeof count)
-                 : read(pe->held_fd, &count, sizeof count);
-    (void)n; /* full (never: one write per hold) or already drained */
+    if (tell)
+        posixmq_sync_ready(pe);
 #else
     (void)tell;
 #endif
@@ -654,28 +961,6 @@ static ipc_err posixmq_recv(ipc_channel *ch, void *buf, size_t cap, size_t *len,
 }
 
 #if POSIXMQ_MQD_IS_FD
-/* The receiving end's poll set (see the top), made on first use; lock
- * held. */
-static ipc_err posixmq_make_pollset(const ipc_channel *ch,
-                                    struct posixmq_end *pe)
-{
-    bool inherit = ch->flags & IPC_F_INHERIT;
-    pe->held_fd = eventfd(0, EFD_NONBLOCK | (inherit ? 0 : EFD_CLOEXEC));
-    if (pe->held_fd < 0)
-        return ipc__errno(errno, "mq: eventfd");
-    pe->epfd = epoll_create1(inherit ? 0 : EPOLL_CLOEXEC);
-    if (pe->epfd < 0)
-        return ipc__errno(errno, "mq: epoll_create1");
-    struct epoll_event ev = {.events = EPOLLIN};
-    if (epoll_ctl(pe->epfd, EPOLL_CTL_ADD, (int)pe->mqd, &ev) < 0 ||
-        epoll_ctl(pe->epfd, EPOLL_CTL_ADD, pe->held_fd, &ev) < 0)
-        return ipc__errno(errno, "mq: epoll_ctl");
-    uint64_t count = 1;
-    if (pe->held && write(pe->held_fd, &count, sizeof count) < 0)
-        return ipc__errno(errno, "mq: eventfd write");
-    return IPC_OK;
-}
-
 static ipc_err posixmq_pollfd(const ipc_channel *ch, int *fd)
 {
     /* ipc__priv drops const: the poll set is the end's hidden state. */
@@ -684,17 +969,8 @@ static ipc_err posixmq_pollfd(const ipc_channel *ch, int *fd)
         *fd = (int)pe->mqd;
         return IPC_OK;
     }
-    ipc_err err = IPC_OK;
-    pthread_mutex_lock(&pe->lock);
-    if (pe->epfd < 0 && (err = posixmq_make_pollset(ch, pe)) != IPC_OK) {
-        if (pe->epfd >= 0)
-            close(pe->epfd);
-        if (pe->held_fd >= 0)
-            close(pe->held_fd);
-        pe->epfd = pe->held_fd = -1;
-    }
+    ipc_err err = posixmq_pollset(pe);
     *fd = pe->epfd;
-    pthread_mutex_unlock(&pe->lock);
     return err;
 }
 #endif
@@ -702,9 +978,11 @@ static ipc_err posixmq_pollfd(const ipc_channel *ch, int *fd)
 const struct ipc_backend ipc__backend_mq = {
     .scheme = "mq",
     .caps = IPC_CAP_NAMED | IPC_CAP_PAIR | IPC_CAP_MULTI_SENDER |
-            IPC_CAP_MULTI_RECEIVER | IPC_CAP_PRIORITY
+            IPC_CAP_MULTI_RECEIVER |
+            IPC_CAP_PRIORITY
 #if POSIXMQ_MQD_IS_FD
-            | IPC_CAP_POLLABLE
+            /* PEER_CLOSED: receiving ends only (see the top). */
+            | IPC_CAP_POLLABLE | IPC_CAP_PEER_CLOSED
 #endif
     ,
     .keys = IPC_KEYBIT(IPC_KEY_MAX_MSG) | IPC_KEYBIT(IPC_KEY_CAPACITY) |

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* mq: backend tests beyond the contract: priority order, the held message
  * of a short buffer, the OS limits matrix, deadlines and clocks, private
- * pairs, several processes at each end. */
+ * pairs, several processes at each end, receivers hearing that every
+ * sender is gone. */
 #include <time.h> /* struct timespec, used by ipc_int.h prototypes */
 
 #include <errno.h>
@@ -778,6 +779,11 @@ static void test_many_processes(void **state)
         close(pipes[r][1]);
         fx->kids[r] = pid;
     }
+    /* The stop messages' sender, open before the others exit: receivers
+     * would hear IPC_ECLOSED once every sender is gone. */
+    ipc_channel *tx = NULL;
+    assert_ipc_err(ipc_open(fx->addr, IPC_F_SEND, 0, &tx), IPC_OK);
+    fx->ends[1] = tx;
     for (uint32_t s = 0; s < MP_SENDERS; s++) {
         pid_t pid = tu_fork();
         assert_true(pid >= 0);
@@ -789,9 +795,6 @@ static void test_many_processes(void **state)
         assert_int_equal(wait_child(fx->kids[MP_RECEIVERS + s]), 0);
         fx->kids[MP_RECEIVERS + s] = 0;
     }
-    ipc_channel *tx = NULL;
-    assert_ipc_err(ipc_open(fx->addr, IPC_F_SEND, 0, &tx), IPC_OK);
-    fx->ends[1] = tx;
     for (int r = 0; r < MP_RECEIVERS; r++)
         assert_ipc_err(ipc_send(tx, "", 0, 0, 10000), IPC_OK);
     static unsigned char seen[MP_SENDERS][MP_EACH];
@@ -817,6 +820,155 @@ static void test_many_processes(void **state)
         fx->kids[r] = 0;
     }
     assert_int_equal(total, MP_SENDERS * MP_EACH);
+}
+
+/* ------------------------------------------------------- senders gone */
+
+/* A named sender in a child: sends "m", says so on the pipe, then closes
+ * and leaves (stay false) or waits to be stopped and killed. */
+static int gone_sender(const char *addr, int ready_fd, bool stay)
+{
+    ipc_channel *tx = NULL;
+    if (ipc_open(addr, IPC_F_SEND, 1000, &tx) != IPC_OK ||
+        ipc_send(tx, "m", 1, 0, 1000) != IPC_OK)
+        return 2;
+    if (write(ready_fd, "r", 1) != 1)
+        return 3;
+    if (stay)
+        for (;;)
+            pause();
+    ipc_close(tx);
+    return 0;
+}
+
+static pid_t gone_spawn(const char *addr, bool stay)
+{
+    int p[2];
+    char c;
+    assert_int_equal(pipe(p), 0);
+    pid_t pid = tu_fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        close(p[0]);
+        _exit(gone_sender(addr, p[1], stay));
+    }
+    close(p[1]);
+    assert_int_equal(read(p[0], &c, 1), 1);
+    close(p[0]);
+    return pid;
+}
+
+static void recv_m(ipc_channel *rx)
+{
+    char buf[8192];
+    size_t len = 0;
+    assert_ipc_err(ipc_recv(rx, buf, sizeof buf, &len, NULL, 2000), IPC_OK);
+    assert_int_equal(len, 1);
+    assert_int_equal(buf[0], 'm');
+}
+
+/* Issue 16: a named receiver hears IPC_ECLOSED once the queue is drained
+ * and every sender is gone: one that closed, and the last one killed
+ * (-9) while stopped. A stopped sender is not gone: the receiver waits
+ * out its timeout while it lives. */
+static void test_senders_gone(void **state)
+{
+    struct fx *fx = *state;
+    char buf[8192];
+    size_t len;
+    assert_ipc_err(ipc_open(fx->addr, RECV_NEW, 0, &fx->ends[0]), IPC_OK);
+    ipc_channel *rx = fx->ends[0];
+    /* No sender yet: nothing to be gone. */
+    assert_ipc_err(ipc_recv(rx, buf, sizeof buf, &len, NULL, 0), IPC_EAGAIN);
+    pid_t stays = gone_spawn(fx->addr, true);
+    pid_t leaves = gone_spawn(fx->addr, false);
+    assert_int_equal(wait_child(leaves), 0);
+    recv_m(rx);
+    recv_m(rx);
+    int64_t t0 = tu_now_ns();
+    assert_ipc_err(ipc_recv(rx, buf, sizeof buf, &len, NULL, 300),
+                   IPC_ETIMEDOUT);
+    took_at_least(t0, 300);
+    assert_int_equal(kill(stays, SIGSTOP), 0);
+    t0 = tu_now_ns();
+    assert_ipc_err(ipc_recv(rx, buf, sizeof buf, &len, NULL, 300),
+                   IPC_ETIMEDOUT);
+    took_at_least(t0, 300);
+    assert_ipc_err(ipc_recv(rx, buf, sizeof buf, &len, NULL, 0), IPC_EAGAIN);
+    /* Killed while the receiver waits forever: it wakes. */
+    struct timespec nap = {0, 100 * NS_PER_MS};
+    pid_t killer = tu_fork();
+    assert_true(killer >= 0);
+    if (killer == 0) {
+        nanosleep(&nap, NULL);
+        _exit(kill(stays, SIGKILL) == 0 ? 0 : 1);
+    }
+    t0 = tu_now_ns();
+    assert_ipc_err(ipc_recv(rx, buf, sizeof buf, &len, NULL, -1), IPC_ECLOSED);
+    if (tu_elapsed_ms(t0) > LATE_MS)
+        fail_msg("IPC_ECLOSED %.1f ms after the wait began", tu_elapsed_ms(t0));
+    assert_int_equal(wait_child(killer), 0);
+    assert_int_equal(wait_child(stays), 128 + SIGKILL);
+    assert_ipc_err(ipc_recv(rx, buf, sizeof buf, &len, NULL, 0), IPC_ECLOSED);
+    /* A new sender reopens the mailbox. */
+    ipc_channel *tx = NULL;
+    assert_ipc_err(ipc_open(fx->addr, IPC_F_SEND, 0, &tx), IPC_OK);
+    fx->ends[1] = tx;
+    assert_ipc_err(ipc_recv(rx, buf, sizeof buf, &len, NULL, 0), IPC_EAGAIN);
+    assert_ipc_err(ipc_send(tx, "m", 1, 0, 0), IPC_OK);
+    recv_m(rx);
+}
+
+static bool pollfd_ready(ipc_channel *rx, int timeout_ms)
+{
+    int fd = -1;
+    short events = 0;
+    assert_ipc_err(ipc_pollfd(rx, &fd, &events), IPC_OK);
+    struct pollfd pfd = {.fd = fd, .events = events};
+    int n = poll(&pfd, 1, timeout_ms);
+    assert_true(n >= 0);
+    return n > 0;
+}
+
+/* Issue 16: a pair's sender shared with a forked child lives while the
+ * child holds it (the parent's close is not the end); the child's kill -9
+ * makes the receiver's poll descriptor ready, and it stays ready while
+ * receives answer IPC_ECLOSED. */
+static void test_senders_gone_poll(void **state)
+{
+    struct fx *fx = *state;
+    char buf[8192];
+    size_t len;
+    int p[2];
+    char c;
+    assert_ipc_err(ipc_pair("mq:", 0, fx->ends), IPC_OK);
+    ipc_channel *rx = fx->ends[1];
+    assert_false(pollfd_ready(rx, 0));
+    assert_int_equal(pipe(p), 0);
+    pid_t pid = tu_fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        close(p[0]);
+        if (ipc_send(fx->ends[0], "m", 1, 0, 1000) != IPC_OK ||
+            write(p[1], "r", 1) != 1)
+            _exit(2);
+        for (;;)
+            pause();
+    }
+    close(p[1]);
+    assert_int_equal(read(p[0], &c, 1), 1);
+    close(p[0]);
+    ipc_close(fx->ends[0]);
+    fx->ends[0] = NULL;
+    assert_true(pollfd_ready(rx, 2000));
+    recv_m(rx);
+    assert_false(pollfd_ready(rx, 200));
+    assert_ipc_err(ipc_recv(rx, buf, sizeof buf, &len, NULL, 0), IPC_EAGAIN);
+    tu_kill(pid);
+    assert_true(pollfd_ready(rx, LATE_MS));
+    assert_ipc_err(ipc_recv(rx, buf, sizeof buf, &len, NULL, 0), IPC_ECLOSED);
+    assert_true(pollfd_ready(rx, 0));
+    assert_ipc_err(ipc_recv(rx, buf, sizeof buf, &len, NULL, 100), IPC_ECLOSED);
 }
 
 /* Issue 12, defect 6: a message held after IPC_EMSGSIZE is ready, yet the
@@ -948,6 +1100,10 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_held_pollfd, fx_setup,
                                         fx_teardown),
         cmocka_unit_test_setup_teardown(test_umask_pair, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_senders_gone, fx_setup,
+                                        fx_teardown),
+        cmocka_unit_test_setup_teardown(test_senders_gone_poll, fx_setup,
+                                        fx_teardown),
     };
     return tu_run_tests("mq", tests, argc, argv);
 }

@@ -41,6 +41,10 @@ enum {
      * send and receive answer IPC_ENOTSUP, which the contract's tests with
      * forked peers check instead (ct_fork_refused). */
     TU_S_NO_FORK = 1u << 9,
+    /* IPC_CAP_PEER_CLOSED on receiving ends only: a pair's sender lacks
+     * it although pair_caps lists it (mq: receivers judge their senders,
+     * senders never hear of receivers). */
+    TU_S_RECV_CLOSED = 1u << 10,
 };
 
 /* What a row's backend legitimately does differently. */

@@ -202,6 +202,7 @@ const struct ct_backend *ct_backend_load(const char *scheme)
         .lossy = s->props & TU_S_LOSSY,
         .async = s->props & TU_S_ASYNC,
         .no_fork = s->props & TU_S_NO_FORK,
+        .recv_closed = s->props & TU_S_RECV_CLOSED,
     };
     int n = 0;
     for (const struct tu_row *r = tu_rows; r->name && n < CT_MAX_NAMINGS; r++) {

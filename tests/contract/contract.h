@@ -77,6 +77,8 @@ struct ct_backend {
     bool lossy;          /* TU_S_LOSSY: may lose or reorder, never full */
     bool async;          /* TU_S_ASYNC: delivery after the send returns */
     bool no_fork;        /* TU_S_NO_FORK: forked children get IPC_ENOTSUP */
+    bool recv_closed;    /* TU_S_RECV_CLOSED: a pair's sender lacks
+                            PEER_CLOSED */
 };
 
 /* The backend of a scheme in the table (static storage, one at a time);

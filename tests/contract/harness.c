@@ -95,7 +95,10 @@ bool ct_fs_path(const struct ct_fx *fx, const char *addr, char *buf,
 
 unsigned ct_tx_caps(const struct ct_fx *fx)
 {
-    return ct_named(fx) ? fx->be->send_caps : fx->be->pair_caps;
+    if (ct_named(fx))
+        return fx->be->send_caps;
+    unsigned rx_only = fx->be->recv_closed ? IPC_CAP_PEER_CLOSED : 0;
+    return fx->be->pair_caps & ~rx_only;
 }
 
 unsigned ct_rx_caps(const struct ct_fx *fx)
