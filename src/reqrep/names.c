@@ -70,13 +70,17 @@ const struct ipc_rr_scheme *ipc__rr_scheme(const char *address, ipc_err *err)
         if (strlen(rr_schemes[i].scheme) == n &&
             memcmp(rr_schemes[i].scheme, address, n) == 0)
             return &rr_schemes[i];
-    if (n == 3 && memcmp(address, "tcp", 3) == 0)
+    bool net = (n == 3 && (memcmp(address, "tcp", 3) == 0 ||
+                           memcmp(address, "udp", 3) == 0)) ||
+               strncmp(address, "nng+", 4) == 0;
+    if (net)
         *err = ipc__fail(IPC_ENOTSUP,
-                         "reqrep: tcp: a client may be on another host: "
-                         "replies would go to a port the client names, "
+                         "reqrep: %.*s: a client may be on another host: "
+                         "replies would go to an address the client names, "
                          "which the server cannot tell is the client's, "
                          "and pids (dead clients, a dead server) mean "
-                         "nothing there");
+                         "nothing there",
+                         (int)n, address);
     else
         *err = ipc__fail(IPC_ENOTSUP,
                          "reqrep: %.*s: no named channel that "
