@@ -133,6 +133,12 @@ static int pe_row(const struct tu_row *row, int rounds)
     static double t[PE_ROUNDS_MAX];
     const struct tu_scheme *s = tu_row_scheme(row);
     unsigned caps = tu_row_named(row) ? s->recv_caps : s->pair_caps;
+    if (s->props & TU_S_NO_FORK) { /* nng: a forked sender gets ENOTSUP */
+        printf("| %-13s | no `IPC_ECLOSED` | | not run: a forked sender "
+               "cannot use it, and it has no peer-closed event |\n",
+               row->name);
+        return 0;
+    }
     if (!(caps & IPC_CAP_PEER_CLOSED)) {
         double us = pe_round(row, false);
         printf("| %-13s | no `IPC_ECLOSED` | | waits out its timeout%s |\n",
