@@ -170,7 +170,7 @@ static ipc_err sync_place(ipc_sync_kind kind, void *mem, size_t size,
         return ipc__fail(IPC_ENOMEM, "sync: out of memory");
     s->mech = &ipc__sync_futex;
     s->kind = kind;
-    err = ipc__sync_futex_attach(s, mem, flags, init);
+    err = ipc__sync_futex_attach(s, mem, size, flags, init);
     if (err != IPC_OK) {
         free(s);
         return err;

@@ -14,6 +14,13 @@
 struct ipc__sync_futex {
     struct ipc__sync_obj *obj; /* the object's memory (placed or mapped) */
     ipc_region *region;        /* a named object's region, or NULL */
+    uint32_t kind_word;        /* the header's kind word for this kind */
+    uint32_t bar_slots;        /* barrier: entries of the party table, checked
+                                  against the memory's size at attach */
+    /* barrier: this handle's entry in the party table, pid << 32 |
+     * (index + 1), index 0: the table was full; another pid (a forked
+     * child's copy): not registered yet. */
+    _Atomic uint64_t bar_reg;
 };
 struct ipc__sync_posix {
     void *sem;      /* sem_t *, from sem_open */
@@ -98,12 +105,13 @@ extern const struct ipc__sync_mech ipc__sync_sysv;
 
 /* The futex form of an object in caller-given memory (placed objects, and
  * the named shm: objects): IPC_F_CREATE initialises, else validates. */
-ipc_err ipc__sync_futex_attach(struct ipc_sync *s, void *mem, unsigned flags,
-                               unsigned init);
+ipc_err ipc__sync_futex_attach(struct ipc_sync *s, void *mem, size_t size,
+                               unsigned flags, unsigned init);
 
 /* admin: the kind of the futex object whose first n bytes (a copy) are
- * bytes, or -1 when they hold none. No system calls. */
-int ipc__sync_futex_peek(const unsigned char *bytes, size_t n);
+ * bytes, or -1 when they hold none; *size: the bytes the object takes
+ * (IPC_SYNC_SIZE, or IPC_BARRIER_SIZE(parties)). No system calls. */
+int ipc__sync_futex_peek(const unsigned char *bytes, size_t n, size_t *size);
 
 /* A name for a kind, for details: "mutex". */
 const char *ipc__sync_kind_name(ipc_sync_kind kind);
