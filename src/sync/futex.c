@@ -154,15 +154,21 @@ static int fx_task(uint32_t tid, uint64_t *start)
     }
 }
 
-static uint32_t fx_self(void)
+/* A thread's first lock: out of line, so that fx_self costs a lock one
+ * load and a test. */
+__attribute__((noinline)) static uint32_t fx_self_init(void)
 {
-    if (__builtin_expect(fx_me.tid == 0, 0)) {
-        pthread_once(&fx_once, fx_register_atfork);
-        fx_me.tid = (uint32_t)syscall(SYS_gettid);
-        fx_me.start = 0;
-        (void)fx_task(fx_me.tid, &fx_me.start);
-    }
+    pthread_once(&fx_once, fx_register_atfork);
+    fx_me.tid = (uint32_t)syscall(SYS_gettid);
+    fx_me.start = 0;
+    (void)fx_task(fx_me.tid, &fx_me.start);
     return fx_me.tid;
+}
+
+static inline uint32_t fx_self(void)
+{
+    uint32_t tid = fx_me.tid;
+    return __builtin_expect(tid != 0, 1) ? tid : fx_self_init();
 }
 
 /* This process's party table entry: pid | start time << 22. */
@@ -234,24 +240,20 @@ fx_bad_header(const struct ipc_sync *s)
                      ipc__sync_kind_name(s->kind));
 }
 
-/* The object, NULL when its header is not of this kind: inline, since every
- * lock, post and wait starts here. */
-static inline struct ipc__sync_obj *fx_obj(const struct ipc_sync *s)
+/* Is the header still of this kind? Inline, since every lock, post and
+ * wait starts here: two loads and compares (kind_word precomputed). */
+static inline bool fx_header_ok(const struct ipc_sync *s,
+                                struct ipc__sync_obj *o)
 {
-    struct ipc__sync_obj *o = s->u.fx.obj;
-    if (__builtin_expect(
-            atomic_load_explicit(&o->magic, memory_order_relaxed) != FX_MAGIC ||
-                atomic_load_explicit(&o->kind, memory_order_relaxed) !=
-                    s->u.fx.kind_word,
-            0))
-        return NULL;
-    return o;
+    return atomic_load_explicit(&o->magic, memory_order_relaxed) == FX_MAGIC &&
+           atomic_load_explicit(&o->kind, memory_order_relaxed) ==
+               s->u.fx.kind_word;
 }
 
 /* Declare o, the object of s, or return IPC_EPROTO. */
 #define FX_OBJ(o, s)                                                           \
-    struct ipc__sync_obj *o = fx_obj(s);                                       \
-    if (!o)                                                                    \
+    struct ipc__sync_obj *o = (s)->u.fx.obj;                                   \
+    if (__builtin_expect(!fx_header_ok((s), o), 0))                            \
     return fx_bad_header(s)
 
 /* A barrier's own checks at attach: the party table fits the memory. */
@@ -467,16 +469,50 @@ static ipc_err fx_lock_slow(struct ipc__sync_obj *o, bool spin, uint32_t self,
     }
 }
 
-static ipc_err fx_lock(struct ipc_sync *s, const struct ipc_deadline *dl)
+/* A lock held: the deadline starts here (out of line: the free lock's
+ * path needs no stack frame). */
+__attribute__((noinline)) static ipc_err fx_lock_held(const struct ipc_sync *s,
+                                                      struct ipc__sync_obj *o,
+                                                      uint32_t self,
+                                                      int timeout_ms)
+{
+    struct ipc_deadline dl;
+    ipc__deadline_init(&dl, timeout_ms);
+    return fx_lock_slow(o, s->kind == IPC_SYNC_SPIN, self, &dl);
+}
+
+static ipc_err fx_lock(struct ipc_sync *s, int timeout_ms);
+static ipc_err fx_unlock(struct ipc_sync *s);
+
+/* A thread's first lock or unlock: learn its id, then go again. Out of
+ * line with the call, so the fast paths below keep no stack frame. */
+__attribute__((noinline)) static ipc_err fx_lock_first(struct ipc_sync *s,
+                                                       int timeout_ms)
+{
+    (void)fx_self_init();
+    return fx_lock(s, timeout_ms);
+}
+
+__attribute__((noinline)) static ipc_err fx_unlock_first(struct ipc_sync *s)
+{
+    (void)fx_self_init();
+    return fx_unlock(s);
+}
+
+static ipc_err fx_lock(struct ipc_sync *s, int timeout_ms)
 {
     FX_OBJ(o, s);
-    uint32_t self = fx_self(), v = 0;
-    if (atomic_compare_exchange_strong_explicit(
-            &o->word, &v, self, memory_order_acquire, memory_order_relaxed)) {
+    uint32_t self = fx_me.tid, v = 0;
+    if (__builtin_expect(self == 0, 0))
+        return fx_lock_first(s, timeout_ms);
+    if (__builtin_expect(
+            atomic_compare_exchange_strong_explicit(
+                &o->word, &v, self, memory_order_acquire, memory_order_relaxed),
+            1)) {
         fx_record(o, self);
         return IPC_OK;
     }
-    return fx_lock_slow(o, s->kind == IPC_SYNC_SPIN, self, dl);
+    return fx_lock_held(s, o, self, timeout_ms);
 }
 
 static ipc_err fx_not_owner(uint32_t v)
@@ -487,13 +523,11 @@ static ipc_err fx_not_owner(uint32_t v)
                      v);
 }
 
-static ipc_err fx_unlock(struct ipc_sync *s)
+/* An unlock whose word is not plainly ours: waiters, a death, or not
+ * ours at all. Out of line, as fx_lock_held. */
+__attribute__((noinline)) static ipc_err
+fx_unlock_slow(struct ipc__sync_obj *o, uint32_t self, uint32_t v)
 {
-    FX_OBJ(o, s);
-    uint32_t self = fx_self(), v = self;
-    if (atomic_compare_exchange_strong_explicit(
-            &o->word, &v, 0, memory_order_release, memory_order_relaxed))
-        return IPC_OK;
     if ((v & FX_TID) != self)
         return fx_not_owner(v);
     if (v & FX_DIED) {
@@ -506,6 +540,20 @@ static ipc_err fx_unlock(struct ipc_sync *s)
     if (v & FX_WAITERS)
         fx_futex_wake(&o->word, 1);
     return IPC_OK;
+}
+
+static ipc_err fx_unlock(struct ipc_sync *s)
+{
+    FX_OBJ(o, s);
+    uint32_t self = fx_me.tid, v = self;
+    if (__builtin_expect(self == 0, 0))
+        return fx_unlock_first(s);
+    if (__builtin_expect(
+            atomic_compare_exchange_strong_explicit(
+                &o->word, &v, 0, memory_order_release, memory_order_relaxed),
+            1))
+        return IPC_OK;
+    return fx_unlock_slow(o, self, v);
 }
 
 static ipc_err fx_consistent(struct ipc_sync *s)
@@ -532,9 +580,14 @@ static ipc_err fx_sem_count(uint32_t v)
     return IPC_OK;
 }
 
-static ipc_err fx_sem_wait(struct ipc_sync *s, const struct ipc_deadline *dl)
+/* No count taken at the first try: look again, then sleep until the
+ * deadline, which starts here. */
+__attribute__((noinline)) static ipc_err
+fx_sem_wait_slow(struct ipc__sync_obj *o, int timeout_ms)
 {
-    FX_OBJ(o, s);
+    struct ipc_deadline deadline;
+    const struct ipc_deadline *dl = &deadline;
+    ipc__deadline_init(&deadline, timeout_ms);
     ipc_err err = IPC_OK;
     for (;;) {
         uint32_t v = atomic_load_explicit(&o->word, memory_order_relaxed);
@@ -557,9 +610,28 @@ static ipc_err fx_sem_wait(struct ipc_sync *s, const struct ipc_deadline *dl)
     }
 }
 
-static ipc_err fx_sem_post(struct ipc_sync *s)
+static ipc_err fx_sem_wait(struct ipc_sync *s, int timeout_ms)
 {
     FX_OBJ(o, s);
+    uint32_t v = atomic_load_explicit(&o->word, memory_order_relaxed);
+    /* 1..IPC_SEM_VALUE_MAX in one compare: a count to take, not scribbled. */
+    if (__builtin_expect(v - 1 < IPC_SEM_VALUE_MAX, 1) &&
+        atomic_compare_exchange_weak_explicit(
+            &o->word, &v, v - 1, memory_order_acquire, memory_order_relaxed))
+        return IPC_OK;
+    return fx_sem_wait_slow(o, timeout_ms);
+}
+
+/* Wake one sleeper (out of line: a post nobody waits for makes no call). */
+__attribute__((noinline)) static ipc_err fx_sem_wake(struct ipc__sync_obj *o)
+{
+    fx_futex_wake(&o->word, 1);
+    return IPC_OK;
+}
+
+__attribute__((noinline)) static ipc_err
+fx_sem_post_slow(struct ipc__sync_obj *o)
+{
     ipc_err err = IPC_OK;
     uint32_t v = atomic_load_explicit(&o->word, memory_order_relaxed);
     do {
@@ -569,9 +641,23 @@ static ipc_err fx_sem_post(struct ipc_sync *s)
             return ipc__fail(IPC_ELIMIT, "shm: semaphore at its maximum %u",
                              IPC_SEM_VALUE_MAX);
     } while (!atomic_compare_exchange_weak(&o->word, &v, v + 1));
-    if (atomic_load(&o->aux) != 0)
-        fx_futex_wake(&o->word, 1);
-    return IPC_OK;
+    return atomic_load(&o->aux) != 0 ? fx_sem_wake(o) : IPC_OK;
+}
+
+/* seq_cst: the count's swap, then the load of aux, pair with a sleeper's
+ * increment of aux, then its look at the count (the futex wait compares
+ * it), so that one of the two sees the other. */
+static ipc_err fx_sem_post(struct ipc_sync *s)
+{
+    FX_OBJ(o, s);
+    uint32_t v = atomic_load_explicit(&o->word, memory_order_relaxed);
+    if (__builtin_expect(
+            v >= IPC_SEM_VALUE_MAX ||
+                !atomic_compare_exchange_strong(&o->word, &v, v + 1),
+            0))
+        return fx_sem_post_slow(o); /* scribbled, at the maximum, or raced */
+    return __builtin_expect(atomic_load(&o->aux) != 0, 0) ? fx_sem_wake(o)
+                                                          : IPC_OK;
 }
 
 static ipc_err fx_sem_value(struct ipc_sync *s, unsigned *value)
@@ -769,8 +855,7 @@ static ipc_err fx_bar_sleep(struct ipc_sync *s, struct ipc__sync_obj *o,
     }
 }
 
-static ipc_err fx_barrier_wait(struct ipc_sync *s,
-                               const struct ipc_deadline *dl)
+static ipc_err fx_barrier_wait(struct ipc_sync *s, int timeout_ms)
 {
     FX_OBJ(o, s);
     uint32_t parties;
@@ -789,7 +874,9 @@ static ipc_err fx_barrier_wait(struct ipc_sync *s,
         fx_futex_wake(&o->word, INT_MAX);
         return IPC_OK;
     }
-    return fx_bar_sleep(s, o, v & ~(FX_BAR_BROKEN | FX_BAR_ARRIVED), dl);
+    struct ipc_deadline dl;
+    ipc__deadline_init(&dl, timeout_ms);
+    return fx_bar_sleep(s, o, v & ~(FX_BAR_BROKEN | FX_BAR_ARRIVED), &dl);
 }
 
 /* Free the entries of parties that are gone (and scribbled ones). */
@@ -842,12 +929,17 @@ static ipc_err fx_event_clear(struct ipc_sync *s)
     return IPC_OK;
 }
 
-static ipc_err fx_event_wait(struct ipc_sync *s, const struct ipc_deadline *dl)
+static ipc_err fx_event_wait(struct ipc_sync *s, int timeout_ms)
 {
     FX_OBJ(o, s);
     ipc_err err = IPC_OK;
     uint32_t v = atomic_load_explicit(&o->word, memory_order_acquire);
     uint32_t seq = v & ~3u;
+    if (v & FX_EV_SET)
+        return IPC_OK; /* set: no deadline needed */
+    struct ipc_deadline deadline;
+    const struct ipc_deadline *dl = &deadline;
+    ipc__deadline_init(&deadline, timeout_ms);
     for (;;) {
         if ((v & FX_EV_SET) || (v & ~3u) != seq)
             return IPC_OK;

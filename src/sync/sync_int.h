@@ -64,8 +64,12 @@ struct ipc_event {
  * One mechanism. The frontend (sync.c) has already checked the arguments,
  * that the kind is supported (caps[kind] has IPC_SYNC_CAP_SUPPORTED) and,
  * for an op, that the handle is of the op's kind. An op left NULL answers
- * IPC_ENOTSUP. Ops that wait get the call's deadline and never pass it,
- * retry EINTR and return codes with a detail (ipc__fail / ipc__errno).
+ * IPC_ENOTSUP. Ops that wait get the call's timeout (ms: -1, 0, > 0) and
+ * make its deadline (ipc__deadline_init) only once they have to wait: a
+ * lock or a wait that succeeds at once reads no clock (a vDSO
+ * clock_gettime costs about as much as the uncontended operation). They
+ * never pass the deadline, retry EINTR and return codes with a detail
+ * (ipc__fail / ipc__errno).
  */
 struct ipc__sync_mech {
     const char *scheme;
@@ -83,20 +87,20 @@ struct ipc__sync_mech {
     ipc_err (*unlink)(const struct ipc_addr *addr);
 
     /* Mutex and spinlock (s->kind says which). */
-    ipc_err (*lock)(struct ipc_sync *s, const struct ipc_deadline *dl);
+    ipc_err (*lock)(struct ipc_sync *s, int timeout_ms);
     ipc_err (*unlock)(struct ipc_sync *s);
     ipc_err (*consistent)(struct ipc_sync *s);
     /* Semaphore. */
-    ipc_err (*sem_wait)(struct ipc_sync *s, const struct ipc_deadline *dl);
+    ipc_err (*sem_wait)(struct ipc_sync *s, int timeout_ms);
     ipc_err (*sem_post)(struct ipc_sync *s);
     ipc_err (*sem_value)(struct ipc_sync *s, unsigned *value);
     /* Barrier. */
-    ipc_err (*barrier_wait)(struct ipc_sync *s, const struct ipc_deadline *dl);
+    ipc_err (*barrier_wait)(struct ipc_sync *s, int timeout_ms);
     ipc_err (*barrier_reset)(struct ipc_sync *s);
     /* Event. */
     ipc_err (*event_set)(struct ipc_sync *s);
     ipc_err (*event_clear)(struct ipc_sync *s);
-    ipc_err (*event_wait)(struct ipc_sync *s, const struct ipc_deadline *dl);
+    ipc_err (*event_wait)(struct ipc_sync *s, int timeout_ms);
 };
 
 extern const struct ipc__sync_mech ipc__sync_futex;
