@@ -154,8 +154,8 @@ static int fx_task(uint32_t tid, uint64_t *start)
     }
 }
 
-/* A thread's first lock: out of line, so that fx_self costs a lock one
- * load and a test. */
+/* A thread's first lock or unlock: out of line, so that the fast paths
+ * pay one load of fx_me.tid and a test. */
 __attribute__((noinline)) static uint32_t fx_self_init(void)
 {
     pthread_once(&fx_once, fx_register_atfork);

@@ -257,7 +257,9 @@ static int st_cmp_double(const void *a, const void *b)
 
 /* kill -9 of a party at random instants, between its waits or inside one:
  * both survivors get IPC_EBROKEN naming the death well before their 30 s
- * timeout (the header's bound is ~20 ms; 2 s here for loaded machines). */
+ * timeout (the header's bound is ~20 ms on an idle machine; 5 s here: on a
+ * shared 2-core machine at load 15 one round in 300 took 1.4 s, the
+ * survivors starved of CPU). */
 void test_kill9_barrier(void **state)
 {
     (void)state;
@@ -289,7 +291,7 @@ void test_kill9_barrier(void **state)
             worst = d > worst ? d : worst;
         }
         tu_kill(p[0]);
-        if (worst > 2000)
+        if (worst > 5000)
             fail_msg("round %d: the death seen after %.1f ms", r, worst);
         ms[r] = worst;
         /* Broken for late comers too; reset forgets the dead party. */
@@ -300,9 +302,9 @@ void test_kill9_barrier(void **state)
     qsort(ms, (size_t)rounds, sizeof *ms, st_cmp_double);
     printf("kill9 %s barrier: %d rounds (%d killed inside wait, %d before "
            "arriving), broken for both survivors after median %.1f ms, "
-           "p90 %.1f ms, max %.1f ms\n",
+           "p90 %.1f ms, p99 %.1f ms, max %.1f ms\n",
            st_row->name, rounds, inside, rounds - inside, ms[rounds / 2],
-           ms[rounds * 9 / 10], ms[rounds - 1]);
+           ms[rounds * 9 / 10], ms[rounds * 99 / 100], ms[rounds - 1]);
     free(ms);
     if (rounds >= 20)
         assert_true(inside > 0 && inside < rounds);
