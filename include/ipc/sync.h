@@ -20,13 +20,14 @@
  *
  * with the option "?mode=0640" (octal; default 0600) applied exactly, never
  * narrowed by the umask. A placed object is always the futex form and takes
- * IPC_SYNC_SIZE bytes aligned to IPC_SYNC_ALIGN.
+ * IPC_SYNC_SIZE bytes aligned to IPC_SYNC_ALIGN; a barrier takes
+ * IPC_BARRIER_SIZE(parties) (its table of parties follows).
  *
  * What each mechanism offers for each kind is reported by ipc_sync_caps();
  * a call that needs a missing capability answers IPC_ENOTSUP with a detail.
  *
- *            mutex           semaphore   barrier  spinlock       event
- *   shm:     robust, timed   timed       timed    robust, timed  timed
+ *            mutex           semaphore   barrier         spinlock       event
+ *   shm:     robust, timed   timed       robust, timed   robust, timed  timed
  *   sem:     -               timed       -        -              -
  *   sysv:    timed, undo     timed       -        -              -
  *   placed:  as shm:
@@ -93,7 +94,9 @@ typedef enum {
 /* What a mechanism offers for a kind of object (ipc_sync_caps). */
 enum {
     IPC_SYNC_CAP_SUPPORTED = 1u << 0, /* the kind exists on the mechanism */
-    IPC_SYNC_CAP_ROBUST = 1u << 1,    /* holder death: IPC_EOWNERDEAD */
+    IPC_SYNC_CAP_ROBUST = 1u << 1,    /* death seen: a lock's holder,
+                                         IPC_EOWNERDEAD; a barrier's party,
+                                         IPC_EBROKEN naming it */
     IPC_SYNC_CAP_TIMED = 1u << 2,     /* waits take a timeout > 0 */
     IPC_SYNC_CAP_POLLABLE = 1u << 3,  /* a descriptor to poll (none yet) */
     IPC_SYNC_CAP_UNDO = 1u << 4,      /* the kernel undoes a dead holder */
@@ -106,6 +109,9 @@ enum {
 /* Largest semaphore value, and most barrier parties. */
 #define IPC_SEM_VALUE_MAX       0x7fffffffu
 #define IPC_BARRIER_PARTIES_MAX 32767u
+/* Bytes of a placed barrier: the object, then its table of parties (8 bytes
+ * a party; see the barrier below). Same alignment. */
+#define IPC_BARRIER_SIZE(parties) (IPC_SYNC_SIZE + 8 * (size_t)(parties))
 
 /* The capabilities of scheme ("shm", "sem", "sysv"; a whole address is
  * accepted too) for kind, in *caps. IPC_EINVAL for an unknown scheme or
@@ -155,10 +161,30 @@ IPC_API ipc_err ipc_sem_pollfd(ipc_sem *s, int *fd);
  * arrive releases all, and the barrier is ready for the next generation.
  * A party whose wait times out breaks the barrier: it gets IPC_ETIMEDOUT
  * (IPC_EAGAIN with timeout 0 and the others not there), every party waiting
- * or arriving later gets IPC_EBROKEN, until ipc_barrier_reset(). A party
- * that dies before arriving is seen as the others' timeout, which breaks
- * it: so give every wait a timeout. reset: IPC_OK; call it once no party is
- * inside wait. */
+ * or arriving later gets IPC_EBROKEN, until ipc_barrier_reset(). reset:
+ * IPC_OK; call it once no party is inside wait.
+ *
+ * Parties that die (IPC_SYNC_CAP_ROBUST; shm: and placed). A process
+ * becomes a watched party at its first wait on a handle (its pid and start
+ * time go in the barrier's table) until it closes that handle. When one
+ * dies, between its waits or inside one, the barrier breaks: every party
+ * waiting gets IPC_EBROKEN within about 20 ms of the death, plus
+ * scheduling delays on a loaded machine (5 ms more for each further 64
+ * processes registered past the first 64; measured: README), and every
+ * later wait too, until reset; the detail names the dead pid (timeouts
+ * say "timed out"). IPC_EBROKEN, not IPC_EOWNERDEAD: a barrier has no
+ * owner and no state to mend, the generation simply cannot complete. A
+ * process that exits without closing its handle counts as dead (nobody
+ * can tell them apart): a party that is done closes before it exits. One
+ * stopped (SIGSTOP) is alive, which is a timeout. Not watched: a process
+ * that dies before its first wait, one beyond the table's `parties`
+ * entries (more processes than parties holding handles at once), and
+ * threads (a party is a process). Sleeping waiters wake every 10 ms to
+ * judge; of all of them one reads /proc/<pid>/stat of up to 64 entries
+ * per 5 ms. Same PID namespace for all, as for the mutex. The close of a
+ * placed barrier writes to its memory (it leaves the table): close it
+ * before unmapping that memory. Placed in less than
+ * IPC_BARRIER_SIZE(parties) bytes: IPC_EINVAL. */
 IPC_API ipc_err ipc_barrier_open(const char *address, unsigned flags,
                                  unsigned parties, int timeout_ms,
                                  ipc_barrier **out);

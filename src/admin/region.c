@@ -38,12 +38,14 @@ static int admin_locked(int fd, short type, off_t byte)
 static void admin_sync_type(int fd, const struct stat *st, ipc_object *o)
 {
     unsigned char bytes[IPC_SYNC_SIZE];
-    if (st->st_size != (off_t)(IPC_REGION_HDR_SIZE + IPC_SYNC_SIZE) ||
+    size_t size = 0;
+    if (st->st_size < (off_t)(IPC_REGION_HDR_SIZE + IPC_SYNC_SIZE) ||
         pread(fd, bytes, sizeof bytes, IPC_REGION_HDR_SIZE) !=
             (ssize_t)sizeof bytes)
         return;
-    int kind = ipc__sync_futex_peek(bytes, sizeof bytes);
-    if (kind >= 0) {
+    int kind = ipc__sync_futex_peek(bytes, sizeof bytes, &size);
+    /* A barrier's region holds its party table too: the size must match. */
+    if (kind >= 0 && st->st_size == (off_t)(IPC_REGION_HDR_SIZE + size)) {
         o->kind = IPC_OBJ_SYNC;
         o->type = ipc__sync_kind_name((ipc_sync_kind)kind);
     }

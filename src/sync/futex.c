@@ -48,6 +48,7 @@
 
 #define FX_MAGIC        0x6e795349u /* "ISyn" */
 #define FX_VERSION      1u
+#define FX_VERSION_BAR  2u /* version 2: the party table (below) */
 #define FX_WAITERS      0x80000000u
 #define FX_DIED         0x40000000u
 #define FX_TID          0x3fffffffu
@@ -61,6 +62,16 @@
 #define FX_BAR_GEN_ONE 0x10000u
 #define FX_BAR_BROKEN  0x8000u
 #define FX_BAR_ARRIVED 0x7fffu
+/* Barrier party table entries: pid (22 bits: PID_MAX_LIMIT) | start << 22
+ * (42 bits of clock ticks; 0 if unknown or larger); 0 is a free entry. */
+#define FX_PARTY_PID   0x3fffffu
+#define FX_PARTY_SHIFT 22
+/* Sleeping parties wake every FX_BAR_SLICE_NS to judge the registered
+ * ones; of all of them, one judges at most every FX_BAR_GATE_NS (the gate
+ * is a time in the object), FX_BAR_BATCH entries a turn. */
+#define FX_BAR_SLICE_NS 10000000LL
+#define FX_BAR_GATE_NS  5000000LL
+#define FX_BAR_BATCH    64u
 /* Event word: sequence (30 bits), waiters (1), set (1). */
 #define FX_EV_SET     1u
 #define FX_EV_WAITERS 2u
@@ -68,16 +79,36 @@
 
 struct ipc__sync_obj {
     _Atomic uint32_t magic;
-    _Atomic uint32_t kind;  /* kind << 16 | FX_VERSION */
+    _Atomic uint32_t kind;  /* kind << 16 | version (fx_kind_word) */
     _Atomic uint32_t word;  /* the futex word */
     _Atomic uint32_t aux;   /* lock: recorded tid; sem: sleepers; barrier:
                                parties */
-    _Atomic uint64_t start; /* lock: recorded tid's start time */
+    _Atomic uint64_t start; /* lock: recorded tid's start time; barrier:
+                               the judging gate (CLOCK_MONOTONIC ns) */
+    /* Barrier only (zero for the other kinds): */
+    _Atomic uint32_t slots;  /* entries of the party table (= parties) */
+    _Atomic uint32_t dead;   /* pid of a party whose death broke it, or 0 */
+    _Atomic uint32_t cursor; /* the next entry to judge */
 };
 _Static_assert(sizeof(struct ipc__sync_obj) <= IPC_SYNC_SIZE,
                "a sync object fits IPC_SYNC_SIZE");
-_Static_assert(offsetof(struct ipc__sync_obj, kind) == 4,
-               "ipc__sync_futex_peek reads the kind at byte 4");
+_Static_assert(offsetof(struct ipc__sync_obj, kind) == 4 &&
+                   offsetof(struct ipc__sync_obj, aux) == 12,
+               "ipc__sync_futex_peek reads the kind at 4, parties at 12");
+
+/* The header's kind word of a kind: the barrier's layout is version 2. */
+static uint32_t fx_kind_word(ipc_sync_kind kind)
+{
+    return (uint32_t)kind << 16 |
+           (kind == IPC_SYNC_BARRIER ? FX_VERSION_BAR : FX_VERSION);
+}
+
+/* A barrier's table of parties: IPC_BARRIER_SIZE(parties) holds it just
+ * after the object's IPC_SYNC_SIZE bytes. */
+static _Atomic uint64_t *fx_party_table(struct ipc__sync_obj *o)
+{
+    return (_Atomic uint64_t *)(void *)((unsigned char *)o + IPC_SYNC_SIZE);
+}
 
 /* ---------------------------------------------------------------- threads */
 
@@ -95,10 +126,13 @@ struct fx_thread {
 static _Thread_local struct fx_thread fx_me
     __attribute__((tls_model("initial-exec")));
 static pthread_once_t fx_once = PTHREAD_ONCE_INIT;
+/* This process as a barrier's party table records it (0: not known yet). */
+static _Atomic uint64_t fx_party_me;
 
 static void fx_atfork_child(void)
 {
     fx_me.tid = 0;
+    atomic_store_explicit(&fx_party_me, 0, memory_order_relaxed);
 }
 
 static void fx_register_atfork(void)
@@ -120,15 +154,38 @@ static int fx_task(uint32_t tid, uint64_t *start)
     }
 }
 
-static uint32_t fx_self(void)
+/* A thread's first lock or unlock: out of line, so that the fast paths
+ * pay one load of fx_me.tid and a test. */
+__attribute__((noinline)) static uint32_t fx_self_init(void)
 {
-    if (__builtin_expect(fx_me.tid == 0, 0)) {
-        pthread_once(&fx_once, fx_register_atfork);
-        fx_me.tid = (uint32_t)syscall(SYS_gettid);
-        fx_me.start = 0;
-        (void)fx_task(fx_me.tid, &fx_me.start);
-    }
+    pthread_once(&fx_once, fx_register_atfork);
+    fx_me.tid = (uint32_t)syscall(SYS_gettid);
+    fx_me.start = 0;
+    (void)fx_task(fx_me.tid, &fx_me.start);
     return fx_me.tid;
+}
+
+static inline uint32_t fx_self(void)
+{
+    uint32_t tid = fx_me.tid;
+    return __builtin_expect(tid != 0, 1) ? tid : fx_self_init();
+}
+
+/* This process's party table entry: pid | start time << 22. */
+static uint64_t fx_party(void)
+{
+    uint64_t me = atomic_load_explicit(&fx_party_me, memory_order_relaxed);
+    if (__builtin_expect(me != 0, 1))
+        return me;
+    pthread_once(&fx_once, fx_register_atfork);
+    uint32_t pid = (uint32_t)getpid();
+    uint64_t start = 0;
+    if (ipc__proc_stat(pid, &start) != IPC__PROC_ALIVE ||
+        start >> (64 - FX_PARTY_SHIFT) != 0)
+        start = 0; /* unknown, or too large to keep: the pid alone */
+    me = (uint64_t)(pid & FX_PARTY_PID) | start << FX_PARTY_SHIFT;
+    atomic_store_explicit(&fx_party_me, me, memory_order_relaxed);
+    return me;
 }
 
 /* ---------------------------------------------------------------- futex */
@@ -183,41 +240,73 @@ fx_bad_header(const struct ipc_sync *s)
                      ipc__sync_kind_name(s->kind));
 }
 
-/* The object, NULL when its header is not of this kind: inline, since every
- * lock, post and wait starts here. */
-static inline struct ipc__sync_obj *fx_obj(const struct ipc_sync *s)
+/* Is the header still of this kind? Inline, since every lock, post and
+ * wait starts here: two loads and compares (kind_word precomputed). */
+static inline bool fx_header_ok(const struct ipc_sync *s,
+                                struct ipc__sync_obj *o)
 {
-    struct ipc__sync_obj *o = s->u.fx.obj;
-    uint32_t want = (uint32_t)s->kind << 16 | FX_VERSION;
-    if (__builtin_expect(
-            atomic_load_explicit(&o->magic, memory_order_relaxed) != FX_MAGIC ||
-                atomic_load_explicit(&o->kind, memory_order_relaxed) != want,
-            0))
-        return NULL;
-    return o;
+    return atomic_load_explicit(&o->magic, memory_order_relaxed) == FX_MAGIC &&
+           atomic_load_explicit(&o->kind, memory_order_relaxed) ==
+               s->u.fx.kind_word;
 }
 
 /* Declare o, the object of s, or return IPC_EPROTO. */
 #define FX_OBJ(o, s)                                                           \
-    struct ipc__sync_obj *o = fx_obj(s);                                       \
-    if (!o)                                                                    \
+    struct ipc__sync_obj *o = (s)->u.fx.obj;                                   \
+    if (__builtin_expect(!fx_header_ok((s), o), 0))                            \
     return fx_bad_header(s)
 
-ipc_err ipc__sync_futex_attach(struct ipc_sync *s, void *mem, unsigned flags,
-                               unsigned init)
+/* A barrier's own checks at attach: the party table fits the memory. */
+static ipc_err fx_bar_attach(struct ipc_sync *s, struct ipc__sync_obj *o,
+                             size_t size)
+{
+    uint32_t parties = atomic_load(&o->aux);
+    uint32_t slots = atomic_load(&o->slots);
+    if (parties == 0 || parties > IPC_BARRIER_PARTIES_MAX || slots != parties)
+        return ipc__fail(IPC_EPROTO, "shm: barrier parties %u, table %u",
+                         parties, slots);
+    if (size < IPC_BARRIER_SIZE(slots))
+        return ipc__fail(IPC_EPROTO,
+                         "shm: a barrier of %u parties takes %zu bytes "
+                         "(IPC_BARRIER_SIZE), the memory given has %zu",
+                         parties, IPC_BARRIER_SIZE(slots), size);
+    s->u.fx.bar_slots = slots;
+    return IPC_OK;
+}
+
+static ipc_err fx_create(struct ipc_sync *s, struct ipc__sync_obj *o,
+                         size_t size, unsigned init)
+{
+    bool bar = s->kind == IPC_SYNC_BARRIER;
+    if (bar && size < IPC_BARRIER_SIZE(init))
+        return ipc__fail(IPC_EINVAL,
+                         "shm: a barrier of %u parties needs "
+                         "IPC_BARRIER_SIZE(%u) = %zu bytes, not %zu",
+                         init, init, IPC_BARRIER_SIZE(init), size);
+    atomic_store_explicit(&o->magic, 0, memory_order_relaxed);
+    atomic_store(&o->word, s->kind == IPC_SYNC_SEM ? init : 0);
+    atomic_store(&o->aux, bar ? init : 0);
+    atomic_store(&o->start, 0);
+    atomic_store(&o->slots, bar ? init : 0);
+    atomic_store(&o->dead, 0);
+    atomic_store(&o->cursor, 0);
+    for (uint32_t i = 0; bar && i < init; i++)
+        atomic_store_explicit(&fx_party_table(o)[i], 0, memory_order_relaxed);
+    s->u.fx.bar_slots = bar ? init : 0;
+    atomic_store(&o->kind, s->u.fx.kind_word);
+    atomic_store_explicit(&o->magic, FX_MAGIC, memory_order_release);
+    return IPC_OK;
+}
+
+ipc_err ipc__sync_futex_attach(struct ipc_sync *s, void *mem, size_t size,
+                               unsigned flags, unsigned init)
 {
     struct ipc__sync_obj *o = mem;
     const char *kname = ipc__sync_kind_name(s->kind);
     s->u.fx.obj = o;
-    if (flags & IPC_F_CREATE) {
-        atomic_store_explicit(&o->magic, 0, memory_order_relaxed);
-        atomic_store(&o->word, s->kind == IPC_SYNC_SEM ? init : 0);
-        atomic_store(&o->aux, s->kind == IPC_SYNC_BARRIER ? init : 0);
-        atomic_store(&o->start, 0);
-        atomic_store(&o->kind, (uint32_t)s->kind << 16 | FX_VERSION);
-        atomic_store_explicit(&o->magic, FX_MAGIC, memory_order_release);
-        return IPC_OK;
-    }
+    s->u.fx.kind_word = fx_kind_word(s->kind);
+    if (flags & IPC_F_CREATE)
+        return fx_create(s, o, size, init);
     uint32_t magic = atomic_load_explicit(&o->magic, memory_order_acquire);
     if (magic == 0)
         return ipc__fail(IPC_ENOENT, "shm: no %s made in this memory yet",
@@ -228,28 +317,27 @@ ipc_err ipc__sync_futex_attach(struct ipc_sync *s, void *mem, unsigned flags,
                          "sync object (magic 0x%08x)",
                          magic);
     uint32_t kind = atomic_load(&o->kind);
-    if (kind != ((uint32_t)s->kind << 16 | FX_VERSION))
+    if (kind != s->u.fx.kind_word)
         return ipc__fail(IPC_EPROTO,
-                         "shm: this memory holds no %s (kind %u, version "
-                         "%u)",
+                         "shm: this memory holds no %s of this version "
+                         "(kind %u, version %u)",
                          kname, kind >> 16, kind & 0xffff);
-    uint32_t parties = atomic_load(&o->aux);
-    if (s->kind == IPC_SYNC_BARRIER &&
-        (parties == 0 || parties > IPC_BARRIER_PARTIES_MAX))
-        return ipc__fail(IPC_EPROTO, "shm: barrier parties %u", parties);
-    return IPC_OK;
+    return s->kind == IPC_SYNC_BARRIER ? fx_bar_attach(s, o, size) : IPC_OK;
 }
 
-int ipc__sync_futex_peek(const unsigned char *bytes, size_t n)
+int ipc__sync_futex_peek(const unsigned char *bytes, size_t n, size_t *size)
 {
-    uint32_t magic, kind;
-    if (n < 2 * sizeof magic)
+    uint32_t magic, kind, parties;
+    if (n < 4 * sizeof magic)
         return -1;
     memcpy(&magic, bytes, sizeof magic);
     memcpy(&kind, bytes + sizeof magic, sizeof kind);
-    if (magic != FX_MAGIC || (kind & 0xffff) != FX_VERSION ||
-        kind >> 16 >= IPC_SYNC_KINDS)
+    memcpy(&parties, bytes + 3 * sizeof magic, sizeof parties);
+    if (magic != FX_MAGIC || kind >> 16 >= IPC_SYNC_KINDS ||
+        kind != fx_kind_word((ipc_sync_kind)(kind >> 16)))
         return -1;
+    *size = kind >> 16 == IPC_SYNC_BARRIER ? IPC_BARRIER_SIZE(parties)
+                                           : IPC_SYNC_SIZE;
     return (int)(kind >> 16);
 }
 
@@ -381,16 +469,50 @@ static ipc_err fx_lock_slow(struct ipc__sync_obj *o, bool spin, uint32_t self,
     }
 }
 
-static ipc_err fx_lock(struct ipc_sync *s, const struct ipc_deadline *dl)
+/* A lock held: the deadline starts here (out of line: the free lock's
+ * path needs no stack frame). */
+__attribute__((noinline)) static ipc_err fx_lock_held(const struct ipc_sync *s,
+                                                      struct ipc__sync_obj *o,
+                                                      uint32_t self,
+                                                      int timeout_ms)
+{
+    struct ipc_deadline dl;
+    ipc__deadline_init(&dl, timeout_ms);
+    return fx_lock_slow(o, s->kind == IPC_SYNC_SPIN, self, &dl);
+}
+
+static ipc_err fx_lock(struct ipc_sync *s, int timeout_ms);
+static ipc_err fx_unlock(struct ipc_sync *s);
+
+/* A thread's first lock or unlock: learn its id, then go again. Out of
+ * line with the call, so the fast paths below keep no stack frame. */
+__attribute__((noinline)) static ipc_err fx_lock_first(struct ipc_sync *s,
+                                                       int timeout_ms)
+{
+    (void)fx_self_init();
+    return fx_lock(s, timeout_ms);
+}
+
+__attribute__((noinline)) static ipc_err fx_unlock_first(struct ipc_sync *s)
+{
+    (void)fx_self_init();
+    return fx_unlock(s);
+}
+
+static ipc_err fx_lock(struct ipc_sync *s, int timeout_ms)
 {
     FX_OBJ(o, s);
-    uint32_t self = fx_self(), v = 0;
-    if (atomic_compare_exchange_strong_explicit(
-            &o->word, &v, self, memory_order_acquire, memory_order_relaxed)) {
+    uint32_t self = fx_me.tid, v = 0;
+    if (__builtin_expect(self == 0, 0))
+        return fx_lock_first(s, timeout_ms);
+    if (__builtin_expect(
+            atomic_compare_exchange_strong_explicit(
+                &o->word, &v, self, memory_order_acquire, memory_order_relaxed),
+            1)) {
         fx_record(o, self);
         return IPC_OK;
     }
-    return fx_lock_slow(o, s->kind == IPC_SYNC_SPIN, self, dl);
+    return fx_lock_held(s, o, self, timeout_ms);
 }
 
 static ipc_err fx_not_owner(uint32_t v)
@@ -401,13 +523,11 @@ static ipc_err fx_not_owner(uint32_t v)
                      v);
 }
 
-static ipc_err fx_unlock(struct ipc_sync *s)
+/* An unlock whose word is not plainly ours: waiters, a death, or not
+ * ours at all. Out of line, as fx_lock_held. */
+__attribute__((noinline)) static ipc_err
+fx_unlock_slow(struct ipc__sync_obj *o, uint32_t self, uint32_t v)
 {
-    FX_OBJ(o, s);
-    uint32_t self = fx_self(), v = self;
-    if (atomic_compare_exchange_strong_explicit(
-            &o->word, &v, 0, memory_order_release, memory_order_relaxed))
-        return IPC_OK;
     if ((v & FX_TID) != self)
         return fx_not_owner(v);
     if (v & FX_DIED) {
@@ -420,6 +540,20 @@ static ipc_err fx_unlock(struct ipc_sync *s)
     if (v & FX_WAITERS)
         fx_futex_wake(&o->word, 1);
     return IPC_OK;
+}
+
+static ipc_err fx_unlock(struct ipc_sync *s)
+{
+    FX_OBJ(o, s);
+    uint32_t self = fx_me.tid, v = self;
+    if (__builtin_expect(self == 0, 0))
+        return fx_unlock_first(s);
+    if (__builtin_expect(
+            atomic_compare_exchange_strong_explicit(
+                &o->word, &v, 0, memory_order_release, memory_order_relaxed),
+            1))
+        return IPC_OK;
+    return fx_unlock_slow(o, self, v);
 }
 
 static ipc_err fx_consistent(struct ipc_sync *s)
@@ -446,9 +580,14 @@ static ipc_err fx_sem_count(uint32_t v)
     return IPC_OK;
 }
 
-static ipc_err fx_sem_wait(struct ipc_sync *s, const struct ipc_deadline *dl)
+/* No count taken at the first try: look again, then sleep until the
+ * deadline, which starts here. */
+__attribute__((noinline)) static ipc_err
+fx_sem_wait_slow(struct ipc__sync_obj *o, int timeout_ms)
 {
-    FX_OBJ(o, s);
+    struct ipc_deadline deadline;
+    const struct ipc_deadline *dl = &deadline;
+    ipc__deadline_init(&deadline, timeout_ms);
     ipc_err err = IPC_OK;
     for (;;) {
         uint32_t v = atomic_load_explicit(&o->word, memory_order_relaxed);
@@ -471,9 +610,28 @@ static ipc_err fx_sem_wait(struct ipc_sync *s, const struct ipc_deadline *dl)
     }
 }
 
-static ipc_err fx_sem_post(struct ipc_sync *s)
+static ipc_err fx_sem_wait(struct ipc_sync *s, int timeout_ms)
 {
     FX_OBJ(o, s);
+    uint32_t v = atomic_load_explicit(&o->word, memory_order_relaxed);
+    /* 1..IPC_SEM_VALUE_MAX in one compare: a count to take, not scribbled. */
+    if (__builtin_expect(v - 1 < IPC_SEM_VALUE_MAX, 1) &&
+        atomic_compare_exchange_weak_explicit(
+            &o->word, &v, v - 1, memory_order_acquire, memory_order_relaxed))
+        return IPC_OK;
+    return fx_sem_wait_slow(o, timeout_ms);
+}
+
+/* Wake one sleeper (out of line: a post nobody waits for makes no call). */
+__attribute__((noinline)) static ipc_err fx_sem_wake(struct ipc__sync_obj *o)
+{
+    fx_futex_wake(&o->word, 1);
+    return IPC_OK;
+}
+
+__attribute__((noinline)) static ipc_err
+fx_sem_post_slow(struct ipc__sync_obj *o)
+{
     ipc_err err = IPC_OK;
     uint32_t v = atomic_load_explicit(&o->word, memory_order_relaxed);
     do {
@@ -483,9 +641,23 @@ static ipc_err fx_sem_post(struct ipc_sync *s)
             return ipc__fail(IPC_ELIMIT, "shm: semaphore at its maximum %u",
                              IPC_SEM_VALUE_MAX);
     } while (!atomic_compare_exchange_weak(&o->word, &v, v + 1));
-    if (atomic_load(&o->aux) != 0)
-        fx_futex_wake(&o->word, 1);
-    return IPC_OK;
+    return atomic_load(&o->aux) != 0 ? fx_sem_wake(o) : IPC_OK;
+}
+
+/* seq_cst: the count's swap, then the load of aux, pair with a sleeper's
+ * increment of aux, then its look at the count (the futex wait compares
+ * it), so that one of the two sees the other. */
+static ipc_err fx_sem_post(struct ipc_sync *s)
+{
+    FX_OBJ(o, s);
+    uint32_t v = atomic_load_explicit(&o->word, memory_order_relaxed);
+    if (__builtin_expect(
+            v >= IPC_SEM_VALUE_MAX ||
+                !atomic_compare_exchange_strong(&o->word, &v, v + 1),
+            0))
+        return fx_sem_post_slow(o); /* scribbled, at the maximum, or raced */
+    return __builtin_expect(atomic_load(&o->aux) != 0, 0) ? fx_sem_wake(o)
+                                                          : IPC_OK;
 }
 
 static ipc_err fx_sem_value(struct ipc_sync *s, unsigned *value)
@@ -501,7 +673,32 @@ static ipc_err fx_sem_value(struct ipc_sync *s, unsigned *value)
 
 /* ---------------------------------------------------------------- barrier
  * One word, so that arriving, completing and breaking are each one
- * compare-and-swap and never half-seen. */
+ * compare-and-swap and never half-seen.
+ *
+ * Parties that die. A process becomes a party at its first wait on a
+ * handle: it takes an entry of the table after the object (its pid and
+ * start time, one compare-and-swap) and keeps it until that handle's close
+ * (a forked child's copy of the handle registers the child anew). A party
+ * asleep in wait wakes every FX_BAR_SLICE_NS and, when the gate in the
+ * object lets it (one judge in all every FX_BAR_GATE_NS), judges up to
+ * FX_BAR_BATCH entries as the mutex judges its holder (/proc/<pid>/stat,
+ * the start time against pid reuse). An entry whose process is gone breaks
+ * the barrier for every party, now and later, until reset; its pid goes in
+ * dead for the detail. A stopped process is alive: that is a timeout. The
+ * entry stays until reset, so every generation after the death breaks too
+ * (an exit without close is a death: nobody can tell them apart). */
+
+static ipc_err fx_bar_broken(struct ipc__sync_obj *o)
+{
+    uint32_t dead = atomic_load_explicit(&o->dead, memory_order_relaxed);
+    if (dead != 0)
+        return ipc__fail(IPC_EBROKEN,
+                         "shm: barrier broken: party pid %u died (or exited "
+                         "without closing); ipc_barrier_reset() mends it",
+                         dead);
+    return ipc__fail(IPC_EBROKEN, "shm: barrier broken: a party timed "
+                                  "out; ipc_barrier_reset() mends it");
+}
 
 static ipc_err fx_bar_check(struct ipc__sync_obj *o, uint32_t v,
                             uint32_t *parties)
@@ -512,16 +709,125 @@ static ipc_err fx_bar_check(struct ipc__sync_obj *o, uint32_t v,
         return ipc__fail(IPC_EPROTO, "shm: barrier word 0x%08x, parties %u", v,
                          *parties);
     if (v & FX_BAR_BROKEN)
-        return ipc__fail(IPC_EBROKEN, "shm: barrier broken: a party timed "
-                                      "out; ipc_barrier_reset() mends it");
+        return fx_bar_broken(o);
     return IPC_OK;
 }
 
-/* Wait for generation gen to end after arriving. */
-static ipc_err fx_bar_sleep(struct ipc__sync_obj *o, uint32_t gen,
-                            const struct ipc_deadline *dl)
+/* Set the broken bit of whatever generation is current, and wake all. */
+static void fx_bar_break(struct ipc__sync_obj *o)
+{
+    uint32_t v = atomic_load(&o->word);
+    while (!(v & FX_BAR_BROKEN))
+        if (atomic_compare_exchange_weak(&o->word, &v, v | FX_BAR_BROKEN)) {
+            fx_futex_wake(&o->word, INT_MAX);
+            return;
+        }
+}
+
+/* Register this process in the table, once per handle and process. A full
+ * table (more processes than parties hold handles) leaves it unwatched. */
+static void fx_bar_join(struct ipc_sync *s, struct ipc__sync_obj *o)
+{
+    uint64_t me = fx_party();
+    uint64_t pid = me & FX_PARTY_PID;
+    uint64_t reg = atomic_load_explicit(&s->u.fx.bar_reg, memory_order_relaxed);
+    if (__builtin_expect(reg >> 32 == pid, 1))
+        return;
+    _Atomic uint64_t *table = fx_party_table(o);
+    uint32_t idx = 0;
+    for (uint32_t i = 0; i < s->u.fx.bar_slots && idx == 0; i++) {
+        uint64_t free_entry = 0;
+        if (atomic_load_explicit(&table[i], memory_order_relaxed) == 0 &&
+            atomic_compare_exchange_strong(&table[i], &free_entry, me))
+            idx = i + 1;
+    }
+    /* Another thread of ours may have registered this handle meanwhile. */
+    if (!atomic_compare_exchange_strong(&s->u.fx.bar_reg, &reg,
+                                        pid << 32 | idx) &&
+        idx != 0) {
+        uint64_t mine = me;
+        atomic_compare_exchange_strong(&table[idx - 1], &mine, 0);
+    }
+}
+
+/* Give back this process's entry (close): only the entry it wrote. */
+static void fx_bar_leave(struct ipc_sync *s)
+{
+    uint64_t reg = atomic_load(&s->u.fx.bar_reg);
+    uint32_t idx = (uint32_t)reg;
+    if (idx == 0 || idx > s->u.fx.bar_slots)
+        return;
+    uint64_t me = fx_party();
+    if (reg >> 32 != (me & FX_PARTY_PID))
+        return; /* a forked child's copy: the entry is the parent's */
+    uint64_t mine = me;
+    atomic_compare_exchange_strong(&fx_party_table(s->u.fx.obj)[idx - 1], &mine,
+                                   0);
+}
+
+/* Is the party of entry w gone? A pid of 0 is no entry libipc writes. */
+static ipc_err fx_bar_gone(uint64_t w, uint64_t me, uint32_t *dead)
+{
+    uint32_t pid = (uint32_t)(w & FX_PARTY_PID);
+    if (w == me)
+        return IPC_OK; /* ourselves (another handle of this process) */
+    if (pid == 0)
+        return ipc__fail(IPC_EPROTO, "shm: barrier party entry 0x%016llx",
+                         (unsigned long long)w);
+    if (ipc__proc_gone(pid, w >> FX_PARTY_SHIFT, 0) == 1)
+        *dead = pid;
+    return IPC_OK;
+}
+
+/* May this process judge now? One judge in all per FX_BAR_GATE_NS. A gate
+ * further ahead than two periods is nobody's (scribbled, or another time
+ * namespace): taken over. */
+static bool fx_bar_gate(struct ipc__sync_obj *o, int64_t now)
+{
+    uint64_t at = atomic_load_explicit(&o->start, memory_order_relaxed);
+    if (at > (uint64_t)now && at - (uint64_t)now <= 2 * FX_BAR_GATE_NS)
+        return false;
+    return atomic_compare_exchange_strong(&o->start, &at,
+                                          (uint64_t)(now + FX_BAR_GATE_NS));
+}
+
+/* Judge a batch of registered parties from the cursor; break the barrier
+ * at the first one gone. IPC_OK, or IPC_EPROTO. */
+static ipc_err fx_bar_judge(struct ipc_sync *s, struct ipc__sync_obj *o)
+{
+    uint32_t n = s->u.fx.bar_slots, dead = 0;
+    if (n == 0)
+        return IPC_OK;
+    uint32_t at = atomic_load_explicit(&o->cursor, memory_order_relaxed) % n;
+    uint32_t count = n <= FX_BAR_BATCH ? n : FX_BAR_BATCH;
+    atomic_store_explicit(&o->cursor, (at + count) % n, memory_order_relaxed);
+    _Atomic uint64_t *table = fx_party_table(o);
+    uint64_t me = fx_party();
+    for (uint32_t k = 0; k < count && dead == 0; k++) {
+        uint64_t w =
+            atomic_load_explicit(&table[(at + k) % n], memory_order_relaxed);
+        ipc_err err = w == 0 ? IPC_OK : fx_bar_gone(w, me, &dead);
+        if (err != IPC_OK) {
+            fx_bar_break(o); /* the others are not left waiting on it */
+            return err;
+        }
+    }
+    if (dead != 0) {
+        uint32_t none = 0; /* the first death found is the one named */
+        atomic_compare_exchange_strong(&o->dead, &none, dead);
+        fx_bar_break(o);
+    }
+    return IPC_OK;
+}
+
+/* Wait for generation gen to end after arriving; judge in slices. */
+static ipc_err fx_bar_sleep(struct ipc_sync *s, struct ipc__sync_obj *o,
+                            uint32_t gen, const struct ipc_deadline *dl)
 {
     uint32_t parties;
+    /* A generation done within a millisecond never pays for a judge. */
+    int64_t judge_at =
+        dl->nonblock ? INT64_MAX : ipc__now_ns() + FX_SLICE_MIN_NS;
     for (;;) {
         uint32_t v = atomic_load_explicit(&o->word, memory_order_acquire);
         if ((v & ~(FX_BAR_BROKEN | FX_BAR_ARRIVED)) != gen)
@@ -529,24 +835,32 @@ static ipc_err fx_bar_sleep(struct ipc__sync_obj *o, uint32_t gen,
         ipc_err err = fx_bar_check(o, v, &parties);
         if (err != IPC_OK)
             return err;
-        if (ipc__deadline_expired(dl)) {
+        int64_t now = dl->nonblock ? 0 : ipc__now_ns();
+        if (dl->nonblock || now >= dl->at_ns) {
             if (!atomic_compare_exchange_strong(&o->word, &v,
                                                 v | FX_BAR_BROKEN))
                 continue;
             fx_futex_wake(&o->word, INT_MAX);
             return ipc__deadline_err(dl);
         }
-        if ((err = fx_sleep(&o->word, v, dl->at_ns)) != IPC_OK)
+        if (now >= judge_at) {
+            judge_at = now + FX_BAR_SLICE_NS;
+            if (fx_bar_gate(o, now) && (err = fx_bar_judge(s, o)) != IPC_OK)
+                return err;
+            continue; /* it may have broken the barrier */
+        }
+        int64_t until = judge_at < dl->at_ns ? judge_at : dl->at_ns;
+        if ((err = fx_sleep(&o->word, v, until)) != IPC_OK)
             return err;
     }
 }
 
-static ipc_err fx_barrier_wait(struct ipc_sync *s,
-                               const struct ipc_deadline *dl)
+static ipc_err fx_barrier_wait(struct ipc_sync *s, int timeout_ms)
 {
     FX_OBJ(o, s);
     uint32_t parties;
     ipc_err err = IPC_OK;
+    fx_bar_join(s, o);
     uint32_t v = atomic_load(&o->word), next;
     do {
         if ((err = fx_bar_check(o, v, &parties)) != IPC_OK)
@@ -560,12 +874,29 @@ static ipc_err fx_barrier_wait(struct ipc_sync *s,
         fx_futex_wake(&o->word, INT_MAX);
         return IPC_OK;
     }
-    return fx_bar_sleep(o, v & ~(FX_BAR_BROKEN | FX_BAR_ARRIVED), dl);
+    struct ipc_deadline dl;
+    ipc__deadline_init(&dl, timeout_ms);
+    return fx_bar_sleep(s, o, v & ~(FX_BAR_BROKEN | FX_BAR_ARRIVED), &dl);
+}
+
+/* Free the entries of parties that are gone (and scribbled ones). */
+static void fx_bar_sweep(struct ipc_sync *s, struct ipc__sync_obj *o)
+{
+    _Atomic uint64_t *table = fx_party_table(o);
+    uint64_t me = fx_party();
+    for (uint32_t i = 0; i < s->u.fx.bar_slots; i++) {
+        uint64_t w = atomic_load(&table[i]);
+        uint32_t dead = 0;
+        if (w != 0 && (fx_bar_gone(w, me, &dead) != IPC_OK || dead != 0))
+            atomic_compare_exchange_strong(&table[i], &w, 0);
+    }
 }
 
 static ipc_err fx_barrier_reset(struct ipc_sync *s)
 {
     FX_OBJ(o, s);
+    fx_bar_sweep(s, o);
+    atomic_store(&o->dead, 0);
     /* A new generation: a late waiter of the old one sees it end. */
     uint32_t v = atomic_load(&o->word);
     while (!atomic_compare_exchange_weak(
@@ -598,12 +929,17 @@ static ipc_err fx_event_clear(struct ipc_sync *s)
     return IPC_OK;
 }
 
-static ipc_err fx_event_wait(struct ipc_sync *s, const struct ipc_deadline *dl)
+static ipc_err fx_event_wait(struct ipc_sync *s, int timeout_ms)
 {
     FX_OBJ(o, s);
     ipc_err err = IPC_OK;
     uint32_t v = atomic_load_explicit(&o->word, memory_order_acquire);
     uint32_t seq = v & ~3u;
+    if (v & FX_EV_SET)
+        return IPC_OK; /* set: no deadline needed */
+    struct ipc_deadline deadline;
+    const struct ipc_deadline *dl = &deadline;
+    ipc__deadline_init(&deadline, timeout_ms);
     for (;;) {
         if ((v & FX_EV_SET) || (v & ~3u) != seq)
             return IPC_OK;
@@ -645,7 +981,8 @@ static ipc_err fx_named_attach(struct ipc_sync *s, unsigned flags,
                          s->address, ipc_region_size(r));
     long nap_ns = 10000;
     for (;;) {
-        ipc_err err = ipc__sync_futex_attach(s, ipc_region_ptr(r), flags, init);
+        ipc_err err = ipc__sync_futex_attach(s, ipc_region_ptr(r),
+                                             ipc_region_size(r), flags, init);
         if (err != IPC_ENOENT)
             return err;
         if (ipc__nap(dl, &nap_ns) != IPC_OK)
@@ -663,11 +1000,14 @@ static ipc_err fx_named_open(struct ipc_sync *s, const struct ipc_addr *addr,
     (void)addr;
     ipc_region *r = NULL;
     ipc_err err = IPC_EEXIST;
+    /* A barrier's region holds its party table too. */
+    size_t size =
+        s->kind == IPC_SYNC_BARRIER ? IPC_BARRIER_SIZE(init) : IPC_SYNC_SIZE;
     /* Create exclusively first: only the creator may initialise. */
     if (flags & IPC_F_CREATE)
         err = ipc_region_open(
             s->address, IPC_F_CREATE | IPC_F_EXCL | (flags & IPC_F_REPLACE),
-            IPC_SYNC_SIZE, ipc__deadline_poll_ms(dl), &r);
+            size, ipc__deadline_poll_ms(dl), &r);
     if (err == IPC_OK) {
         s->owner = true;
         s->u.fx.region = r;
@@ -677,9 +1017,12 @@ static ipc_err fx_named_open(struct ipc_sync *s, const struct ipc_addr *addr,
         return err;
     /* With IPC_F_CREATE the region module opens only a region of the
      * caller's uid (ipc.h). Should the name vanish between the two calls,
-     * this makes a region nobody initialises: the wait below times out. */
+     * this makes a region nobody initialises: the wait below times out.
+     * An existing barrier keeps its own parties: its size, whatever init
+     * says (0 takes it; a region made now of size 0 is refused). */
+    bool take_size = !(flags & IPC_F_CREATE) || s->kind == IPC_SYNC_BARRIER;
     err = ipc_region_open(s->address, flags & IPC_F_CREATE,
-                          (flags & IPC_F_CREATE) ? IPC_SYNC_SIZE : 0,
+                          take_size ? 0 : IPC_SYNC_SIZE,
                           ipc__deadline_poll_ms(dl), &r);
     if (err != IPC_OK)
         return err;
@@ -687,8 +1030,11 @@ static ipc_err fx_named_open(struct ipc_sync *s, const struct ipc_addr *addr,
     return fx_named_attach(s, 0, 0, dl);
 }
 
-static void fx_named_close(struct ipc_sync *s)
+static void fx_close(struct ipc_sync *s)
 {
+    /* A placed barrier's memory too: close it before unmapping that. */
+    if (s->kind == IPC_SYNC_BARRIER && s->u.fx.obj)
+        fx_bar_leave(s);
     if (!s->u.fx.region)
         return;
     ipc_region_close(s->u.fx.region);
@@ -720,12 +1066,12 @@ const struct ipc__sync_mech ipc__sync_futex = {
     .scheme = "shm",
     .caps = {[IPC_SYNC_MUTEX] = FX_LOCK_CAPS,
              [IPC_SYNC_SEM] = FX_CAPS,
-             [IPC_SYNC_BARRIER] = FX_CAPS,
+             [IPC_SYNC_BARRIER] = FX_CAPS | IPC_SYNC_CAP_ROBUST,
              [IPC_SYNC_SPIN] = FX_LOCK_CAPS,
              [IPC_SYNC_EVENT] = FX_CAPS},
     .name_max = 250,
     .open = fx_named_open,
-    .close = fx_named_close,
+    .close = fx_close,
     .unlink = fx_named_unlink,
     .lock = fx_lock,
     .unlock = fx_unlock,

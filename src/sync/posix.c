@@ -7,10 +7,14 @@
 #include <fcntl.h>
 #include <semaphore.h>
 #include <stdio.h>
+#include <stdint.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+#ifdef __linux__
+#include <sys/sysmacros.h> /* makedev */
+#endif
 
 /*
  * "sem:/name": one slash, then a name without slashes (POSIX leaves other
@@ -46,6 +50,54 @@ static ipc_err posix_chmod(const char *name, mode_t mode)
     (void)name, (void)mode;
 #endif
     return IPC_OK;
+}
+
+#ifdef __linux__
+/* The device and inode of the file mapped at addr (glibc and musl map a
+ * named semaphore's file whole and return the mapping's start). */
+static bool posix_mapped_file(const void *addr, dev_t *dev, ino_t *ino)
+{
+    FILE *f = fopen("/proc/self/maps", "re");
+    char line[512];
+    bool found = false;
+    while (f && !found && fgets(line, sizeof line, f)) {
+        unsigned long lo, hi, inode;
+        unsigned maj, min;
+        if (sscanf(line, "%lx-%lx %*s %*x %x:%x %lu", &lo, &hi, &maj, &min,
+                   &inode) == 5 &&
+            (uintptr_t)addr >= lo && (uintptr_t)addr < hi) {
+            *dev = makedev(maj, min);
+            *ino = (ino_t)inode;
+            found = inode != 0;
+        }
+    }
+    if (f)
+        fclose(f);
+    return found;
+}
+#endif
+
+/* The create failed after sem_open made the semaphore: remove the name,
+ * but only while it still names the file this call made (another process
+ * may have removed ours and made its own there meanwhile). errno and the
+ * detail of the failure are kept. */
+static void posix_unmake(sem_t *sem, const char *name)
+{
+#ifdef __linux__
+    int saved = errno;
+    char path[300];
+    struct stat st;
+    dev_t dev;
+    ino_t ino;
+    snprintf(path, sizeof path, "/dev/shm/" IPC_SEM_SHM_PREFIX "%s", name + 1);
+    if (posix_mapped_file(sem, &dev, &ino) && stat(path, &st) == 0 &&
+        st.st_dev == dev && st.st_ino == ino)
+        (void)sem_unlink(name);
+    errno = saved;
+#else
+    (void)sem;
+    (void)sem_unlink(name); /* no identity to check: nothing better */
+#endif
 }
 
 /* IPC_F_CREATE opens an existing semaphore only when the caller's uid or
@@ -89,7 +141,10 @@ static ipc_err posix_open(struct ipc_sync *s, const struct ipc_addr *addr,
         if (sem != SEM_FAILED) {
             s->owner = true;
             s->u.px.sem = sem;
-            return posix_chmod(addr->path, mode);
+            err = posix_chmod(addr->path, mode);
+            if (err != IPC_OK)
+                posix_unmake(sem, addr->path);
+            return err;
         }
         if (errno != EEXIST || (flags & IPC_F_EXCL))
             return ipc__errno(errno, "sem: create %s", addr->path);
@@ -145,8 +200,14 @@ static int posix_wait_once(sem_t *sem, const struct ipc_deadline *dl)
 #endif
 }
 
-static ipc_err posix_wait(struct ipc_sync *s, const struct ipc_deadline *dl)
+static ipc_err posix_wait(struct ipc_sync *s, int timeout_ms)
 {
+    /* A count to take: no clock read (sem_trywait stays in user space). */
+    if (timeout_ms != 0 && sem_trywait(s->u.px.sem) == 0)
+        return IPC_OK;
+    struct ipc_deadline deadline;
+    const struct ipc_deadline *dl = &deadline;
+    ipc__deadline_init(&deadline, timeout_ms);
     for (;;) {
         if (posix_wait_once(s->u.px.sem, dl) == 0)
             return IPC_OK;

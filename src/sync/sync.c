@@ -170,7 +170,7 @@ static ipc_err sync_place(ipc_sync_kind kind, void *mem, size_t size,
         return ipc__fail(IPC_ENOMEM, "sync: out of memory");
     s->mech = &ipc__sync_futex;
     s->kind = kind;
-    err = ipc__sync_futex_attach(s, mem, flags, init);
+    err = ipc__sync_futex_attach(s, mem, size, flags, init);
     if (err != IPC_OK) {
         free(s);
         return err;
@@ -198,35 +198,34 @@ ipc_err ipc_sync_unlink(const char *address)
 /* ---------------------------------------------------------------- dispatch
  * An op the mechanism lacks, or a NULL handle. */
 
-/* No ipc__clear_detail() here, as on channel sends: the detail is only
- * promised after a failure, and the write costs every lock a TLS access. */
-static ipc_err sync_enter(const struct ipc_sync *s, bool have_op,
-                          const char *what)
+/* The refusal of a NULL handle or an op the mechanism lacks: cold and out
+ * of line, so that the calls that pass need no stack frame (each is then a
+ * check and a jump into the mechanism). No ipc__clear_detail() on the way
+ * in, as on channel sends: the detail is only promised after a failure,
+ * and the write costs every lock a TLS access. */
+__attribute__((cold, noinline)) static ipc_err
+sync_refuse(const struct ipc_sync *s, const char *what)
 {
     if (!s)
         return ipc__fail(IPC_EINVAL, "sync: NULL handle");
-    if (!have_op)
-        return ipc__fail(IPC_ENOTSUP, "%s: %s: %s is not supported",
-                         s->mech->scheme, ipc__sync_kind_name(s->kind), what);
-    return IPC_OK;
+    return ipc__fail(IPC_ENOTSUP, "%s: %s: %s is not supported",
+                     s->mech->scheme, ipc__sync_kind_name(s->kind), what);
 }
 
-#define SYNC_CALL(s, op, what, ...)                                            \
+/* Dispatch to the mechanism's op on handle s; SYNC_CALL_ARG passes one
+ * argument more (a wait's timeout: the op makes the deadline if it must
+ * wait). */
+#define SYNC_CALL(s, op, what)                                                 \
     do {                                                                       \
-        ipc_err enter_ = sync_enter((s), (s) && (s)->mech->op, what);          \
-        if (enter_ != IPC_OK)                                                  \
-            return enter_;                                                     \
-        return (s)->mech->op(__VA_ARGS__);                                     \
+        if (__builtin_expect(!(s) || !(s)->mech->op, 0))                       \
+            return sync_refuse((s), what);                                     \
+        return (s)->mech->op(s);                                               \
     } while (0)
-
-#define SYNC_WAIT(s, op, what, timeout_ms)                                     \
+#define SYNC_CALL_ARG(s, op, what, arg)                                        \
     do {                                                                       \
-        ipc_err enter_ = sync_enter((s), (s) && (s)->mech->op, what);          \
-        if (enter_ != IPC_OK)                                                  \
-            return enter_;                                                     \
-        struct ipc_deadline dl_;                                               \
-        ipc__deadline_init(&dl_, (timeout_ms));                                \
-        return (s)->mech->op((s), &dl_);                                       \
+        if (__builtin_expect(!(s) || !(s)->mech->op, 0))                       \
+            return sync_refuse((s), what);                                     \
+        return (s)->mech->op((s), (arg));                                      \
     } while (0)
 
 /* Make an object and hand it out under its public type (the public
@@ -260,18 +259,18 @@ void ipc_mutex_close(ipc_mutex *m)
 
 ipc_err ipc_mutex_lock(ipc_mutex *m, int timeout_ms)
 {
-    SYNC_WAIT(m ? &m->s : NULL, lock, "lock", timeout_ms);
+    SYNC_CALL_ARG(m ? &m->s : NULL, lock, "lock", timeout_ms);
 }
 
 ipc_err ipc_mutex_unlock(ipc_mutex *m)
 {
-    SYNC_CALL(m ? &m->s : NULL, unlock, "unlock", &m->s);
+    SYNC_CALL(m ? &m->s : NULL, unlock, "unlock");
 }
 
 ipc_err ipc_mutex_consistent(ipc_mutex *m)
 {
     SYNC_CALL(m ? &m->s : NULL, consistent,
-              "owner-death recovery (no IPC_SYNC_CAP_ROBUST)", &m->s);
+              "owner-death recovery (no IPC_SYNC_CAP_ROBUST)");
 }
 
 /* ---------------------------------------------------------------- spinlock */
@@ -294,18 +293,18 @@ void ipc_spin_close(ipc_spin *l)
 
 ipc_err ipc_spin_lock(ipc_spin *l, int timeout_ms)
 {
-    SYNC_WAIT(l ? &l->s : NULL, lock, "lock", timeout_ms);
+    SYNC_CALL_ARG(l ? &l->s : NULL, lock, "lock", timeout_ms);
 }
 
 ipc_err ipc_spin_unlock(ipc_spin *l)
 {
-    SYNC_CALL(l ? &l->s : NULL, unlock, "unlock", &l->s);
+    SYNC_CALL(l ? &l->s : NULL, unlock, "unlock");
 }
 
 ipc_err ipc_spin_consistent(ipc_spin *l)
 {
     SYNC_CALL(l ? &l->s : NULL, consistent,
-              "owner-death recovery (no IPC_SYNC_CAP_ROBUST)", &l->s);
+              "owner-death recovery (no IPC_SYNC_CAP_ROBUST)");
 }
 
 /* ---------------------------------------------------------------- semaphore */
@@ -329,26 +328,25 @@ void ipc_sem_close(ipc_sem *s)
 
 ipc_err ipc_sem_wait(ipc_sem *s, int timeout_ms)
 {
-    SYNC_WAIT(s ? &s->s : NULL, sem_wait, "wait", timeout_ms);
+    SYNC_CALL_ARG(s ? &s->s : NULL, sem_wait, "wait", timeout_ms);
 }
 
 ipc_err ipc_sem_post(ipc_sem *s)
 {
-    SYNC_CALL(s ? &s->s : NULL, sem_post, "post", &s->s);
+    SYNC_CALL(s ? &s->s : NULL, sem_post, "post");
 }
 
 ipc_err ipc_sem_value(ipc_sem *s, unsigned *value)
 {
     if (s && !value)
         return ipc__fail(IPC_EINVAL, "sync: NULL value");
-    SYNC_CALL(s ? &s->s : NULL, sem_value, "value", &s->s, value);
+    SYNC_CALL_ARG(s ? &s->s : NULL, sem_value, "value", value);
 }
 
 ipc_err ipc_sem_pollfd(ipc_sem *s, int *fd)
 {
-    ipc_err err = sync_enter(s ? &s->s : NULL, false,
-                             "a descriptor to poll (no "
-                             "IPC_SYNC_CAP_POLLABLE)");
+    ipc_err err = sync_refuse(s ? &s->s : NULL, "a descriptor to poll (no "
+                                                "IPC_SYNC_CAP_POLLABLE)");
     if (fd)
         *fd = -1;
     return err;
@@ -376,12 +374,12 @@ void ipc_barrier_close(ipc_barrier *b)
 
 ipc_err ipc_barrier_wait(ipc_barrier *b, int timeout_ms)
 {
-    SYNC_WAIT(b ? &b->s : NULL, barrier_wait, "wait", timeout_ms);
+    SYNC_CALL_ARG(b ? &b->s : NULL, barrier_wait, "wait", timeout_ms);
 }
 
 ipc_err ipc_barrier_reset(ipc_barrier *b)
 {
-    SYNC_CALL(b ? &b->s : NULL, barrier_reset, "reset", &b->s);
+    SYNC_CALL(b ? &b->s : NULL, barrier_reset, "reset");
 }
 
 /* ---------------------------------------------------------------- event */
@@ -404,15 +402,15 @@ void ipc_event_close(ipc_event *e)
 
 ipc_err ipc_event_set(ipc_event *e)
 {
-    SYNC_CALL(e ? &e->s : NULL, event_set, "set", &e->s);
+    SYNC_CALL(e ? &e->s : NULL, event_set, "set");
 }
 
 ipc_err ipc_event_clear(ipc_event *e)
 {
-    SYNC_CALL(e ? &e->s : NULL, event_clear, "clear", &e->s);
+    SYNC_CALL(e ? &e->s : NULL, event_clear, "clear");
 }
 
 ipc_err ipc_event_wait(ipc_event *e, int timeout_ms)
 {
-    SYNC_WAIT(e ? &e->s : NULL, event_wait, "wait", timeout_ms);
+    SYNC_CALL_ARG(e ? &e->s : NULL, event_wait, "wait", timeout_ms);
 }

@@ -14,6 +14,13 @@
 struct ipc__sync_futex {
     struct ipc__sync_obj *obj; /* the object's memory (placed or mapped) */
     ipc_region *region;        /* a named object's region, or NULL */
+    uint32_t kind_word;        /* the header's kind word for this kind */
+    uint32_t bar_slots;        /* barrier: entries of the party table, checked
+                                  against the memory's size at attach */
+    /* barrier: this handle's entry in the party table, pid << 32 |
+     * (index + 1), index 0: the table was full; another pid (a forked
+     * child's copy): not registered yet. */
+    _Atomic uint64_t bar_reg;
 };
 struct ipc__sync_posix {
     void *sem;      /* sem_t *, from sem_open */
@@ -57,8 +64,12 @@ struct ipc_event {
  * One mechanism. The frontend (sync.c) has already checked the arguments,
  * that the kind is supported (caps[kind] has IPC_SYNC_CAP_SUPPORTED) and,
  * for an op, that the handle is of the op's kind. An op left NULL answers
- * IPC_ENOTSUP. Ops that wait get the call's deadline and never pass it,
- * retry EINTR and return codes with a detail (ipc__fail / ipc__errno).
+ * IPC_ENOTSUP. Ops that wait get the call's timeout (ms: -1, 0, > 0) and
+ * make its deadline (ipc__deadline_init) only once they have to wait: a
+ * lock or a wait that succeeds at once reads no clock (a vDSO
+ * clock_gettime costs about as much as the uncontended operation). They
+ * never pass the deadline, retry EINTR and return codes with a detail
+ * (ipc__fail / ipc__errno).
  */
 struct ipc__sync_mech {
     const char *scheme;
@@ -76,20 +87,20 @@ struct ipc__sync_mech {
     ipc_err (*unlink)(const struct ipc_addr *addr);
 
     /* Mutex and spinlock (s->kind says which). */
-    ipc_err (*lock)(struct ipc_sync *s, const struct ipc_deadline *dl);
+    ipc_err (*lock)(struct ipc_sync *s, int timeout_ms);
     ipc_err (*unlock)(struct ipc_sync *s);
     ipc_err (*consistent)(struct ipc_sync *s);
     /* Semaphore. */
-    ipc_err (*sem_wait)(struct ipc_sync *s, const struct ipc_deadline *dl);
+    ipc_err (*sem_wait)(struct ipc_sync *s, int timeout_ms);
     ipc_err (*sem_post)(struct ipc_sync *s);
     ipc_err (*sem_value)(struct ipc_sync *s, unsigned *value);
     /* Barrier. */
-    ipc_err (*barrier_wait)(struct ipc_sync *s, const struct ipc_deadline *dl);
+    ipc_err (*barrier_wait)(struct ipc_sync *s, int timeout_ms);
     ipc_err (*barrier_reset)(struct ipc_sync *s);
     /* Event. */
     ipc_err (*event_set)(struct ipc_sync *s);
     ipc_err (*event_clear)(struct ipc_sync *s);
-    ipc_err (*event_wait)(struct ipc_sync *s, const struct ipc_deadline *dl);
+    ipc_err (*event_wait)(struct ipc_sync *s, int timeout_ms);
 };
 
 extern const struct ipc__sync_mech ipc__sync_futex;
@@ -98,12 +109,13 @@ extern const struct ipc__sync_mech ipc__sync_sysv;
 
 /* The futex form of an object in caller-given memory (placed objects, and
  * the named shm: objects): IPC_F_CREATE initialises, else validates. */
-ipc_err ipc__sync_futex_attach(struct ipc_sync *s, void *mem, unsigned flags,
-                               unsigned init);
+ipc_err ipc__sync_futex_attach(struct ipc_sync *s, void *mem, size_t size,
+                               unsigned flags, unsigned init);
 
 /* admin: the kind of the futex object whose first n bytes (a copy) are
- * bytes, or -1 when they hold none. No system calls. */
-int ipc__sync_futex_peek(const unsigned char *bytes, size_t n);
+ * bytes, or -1 when they hold none; *size: the bytes the object takes
+ * (IPC_SYNC_SIZE, or IPC_BARRIER_SIZE(parties)). No system calls. */
+int ipc__sync_futex_peek(const unsigned char *bytes, size_t n, size_t *size);
 
 /* A name for a kind, for details: "mutex". */
 const char *ipc__sync_kind_name(ipc_sync_kind kind);

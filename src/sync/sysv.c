@@ -204,9 +204,11 @@ static ipc_err sysv_value(struct ipc_sync *s, unsigned *value)
     return IPC_OK;
 }
 
-static ipc_err sysv_sem_wait(struct ipc_sync *s, const struct ipc_deadline *dl)
+static ipc_err sysv_sem_wait(struct ipc_sync *s, int timeout_ms)
 {
-    return sysv_op(s, -1, 0, dl);
+    struct ipc_deadline dl;
+    ipc__deadline_init(&dl, timeout_ms);
+    return sysv_op(s, -1, 0, &dl);
 }
 
 static ipc_err sysv_sem_post(struct ipc_sync *s)
@@ -215,9 +217,11 @@ static ipc_err sysv_sem_post(struct ipc_sync *s)
     return sysv_op(s, 1, 0, &now);
 }
 
-static ipc_err sysv_lock(struct ipc_sync *s, const struct ipc_deadline *dl)
+static ipc_err sysv_lock(struct ipc_sync *s, int timeout_ms)
 {
-    return sysv_op(s, -1, SEM_UNDO, dl);
+    struct ipc_deadline dl;
+    ipc__deadline_init(&dl, timeout_ms);
+    return sysv_op(s, -1, SEM_UNDO, &dl);
 }
 
 static ipc_err sysv_unlock(struct ipc_sync *s)

@@ -11,7 +11,10 @@
  * correct call, a semaphore value within range.
  *
  * Input: operations, each an opcode byte (low 3 bits: the kind's call,
- * high bits: which object) and its argument bytes (see fz_step). */
+ * high bits: which object) and its argument bytes (see fz_step). Each
+ * object has FZ_MEM bytes: room for the barrier's table of parties after
+ * its IPC_SYNC_SIZE bytes, which the hostile writes reach too; a barrier
+ * wait with call bit 2 set waits 15 ms, long enough to judge that table. */
 #include "fuzz.h"
 
 #include "ipc/ipc.h"
@@ -20,10 +23,12 @@
 #include <string.h>
 #include <time.h>
 
+#define FZ_MEM 128 /* >= IPC_BARRIER_SIZE(2) */
+
 struct fz_sync {
     const uint8_t *in;
     size_t n, at;
-    _Alignas(64) unsigned char mem[5][IPC_SYNC_SIZE];
+    _Alignas(64) unsigned char mem[5][FZ_MEM];
     ipc_mutex *mutex;
     ipc_sem *sem;
     ipc_barrier *barrier;
@@ -96,8 +101,8 @@ static void fz_other_op(struct fz_sync *f, int kind, uint8_t op, int tmo)
         if (op & 1)
             fz_check(ipc_barrier_reset(f->barrier), 0, "reset");
         else
-            fz_check(ipc_barrier_wait(f->barrier, tmo), waits | B(EBROKEN),
-                     "barrier wait");
+            fz_check(ipc_barrier_wait(f->barrier, (op & 4) ? 15 : tmo),
+                     waits | B(EBROKEN), "barrier wait");
         return;
     }
     if (op % 3 == 0)
@@ -116,23 +121,23 @@ static void fz_attach(struct fz_sync *f, int kind)
     void *m = f->mem[kind];
     switch (kind) {
     case IPC_SYNC_MUTEX:
-        err = ipc_mutex_place(m, IPC_SYNC_SIZE, 0, (ipc_mutex **)&h);
+        err = ipc_mutex_place(m, FZ_MEM, 0, (ipc_mutex **)&h);
         ipc_mutex_close(h);
         break;
     case IPC_SYNC_SEM:
-        err = ipc_sem_place(m, IPC_SYNC_SIZE, 0, 0, (ipc_sem **)&h);
+        err = ipc_sem_place(m, FZ_MEM, 0, 0, (ipc_sem **)&h);
         ipc_sem_close(h);
         break;
     case IPC_SYNC_BARRIER:
-        err = ipc_barrier_place(m, IPC_SYNC_SIZE, 0, 0, (ipc_barrier **)&h);
+        err = ipc_barrier_place(m, FZ_MEM, 0, 0, (ipc_barrier **)&h);
         ipc_barrier_close(h);
         break;
     case IPC_SYNC_SPIN:
-        err = ipc_spin_place(m, IPC_SYNC_SIZE, 0, (ipc_spin **)&h);
+        err = ipc_spin_place(m, FZ_MEM, 0, (ipc_spin **)&h);
         ipc_spin_close(h);
         break;
     default:
-        err = ipc_event_place(m, IPC_SYNC_SIZE, 0, (ipc_event **)&h);
+        err = ipc_event_place(m, FZ_MEM, 0, (ipc_event **)&h);
         ipc_event_close(h);
     }
     fz_check(err, B(ENOENT), "attach");
@@ -146,7 +151,7 @@ static void fz_step(struct fz_sync *f)
     int tmo = (code & 0x80) ? 1 : 0;
     if (op == 7) { /* the hostile peer writes a word */
         uint32_t v = 0;
-        size_t off = (fz_byte(f) % (IPC_SYNC_SIZE / 4)) * 4;
+        size_t off = (fz_byte(f) % (FZ_MEM / 4)) * 4;
         for (int i = 0; i < 4; i++)
             v = v << 8 | fz_byte(f);
         memcpy(f->mem[kind] + off, &v, sizeof v);
@@ -179,11 +184,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     f.in = data;
     f.n = size;
     const unsigned c = IPC_F_CREATE;
-    ipc_err err = ipc_mutex_place(f.mem[0], IPC_SYNC_SIZE, c, &f.mutex);
-    err |= ipc_sem_place(f.mem[1], IPC_SYNC_SIZE, c, 1, &f.sem);
-    err |= ipc_barrier_place(f.mem[2], IPC_SYNC_SIZE, c, 2, &f.barrier);
-    err |= ipc_spin_place(f.mem[3], IPC_SYNC_SIZE, c, &f.spin);
-    err |= ipc_event_place(f.mem[4], IPC_SYNC_SIZE, c, &f.event);
+    ipc_err err = ipc_mutex_place(f.mem[0], FZ_MEM, c, &f.mutex);
+    err |= ipc_sem_place(f.mem[1], FZ_MEM, c, 1, &f.sem);
+    err |= ipc_barrier_place(f.mem[2], FZ_MEM, c, 2, &f.barrier);
+    err |= ipc_spin_place(f.mem[3], FZ_MEM, c, &f.spin);
+    err |= ipc_event_place(f.mem[4], FZ_MEM, c, &f.event);
     FUZZ_CHECK(err == IPC_OK, "place: %s", ipc_last_detail());
     for (int steps = 0; f.at < f.n && steps < 256; steps++) {
         struct timespec t0;

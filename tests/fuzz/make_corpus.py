@@ -153,6 +153,11 @@ syncs = {
                   sop(SE, 2) + swr(SE, 2, 0x7fffffff) + sop(SE, 1),
     "barrier": sop(BA, 0) + sop(BA, 0, True) + sop(BA, 1) + swr(BA, 2, 5) +
                sop(BA, 0) + swr(BA, 3, 0) + sop(BA, 0) + sop(BA, 6),
+    # the party table (word 16 on): a dead pid, judged in a 15 ms wait
+    # (call 4); an entry without a pid (EPROTO); reset (call 1) clears
+    "barrier_table": swr(BA, 16, 0x003ffff0) + sop(BA, 4) + sop(BA, 1) +
+                     swr(BA, 16, 0) + swr(BA, 17, 1) + sop(BA, 4) +
+                     sop(BA, 1) + sop(BA, 6) + sop(BA, 0),
     "spin": sop(SP, 0) + sop(SP, 0) + sop(SP, 1) + swr(SP, 2, 0x80000001) +
             sop(SP, 0, True) + sop(SP, 2),
     "event": sop(EV, 0) + sop(EV, 2) + sop(EV, 1) + sop(EV, 2, True) +

@@ -19,12 +19,14 @@
      IPC_SYNC_CAP_PLACE)
 #define FX_WAIT                                                                \
     (IPC_SYNC_CAP_SUPPORTED | IPC_SYNC_CAP_TIMED | IPC_SYNC_CAP_PLACE)
+/* A barrier that a dead party breaks (IPC_EBROKEN naming it). */
+#define FX_BAR    (FX_WAIT | IPC_SYNC_CAP_ROBUST)
 #define SEM_TIMED (IPC_SYNC_CAP_SUPPORTED | IPC_SYNC_CAP_TIMED)
 
 /* The expected capabilities: what the README's table promises. */
 static const struct st_row st_rows[] = {
-    {"placed", "shm", true, {FX_LOCK, FX_WAIT, FX_WAIT, FX_LOCK, FX_WAIT}},
-    {"shm", "shm", false, {FX_LOCK, FX_WAIT, FX_WAIT, FX_LOCK, FX_WAIT}},
+    {"placed", "shm", true, {FX_LOCK, FX_WAIT, FX_BAR, FX_LOCK, FX_WAIT}},
+    {"shm", "shm", false, {FX_LOCK, FX_WAIT, FX_BAR, FX_LOCK, FX_WAIT}},
     {"sem", "sem", false, {0, SEM_TIMED, 0, 0, 0}},
     {"sysv",
      "sysv",
@@ -63,7 +65,7 @@ void st_address(char *buf, size_t size)
 ipc_err st_make(ipc_sync_kind kind, int slot, unsigned init, void **obj)
 {
     void *mem = st_mem->slots[slot];
-    size_t sz = IPC_SYNC_SIZE;
+    size_t sz = ST_SLOT_SIZE;
     unsigned fl = IPC_F_CREATE;
     st_last_address[0] = '\0';
     if (!st_row->placed)

@@ -34,13 +34,19 @@ struct st_row {
 
 extern const struct st_row *st_row;
 
+/* Bytes of a slot: room for a placed barrier of up to 24 parties. */
+#define ST_SLOT_SIZE 256
+
 /* Shared scratch memory every forked child sees (counters, flags). */
 struct st_shared {
-    _Alignas(64) unsigned char slots[16][IPC_SYNC_SIZE];
+    _Alignas(64) unsigned char slots[16][ST_SLOT_SIZE];
     _Atomic long counter;
     _Atomic int flag;
     _Atomic int deaths;
     _Atomic int errs[8];
+    _Atomic int64_t when[8]; /* tu_now_ns() of errs[i] */
+    _Atomic int died[8];     /* errs[i]'s detail said a party died */
+    _Atomic int inside[8];   /* party i is inside ipc_barrier_wait */
 };
 extern struct st_shared *st_mem;
 
@@ -92,7 +98,9 @@ void st_reap_ok(pid_t pid, int ms);
         cmocka_unit_test(test_sem_timeouts), cmocka_unit_test(test_eintr),     \
         cmocka_unit_test(test_barrier_gens),                                   \
         cmocka_unit_test(test_barrier_timeout_breaks),                         \
-        cmocka_unit_test(test_kill9_barrier), cmocka_unit_test(test_event),    \
+        cmocka_unit_test(test_kill9_barrier),                                  \
+        cmocka_unit_test(test_barrier_stopped_party),                          \
+        cmocka_unit_test(test_barrier_leave), cmocka_unit_test(test_event),    \
         cmocka_unit_test(test_named_reopen),                                   \
         cmocka_unit_test(test_mode_umask), cmocka_unit_test(test_hostile),     \
         cmocka_unit_test(test_threads), cmocka_unit_test(test_foreign_owner)
@@ -114,6 +122,8 @@ void test_eintr(void **state);
 void test_barrier_gens(void **state);
 void test_barrier_timeout_breaks(void **state);
 void test_kill9_barrier(void **state);
+void test_barrier_stopped_party(void **state);
+void test_barrier_leave(void **state);
 void test_event(void **state);
 void test_named_reopen(void **state);
 void test_mode_umask(void **state);
