@@ -516,9 +516,10 @@ static void shmring_timespec(int64_t ns, struct timespec *ts)
     ts->tv_nsec = (long)(ns % 1000000000LL);
 }
 
-/* Named: sleep while the epoch is still seq, until (monotonic ns). */
+/* Sleep while the epoch is still seq, until (monotonic ns); *expired:
+ * the sleep ended at `until`, not woken. */
 static ipc_err shmring_futex_sleep(const struct shmring_end *e, uint32_t *word,
-                                   uint32_t seq, int64_t until)
+                                   uint32_t seq, int64_t until, bool *expired)
 {
     struct timespec at, *atp = NULL;
     if (until != INT64_MAX) {
@@ -531,8 +532,10 @@ static ipc_err shmring_futex_sleep(const struct shmring_end *e, uint32_t *word,
         switch (errno) {
         case EINTR:
             continue;   /* the same absolute deadline */
-        case EAGAIN:    /* the word moved: woken before we slept */
         case ETIMEDOUT: /* the caller looks, then judges the deadline */
+            *expired = true;
+            return IPC_OK;
+        case EAGAIN: /* the word moved: woken before we slept */
             return IPC_OK;
         default:
             return ipc__fail(IPC_EPROTO, "shm: %s: futex wait: %s",
@@ -574,10 +577,14 @@ static ipc_err shmring_sleep(struct shmring_wait *w, bool held)
                           ? SHMRING_SLICE_MAX_NS
                           : w->slice_ns * 2;
     }
+    bool expired = false;
     ipc_err err = shmring_futex_sleep(
-        e, shmring_epoch(shmring_wake_word(hdr, rx)), w->seq, until);
+        e, shmring_epoch(shmring_wake_word(hdr, rx)), w->seq, until, &expired);
     ipc__shm_disarm(w);
-    if (err == IPC_OK && sweep)
+    /* Sweep only after a slice that nobody ended: a wake-up means the other
+     * side acted (a sweep reads /proc for every live entry, tens of us,
+     * which a woken receiver would add to every message it slept for). */
+    if (err == IPC_OK && sweep && expired)
         ipc__shm_sweep(hdr);
     if (err == IPC_OK && !e->named)
         shmring_peer_hup(e);
