@@ -102,7 +102,7 @@ static void test_hostile_header_open(void **state)
         unsigned width;
     } lies[] = {
         {"magic", 0x0123456789abcdefull, 8},
-        {"version", 2, 4},
+        {"version", 3, 4}, /* the layout is version 2 */
         {"version", 0xffffffffu, 4},
         {"hdr_size", 4096, 8},
         {"slot_count", 0, 8},

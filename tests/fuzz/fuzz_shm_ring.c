@@ -22,6 +22,8 @@
 #include "backend/shmring/hooks.h"
 #include "ipc/ipc.h"
 
+#include <errno.h>
+#include <poll.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -77,7 +79,7 @@ static const struct {
     {"hdr_size", 8}, {"slot_size", 8},   {"slot_count", 8}, {"max_msg", 8},
     {"map_size", 8}, {"tail", 8},        {"head", 8},      {"rx_wake", 8},
     {"tx_wake", 8},  {"n_tx", 4},        {"n_rx", 4},      {"unlinked", 4},
-    {"rx_seen", 4},
+    {"rx_seen", 4},  {"tx_seen", 4},
 };
 #define FZ_NFIELDS (sizeof fz_fields / sizeof fz_fields[0])
 
@@ -388,8 +390,8 @@ static uint64_t fz_load(const struct fz *z, const char *field)
         memory_order_relaxed);
 }
 
-/* A header field, a peer entry's word or start time, a slot's state or
- * length. */
+/* A header field, a peer entry's word, start time or bell, a slot's state
+ * or length. */
 static void fz_poke_field(struct fz *z)
 {
     uint8_t f = fz_byte(z);
@@ -399,11 +401,13 @@ static void fz_poke_field(struct fz *z)
     if (f < FZ_NFIELDS) {
         fz_store(z, ipc__shmring_test_offset(fz_fields[f].name), v,
                  fz_fields[f].width);
-    } else if (f < FZ_NFIELDS + 8) {
-        unsigned i = (f - FZ_NFIELDS) / 2; /* entries 0-3: word, start */
-        fz_store(z, peers + i * peer_size + (f & 1) * 8, v, 8);
+    } else if (f < FZ_NFIELDS + 12) {
+        /* entries 0-3: word, start, bell */
+        size_t at[3] = {0, 8, ipc__shmring_test_offset("peer_bell")};
+        unsigned k = f - FZ_NFIELDS;
+        fz_store(z, peers + (k / 3) * peer_size + at[k % 3], v, 8);
     } else {
-        unsigned k = f - (FZ_NFIELDS + 8); /* slot k / 2: state, length */
+        unsigned k = f - (FZ_NFIELDS + 12); /* slot k / 2: state, length */
         size_t slot = ipc__shmring_test_slot(z->max_msg, (k / 2) % z->cap);
         if (k & 1)
             fz_store(z, slot + ipc__shmring_test_offset("slot_len"), v, 4);
@@ -478,9 +482,27 @@ static void fz_unlink(struct fz *z)
                "unlink: %s (%s)", ipc_errname(err), ipc_last_detail());
 }
 
+/* Poll an end: its descriptor (a named end's bell is made on the first
+ * call) must answer poll() at once; a hint, never checked against the
+ * model. Later timeout-0 calls then arm and ring bells. */
+static void fz_poll(struct fz *z)
+{
+    uint8_t how = fz_byte(z);
+    ipc_channel *ch = how & 1 ? z->tx : z->rx;
+    int fd = -1;
+    short events = 0;
+    ipc_err err = ipc_pollfd(ch, &fd, &events);
+    FUZZ_CHECK(err == IPC_OK || err == IPC_ELIMIT, "pollfd: %s (%s)",
+               ipc_errname(err), ipc_last_detail());
+    if (err != IPC_OK)
+        return;
+    struct pollfd pfd = {.fd = fd, .events = events};
+    FUZZ_CHECK(poll(&pfd, 1, 0) >= 0, "poll: %s", strerror(errno));
+}
+
 static void fz_step(struct fz *z)
 {
-    switch (fz_byte(z) % 13) {
+    switch (fz_byte(z) % 14) {
     case 0: fz_send(z); break;
     case 1: fz_recv(z); break;
     case 2: fz_loan(z); break;
@@ -493,7 +515,8 @@ static void fz_step(struct fz *z)
     case 9: fz_poke_peer(z); break;
     case 10: fz_poke_word(z); break;
     case 11: fz_reopen(z); break;
-    default: fz_unlink(z); break;
+    case 12: fz_unlink(z); break;
+    default: fz_poll(z); break;
     }
 }
 

@@ -68,11 +68,14 @@ for k, v in streams.items():
 # config: capacity 1 + (c & 7), max_msg (8, 64, 100, 1000)[c >> 3 & 3],
 # a pair when c & 0x20.
 SEND, RECV, LOAN, COMMIT, RELEASE, VIEW, UNVIEW = range(7)
-FIELD, STATE, PEER, WORD, REOPEN, UNLINK = range(7, 13)
+FIELD, STATE, PEER, WORD, REOPEN, UNLINK, POLL = range(7, 14)
 F = {n: i for i, n in enumerate(
     "magic version ready creator_pid hdr_size slot_size slot_count max_msg "
-    "map_size tail head rx_wake tx_wake n_tx n_rx unlinked rx_seen".split())}
-SLOTS = 25 # then slot k's state (SLOTS + 2k) and length (SLOTS + 2k + 1)
+    "map_size tail head rx_wake tx_wake n_tx n_rx unlinked rx_seen "
+    "tx_seen".split())}
+# then peer entry i's word, start, bell (len(F) + 3i + 0, 1, 2)
+BELL = len(F) + 2
+SLOTS = len(F) + 12 # then slot k's state (SLOTS + 2k), length (SLOTS + 2k + 1)
 
 def ring(cap, max_idx, pair=False):
     return bytes([(cap - 1) | max_idx << 3 | (0x20 if pair else 0)])
@@ -126,6 +129,20 @@ rings = {
                                  field(F["hdr_size"], 4096), [REOPEN, 0]),
     "unlinked": ring(4, 1) + ops([SEND, 1], [UNLINK], [REOPEN, 0], [SEND, 2],
                                  [RECV, 255], [RECV, 255]),
+    "polled": ring(2, 1) + ops([POLL, 0], [POLL, 1], [RECV, 255], [SEND, 1],
+                               [SEND, 2], [SEND, 3], [RECV, 255], [RECV, 255],
+                               [RECV, 255], [POLL, 0], [SEND, 4]),
+    "polled_pair": ring(2, 1, True) + ops([POLL, 0], [POLL, 1], [RECV, 255],
+                                          [SEND, 1], [SEND, 2], [SEND, 3],
+                                          [RECV, 255]),
+    "bell_forged": ring(2, 1) + ops([POLL, 0], [POLL, 1],
+                                    field(BELL, 1 << 32 | 5), [RECV, 255],
+                                    [SEND, 1], [SEND, 2], [SEND, 3],
+                                    field(BELL + 3, 0xffffffff << 32),
+                                    [RECV, 255], [SEND, 4], [RECV, 255]),
+    "tx_seen": ring(2, 1) + ops(field(F["tx_seen"], 0), field(F["n_tx"], 0),
+                                [RECV, 255], field(F["tx_seen"], 1),
+                                [RECV, 255], [SEND, 1], [RECV, 255]),
     "any_word": ring(4, 1) + ops([SEND, 1], [WORD, 0x81, 0x05] + [0xff] * 8,
                                  [WORD, 0x18, 0x00] + [1] * 8, [RECV, 255],
                                  [SEND, 1]),

@@ -32,10 +32,13 @@ size_t ipc__shmring_test_offset(const char *field)
     SHMRING_FIELD_(n_rx)
     SHMRING_FIELD_(unlinked)
     SHMRING_FIELD_(rx_seen)
+    SHMRING_FIELD_(tx_seen)
     SHMRING_FIELD_(peers)
 #undef SHMRING_FIELD_
     if (strcmp(field, "peer_size") == 0)
         return sizeof(struct shmring_peer);
+    if (strcmp(field, "peer_bell") == 0)
+        return offsetof(struct shmring_peer, bell);
     if (strcmp(field, "slot_len") == 0)
         return offsetof(struct shmring_slot, len);
     if (strcmp(field, "slot_payload") == 0)

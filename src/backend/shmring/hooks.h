@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* White-box hooks of the shm ring (src/backend/shmring/, layout version 1)
+/* White-box hooks of the shm ring (src/backend/shmring/, layout version 2)
  * for its own tests and its fuzz target: not public API, not exported. */
 #ifndef IPC_SHMRING_HOOKS_H
 #define IPC_SHMRING_HOOKS_H
@@ -11,7 +11,8 @@
 #include "ipc/ipc.h"
 
 /* Offset of a header field by name ("tail", "peers", ...), or of
- * "peer_size", "slot_len", "slot_payload"; (size_t)-1 if unknown. */
+ * "peer_size", "peer_bell", "slot_len", "slot_payload"; (size_t)-1 if
+ * unknown. */
 size_t ipc__shmring_test_offset(const char *field);
 size_t ipc__shmring_test_size(size_t capacity, size_t max_msg);
 size_t ipc__shmring_test_slot(size_t max_msg, size_t index);

@@ -39,6 +39,10 @@ static void shmring_end_init(struct shmring_end *e, bool named, unsigned role)
     e->peer_fd = -1;
     e->peer_idx = -1;
     e->fork_idx = -1;
+    atomic_init(&e->bell_fd, -1);
+    e->bell_pipe[0] = e->bell_pipe[1] = -1;
+    e->watch_fd = -1;
+    e->watch_idx = -1;
 }
 
 static void shmring_use_map(struct shmring_end *e, void *base,
@@ -83,6 +87,7 @@ void ipc__shm_format(struct shmring_hdr *hdr, const struct shmring_geom *g,
     atomic_store(&hdr->n_rx, 0);
     atomic_store(&hdr->unlinked, named ? 0 : 1);
     atomic_store(&hdr->rx_seen, 0);
+    atomic_store(&hdr->tx_seen, 0);
     memset(hdr->peers, 0, sizeof hdr->peers);
     unsigned char *slots = (unsigned char *)hdr + SHMRING_HDR_SIZE;
     for (uint64_t i = 0; i < g->n; i++) {
@@ -561,11 +566,11 @@ ipc_err ipc__shm_open(ipc_channel *ch, const struct ipc_addr *addr,
         return err;
     if (!ipc__shm_register(e))
         return ipc__shm_usable(e);
-    /* Named ends have no doorbell unrelated processes can share; a named
-     * receiver never hears "closed": a new sender can always come. */
-    ch->caps &= ~(unsigned)IPC_CAP_POLLABLE;
-    if (role == SHMRING_ROLE_RX)
-        ch->caps &= ~(unsigned)IPC_CAP_PEER_CLOSED;
+    /* A receiver that polls may watch no sender (none had come): a new
+     * one rings its bell so that it looks again (wait.c). */
+    if (role == SHMRING_ROLE_TX &&
+        (atomic_load(&e->hdr->rx_wake) & SHMRING_BELL))
+        ipc__shm_wake_slow(e, true);
     ch->buffer_bytes = 0;
     ipc__shm_list_add(e);
     return IPC_OK;
@@ -682,7 +687,7 @@ ipc_err ipc__shm_unlink(const struct ipc_addr *addr)
         if (base != MAP_FAILED) {
             struct shmring_hdr *hdr = base;
             atomic_store(&hdr->unlinked, 1);
-            ipc__shm_epoch_next(&hdr->tx_wake, true);
+            ipc__shm_wake_named(hdr, false);
             munmap(base, SHMRING_HDR_SIZE);
         }
     }

@@ -68,16 +68,21 @@ static int shmring_digits(char *path, int at, uint32_t n)
     return at;
 }
 
+void ipc__shm_fd_path(char path[SHMRING_FD_PATH], uint32_t pid, uint32_t fd)
+{
+    memcpy(path, "/proc/", 6);
+    int at = shmring_digits(path, 6, pid);
+    memcpy(path + at, "/fd/", 4);
+    shmring_digits(path, at + 4, fd);
+}
+
 /* Does pid no longer hold the descriptor an entry's probe names (closed
  * at exec, or reused for another file)? Unknown answers: it holds it. */
 static bool shmring_probe_gone(uint32_t pid, uint64_t probe)
 {
-    char path[48];
+    char path[SHMRING_FD_PATH];
     struct stat st;
-    memcpy(path, "/proc/", 6);
-    int at = shmring_digits(path, 6, pid);
-    memcpy(path + at, "/fd/", 4);
-    shmring_digits(path, at + 4, (uint32_t)(probe >> 32) - 1);
+    ipc__shm_fd_path(path, pid, (uint32_t)(probe >> 32) - 1);
     if (stat(path, &st) == 0)
         return (uint32_t)st.st_ino != (uint32_t)probe;
     return errno == ENOENT;
@@ -128,9 +133,14 @@ static void shmring_peer_free(struct shmring_hdr *hdr, struct shmring_peer *p,
     unsigned role = shmring_peer_role(w);
     if (!atomic_compare_exchange_strong(&p->word, &w, freed))
         return;
-    /* Claimed and live entries are both counted (see shmring_peer_add). */
-    if (role == SHMRING_ROLE_TX || role == SHMRING_ROLE_RX)
-        atomic_fetch_sub(shmring_count(hdr, role), 1);
+    /* Claimed and live entries are both counted (see shmring_peer_add).
+     * The last end of a role gone: on a named ring, wake the other side's
+     * sleepers and bells so that they look at the counts (a pair's sockets
+     * tell its peer by POLLHUP). */
+    if ((role == SHMRING_ROLE_TX || role == SHMRING_ROLE_RX) &&
+        atomic_fetch_sub(shmring_count(hdr, role), 1) == 1 &&
+        (hdr->flags & SHMRING_F_NAMED))
+        ipc__shm_wake_named(hdr, role == SHMRING_ROLE_TX);
 }
 
 /* Is the process of an entry seen as w gone? */
@@ -171,7 +181,7 @@ void ipc__shm_sweep(struct shmring_hdr *hdr)
  * child to take over. Returns the index, or -1 when all 256 are in use. */
 static int shmring_peer_add(struct shmring_hdr *hdr, unsigned role,
                             const struct shmring_self *who, uint64_t probe,
-                            unsigned state, uint32_t *gen_out)
+                            uint64_t bell, unsigned state, uint32_t *gen_out)
 {
     for (int pass = 0; pass < 2; pass++) {
         for (unsigned i = 0; i < SHMRING_PEERS; i++) {
@@ -190,8 +200,9 @@ static int shmring_peer_add(struct shmring_hdr *hdr, unsigned role,
             atomic_store_explicit(&p->start, who->start, memory_order_relaxed);
             atomic_store_explicit(&p->pidns, who->pidns, memory_order_relaxed);
             atomic_store_explicit(&p->probe, probe, memory_order_relaxed);
-            if (role == SHMRING_ROLE_RX)
-                atomic_store(&hdr->rx_seen, 1);
+            atomic_store_explicit(&p->bell, bell, memory_order_relaxed);
+            atomic_store(
+                role == SHMRING_ROLE_RX ? &hdr->rx_seen : &hdr->tx_seen, 1);
             if (state == SHMRING_PEER_LIVE) {
                 uint64_t live =
                     shmring_peer_word(who->pid, gen, SHMRING_PEER_LIVE, role);
@@ -214,7 +225,7 @@ bool ipc__shm_register(struct shmring_end *e)
     uint32_t gen = 0;
     e->peer_idx =
         shmring_peer_add(e->hdr, e->role, &ipc__shm_me, shmring_probe_of(e),
-                         SHMRING_PEER_LIVE, &gen);
+                         ipc__shm_bell_word(e), SHMRING_PEER_LIVE, &gen);
     e->owner = e->peer_idx < 0 ? 0 : ((uint32_t)e->peer_idx | gen << 8);
     return e->peer_idx >= 0;
 }
@@ -244,6 +255,9 @@ static bool shmring_peer_adopt(struct shmring_end *e, uint32_t parent)
     atomic_store_explicit(&p->start, ipc__shm_me.start, memory_order_relaxed);
     atomic_store_explicit(&p->pidns, ipc__shm_me.pidns, memory_order_relaxed);
     atomic_store_explicit(&p->probe, shmring_probe_of(e), memory_order_relaxed);
+    /* The child shares the bell: it is rung through either process. */
+    atomic_store_explicit(&p->bell, ipc__shm_bell_word(e),
+                          memory_order_relaxed);
     uint64_t live =
         shmring_peer_word(ipc__shm_me.pid, gen, SHMRING_PEER_LIVE, e->role);
     if (!atomic_compare_exchange_strong(&p->word, &mine, live))
@@ -277,7 +291,7 @@ static void shmring_fork_prepare(void)
         if (e->peer_idx >= 0) {
             /* start 0: the entry is judged by pid until the child has it. */
             struct shmring_self parent = {ipc__shm_me.pid, 0, 0};
-            e->fork_idx = shmring_peer_add(e->hdr, e->role, &parent, 0,
+            e->fork_idx = shmring_peer_add(e->hdr, e->role, &parent, 0, 0,
                                            SHMRING_PEER_CLAIMED, &e->fork_gen);
         }
     }
@@ -300,6 +314,12 @@ static void shmring_fork_child(void)
         /* The parent's loans and views are the parent's to finish. */
         e->n_loans = e->n_views = 0;
         e->peer_idx = -1;
+        /* A polled receiver's epoll set is shared with the parent, the
+         * pidfd it watches stays the parent's: the child's next arm adds
+         * a watch of its own (wait.c). */
+        if (e->watch_fd >= 0)
+            close(e->watch_fd);
+        e->watch_fd = e->watch_idx = -1;
         if (!(e->fork_idx >= 0 && shmring_peer_adopt(e, parent)))
             ipc__shm_register(e); /* may fail: calls then say IPC_ELIMIT */
         e->fork_idx = -1;
@@ -345,6 +365,16 @@ void ipc__shm_list_remove(struct shmring_end *e)
         break;
     }
     e->prev = e->next = NULL;
+    pthread_mutex_unlock(&shmring_lock);
+}
+
+void ipc__shm_lock(void)
+{
+    pthread_mutex_lock(&shmring_lock);
+}
+
+void ipc__shm_unlock(void)
+{
     pthread_mutex_unlock(&shmring_lock);
 }
 

@@ -172,7 +172,8 @@ static bool shmring_senders_gone(const ipc_channel *ch, struct shmring_end *e)
         return false;
     return e->peer_gone ||
            (atomic_load_explicit(&hdr->n_tx, memory_order_acquire) == 0 &&
-            atomic_load_explicit(&hdr->unlinked, memory_order_relaxed));
+            (atomic_load_explicit(&hdr->unlinked, memory_order_relaxed) ||
+             atomic_load_explicit(&hdr->tx_seen, memory_order_relaxed)));
 }
 
 /* Reserve a slot to write: WRITING(*pos, me). */
@@ -204,6 +205,8 @@ static ipc_err shmring_reserve(struct shmring_end *e, uint64_t *pos,
     }
     if (w.armed)
         ipc__shm_disarm(&w);
+    if (w.bell && err != IPC_EAGAIN)
+        ipc__shm_bell_settle(&w);
     return err;
 }
 
@@ -306,6 +309,8 @@ static ipc_err shmring_take(ipc_channel *ch, void *buf, size_t cap, size_t *len,
     }
     if (w.armed)
         ipc__shm_disarm(&w);
+    if (w.bell && err != IPC_EAGAIN)
+        ipc__shm_bell_settle(&w);
     return err;
 }
 
@@ -585,7 +590,11 @@ static void shmring_close(ipc_channel *ch)
         ipc__shm_sweep(hdr);
         if (e->named && ch->owner)
             atomic_store(&hdr->unlinked, 1);
-        if (e->role == SHMRING_ROLE_TX && atomic_load(&hdr->n_tx) == 0)
+        /* A sender leaving while a receiver polls: it may be the one that
+         * receiver watches (wait.c); ring, so that it watches another. */
+        if (e->role == SHMRING_ROLE_TX &&
+            (atomic_load(&hdr->n_tx) == 0 ||
+             (e->named && (atomic_load(&hdr->rx_wake) & SHMRING_BELL))))
             ipc__shm_wake_all(e, true);
         if ((e->role == SHMRING_ROLE_RX && atomic_load(&hdr->n_rx) == 0) ||
             (e->named && ch->owner))
@@ -604,17 +613,15 @@ static void shmring_close(ipc_channel *ch)
     if (e->peer_fd >= 0)
         close(e->peer_fd);
     e->fd = e->peer_fd = -1;
+    ipc__shm_bell_close(e);
 }
 
 static ipc_err shmring_pollfd(const ipc_channel *ch, int *fd)
 {
-    const struct shmring_end *e = shmring_priv(ch);
+    /* ipc__priv drops const: a named end's bell is its hidden state. */
+    struct shmring_end *e = shmring_priv(ch);
     if (e->named)
-        return ipc__fail(IPC_ENOTSUP,
-                         "shm: %s: a named ring has no poll descriptor "
-                         "(unrelated processes share no doorbell); use a "
-                         "pair, or timeouts",
-                         e->name);
+        return ipc__shm_bell_fd(ch, e, fd);
     *fd = e->fd;
     return IPC_OK;
 }

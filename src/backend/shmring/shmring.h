@@ -20,19 +20,21 @@
  *
  * Files. ring.c: the ring itself (claims at head and tail, send and
  * receive, loans and views, close) and the backend's table; wait.c:
- * spinning, sleeping and waking (futex epochs; a pair's doorbells for poll);
+ * spinning, sleeping and waking (futex epochs; the bells for poll: a
+ * pair's sockets, a named end's pipe);
  * peer.c: the table of peers, judging a holder dead, fork; open.c:
  * create, attach, replace a stale ring, pairs, unlink; hooks.c: the
  * white-box hooks of hooks.h. This header holds what they share; their
  * cross-file functions are ipc__shm_ and declared here only.
  *
- * Layout (version 1). One mapping: a 12 KiB header, then `capacity` slots
- * of slot_size = round_up(16 + max_msg, 64) bytes, page-aligned. A slot is
- * a 64-bit state word, a length and the payload at offset 16: the payload
- * is 16-byte aligned (glibc's memcpy is 10-25x slower when destination and
- * source differ by 4, 8 or 12 modulo 4096) and the state word shares the
- * payload's first cache line, so that a small message costs the transfer of
- * the lines it fills and nothing else (Vyukov's bounded MPMC queue).
+ * Layout (version 2: a bell per peer entry, tx_seen). One mapping: a 12 KiB
+ * header, then `capacity` slots of slot_size = round_up(16 + max_msg, 64)
+ * bytes, page-aligned. A slot is a 64-bit state word, a length and the payload
+ * at offset 16: the payload is 16-byte aligned (glibc's memcpy is 10-25x slower
+ * when destination and source differ by 4, 8 or 12 modulo 4096) and the state
+ * word shares the payload's first cache line, so that a small message costs the
+ * transfer of the lines it fills and nothing else (Vyukov's bounded MPMC
+ * queue).
  *
  * Slot states: position (40 bits) | kind (2) | owner (22).
  *   FREE(p)        empty, to be written at position p
@@ -55,15 +57,16 @@
  *
  * Peer closed. The header counts registered send and receive ends; a close
  * decrements, and entries of dead processes are swept (by a sender that
- * finds the ring full, in the slices of its wait). A send is IPC_ECLOSED
- * once no receive end is left of those there were (a named ring that had
- * a receiver: as the fifo backend, "every peer seen is gone"; a new
- * receiver opening the name later makes sends work again), or of those
- * that can ever come (a pair; a named ring that was unlinked). A pair
- * receiver hears IPC_ECLOSED once no send end is left (count 0, or POLLHUP
- * on b) and the ring is drained. A named receiver never does: senders may
- * always come, and telling a crashed one would need a receiver that wakes
- * up now and then; that end has no IPC_CAP_PEER_CLOSED.
+ * finds the ring full, and by a named receiver on an empty ring that had
+ * a sender, in the slices of their waits; by a timeout-0 receive at most
+ * once a millisecond). A send is IPC_ECLOSED once no receive end is left
+ * of those there were (a named ring that had a receiver: as the fifo
+ * backend, "every peer seen is gone"; a new receiver opening the name
+ * later makes sends work again), or of those that can ever come (a pair;
+ * a named ring that was unlinked). A receive is IPC_ECLOSED, the ring
+ * drained, once no send end is left in the same sense (tx_seen; on a pair
+ * also POLLHUP on b). A sweep that frees the last end of one side wakes
+ * the other side's sleepers and bells.
  *
  * Hostile memory. Geometry is read once at open, checked against the file
  * size and our own limits, and kept in the end: slot addresses never come
@@ -78,7 +81,7 @@
  */
 
 #define SHMRING_MAGIC    0x31474e4952435049ull /* "IPCRING1" */
-#define SHMRING_VERSION  1u
+#define SHMRING_VERSION  2u
 #define SHMRING_READY    0x59444552u /* "REDY" */
 #define SHMRING_HDR_SIZE 12288u
 #define SHMRING_PREFIX   64u
@@ -195,6 +198,10 @@ struct shmring_peer {
     /* (fd + 1) << 32 | low 32 bits of the inode of a close-on-exec
      * descriptor the end holds; 0: none (see ipc__shm_peer_dead). */
     _Atomic uint64_t probe;
+    /* A named end that was polled: its bell pipe, (fd + 1) << 32 | low 32
+     * bits of the pipe's inode, rung through /proc/<pid>/fd/<fd>; 0: none
+     * (see wait.c, "Named rings"). */
+    _Atomic uint64_t bell;
 };
 
 /* The first 64 bytes: written first by a creator (pwrite, before the object
@@ -240,6 +247,7 @@ struct shmring_hdr {
     _Atomic uint32_t n_rx;
     _Atomic uint32_t unlinked; /* no new end can attach (pairs: always) */
     _Atomic uint32_t rx_seen;  /* a receive end was ever attached */
+    _Atomic uint32_t tx_seen;  /* a send end was ever attached */
     _Alignas(128) struct shmring_peer peers[SHMRING_PEERS];
 };
 
@@ -310,6 +318,18 @@ struct shmring_end {
     unsigned n_loans;
     struct shmring_held views[SHMRING_HELD_MAX];
     unsigned n_views;
+    /* A polled named end (wait.c, "Named rings"): the descriptor handed
+     * out, -1 until ipc_pollfd() made it (written once, under the lock);
+     * the bell pipe (receive end: read end polled through the epoll set
+     * bell_fd; send end: bell_fd is the write end); the pidfd of the
+     * sender a polled receiver watches, and that sender's entry. */
+    _Atomic int bell_fd;
+    int bell_pipe[2];
+    uint64_t bell_word; /* as the peer entry names it; 0: none */
+    int watch_fd;
+    int watch_idx;
+    uint64_t watch_word;
+    _Atomic int64_t swept_ns; /* a receiver's last sweep for dead senders */
     struct shmring_end *prev, *next; /* this process's ends, for fork */
     char name[SHMRING_NAME_MAX + 1];
 };
@@ -378,6 +398,13 @@ void ipc__shm_list_add(struct shmring_end *e);
 void ipc__shm_list_remove(struct shmring_end *e);
 /* IPC_OK, or IPC_ELIMIT when e has no entry in the table. */
 ipc_err ipc__shm_usable(const struct shmring_end *e);
+/* "/proc/<pid>/fd/<fd>" into path. */
+#define SHMRING_FD_PATH 48
+void ipc__shm_fd_path(char path[SHMRING_FD_PATH], uint32_t pid, uint32_t fd);
+/* The lock of this process's list of ends (held across fork), which also
+ * guards the making of bells. */
+void ipc__shm_lock(void);
+void ipc__shm_unlock(void);
 
 /* ------------------------------------------------------------ open.c */
 
@@ -415,6 +442,7 @@ struct shmring_wait {
     bool check;   /* judge holders at the next look */
     bool polled;  /* timeout 0: bell armed and looked again */
     bool closing; /* the peer looked gone: one last look, then closed */
+    bool bell;    /* named, timeout 0: the end's bell was lowered and armed */
 };
 
 /* The other side announced a sleeper (or, on a pair, armed its bell). */
@@ -428,6 +456,18 @@ void ipc__shm_wake_all(struct shmring_end *e, bool rx);
 ipc_err ipc__shm_wait_step(struct shmring_wait *w, bool held);
 /* Take back an announcement the wait made (named). */
 void ipc__shm_disarm(const struct shmring_wait *w);
+/* Named: wake every sleeper and ring every bell on one side (rx:
+ * receivers), so that they look at the ring and the counts again. */
+void ipc__shm_wake_named(struct shmring_hdr *hdr, bool rx);
+/* The bell word of an end's peer entry: 0 until ipc_pollfd() made one. */
+uint64_t ipc__shm_bell_word(const struct shmring_end *e);
+/* ipc_pollfd() on a named end: make its bell once, hand out its descriptor. */
+ipc_err ipc__shm_bell_fd(const ipc_channel *ch, struct shmring_end *e, int *fd);
+/* A timeout-0 call lowered and armed its end's bell (w->bell), then made
+ * progress after all, or found the peer closed: raise the bell again. */
+void ipc__shm_bell_settle(const struct shmring_wait *w);
+/* Close an end's bell (at close). */
+void ipc__shm_bell_close(struct shmring_end *e);
 
 /* ------------------------------------------------------------ fast paths */
 

@@ -4,11 +4,16 @@
 #include "shmring.h"
 #include "hooks.h"
 
+#include "os.h"
+
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -41,8 +46,10 @@
  * unexpected error becomes IPC_EPROTO. No timeout fallback is needed:
  * FUTEX_WAIT_BITSET measures on CLOCK_MONOTONIC itself.
  *   Waits behind one holder run in slices of 1-64 ms so that its death is
- * noticed; an idle named receiver on an empty ring sleeps with no timer at all
- * (a pair's, in slices of up to 64 ms, to notice a crashed peer).
+ * noticed; so do a named receiver's on an empty ring once a sender has come
+ * (it judges the senders after each: a kill -9 of the last one is
+ * IPC_ECLOSED within about 64 ms) and a pair's (POLLHUP after each); a named
+ * receiver that never had a sender sleeps with no timer at all.
  *
  * Pairs: two SOCK_SEQPACKET socketpairs are the poll descriptors and the
  * liveness signals, and sends never raise SIGPIPE (MSG_NOSIGNAL). The
@@ -66,10 +73,43 @@
  * there; c writable: room may be there): the bytes that make a full ring
  * unwritable never make the receiver's descriptor readable. The kernel counts
  * the copies of each socket across fork and exit: POLLHUP on b means no send
- * end is left anywhere, on c no receive end. Named rings have no such object
- * shared by unrelated processes (a FIFO beside the ring would be a second
- * name to create, replace and remove without races), so their ends are not
- * pollable: IPC_CAP_POLLABLE is cleared on them.
+ * end is left anywhere, on c no receive end.
+ *
+ * Named rings: bells. Unrelated processes share no descriptor, so a named
+ * end that is polled makes its own bell, a pipe, and names it in its peer
+ * entry (fd and inode); the other side reaches it through
+ * /proc/<pid>/fd/<fd>, checked to be a pipe with that inode before and
+ * after the open (O_NONBLOCK: never waits). A receive end hands out an
+ * epoll set holding its pipe's read end; a sender rings it with one byte.
+ * A send end hands out its pipe's write end (one page: F_SETPIPE_SZ); a
+ * timeout-0 send that finds the ring full fills it, so that it stops
+ * polling POLLOUT, and a receiver that frees a slot empties it. The same
+ * bell bit as a pair's (SHMRING_BELL) says that someone polls: it is set
+ * only by a timeout-0 call of a polled end that found no progress, and the
+ * CAS that moves the epoch clears it, so the fast paths pay nothing while
+ * nobody polls, and a burst rings once. Why a pipe through /proc: it needs
+ * no name (nothing is left behind by kill -9: the pipe dies with its
+ * holders), no file system, no ptrace right (pidfd_getfd needs one, and
+ * Yama refuses it between unrelated processes), works across network
+ * namespaces (an abstract socket does not), and it is the one object whose
+ * readiness another process can both raise (write) and lower (read) by
+ * opening it anew: a socket cannot be opened through /proc. The call that
+ * armed a bell and then found progress rings its own bell again, so a
+ * descriptor is never quiet while a timeout-0 call could progress.
+ *   A dead sender rings no bell. A polled receiver therefore also watches
+ * one live sender's exit (a pidfd in its epoll set, Linux 5.3+): when it
+ * ends, the set wakes, and the timeout-0 receive that follows judges every
+ * sender (IPC_ECLOSED when none is left) or watches another. A sender
+ * that attaches, or closes, while a receiver's bell is armed rings the
+ * receivers' bells, so that the one watched is always live. The send side
+ * has no such watch (its descriptor must poll POLLOUT, which no pidfd
+ * gives): a polled sender on a full ring whose receivers were all killed is
+ * woken when another end judges the table (a blocking send or receive, an
+ * open, a close), else at its own next call; poll it with a timeout.
+ * Limits: /proc must be mounted and the other side's /proc/<pid>/fd
+ * readable to us (same user, dumpable); a peer that can write the ring can
+ * make this end write a byte into, or read from, a pipe of that peer's
+ * choosing among those of processes we may inspect.
  */
 
 /* ------------------------------------------------------------ doorbells */
@@ -160,14 +200,264 @@ static void shmring_ring(struct shmring_end *e, bool rx)
     }
 }
 
-/* The other side announced a sleeper (or, on a pair, armed its bell). One
- * CAS moves the epoch, takes every sleeper off and disarms the bell: the
- * next message of a burst finds the word clear and makes no system call. */
+/* ------------------------------------------------------------ named bells */
+
+/* Empty a bell pipe (through any descriptor open for reading). */
+static void shmring_pipe_drain(int fd)
+{
+    char buf[4096];
+    for (;;) {
+        ssize_t r = read(fd, buf, sizeof buf);
+        if (r > 0 || (r < 0 && errno == EINTR))
+            continue;
+        return; /* EAGAIN: empty */
+    }
+}
+
+/* Fill a send end's bell pipe, so that it stops polling POLLOUT. A pipe
+ * of one page is full after one write; a larger one (F_SETPIPE_SZ refused)
+ * takes a few more. */
+static void shmring_pipe_fill(int fd)
+{
+    static const char zeros[4096];
+    for (int i = 0; i < 64; i++) {
+        ssize_t r = write(fd, zeros, sizeof zeros);
+        if (r < 0 && errno != EINTR)
+            return; /* EAGAIN: full */
+    }
+}
+
+/* Ring the bell of one polled end (rx: a receiver's; one byte into its
+ * pipe; else a sender's: empty its pipe). The entry's fd is checked to be
+ * a pipe with the entry's inode before the open (never open a device a
+ * forged entry names) and after it (the fd may be reused between). */
+static void shmring_bell_ring(uint32_t pid, uint64_t bell, bool rx)
+{
+    char path[SHMRING_FD_PATH];
+    struct stat st;
+    uint32_t fd_no = (uint32_t)(bell >> 32) - 1;
+    if (pid == 0 || pid >= SHMRING_PID_LIMIT || fd_no > INT_MAX)
+        return;
+    ipc__shm_fd_path(path, pid, fd_no);
+    if (stat(path, &st) != 0 || !S_ISFIFO(st.st_mode) ||
+        (uint32_t)st.st_ino != (uint32_t)bell)
+        return;
+    int fd = open(path, (rx ? O_WRONLY : O_RDONLY) | O_NONBLOCK | O_CLOEXEC |
+                            O_NOCTTY);
+    if (fd < 0)
+        return;
+    if (fstat(fd, &st) == 0 && S_ISFIFO(st.st_mode) &&
+        (uint32_t)st.st_ino == (uint32_t)bell) {
+        if (rx) {
+            ssize_t r; /* EAGAIN: the pipe is full, hence readable */
+            do
+                r = write(fd, "r", 1);
+            while (r < 0 && errno == EINTR);
+        } else {
+            shmring_pipe_drain(fd);
+        }
+    }
+    close(fd);
+}
+
+/* Ring every bell of one side (rx: the receivers'). */
+static void shmring_ring_bells(struct shmring_hdr *hdr, bool rx)
+{
+    unsigned role = rx ? SHMRING_ROLE_RX : SHMRING_ROLE_TX;
+    for (unsigned i = 0; i < SHMRING_PEERS; i++) {
+        struct shmring_peer *p = &hdr->peers[i];
+        uint64_t bell = atomic_load_explicit(&p->bell, memory_order_acquire);
+        if (bell == 0)
+            continue;
+        uint64_t w = atomic_load_explicit(&p->word, memory_order_acquire);
+        if (shmring_peer_state(w) == SHMRING_PEER_LIVE &&
+            shmring_peer_role(w) == role)
+            shmring_bell_ring(shmring_peer_pid(w), bell, rx);
+    }
+}
+
+/* The other side announced a sleeper (or armed its bell). One CAS moves
+ * the epoch, takes every sleeper off and disarms the bell: the next
+ * message of a burst finds the word clear and makes no system call. */
 void ipc__shm_wake_slow(struct shmring_end *e, bool rx)
 {
     uint64_t v = ipc__shm_epoch_next(shmring_wake_word(e->hdr, rx), false);
-    if (!e->named && (v & SHMRING_BELL))
+    if (!(v & SHMRING_BELL))
+        return;
+    if (e->named)
+        shmring_ring_bells(e->hdr, rx);
+    else
         shmring_ring(e, rx);
+}
+
+void ipc__shm_wake_named(struct shmring_hdr *hdr, bool rx)
+{
+    ipc__shm_epoch_next(shmring_wake_word(hdr, rx), true);
+    shmring_ring_bells(hdr, rx);
+}
+
+uint64_t ipc__shm_bell_word(const struct shmring_end *e)
+{
+    return e->bell_word;
+}
+
+/* A polled receiver: watch the exit of one live sender (see the top). The
+ * one watched is kept while its entry is unchanged. */
+static void shmring_watch(struct shmring_end *e)
+{
+    struct shmring_hdr *hdr = e->hdr;
+    if (e->watch_idx >= 0 &&
+        atomic_load(&hdr->peers[e->watch_idx].word) == e->watch_word)
+        return;
+    int epfd = atomic_load(&e->bell_fd);
+    if (e->watch_fd >= 0) {
+        epoll_ctl(epfd, EPOLL_CTL_DEL, e->watch_fd, NULL);
+        close(e->watch_fd);
+    }
+    e->watch_fd = e->watch_idx = -1;
+#ifdef SYS_pidfd_open
+    for (unsigned i = 0; i < SHMRING_PEERS; i++) {
+        struct shmring_peer *p = &hdr->peers[i];
+        uint64_t w = atomic_load_explicit(&p->word, memory_order_acquire);
+        uint32_t pid = shmring_peer_pid(w);
+        if (shmring_peer_state(w) != SHMRING_PEER_LIVE ||
+            shmring_peer_role(w) != SHMRING_ROLE_TX || pid == 0 ||
+            pid >= SHMRING_PID_LIMIT || ipc__shm_peer_dead(p, w))
+            continue;
+        int pfd = (int)syscall(SYS_pidfd_open, (pid_t)pid, 0);
+        if (pfd < 0)
+            return; /* no pidfds (ENOSYS), or no descriptors: no watch */
+        /* The pid may have been reused before the open: the start time
+         * after it must still be the entry's. */
+        uint64_t start = 0;
+        struct epoll_event ev = {.events = EPOLLIN};
+        ev.data.fd = pfd;
+        if (ipc__proc_stat(pid, &start) != IPC__PROC_ALIVE ||
+            start != atomic_load(&p->start) ||
+            epoll_ctl(epfd, EPOLL_CTL_ADD, pfd, &ev) < 0) {
+            close(pfd);
+            continue;
+        }
+        e->watch_fd = pfd;
+        e->watch_idx = (int)i;
+        e->watch_word = w;
+        return;
+    }
+#endif
+}
+
+/* A polled end found no progress with timeout 0: lower its bell (a
+ * receiver drains its pipe and checks its watch, a sender fills its pipe),
+ * then arm, so that the other side's next message or freed slot rings it.
+ * The caller looks at the ring once more after this. */
+static void shmring_bell_arm(struct shmring_end *e, bool rx)
+{
+    if (rx) {
+        shmring_pipe_drain(e->bell_pipe[0]);
+        ipc__shm_lock();
+        shmring_watch(e);
+        ipc__shm_unlock();
+    } else {
+        shmring_pipe_fill(e->bell_pipe[1]);
+    }
+    atomic_fetch_or(shmring_wake_word(e->hdr, rx), SHMRING_BELL);
+}
+
+void ipc__shm_bell_settle(const struct shmring_wait *w)
+{
+    /* The look after the arm found progress (or closed): raise our own
+     * bell again, as more may be there. */
+    struct shmring_end *e = w->e;
+    if (w->rx) {
+        ssize_t r;
+        do
+            r = write(e->bell_pipe[1], "r", 1);
+        while (r < 0 && errno == EINTR);
+    } else {
+        shmring_pipe_drain(e->bell_pipe[0]);
+    }
+}
+
+/* Make a named end's bell: the pipe, its entry, and (a receiver) the epoll
+ * set; the lock held. */
+static ipc_err shmring_bell_make(const ipc_channel *ch, struct shmring_end *e)
+{
+    bool rx = e->role == SHMRING_ROLE_RX;
+    bool inherit = ch->flags & IPC_F_INHERIT;
+    struct stat st;
+    int out;
+    if (e->peer_idx < 0)
+        return ipc__shm_usable(e);
+    if (pipe2(e->bell_pipe, O_NONBLOCK | (inherit ? 0 : O_CLOEXEC)) < 0)
+        return ipc__errno(errno, "shm: %s: pipe for poll", e->name);
+    if (rx) {
+        out = epoll_create1(inherit ? 0 : EPOLL_CLOEXEC);
+        if (out < 0)
+            return ipc__errno(errno, "shm: %s: epoll_create1", e->name);
+        struct epoll_event ev = {.events = EPOLLIN};
+        ev.data.fd = e->bell_pipe[0];
+        if (epoll_ctl(out, EPOLL_CTL_ADD, e->bell_pipe[0], &ev) < 0) {
+            close(out);
+            return ipc__errno(errno, "shm: %s: epoll_ctl", e->name);
+        }
+    } else {
+        /* One page: one write makes it full (the smallest a pipe gets). */
+        (void)fcntl(e->bell_pipe[1], F_SETPIPE_SZ, 4096);
+        out = e->bell_pipe[1];
+    }
+    int named_fd = rx ? e->bell_pipe[0] : e->bell_pipe[1];
+    if (fstat(named_fd, &st) < 0) {
+        if (rx)
+            close(out);
+        return ipc__errno(errno, "shm: %s: fstat of its pipe", e->name);
+    }
+    e->bell_word = ((uint64_t)named_fd + 1) << 32 | (uint32_t)st.st_ino;
+    atomic_store(&e->hdr->peers[e->peer_idx].bell, e->bell_word);
+    atomic_store_explicit(&e->bell_fd, out, memory_order_release);
+    /* A receiver: ready at once if messages wait (or every sender is
+     * gone); a hint that its first timeout-0 receive spends. */
+    if (rx)
+        ipc__shm_bell_settle(&(struct shmring_wait){.e = e, .rx = true});
+    return IPC_OK;
+}
+
+ipc_err ipc__shm_bell_fd(const ipc_channel *ch, struct shmring_end *e, int *fd)
+{
+    int have = atomic_load_explicit(&e->bell_fd, memory_order_acquire);
+    if (have >= 0) {
+        *fd = have;
+        return IPC_OK;
+    }
+    ipc_err err = IPC_OK;
+    ipc__shm_lock();
+    if (atomic_load(&e->bell_fd) < 0 &&
+        (err = shmring_bell_make(ch, e)) != IPC_OK) {
+        for (int i = 0; i < 2; i++) {
+            if (e->bell_pipe[i] >= 0)
+                close(e->bell_pipe[i]);
+            e->bell_pipe[i] = -1;
+        }
+        e->bell_word = 0;
+    }
+    *fd = atomic_load(&e->bell_fd);
+    ipc__shm_unlock();
+    return err;
+}
+
+void ipc__shm_bell_close(struct shmring_end *e)
+{
+    int fd = atomic_exchange(&e->bell_fd, -1);
+    if (fd >= 0 && e->role == SHMRING_ROLE_RX)
+        close(fd); /* the epoll set; a sender's is its pipe */
+    for (int i = 0; i < 2; i++) {
+        if (e->bell_pipe[i] >= 0)
+            close(e->bell_pipe[i]);
+        e->bell_pipe[i] = -1;
+    }
+    if (e->watch_fd >= 0)
+        close(e->watch_fd);
+    e->watch_fd = e->watch_idx = -1;
+    e->bell_word = 0;
 }
 
 /* ------------------------------------------------------------ waiting */
@@ -195,8 +485,10 @@ static void shmring_arm(struct shmring_wait *w)
     _Atomic uint64_t *wake = shmring_wake_word(e->hdr, rx);
     if (ipc__shmring_test_arm_hook)
         ipc__shmring_test_arm_hook(rx, 0);
-    if (e->named || !w->dl->nonblock) {
+    if (!w->dl->nonblock) {
         w->seq = (uint32_t)atomic_fetch_add(wake, SHMRING_SLEEPER);
+    } else if (e->named) {
+        shmring_bell_arm(e, rx);
     } else {
         if (rx ? !shmring_drain(e->fd) : !shmring_fill(e->fd))
             e->peer_gone = true;
@@ -224,9 +516,10 @@ static void shmring_timespec(int64_t ns, struct timespec *ts)
     ts->tv_nsec = (long)(ns % 1000000000LL);
 }
 
-/* Named: sleep while the epoch is still seq, until (monotonic ns). */
+/* Sleep while the epoch is still seq, until (monotonic ns); *expired:
+ * the sleep ended at `until`, not woken. */
 static ipc_err shmring_futex_sleep(const struct shmring_end *e, uint32_t *word,
-                                   uint32_t seq, int64_t until)
+                                   uint32_t seq, int64_t until, bool *expired)
 {
     struct timespec at, *atp = NULL;
     if (until != INT64_MAX) {
@@ -239,8 +532,10 @@ static ipc_err shmring_futex_sleep(const struct shmring_end *e, uint32_t *word,
         switch (errno) {
         case EINTR:
             continue;   /* the same absolute deadline */
-        case EAGAIN:    /* the word moved: woken before we slept */
         case ETIMEDOUT: /* the caller looks, then judges the deadline */
+            *expired = true;
+            return IPC_OK;
+        case EAGAIN: /* the word moved: woken before we slept */
             return IPC_OK;
         default:
             return ipc__fail(IPC_EPROTO, "shm: %s: futex wait: %s",
@@ -268,8 +563,10 @@ static ipc_err shmring_sleep(struct shmring_wait *w, bool held)
      * receiver was seen, or the ring is unlinked): if none is left, nobody
      * will ever make room. A pair sleeps in slices too, and looks for
      * POLLHUP after each: a peer that crashed wakes no futex. */
-    bool sweep = !rx && e->named &&
-                 (atomic_load(&hdr->unlinked) || atomic_load(&hdr->rx_seen));
+    bool sweep =
+        e->named &&
+        (rx ? atomic_load(&hdr->tx_seen)
+            : (atomic_load(&hdr->unlinked) || atomic_load(&hdr->rx_seen)));
     if (held || sweep || !e->named) {
         if (w->slice_ns == 0)
             w->slice_ns = SHMRING_SLICE_MIN_NS;
@@ -280,10 +577,14 @@ static ipc_err shmring_sleep(struct shmring_wait *w, bool held)
                           ? SHMRING_SLICE_MAX_NS
                           : w->slice_ns * 2;
     }
+    bool expired = false;
     ipc_err err = shmring_futex_sleep(
-        e, shmring_epoch(shmring_wake_word(hdr, rx)), w->seq, until);
+        e, shmring_epoch(shmring_wake_word(hdr, rx)), w->seq, until, &expired);
     ipc__shm_disarm(w);
-    if (err == IPC_OK && sweep)
+    /* Sweep only after a slice that nobody ended: a wake-up means the other
+     * side acted (a sweep reads /proc for every live entry, tens of us,
+     * which a woken receiver would add to every message it slept for). */
+    if (err == IPC_OK && sweep && expired)
         ipc__shm_sweep(hdr);
     if (err == IPC_OK && !e->named)
         shmring_peer_hup(e);
@@ -292,6 +593,22 @@ static ipc_err shmring_sleep(struct shmring_wait *w, bool held)
     /* Even at the deadline, look once more before answering: a sleeper
      * that was woken must not drop the wake-up. */
     return err;
+}
+
+/* A named receiver's timeout-0 call on an empty ring judges the senders
+ * (a blocking one does after each slice of its sleep), at most once a
+ * millisecond: a sweep reads /proc for every live entry. */
+static void shmring_judge_senders(struct shmring_end *e)
+{
+    struct shmring_hdr *hdr = e->hdr;
+    if (!atomic_load(&hdr->tx_seen) || atomic_load(&hdr->n_tx) == 0)
+        return;
+    int64_t now = ipc__now_ns();
+    if (now - atomic_load_explicit(&e->swept_ns, memory_order_relaxed) <
+        SHMRING_SLICE_MIN_NS)
+        return;
+    atomic_store_explicit(&e->swept_ns, now, memory_order_relaxed);
+    ipc__shm_sweep(hdr);
 }
 
 /* One step of waiting after a look found no progress: spin, then arm and
@@ -304,9 +621,15 @@ ipc_err ipc__shm_wait_step(struct shmring_wait *w, bool held)
         if (w->polled)
             return shmring_blocked(w);
         /* Arm the bell so that poll() on the descriptor wakes when
-         * progress is possible, then look once more, holders judged. */
-        if (!e->named)
+         * progress is possible, then look once more, holders judged (and,
+         * on a named ring, senders). */
+        if (e->named && w->rx)
+            shmring_judge_senders(e);
+        if (!e->named ||
+            atomic_load_explicit(&e->bell_fd, memory_order_acquire) >= 0) {
             shmring_arm(w);
+            w->bell = e->named;
+        }
         w->polled = w->check = true;
         return IPC_OK;
     }
@@ -364,7 +687,10 @@ ipc_err ipc__shm_wait_step(struct shmring_wait *w, bool held)
  * at the counts) again. */
 void ipc__shm_wake_all(struct shmring_end *e, bool rx)
 {
+    if (e->named) {
+        ipc__shm_wake_named(e->hdr, rx);
+        return;
+    }
     ipc__shm_epoch_next(shmring_wake_word(e->hdr, rx), true);
-    if (!e->named)
-        shmring_ring(e, rx);
+    shmring_ring(e, rx);
 }
