@@ -279,6 +279,11 @@ static ipc_err shmring_create(ipc_channel *ch, struct shmring_end *e,
                           (unsigned long long)g->map_size);
     shmring_use_map(e, base, g);
     ipc__shm_format(e->hdr, g, true);
+    /* In the peer table before ready: a replacer that sees a ready ring
+     * with no live peer removes it as stale, which would orphan this one
+     * (two racers each replacing, rel.replace.shm). */
+    if (!ipc__shm_register(e))
+        return ipc__shm_usable(e);
     atomic_store_explicit(&e->hdr->ready, SHMRING_READY, memory_order_release);
     return IPC_OK;
 }
@@ -564,7 +569,7 @@ ipc_err ipc__shm_open(ipc_channel *ch, const struct ipc_addr *addr,
     if ((flags & IPC_F_INHERIT) &&
         (err = ipc__fd_inherit(e->fd, true, "shm")) != IPC_OK)
         return err;
-    if (!ipc__shm_register(e))
+    if (e->peer_idx < 0 && !ipc__shm_register(e))
         return ipc__shm_usable(e);
     /* A receiver that polls may watch no sender (none had come): a new
      * one rings its bell so that it looks again (wait.c). */
