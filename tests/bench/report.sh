@@ -4,7 +4,8 @@
 #
 #   report.sh IPC_BENCH OUTDIR [RUNS [ipc-bench options...]]
 #
-# runs `IPC_BENCH --tsv` RUNS times (default 5; each run already
+# runs `IPC_BENCH --tsv` RUNS times (default 5; 0 only remakes the table
+# and plots from the runs already in OUTDIR; each run already
 # interleaves libipc and raw repetitions), keeps every run's TSV in OUTDIR,
 # and writes from the medians across runs:
 #   OUTDIR/summary.tsv   backend, size, test, libipc, raw, ratio (medians)
@@ -26,11 +27,14 @@ runs=${3:-5}
 mkdir -p "$out"
 
 i=1
-while [ "$i" -le "$runs" ]; do
+while [ "$i" -le "$runs" ]; do # RUNS 0: only remake from OUTDIR's runs
     echo "report: run $i of $runs: $bench --tsv $*" >&2
     "$bench" --tsv "$@" >"$out/run-$i.tsv"
     i=$((i + 1))
 done
+
+runs=$(find "$out" -maxdepth 1 -name 'run-*.tsv' | wc -l)
+[ "$runs" -gt 0 ] || { echo "report: no runs in $out" >&2; exit 2; }
 
 # Medians across runs of each row's libipc and raw medians and ratio.
 awk -F '\t' '
@@ -115,8 +119,7 @@ set terminal png size 1200,$((rows * 260 + 40))
 set output "$4"
 set datafile separator "\t"
 set logscale xy 2
-set xtics 16
-set format x "%.0s%cB"
+set xtics ("64" 64, "1K" 1024, "16K" 16384, "256K" 262144, "1M" 1048576)
 set format y "%.0s%c"
 set xlabel "message size"
 set ylabel "$2"
