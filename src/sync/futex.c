@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* futex: every sync object as futex words in shared memory (Linux only). */
 #include "os.h"
+#include "sync/futex.h"
 #include "sync/sync_int.h"
 
 #include <errno.h>
@@ -16,98 +17,11 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-/*
- * The object: one cache line, IPC_SYNC_SIZE bytes. Every field is atomic:
- * other processes (or a hostile peer) write it while we read it. The magic
- * is written last at creation (release), so an opener that sees it sees the
- * rest made.
- *
- * Mutex and spinlock word: the holder's thread id in the low 30 bits,
- * FX_DIED when the holder died and the state is suspect, FX_WAITERS when a
- * locker may sleep on the word (mutex only). 0 is free; the tid field all
- * ones (FX_NOTREC) is "not recoverable". A tid above FX_TID_MAX (Linux's
- * PID_MAX_LIMIT) is no thread: a scribbled word, IPC_EPROTO. The tid goes
- * into the word by the same compare-and-swap that takes the lock, so no
- * instant exists where the lock is held by nobody known. Beside it, aux and
- * start record which thread incarnation that tid was (its start time from
- * /proc): written just after the swap, read by a waiter only when aux
- * matches the word's tid, so a tid reused by a new thread after the
- * holder's death is not mistaken for the holder.
- *
- * Why not the kernel's robust futexes: set_robust_list takes one list head
- * per thread and glibc registers it for pthread mutexes; a second user
- * would have to splice into glibc's private list layout. Why not PI futexes
- * (FUTEX_LOCK_PI): without the robust list a dead owner leaves kernel
- * waiters blocked on an ownerless pi_state, and new lockers get EINVAL. So
- * waiters look at the holder themselves, at slice ends: a sleeping waiter
- * wakes every 1 ms doubling to FX_SLICE_MAX_NS, reads /proc/<tid>/stat
- * (one open and read, only on that slow path) and takes over a dead
- * holder's lock by compare-and-swap: exactly one waiter wins, and it alone
- * reports IPC_EOWNERDEAD.
- */
-
-#define FX_MAGIC        0x6e795349u /* "ISyn" */
-#define FX_VERSION      1u
-#define FX_VERSION_BAR  2u /* version 2: the party table (below) */
-#define FX_WAITERS      0x80000000u
-#define FX_DIED         0x40000000u
-#define FX_TID          0x3fffffffu
-#define FX_NOTREC       FX_TID
-#define FX_TID_MAX      (4u << 20) /* PID_MAX_LIMIT, 64-bit Linux */
-#define FX_SLICE_MIN_NS 1000000L
-#define FX_SLICE_MAX_NS 32000000L
-#define FX_SPIN_MUTEX   100  /* cpu relaxes before a mutex sleeps */
-#define FX_SPIN_LOCK    2000 /* before a spinlock starts to nap */
-/* Barrier word: generation (16 bits), broken (1), arrived (15). */
-#define FX_BAR_GEN_ONE 0x10000u
-#define FX_BAR_BROKEN  0x8000u
-#define FX_BAR_ARRIVED 0x7fffu
-/* Barrier party table entries: pid (22 bits: PID_MAX_LIMIT) | start << 22
- * (42 bits of clock ticks; 0 if unknown or larger); 0 is a free entry. */
-#define FX_PARTY_PID   0x3fffffu
-#define FX_PARTY_SHIFT 22
-/* Sleeping parties wake every FX_BAR_SLICE_NS to judge the registered
- * ones; of all of them, one judges at most every FX_BAR_GATE_NS (the gate
- * is a time in the object), FX_BAR_BATCH entries a turn. */
-#define FX_BAR_SLICE_NS 10000000LL
-#define FX_BAR_GATE_NS  5000000LL
-#define FX_BAR_BATCH    64u
-/* Event word: sequence (30 bits), waiters (1), set (1). */
-#define FX_EV_SET     1u
-#define FX_EV_WAITERS 2u
-#define FX_EV_SEQ_ONE 4u
-
-struct ipc__sync_obj {
-    _Atomic uint32_t magic;
-    _Atomic uint32_t kind;  /* kind << 16 | version (fx_kind_word) */
-    _Atomic uint32_t word;  /* the futex word */
-    _Atomic uint32_t aux;   /* lock: recorded tid; sem: sleepers; barrier:
-                               parties */
-    _Atomic uint64_t start; /* lock: recorded tid's start time; barrier:
-                               the judging gate (CLOCK_MONOTONIC ns) */
-    /* Barrier only (zero for the other kinds): */
-    _Atomic uint32_t slots;  /* entries of the party table (= parties) */
-    _Atomic uint32_t dead;   /* pid of a party whose death broke it, or 0 */
-    _Atomic uint32_t cursor; /* the next entry to judge */
-};
-_Static_assert(sizeof(struct ipc__sync_obj) <= IPC_SYNC_SIZE,
-               "a sync object fits IPC_SYNC_SIZE");
-_Static_assert(offsetof(struct ipc__sync_obj, kind) == 4 &&
-                   offsetof(struct ipc__sync_obj, aux) == 12,
-               "ipc__sync_futex_peek reads the kind at 4, parties at 12");
-
 /* The header's kind word of a kind: the barrier's layout is version 2. */
 static uint32_t fx_kind_word(ipc_sync_kind kind)
 {
     return (uint32_t)kind << 16 |
            (kind == IPC_SYNC_BARRIER ? FX_VERSION_BAR : FX_VERSION);
-}
-
-/* A barrier's table of parties: IPC_BARRIER_SIZE(parties) holds it just
- * after the object's IPC_SYNC_SIZE bytes. */
-static _Atomic uint64_t *fx_party_table(struct ipc__sync_obj *o)
-{
-    return (_Atomic uint64_t *)(void *)((unsigned char *)o + IPC_SYNC_SIZE);
 }
 
 /* ---------------------------------------------------------------- threads */
@@ -172,7 +86,7 @@ static inline uint32_t fx_self(void)
 }
 
 /* This process's party table entry: pid | start time << 22. */
-static uint64_t fx_party(void)
+uint64_t ipc__fx_party(void)
 {
     uint64_t me = atomic_load_explicit(&fx_party_me, memory_order_relaxed);
     if (__builtin_expect(me != 0, 1))
@@ -206,14 +120,14 @@ static int fx_futex_wait(_Atomic uint32_t *word, uint32_t val, int64_t at_ns)
     return errno;
 }
 
-static void fx_futex_wake(_Atomic uint32_t *word, int n)
+void ipc__fx_futex_wake(_Atomic uint32_t *word, int n)
 {
     syscall(SYS_futex, word, FUTEX_WAKE, n, NULL, NULL, 0);
 }
 
 /* Sleep while *word == val, until at_ns at the latest. IPC_OK after any
  * wake-up, timeout, signal or value change (the caller looks again). */
-static ipc_err fx_sleep(_Atomic uint32_t *word, uint32_t val, int64_t at_ns)
+ipc_err ipc__fx_sleep(_Atomic uint32_t *word, uint32_t val, int64_t at_ns)
 {
     int err = fx_futex_wait(word, val, at_ns);
     if (err == 0 || err == EAGAIN || err == EINTR || err == ETIMEDOUT)
@@ -233,45 +147,10 @@ static inline void fx_relax(void)
 /* ---------------------------------------------------------------- object */
 
 /* A header a peer overwrote: off the hot path (cold, not inlined). */
-__attribute__((cold, noinline)) static ipc_err
-fx_bad_header(const struct ipc_sync *s)
+ipc_err ipc__fx_bad_header(const struct ipc_sync *s)
 {
     return ipc__fail(IPC_EPROTO, "shm: the %s's header was overwritten",
                      ipc__sync_kind_name(s->kind));
-}
-
-/* Is the header still of this kind? Inline, since every lock, post and
- * wait starts here: two loads and compares (kind_word precomputed). */
-static inline bool fx_header_ok(const struct ipc_sync *s,
-                                struct ipc__sync_obj *o)
-{
-    return atomic_load_explicit(&o->magic, memory_order_relaxed) == FX_MAGIC &&
-           atomic_load_explicit(&o->kind, memory_order_relaxed) ==
-               s->u.fx.kind_word;
-}
-
-/* Declare o, the object of s, or return IPC_EPROTO. */
-#define FX_OBJ(o, s)                                                           \
-    struct ipc__sync_obj *o = (s)->u.fx.obj;                                   \
-    if (__builtin_expect(!fx_header_ok((s), o), 0))                            \
-    return fx_bad_header(s)
-
-/* A barrier's own checks at attach: the party table fits the memory. */
-static ipc_err fx_bar_attach(struct ipc_sync *s, struct ipc__sync_obj *o,
-                             size_t size)
-{
-    uint32_t parties = atomic_load(&o->aux);
-    uint32_t slots = atomic_load(&o->slots);
-    if (parties == 0 || parties > IPC_BARRIER_PARTIES_MAX || slots != parties)
-        return ipc__fail(IPC_EPROTO, "shm: barrier parties %u, table %u",
-                         parties, slots);
-    if (size < IPC_BARRIER_SIZE(slots))
-        return ipc__fail(IPC_EPROTO,
-                         "shm: a barrier of %u parties takes %zu bytes "
-                         "(IPC_BARRIER_SIZE), the memory given has %zu",
-                         parties, IPC_BARRIER_SIZE(slots), size);
-    s->u.fx.bar_slots = slots;
-    return IPC_OK;
 }
 
 static ipc_err fx_create(struct ipc_sync *s, struct ipc__sync_obj *o,
@@ -322,7 +201,8 @@ ipc_err ipc__sync_futex_attach(struct ipc_sync *s, void *mem, size_t size,
                          "shm: this memory holds no %s of this version "
                          "(kind %u, version %u)",
                          kname, kind >> 16, kind & 0xffff);
-    return s->kind == IPC_SYNC_BARRIER ? fx_bar_attach(s, o, size) : IPC_OK;
+    return s->kind == IPC_SYNC_BARRIER ? ipc__fx_bar_attach(s, o, size)
+                                       : IPC_OK;
 }
 
 int ipc__sync_futex_peek(const unsigned char *bytes, size_t n, size_t *size)
@@ -422,7 +302,7 @@ static ipc_err fx_lock_wait(struct ipc__sync_obj *o, bool spin, uint32_t v,
             return IPC_OK;
         v |= FX_WAITERS;
     }
-    return fx_sleep(&o->word, v, until_ns);
+    return ipc__fx_sleep(&o->word, v, until_ns);
 }
 
 static ipc_err fx_lock_slow(struct ipc__sync_obj *o, bool spin, uint32_t self,
@@ -533,12 +413,12 @@ fx_unlock_slow(struct ipc__sync_obj *o, uint32_t self, uint32_t v)
     if (v & FX_DIED) {
         /* Never made consistent: nobody may trust the data again. */
         atomic_store(&o->word, FX_NOTREC);
-        fx_futex_wake(&o->word, INT_MAX);
+        ipc__fx_futex_wake(&o->word, INT_MAX);
         return IPC_OK;
     }
     v = atomic_exchange_explicit(&o->word, 0, memory_order_release);
     if (v & FX_WAITERS)
-        fx_futex_wake(&o->word, 1);
+        ipc__fx_futex_wake(&o->word, 1);
     return IPC_OK;
 }
 
@@ -603,7 +483,7 @@ fx_sem_wait_slow(struct ipc__sync_obj *o, int timeout_ms)
         if (ipc__deadline_expired(dl))
             return ipc__deadline_err(dl);
         atomic_fetch_add(&o->aux, 1);
-        err = fx_sleep(&o->word, 0, dl->at_ns);
+        err = ipc__fx_sleep(&o->word, 0, dl->at_ns);
         atomic_fetch_sub(&o->aux, 1);
         if (err != IPC_OK)
             return err;
@@ -625,7 +505,7 @@ static ipc_err fx_sem_wait(struct ipc_sync *s, int timeout_ms)
 /* Wake one sleeper (out of line: a post nobody waits for makes no call). */
 __attribute__((noinline)) static ipc_err fx_sem_wake(struct ipc__sync_obj *o)
 {
-    fx_futex_wake(&o->word, 1);
+    ipc__fx_futex_wake(&o->word, 1);
     return IPC_OK;
 }
 
@@ -671,241 +551,6 @@ static ipc_err fx_sem_value(struct ipc_sync *s, unsigned *value)
     return IPC_OK;
 }
 
-/* ---------------------------------------------------------------- barrier
- * One word, so that arriving, completing and breaking are each one
- * compare-and-swap and never half-seen.
- *
- * Parties that die. A process becomes a party at its first wait on a
- * handle: it takes an entry of the table after the object (its pid and
- * start time, one compare-and-swap) and keeps it until that handle's close
- * (a forked child's copy of the handle registers the child anew). A party
- * asleep in wait wakes every FX_BAR_SLICE_NS and, when the gate in the
- * object lets it (one judge in all every FX_BAR_GATE_NS), judges up to
- * FX_BAR_BATCH entries as the mutex judges its holder (/proc/<pid>/stat,
- * the start time against pid reuse). An entry whose process is gone breaks
- * the barrier for every party, now and later, until reset; its pid goes in
- * dead for the detail. A stopped process is alive: that is a timeout. The
- * entry stays until reset, so every generation after the death breaks too
- * (an exit without close is a death: nobody can tell them apart). */
-
-static ipc_err fx_bar_broken(struct ipc__sync_obj *o)
-{
-    uint32_t dead = atomic_load_explicit(&o->dead, memory_order_relaxed);
-    if (dead != 0)
-        return ipc__fail(IPC_EBROKEN,
-                         "shm: barrier broken: party pid %u died (or exited "
-                         "without closing); ipc_barrier_reset() mends it",
-                         dead);
-    return ipc__fail(IPC_EBROKEN, "shm: barrier broken: a party timed "
-                                  "out; ipc_barrier_reset() mends it");
-}
-
-static ipc_err fx_bar_check(struct ipc__sync_obj *o, uint32_t v,
-                            uint32_t *parties)
-{
-    *parties = atomic_load_explicit(&o->aux, memory_order_relaxed);
-    if (*parties == 0 || *parties > IPC_BARRIER_PARTIES_MAX ||
-        (v & FX_BAR_ARRIVED) >= *parties)
-        return ipc__fail(IPC_EPROTO, "shm: barrier word 0x%08x, parties %u", v,
-                         *parties);
-    if (v & FX_BAR_BROKEN)
-        return fx_bar_broken(o);
-    return IPC_OK;
-}
-
-/* Set the broken bit of whatever generation is current, and wake all. */
-static void fx_bar_break(struct ipc__sync_obj *o)
-{
-    uint32_t v = atomic_load(&o->word);
-    while (!(v & FX_BAR_BROKEN))
-        if (atomic_compare_exchange_weak(&o->word, &v, v | FX_BAR_BROKEN)) {
-            fx_futex_wake(&o->word, INT_MAX);
-            return;
-        }
-}
-
-/* Register this process in the table, once per handle and process. A full
- * table (more processes than parties hold handles) leaves it unwatched. */
-static void fx_bar_join(struct ipc_sync *s, struct ipc__sync_obj *o)
-{
-    uint64_t me = fx_party();
-    uint64_t pid = me & FX_PARTY_PID;
-    uint64_t reg = atomic_load_explicit(&s->u.fx.bar_reg, memory_order_relaxed);
-    if (__builtin_expect(reg >> 32 == pid, 1))
-        return;
-    _Atomic uint64_t *table = fx_party_table(o);
-    uint32_t idx = 0;
-    for (uint32_t i = 0; i < s->u.fx.bar_slots && idx == 0; i++) {
-        uint64_t free_entry = 0;
-        if (atomic_load_explicit(&table[i], memory_order_relaxed) == 0 &&
-            atomic_compare_exchange_strong(&table[i], &free_entry, me))
-            idx = i + 1;
-    }
-    /* Another thread of ours may have registered this handle meanwhile. */
-    if (!atomic_compare_exchange_strong(&s->u.fx.bar_reg, &reg,
-                                        pid << 32 | idx) &&
-        idx != 0) {
-        uint64_t mine = me;
-        atomic_compare_exchange_strong(&table[idx - 1], &mine, 0);
-    }
-}
-
-/* Give back this process's entry (close): only the entry it wrote. */
-static void fx_bar_leave(struct ipc_sync *s)
-{
-    uint64_t reg = atomic_load(&s->u.fx.bar_reg);
-    uint32_t idx = (uint32_t)reg;
-    if (idx == 0 || idx > s->u.fx.bar_slots)
-        return;
-    uint64_t me = fx_party();
-    if (reg >> 32 != (me & FX_PARTY_PID))
-        return; /* a forked child's copy: the entry is the parent's */
-    uint64_t mine = me;
-    atomic_compare_exchange_strong(&fx_party_table(s->u.fx.obj)[idx - 1], &mine,
-                                   0);
-}
-
-/* Is the party of entry w gone? A pid of 0 is no entry libipc writes. */
-static ipc_err fx_bar_gone(uint64_t w, uint64_t me, uint32_t *dead)
-{
-    uint32_t pid = (uint32_t)(w & FX_PARTY_PID);
-    if (w == me)
-        return IPC_OK; /* ourselves (another handle of this process) */
-    if (pid == 0)
-        return ipc__fail(IPC_EPROTO, "shm: barrier party entry 0x%016llx",
-                         (unsigned long long)w);
-    if (ipc__proc_gone(pid, w >> FX_PARTY_SHIFT, 0) == 1)
-        *dead = pid;
-    return IPC_OK;
-}
-
-/* May this process judge now? One judge in all per FX_BAR_GATE_NS. A gate
- * further ahead than two periods is nobody's (scribbled, or another time
- * namespace): taken over. */
-static bool fx_bar_gate(struct ipc__sync_obj *o, int64_t now)
-{
-    uint64_t at = atomic_load_explicit(&o->start, memory_order_relaxed);
-    if (at > (uint64_t)now && at - (uint64_t)now <= 2 * FX_BAR_GATE_NS)
-        return false;
-    return atomic_compare_exchange_strong(&o->start, &at,
-                                          (uint64_t)(now + FX_BAR_GATE_NS));
-}
-
-/* Judge a batch of registered parties from the cursor; break the barrier
- * at the first one gone. IPC_OK, or IPC_EPROTO. */
-static ipc_err fx_bar_judge(struct ipc_sync *s, struct ipc__sync_obj *o)
-{
-    uint32_t n = s->u.fx.bar_slots, dead = 0;
-    if (n == 0)
-        return IPC_OK;
-    uint32_t at = atomic_load_explicit(&o->cursor, memory_order_relaxed) % n;
-    uint32_t count = n <= FX_BAR_BATCH ? n : FX_BAR_BATCH;
-    atomic_store_explicit(&o->cursor, (at + count) % n, memory_order_relaxed);
-    _Atomic uint64_t *table = fx_party_table(o);
-    uint64_t me = fx_party();
-    for (uint32_t k = 0; k < count && dead == 0; k++) {
-        uint64_t w =
-            atomic_load_explicit(&table[(at + k) % n], memory_order_relaxed);
-        ipc_err err = w == 0 ? IPC_OK : fx_bar_gone(w, me, &dead);
-        if (err != IPC_OK) {
-            fx_bar_break(o); /* the others are not left waiting on it */
-            return err;
-        }
-    }
-    if (dead != 0) {
-        uint32_t none = 0; /* the first death found is the one named */
-        atomic_compare_exchange_strong(&o->dead, &none, dead);
-        fx_bar_break(o);
-    }
-    return IPC_OK;
-}
-
-/* Wait for generation gen to end after arriving; judge in slices. */
-static ipc_err fx_bar_sleep(struct ipc_sync *s, struct ipc__sync_obj *o,
-                            uint32_t gen, const struct ipc_deadline *dl)
-{
-    uint32_t parties;
-    /* A generation done within a millisecond never pays for a judge. */
-    int64_t judge_at =
-        dl->nonblock ? INT64_MAX : ipc__now_ns() + FX_SLICE_MIN_NS;
-    for (;;) {
-        uint32_t v = atomic_load_explicit(&o->word, memory_order_acquire);
-        if ((v & ~(FX_BAR_BROKEN | FX_BAR_ARRIVED)) != gen)
-            return IPC_OK;
-        ipc_err err = fx_bar_check(o, v, &parties);
-        if (err != IPC_OK)
-            return err;
-        int64_t now = dl->nonblock ? 0 : ipc__now_ns();
-        if (dl->nonblock || now >= dl->at_ns) {
-            if (!atomic_compare_exchange_strong(&o->word, &v,
-                                                v | FX_BAR_BROKEN))
-                continue;
-            fx_futex_wake(&o->word, INT_MAX);
-            return ipc__deadline_err(dl);
-        }
-        if (now >= judge_at) {
-            judge_at = now + FX_BAR_SLICE_NS;
-            if (fx_bar_gate(o, now) && (err = fx_bar_judge(s, o)) != IPC_OK)
-                return err;
-            continue; /* it may have broken the barrier */
-        }
-        int64_t until = judge_at < dl->at_ns ? judge_at : dl->at_ns;
-        if ((err = fx_sleep(&o->word, v, until)) != IPC_OK)
-            return err;
-    }
-}
-
-static ipc_err fx_barrier_wait(struct ipc_sync *s, int timeout_ms)
-{
-    FX_OBJ(o, s);
-    uint32_t parties;
-    ipc_err err = IPC_OK;
-    fx_bar_join(s, o);
-    uint32_t v = atomic_load(&o->word), next;
-    do {
-        if ((err = fx_bar_check(o, v, &parties)) != IPC_OK)
-            return err;
-        if ((v & FX_BAR_ARRIVED) + 1 == parties)
-            next = (v & ~FX_BAR_ARRIVED) + FX_BAR_GEN_ONE;
-        else
-            next = v + 1;
-    } while (!atomic_compare_exchange_weak(&o->word, &v, next));
-    if ((next & FX_BAR_ARRIVED) == 0) {
-        fx_futex_wake(&o->word, INT_MAX);
-        return IPC_OK;
-    }
-    struct ipc_deadline dl;
-    ipc__deadline_init(&dl, timeout_ms);
-    return fx_bar_sleep(s, o, v & ~(FX_BAR_BROKEN | FX_BAR_ARRIVED), &dl);
-}
-
-/* Free the entries of parties that are gone (and scribbled ones). */
-static void fx_bar_sweep(struct ipc_sync *s, struct ipc__sync_obj *o)
-{
-    _Atomic uint64_t *table = fx_party_table(o);
-    uint64_t me = fx_party();
-    for (uint32_t i = 0; i < s->u.fx.bar_slots; i++) {
-        uint64_t w = atomic_load(&table[i]);
-        uint32_t dead = 0;
-        if (w != 0 && (fx_bar_gone(w, me, &dead) != IPC_OK || dead != 0))
-            atomic_compare_exchange_strong(&table[i], &w, 0);
-    }
-}
-
-static ipc_err fx_barrier_reset(struct ipc_sync *s)
-{
-    FX_OBJ(o, s);
-    fx_bar_sweep(s, o);
-    atomic_store(&o->dead, 0);
-    /* A new generation: a late waiter of the old one sees it end. */
-    uint32_t v = atomic_load(&o->word);
-    while (!atomic_compare_exchange_weak(
-        &o->word, &v, (v & ~(FX_BAR_BROKEN | FX_BAR_ARRIVED)) + FX_BAR_GEN_ONE))
-        ;
-    fx_futex_wake(&o->word, INT_MAX);
-    return IPC_OK;
-}
-
 /* ---------------------------------------------------------------- event
  * word: sequence << 2 | waiters | set. set bumps the sequence, so a waiter
  * that slept through a set and a clear still sees that a set happened. */
@@ -918,7 +563,7 @@ static ipc_err fx_event_set(struct ipc_sync *s)
         &o->word, &v, ((v & ~3u) + FX_EV_SEQ_ONE) | FX_EV_SET))
         ;
     if (v & FX_EV_WAITERS)
-        fx_futex_wake(&o->word, INT_MAX);
+        ipc__fx_futex_wake(&o->word, INT_MAX);
     return IPC_OK;
 }
 
@@ -948,7 +593,8 @@ static ipc_err fx_event_wait(struct ipc_sync *s, int timeout_ms)
         if (!(v & FX_EV_WAITERS) &&
             !atomic_compare_exchange_strong(&o->word, &v, v | FX_EV_WAITERS))
             continue;
-        if ((err = fx_sleep(&o->word, v | FX_EV_WAITERS, dl->at_ns)) != IPC_OK)
+        if ((err = ipc__fx_sleep(&o->word, v | FX_EV_WAITERS, dl->at_ns)) !=
+            IPC_OK)
             return err;
         v = atomic_load_explicit(&o->word, memory_order_acquire);
     }
@@ -1034,7 +680,7 @@ static void fx_close(struct ipc_sync *s)
 {
     /* A placed barrier's memory too: close it before unmapping that. */
     if (s->kind == IPC_SYNC_BARRIER && s->u.fx.obj)
-        fx_bar_leave(s);
+        ipc__fx_bar_leave(s);
     if (!s->u.fx.region)
         return;
     ipc_region_close(s->u.fx.region);
@@ -1079,8 +725,8 @@ const struct ipc__sync_mech ipc__sync_futex = {
     .sem_wait = fx_sem_wait,
     .sem_post = fx_sem_post,
     .sem_value = fx_sem_value,
-    .barrier_wait = fx_barrier_wait,
-    .barrier_reset = fx_barrier_reset,
+    .barrier_wait = ipc__fx_barrier_wait,
+    .barrier_reset = ipc__fx_barrier_reset,
     .event_set = fx_event_set,
     .event_clear = fx_event_clear,
     .event_wait = fx_event_wait,
