@@ -265,7 +265,7 @@ ipc_backend(NAME unix SOURCES src/backend/unix
   CUTS abstract_socket @)
 ipc_backend(NAME fifo SOURCES src/backend/fifo.c
   DOC "named pipe (FIFO)" REQUIRES mkfifo)
-ipc_backend(NAME mq SOURCES src/backend/posixmq.c
+ipc_backend(NAME mq SOURCES src/backend/posixmq/posixmq.c src/backend/posixmq/senders.c
   DOC "POSIX message queue" REQUIRES mq_open)
 ipc_backend(NAME sysv SOURCES src/backend/sysvmq.c
   DOC "System V message queue" REQUIRES msgget)

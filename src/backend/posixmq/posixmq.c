@@ -1,29 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* mq: POSIX message queues, named ("mq:/name") or private pairs. */
-#include "ipc_int.h"
-#include "os.h"
-
-#include <errno.h>
-#include <fcntl.h>
-#include <limits.h>
-#include <mqueue.h>
-#include <poll.h>
-#include <pthread.h>
-#include <stdatomic.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/resource.h>
-#include <sys/stat.h>
-#if defined(__linux__)
-#include <sched.h>
-#include <sys/epoll.h>
-#include <sys/eventfd.h>
-#include <sys/inotify.h>
-#include <sys/timerfd.h>
-#endif
-#include <time.h>
-#include <unistd.h>
+#include "backend/posixmq/posixmq.h"
 
 /*
  * The kernel keeps messages whole, ordered by priority (higher first, FIFO
@@ -86,64 +63,9 @@
  * readiness from the other's held message is a hint, as ipc.h allows.
  */
 
-#define POSIXMQ_MAX_MSG_DEFAULT  8192u
-#define POSIXMQ_CAPACITY_DEFAULT 10u
-/* The kernel's hard ceilings (HARD_MSGSIZEMAX, HARD_MSGMAX); the
- * /proc/sys/fs/mqueue limits below them bind unprivileged processes. */
-#define POSIXMQ_MAX_MSG_MAX  (16u * 1024 * 1024)
-#define POSIXMQ_CAPACITY_MAX 65536u
-/* "/" and NAME_MAX bytes. */
-#define POSIXMQ_NAME_MAX (NAME_MAX + 1)
-#define POSIXMQ_PRIO_MAX 31u /* 0..31: the range POSIX promises everywhere */
-#define POSIXMQ_PROC     "/proc/sys/fs/mqueue/"
-
-#if defined(__linux__)
-#define POSIXMQ_MQD_IS_FD 1
-#ifndef F_OFD_SETLK /* C libraries older than the kernel's 3.15 ABI */
-#define F_OFD_GETLK 36
-#define F_OFD_SETLK 37
-#endif
-#else
-#define POSIXMQ_MQD_IS_FD 0
-#endif
-
 /* Wait in the kernel's timed calls instead of poll() (see above); a test
  * hook on Linux, the only way elsewhere. */
 bool ipc__mq_timed_waits = !POSIXMQ_MQD_IS_FD;
-
-struct posixmq_end {
-    mqd_t mqd;
-    size_t msgsize; /* the queue's mq_msgsize */
-    char *hold;     /* receive ends: msgsize bytes, see above */
-    size_t hold_len;
-    unsigned hold_prio;
-    bool held; /* written only under lock (ipc_pollfd reads it) */
-    pid_t held_pid;
-    int epfd;          /* receiving end once it waited or was polled: mqd +
-                          held_fd + watch_fd + timer_fd; else -1 */
-    int held_fd;       /* eventfd readable while held or gone; else -1 */
-    int watch_fd;      /* inotify: closes of the queue's writers */
-    int timer_fd;      /* timerfd: judge again after a close */
-    unsigned rejudges; /* timer steps left since the last close event */
-    bool track;        /* a receiving end that judges its senders */
-    bool seen;         /* a sender was seen (a pair: from the start) */
-    bool gone;         /* judged gone: one more take, then IPC_ECLOSED */
-    bool judge_due;    /* the watch or the timer fired */
-    bool ready_set;    /* held_fd is readable */
-    bool held_woke;    /* a wait found held_fd readable with nothing held */
-    bool timer_armed;  /* a re-judge is due on timer_fd */
-    bool inherit;      /* IPC_F_INHERIT: the poll set survives exec too */
-    bool lock_made;
-    pthread_mutex_t lock; /* held vs ipc_pollfd in another thread */
-    dev_t dev;            /* the queue this end created, to remove only it */
-    ino_t ino;
-    char name[POSIXMQ_NAME_MAX + 1];
-};
-
-static struct posixmq_end *posixmq_priv(const ipc_channel *ch)
-{
-    return ipc__priv(ch);
-}
 
 /* A past instant: the timed calls then never block. */
 static const struct timespec posixmq_past = {0, 0};
@@ -276,7 +198,6 @@ static ipc_err posixmq_end_init(ipc_channel *ch)
 }
 
 #if POSIXMQ_MQD_IS_FD
-static void posixmq_watch(struct posixmq_end *pe);
 
 /* A sending end's lock (see the top): one byte of its own, picked from the
  * pid and a counter; a byte taken already (a pid of another namespace)
@@ -316,7 +237,7 @@ static ipc_err posixmq_finish(ipc_channel *ch, unsigned flags)
             return err;
     } else {
         pe->track = true;
-        posixmq_watch(pe);
+        ipc__mq_watch(pe);
     }
     /* Linux makes every mqd close-on-exec. */
     if (flags & IPC_F_INHERIT) {
@@ -583,224 +504,6 @@ static ipc_err posixmq_unlink(const struct ipc_addr *addr)
     return IPC_OK;
 }
 
-/* ---------------------------------------------------------------- senders */
-
-#if POSIXMQ_MQD_IS_FD
-/* What woke a receiving end's poll set (epoll data). */
-enum { POSIXMQ_EV_MQ, POSIXMQ_EV_HELD, POSIXMQ_EV_WATCH, POSIXMQ_EV_TIMER };
-
-/* Judge again this long after a close event while a lock is still seen. */
-static const long posixmq_rejudge_ms[] = {1, 4, 16, 64, 256};
-#define POSIXMQ_REJUDGES                                                       \
-    (sizeof posixmq_rejudge_ms / sizeof *posixmq_rejudge_ms)
-/* Without a watch (no inotify instance left, no /proc): judge this often. */
-#define POSIXMQ_JUDGE_EVERY_MS 50
-
-static void posixmq_arm(int fd, long ms, bool repeat)
-{
-    struct itimerspec its = {
-        .it_value = {ms / 1000, (ms % 1000) * 1000000L},
-    };
-    if (repeat)
-        its.it_interval = its.it_value;
-    timerfd_settime(fd, 0, &its, NULL); /* cannot fail with these values */
-}
-
-/* held_fd is readable iff a message is held or the senders were judged
- * gone (level-triggered readiness for both); lock held. */
-static void posixmq_sync_ready(struct posixmq_end *pe)
-{
-    bool want = pe->held || pe->gone;
-    if (pe->held_fd < 0 || (!pe->held_woke && want == pe->ready_set))
-        return;
-    /* Drained too when a wait found it readable though this process did
-     * not fill it: a forked child shares the eventfd, and one left
-     * readable would make this end's waits spin. */
-    pe->held_woke = false;
-    uint64_t count = 1;
-    ssize_t n = want ? write(pe->held_fd, &count, sizeof count)
-                     : read(pe->held_fd, &count, sizeof count);
-    (void)n; /* never full (one write per change), or already drained */
-    pe->ready_set = want;
-}
-
-/* Does any sending end still hold its lock? Can't tell: yes. */
-static bool posixmq_sender_lock(const struct posixmq_end *pe)
-{
-    struct flock fl = {.l_type = F_RDLCK, .l_whence = SEEK_SET};
-    return fcntl((int)pe->mqd, F_OFD_GETLK, &fl) < 0 || fl.l_type != F_UNLCK;
-}
-
-/* Are all senders gone (once one was seen)? Spends the close events and
- * the timer that made the end judge. */
-static bool posixmq_judge(struct posixmq_end *pe)
-{
-    char events[512];
-    uint64_t ticks;
-    bool closed = false;
-    pe->judge_due = false;
-    while (pe->watch_fd >= 0 && read(pe->watch_fd, events, sizeof events) > 0)
-        closed = true;
-    bool timer = pe->timer_armed &&
-                 read(pe->timer_fd, &ticks, sizeof ticks) == sizeof ticks;
-    if (timer && pe->watch_fd >= 0)
-        pe->timer_armed = false; /* one-shot; the fallback repeats */
-    bool held = posixmq_sender_lock(pe);
-    /* The close event comes just before the kernel drops the closed
-     * description's locks: give it a moment before the timer ladder. */
-    for (int i = 0; held && closed && i < 3; i++) {
-        sched_yield();
-        held = posixmq_sender_lock(pe);
-    }
-    if (held && pe->watch_fd >= 0) {
-        if (closed)
-            pe->rejudges = POSIXMQ_REJUDGES;
-        if ((closed || timer) && pe->rejudges > 0) {
-            posixmq_arm(pe->timer_fd,
-                        posixmq_rejudge_ms[POSIXMQ_REJUDGES - pe->rejudges],
-                        false);
-            pe->timer_armed = true;
-            pe->rejudges--;
-        }
-    }
-    /* A lock, or a writer's close: a sender came (IN_CLOSE_WRITE comes
-     * only from descriptions opened for writing). */
-    if (held || closed)
-        pe->seen = true;
-    pthread_mutex_lock(&pe->lock);
-    pe->gone = !held && pe->seen;
-    posixmq_sync_ready(pe);
-    pthread_mutex_unlock(&pe->lock);
-    return pe->gone;
-}
-
-/* A receiving end's close watch on the queue's inode, made at open so
- * that a sender that came and went before the first wait is seen. One that
- * cannot be made (inotify instances per user, fs.inotify.max_user_instances,
- * run out; no /proc) leaves the timer judging every POSIXMQ_JUDGE_EVERY_MS
- * once the end waits. */
-static void posixmq_watch(struct posixmq_end *pe)
-{
-    pe->watch_fd = inotify_init1(IN_NONBLOCK | (pe->inherit ? 0 : IN_CLOEXEC));
-    char path[40];
-    snprintf(path, sizeof path, "/proc/self/fd/%d", (int)pe->mqd);
-    if (pe->watch_fd >= 0 &&
-        inotify_add_watch(pe->watch_fd, path, IN_CLOSE_WRITE) < 0) {
-        close(pe->watch_fd);
-        pe->watch_fd = -1;
-    }
-}
-
-/* The watch and the timer into the poll set. */
-static ipc_err posixmq_add_watch(struct posixmq_end *pe, int cloexec)
-{
-    pe->timer_fd = timerfd_create(CLOCK_MONOTONIC,
-                                  TFD_NONBLOCK | (cloexec ? TFD_CLOEXEC : 0));
-    if (pe->timer_fd < 0)
-        return ipc__errno(errno, "mq: timerfd_create");
-    if (pe->watch_fd < 0) {
-        posixmq_arm(pe->timer_fd, POSIXMQ_JUDGE_EVERY_MS, true);
-        pe->timer_armed = true;
-    }
-    struct epoll_event ev = {.events = EPOLLIN, .data.u32 = POSIXMQ_EV_TIMER};
-    if (epoll_ctl(pe->epfd, EPOLL_CTL_ADD, pe->timer_fd, &ev) < 0)
-        return ipc__errno(errno, "mq: epoll_ctl");
-    ev.data.u32 = POSIXMQ_EV_WATCH;
-    if (pe->watch_fd >= 0 &&
-        epoll_ctl(pe->epfd, EPOLL_CTL_ADD, pe->watch_fd, &ev) < 0)
-        return ipc__errno(errno, "mq: epoll_ctl");
-    pe->judge_due = true; /* events may have queued since the open */
-    return IPC_OK;
-}
-
-/* The receiving end's poll set (see the top), made on its first wait or
- * ipc_pollfd(); lock held. */
-static ipc_err posixmq_make_pollset(struct posixmq_end *pe)
-{
-    int cloexec = !pe->inherit;
-    pe->held_fd = eventfd(0, EFD_NONBLOCK | (cloexec ? EFD_CLOEXEC : 0));
-    if (pe->held_fd < 0)
-        return ipc__errno(errno, "mq: eventfd");
-    pe->epfd = epoll_create1(cloexec ? EPOLL_CLOEXEC : 0);
-    if (pe->epfd < 0)
-        return ipc__errno(errno, "mq: epoll_create1");
-    struct epoll_event ev = {.events = EPOLLIN, .data.u32 = POSIXMQ_EV_MQ};
-    if (epoll_ctl(pe->epfd, EPOLL_CTL_ADD, (int)pe->mqd, &ev) < 0)
-        return ipc__errno(errno, "mq: epoll_ctl");
-    ev.data.u32 = POSIXMQ_EV_HELD;
-    if (epoll_ctl(pe->epfd, EPOLL_CTL_ADD, pe->held_fd, &ev) < 0)
-        return ipc__errno(errno, "mq: epoll_ctl");
-    ipc_err err = pe->track ? posixmq_add_watch(pe, cloexec) : IPC_OK;
-    if (err == IPC_OK)
-        posixmq_sync_ready(pe);
-    return err;
-}
-
-/* The poll set, made if it is not yet; a failure leaves none. */
-static ipc_err posixmq_pollset(struct posixmq_end *pe)
-{
-    ipc_err err = IPC_OK;
-    pthread_mutex_lock(&pe->lock);
-    if (pe->epfd < 0 && (err = posixmq_make_pollset(pe)) != IPC_OK) {
-        int *fds[] = {&pe->epfd, &pe->held_fd, &pe->timer_fd};
-        for (size_t i = 0; i < sizeof fds / sizeof *fds; i++) {
-            if (*fds[i] >= 0)
-                close(*fds[i]);
-            *fds[i] = -1;
-        }
-        pe->ready_set = false;
-    }
-    pthread_mutex_unlock(&pe->lock);
-    return err;
-}
-
-/* Sleep on the poll set until something in it is ready; note whether the
- * watch or the timer was. */
-static ipc_err posixmq_wait_set(struct posixmq_end *pe,
-                                const struct ipc_deadline *dl)
-{
-    for (;;) {
-        struct epoll_event ev[4];
-        int ms = ipc__deadline_poll_ms(dl);
-        int n = epoll_wait(pe->epfd, ev, 4, ms);
-        /* The eventfd with nothing held here: a forked child that shares
-         * the set judged the senders gone. */
-        for (int i = 0; i < n; i++)
-            if (ev[i].data.u32 != POSIXMQ_EV_MQ &&
-                (ev[i].data.u32 != POSIXMQ_EV_HELD || !pe->held)) {
-                pe->judge_due = true;
-                pe->held_woke |= ev[i].data.u32 == POSIXMQ_EV_HELD;
-            }
-        if (n > 0)
-            return IPC_OK;
-        if (n < 0 && errno != EINTR)
-            return ipc__errno(errno, "mq: epoll_wait");
-        if (ms == 0 || ipc__deadline_expired(dl))
-            return ipc__deadline_err(dl);
-    }
-}
-
-/* A receiving end found the queue empty: judge the senders when there is
- * a reason (the watch or the timer fired, the set is new, the last judge
- * said gone, or the call cannot wait), else sleep on the set. IPC_OK: take
- * again, and *last set: the senders are gone, so an empty queue now is
- * IPC_ECLOSED. */
-static ipc_err posixmq_wait_recv(struct posixmq_end *pe,
-                                 const struct ipc_deadline *dl, bool *last)
-{
-    ipc_err err = posixmq_pollset(pe);
-    if (err != IPC_OK)
-        return err;
-    if ((dl->nonblock || pe->judge_due || pe->gone) && posixmq_judge(pe)) {
-        *last = true;
-        return IPC_OK;
-    }
-    if (dl->nonblock)
-        return ipc__fail(IPC_EAGAIN, "mq: %s: queue empty", pe->name);
-    return posixmq_wait_set(pe, dl);
-}
-#endif
-
 /* ---------------------------------------------------------------- messages */
 
 /* After a kernel call found the queue full (send) or empty (receive): wait
@@ -811,7 +514,7 @@ static ipc_err posixmq_wait(struct posixmq_end *pe, short events,
 {
 #if POSIXMQ_MQD_IS_FD
     if (events == POLLIN && pe->track && !ipc__mq_timed_waits)
-        return posixmq_wait_recv(pe, dl, last);
+        return ipc__mq_wait_recv(pe, dl, last);
 #else
     (void)last;
 #endif
@@ -906,7 +609,7 @@ static void posixmq_set_held(struct posixmq_end *pe, bool held, bool tell)
     pe->held = held;
 #if POSIXMQ_MQD_IS_FD
     if (tell)
-        posixmq_sync_ready(pe);
+        ipc__mq_sync_ready(pe);
 #else
     (void)tell;
 #endif
@@ -969,7 +672,7 @@ static ipc_err posixmq_pollfd(const ipc_channel *ch, int *fd)
         *fd = (int)pe->mqd;
         return IPC_OK;
     }
-    ipc_err err = posixmq_pollset(pe);
+    ipc_err err = ipc__mq_pollset(pe);
     *fd = pe->epfd;
     return err;
 }
