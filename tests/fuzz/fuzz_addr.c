@@ -103,6 +103,8 @@ static void addr_check_backends(const struct ipc_addr *a)
 {
     for (size_t i = 0; ipc__backends[i]; i++) {
         const struct ipc_backend *be = ipc__backends[i];
+        if (be->built_out)
+            continue; /* no limits to be within (nng without nng) */
         for (int named = 0; named < 2; named++) {
             ipc_err err = ipc__addr_check(be, a, named);
             FUZZ_CHECK(err == IPC_OK || err == IPC_EINVAL || err == IPC_ENOTSUP,
