@@ -90,7 +90,8 @@ static ipc_err address_number(const char *s, size_t n,
                              "address: option %s: \"%.*s\" is not a %s number",
                              key->name, (int)(n > 32 ? 32 : n), s,
                              key->base == 8 ? "octal" : "decimal");
-        if (v > (key->max - d) / (unsigned)key->base)
+        /* d > max first: max - d would wrap (lazy's max is 1). */
+        if (d > key->max || v > (key->max - d) / (unsigned)key->base)
             return ipc__fail(IPC_EINVAL,
                              "address: option %s: value out of range "
                              "(at most %llu)",

@@ -47,6 +47,13 @@ static void test_scheme_transport(void **state)
     parse_ok("unix:/a+b");
     assert_false(addr.transport);
     assert_string_equal(addr.path, "/a+b");
+    /* A key whose ceiling is below 9 (lazy: 1): a digit above the ceiling
+     * must not wrap the range check (fuzz_addr found lazy=5 accepted). */
+    parse_ok("nng+tcp://h:1?lazy=1");
+    assert_int_equal(addr.val[IPC_KEY_LAZY], 1);
+    parse_bad("nng+tcp://h:1?lazy=5");
+    parse_bad("nng+tcp://h:1?lazy=2");
+    parse_bad("nng+tcp://h:1?lazy=10");
 }
 
 static void test_scheme_only(void **state)
