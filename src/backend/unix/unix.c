@@ -176,7 +176,7 @@ static ipc_err unix_connected_end(ipc_channel *ch, int fd)
     struct unix_end *ue = unix_priv(ch);
     ue->fd = fd;
     /* Every call that must not wait passes MSG_DONTWAIT, so the socket
-     * itself can block (unix_wait_flag). Made non-blocking to connect
+     * itself can block (unix_wait_mode). Made non-blocking to connect
      * within a deadline. */
     int fl = fcntl(fd, F_GETFL);
     ue->blocking = fl >= 0 && (!(fl & O_NONBLOCK) ||
@@ -443,16 +443,19 @@ void ipc__unix_send_hello(const struct unix_end *ue, int fd)
         ;
 }
 
-/* MSG_DONTWAIT, or 0 where a receive may wait forever on a blocking
- * socket: it then sleeps inside recvmsg, one system call as in a
- * hand-written program, instead of a failed try, a poll() and a retry.
- * Sends never block in sendmsg: the kernel wakes a blocked writer only
- * once three quarters of its buffer have drained, and a send must go as
- * soon as one message fits (unix_send). */
-static int unix_wait_flag(const struct unix_end *ue,
-                          const struct ipc_deadline *dl)
+/* How a receive on a connected socket waits. A blocking socket sleeps
+ * inside recvmsg, one system call as in a hand-written program, instead of
+ * a failed try, a poll() and a retry: until a record comes when the call
+ * may wait forever, else up to an SO_RCVTIMEO of the time left. Sends
+ * never block in sendmsg: the kernel wakes a blocked writer only once
+ * three quarters of its buffer have drained, and a send must go as soon
+ * as one message fits (unix_send). */
+static enum unix_wait unix_wait_mode(const struct unix_end *ue,
+                                     const struct ipc_deadline *dl)
 {
-    return ue->blocking && dl->at_ns == INT64_MAX ? 0 : MSG_DONTWAIT;
+    if (!ue->blocking || dl->nonblock)
+        return UNIX_NOW;
+    return dl->at_ns == INT64_MAX ? UNIX_FOREVER : UNIX_TIMED;
 }
 
 static ipc_err unix_send(ipc_channel *ch, const void *buf, size_t len,
@@ -503,16 +506,25 @@ static ipc_err unix_send(ipc_channel *ch, const void *buf, size_t len,
  * receiver's hello): the error is consumed by the call that reports it,
  * so the records queued before the close are still read, then EOF.
  */
+/* Retry a receive that failed with this errno? EINTR ends a timed sleep,
+ * whose SO_RCVTIMEO would start over; ECONNRESET is reported once before
+ * the records queued ahead of it (ipc__unix_take). */
+static bool unix_take_again(enum unix_wait wait)
+{
+    return errno == ECONNRESET || (errno == EINTR && wait != UNIX_TIMED);
+}
+
 ipc_err ipc__unix_take(int fd, size_t max_msg, void *buf, size_t cap,
-                       size_t *len, unsigned *prio, int wait)
+                       size_t *len, unsigned *prio, enum unix_wait wait)
 {
     unsigned char hdr[IPC_FRAME_HDR];
     struct ipc_frame frame;
     ssize_t n;
+    int flags = wait == UNIX_NOW ? MSG_DONTWAIT : 0;
     if (cap < max_msg) {
         do
-            n = recv(fd, hdr, sizeof hdr, MSG_PEEK | MSG_TRUNC | wait);
-        while (n < 0 && (errno == EINTR || errno == ECONNRESET));
+            n = recv(fd, hdr, sizeof hdr, MSG_PEEK | MSG_TRUNC | flags);
+        while (n < 0 && unix_take_again(wait));
         if (n > 0 && (size_t)n >= sizeof hdr &&
             ipc__frame_decode(hdr, max_msg, &frame) == IPC_OK &&
             frame.len == (size_t)n - sizeof hdr && frame.len > cap) {
@@ -529,8 +541,8 @@ ipc_err ipc__unix_take(int fd, size_t max_msg, void *buf, size_t cap,
     struct iovec iov[2] = {{hdr, sizeof hdr}, {buf, cap}};
     struct msghdr msg = {.msg_iov = iov, .msg_iovlen = 2};
     do
-        n = recvmsg(fd, &msg, wait | MSG_CMSG_CLOEXEC);
-    while (n < 0 && (errno == EINTR || errno == ECONNRESET));
+        n = recvmsg(fd, &msg, flags | MSG_CMSG_CLOEXEC);
+    while (n < 0 && unix_take_again(wait));
     if (n == 0)
         return IPC_ECLOSED;
     if (n < 0)
@@ -552,11 +564,39 @@ ipc_err ipc__unix_take(int fd, size_t max_msg, void *buf, size_t cap,
     *prio = frame.prio;
     return IPC_OK;
 fail:
-    if (errno == EAGAIN)
+    if (errno == EAGAIN || errno == EINTR) /* EINTR: UNIX_TIMED only */
         return IPC_EAGAIN;
     if (errno == ECONNRESET)
         return IPC_ECLOSED;
     return ipc__errno(errno, "unix: recvmsg");
+}
+
+/* Let the next blocking recvmsg sleep for what is left of dl, rounded up
+ * to the millisecond as poll() would, or make it a try (*wait UNIX_NOW)
+ * once nothing is left. A system call costs about as much as the receive
+ * here, so the option is set only when the milliseconds left differ from
+ * what this end set last: a steady timeout pays nothing. The kernel's
+ * value is this end's alone: only one process receives on an end (no
+ * IPC_CAP_MULTI_RECEIVER). Later waits forever leave it: a record wakes
+ * them all the same, and a timeout that runs out sends them to poll(). */
+static ipc_err unix_set_rcvtimeo(struct unix_end *ue,
+                                 const struct ipc_deadline *dl,
+                                 enum unix_wait *wait)
+{
+    int64_t left = dl->at_ns - ipc__now_ns();
+    if (left <= 0) {
+        *wait = UNIX_NOW;
+        return IPC_OK;
+    }
+    int64_t ms = (left + 999999) / 1000000;
+    if (ms == ue->rcvtimeo_ms)
+        return IPC_OK;
+    struct timeval tv = {.tv_sec = (time_t)(ms / 1000),
+                         .tv_usec = (suseconds_t)(ms % 1000 * 1000)};
+    if (setsockopt(ue->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) < 0)
+        return ipc__errno(errno, "unix: setsockopt SO_RCVTIMEO");
+    ue->rcvtimeo_ms = ms;
+    return IPC_OK;
 }
 
 /* A pair end or a sender's socket: one peer. */
@@ -565,15 +605,23 @@ static ipc_err unix_recv_one(ipc_channel *ch, void *buf, size_t cap,
                              const struct ipc_deadline *dl)
 {
     struct unix_end *ue = unix_priv(ch);
-    int wait = unix_wait_flag(ue, dl);
+    enum unix_wait mode = unix_wait_mode(ue, dl);
     for (;;) {
-        ipc_err err =
-            ipc__unix_take(ue->fd, ch->max_msg, buf, cap, len, prio, wait);
+        enum unix_wait wait = mode;
+        ipc_err err = wait == UNIX_TIMED ? unix_set_rcvtimeo(ue, dl, &wait)
+                                         : IPC_OK;
+        if (err == IPC_OK)
+            err = ipc__unix_take(ue->fd, ch->max_msg, buf, cap, len, prio,
+                                 wait);
         if (err == IPC_ECLOSED)
             return ipc__fail(IPC_ECLOSED, "unix: the peer is gone");
         if (err != IPC_EAGAIN)
             return err;
-        if ((err = ipc__wait_fd(ue->fd, POLLIN, dl, NULL)) != IPC_OK)
+        if (mode == UNIX_TIMED) {
+            if (wait == UNIX_NOW || ipc__deadline_expired(dl))
+                return ipc__deadline_err(dl);
+            /* woken early: a signal, or a timeout another call set */
+        } else if ((err = ipc__wait_fd(ue->fd, POLLIN, dl, NULL)) != IPC_OK)
             return err;
     }
 }

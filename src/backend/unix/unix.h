@@ -116,6 +116,7 @@ struct unix_end {
     size_t max_msg;      /* a named receiver: its max_msg, for the hello */
     bool have_peer;
     bool blocking; /* a connected socket without O_NONBLOCK */
+    int64_t rcvtimeo_ms; /* the SO_RCVTIMEO this end set last; 0: none */
     uid_t peer_uid;
     bool require_uid;
     uid_t required_uid;
@@ -167,10 +168,15 @@ void ipc__unix_send_hello(const struct unix_end *ue, int fd);
  * peer closed with a record unread (a sender killed before it read the
  * receiver's hello): the error is consumed by the call that reports it,
  * so the records queued before the close are still read, then EOF.
- * wait: MSG_DONTWAIT, or 0 to sleep until a record comes (a blocking
- * socket, a call that may wait forever).
+ * wait: how a blocking socket's receive may sleep (unix_wait).
  */
+enum unix_wait {
+    UNIX_NOW,     /* MSG_DONTWAIT: never sleep */
+    UNIX_FOREVER, /* sleep until a record comes; EINTR is retried */
+    UNIX_TIMED,   /* sleep up to SO_RCVTIMEO; EINTR ends it (IPC_EAGAIN),
+                   * so that the caller retries against its deadline */
+};
 ipc_err ipc__unix_take(int fd, size_t max_msg, void *buf, size_t cap,
-                       size_t *len, unsigned *prio, int wait);
+                       size_t *len, unsigned *prio, enum unix_wait wait);
 
 #endif /* IPC_UNIX_H */
