@@ -41,15 +41,26 @@ void ipc__stream_init_socket(struct ipc_stream *s, int fd, size_t max_msg,
     s->pipe_size = sndbuf;
 }
 
+static size_t stream_pages(size_t bytes, size_t page)
+{
+    return (bytes + page - 1) / page;
+}
+
 void ipc__stream_size_pipe(struct ipc_stream *s)
 {
 #ifdef F_SETPIPE_SZ /* Linux-only: elsewhere the default buffer stays */
-    /* Room for two frames lets the writer fill one while the reader
-     * drains the other; failing that, as much as we may have, halving the
-     * ask (pipe-max-size and the per-user page budget bound it). */
-    size_t frame = s->max_msg + IPC_FRAME_HDR;
+    /* Room for a second frame while one is queued lets the writer fill
+     * one while the reader drains the other. A send that may time out
+     * counts the slots of what is queued at their worst (two per page,
+     * stream_fits_whole), so that takes 3 * pages(frame) + 2 slots, not
+     * two frames' bytes: with 16 KiB frames in a 64 KiB pipe only one was
+     * ever in flight (a tenth of the raw loop's rate). Failing that, as
+     * much as we may have, halving the ask (pipe-max-size and the
+     * per-user page budget bound it). */
+    size_t page = s->page_size;
+    size_t slots = 3 * stream_pages(s->max_msg + IPC_FRAME_HDR, page) + 2;
     int size = fcntl(s->fd, F_GETPIPE_SZ);
-    size_t want = 2 * frame > INT_MAX ? (size_t)INT_MAX : 2 * frame;
+    size_t want = slots > INT_MAX / page ? (size_t)INT_MAX : slots * page;
     for (; size > 0 && want > (size_t)size; want /= 2) {
         int grown = fcntl(s->fd, F_SETPIPE_SZ, (int)want);
         if (grown > 0) {
@@ -209,11 +220,6 @@ static ssize_t stream_writev(struct ipc_stream *s, struct iovec *iov,
     stream_sigpipe_restore(&sp, n < 0 && saved == EPIPE);
     errno = saved;
     return n;
-}
-
-static size_t stream_pages(size_t bytes, size_t page)
-{
-    return (bytes + page - 1) / page;
 }
 
 /*
