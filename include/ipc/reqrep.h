@@ -39,13 +39,14 @@
  * Server death. A pending call fails with IPC_ECLOSED once the server is
  * gone, also with timeout -1. At connect the client learns the server's pid
  * and start time and, on Linux 5.3+, holds a pidfd for that process
- * (ipc_proc_watch: a reused pid is never taken for the server). unix, fifo
- * and mq: the reply channel has a descriptor, and a call waits in one
+ * (ipc_proc_watch: a reused pid is never taken for the server). unix, fifo,
+ * mq and shm: the reply channel has a descriptor, and a call waits in one
  * poll() on it, the pidfd and the request channel's, so every pending call
  * fails as soon as the server's exit is known (the kernel's, not a tick).
- * sysv and shm: their receivers have no descriptor, so a call waits in
- * slices of IPC_RR_TICK_MS and looks at the pidfd between them: a death
- * is seen within about one tick. Without a pidfd (older kernels, not
+ * sysv: its receivers have no descriptor, so a call waits in slices of
+ * IPC_RR_TICK_MS and looks at the pidfd between them: a death is seen
+ * within about one tick (shm too where its end cannot be polled: /proc
+ * not mounted). Without a pidfd (older kernels, not
  * Linux) the pid and start time are checked in /proc each tick, on every
  * backend. A server in another pid namespace cannot be watched: its death
  * is then only seen where a channel tells (fifo: the reply FIFO's last
@@ -78,7 +79,7 @@ extern "C" {
 #endif
 
 #define IPC_RR_HDR      32   /* bytes of header before every payload */
-#define IPC_RR_TICK_MS  10   /* server check while a call waits (sysv, shm) */
+#define IPC_RR_TICK_MS  10   /* server check while a call waits (sysv) */
 #define IPC_RR_SWEEP_MS 1000 /* server's look for dead clients */
 
 /* Call flags. */

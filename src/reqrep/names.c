@@ -20,8 +20,9 @@
 #define RR_TAG ".rr."
 
 static const struct ipc_rr_scheme rr_schemes[] = {
-    {"unix", false, false}, {"fifo", true, false}, {"mq", true, false},
-    {"shm", true, false},   {"sysv", false, true},
+    {"unix", false, false, false}, {"fifo", true, false, false},
+    {"mq", true, false, false},    {"shm", true, false, true},
+    {"sysv", false, true, false},
 };
 
 static atomic_uint rr_counter;

@@ -87,6 +87,7 @@ struct ipc_rr_scheme {
     const char *scheme; /* "unix", "fifo", "mq", "sysv", "shm" */
     bool unlink_early;  /* remove the name once the server opened it */
     bool keyfile;       /* sysv: a key file holds the name */
+    bool spins;         /* shm: its receive spins before it sleeps */
 };
 
 /* The scheme row for a server address; NULL when request/reply cannot run
