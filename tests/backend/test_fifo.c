@@ -201,7 +201,7 @@ static void test_first_writer(void **state)
     int fd;
     short events;
 
-    assert_ipc_err(ipc_open(fx->addr, RECV_NEW, 0, &rx), IPC_OK);
+    assert_ipc_err(ipc_open(fx->addr, RECV_NEW, 1000, &rx), IPC_OK);
     fx->ends[0] = rx;
     assert_ipc_err(ipc_recv(rx, buf, sizeof buf, &len, NULL, 0), IPC_EAGAIN);
     int64_t t0 = tu_now_ns();
@@ -249,7 +249,7 @@ static void test_first_writer_forever(void **state)
     size_t len;
     pthread_t th;
 
-    assert_ipc_err(ipc_open(fx->addr, RECV_NEW, 0, &fx->ends[0]), IPC_OK);
+    assert_ipc_err(ipc_open(fx->addr, RECV_NEW, 1000, &fx->ends[0]), IPC_OK);
     assert_int_equal(pthread_create(&th, NULL, send_later, fx->addr), 0);
     ipc_err err = ipc_recv(fx->ends[0], buf, sizeof buf, &len, NULL, -1);
     pthread_join(th, NULL);
@@ -302,7 +302,7 @@ static void test_killed_mid_frame(void **state)
     size_t len;
     int sync[2];
 
-    assert_ipc_err(ipc_open(fx->addr, RECV_NEW, 0, &fx->ends[0]), IPC_OK);
+    assert_ipc_err(ipc_open(fx->addr, RECV_NEW, 1000, &fx->ends[0]), IPC_OK);
     assert_int_equal(pipe(sync), 0);
     pid_t pid = tu_fork();
     assert_true(pid >= 0);
@@ -388,7 +388,7 @@ static void test_killed_large_sender(void **state)
     unsigned char *buf = malloc(BIG_MAX);
     assert_non_null(buf);
     snprintf(addr, sizeof addr, "%s?max_msg=%d", fx->addr, BIG_MAX);
-    assert_ipc_err(ipc_open(addr, RECV_NEW, 0, &fx->ends[0]), IPC_OK);
+    assert_ipc_err(ipc_open(addr, RECV_NEW, 1000, &fx->ends[0]), IPC_OK);
     ipc_channel *rx = fx->ends[0];
     for (int round = 0; round < 10; round++) {
         int sync[2];
@@ -494,7 +494,7 @@ static void test_large_stream(void **state)
     unsigned char *buf = malloc(BIG_MAX);
     assert_non_null(buf);
     snprintf(addr, sizeof addr, "%s?max_msg=%d", fx->addr, BIG_MAX);
-    assert_ipc_err(ipc_open(addr, RECV_NEW, 0, &fx->ends[0]), IPC_OK);
+    assert_ipc_err(ipc_open(addr, RECV_NEW, 1000, &fx->ends[0]), IPC_OK);
     assert_ipc_err(ipc_open(addr, IPC_F_SEND, 1000, &fx->ends[1]), IPC_OK);
     ipc_info info;
     assert_ipc_err(ipc_query(fx->ends[1], &info), IPC_OK);
@@ -554,7 +554,7 @@ static void test_many_senders(void **state)
     unsigned char buf[4096];
     size_t len;
 
-    assert_ipc_err(ipc_open(fx->addr, RECV_NEW, 0, &fx->ends[0]), IPC_OK);
+    assert_ipc_err(ipc_open(fx->addr, RECV_NEW, 1000, &fx->ends[0]), IPC_OK);
     ipc_info info;
     assert_ipc_err(ipc_query(fx->ends[0], &info), IPC_OK);
     assert_int_equal(info.max_msg, 4080);
@@ -606,7 +606,7 @@ static void test_large_exclusive(void **state)
     ipc_info info;
 
     snprintf(big, sizeof big, "%s?max_msg=8192", fx->addr);
-    assert_ipc_err(ipc_open(big, RECV_NEW, 0, &fx->ends[0]), IPC_OK);
+    assert_ipc_err(ipc_open(big, RECV_NEW, 1000, &fx->ends[0]), IPC_OK);
     assert_ipc_err(ipc_open(big, IPC_F_SEND, 1000, &fx->ends[1]), IPC_OK);
     assert_ipc_err(ipc_query(fx->ends[1], &info), IPC_OK);
     assert_false(info.caps & IPC_CAP_MULTI_SENDER);
@@ -646,7 +646,7 @@ static void test_one_receiver(void **state)
     char buf[8];
     size_t len;
 
-    assert_ipc_err(ipc_open(fx->addr, RECV_NEW, 0, &fx->ends[0]), IPC_OK);
+    assert_ipc_err(ipc_open(fx->addr, RECV_NEW, 1000, &fx->ends[0]), IPC_OK);
     assert_ipc_err(ipc_open(fx->addr, IPC_F_RECV, 0, &ch), IPC_EBUSY);
     assert_non_null(strstr(ipc_last_detail(), "another receiver"));
     assert_null(ch);
@@ -693,7 +693,7 @@ static void test_mode_and_owner(void **state)
     char addr[600];
     struct stat st;
     mode_t old = umask(0);
-    assert_ipc_err(ipc_open(fx->addr, RECV_NEW, 0, &fx->ends[0]), IPC_OK);
+    assert_ipc_err(ipc_open(fx->addr, RECV_NEW, 1000, &fx->ends[0]), IPC_OK);
     umask(old);
     assert_int_equal(lstat(fx->path, &st), 0);
     assert_true(S_ISFIFO(st.st_mode));
@@ -702,7 +702,7 @@ static void test_mode_and_owner(void **state)
     assert_ipc_err(ipc_unlink(fx->addr), IPC_OK);
     old = umask(077);
     snprintf(addr, sizeof addr, "%s?mode=0660", fx->addr);
-    assert_ipc_err(ipc_open(addr, RECV_NEW, 0, &fx->ends[1]), IPC_OK);
+    assert_ipc_err(ipc_open(addr, RECV_NEW, 1000, &fx->ends[1]), IPC_OK);
     umask(old);
     assert_int_equal(lstat(fx->path, &st), 0);
     assert_int_equal(st.st_mode & 07777, 0660);
@@ -730,12 +730,12 @@ static int limit_child(const char *dir)
     snprintf(addr, sizeof addr, "fifo:%s/%s?max_msg=%ld", dir, name, max);
     /* Both ends refuse it, each naming the limit (issue 12): the receiver
      * too, and a sender with it beside a receiver of the default. */
-    ipc_err err = ipc_open(addr, RECV_NEW, 0, &rx);
+    ipc_err err = ipc_open(addr, RECV_NEW, 1000, &rx);
     if (err != IPC_ELIMIT || !strstr(ipc_last_detail(), "pipe-max-size"))
         return 11;
     char *query = strchr(addr, '?');
     *query = '\0';
-    if (ipc_open(addr, RECV_NEW, 0, &rx) != IPC_OK)
+    if (ipc_open(addr, RECV_NEW, 1000, &rx) != IPC_OK)
         return 14;
     *query = '?';
     err = ipc_open(addr, IPC_F_SEND, 1000, &tx);
@@ -860,14 +860,14 @@ static void test_mode_no_follow(void **state)
     mode_t old = umask(0277);
     char addr[400];
     snprintf(addr, sizeof addr, "fifo:%s?mode=0666", fx->path);
-    assert_ipc_err(ipc_open(addr, IPC_F_CREATE | IPC_F_RECV, 0, &fx->ends[0]),
-                   IPC_OK);
+    assert_ipc_err(
+        ipc_open(addr, IPC_F_CREATE | IPC_F_RECV, 1000, &fx->ends[0]), IPC_OK);
     assert_int_equal(mode_of(fx->path), 0666);
     ipc_close(fx->ends[0]);
     fx->ends[0] = NULL;
     snprintf(addr, sizeof addr, "unix:%s?mode=0666", fx->path);
-    assert_ipc_err(ipc_open(addr, IPC_F_CREATE | IPC_F_RECV, 0, &fx->ends[0]),
-                   IPC_OK);
+    assert_ipc_err(
+        ipc_open(addr, IPC_F_CREATE | IPC_F_RECV, 1000, &fx->ends[0]), IPC_OK);
     assert_int_equal(mode_of(fx->path), 0666);
     ipc_close(fx->ends[0]);
     fx->ends[0] = NULL;
@@ -930,8 +930,8 @@ static void test_oversize_skip(void **state)
     char addr[600], big[3000];
     memset(big, 'B', sizeof big);
     snprintf(addr, sizeof addr, "%s?max_msg=100", fx->addr);
-    assert_ipc_err(ipc_open(addr, IPC_F_CREATE | IPC_F_RECV, 0, &fx->ends[0]),
-                   IPC_OK);
+    assert_ipc_err(
+        ipc_open(addr, IPC_F_CREATE | IPC_F_RECV, 1000, &fx->ends[0]), IPC_OK);
     snprintf(addr, sizeof addr, "%s?max_msg=4000", fx->addr);
     assert_ipc_err(ipc_open(addr, IPC_F_SEND, 1000, &fx->ends[1]), IPC_OK);
     assert_ipc_err(ipc_open(fx->addr, IPC_F_SEND, 1000, &fx->ends[2]), IPC_OK);
