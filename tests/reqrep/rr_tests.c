@@ -479,8 +479,8 @@ static void test_hostile_peer(void **state)
     struct rr_env decoy = {.server = 0};
     rr_address(&decoy);
     ipc_channel *victim, *raw;
-    rr_assert_ok(ipc_open(decoy.addr, IPC_F_RECV | IPC_F_CREATE | IPC_F_EXCL, 0,
-                          &victim));
+    rr_assert_ok(ipc_open(decoy.addr, IPC_F_RECV | IPC_F_CREATE | IPC_F_EXCL,
+                          1000, &victim));
     rr_assert_ok(ipc_open(env.addr, IPC_F_SEND, 1000, &raw));
     unsigned char msg[512] = {0};
     size_t alen = strlen(decoy.addr), plen = 16 + alen;
