@@ -49,9 +49,12 @@
  * and reported there once as IPC_EPROTO; the stream stays in sync. Open
  * both ends with the same max_msg.
  *
- * A vanished peer. A sender looks at its socket before each send (one
- * non-blocking peek): the receiver's FIN or RST is IPC_ECLOSED at once. A
- * peer that vanished without a word (host down, link cut) is found by
+ * A vanished peer. A receiver closes its connections with a reset, not a
+ * FIN (tcp_reset_on_close), so a sender's next send fails, IPC_ECLOSED,
+ * without a look at the socket before every send (that peek cost a
+ * syscall a message). A peer that is not a libipc receiver and closes with
+ * a FIN is heard one send later (that send's bytes are lost). A peer
+ * that vanished without a word (host down, link cut) is found by
  * keepalive on an idle connection, TCP_KEEP_IDLE_S + TCP_KEEP_CNT *
  * TCP_KEEP_INTVL_S = 25 s, and by TCP_USER_TIMEOUT (TCP_USER_TIMEOUT_MS,
  * 30 s) on one with data unacknowledged: the connection then fails with
@@ -206,15 +209,37 @@ static ipc_err tcp_listen(ipc_channel *ch, const struct ipc_addr *addr,
     return IPC_OK;
 }
 
+/*
+ * Close a sender's connection with a reset, not a FIN (SO_LINGER 0): its
+ * next send then fails at once (EPIPE, ECONNRESET), where a send after a
+ * FIN succeeds and is lost. So a sender hears a closed receiver without
+ * a look before every send. Nothing is lost that a FIN would keep: the
+ * receiver never sends, and what it has not read is gone either way (TCP
+ * resets a close with bytes unread). The kernel does the same to
+ * connections still waiting to be accepted when the listener closes.
+ */
+static void tcp_reset_on_close(int fd)
+{
+    struct linger lg = {.l_onoff = 1, .l_linger = 0};
+    setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+}
+
+static void tcp_refuse(int fd)
+{
+    tcp_reset_on_close(fd);
+    close(fd);
+}
+
 static ipc_err tcp_add_conn(ipc_channel *ch, int fd)
 {
     struct tcp_end *te = tcp_priv(ch);
     struct tcp_conn *c = calloc(1, sizeof *c);
     if (!c) {
-        close(fd);
+        tcp_refuse(fd);
         return IPC_OK; /* refused like an unwanted peer; others go on */
     }
     tcp_tune(fd);
+    tcp_reset_on_close(fd);
     ipc__stream_init_socket(&c->st, fd, ch->max_msg, 0);
     c->st.skip_max = TCP_MAX_MSG_MAX;
     c->turn.id = te->next_id++;
@@ -253,7 +278,7 @@ static ipc_err tcp_accept(ipc_channel *ch)
             return ipc__errno(errno, "tcp: accept");
         }
         if (te->filter && !ipc__net_match(&te->peer, &ss)) {
-            close(fd);
+            tcp_refuse(fd);
             continue;
         }
         tcp_add_conn(ch, fd);
@@ -418,35 +443,11 @@ static ipc_err tcp_connect(ipc_channel *ch, const struct ipc_addr *addr,
     return IPC_OK;
 }
 
-/* Before a send: has the receiver gone (FIN or reset)? One non-blocking
- * peek; a libipc receiver never sends a byte, so anything else is a peer
- * that is not one. */
-static ipc_err tcp_check_receiver(const ipc_channel *ch)
-{
-    const struct tcp_end *te = tcp_priv(ch);
-    unsigned char b;
-    ssize_t n;
-    do
-        n = recv(te->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
-    while (n < 0 && errno == EINTR);
-    if (n < 0 && errno == EAGAIN)
-        return IPC_OK;
-    if (n == 0)
-        return ipc__fail(IPC_ECLOSED, "tcp: the receiver is gone");
-    if (n < 0)
-        return ipc__fail(IPC_ECLOSED, "tcp: the connection is lost (%s)",
-                         strerror(errno));
-    return ipc__fail(IPC_EPROTO, "tcp: the peer sends bytes: not a libipc "
-                                 "receiver");
-}
-
+/* No look at the socket first: a libipc receiver closes with a reset
+ * (tcp_reset_on_close), which fails this send (IPC_ECLOSED). */
 static ipc_err tcp_send(ipc_channel *ch, const void *buf, size_t len,
                         unsigned prio, const struct ipc_deadline *dl)
 {
-    (void)len;
-    ipc_err err = tcp_check_receiver(ch);
-    if (err != IPC_OK)
-        return err;
     return ipc__stream_send(&tcp_priv(ch)->st, buf, len, prio, dl);
 }
 

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* tcp: beyond the contract: port 0, refused and unanswered connects,
- * peer=, hostile bytes, a sender killed mid-message, oversize frames. */
+ * peer=, hostile bytes, a sender killed mid-message, oversize frames, a
+ * receiver gone. */
 #include "testutil.h"
 
 #include <arpa/inet.h>
@@ -279,6 +280,28 @@ static void test_receiver_gone(void **state)
     ipc_close(tx);
 }
 
+/* The receiver took everything, then closed (a close with nothing unread,
+ * which TCP would end with a FIN, after which a send succeeds and is
+ * lost): the sender's next send is still IPC_ECLOSED, every time. */
+static void test_receiver_gone_drained(void **state)
+{
+    (void)state;
+    char addr[128], got[8];
+    size_t len;
+    for (int round = 0; round < 20; round++) {
+        ipc_channel *rx = tcp_receiver("", addr, sizeof addr);
+        ipc_channel *tx = NULL;
+        assert_ipc_err(ipc_open(addr, IPC_F_SEND, 1000, &tx), IPC_OK);
+        assert_ipc_err(ipc_send(tx, "a", 1, 0, 1000), IPC_OK);
+        assert_ipc_err(ipc_recv(rx, got, sizeof got, &len, NULL, 2000), IPC_OK);
+        assert_int_equal(len, 1);
+        ipc_close(rx);
+        tu_sleep_ms(5);
+        assert_ipc_err(ipc_send(tx, "b", 1, 0, 1000), IPC_ECLOSED);
+        ipc_close(tx);
+    }
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
@@ -290,6 +313,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_killed_mid_message),
         cmocka_unit_test(test_oversize),
         cmocka_unit_test(test_receiver_gone),
+        cmocka_unit_test(test_receiver_gone_drained),
     };
     return tu_run_tests("tcp", tests, argc, argv);
 }
