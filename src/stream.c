@@ -476,9 +476,13 @@ static size_t stream_ahead_take(struct ipc_stream *s, void *dst, size_t want)
 /*
  * One read of want bytes into dst and of what follows into the read-ahead
  * (empty when called). A read that came back short found the socket empty
- * (TCP copies until its queue and backlog are dry), so the next one would
- * fail with EAGAIN: it is skipped, and the caller waits at once, as it
- * would after that read. The wait (poll, epoll) sees bytes that came since.
+ * (TCP copies until its queue and backlog are dry). If it still gave all
+ * that was asked for, the frame is likely whole and the sender between
+ * messages, so the next read would fail with EAGAIN: it is skipped, and
+ * the caller waits at once, as it would after that read; the wait (poll,
+ * epoll) sees bytes that came since. If it fell short of want, the rest of
+ * a large frame is on its way, and the next read is tried: it often finds
+ * more, where a wait first would be one more call.
  */
 static ssize_t stream_read_ahead_once(struct ipc_stream *s, void *dst,
                                       size_t want)
@@ -492,7 +496,7 @@ static ssize_t stream_read_ahead_once(struct ipc_stream *s, void *dst,
     ssize_t n = readv(s->fd, v, 2);
     if (n <= 0)
         return n;
-    s->ahead_dry = (size_t)n < want + s->ahead_cap;
+    s->ahead_dry = (size_t)n >= want && (size_t)n < want + s->ahead_cap;
     if ((size_t)n <= want)
         return n;
     s->ahead_off = 0;
