@@ -46,6 +46,15 @@ static size_t stream_pages(size_t bytes, size_t page)
     return (bytes + page - 1) / page;
 }
 
+void ipc__stream_read_ahead(struct ipc_stream *s, unsigned char *buf,
+                            size_t cap)
+{
+    s->ahead = buf;
+    s->ahead_cap = cap;
+    s->ahead_off = s->ahead_len = 0;
+    s->ahead_dry = false;
+}
+
 void ipc__stream_size_pipe(struct ipc_stream *s)
 {
 #ifdef F_SETPIPE_SZ /* Linux-only: elsewhere the default buffer stays */
@@ -82,6 +91,9 @@ void ipc__stream_close(struct ipc_stream *s)
     s->stage = NULL;
     free(s->tail);
     s->tail = NULL;
+    s->ahead = NULL; /* the caller's */
+    s->ahead_len = 0;
+    s->parked = 0;
 }
 
 /* ----------------------------------------------------- blocking or not */
@@ -457,14 +469,60 @@ ipc_err ipc__stream_send(struct ipc_stream *s, const void *buf, size_t len,
 
 /* ------------------------------------------------------------- receiving */
 
+/* Bytes the read-ahead holds, up to want, into dst. */
+static size_t stream_ahead_take(struct ipc_stream *s, void *dst, size_t want)
+{
+    size_t n = s->ahead_len < want ? s->ahead_len : want;
+    memcpy(dst, s->ahead + s->ahead_off, n);
+    s->ahead_off += n;
+    s->ahead_len -= n;
+    return n;
+}
+
+/*
+ * One read of want bytes into dst and of what follows into the read-ahead
+ * (empty when called). A read that came back short found the socket empty
+ * (TCP copies until its queue and backlog are dry). If it still gave all
+ * that was asked for, the frame is likely whole and the sender between
+ * messages, so the next read would fail with EAGAIN: it is skipped, and
+ * the caller waits at once, as it would after that read; the wait (poll,
+ * epoll) sees bytes that came since. If it fell short of want, the rest of
+ * a large frame is on its way, and the next read is tried: it often finds
+ * more, where a wait first would be one more call.
+ */
+static ssize_t stream_read_ahead_once(struct ipc_stream *s, void *dst,
+                                      size_t want)
+{
+    if (s->ahead_dry) {
+        s->ahead_dry = false;
+        errno = EAGAIN;
+        return -1;
+    }
+    struct iovec v[2] = {{dst, want}, {s->ahead, s->ahead_cap}};
+    ssize_t n = readv(s->fd, v, 2);
+    if (n <= 0)
+        return n;
+    s->ahead_dry = (size_t)n >= want && (size_t)n < want + s->ahead_cap;
+    if ((size_t)n <= want)
+        return n;
+    s->ahead_off = 0;
+    s->ahead_len = (size_t)n - want;
+    return (ssize_t)want;
+}
+
 /* Read up to want bytes; IPC_OK with *got > 0, IPC_ECLOSED at EOF, or the
  * deadline's code once nothing arrives in time. */
 static ipc_err stream_read_some(struct ipc_stream *s, void *dst, size_t want,
                                 size_t *got, const struct ipc_deadline *dl)
 {
+    if (s->ahead_len > 0) {
+        *got = stream_ahead_take(s, dst, want);
+        return IPC_OK;
+    }
     bool forever = dl->at_ns == INT64_MAX;
     for (;;) {
-        ssize_t n = stream_read_once(s, dst, want, forever);
+        ssize_t n = s->ahead ? stream_read_ahead_once(s, dst, want)
+                             : stream_read_once(s, dst, want, forever);
         if (n > 0) {
             *got = (size_t)n;
             s->got_data = true;
@@ -478,6 +536,11 @@ static ipc_err stream_read_some(struct ipc_stream *s, void *dst, size_t want,
             return IPC_ECLOSED; /* the callers' EOF, with its detail */
         if (errno != EAGAIN)
             return ipc__errno(errno, "stream: read");
+        /* A poll(0) now would only repeat the read's answer; the owner
+         * of a read-ahead stream (tcp:) waits on its own set. */
+        if (dl->nonblock && s->ahead)
+            return IPC_EAGAIN; /* internal: no detail, which costs a
+                                * vsnprintf; the owner's wait sets one */
         ipc_err err = ipc__wait_fd(s->fd, POLLIN, dl, NULL);
         if (err != IPC_OK)
             return err;
@@ -491,6 +554,7 @@ static void stream_frame_done(struct ipc_stream *s)
     free(s->stage);
     s->stage = NULL;
     s->stage_have = 0;
+    s->parked = 0;
 }
 
 static ipc_err stream_eof(struct ipc_stream *s, bool mid_frame)
@@ -579,13 +643,22 @@ static ipc_err stream_stage(struct ipc_stream *s, const void *part, size_t n)
     return IPC_OK;
 }
 
+ipc_err ipc__stream_unpark(struct ipc_stream *s, const void *buf)
+{
+    size_t n = s->parked;
+    s->parked = 0;
+    return n > 0 ? stream_stage(s, buf, n) : IPC_OK;
+}
+
 static ipc_err stream_read_payload(struct ipc_stream *s, unsigned char *buf,
                                    const struct ipc_deadline *dl)
 {
     size_t len = s->cur.len;
-    /* Resume into the stage if a timeout cut an earlier attempt. */
+    /* Resume into the stage if a timeout cut an earlier attempt, or in
+     * the buffer where a retry of the same call parked bytes. */
     unsigned char *dst = s->stage ? s->stage : buf;
-    size_t have = s->stage ? s->stage_have : 0;
+    size_t have = s->stage ? s->stage_have : s->parked;
+    s->parked = 0;
     while (have < len) {
         size_t got = 0; /* as above */
         ipc_err err = stream_read_some(s, dst + have, len - have, &got, dl);
@@ -594,6 +667,8 @@ static ipc_err stream_read_payload(struct ipc_stream *s, unsigned char *buf,
         if (err != IPC_OK) {
             if (s->stage)
                 s->stage_have = have;
+            else if (err == IPC_EAGAIN && s->park)
+                s->parked = have; /* no copy: the retry brings buf back */
             else if (have > 0) {
                 ipc_err serr = stream_stage(s, buf, have);
                 if (serr != IPC_OK)

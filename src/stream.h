@@ -48,6 +48,15 @@ struct ipc_stream {
     size_t skip_max;
     size_t skip_left;
     bool got_data; /* some byte was ever read: a writer existed */
+    /* A socket's read-ahead (ipc__stream_read_ahead; NULL: none): each
+     * read also takes what follows the bytes asked for, up to ahead_cap,
+     * and later reads are served from here first. ahead_dry: the last
+     * read came back short, so the socket was empty then and the next
+     * attempt goes straight to the wait (no read that fails with
+     * EAGAIN first). */
+    unsigned char *ahead;
+    size_t ahead_cap, ahead_off, ahead_len;
+    bool ahead_dry;
     /* receive side: a frame in progress */
     unsigned char hdr[IPC_FRAME_HDR];
     size_t hdr_have;
@@ -55,6 +64,12 @@ struct ipc_stream {
     struct ipc_frame cur;
     unsigned char *stage; /* payload read before a timeout cut it short */
     size_t stage_have;
+    /* park: the owner (tcp:) retries a receive that answered IPC_EAGAIN
+     * with the same buffer while it waits within one call, so payload
+     * read so far stays in that buffer (parked bytes) instead of going to
+     * the stage, until ipc__stream_unpark. */
+    bool park;
+    size_t parked;
 };
 
 void ipc__stream_init(struct ipc_stream *s, int fd, size_t max_msg);
@@ -62,6 +77,12 @@ void ipc__stream_init(struct ipc_stream *s, int fd, size_t max_msg);
  * (recorded as pipe_size, for the caller's reports). */
 void ipc__stream_init_socket(struct ipc_stream *s, int fd, size_t max_msg,
                              size_t sndbuf);
+/* Give a socket's receiving stream a read-ahead buffer of cap bytes,
+ * owned by the caller and kept until ipc__stream_close: a small frame,
+ * and the headers of the next ones, then come in one read with the
+ * frame before them. */
+void ipc__stream_read_ahead(struct ipc_stream *s, unsigned char *buf,
+                            size_t cap);
 /* Grow the kernel buffer to hold a whole frame of max_msg where allowed,
  * and record its size. Failing to grow is not an error: frames larger than
  * the buffer are then written in pieces. */
@@ -78,6 +99,10 @@ ipc_err ipc__stream_send(struct ipc_stream *s, const void *buf, size_t len,
 ipc_err ipc__stream_recv(struct ipc_stream *s, void *buf, size_t cap,
                          size_t *len, unsigned *prio,
                          const struct ipc_deadline *dl);
+/* The caller is about to return, or to give the buffer of the receive
+ * that parked bytes to another stream: stage them (see park). IPC_ENOMEM
+ * breaks the stream. */
+ipc_err ipc__stream_unpark(struct ipc_stream *s, const void *buf);
 /* Close the descriptor (if any) and free the receive state. */
 void ipc__stream_close(struct ipc_stream *s);
 

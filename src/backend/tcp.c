@@ -12,10 +12,13 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -38,6 +41,17 @@
  * Each connection keeps its own stream state, so a frame that arrives in
  * pieces waits there while other senders are served.
  *
+ * Each connection reads ahead (stream.h): one read takes the frame asked
+ * for and what has come after it, so a small message, header and all, is
+ * one read, and a burst of them a few; a read that came back short found
+ * the socket empty, so the next receive goes straight to epoll_wait
+ * instead of first failing a read. A round trip's receive is thus a wait
+ * and a read, as the raw loop's two reads. Frames read ahead are invisible
+ * to epoll: a turn that ends with some leaves the end "held", and its
+ * waits serve them first (tcp_held); see also polled. A large frame that
+ * arrives in pieces waits in the caller's buffer while that buffer comes
+ * back to the same connection (stream.h: park), not in a copy.
+ *
  * max_msg: the receiver never writes a byte to a sender, not even the
  * hello with its max_msg that unix: receivers send. A TCP socket closed
  * with bytes unread resets the connection and throws away what its send
@@ -49,9 +63,12 @@
  * and reported there once as IPC_EPROTO; the stream stays in sync. Open
  * both ends with the same max_msg.
  *
- * A vanished peer. A sender looks at its socket before each send (one
- * non-blocking peek): the receiver's FIN or RST is IPC_ECLOSED at once. A
- * peer that vanished without a word (host down, link cut) is found by
+ * A vanished peer. A receiver closes its connections with a reset, not a
+ * FIN (tcp_reset_on_close), so a sender's next send fails, IPC_ECLOSED,
+ * without a look at the socket before every send (that peek cost a
+ * syscall a message). A peer that is not a libipc receiver and closes with
+ * a FIN is heard one send later (that send's bytes are lost). A peer
+ * that vanished without a word (host down, link cut) is found by
  * keepalive on an idle connection, TCP_KEEP_IDLE_S + TCP_KEEP_CNT *
  * TCP_KEEP_INTVL_S = 25 s, and by TCP_USER_TIMEOUT (TCP_USER_TIMEOUT_MS,
  * 30 s) on one with data unacknowledged: the connection then fails with
@@ -76,11 +93,19 @@
 #define TCP_USER_TIMEOUT_MS 30000
 /* Out of descriptors: retry the paused listener after this much. */
 #define TCP_RESUME_MS 50
+/* A connection's read-ahead (stream.h): a whole frame of max_msg and the
+ * next header where that is at most TCP_AHEAD_WHOLE, so that a small
+ * message is one read; else TCP_AHEAD_MIN, and a large payload goes
+ * straight into the caller's buffer, the read-ahead saving only the
+ * separate reads of headers. */
+#define TCP_AHEAD_WHOLE (32u * 1024)
+#define TCP_AHEAD_MIN   (4u * 1024)
 
 struct tcp_conn {
     struct ipc_turn turn; /* first: ipc__turn_next reads it */
     struct ipc_stream st;
     struct tcp_conn *next;
+    unsigned char ahead[]; /* the stream's read-ahead */
 };
 
 struct tcp_end {
@@ -93,6 +118,20 @@ struct tcp_end {
     unsigned burst;
     unsigned long next_id, last_id;
     bool paused; /* out of descriptors: the listener is out of the set */
+    /* A connection's turn ended with frames in its read-ahead, which no
+     * wait would report: the waits look for them (tcp_held). */
+    bool held;
+    /* ipc_pollfd() handed the epoll set out (it may run in another
+     * thread: lock orders it against this end's receives). Frames read
+     * ahead would not make the set ready, so from then on a connection
+     * reads one frame at a time, and bell, an eventfd in the set rung at
+     * that moment, stands for the frames already read ahead until a
+     * receive finds none left (tcp_bell_quiet). */
+    pthread_mutex_t lock;
+    bool lock_made;
+    atomic_bool polled;
+    atomic_bool bell_rung;
+    int bell;
     bool filter; /* peer= given */
     struct ipc_net peer;
 };
@@ -201,22 +240,56 @@ static ipc_err tcp_listen(ipc_channel *ch, const struct ipc_addr *addr,
     struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
     if (epoll_ctl(te->epfd, EPOLL_CTL_ADD, te->fd, &ev) < 0)
         return ipc__errno(errno, "tcp: epoll_ctl");
+    if (pthread_mutex_init(&te->lock, NULL) != 0)
+        return ipc__fail(IPC_ENOMEM, "tcp: pthread_mutex_init");
+    te->lock_made = true;
     /* New senders can always come: the receiver never hears "closed". */
     ch->caps &= ~(unsigned)(IPC_CAP_PEER_CLOSED | IPC_CAP_DUPLEX);
     return IPC_OK;
 }
 
+/*
+ * Close a sender's connection with a reset, not a FIN (SO_LINGER 0): its
+ * next send then fails at once (EPIPE, ECONNRESET), where a send after a
+ * FIN succeeds and is lost. So a sender hears a closed receiver without
+ * a look before every send. Nothing is lost that a FIN would keep: the
+ * receiver never sends, and what it has not read is gone either way (TCP
+ * resets a close with bytes unread). The kernel does the same to
+ * connections still waiting to be accepted when the listener closes.
+ */
+static void tcp_reset_on_close(int fd)
+{
+    struct linger lg = {.l_onoff = 1, .l_linger = 0};
+    setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+}
+
+static void tcp_refuse(int fd)
+{
+    tcp_reset_on_close(fd);
+    close(fd);
+}
+
+static size_t tcp_ahead_size(size_t max_msg)
+{
+    size_t whole = max_msg + 2 * IPC_FRAME_HDR;
+    return whole <= TCP_AHEAD_WHOLE ? whole : TCP_AHEAD_MIN;
+}
+
 static ipc_err tcp_add_conn(ipc_channel *ch, int fd)
 {
     struct tcp_end *te = tcp_priv(ch);
-    struct tcp_conn *c = calloc(1, sizeof *c);
+    size_t ahead = tcp_ahead_size(ch->max_msg);
+    struct tcp_conn *c = calloc(1, sizeof *c + ahead);
     if (!c) {
-        close(fd);
+        tcp_refuse(fd);
         return IPC_OK; /* refused like an unwanted peer; others go on */
     }
     tcp_tune(fd);
+    tcp_reset_on_close(fd);
     ipc__stream_init_socket(&c->st, fd, ch->max_msg, 0);
+    ipc__stream_read_ahead(&c->st, c->ahead, ahead);
     c->st.skip_max = TCP_MAX_MSG_MAX;
+    c->st.park = true; /* tcp_recv retries with the same buffer */
     c->turn.id = te->next_id++;
     struct epoll_event ev = {.events = EPOLLIN, .data.ptr = c};
     if (epoll_ctl(te->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
@@ -253,7 +326,7 @@ static ipc_err tcp_accept(ipc_channel *ch)
             return ipc__errno(errno, "tcp: accept");
         }
         if (te->filter && !ipc__net_match(&te->peer, &ss)) {
-            close(fd);
+            tcp_refuse(fd);
             continue;
         }
         tcp_add_conn(ch, fd);
@@ -287,6 +360,60 @@ static struct tcp_conn *tcp_next_turn(const struct tcp_end *te,
     return ipc__turn_next(ev, n, te->last_id);
 }
 
+/* Of two candidates (either may be NULL), whose turn comes first: the
+ * lowest id after the last served, else the lowest (ipc__turn_next). */
+static struct tcp_conn *tcp_first_turn(struct tcp_conn *a, struct tcp_conn *b,
+                                       unsigned long last_id)
+{
+    if (!a || !b)
+        return a ? a : b;
+    bool a_after = a->turn.id > last_id, b_after = b->turn.id > last_id;
+    if (a_after != b_after)
+        return a_after ? a : b;
+    return a->turn.id < b->turn.id ? a : b;
+}
+
+/* Nothing is read ahead any more: the bell (polled) goes quiet, so that
+ * the set is ready only for what the sockets hold. */
+static void tcp_bell_quiet(struct tcp_end *te)
+{
+    pthread_mutex_lock(&te->lock);
+    if (atomic_load(&te->bell_rung)) {
+        uint64_t rings;
+        ssize_t n = read(te->bell, &rings, sizeof rings);
+        (void)n; /* EAGAIN: quiet already */
+        atomic_store(&te->bell_rung, false);
+    }
+    pthread_mutex_unlock(&te->lock);
+}
+
+/* Drop the bell's events from what epoll reported (by its address: the
+ * bell may be added by another thread at any time). */
+static int tcp_drop_bell(const struct tcp_end *te, struct epoll_event *ev,
+                         int n)
+{
+    int kept = 0;
+    for (int i = 0; i < n; i++)
+        if (ev[i].data.ptr != &te->bell)
+            ev[kept++] = ev[i];
+    return kept;
+}
+
+/* The next turn among connections whose read-ahead holds bytes (their
+ * sockets may be empty, so epoll would not report them); only looked for
+ * after a turn ended with some (rare: several busy senders). */
+static struct tcp_conn *tcp_held(struct tcp_end *te)
+{
+    if (!te->held)
+        return NULL;
+    struct tcp_conn *next = NULL;
+    for (struct tcp_conn *c = te->conns; c; c = c->next)
+        if (c->st.ahead_len > 0)
+            next = tcp_first_turn(next, c, te->last_id);
+    te->held = next != NULL;
+    return next;
+}
+
 static ipc_err tcp_wait(ipc_channel *ch, const struct ipc_deadline *dl)
 {
     struct tcp_end *te = tcp_priv(ch);
@@ -296,13 +423,18 @@ static ipc_err tcp_wait(ipc_channel *ch, const struct ipc_deadline *dl)
             struct epoll_event lev = {.events = EPOLLIN, .data.ptr = NULL};
             te->paused = epoll_ctl(te->epfd, EPOLL_CTL_ADD, te->fd, &lev) < 0;
         }
-        int ms = ipc__deadline_poll_ms(dl);
+        struct tcp_conn *held = tcp_held(te);
+        if (!held && atomic_load_explicit(&te->bell_rung, memory_order_relaxed))
+            tcp_bell_quiet(te);
+        int ms = held ? 0 : ipc__deadline_poll_ms(dl);
         if (te->paused && (ms < 0 || ms > TCP_RESUME_MS))
             ms = TCP_RESUME_MS;
         int n = epoll_wait(te->epfd, ev, TCP_EVENTS, ms);
         if (n < 0 && errno != EINTR)
             return ipc__errno(errno, "tcp: epoll_wait");
-        struct tcp_conn *next = tcp_next_turn(te, ev, n > 0 ? n : 0);
+        n = tcp_drop_bell(te, ev, n);
+        struct tcp_conn *next = tcp_first_turn(
+            tcp_next_turn(te, ev, n > 0 ? n : 0), held, te->last_id);
         for (int i = 0; i < n; i++) {
             ipc_err err;
             if (!ev[i].data.ptr && (err = tcp_accept(ch)) != IPC_OK)
@@ -327,6 +459,9 @@ static ipc_err tcp_recv(ipc_channel *ch, void *buf, size_t cap, size_t *len,
     for (;;) {
         struct tcp_conn *c = te->cur;
         if (c && te->burst < TCP_BURST) {
+            if (c->st.ahead_cap &&
+                atomic_load_explicit(&te->polled, memory_order_relaxed))
+                c->st.ahead_cap = 0; /* see polled */
             ipc_err err = ipc__stream_recv(&c->st, buf, cap, len, prio, &now);
             if (err == IPC_OK || err == IPC_EMSGSIZE ||
                 (err == IPC_EPROTO && !c->st.broken)) {
@@ -341,10 +476,21 @@ static ipc_err tcp_recv(ipc_channel *ch, void *buf, size_t cap, size_t *len,
                 tcp_drop(te, c);
                 if (err != IPC_ECLOSED)
                     return err;
+                c = NULL;
             }
         }
+        if (c && c->st.ahead_len > 0)
+            te->held = true; /* its turn ended with frames read ahead */
         te->cur = NULL;
         ipc_err err = tcp_wait(ch, dl);
+        /* A frame begun in buf waits there only while buf comes back to
+         * the same connection (the lone sender's usual case): a large
+         * message is then not copied twice. */
+        if (c && c->st.parked > 0 && (err != IPC_OK || te->cur != c)) {
+            ipc_err perr = ipc__stream_unpark(&c->st, buf);
+            if (perr != IPC_OK)
+                return perr;
+        }
         if (err != IPC_OK)
             return err;
     }
@@ -418,35 +564,11 @@ static ipc_err tcp_connect(ipc_channel *ch, const struct ipc_addr *addr,
     return IPC_OK;
 }
 
-/* Before a send: has the receiver gone (FIN or reset)? One non-blocking
- * peek; a libipc receiver never sends a byte, so anything else is a peer
- * that is not one. */
-static ipc_err tcp_check_receiver(const ipc_channel *ch)
-{
-    const struct tcp_end *te = tcp_priv(ch);
-    unsigned char b;
-    ssize_t n;
-    do
-        n = recv(te->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
-    while (n < 0 && errno == EINTR);
-    if (n < 0 && errno == EAGAIN)
-        return IPC_OK;
-    if (n == 0)
-        return ipc__fail(IPC_ECLOSED, "tcp: the receiver is gone");
-    if (n < 0)
-        return ipc__fail(IPC_ECLOSED, "tcp: the connection is lost (%s)",
-                         strerror(errno));
-    return ipc__fail(IPC_EPROTO, "tcp: the peer sends bytes: not a libipc "
-                                 "receiver");
-}
-
+/* No look at the socket first: a libipc receiver closes with a reset
+ * (tcp_reset_on_close), which fails this send (IPC_ECLOSED). */
 static ipc_err tcp_send(ipc_channel *ch, const void *buf, size_t len,
                         unsigned prio, const struct ipc_deadline *dl)
 {
-    (void)len;
-    ipc_err err = tcp_check_receiver(ch);
-    if (err != IPC_OK)
-        return err;
     return ipc__stream_send(&tcp_priv(ch)->st, buf, len, prio, dl);
 }
 
@@ -484,7 +606,7 @@ static ipc_err tcp_open(ipc_channel *ch, const struct ipc_addr *addr,
                         unsigned flags, const struct ipc_deadline *dl)
 {
     struct tcp_end *te = tcp_priv(ch);
-    te->fd = te->epfd = -1;
+    te->fd = te->epfd = te->bell = -1;
     if ((flags & IPC_F_DUPLEX) == IPC_F_DUPLEX)
         return ipc__fail(IPC_ENOTSUP,
                          "tcp: an end either receives (and listens) or sends");
@@ -516,13 +638,50 @@ static void tcp_close(ipc_channel *ch)
         close(te->fd);
     if (te->epfd >= 0)
         close(te->epfd);
-    te->fd = te->epfd = -1;
+    if (te->bell >= 0)
+        close(te->bell);
+    if (te->lock_made)
+        pthread_mutex_destroy(&te->lock);
+    te->fd = te->epfd = te->bell = -1;
     te->st_made = false;
+    te->lock_made = false;
+}
+
+/* The receiver's first call makes and rings the bell (see polled): what
+ * was read ahead so far shows in the set. */
+static ipc_err tcp_bell_ring(struct tcp_end *te, unsigned flags)
+{
+    int cloexec = (flags & IPC_F_INHERIT) ? 0 : EFD_CLOEXEC;
+    if ((te->bell = eventfd(0, EFD_NONBLOCK | cloexec)) < 0)
+        return ipc__errno(errno, "tcp: eventfd");
+    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &te->bell};
+    uint64_t one = 1;
+    if (epoll_ctl(te->epfd, EPOLL_CTL_ADD, te->bell, &ev) < 0 ||
+        write(te->bell, &one, sizeof one) != sizeof one) {
+        ipc_err err = ipc__errno(errno, "tcp: the poll descriptor's eventfd");
+        close(te->bell);
+        te->bell = -1;
+        return err;
+    }
+    atomic_store(&te->bell_rung, true);
+    atomic_store(&te->polled, true);
+    return IPC_OK;
 }
 
 static ipc_err tcp_pollfd(const ipc_channel *ch, int *fd)
 {
-    const struct tcp_end *te = tcp_priv(ch);
+    /* ipc__priv drops const: the first call adds the bell, this end's
+     * hidden state, not something the caller sees. */
+    struct tcp_end *te = tcp_priv(ch);
+    if (te->epfd >= 0) {
+        ipc_err err = IPC_OK;
+        pthread_mutex_lock(&te->lock);
+        if (!atomic_load(&te->polled))
+            err = tcp_bell_ring(te, ch->flags);
+        pthread_mutex_unlock(&te->lock);
+        if (err != IPC_OK)
+            return err;
+    }
     *fd = te->epfd >= 0 ? te->epfd : te->fd;
     return IPC_OK;
 }

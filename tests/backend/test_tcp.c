@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /* tcp: beyond the contract: port 0, refused and unanswered connects,
- * peer=, hostile bytes, a sender killed mid-message, oversize frames. */
+ * peer=, hostile bytes, a sender killed mid-message, oversize frames, a
+ * receiver gone, frames cut anywhere, read-ahead and the poll descriptor. */
 #include "testutil.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -279,6 +281,152 @@ static void test_receiver_gone(void **state)
     ipc_close(tx);
 }
 
+/* The receiver took everything, then closed (a close with nothing unread,
+ * which TCP would end with a FIN, after which a send succeeds and is
+ * lost): the sender's next send is still IPC_ECLOSED, every time. */
+static void test_receiver_gone_drained(void **state)
+{
+    (void)state;
+    char addr[128], got[8];
+    size_t len;
+    for (int round = 0; round < 20; round++) {
+        ipc_channel *rx = tcp_receiver("", addr, sizeof addr);
+        ipc_channel *tx = NULL;
+        assert_ipc_err(ipc_open(addr, IPC_F_SEND, 1000, &tx), IPC_OK);
+        assert_ipc_err(ipc_send(tx, "a", 1, 0, 1000), IPC_OK);
+        assert_ipc_err(ipc_recv(rx, got, sizeof got, &len, NULL, 2000), IPC_OK);
+        assert_int_equal(len, 1);
+        ipc_close(rx);
+        tu_sleep_ms(5);
+        assert_ipc_err(ipc_send(tx, "b", 1, 0, 1000), IPC_ECLOSED);
+        ipc_close(tx);
+    }
+}
+
+/* Frames that arrive several to a read and cut anywhere (header, payload):
+ * a receiver's read-ahead keeps what belongs to the next frame across
+ * waits and timeouts, and every message comes whole, in order. */
+static void test_split_frames(void **state)
+{
+    (void)state;
+    char addr[128], got[64];
+    size_t len;
+    ipc_channel *rx = tcp_receiver("?max_msg=64", addr, sizeof addr);
+    int fd = tcp_raw(addr);
+    unsigned char wire[5 * (IPC_FRAME_HDR + 40)];
+    size_t at = 0;
+    for (int i = 0; i < 5; i++) {
+        ipc__frame_encode(wire + at, 10 * (size_t)i, 0);
+        at += IPC_FRAME_HDR;
+        memset(wire + at, 'a' + i, 10 * (size_t)i);
+        at += 10 * (size_t)i;
+    }
+    /* Two frames and 5 bytes of the third's header; then the rest of
+     * that header and 7 bytes of its payload; then all the rest. */
+    size_t cut1 = 2 * IPC_FRAME_HDR + 10 + 5, cut2 = cut1 + 11 + 7;
+    raw_write(fd, wire, cut1);
+    for (int i = 0; i < 2; i++) {
+        assert_ipc_err(ipc_recv(rx, got, sizeof got, &len, NULL, 2000), IPC_OK);
+        assert_int_equal(len, 10 * (size_t)i);
+        for (size_t k = 0; k < len; k++)
+            assert_int_equal(got[k], 'a' + i);
+    }
+    assert_ipc_err(ipc_recv(rx, got, sizeof got, &len, NULL, 0), IPC_EAGAIN);
+    raw_write(fd, wire + cut1, cut2 - cut1);
+    assert_ipc_err(ipc_recv(rx, got, sizeof got, &len, NULL, 100),
+                   IPC_ETIMEDOUT);
+    raw_write(fd, wire + cut2, at - cut2);
+    for (int i = 2; i < 5; i++) {
+        assert_ipc_err(ipc_recv(rx, got, sizeof got, &len, NULL, 2000), IPC_OK);
+        assert_int_equal(len, 10 * (size_t)i);
+        for (size_t k = 0; k < len; k++)
+            assert_int_equal(got[k], 'a' + i);
+    }
+    close(fd);
+    assert_ipc_err(ipc_recv(rx, got, sizeof got, &len, NULL, 200),
+                   IPC_ETIMEDOUT);
+    ipc_close(rx);
+}
+
+/* A large frame half there when its sender's turn comes: the part read
+ * waits in the caller's buffer only while that buffer stays with the
+ * connection; when another sender's message takes the buffer first, the
+ * part is kept aside, and the frame still arrives whole and intact. */
+static void test_frame_across_turns(void **state)
+{
+    (void)state;
+    char addr[128];
+    static unsigned char got[2048], msg[1000];
+    size_t len;
+    ipc_channel *rx = tcp_receiver("?max_msg=2048", addr, sizeof addr);
+    *strchr(addr, '?') = '\0';
+    ipc_channel *tx = NULL;
+    assert_ipc_err(ipc_open(addr, IPC_F_SEND, 1000, &tx), IPC_OK);
+    int fd = tcp_raw(addr); /* accepted after tx: its turn comes first */
+    tu_pattern(msg, sizeof msg, 77);
+    unsigned char hdr[IPC_FRAME_HDR];
+    ipc__frame_encode(hdr, sizeof msg, 0);
+    raw_write(fd, hdr, sizeof hdr);
+    raw_write(fd, msg, 600);
+    assert_ipc_err(ipc_send(tx, "b1", 2, 0, 1000), IPC_OK);
+    tu_sleep_ms(20); /* both on the receiver's side */
+    assert_ipc_err(ipc_recv(rx, got, sizeof got, &len, NULL, 2000), IPC_OK);
+    assert_int_equal(len, 2);
+    assert_memory_equal(got, "b1", 2);
+    memset(got, 0, sizeof got);
+    raw_write(fd, msg + 600, sizeof msg - 600);
+    assert_ipc_err(ipc_recv(rx, got, sizeof got, &len, NULL, 2000), IPC_OK);
+    assert_int_equal(len, sizeof msg);
+    assert_memory_equal(got, msg, sizeof msg);
+    close(fd);
+    ipc_close(tx);
+    ipc_close(rx);
+}
+
+/* Frames read ahead before ipc_pollfd() is first called still make the
+ * descriptor ready until they are taken; then it is quiet (an event loop
+ * would spin on it otherwise), and ready again for what comes next. */
+static void test_pollfd_read_ahead(void **state)
+{
+    (void)state;
+    char addr[128], got[16];
+    size_t len;
+    ipc_channel *rx = tcp_receiver("?max_msg=64", addr, sizeof addr);
+    *strchr(addr, '?') = '\0';
+    int fd = tcp_raw(addr);
+    unsigned char wire[3 * (IPC_FRAME_HDR + 1)];
+    for (int i = 0; i < 3; i++) {
+        ipc__frame_encode(wire + i * (IPC_FRAME_HDR + 1), 1, 0);
+        wire[i * (IPC_FRAME_HDR + 1) + IPC_FRAME_HDR] =
+            (unsigned char)('a' + i);
+    }
+    raw_write(fd, wire, sizeof wire); /* one write: read in one go */
+    assert_ipc_err(ipc_recv(rx, got, sizeof got, &len, NULL, 2000), IPC_OK);
+    assert_int_equal(got[0], 'a');
+    struct pollfd pfd = {.fd = -1};
+    assert_ipc_err(ipc_pollfd(rx, &pfd.fd, &pfd.events), IPC_OK);
+    for (int i = 1; i < 3; i++) {
+        pfd.revents = 0;
+        assert_int_equal(poll(&pfd, 1, 0), 1);
+        assert_ipc_err(ipc_recv(rx, got, sizeof got, &len, NULL, 0), IPC_OK);
+        assert_int_equal(got[0], 'a' + i);
+    }
+    /* The hint may outlive the frames by one receive, no more. */
+    pfd.revents = 0;
+    if (poll(&pfd, 1, 0) != 0)
+        assert_ipc_err(ipc_recv(rx, got, sizeof got, &len, NULL, 0),
+                       IPC_EAGAIN);
+    pfd.revents = 0;
+    assert_int_equal(poll(&pfd, 1, 0), 0);
+    raw_write(fd, wire, IPC_FRAME_HDR + 1);
+    pfd.revents = 0;
+    assert_int_equal(poll(&pfd, 1, 2000), 1);
+    assert_ipc_err(ipc_recv(rx, got, sizeof got, &len, NULL, 0), IPC_OK);
+    assert_int_equal(got[0], 'a');
+    close(fd);
+    ipc_close(rx);
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
@@ -290,6 +438,10 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_killed_mid_message),
         cmocka_unit_test(test_oversize),
         cmocka_unit_test(test_receiver_gone),
+        cmocka_unit_test(test_receiver_gone_drained),
+        cmocka_unit_test(test_split_frames),
+        cmocka_unit_test(test_frame_across_turns),
+        cmocka_unit_test(test_pollfd_read_ahead),
     };
     return tu_run_tests("tcp", tests, argc, argv);
 }
