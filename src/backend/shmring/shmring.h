@@ -90,6 +90,9 @@
 #define SHMRING_PEERS    256u
 #define SHMRING_HELD_MAX 16u
 #define SHMRING_F_NAMED  1u
+#define SHMRING_F_RENDEZVOUS                                                   \
+    2u /* capacity 0: one slot, sends wait (ring.c)                            \
+        */
 
 #define SHMRING_MAX_MSG_DEFAULT  (64u * 1024)
 #define SHMRING_MAX_MSG_MAX      (64u * 1024 * 1024)
@@ -298,6 +301,8 @@ struct shmring_end {
     bool named;
     bool peer_gone;    /* sticky: the other side can never act again */
     bool rx_streaming; /* the last receive found its message at once */
+    bool rendezvous;   /* capacity 0: a send returns once its message is
+                          taken (ring.c, "Rendezvous") */
     unsigned role;
     struct shmring_hdr *hdr;
     unsigned char *slots;
@@ -355,6 +360,12 @@ static inline unsigned char *shmring_payload(struct shmring_slot *slot)
 {
     return (unsigned char *)slot + SHMRING_SLOT_HDR;
 }
+
+#if defined(__GNUC__)
+#define SHMRING_NOINLINE __attribute__((noinline))
+#else
+#define SHMRING_NOINLINE
+#endif
 
 static inline void shmring_relax(void)
 {
