@@ -390,7 +390,7 @@ ipc_err ipc__unix_recv_many(ipc_channel *ch, void *buf, size_t cap, size_t *len,
                     ? ipc__unix_take_offer(c->fd, ch->max_msg, buf, cap, len,
                                            prio, MSG_DONTWAIT)
                     : ipc__unix_take(c->fd, ch->max_msg, buf, cap, len, prio,
-                                     MSG_DONTWAIT, NULL);
+                                     MSG_DONTWAIT);
             if (err == IPC_OK || err == IPC_EPROTO) {
                 ue->burst++;
                 ue->peer_uid = c->uid;

@@ -212,8 +212,8 @@ ipc_err ipc__unix_take_offer(int fd, size_t max_msg, void *buf, size_t cap,
 {
     for (;;) {
         int token;
-        ipc_err err =
-            ipc__unix_take(fd, max_msg, buf, cap, len, prio, wait, &token);
+        ipc_err err = ipc__unix_take_token(fd, max_msg, buf, cap, len, prio,
+                                           wait, &token);
         if (err != IPC_OK)
             return err;
         if (ipc__unix_test_take_hook)

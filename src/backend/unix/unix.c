@@ -473,11 +473,12 @@ static int unix_wait_flag(const struct unix_end *ue,
     return ue->blocking && dl->at_ns == INT64_MAX ? 0 : MSG_DONTWAIT;
 }
 
-/* sendmsg() one record, whole, waiting for room until the deadline.
- * Static, so that the plain send keeps it inline (ipc__unix_sendmsg is the
- * same for rendezvous.c). */
-static ipc_err unix_sendmsg(int fd, const struct msghdr *msg,
-                            const struct ipc_deadline *dl)
+/* sendmsg() one record, whole, waiting for room until the deadline. Inline
+ * in the plain send, as before rendezvous (a call cost it about 10
+ * instructions a message); ipc__unix_sendmsg is the same for
+ * rendezvous.c. */
+static UNIX_INLINE ipc_err unix_sendmsg(int fd, const struct msghdr *msg,
+                                        const struct ipc_deadline *dl)
 {
     long slice_ns = 50000;
     for (;;) {
@@ -611,13 +612,16 @@ static ipc_err unix_token(ipc_err err, struct msghdr *msg, int *token)
     return err;
 }
 
-/* See unix.h. ECONNRESET: Linux reports it once, before the queued
+/* ipc__unix_take and ipc__unix_take_token (unix.h): one body, inlined in
+ * each, so that the plain one has no token code to run (token is NULL
+ * there, a constant). ECONNRESET: Linux reports it once, before the queued
  * records, when the peer closed with a record unread (a sender killed
  * before it read the receiver's hello): the error is consumed by the call
  * that reports it, so the records queued before the close are still read,
  * then EOF. */
-ipc_err ipc__unix_take(int fd, size_t max_msg, void *buf, size_t cap,
-                       size_t *len, unsigned *prio, int wait, int *token)
+static UNIX_INLINE ipc_err unix_take(int fd, size_t max_msg, void *buf,
+                                     size_t cap, size_t *len, unsigned *prio,
+                                     int wait, int *token)
 {
     unsigned char hdr[IPC_FRAME_HDR];
     struct ipc_frame frame;
@@ -669,6 +673,18 @@ fail:
     return ipc__errno(errno, "unix: recvmsg");
 }
 
+ipc_err ipc__unix_take(int fd, size_t max_msg, void *buf, size_t cap,
+                       size_t *len, unsigned *prio, int wait)
+{
+    return unix_take(fd, max_msg, buf, cap, len, prio, wait, NULL);
+}
+
+ipc_err ipc__unix_take_token(int fd, size_t max_msg, void *buf, size_t cap,
+                             size_t *len, unsigned *prio, int wait, int *token)
+{
+    return unix_take(fd, max_msg, buf, cap, len, prio, wait, token);
+}
+
 /* A pair end or a sender's socket: one peer. */
 static ipc_err unix_recv_one(ipc_channel *ch, void *buf, size_t cap,
                              size_t *len, unsigned *prio,
@@ -681,7 +697,7 @@ static ipc_err unix_recv_one(ipc_channel *ch, void *buf, size_t cap,
                           ? ipc__unix_take_offer(ue->fd, ch->max_msg, buf, cap,
                                                  len, prio, wait)
                           : ipc__unix_take(ue->fd, ch->max_msg, buf, cap, len,
-                                           prio, wait, NULL);
+                                           prio, wait);
         if (err == IPC_ECLOSED)
             return ipc__fail(IPC_ECLOSED, "unix: the peer is gone");
         if (err != IPC_EAGAIN)

@@ -94,6 +94,13 @@
  * expect offers refuses it as garbage (IPC_EPROTO), never delivers it. */
 #define UNIX_OFFER_BYTE 7
 #define UNIX_OFFER_BIT  0x80u
+/* One body for a plain hot path and a rendezvous caller: forced inline
+ * in both, so that the plain one pays no call (GCC and Clang). */
+#if defined(__GNUC__)
+#define UNIX_INLINE inline __attribute__((always_inline))
+#else
+#define UNIX_INLINE inline
+#endif
 
 struct unix_conn {
     struct ipc_turn turn; /* first: ipc__turn_next reads it */
@@ -194,12 +201,15 @@ ipc_err ipc__unix_sendmsg(int fd, const struct msghdr *msg,
  * so the records queued before the close are still read, then EOF.
  * wait: MSG_DONTWAIT, or 0 to sleep until a record comes (a blocking
  * socket, a call that may wait forever).
- * token: NULL on a plain end. On a rendezvous end, where each record must
- * be an offer: IPC_OK comes with *token, the descriptor that rode with it
- * (the caller's to close); on any error none is left open.
  */
 ipc_err ipc__unix_take(int fd, size_t max_msg, void *buf, size_t cap,
-                       size_t *len, unsigned *prio, int wait, int *token);
+                       size_t *len, unsigned *prio, int wait);
+
+/* The same on a rendezvous end, where each record must be an offer:
+ * IPC_OK comes with *token, the descriptor that rode with it (the
+ * caller's to close); on any error none is left open. */
+ipc_err ipc__unix_take_token(int fd, size_t max_msg, void *buf, size_t cap,
+                             size_t *len, unsigned *prio, int wait, int *token);
 
 /* ------------------------------------------------------------ rendezvous */
 
@@ -209,8 +219,8 @@ ipc_err ipc__unix_take(int fd, size_t max_msg, void *buf, size_t cap,
 ipc_err ipc__unix_offer(ipc_channel *ch, const void *buf, size_t len,
                         unsigned prio, const struct ipc_deadline *dl);
 
-/* Receive on a rendezvous end: ipc__unix_take, then the take itself (the
- * token); offers their senders took back are skipped. */
+/* Receive on a rendezvous end: ipc__unix_take_token, then the take itself
+ * (the token); offers their senders took back are skipped. */
 ipc_err ipc__unix_take_offer(int fd, size_t max_msg, void *buf, size_t cap,
                              size_t *len, unsigned *prio, int wait);
 
