@@ -301,8 +301,6 @@ struct shmring_end {
     bool named;
     bool peer_gone;    /* sticky: the other side can never act again */
     bool rx_streaming; /* the last receive found its message at once */
-    bool rendezvous;   /* capacity 0: a send returns once its message is
-                          taken (ring.c, "Rendezvous") */
     unsigned role;
     struct shmring_hdr *hdr;
     unsigned char *slots;
@@ -319,6 +317,10 @@ struct shmring_end {
     uint32_t owner; /* peer_idx | generation << 8, as slots record it */
     int fork_idx;   /* entry prepared for a child during fork() */
     uint32_t fork_gen;
+    /* capacity 0: a send returns once its message is taken (ring.c,
+     * "Rendezvous"). Here, in padding, not among the bools above: a fifth
+     * bool there moved every field the fast paths read by 8 bytes. */
+    bool rendezvous;
     struct shmring_held loans[SHMRING_HELD_MAX];
     unsigned n_loans;
     struct shmring_held views[SHMRING_HELD_MAX];
