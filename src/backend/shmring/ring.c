@@ -375,8 +375,10 @@ static void shmring_handoff_nap(void)
     nanosleep(&ts, NULL);
 }
 
-static ipc_err shmring_handoff(struct shmring_end *e, struct shmring_slot *slot,
-                               uint64_t pos, const struct ipc_deadline *dl)
+SHMRING_NOINLINE static ipc_err shmring_handoff(struct shmring_end *e,
+                                                struct shmring_slot *slot,
+                                                uint64_t pos,
+                                                const struct ipc_deadline *dl)
 {
     struct shmring_wait w = {.e = e, .dl = dl, .rx = false};
     ipc_err err = IPC_OK, late = IPC_OK;
@@ -490,7 +492,7 @@ static ipc_err shmring_send(ipc_channel *ch, const void *buf, size_t len,
     uint64_t pos;
     struct shmring_slot *slot;
     (void)prio;
-    if (e->peer_idx >= 0 && !e->rendezvous && !shmring_receivers_gone(e)) {
+    if (e->peer_idx >= 0 && !shmring_receivers_gone(e)) {
         pos = atomic_load_explicit(&e->hdr->tail, memory_order_acquire);
         slot = shmring_slot_at(e, pos);
         uint64_t s = shmring_state(pos, SHMRING_FREE, 0);
@@ -501,8 +503,9 @@ static ipc_err shmring_send(ipc_channel *ch, const void *buf, size_t len,
                                   memory_order_relaxed);
             shmring_copy(shmring_payload(slot), buf, len);
             shmring_publish(e, slot, pos);
+            uint64_t at = pos;
             shmring_advance(&e->hdr->tail, &pos);
-            return IPC_OK;
+            return e->rendezvous ? shmring_handoff(e, slot, at, dl) : IPC_OK;
         }
     }
     return shmring_send_general(e, buf, len, dl);
