@@ -7,6 +7,7 @@
 #include "shm_test.h"
 
 #include <poll.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <sys/epoll.h>
 
@@ -530,6 +531,83 @@ static void test_rendezvous_taken_back(void **state)
     assert_false(st_exists(name));
 }
 
+struct rd_send {
+    ipc_channel *tx;
+    ipc_err err;
+    double took_ms;
+};
+
+static void *rd_send_thread(void *arg)
+{
+    struct rd_send *s = arg;
+    int64_t t0 = tu_now_ns();
+    s->err = ipc_send(s->tx, "gone", 4, 0, 20000);
+    s->took_ms = tu_elapsed_ms(t0);
+    return NULL;
+}
+
+/* A receiving process that never receives: it holds its end until killed
+ * (and lets go of the sending end it inherited). */
+static int rd_idle(void *arg)
+{
+    ipc_close(arg);
+    while (pause() < 0)
+        ;
+    return 0;
+}
+
+/* Rendezvous, every receiver gone while a send waits for a taker: closed
+ * (ipc_close) or killed -9 while not receiving, named and pair. The send
+ * answers IPC_ECLOSED long before its timeout (20 s), having delivered
+ * nothing. */
+static void test_rendezvous_receiver_gone(void **state)
+{
+    (void)state;
+    for (int how = 0; how < 4; how++) {
+        bool kill9 = how & 1, pair = how & 2;
+        char name[96], addr[160];
+        ipc_channel *rx = NULL, *tx = NULL;
+        if (pair) {
+            ipc_channel *ends[2] = {NULL, NULL};
+            assert_ipc_err(ipc_pair("shm:?capacity=0&max_msg=64", 0, ends),
+                           IPC_OK);
+            tx = ends[0];
+            rx = ends[1];
+        } else {
+            st_name(name, sizeof name, addr, sizeof addr,
+                    "capacity=0&max_msg=64");
+            assert_ipc_err(ipc_open(addr,
+                                    IPC_F_CREATE | IPC_F_EXCL | IPC_F_RECV,
+                                    1000, &rx),
+                           IPC_OK);
+            assert_ipc_err(ipc_open(addr, IPC_F_SEND, 1000, &tx), IPC_OK);
+        }
+        pid_t holder = 0;
+        if (kill9) {
+            holder = tu_spawn(rd_idle, tx);
+            ipc_close(rx);
+            rx = NULL;
+        }
+        struct rd_send s = {.tx = tx, .err = IPC_EIO};
+        pthread_t th;
+        assert_int_equal(pthread_create(&th, NULL, rd_send_thread, &s), 0);
+        tu_sleep_ms(150);
+        if (kill9)
+            tu_kill(holder);
+        else
+            ipc_close(rx);
+        pthread_join(th, NULL);
+        if (s.err != IPC_ECLOSED)
+            fail_msg("%s, receiver %s: the send said %s",
+                     pair ? "pair" : "named", kill9 ? "killed" : "closed",
+                     ipc_errname(s.err));
+        assert_true(s.took_ms < 5000);
+        ipc_close(tx);
+        if (!pair)
+            assert_false(st_exists(name));
+    }
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
@@ -542,6 +620,7 @@ int main(int argc, char **argv)
                                   st_cleanup),
         cmocka_unit_test_teardown(test_rendezvous_taker_killed, st_cleanup),
         cmocka_unit_test_teardown(test_rendezvous_taken_back, st_cleanup),
+        cmocka_unit_test_teardown(test_rendezvous_receiver_gone, st_cleanup),
     };
     return tu_run_tests("shm.ready", tests, argc, argv);
 }
