@@ -859,6 +859,38 @@ static void test_rendezvous_agree(void **state)
                    IPC_EAGAIN);
 }
 
+/* A pair's receiver with no descriptor free cannot take an offer: the
+ * token does not arrive (MSG_CTRUNC). Its receive answers IPC_ELIMIT,
+ * naming descriptors, and delivers nothing; the sender takes the message
+ * back at its deadline (IPC_ETIMEDOUT). */
+static void test_rendezvous_out_of_fds(void **state)
+{
+    (void)state;
+    ipc_channel *ends[2] = {NULL, NULL};
+    assert_ipc_err(ipc_pair("unix:?" RV_OPTS, 0, ends), IPC_OK);
+    struct rv_ends sender = {ends[0], ends[1]};
+    rv_send_ms = 1500;
+    pid_t pid = tu_spawn(rv_sender, &sender);
+    ipc_close(ends[0]);
+    struct rlimit saved, none;
+    assert_int_equal(getrlimit(RLIMIT_NOFILE, &saved), 0);
+    none = saved;
+    none.rlim_cur = emfile_next_fd();
+    assert_int_equal(setrlimit(RLIMIT_NOFILE, &none), 0);
+    char buf[64];
+    size_t len;
+    ipc_err err = ipc_recv(ends[1], buf, sizeof buf, &len, NULL, 5000);
+    char detail[256];
+    snprintf(detail, sizeof detail, "%s", ipc_last_detail());
+    assert_int_equal(setrlimit(RLIMIT_NOFILE, &saved), 0);
+    assert_ipc_err(err, IPC_ELIMIT);
+    assert_non_null(strstr(detail, "descriptors"));
+    assert_ipc_err(rv_verdict(pid, 10000), IPC_ETIMEDOUT);
+    assert_ipc_err(ipc_recv(ends[1], buf, sizeof buf, &len, NULL, 0),
+                   IPC_ECLOSED);
+    ipc_close(ends[1]);
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
@@ -885,6 +917,8 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_rendezvous_receiver_gone, fx_setup,
                                         fx_teardown),
         cmocka_unit_test_setup_teardown(test_rendezvous_agree, fx_setup,
+                                        fx_teardown),
+        cmocka_unit_test_setup_teardown(test_rendezvous_out_of_fds, fx_setup,
                                         fx_teardown),
     };
     return tu_run_tests("unix", tests, argc, argv);
