@@ -149,6 +149,13 @@ IPC_API ipc_err ipc_unlink(const char *address);
  * receiver's limit), IPC_ENOTSUP, IPC_EAGAIN (timeout 0, no
  * room), IPC_ETIMEDOUT, IPC_ECLOSED (no receiver can ever read it),
  * IPC_ELIMIT. The buffer is only read, and only during the call.
+ *
+ * Rendezvous (IPC_CAP_RENDEZVOUS, an end opened with capacity=0: shm,
+ * unix): IPC_OK only once a receiver has taken the message; timeout 0
+ * answers IPC_EAGAIN unless one takes it at once. IPC_ETIMEDOUT,
+ * IPC_EAGAIN and IPC_ECLOSED mean the send took it back: nobody gets it.
+ * A named unix sender and its receiver must both say capacity=0
+ * (IPC_EINVAL once the receiver has accepted it, otherwise).
  */
 IPC_API ipc_err ipc_send(ipc_channel *ch, const void *buf, size_t len,
                          unsigned prio, int timeout_ms);

@@ -7,6 +7,7 @@
 #include "shm_test.h"
 
 #include <poll.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <sys/epoll.h>
 
@@ -386,6 +387,227 @@ static void test_killed_poller_leaves_nothing(void **state)
     assert_false(st_exists(name));
 }
 
+/* ---------------------------------------------------------------- rendezvous
+ */
+
+static int rd_gate = -1;  /* taker child: where it tells its progress */
+static int rd_kill_phase; /* taker child: the claim phase to stop at */
+static bool rd_said_armed;
+
+static void rd_arm_hook(bool rx, int phase)
+{
+    if (rx && phase == 1 && !rd_said_armed) {
+        rd_said_armed = true;
+        ssize_t r = write(rd_gate, "a", 1); /* asleep in the general path */
+        (void)r;
+    }
+}
+
+static void rd_claim_hook(int phase)
+{
+    if (phase != rd_kill_phase)
+        return;
+    ssize_t r = write(rd_gate, "c", 1); /* holds the message: kill me */
+    (void)r;
+    for (;;)
+        pause();
+}
+
+static int rd_taker(void *arg)
+{
+    const char *addr = arg;
+    ipc_channel *rx = NULL;
+    char buf[64];
+    size_t len;
+    assert_ipc_err(ipc_open(addr, IPC_F_RECV, 2000, &rx), IPC_OK);
+    ipc__shmring_test_arm_hook = rd_arm_hook;
+    ipc__shmring_test_claim_hook = rd_claim_hook;
+    ipc_err err = ipc_recv(rx, buf, sizeof buf, &len, NULL, 20000);
+    return tu_child_fail(2, "the taker's receive returned: %s",
+                         ipc_errname(err));
+}
+
+static int rd_rdv_sender(void *arg)
+{
+    const char *addr = arg;
+    ipc_channel *tx = NULL;
+    assert_ipc_err(ipc_open(addr, IPC_F_SEND, 2000, &tx), IPC_OK);
+    ipc_err err = ipc_send(tx, "handoff", 7, 0, 20000);
+    if (err != IPC_OK)
+        return tu_child_fail(3, "rendezvous send: %s (%s)", ipc_errname(err),
+                             ipc_last_detail());
+    return 0;
+}
+
+static void rd_gate_wait(int fd, char want)
+{
+    struct pollfd pfd = {.fd = fd, .events = POLLIN};
+    char c = 0;
+    assert_int_equal(poll(&pfd, 1, 10000), 1);
+    assert_int_equal(read(fd, &c, 1), 1);
+    assert_int_equal(c, want);
+}
+
+/* Rendezvous: the taker is killed (-9) holding the message, before it
+ * copied it (phase 0) or after, before its receive returned (phase 1):
+ * the message is offered again and another receiver gets it exactly once;
+ * the send returns IPC_OK only once that receiver has it. */
+static void test_rendezvous_taker_killed(void **state)
+{
+    (void)state;
+    for (int phase = 0; phase < 2; phase++) {
+        char name[96], addr[160], buf[64];
+        size_t len;
+        ipc_channel *rx = NULL;
+        int gate[2];
+        st_name(name, sizeof name, addr, sizeof addr, "capacity=0&max_msg=64");
+        assert_ipc_err(
+            ipc_open(addr, IPC_F_CREATE | IPC_F_EXCL | IPC_F_RECV, 1000, &rx),
+            IPC_OK);
+        ipc_info info;
+        assert_ipc_err(ipc_query(rx, &info), IPC_OK);
+        assert_int_equal(info.capacity, 0);
+        assert_true(info.caps & IPC_CAP_RENDEZVOUS);
+        assert_int_equal(pipe2(gate, O_CLOEXEC), 0);
+        rd_gate = gate[1];
+        rd_kill_phase = phase;
+        static char taker_addr[160];
+        snprintf(taker_addr, sizeof taker_addr, "%s", addr);
+        pid_t taker = tu_spawn(rd_taker, taker_addr);
+        rd_gate_wait(gate[0], 'a');
+        pid_t sender = tu_spawn(rd_rdv_sender, taker_addr);
+        rd_gate_wait(gate[0], 'c');
+        tu_kill(taker);
+        /* Nobody has the message: the send has not returned. */
+        int status = 0;
+        tu_sleep_ms(100);
+        assert_int_equal(waitpid(sender, &status, WNOHANG), 0);
+        assert_ipc_err(ipc_recv(rx, buf, sizeof buf, &len, NULL, 10000),
+                       IPC_OK);
+        assert_int_equal(len, 7);
+        assert_memory_equal(buf, "handoff", 7);
+        const char *end = tu_child_end(sender, 10000);
+        if (end)
+            fail_msg("phase %d: sender: %s", phase, end);
+        /* Exactly once: nothing more comes; the only sender is gone. */
+        assert_ipc_err(ipc_recv(rx, buf, sizeof buf, &len, NULL, 1000),
+                       IPC_ECLOSED);
+        close(gate[0]);
+        close(gate[1]);
+        ipc_close(rx);
+        assert_false(st_exists(name));
+    }
+}
+
+/* Rendezvous, timed out before anyone took it: the send delivered
+ * nothing (the message is taken back), and the next one is the one a
+ * receiver gets. Zero copy is refused on these ends. */
+static void test_rendezvous_taken_back(void **state)
+{
+    (void)state;
+    char name[96], addr[160], buf[64];
+    size_t len;
+    ipc_channel *rx = NULL, *tx = NULL;
+    void *loan = NULL;
+    st_name(name, sizeof name, addr, sizeof addr, "capacity=0&max_msg=64");
+    assert_ipc_err(
+        ipc_open(addr, IPC_F_CREATE | IPC_F_EXCL | IPC_F_RECV, 1000, &rx),
+        IPC_OK);
+    assert_ipc_err(ipc_open(addr, IPC_F_SEND, 1000, &tx), IPC_OK);
+    assert_ipc_err(ipc_send(tx, "old", 3, 0, 50), IPC_ETIMEDOUT);
+    assert_ipc_err(ipc_send(tx, "old", 3, 0, 0), IPC_EAGAIN);
+    assert_ipc_err(ipc_recv(rx, buf, sizeof buf, &len, NULL, 0), IPC_EAGAIN);
+    assert_ipc_err(ipc_loan(tx, 8, &loan, 0), IPC_ENOTSUP);
+    pid_t pid = tu_spawn(rd_take_one, rx);
+    assert_ipc_err(ipc_send(tx, "new", 3, 0, 5000), IPC_OK);
+    assert_null(tu_child_end(pid, 5000));
+    /* A new receiver with capacity=1 is refused: the ring is capacity 0. */
+    ipc_channel *other = NULL;
+    char addr1[200];
+    snprintf(addr1, sizeof addr1, "shm:%s?capacity=1", name);
+    assert_ipc_err(ipc_open(addr1, IPC_F_RECV, 1000, &other), IPC_EINVAL);
+    ipc_close(tx);
+    ipc_close(rx);
+    assert_false(st_exists(name));
+}
+
+struct rd_send {
+    ipc_channel *tx;
+    ipc_err err;
+    double took_ms;
+};
+
+static void *rd_send_thread(void *arg)
+{
+    struct rd_send *s = arg;
+    int64_t t0 = tu_now_ns();
+    s->err = ipc_send(s->tx, "gone", 4, 0, 20000);
+    s->took_ms = tu_elapsed_ms(t0);
+    return NULL;
+}
+
+/* A receiving process that never receives: it holds its end until killed
+ * (and lets go of the sending end it inherited). */
+static int rd_idle(void *arg)
+{
+    ipc_close(arg);
+    while (pause() < 0)
+        ;
+    return 0;
+}
+
+/* Rendezvous, every receiver gone while a send waits for a taker: closed
+ * (ipc_close) or killed -9 while not receiving, named and pair. The send
+ * answers IPC_ECLOSED long before its timeout (20 s), having delivered
+ * nothing. */
+static void test_rendezvous_receiver_gone(void **state)
+{
+    (void)state;
+    for (int how = 0; how < 4; how++) {
+        bool kill9 = how & 1, pair = how & 2;
+        char name[96], addr[160];
+        ipc_channel *rx = NULL, *tx = NULL;
+        if (pair) {
+            ipc_channel *ends[2] = {NULL, NULL};
+            assert_ipc_err(ipc_pair("shm:?capacity=0&max_msg=64", 0, ends),
+                           IPC_OK);
+            tx = ends[0];
+            rx = ends[1];
+        } else {
+            st_name(name, sizeof name, addr, sizeof addr,
+                    "capacity=0&max_msg=64");
+            assert_ipc_err(ipc_open(addr,
+                                    IPC_F_CREATE | IPC_F_EXCL | IPC_F_RECV,
+                                    1000, &rx),
+                           IPC_OK);
+            assert_ipc_err(ipc_open(addr, IPC_F_SEND, 1000, &tx), IPC_OK);
+        }
+        pid_t holder = 0;
+        if (kill9) {
+            holder = tu_spawn(rd_idle, tx);
+            ipc_close(rx);
+            rx = NULL;
+        }
+        struct rd_send s = {.tx = tx, .err = IPC_EIO};
+        pthread_t th;
+        assert_int_equal(pthread_create(&th, NULL, rd_send_thread, &s), 0);
+        tu_sleep_ms(150);
+        if (kill9)
+            tu_kill(holder);
+        else
+            ipc_close(rx);
+        pthread_join(th, NULL);
+        if (s.err != IPC_ECLOSED)
+            fail_msg("%s, receiver %s: the send said %s",
+                     pair ? "pair" : "named", kill9 ? "killed" : "closed",
+                     ipc_errname(s.err));
+        assert_true(s.took_ms < 5000);
+        ipc_close(tx);
+        if (!pair)
+            assert_false(st_exists(name));
+    }
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
@@ -396,6 +618,9 @@ int main(int argc, char **argv)
         cmocka_unit_test_teardown(test_sender_killed_polled, st_cleanup),
         cmocka_unit_test_teardown(test_killed_poller_leaves_nothing,
                                   st_cleanup),
+        cmocka_unit_test_teardown(test_rendezvous_taker_killed, st_cleanup),
+        cmocka_unit_test_teardown(test_rendezvous_taken_back, st_cleanup),
+        cmocka_unit_test_teardown(test_rendezvous_receiver_gone, st_cleanup),
     };
     return tu_run_tests("shm.ready", tests, argc, argv);
 }

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* unix: backend tests beyond the contract: a named receiver's switch between
- * one sender (plain poll) and several (epoll), and its poll descriptor. */
+ * one sender (plain poll) and several (epoll), its poll descriptor, and
+ * rendezvous (capacity=0) with takers killed mid-handoff. */
 #include "testutil.h"
 
 #include <poll.h>
@@ -13,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -23,6 +25,8 @@
 #include "check.h"
 
 #include "ipc/ipc.h"
+
+#include "backend/unix/hooks.h"
 
 #define RECV_NEW (IPC_F_CREATE | IPC_F_EXCL | IPC_F_RECV)
 /* A wait may end late on a loaded machine, never early. */
@@ -550,6 +554,343 @@ static void test_max_msg_agree(void **state)
     agree_recv(fx->rx, "c", IPC_OK);
 }
 
+/* ---------------------------------------------------------------- rendezvous
+ * (capacity=0, src/backend/unix/rendezvous.c) */
+
+#define RV_OPTS "capacity=0&max_msg=64"
+
+static int rv_gate = -1;  /* children tell their progress here */
+static int rv_phase;      /* the take phase a taker child stops at */
+static char rv_addr[600]; /* a named channel's address, for children */
+static int rv_send_ms;    /* a sender child's timeout */
+
+/* A child's ends of a pair: the one it uses, and the one it closes; both
+ * NULL for a named channel (the child opens its own). */
+struct rv_ends {
+    ipc_channel *use, *drop;
+};
+
+static void rv_say(char c)
+{
+    ssize_t r = write(rv_gate, &c, 1);
+    (void)r;
+}
+
+static void rv_expect(int fd, char want)
+{
+    struct pollfd pfd = {.fd = fd, .events = POLLIN};
+    char c = 0;
+    assert_int_equal(poll(&pfd, 1, 10000), 1);
+    assert_int_equal(read(fd, &c, 1), 1);
+    assert_int_equal(c, want);
+}
+
+static void rv_take_hook(int phase)
+{
+    if (phase != rv_phase)
+        return;
+    rv_say('c'); /* holds the offer (0) or the message (1): kill me */
+    for (;;)
+        pause();
+}
+
+/* A taker: receives once, stopping for good at rv_phase. */
+static int rv_taker(void *arg)
+{
+    const struct rv_ends *e = arg;
+    ipc_channel *rx = e->use;
+    char buf[64];
+    size_t len;
+    ipc_close(e->drop);
+    if (!rx)
+        assert_ipc_err(ipc_open(rv_addr, RECV_NEW, 2000, &rx), IPC_OK);
+    ipc__unix_test_take_hook = rv_take_hook;
+    rv_say('r');
+    ipc_err err = ipc_recv(rx, buf, sizeof buf, &len, NULL, 20000);
+    return tu_child_fail(2, "the taker's receive returned: %s",
+                         ipc_errname(err));
+}
+
+/* A sender: one rendezvous send; exits 0 for IPC_OK, else 10 + the code. */
+static int rv_sender(void *arg)
+{
+    const struct rv_ends *e = arg;
+    ipc_channel *tx = e->use;
+    ipc_close(e->drop);
+    if (!tx)
+        assert_ipc_err(ipc_open(rv_addr, IPC_F_SEND, 2000, &tx), IPC_OK);
+    ipc_err err = ipc_send(tx, "handoff", 7, 0, rv_send_ms);
+    return err == IPC_OK ? 0 : 10 + (int)err;
+}
+
+/* The sender's verdict (IPC_OK, or the code it exited with). */
+static ipc_err rv_verdict(pid_t sender, int within_ms)
+{
+    int status = 0;
+    assert_true(tu_wait(sender, within_ms, &status));
+    assert_true(WIFEXITED(status));
+    int code = WEXITSTATUS(status);
+    assert_true(code == 0 || code > 10);
+    return code == 0 ? IPC_OK : (ipc_err)(code - 10);
+}
+
+/* The taker is stopped at phase and killed (-9), the sender waiting:
+ * phase 0, holding the offer before the take: the message was not taken;
+ * phase 1, just after the take, before it told the sender: it was, and
+ * the send returns IPC_OK.
+ * Returns the sender's verdict; *since_kill_ms, how long after the kill. */
+static ipc_err rv_kill_taker(struct rv_ends *taker_ends,
+                             struct rv_ends *sender_ends, int phase,
+                             ipc_channel *close_after[2], double *since_kill_ms)
+{
+    int gate[2];
+    assert_int_equal(pipe2(gate, O_CLOEXEC), 0);
+    rv_gate = gate[1];
+    rv_phase = phase;
+    pid_t taker = tu_spawn(rv_taker, taker_ends);
+    rv_expect(gate[0], 'r');
+    pid_t sender = tu_spawn(rv_sender, sender_ends);
+    for (int i = 0; i < 2; i++)
+        ipc_close(close_after[i]);
+    rv_expect(gate[0], 'c');
+    /* Held by the taker, not taken: the send waits. (Taken, phase 1: the
+     * send may return before the kill, from its look at the token.) */
+    tu_sleep_ms(100);
+    if (phase == 0)
+        assert_int_equal(waitpid(sender, NULL, WNOHANG), 0);
+    int64_t t0 = tu_now_ns();
+    tu_kill(taker);
+    ipc_err verdict = rv_verdict(sender, 10000);
+    *since_kill_ms = tu_elapsed_ms(t0);
+    close(gate[0]);
+    close(gate[1]);
+    return verdict;
+}
+
+/* Named: the taker is the receiver (it made the channel); killed before
+ * the take, its sender hears IPC_ECLOSED (the message is with nobody: a
+ * new receiver at the name gets nothing); killed after it, the send
+ * returns IPC_OK, and nothing more arrives anywhere. */
+static void test_rendezvous_taker_killed(void **state)
+{
+    struct fx *fx = *state;
+    snprintf(rv_addr, sizeof rv_addr, "%s?" RV_OPTS, fx->addr);
+    rv_send_ms = 20000;
+    for (int phase = 0; phase < 2; phase++) {
+        struct rv_ends none = {NULL, NULL};
+        ipc_channel *nothing[2] = {NULL, NULL};
+        double ms;
+        ipc_err want = phase == 0 ? IPC_ECLOSED : IPC_OK;
+        assert_ipc_err(rv_kill_taker(&none, &none, phase, nothing, &ms), want);
+        assert_true(ms < LATE_MS);
+        /* The killed receiver left its socket file: a stale name. */
+        assert_ipc_err(ipc_unlink(fx->addr), IPC_OK);
+        assert_ipc_err(ipc_open(rv_addr, RECV_NEW, 2000, &fx->rx), IPC_OK);
+        char buf[64];
+        size_t len;
+        assert_ipc_err(ipc_recv(fx->rx, buf, sizeof buf, &len, NULL, 300),
+                       IPC_ETIMEDOUT);
+        ipc_close(fx->rx);
+        fx->rx = NULL;
+    }
+}
+
+/* A pair, the taker its only receiving process: as above (the sender
+ * hears the hang-up). The receiving end shared with a process that lives
+ * on (this one): the connection stays up, so killed before the take the
+ * send waits out its timeout and delivered nothing (the survivor gets
+ * nothing); killed after it, the send sees the token gone within a slice
+ * (64 ms at most) and returns IPC_OK well before its timeout. */
+static void test_rendezvous_pair_taker_killed(void **state)
+{
+    (void)state;
+    for (int shared = 0; shared < 2; shared++) {
+        for (int phase = 0; phase < 2; phase++) {
+            ipc_channel *ends[2] = {NULL, NULL};
+            assert_ipc_err(ipc_pair("unix:?" RV_OPTS, 0, ends), IPC_OK);
+            struct rv_ends taker = {ends[1], ends[0]};
+            struct rv_ends sender = {ends[0], ends[1]};
+            ipc_channel *ours[2] = {ends[0], shared ? NULL : ends[1]};
+            rv_send_ms = shared && phase == 0 ? 1500 : 20000;
+            double ms;
+            ipc_err got = rv_kill_taker(&taker, &sender, phase, ours, &ms);
+            ipc_err want = phase == 1 ? IPC_OK
+                           : shared   ? IPC_ETIMEDOUT
+                                      : IPC_ECLOSED;
+            if (got != want)
+                fail_msg("shared %d, phase %d: the send said %s", shared, phase,
+                         ipc_errname(got));
+            assert_true(ms < LATE_MS);
+            if (!shared)
+                continue;
+            char buf[64];
+            size_t len;
+            /* Nothing for the survivor: the queue is empty, the sender
+             * gone. */
+            assert_ipc_err(ipc_recv(ends[1], buf, sizeof buf, &len, NULL, 0),
+                           IPC_ECLOSED);
+            ipc_close(ends[1]);
+        }
+    }
+}
+
+struct rv_send {
+    ipc_channel *tx;
+    int timeout_ms;
+    ipc_err err;
+    double took_ms;
+};
+
+static void *rv_send_thread(void *arg)
+{
+    struct rv_send *s = arg;
+    int64_t t0 = tu_now_ns();
+    s->err = ipc_send(s->tx, "gone", 4, 0, s->timeout_ms);
+    s->took_ms = tu_elapsed_ms(t0);
+    return NULL;
+}
+
+static int rv_idle(void *arg)
+{
+    const struct rv_ends *e = arg;
+    ipc_close(e->drop);
+    rv_say('r');
+    while (pause() < 0) /* until killed */
+        ;
+    return 0;
+}
+
+/* A send waiting for a taker while its receiver goes: closed by
+ * ipc_close(), or killed (-9) while it was not receiving. IPC_ECLOSED at
+ * once, not at the timeout. Named and pair. */
+static void test_rendezvous_receiver_gone(void **state)
+{
+    struct fx *fx = *state;
+    snprintf(rv_addr, sizeof rv_addr, "%s?" RV_OPTS, fx->addr);
+    /* Named, closed: the sender knows its receiver (hello) first. */
+    assert_ipc_err(ipc_open(rv_addr, RECV_NEW, 2000, &fx->rx), IPC_OK);
+    assert_ipc_err(ipc_open(rv_addr, IPC_F_SEND, 2000, &fx->tx[0]), IPC_OK);
+    assert_ipc_err(ipc_send(fx->tx[0], "x", 1, 0, 0), IPC_EAGAIN);
+    char buf[64];
+    size_t len;
+    assert_ipc_err(ipc_recv(fx->rx, buf, sizeof buf, &len, NULL, 0),
+                   IPC_EAGAIN); /* accepted: the hello is out */
+    struct rv_send s = {.tx = fx->tx[0], .timeout_ms = 20000};
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, rv_send_thread, &s), 0);
+    tu_sleep_ms(150);
+    ipc_close(fx->rx);
+    fx->rx = NULL;
+    pthread_join(th, NULL);
+    assert_ipc_err(s.err, IPC_ECLOSED);
+    assert_true(s.took_ms < LATE_MS);
+    /* A pair, the receiving process killed while not receiving. */
+    int gate[2];
+    assert_int_equal(pipe2(gate, O_CLOEXEC), 0);
+    rv_gate = gate[1];
+    ipc_channel *ends[2] = {NULL, NULL};
+    assert_ipc_err(ipc_pair("unix:?" RV_OPTS, 0, ends), IPC_OK);
+    struct rv_ends idle = {ends[1], ends[0]};
+    pid_t pid = tu_spawn(rv_idle, &idle);
+    rv_expect(gate[0], 'r');
+    ipc_close(ends[1]);
+    s = (struct rv_send){.tx = ends[0], .timeout_ms = 20000};
+    assert_int_equal(pthread_create(&th, NULL, rv_send_thread, &s), 0);
+    tu_sleep_ms(150);
+    tu_kill(pid);
+    pthread_join(th, NULL);
+    assert_ipc_err(s.err, IPC_ECLOSED);
+    assert_true(s.took_ms < LATE_MS);
+    ipc_close(ends[0]);
+    close(gate[0]);
+    close(gate[1]);
+}
+
+/* Both ends must say capacity=0, or neither. A plain sender's record to a
+ * rendezvous receiver is dropped there (IPC_EPROTO, naming capacity=0);
+ * once the hello has come, its sends answer IPC_EINVAL. A rendezvous
+ * sender to a plain receiver: IPC_EINVAL once the hello has come, nothing
+ * sent. Any capacity but 0 is refused; the timeout of a send nobody takes
+ * is kept, late by no more than a loaded machine's scheduling. */
+static void test_rendezvous_agree(void **state)
+{
+    struct fx *fx = *state;
+    char addr[600], buf[64];
+    size_t len;
+    snprintf(addr, sizeof addr, "%s?capacity=4", fx->addr);
+    assert_ipc_err(ipc_open(addr, RECV_NEW, 2000, &fx->rx), IPC_EINVAL);
+    assert_non_null(strstr(ipc_last_detail(), "capacity"));
+    snprintf(rv_addr, sizeof rv_addr, "%s?" RV_OPTS, fx->addr);
+    assert_ipc_err(ipc_open(rv_addr, RECV_NEW, 2000, &fx->rx), IPC_OK);
+    open_tx(fx, 0); /* plain */
+    assert_ipc_err(ipc_send(fx->tx[0], "p", 1, 0, 1000), IPC_OK);
+    assert_ipc_err(ipc_recv(fx->rx, buf, sizeof buf, &len, NULL, 1000),
+                   IPC_EPROTO);
+    assert_non_null(strstr(ipc_last_detail(), "capacity=0"));
+    assert_ipc_err(ipc_send(fx->tx[0], "p", 1, 0, 1000), IPC_EINVAL);
+    assert_ipc_err(ipc_send(fx->tx[0], "p", 1, 0, 1000), IPC_EINVAL);
+    assert_ipc_err(ipc_recv(fx->rx, buf, sizeof buf, &len, NULL, 0),
+                   IPC_EAGAIN);
+    /* The timeout kept, the hello known. */
+    assert_ipc_err(ipc_open(rv_addr, IPC_F_SEND, 2000, &fx->tx[1]), IPC_OK);
+    assert_ipc_err(ipc_recv(fx->rx, buf, sizeof buf, &len, NULL, 0),
+                   IPC_EAGAIN);
+    int64_t t0 = tu_now_ns();
+    assert_ipc_err(ipc_send(fx->tx[1], "late", 4, 0, 200), IPC_ETIMEDOUT);
+    double took = tu_elapsed_ms(t0);
+    assert_true(took >= 200.0);
+    assert_true(took < 200.0 + LATE_MS);
+    assert_ipc_err(ipc_recv(fx->rx, buf, sizeof buf, &len, NULL, 0),
+                   IPC_EAGAIN);
+    for (int i = 0; i < 2; i++) {
+        ipc_close(fx->tx[i]);
+        fx->tx[i] = NULL;
+    }
+    ipc_close(fx->rx);
+    fx->rx = NULL;
+    /* A rendezvous sender, a plain receiver. */
+    open_rx(fx);
+    assert_ipc_err(ipc_open(rv_addr, IPC_F_SEND, 2000, &fx->tx[0]), IPC_OK);
+    assert_ipc_err(ipc_recv(fx->rx, buf, sizeof buf, &len, NULL, 0),
+                   IPC_EAGAIN);
+    assert_ipc_err(ipc_send(fx->tx[0], "r", 1, 0, 1000), IPC_EINVAL);
+    assert_non_null(strstr(ipc_last_detail(), "capacity"));
+    assert_ipc_err(ipc_recv(fx->rx, buf, sizeof buf, &len, NULL, 0),
+                   IPC_EAGAIN);
+}
+
+/* A pair's receiver with no descriptor free cannot take an offer: the
+ * token does not arrive (MSG_CTRUNC). Its receive answers IPC_ELIMIT,
+ * naming descriptors, and delivers nothing; the sender takes the message
+ * back at its deadline (IPC_ETIMEDOUT). */
+static void test_rendezvous_out_of_fds(void **state)
+{
+    (void)state;
+    ipc_channel *ends[2] = {NULL, NULL};
+    assert_ipc_err(ipc_pair("unix:?" RV_OPTS, 0, ends), IPC_OK);
+    struct rv_ends sender = {ends[0], ends[1]};
+    rv_send_ms = 1500;
+    pid_t pid = tu_spawn(rv_sender, &sender);
+    ipc_close(ends[0]);
+    struct rlimit saved, none;
+    assert_int_equal(getrlimit(RLIMIT_NOFILE, &saved), 0);
+    none = saved;
+    none.rlim_cur = emfile_next_fd();
+    assert_int_equal(setrlimit(RLIMIT_NOFILE, &none), 0);
+    char buf[64];
+    size_t len;
+    ipc_err err = ipc_recv(ends[1], buf, sizeof buf, &len, NULL, 5000);
+    char detail[256];
+    snprintf(detail, sizeof detail, "%s", ipc_last_detail());
+    assert_int_equal(setrlimit(RLIMIT_NOFILE, &saved), 0);
+    assert_ipc_err(err, IPC_ELIMIT);
+    assert_non_null(strstr(detail, "descriptors"));
+    assert_ipc_err(rv_verdict(pid, 10000), IPC_ETIMEDOUT);
+    assert_ipc_err(ipc_recv(ends[1], buf, sizeof buf, &len, NULL, 0),
+                   IPC_ECLOSED);
+    ipc_close(ends[1]);
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
@@ -568,6 +909,16 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_emfile_resume, fx_setup,
                                         fx_teardown),
         cmocka_unit_test_setup_teardown(test_max_msg_agree, fx_setup,
+                                        fx_teardown),
+        cmocka_unit_test_setup_teardown(test_rendezvous_taker_killed, fx_setup,
+                                        fx_teardown),
+        cmocka_unit_test_setup_teardown(test_rendezvous_pair_taker_killed,
+                                        fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_rendezvous_receiver_gone, fx_setup,
+                                        fx_teardown),
+        cmocka_unit_test_setup_teardown(test_rendezvous_agree, fx_setup,
+                                        fx_teardown),
+        cmocka_unit_test_setup_teardown(test_rendezvous_out_of_fds, fx_setup,
                                         fx_teardown),
     };
     return tu_run_tests("unix", tests, argc, argv);

@@ -551,22 +551,41 @@ struct rdv_taker {
     ipc_channel *rx;
     ipc_err err;
     int64_t took_at;
+    char buf[16];
+    size_t len;
 };
 
 static void *rdv_take(void *arg)
 {
     struct rdv_taker *t = arg;
-    char buf[16];
-    size_t len;
     tu_sleep_ms(150);
     t->took_at = tu_now_ns();
-    t->err = ipc_recv(t->rx, buf, sizeof buf, &len, NULL, 5000);
+    t->err = ipc_recv(t->rx, t->buf, sizeof t->buf, &t->len, NULL, 5000);
     return NULL;
 }
 
-/* RENDEZVOUS (capacity 0): a send returns once a receiver took it. Without
- * it: IPC_ENOTSUP if the backend takes ?capacity=, else IPC_EINVAL (unknown
- * option). */
+/* One rendezvous: the send of msg returns only once a receiver (a thread
+ * that starts receiving 150 ms later) has taken it, and it gets msg. */
+static void rdv_once(struct ct_fx *fx, const char *msg)
+{
+    struct rdv_taker t = {.rx = fx->rx, .err = IPC_EIO};
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, rdv_take, &t), 0);
+    ipc_err err = ipc_send(fx->tx, msg, strlen(msg), 0, 5000);
+    int64_t sent_at = tu_now_ns();
+    pthread_join(th, NULL);
+    assert_ipc_err(err, IPC_OK);
+    assert_ipc_err(t.err, IPC_OK);
+    assert_true(sent_at >= t.took_at);
+    assert_int_equal(t.len, strlen(msg));
+    assert_memory_equal(t.buf, msg, t.len);
+}
+
+/* RENDEZVOUS (capacity 0): a send returns once a receiver took it; one
+ * that times out (or would block) delivered nothing, now or later: the
+ * receiver gets the next message, not it. Both ends say capacity 0.
+ * Without it: IPC_ENOTSUP if the backend takes ?capacity=, else IPC_EINVAL
+ * (unknown option). */
 static void test_rendezvous(void **state)
 {
     struct ct_fx *fx = *state;
@@ -595,17 +614,26 @@ static void test_rendezvous(void **state)
         return;
     }
     ct_link(fx, "capacity=0&max_msg=64");
-    assert_ipc_err(ipc_send(fx->tx, "r", 1, 0, 100), IPC_ETIMEDOUT);
-    assert_ipc_err(ipc_send(fx->tx, "r", 1, 0, 0), IPC_EAGAIN);
-    struct rdv_taker t = {.rx = fx->rx, .err = IPC_EIO};
-    pthread_t th;
-    assert_int_equal(pthread_create(&th, NULL, rdv_take, &t), 0);
-    ipc_err err = ipc_send(fx->tx, "r", 1, 0, 5000);
-    int64_t sent_at = tu_now_ns();
-    pthread_join(th, NULL);
-    assert_ipc_err(err, IPC_OK);
-    assert_ipc_err(t.err, IPC_OK);
-    assert_true(sent_at >= t.took_at);
+    ipc_info info;
+    ipc_channel *ends[2] = {fx->tx, fx->rx};
+    for (int i = 0; i < 2; i++) {
+        assert_ipc_err(ipc_query(ends[i], &info), IPC_OK);
+        assert_int_equal(info.capacity, 0);
+        assert_true(info.caps & IPC_CAP_RENDEZVOUS);
+    }
+    char buf[16];
+    size_t len;
+    int64_t t0 = tu_now_ns();
+    assert_ipc_err(ipc_send(fx->tx, "a", 1, 0, 100), IPC_ETIMEDOUT);
+    assert_true(tu_now_ns() - t0 >= 100 * 1000000LL);
+    assert_ipc_err(ipc_send(fx->tx, "b", 1, 0, 0), IPC_EAGAIN);
+    rdv_once(fx, "c");
+    /* Again once the ends know each other: taken back, never delivered. */
+    assert_ipc_err(ipc_send(fx->tx, "d", 1, 0, 100), IPC_ETIMEDOUT);
+    assert_ipc_err(ipc_send(fx->tx, "e", 1, 0, 0), IPC_EAGAIN);
+    assert_ipc_err(ipc_recv(fx->rx, buf, sizeof buf, &len, NULL, 0),
+                   IPC_EAGAIN);
+    rdv_once(fx, "f");
 }
 
 /* Calls with NULL or wrong arguments: IPC_EINVAL, never a crash. */

@@ -46,7 +46,8 @@ struct rel_ctx {
 };
 extern struct rel_ctx rel;
 
-/* Does the row's backend take the ?capacity= option? */
+/* Does the row's backend take the option (?capacity=: a depth of 1 or
+ * more)? */
 bool rel_takes(enum ipc__key key);
 
 /* ---------------------------------------------------------------- driver */

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 void (*ipc__shmring_test_arm_hook)(bool rx, int phase);
+void (*ipc__shmring_test_claim_hook)(int phase);
 
 size_t ipc__shmring_test_offset(const char *field)
 {

@@ -27,5 +27,9 @@ void *ipc__shmring_test_base(const ipc_channel *ch);
  * again, phase 1: a test stops the process there (SIGSTOP) to put
  * wake-ups at the worst instants. */
 extern void (*ipc__shmring_test_arm_hook)(bool rx, int phase);
+/* Called, when set, by a receive on its general path once it has claimed
+ * a message (phase 0) and once it has copied it out, before it frees the
+ * slot (phase 1): a test kills the taker there. */
+extern void (*ipc__shmring_test_claim_hook)(int phase);
 
 #endif /* IPC_SHMRING_HOOKS_H */

@@ -114,13 +114,20 @@ static ipc_err shmring_check_name(const struct ipc_addr *addr)
     return IPC_OK;
 }
 
+/* capacity=0: a rendezvous ring. */
+static bool shmring_asks_rendezvous(const struct ipc_addr *addr)
+{
+    return (addr->keys_set & IPC_KEYBIT(IPC_KEY_CAPACITY)) &&
+           addr->val[IPC_KEY_CAPACITY] == 0;
+}
+
 /* The slots of a ring: as asked, or the default for its max_msg. */
 static uint64_t shmring_capacity(const struct ipc_addr *addr, size_t asked,
                                  size_t max_msg)
 {
     struct shmring_geom g;
     if (addr->keys_set & IPC_KEYBIT(IPC_KEY_CAPACITY))
-        return asked;
+        return asked ? asked : 1; /* a rendezvous ring: one slot */
     shmring_geom(1, max_msg, &g);
     uint64_t n = SHMRING_DEFAULT_BYTES / g.slot_size;
     return n < 2                          ? 2
@@ -257,6 +264,8 @@ static ipc_err shmring_create(ipc_channel *ch, struct shmring_end *e,
         return ipc__errno(errno, "shm: fchmod %s", e->name);
     struct shmring_prefix pre;
     ipc__shm_prefix_fill(&pre, true);
+    if (e->rendezvous)
+        pre.flags |= SHMRING_F_RENDEZVOUS;
     ssize_t w;
     do
         w = pwrite(fd, &pre, sizeof pre, 0);
@@ -481,12 +490,15 @@ static ipc_err shmring_attach(ipc_channel *ch, struct shmring_end *e,
                          "address asks max_msg=%llu",
                          e->name, (unsigned long long)g.max_msg,
                          (unsigned long long)addr->val[IPC_KEY_MAX_MSG]);
+    /* A rendezvous ring (one slot) says capacity 0. */
+    e->rendezvous = (pre.flags & SHMRING_F_RENDEZVOUS) && g.n == 1;
+    uint64_t capacity = e->rendezvous ? 0 : g.n;
     if ((addr->keys_set & IPC_KEYBIT(IPC_KEY_CAPACITY)) &&
-        addr->val[IPC_KEY_CAPACITY] != g.n)
+        addr->val[IPC_KEY_CAPACITY] != capacity)
         return ipc__fail(IPC_EINVAL,
-                         "shm: %s has %llu slots, the address asks "
+                         "shm: %s has capacity %llu, the address asks "
                          "capacity=%llu",
-                         e->name, (unsigned long long)g.n,
+                         e->name, (unsigned long long)capacity,
                          (unsigned long long)addr->val[IPC_KEY_CAPACITY]);
     base = mmap(NULL, (size_t)g.map_size, PROT_READ | PROT_WRITE, MAP_SHARED,
                 e->fd, 0);
@@ -494,7 +506,7 @@ static ipc_err shmring_attach(ipc_channel *ch, struct shmring_end *e,
         return ipc__errno(errno, "shm: mmap %s (%llu bytes)", e->name,
                           (unsigned long long)g.map_size);
     shmring_use_map(e, base, &g);
-    ch->capacity = (size_t)g.n;
+    ch->capacity = (size_t)capacity;
     ch->max_msg = (size_t)g.max_msg;
     return IPC_OK;
 }
@@ -540,7 +552,9 @@ ipc_err ipc__shm_open(ipc_channel *ch, const struct ipc_addr *addr,
     struct shmring_geom g;
     shmring_geom(shmring_capacity(addr, ch->capacity, ch->max_msg), ch->max_msg,
                  &g);
-    ch->capacity = (size_t)g.n; /* an opener gets the ring's own */
+    e->rendezvous = shmring_asks_rendezvous(addr);
+    /* An opener gets the ring's own (shmring_attach). */
+    ch->capacity = e->rendezvous ? 0 : (size_t)g.n;
     if (!(flags & IPC_F_CREATE)) {
         err = shmring_open_existing(ch, e, addr, flags, dl);
     } else {
@@ -571,6 +585,8 @@ ipc_err ipc__shm_open(ipc_channel *ch, const struct ipc_addr *addr,
         return err;
     if (e->peer_idx < 0 && !ipc__shm_register(e))
         return ipc__shm_usable(e);
+    if (e->rendezvous)
+        ch->caps &= ~(unsigned)IPC_CAP_ZERO_COPY; /* see ring.c */
     /* A receiver that polls may watch no sender (none had come): a new
      * one rings its bell so that it looks again (wait.c). */
     if (role == SHMRING_ROLE_TX &&
@@ -631,6 +647,9 @@ ipc_err ipc__shm_pair(ipc_channel *tx, ipc_channel *rx,
     shmring_use_map(re, m[1], &g);
     struct shmring_prefix pre;
     ipc__shm_prefix_fill(&pre, false);
+    te->rendezvous = re->rendezvous = shmring_asks_rendezvous(addr);
+    if (te->rendezvous)
+        pre.flags |= SHMRING_F_RENDEZVOUS;
     memcpy(te->hdr, &pre, sizeof pre);
     ipc__shm_format(te->hdr, &g, false);
     atomic_store_explicit(&te->hdr->ready, SHMRING_READY, memory_order_release);
@@ -653,7 +672,9 @@ ipc_err ipc__shm_pair(ipc_channel *tx, ipc_channel *rx,
     setsockopt(te->fd, SOL_SOCKET, SO_SNDBUF, &small, sizeof small);
     if (!ipc__shm_register(te) || !ipc__shm_register(re))
         return ipc__shm_usable(te->peer_idx < 0 ? te : re);
-    tx->capacity = rx->capacity = (size_t)g.n;
+    tx->capacity = rx->capacity = te->rendezvous ? 0 : (size_t)g.n;
+    if (te->rendezvous)
+        tx->caps = rx->caps &= ~(unsigned)IPC_CAP_ZERO_COPY; /* see ring.c */
     tx->buffer_bytes = rx->buffer_bytes = 0;
     ipc__shm_list_add(te);
     ipc__shm_list_add(re);

@@ -3,10 +3,12 @@
  * fast paths, general paths that wait), loans and views, close, and the
  * backend's table (the design: shmring.h). */
 #include "shmring.h"
+#include "hooks.h"
 
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 /* ------------------------------------------------------------ the ring */
@@ -22,6 +24,21 @@ static int shmring_corrupt(const struct shmring_end *e, const char *index,
               shmring_label(e), index, (unsigned long long)at,
               (unsigned long long)(s >> SHMRING_TAG_SHIFT), shmring_kind(s));
     return SHMRING_CORRUPT;
+}
+
+/* Rendezvous: the taker of the message at pos, seen as s (READING), died
+ * before it had it: offer the message again, and move head back to it
+ * (the taker had moved head on; one slot, so nothing passed it since). */
+static void shmring_reoffer(struct shmring_end *e, struct shmring_slot *slot,
+                            uint64_t s, uint64_t pos)
+{
+    if (!atomic_compare_exchange_strong(&slot->state, &s,
+                                        shmring_state(pos, SHMRING_FULL, 0)))
+        return;
+    uint64_t ahead = pos + 1;
+    atomic_compare_exchange_strong(&e->hdr->head, &ahead, pos);
+    if (atomic_load(&e->hdr->rx_wake) >> 32)
+        ipc__shm_wake_slow(e, true);
 }
 
 /* Sender: claim the slot at the tail. SHMRING_IDLE: the ring is full;
@@ -72,8 +89,14 @@ static int shmring_find_room(struct shmring_end *e, bool check, uint64_t *pos,
         }
         if (d == -n && kind != SHMRING_FREE) {
             if (check && ipc__shm_owner_dead(e, shmring_owner(s))) {
-                /* A dead reader of the last lap: the slot is free. A dead
-                 * writer of the last lap: its slot becomes a skip. */
+                /* A dead reader of the last lap: the slot is free (on a
+                 * rendezvous ring, its message is offered again: it was
+                 * never taken). A dead writer of the last lap: its slot
+                 * becomes a skip. */
+                if (kind == SHMRING_READING && e->rendezvous) {
+                    shmring_reoffer(e, slot, s, t - e->n);
+                    continue;
+                }
                 uint64_t next =
                     kind == SHMRING_READING
                         ? shmring_state(t, SHMRING_FREE, 0)
@@ -153,6 +176,14 @@ static int shmring_find_msg(struct shmring_end *e, bool check, uint64_t *pos,
         if ((d == 0 && kind == SHMRING_FREE) ||
             (d == -n && kind == SHMRING_READING))
             return SHMRING_IDLE;
+        if (d == -n && kind == SHMRING_FULL && e->rendezvous) {
+            /* Offered again behind head (shmring_reoffer): head goes back
+             * to it. */
+            uint64_t back = h;
+            atomic_compare_exchange_strong(&hdr->head, &back, h - e->n);
+            h = atomic_load_explicit(&hdr->head, memory_order_acquire);
+            continue;
+        }
         uint64_t again = atomic_load_explicit(&hdr->head, memory_order_acquire);
         if (again != h) {
             h = again;
@@ -247,6 +278,8 @@ static ipc_err shmring_claim(struct shmring_end *e, struct shmring_slot *slot,
     }
     uint64_t next = pos;
     shmring_advance(&e->hdr->head, &next);
+    if (ipc__shmring_test_claim_hook)
+        ipc__shmring_test_claim_hook(0);
     /* Read once more now that the slot is ours: a writer had finished, so
      * only a hostile peer changes it. */
     uint32_t again = atomic_load_explicit(&slot->len, memory_order_relaxed);
@@ -261,6 +294,8 @@ static ipc_err shmring_claim(struct shmring_end *e, struct shmring_slot *slot,
     }
     if (size)
         memcpy(buf, shmring_payload(slot), size);
+    if (ipc__shmring_test_claim_hook)
+        ipc__shmring_test_claim_hook(1);
     shmring_free_slot(e, slot, pos);
     return IPC_OK;
 }
@@ -314,6 +349,85 @@ static ipc_err shmring_take(ipc_channel *ch, void *buf, size_t cap, size_t *len,
     return err;
 }
 
+/* ------------------------------------------------------------ rendezvous */
+
+/*
+ * Rendezvous (capacity 0). The ring has one slot; a send publishes its
+ * message as usual, then waits until the slot has moved on: a receiver
+ * claimed it (READING), copied it out and freed it, or viewed and released
+ * it. Until a receiver claims it, the sender may take it back: at its
+ * deadline, or when no receiver is left, FULL(pos) becomes a skip by CAS,
+ * and the send answers IPC_ETIMEDOUT, IPC_EAGAIN or IPC_ECLOSED, having
+ * delivered nothing. Once claimed, the outcome is the taker's: the send
+ * waits past its deadline for the copy to end. A taker killed before its
+ * receive returned never had the message: whoever finds it dead (this
+ * sender, or another one at the tail) offers it again, FULL(pos), so it
+ * is neither lost nor delivered twice. Zero copy is refused on these ends
+ * (IPC_CAP_ZERO_COPY cleared): a commit that waited for its taker would be
+ * a send, and a loan the ring's one slot.
+ */
+
+/* A claimed message whose taker is alive: wait for it a little (a copy of
+ * at most max_msg), past the send's own deadline. */
+static void shmring_handoff_nap(void)
+{
+    struct timespec ts = {0, 200000};
+    nanosleep(&ts, NULL);
+}
+
+SHMRING_NOINLINE static ipc_err shmring_handoff(struct shmring_end *e,
+                                                struct shmring_slot *slot,
+                                                uint64_t pos,
+                                                const struct ipc_deadline *dl)
+{
+    struct shmring_wait w = {.e = e, .dl = dl, .rx = false};
+    ipc_err err = IPC_OK, late = IPC_OK;
+    for (;;) {
+        uint64_t s = atomic_load_explicit(&slot->state, memory_order_acquire);
+        unsigned kind = shmring_kind(s);
+        bool give_up = late != IPC_OK || shmring_receivers_gone(e);
+        if (shmring_dist(s, pos) != 0) {
+            err = IPC_OK; /* taken: the slot has moved on */
+            break;
+        }
+        if (kind == SHMRING_FULL && shmring_owner(s) == 0 && give_up) {
+            /* Not claimed: take it back, unless a taker is quicker. */
+            uint64_t skip = shmring_state(pos, SHMRING_FULL, SHMRING_SKIP);
+            if (!atomic_compare_exchange_strong(&slot->state, &s, skip))
+                continue;
+            err = late != IPC_OK
+                      ? late
+                      : ipc__fail(IPC_ECLOSED, "shm: %s: no receiver is left",
+                                  shmring_label(e));
+            break;
+        }
+        if (kind == SHMRING_READING) {
+            /* Judge the taker after a sleep, or between naps. */
+            bool judge = w.check || late != IPC_OK;
+            w.check = false;
+            if (judge && ipc__shm_owner_dead(e, shmring_owner(s))) {
+                shmring_reoffer(e, slot, s, pos);
+                continue;
+            }
+            if (late != IPC_OK) {
+                shmring_handoff_nap();
+                continue;
+            }
+        } else if (kind != SHMRING_FULL) {
+            err = ipc__fail(IPC_EPROTO,
+                            "shm: %s: the ring is corrupt: a message being "
+                            "handed over is in state %u",
+                            shmring_label(e), kind);
+            break;
+        }
+        if (late == IPC_OK)
+            late = ipc__shm_wait_step(&w, kind == SHMRING_READING);
+    }
+    if (w.armed)
+        ipc__shm_disarm(&w);
+    return err;
+}
+
 /* ------------------------------------------------------------ messages */
 
 /*
@@ -354,6 +468,23 @@ static inline void shmring_copy(void *dst, const void *src, size_t len)
     }
 }
 
+/* Everything but the fast path's common case: waits, and rendezvous. Kept
+ * out of line, so that the fast path saves no registers for it. */
+SHMRING_NOINLINE static ipc_err
+shmring_send_general(struct shmring_end *e, const void *buf, size_t len,
+                     const struct ipc_deadline *dl)
+{
+    uint64_t pos;
+    struct shmring_slot *slot;
+    ipc_err err = shmring_reserve(e, &pos, &slot, dl);
+    if (err != IPC_OK)
+        return err;
+    atomic_store_explicit(&slot->len, (uint32_t)len, memory_order_relaxed);
+    shmring_copy(shmring_payload(slot), buf, len);
+    shmring_publish(e, slot, pos);
+    return e->rendezvous ? shmring_handoff(e, slot, pos, dl) : IPC_OK;
+}
+
 static ipc_err shmring_send(ipc_channel *ch, const void *buf, size_t len,
                             unsigned prio, const struct ipc_deadline *dl)
 {
@@ -372,17 +503,12 @@ static ipc_err shmring_send(ipc_channel *ch, const void *buf, size_t len,
                                   memory_order_relaxed);
             shmring_copy(shmring_payload(slot), buf, len);
             shmring_publish(e, slot, pos);
+            uint64_t at = pos;
             shmring_advance(&e->hdr->tail, &pos);
-            return IPC_OK;
+            return e->rendezvous ? shmring_handoff(e, slot, at, dl) : IPC_OK;
         }
     }
-    ipc_err err = shmring_reserve(e, &pos, &slot, dl);
-    if (err != IPC_OK)
-        return err;
-    atomic_store_explicit(&slot->len, (uint32_t)len, memory_order_relaxed);
-    shmring_copy(shmring_payload(slot), buf, len);
-    shmring_publish(e, slot, pos);
-    return IPC_OK;
+    return shmring_send_general(e, buf, len, dl);
 }
 
 static ipc_err shmring_recv(ipc_channel *ch, void *buf, size_t cap, size_t *len,
@@ -430,6 +556,14 @@ static ipc_err shmring_recv(ipc_channel *ch, void *buf, size_t cap, size_t *len,
  * back what it holds; a crash is judged like any holder.
  */
 
+static ipc_err shmring_no_zero_copy(const struct shmring_end *e)
+{
+    return ipc__fail(IPC_ENOTSUP,
+                     "shm: %s: a rendezvous ring (capacity 0) has no zero "
+                     "copy; use send and receive",
+                     shmring_label(e));
+}
+
 static int shmring_find_held(const struct shmring_held *held, unsigned n,
                              const void *buf)
 {
@@ -459,6 +593,8 @@ static ipc_err shmring_loan(ipc_channel *ch, size_t len, void **buf,
                             const struct ipc_deadline *dl)
 {
     struct shmring_end *e = shmring_priv(ch);
+    if (e->rendezvous)
+        return shmring_no_zero_copy(e);
     /* Never more loans than slots: a thread holding every slot of the ring
      * would wait forever for room it holds itself. */
     unsigned limit =
@@ -531,6 +667,8 @@ static ipc_err shmring_view(ipc_channel *ch, const void **buf, size_t *len,
 {
     struct shmring_end *e = shmring_priv(ch);
     *prio = 0;
+    if (e->rendezvous)
+        return shmring_no_zero_copy(e);
     if (e->n_views >= SHMRING_HELD_MAX)
         return ipc__fail(IPC_ELIMIT,
                          "shm: %s: %u views are outstanding on this end, the "
@@ -631,8 +769,8 @@ static ipc_err shmring_pollfd(const ipc_channel *ch, int *fd)
 const struct ipc_backend ipc__backend_shm = {
     .scheme = "shm",
     .caps = IPC_CAP_NAMED | IPC_CAP_PAIR | IPC_CAP_MULTI_SENDER |
-            IPC_CAP_MULTI_RECEIVER | IPC_CAP_POLLABLE | IPC_CAP_PEER_CLOSED |
-            IPC_CAP_ZERO_COPY,
+            IPC_CAP_MULTI_RECEIVER | IPC_CAP_RENDEZVOUS | IPC_CAP_POLLABLE |
+            IPC_CAP_PEER_CLOSED | IPC_CAP_ZERO_COPY,
     .keys = IPC_KEYBIT(IPC_KEY_CAPACITY) | IPC_KEYBIT(IPC_KEY_MAX_MSG) |
             IPC_KEYBIT(IPC_KEY_MODE) | IPC_KEYBIT(IPC_KEY_OWNER),
     /* A pair's memfd has no name, no mode and no other owner. */

@@ -90,6 +90,9 @@
 #define SHMRING_PEERS    256u
 #define SHMRING_HELD_MAX 16u
 #define SHMRING_F_NAMED  1u
+#define SHMRING_F_RENDEZVOUS                                                   \
+    2u /* capacity 0: one slot, sends wait (ring.c)                            \
+        */
 
 #define SHMRING_MAX_MSG_DEFAULT  (64u * 1024)
 #define SHMRING_MAX_MSG_MAX      (64u * 1024 * 1024)
@@ -314,6 +317,10 @@ struct shmring_end {
     uint32_t owner; /* peer_idx | generation << 8, as slots record it */
     int fork_idx;   /* entry prepared for a child during fork() */
     uint32_t fork_gen;
+    /* capacity 0: a send returns once its message is taken (ring.c,
+     * "Rendezvous"). Here, in padding, not among the bools above: a fifth
+     * bool there moved every field the fast paths read by 8 bytes. */
+    bool rendezvous;
     struct shmring_held loans[SHMRING_HELD_MAX];
     unsigned n_loans;
     struct shmring_held views[SHMRING_HELD_MAX];
@@ -355,6 +362,12 @@ static inline unsigned char *shmring_payload(struct shmring_slot *slot)
 {
     return (unsigned char *)slot + SHMRING_SLOT_HDR;
 }
+
+#if defined(__GNUC__)
+#define SHMRING_NOINLINE __attribute__((noinline))
+#else
+#define SHMRING_NOINLINE
+#endif
 
 static inline void shmring_relax(void)
 {

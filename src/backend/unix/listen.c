@@ -386,8 +386,11 @@ ipc_err ipc__unix_recv_many(ipc_channel *ch, void *buf, size_t cap, size_t *len,
         if (ue->cur && ue->burst < UNIX_BURST) {
             struct unix_conn *c = ue->cur;
             ipc_err err =
-                ipc__unix_take(c->fd, ch->max_msg, buf, cap, len, prio,
-                               UNIX_NOW);
+                ue->rendezvous
+                    ? ipc__unix_take_offer(c->fd, ch->max_msg, buf, cap, len,
+                                           prio, UNIX_NOW)
+                    : ipc__unix_take(c->fd, ch->max_msg, buf, cap, len, prio,
+                                     UNIX_NOW);
             if (err == IPC_OK || err == IPC_EPROTO) {
                 ue->burst++;
                 ue->peer_uid = c->uid;

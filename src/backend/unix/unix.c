@@ -189,14 +189,14 @@ static ipc_err unix_connected_end(ipc_channel *ch, int fd)
     socklen_t len = sizeof sndbuf;
     getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, &len);
     ch->capacity = 0;
-    ch->buffer_bytes = sndbuf > 0 ? (size_t)sndbuf : 0;
+    /* A rendezvous send always waits for its taker: nothing is queued. */
+    ch->buffer_bytes = sndbuf > 0 && !ue->rendezvous ? (size_t)sndbuf : 0;
     return err;
 }
 
 static ipc_err unix_pair(ipc_channel *tx, ipc_channel *rx,
                          const struct ipc_addr *addr, unsigned flags)
 {
-    (void)addr;
     ipc_err err = unix_end_init(tx);
     if (err != IPC_OK || (err = unix_end_init(rx)) != IPC_OK)
         return err;
@@ -207,8 +207,10 @@ static ipc_err unix_pair(ipc_channel *tx, ipc_channel *rx,
     if (socketpair(AF_UNIX, type, 0, fds) < 0)
         return ipc__errno(errno, "unix: socketpair");
     /* Two parties only: a pair is not a mailbox. Both ends were made with
-     * one max_msg: nothing to learn. */
+     * one address: nothing to learn. */
     unix_priv(tx)->peer_max_known = unix_priv(rx)->peer_max_known = true;
+    unix_priv(tx)->rendezvous = unix_priv(rx)->rendezvous =
+        addr->keys_set & IPC_KEYBIT(IPC_KEY_CAPACITY);
     tx->caps &= ~(unsigned)IPC_CAP_MULTI_SENDER;
     rx->caps &= ~(unsigned)IPC_CAP_MULTI_SENDER;
     err = unix_connected_end(tx, fds[0]);
@@ -341,6 +343,8 @@ static ipc_err unix_open(ipc_channel *ch, const struct ipc_addr *addr,
     ue->mode = (mode_t)ipc__addr_get(addr, IPC_KEY_MODE, 0600);
     ue->require_uid = addr->keys_set & IPC_KEYBIT(IPC_KEY_PEER_UID);
     ue->required_uid = (uid_t)addr->val[IPC_KEY_PEER_UID];
+    /* capacity= takes only 0 here (the range check): rendezvous. */
+    ue->rendezvous = addr->keys_set & IPC_KEYBIT(IPC_KEY_CAPACITY);
     if (ue->abstract && addr->path_len < 2)
         return ipc__fail(IPC_EINVAL, "unix: \"@\" needs a name after it");
     if ((flags & IPC_F_DUPLEX) == IPC_F_DUPLEX)
@@ -409,7 +413,7 @@ static ipc_err unix_unlink(const struct ipc_addr *addr)
 
 /* A named sender: has the receiver's hello come (see the top)? Lower
  * max_msg to the receiver's; a message longer than that is refused. */
-static ipc_err unix_peek_hello(ipc_channel *ch, size_t len)
+ipc_err ipc__unix_peek_hello(ipc_channel *ch, size_t len, ssize_t *peeked)
 {
     struct unix_end *ue = unix_priv(ch);
     unsigned char hdr[IPC_FRAME_HDR];
@@ -418,9 +422,22 @@ static ipc_err unix_peek_hello(ipc_channel *ch, size_t len)
     do
         n = recv(ue->fd, hdr, sizeof hdr, MSG_PEEK | MSG_DONTWAIT);
     while (n < 0 && errno == EINTR);
+    *peeked = n;
     if (n != (ssize_t)sizeof hdr ||
         ipc__frame_decode(hdr, UNIX_MAX_MSG_MAX, &frame) != IPC_OK)
         return IPC_OK; /* not yet (or EOF: the send below says so) */
+    /* Both ends must say capacity=0, or neither: a sender cannot know
+     * before this hello what its first records should be. Not marked
+     * known, so that every send says so. */
+    bool rendezvous = frame.prio & UNIX_HELLO_RENDEZVOUS;
+    if (rendezvous != ue->rendezvous)
+        return ipc__fail(IPC_EINVAL,
+                         "unix: the receiver's channel is %s, this sender's "
+                         "address %s capacity=0 (rendezvous): open both "
+                         "ends with the same capacity",
+                         rendezvous ? "a rendezvous one (capacity=0)"
+                                    : "not a rendezvous one",
+                         ue->rendezvous ? "asks" : "does not ask");
     ue->peer_max_known = true;
     if (frame.len < ch->max_msg)
         ch->max_msg = frame.len;
@@ -437,7 +454,8 @@ static ipc_err unix_peek_hello(ipc_channel *ch, size_t len)
 void ipc__unix_send_hello(const struct unix_end *ue, int fd)
 {
     unsigned char hdr[IPC_FRAME_HDR];
-    ipc__frame_encode(hdr, ue->max_msg, 0);
+    ipc__frame_encode(hdr, ue->max_msg,
+                      ue->rendezvous ? UNIX_HELLO_RENDEZVOUS : 0);
     while (send(fd, hdr, sizeof hdr, MSG_NOSIGNAL | MSG_DONTWAIT) < 0 &&
            errno == EINTR)
         ;
@@ -446,36 +464,32 @@ void ipc__unix_send_hello(const struct unix_end *ue, int fd)
 /* How a receive on a connected socket waits. A blocking socket sleeps
  * inside recvmsg, one system call as in a hand-written program, instead of
  * a failed try, a poll() and a retry: until a record comes when the call
- * may wait forever, else up to an SO_RCVTIMEO of the time left. Sends
- * never block in sendmsg: the kernel wakes a blocked writer only once
- * three quarters of its buffer have drained, and a send must go as soon
- * as one message fits (unix_send). */
+ * may wait forever, else up to an SO_RCVTIMEO of the time left (not on a
+ * rendezvous end, whose receive polls). Sends never block in sendmsg: the
+ * kernel wakes a blocked writer only once three quarters of its buffer
+ * have drained, and a send must go as soon as one message fits
+ * (unix_send). */
 static enum unix_wait unix_wait_mode(const struct unix_end *ue,
                                      const struct ipc_deadline *dl)
 {
     if (!ue->blocking || dl->nonblock)
         return UNIX_NOW;
-    return dl->at_ns == INT64_MAX ? UNIX_FOREVER : UNIX_TIMED;
+    if (dl->at_ns == INT64_MAX)
+        return UNIX_FOREVER;
+    return ue->rendezvous ? UNIX_NOW : UNIX_TIMED;
 }
 
-static ipc_err unix_send(ipc_channel *ch, const void *buf, size_t len,
-                         unsigned prio, const struct ipc_deadline *dl)
+/* sendmsg() one record, whole, waiting for room until the deadline. Inline
+ * in the plain send, as before rendezvous (a call cost it about 10
+ * instructions a message); ipc__unix_sendmsg is the same for
+ * rendezvous.c. */
+static UNIX_INLINE ipc_err unix_sendmsg(int fd, const struct msghdr *msg,
+                                        const struct ipc_deadline *dl)
 {
-    struct unix_end *ue = unix_priv(ch);
-    if (!ue->peer_max_known) {
-        /* Until the hello has come: one more syscall a send. */
-        ipc_err err = unix_peek_hello(ch, len);
-        if (err != IPC_OK)
-            return err;
-    }
-    unsigned char hdr[IPC_FRAME_HDR];
-    ipc__frame_encode(hdr, len, prio);
-    struct iovec iov[2] = {{hdr, sizeof hdr}, {(void *)buf, len}};
-    struct msghdr msg = {.msg_iov = iov, .msg_iovlen = 2};
     long slice_ns = 50000;
     for (;;) {
         /* A seqpacket record goes whole or not at all: no partial sends. */
-        if (sendmsg(ue->fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT) >= 0)
+        if (sendmsg(fd, msg, MSG_NOSIGNAL | MSG_DONTWAIT) >= 0)
             return IPC_OK;
         if (errno == EINTR)
             continue;
@@ -487,46 +501,154 @@ static ipc_err unix_send(ipc_channel *ch, const void *buf, size_t len,
          * quarters of its buffer have drained, while a send succeeds as
          * soon as one message fits: wait in short slices and retry. */
         short revents;
-        ipc_err err =
-            ipc__wait_fd_slice(ue->fd, POLLOUT, dl, &slice_ns, &revents);
+        ipc_err err = ipc__wait_fd_slice(fd, POLLOUT, dl, &slice_ns, &revents);
         if (err != IPC_OK)
             return err;
     }
 }
 
-/*
- * Take one message from a connected socket (waiting as wait says). IPC_EAGAIN if
- * none is there, IPC_ECLOSED at EOF. A buffer smaller than max_msg first
- * peeks at the length (MSG_TRUNC reports a record's real size), so that a
- * message too large for it stays queued; a buffer of max_msg needs no peek,
- * and one syscall per message is the common path.
- *
- * ECONNRESET: Linux reports it once, before the queued records, when the
- * peer closed with a record unread (a sender killed before it read the
- * receiver's hello): the error is consumed by the call that reports it,
- * so the records queued before the close are still read, then EOF.
- */
+static ipc_err unix_send(ipc_channel *ch, const void *buf, size_t len,
+                         unsigned prio, const struct ipc_deadline *dl)
+{
+    struct unix_end *ue = unix_priv(ch);
+    if (ue->rendezvous)
+        return ipc__unix_offer(ch, buf, len, prio, dl);
+    if (!ue->peer_max_known) {
+        /* Until the hello has come: one more syscall a send. */
+        ssize_t peeked;
+        ipc_err err = ipc__unix_peek_hello(ch, len, &peeked);
+        if (err != IPC_OK)
+            return err;
+    }
+    unsigned char hdr[IPC_FRAME_HDR];
+    ipc__frame_encode(hdr, len, prio);
+    struct iovec iov[2] = {{hdr, sizeof hdr}, {(void *)buf, len}};
+    struct msghdr msg = {.msg_iov = iov, .msg_iovlen = 2};
+    return unix_sendmsg(ue->fd, &msg, dl);
+}
+
+ipc_err ipc__unix_sendmsg(int fd, const struct msghdr *msg,
+                          const struct ipc_deadline *dl)
+{
+    return unix_sendmsg(fd, msg, dl);
+}
+
+/* Decode a record's header. On a rendezvous end (offer) every record must
+ * be an offer (UNIX_OFFER_BIT), decoded with the bit cleared; elsewhere the
+ * bit makes it garbage (ipc__frame_decode refuses the priority word). */
+static inline ipc_err unix_decode(const unsigned char hdr[IPC_FRAME_HDR],
+                                  size_t max_msg, bool offer,
+                                  struct ipc_frame *frame)
+{
+    if (!offer)
+        return ipc__frame_decode(hdr, max_msg, frame);
+    if (!(hdr[UNIX_OFFER_BYTE] & UNIX_OFFER_BIT))
+        return ipc__fail(IPC_EPROTO,
+                         "unix: a message sent without capacity=0 to a "
+                         "rendezvous channel; dropped (open senders with "
+                         "capacity=0)");
+    unsigned char plain[IPC_FRAME_HDR];
+    memcpy(plain, hdr, sizeof plain);
+    plain[UNIX_OFFER_BYTE] &= (unsigned char)~UNIX_OFFER_BIT;
+    return ipc__frame_decode(plain, max_msg, frame);
+}
+
+/* The descriptor an offer carries (SCM_RIGHTS), or -1; any more are
+ * closed (a hostile sender's). */
+static int unix_cmsg_fd(struct msghdr *msg)
+{
+    int got = -1;
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(msg); c; c = CMSG_NXTHDR(msg, c)) {
+        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+            continue;
+        size_t n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        for (size_t i = 0; i < n; i++) {
+            int fd;
+            memcpy(&fd, CMSG_DATA(c) + i * sizeof fd, sizeof fd);
+            if (got < 0)
+                got = fd;
+            else
+                close(fd);
+        }
+    }
+    return got;
+}
+
+/* Check a record recvmsg returned (n > 0 bytes). */
+static inline ipc_err unix_record(const unsigned char hdr[IPC_FRAME_HDR],
+                                  ssize_t n, int flags, size_t max_msg,
+                                  bool offer, size_t *len, unsigned *prio)
+{
+    struct ipc_frame frame;
+    if ((size_t)n < IPC_FRAME_HDR || (flags & MSG_TRUNC))
+        return ipc__fail(IPC_EPROTO,
+                         "unix: a record of %zd bytes is not a "
+                         "libipc message; dropped",
+                         n);
+    ipc_err err = unix_decode(hdr, max_msg, offer, &frame);
+    if (err != IPC_OK)
+        return err;
+    if (frame.len != (size_t)n - IPC_FRAME_HDR)
+        return ipc__fail(IPC_EPROTO,
+                         "unix: header says %zu bytes, record "
+                         "holds %zu; dropped",
+                         frame.len, (size_t)n - IPC_FRAME_HDR);
+    *len = frame.len;
+    *prio = frame.prio;
+    return IPC_OK;
+}
+
+/* An offer's token: the record must have brought one; a record refused
+ * closes what it brought. */
+static ipc_err unix_token(ipc_err err, struct msghdr *msg, int *token)
+{
+    *token = unix_cmsg_fd(msg);
+    if (err == IPC_OK && *token < 0)
+        err = ipc__fail(msg->msg_flags & MSG_CTRUNC ? IPC_ELIMIT : IPC_EPROTO,
+                        "unix: a rendezvous message came without its "
+                        "token%s; dropped (its sender takes it back at its "
+                        "deadline)",
+                        msg->msg_flags & MSG_CTRUNC
+                            ? " (out of descriptors: RLIMIT_NOFILE?)"
+                            : "");
+    if (err != IPC_OK && *token >= 0) {
+        close(*token);
+        *token = -1;
+    }
+    return err;
+}
+
 /* Retry a receive that failed with this errno? EINTR ends a timed sleep,
  * whose SO_RCVTIMEO would start over; ECONNRESET is reported once before
- * the records queued ahead of it (ipc__unix_take). */
-static bool unix_take_again(enum unix_wait wait)
+ * the records queued ahead of it (unix_take). */
+static inline bool unix_take_again(enum unix_wait wait)
 {
     return errno == ECONNRESET || (errno == EINTR && wait != UNIX_TIMED);
 }
 
-ipc_err ipc__unix_take(int fd, size_t max_msg, void *buf, size_t cap,
-                       size_t *len, unsigned *prio, enum unix_wait wait)
+/* ipc__unix_take and ipc__unix_take_token (unix.h): one body, inlined in
+ * each, so that the plain one has no token code to run (token is NULL
+ * there, a constant). ECONNRESET: Linux reports it once, before the queued
+ * records, when the peer closed with a record unread (a sender killed
+ * before it read the receiver's hello): the error is consumed by the call
+ * that reports it, so the records queued before the close are still read,
+ * then EOF. */
+static UNIX_INLINE ipc_err unix_take(int fd, size_t max_msg, void *buf,
+                                     size_t cap, size_t *len, unsigned *prio,
+                                     enum unix_wait wait, int *token)
 {
     unsigned char hdr[IPC_FRAME_HDR];
     struct ipc_frame frame;
     ssize_t n;
+    bool offer = token != NULL;
     int flags = wait == UNIX_NOW ? MSG_DONTWAIT : 0;
     if (cap < max_msg) {
+        /* No control buffer: a peek leaves an offer's token in flight. */
         do
             n = recv(fd, hdr, sizeof hdr, MSG_PEEK | MSG_TRUNC | flags);
         while (n < 0 && unix_take_again(wait));
         if (n > 0 && (size_t)n >= sizeof hdr &&
-            ipc__frame_decode(hdr, max_msg, &frame) == IPC_OK &&
+            unix_decode(hdr, max_msg, offer, &frame) == IPC_OK &&
             frame.len == (size_t)n - sizeof hdr && frame.len > cap) {
             *len = frame.len;
             return ipc__fail(IPC_EMSGSIZE,
@@ -540,6 +662,15 @@ ipc_err ipc__unix_take(int fd, size_t max_msg, void *buf, size_t cap,
     }
     struct iovec iov[2] = {{hdr, sizeof hdr}, {buf, cap}};
     struct msghdr msg = {.msg_iov = iov, .msg_iovlen = 2};
+    union {
+        struct cmsghdr align;
+        char buf[CMSG_SPACE(sizeof(int))];
+    } ctl;
+    if (offer) {
+        msg.msg_control = ctl.buf;
+        msg.msg_controllen = sizeof ctl.buf;
+        *token = -1;
+    }
     do
         n = recvmsg(fd, &msg, flags | MSG_CMSG_CLOEXEC);
     while (n < 0 && unix_take_again(wait));
@@ -547,28 +678,27 @@ ipc_err ipc__unix_take(int fd, size_t max_msg, void *buf, size_t cap,
         return IPC_ECLOSED;
     if (n < 0)
         goto fail;
-    if ((size_t)n < sizeof hdr || (msg.msg_flags & MSG_TRUNC))
-        return ipc__fail(IPC_EPROTO,
-                         "unix: a record of %zd bytes is not a "
-                         "libipc message; dropped",
-                         n);
-    ipc_err err = ipc__frame_decode(hdr, max_msg, &frame);
-    if (err != IPC_OK)
-        return err;
-    if (frame.len != (size_t)n - sizeof hdr)
-        return ipc__fail(IPC_EPROTO,
-                         "unix: header says %zu bytes, record "
-                         "holds %zu; dropped",
-                         frame.len, (size_t)n - sizeof hdr);
-    *len = frame.len;
-    *prio = frame.prio;
-    return IPC_OK;
+    ipc_err err = unix_record(hdr, n, msg.msg_flags, max_msg, offer, len, prio);
+    return offer ? unix_token(err, &msg, token) : err;
 fail:
     if (errno == EAGAIN || errno == EINTR) /* EINTR: UNIX_TIMED only */
         return IPC_EAGAIN;
     if (errno == ECONNRESET)
         return IPC_ECLOSED;
     return ipc__errno(errno, "unix: recvmsg");
+}
+
+ipc_err ipc__unix_take(int fd, size_t max_msg, void *buf, size_t cap,
+                       size_t *len, unsigned *prio, enum unix_wait wait)
+{
+    return unix_take(fd, max_msg, buf, cap, len, prio, wait, NULL);
+}
+
+ipc_err ipc__unix_take_token(int fd, size_t max_msg, void *buf, size_t cap,
+                             size_t *len, unsigned *prio, enum unix_wait wait,
+                             int *token)
+{
+    return unix_take(fd, max_msg, buf, cap, len, prio, wait, token);
 }
 
 /* Let the next blocking recvmsg sleep for what is left of dl, rounded up
@@ -611,8 +741,11 @@ static ipc_err unix_recv_one(ipc_channel *ch, void *buf, size_t cap,
         ipc_err err = wait == UNIX_TIMED ? unix_set_rcvtimeo(ue, dl, &wait)
                                          : IPC_OK;
         if (err == IPC_OK)
-            err = ipc__unix_take(ue->fd, ch->max_msg, buf, cap, len, prio,
-                                 wait);
+            err = ue->rendezvous
+                      ? ipc__unix_take_offer(ue->fd, ch->max_msg, buf, cap,
+                                             len, prio, wait)
+                      : ipc__unix_take(ue->fd, ch->max_msg, buf, cap, len,
+                                       prio, wait);
         if (err == IPC_ECLOSED)
             return ipc__fail(IPC_ECLOSED, "unix: the peer is gone");
         if (err != IPC_EAGAIN)
@@ -664,10 +797,13 @@ static ipc_err unix_peer_uid(const ipc_channel *ch, uid_t *uid)
 const struct ipc_backend ipc__backend_unix = {
     .scheme = "unix",
     .caps = IPC_CAP_NAMED | IPC_CAP_PAIR | IPC_CAP_DUPLEX |
-            IPC_CAP_MULTI_SENDER | IPC_CAP_POLLABLE | IPC_CAP_PEER_CLOSED |
-            IPC_CAP_PEER_UID,
-    .keys = IPC_KEYBIT(IPC_KEY_MAX_MSG) | IPC_KEYBIT(IPC_KEY_MODE) |
-            IPC_KEYBIT(IPC_KEY_PEER_UID) | IPC_KEYBIT(IPC_KEY_OWNER),
+            IPC_CAP_MULTI_SENDER | IPC_CAP_RENDEZVOUS | IPC_CAP_POLLABLE |
+            IPC_CAP_PEER_CLOSED | IPC_CAP_PEER_UID,
+    /* capacity: 0 only (limits.capacity_max), a rendezvous channel; the
+     * queue of any other is the socket buffer, in bytes. */
+    .keys = IPC_KEYBIT(IPC_KEY_MAX_MSG) | IPC_KEYBIT(IPC_KEY_CAPACITY) |
+            IPC_KEYBIT(IPC_KEY_MODE) | IPC_KEYBIT(IPC_KEY_PEER_UID) |
+            IPC_KEYBIT(IPC_KEY_OWNER),
     /* A socketpair has no file to give a mode, and its peer is the
      * caller's own fork. */
     .named_keys = IPC_KEYBIT(IPC_KEY_MODE) | IPC_KEYBIT(IPC_KEY_PEER_UID) |

@@ -1,13 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 /* unix backend, internal: the end's state and what its files share
  * (unix.c: addresses, limits, pairs, senders, messages, the ops table;
- * listen.c: the named receiver, its listener, senders' turns). */
+ * listen.c: the named receiver, its listener, senders' turns;
+ * rendezvous.c: capacity 0, sends that return once taken). */
 #ifndef IPC_UNIX_H
 #define IPC_UNIX_H
 
 #include "ipc_int.h"
 #include "os.h"
 #include "frame.h"
+#include "hooks.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -84,6 +86,21 @@
  * is cut short after this back-off (doubling from 1 ms) to retry it: no
  * descriptor tells that one came free in this or another thread. */
 #define UNIX_RESUME_MAX_NS (100L * 1000000)
+/* Rendezvous (rendezvous.c). The priority field of a rendezvous receiver's
+ * hello; a plain receiver's is 0. */
+#define UNIX_HELLO_RENDEZVOUS 1u
+/* An offer (a rendezvous message) sets bit 31 of its header's priority
+ * word, byte 7 of the little-endian header: a receiver that does not
+ * expect offers refuses it as garbage (IPC_EPROTO), never delivers it. */
+#define UNIX_OFFER_BYTE 7
+#define UNIX_OFFER_BIT  0x80u
+/* One body for a plain hot path and a rendezvous caller: forced inline
+ * in both, so that the plain one pays no call (GCC and Clang). */
+#if defined(__GNUC__)
+#define UNIX_INLINE inline __attribute__((always_inline))
+#else
+#define UNIX_INLINE inline
+#endif
 
 struct unix_conn {
     struct ipc_turn turn; /* first: ipc__turn_next reads it */
@@ -113,6 +130,8 @@ struct unix_end {
      * per message. */
     pthread_mutex_t lock;
     bool peer_max_known; /* a sender: the receiver's max_msg is known */
+    bool rendezvous;     /* capacity=0: a send returns once a receiver took
+                            its message (rendezvous.c) */
     size_t max_msg;      /* a named receiver: its max_msg, for the hello */
     bool have_peer;
     bool blocking; /* a connected socket without O_NONBLOCK */
@@ -153,9 +172,22 @@ ipc_err ipc__unix_recv_many(ipc_channel *ch, void *buf, size_t cap, size_t *len,
  * naming the limit (the send would fail with ENOBUFS every time). */
 ipc_err ipc__unix_check_frame(size_t max_msg);
 
-/* A named receiver tells a sender it accepted its max_msg. A sender that
- * has already left makes this fail: nothing to tell. */
+/* A named receiver tells a sender it accepted its max_msg (and whether the
+ * channel is a rendezvous one). A sender that has already left makes this
+ * fail: nothing to tell. */
 void ipc__unix_send_hello(const struct unix_end *ue, int fd);
+
+/* A named sender: peek at the receiver's hello without waiting. IPC_OK
+ * whether or not it has come (ue->peer_max_known tells); *peeked: what
+ * the peek returned (-1 nothing queued, 0 EOF, else the record's bytes).
+ * IPC_EMSGSIZE when len exceeds the receiver's max_msg, IPC_EINVAL when
+ * one end is rendezvous and the other not (every send then fails). */
+ipc_err ipc__unix_peek_hello(ipc_channel *ch, size_t len, ssize_t *peeked);
+
+/* sendmsg() one record, whole, waiting for room until the deadline;
+ * IPC_ECLOSED once the receiver is gone. */
+ipc_err ipc__unix_sendmsg(int fd, const struct msghdr *msg,
+                          const struct ipc_deadline *dl);
 
 /*
  * Take one message from a connected socket without waiting. IPC_EAGAIN if
@@ -178,5 +210,25 @@ enum unix_wait {
 };
 ipc_err ipc__unix_take(int fd, size_t max_msg, void *buf, size_t cap,
                        size_t *len, unsigned *prio, enum unix_wait wait);
+
+/* The same on a rendezvous end, where each record must be an offer:
+ * IPC_OK comes with *token, the descriptor that rode with it (the
+ * caller's to close); on any error none is left open. */
+ipc_err ipc__unix_take_token(int fd, size_t max_msg, void *buf, size_t cap,
+                             size_t *len, unsigned *prio, enum unix_wait wait,
+                             int *token);
+
+/* ------------------------------------------------------------ rendezvous */
+
+/* Send on a rendezvous end: return once a receiver has taken the message
+ * (IPC_OK), or take it back (IPC_ETIMEDOUT, IPC_EAGAIN, IPC_ECLOSED: then
+ * nobody has it, nor ever will). */
+ipc_err ipc__unix_offer(ipc_channel *ch, const void *buf, size_t len,
+                        unsigned prio, const struct ipc_deadline *dl);
+
+/* Receive on a rendezvous end: ipc__unix_take_token, then the take itself
+ * (the token); offers their senders took back are skipped. */
+ipc_err ipc__unix_take_offer(int fd, size_t max_msg, void *buf, size_t cap,
+                             size_t *len, unsigned *prio, enum unix_wait wait);
 
 #endif /* IPC_UNIX_H */
