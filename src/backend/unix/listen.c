@@ -326,7 +326,7 @@ static ipc_err unix_wait_lone(struct unix_end *ue, struct unix_conn *lone,
 
 /* Whose turn it is among the ready connections epoll reported. */
 static struct unix_conn *unix_next_turn(const struct unix_end *ue,
-                                      const struct epoll_event *ev, int n)
+                                        const struct epoll_event *ev, int n)
 {
     return ipc__turn_next(ev, n, ue->last_id);
 }
@@ -385,12 +385,11 @@ ipc_err ipc__unix_recv_many(ipc_channel *ch, void *buf, size_t cap, size_t *len,
     for (;;) {
         if (ue->cur && ue->burst < UNIX_BURST) {
             struct unix_conn *c = ue->cur;
-            ipc_err err =
-                ue->rendezvous
-                    ? ipc__unix_take_offer(c->fd, ch->max_msg, buf, cap, len,
-                                           prio, UNIX_NOW)
-                    : ipc__unix_take(c->fd, ch->max_msg, buf, cap, len, prio,
-                                     UNIX_NOW);
+            ipc_err err = ue->rendezvous
+                              ? ipc__unix_take_offer(c->fd, ch->max_msg, buf,
+                                                     cap, len, prio, UNIX_NOW)
+                              : ipc__unix_take(c->fd, ch->max_msg, buf, cap,
+                                               len, prio, UNIX_NOW);
             if (err == IPC_OK || err == IPC_EPROTO) {
                 ue->burst++;
                 ue->peer_uid = c->uid;

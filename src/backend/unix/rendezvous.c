@@ -208,8 +208,7 @@ ipc_err ipc__unix_offer(ipc_channel *ch, const void *buf, size_t len,
 }
 
 ipc_err ipc__unix_take_offer(int fd, size_t max_msg, void *buf, size_t cap,
-                             size_t *len, unsigned *prio,
-                             enum unix_wait wait)
+                             size_t *len, unsigned *prio, enum unix_wait wait)
 {
     for (;;) {
         int token;

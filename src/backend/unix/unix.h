@@ -134,7 +134,7 @@ struct unix_end {
                             its message (rendezvous.c) */
     size_t max_msg;      /* a named receiver: its max_msg, for the hello */
     bool have_peer;
-    bool blocking; /* a connected socket without O_NONBLOCK */
+    bool blocking;       /* a connected socket without O_NONBLOCK */
     int64_t rcvtimeo_ms; /* the SO_RCVTIMEO this end set last; 0: none */
     uid_t peer_uid;
     bool require_uid;
@@ -167,6 +167,14 @@ ipc_err ipc__unix_listen(ipc_channel *ch, const char *name, unsigned flags,
 /* The named receiver: many senders, taken in turns. */
 ipc_err ipc__unix_recv_many(ipc_channel *ch, void *buf, size_t cap, size_t *len,
                             unsigned *prio, const struct ipc_deadline *dl);
+
+/* ipc_limits: the largest frame, less its header (limits.c). */
+ipc_err ipc__unix_os_limits(const struct ipc_addr *addr, ipc_limits_info *info);
+
+/* Make the send buffer hold two frames of max_msg, so that a message
+ * always fits once the socket polls writable; refuse a max_msg the OS
+ * cannot carry, naming the limit. */
+ipc_err ipc__unix_size_sndbuf(int fd, size_t max_msg);
 
 /* A max_msg above the largest record is refused at open by either end,
  * naming the limit (the send would fail with ENOBUFS every time). */
