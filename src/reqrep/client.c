@@ -185,11 +185,12 @@ static ipc_err rr_spin(ipc_rr_client *c, const struct ipc_deadline *dl,
     }
 }
 
-/* A pollable reply channel (fifo, mq, unix): one poll() waits for a reply,
- * the server's exit (its pidfd) and its request end hanging up, so a dead
- * server fails the wait at once. The tick remains only where a pid must be
- * checked in /proc (no pidfd). A reply the server sent before it died is
- * in the channel by then: the channel is read once more before failing. */
+/* A pollable reply channel (fifo, mq, unix, shm): one poll() waits for a
+ * reply, the server's exit (its pidfd) and its request end hanging up, so a
+ * dead server fails the wait at once. The tick remains only where a pid
+ * must be checked in /proc (no pidfd). A reply the server sent before it
+ * died is in the channel by then: the channel is read once more before
+ * failing. */
 static ipc_err rr_pump_poll(ipc_rr_client *c, const struct ipc_deadline *dl,
                             size_t *n)
 {
