@@ -35,10 +35,15 @@ addr() {
     esac
 }
 
-# Start a receiver that creates $1 and holds it; its pid in $holder.
+# Start a receiver that creates $1 and holds it; its pid in $holder, its
+# output in $dir/out.$held. Files of their own: a holder's shell truncates
+# its file after the fork, so a shared one could still show the previous
+# holder's word and let the script go on before this one made $1.
+held=0
 hold() {
-    "$ipcctl" recv --create --hex "$@" >"$dir/out.$$" 2>"$dir/err.$$" &
-    started "$1" receiving "$dir/err.$$"
+    held=$((held + 1))
+    "$ipcctl" recv --create --hex "$@" >"$dir/out.$held" 2>"$dir/err.$held" &
+    started "$1" receiving "$dir/err.$held"
 }
 
 # Is address $1 in ls --json? (POSIX queues are listed only where the
@@ -65,6 +70,7 @@ stale_state=stale
 echo "1. ls shows a receiver's object with its fields; --json parses"
 a1=$(addr 1)
 hold "$a1" --count 2
+out1=$dir/out.$held
 "$ipcctl" ls --json --dir "$dir" | python3 -m json.tool >/dev/null || fail "ls --json does not parse"
 "$ipcctl" stat --json "$a1" | python3 -m json.tool >/dev/null || fail "stat --json does not parse"
 expect "state" "$(field "$a1" state)" "$live_state"
@@ -92,7 +98,7 @@ echo "2. send and recv round-trip binary-safe messages"
 printf 'a\000b\377\n\001' | "$ipcctl" send --raw --timeout 5000 "$a1"
 wait "$holder" || fail "receiver exited $?"
 printf '68656c6c6f20776f726c64\n610062ff0a01\n' >"$dir/want"
-cmp -s "$dir/out.$$" "$dir/want" || fail "received $(cat "$dir/out.$$")"
+cmp -s "$out1" "$dir/want" || fail "received $(cat "$out1")"
 [ -z "$(field "$a1" state)" ] || fail "$a1 left after its receiver closed"
 
 echo "3. rm refuses a live object and removes a stale one"

@@ -17,10 +17,13 @@ cleanup_extra() { rm -f "/dev/shm/$tag-half" "/dev/shm/$tag-foreign"; }
 listed() { # the ls --json line of ADDRESS
     "$ipcctl" ls --json --dir "$dir" | grep -F "\"address\": \"$1\","
 }
-# Make object $2 of kind $1 and hold it; the holder's pid in $holder.
+# Make object $2 of kind $1 and hold it; the holder's pid in $holder. A
+# file per holder (see e2e.sh's hold).
+held=0
 hold() {
-    "$holdbin" "$1" "$2" 2>"$dir/hold.err" &
-    started "$2" holding "$dir/hold.err"
+    held=$((held + 1))
+    "$holdbin" "$1" "$2" 2>"$dir/hold.$held.err" &
+    started "$2" holding "$dir/hold.$held.err"
 }
 crash() { # kill -9 the holder
     kill -KILL "$holder"
