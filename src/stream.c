@@ -310,11 +310,18 @@ static ipc_err stream_wait_room(struct ipc_stream *s, size_t total,
         if (dl->nonblock)
             return ipc__deadline_err(dl);
         short revents = 0;
-        ipc_err err = ipc__wait_fd(s->fd, POLLOUT, dl, &revents);
+        /* A socket says writable only once half of what it queued has
+         * gone (the kernel's write-space rule), long after a frame fits:
+         * look again after each slice, as a timeout-0 send would. */
+        ipc_err err =
+            s->sock ? ipc__wait_fd_slice(s->fd, POLLOUT, dl, &nap_ns, &revents)
+                    : ipc__wait_fd(s->fd, POLLOUT, dl, &revents);
         if (err != IPC_OK)
             return err;
         if (revents & (POLLERR | POLLHUP))
             return IPC_OK; /* let the write report the closed reader */
+        if (s->sock)
+            continue;
         if (stream_fits_whole(s, total))
             return IPC_OK;
         if ((err = ipc__nap(dl, &nap_ns)) != IPC_OK)
