@@ -24,6 +24,11 @@
 /* Generous slack for a wait that ends late (valgrind, loaded CI machines);
  * a wait never may end early. */
 #define CT_LATE_MS 3000
+/* How long a message that was sent may take to arrive (and a send with
+ * room to go through): a library's threads (nng) or the kernel's softirqs
+ * (tcp) can lose a second to a loaded two-core machine. Only a failing
+ * test waits it out. */
+#define CT_ARRIVE_MS 5000
 /* How long a helper process may take before it counts as hung. */
 #define CT_CHILD_MS 20000
 

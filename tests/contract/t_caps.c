@@ -143,7 +143,7 @@ static void test_pollfd(void **state)
                            "queued (an event loop would spin)");
     }
 
-    ct_send_pat(fx->tx, 100, 1, 1000);
+    ct_send_pat(fx->tx, 100, 1, CT_ARRIVE_MS);
     pfd.revents = 0;
     assert_int_equal(poll(&pfd, 1, 2000), 1);
     assert_true(pfd.revents & POLLIN);
@@ -334,7 +334,7 @@ static void test_zero_copy_order(void **state)
     ct_link(fx, "max_msg=256");
     assert_ipc_err(ipc_loan(fx->tx, 100, &a, 1000), IPC_OK);
     tu_pattern(a, 100, 31);
-    ct_send_pat(fx->tx, 50, 32, 1000);
+    ct_send_pat(fx->tx, 50, 32, CT_ARRIVE_MS);
     assert_ipc_err(ipc_loan(fx->tx, 256, &c, 1000), IPC_OK);
     tu_pattern(c, 200, 33);
     assert_ipc_err(ipc_commit(fx->tx, c, 200, 0), IPC_OK);
@@ -343,7 +343,7 @@ static void test_zero_copy_order(void **state)
     assert_ipc_err(ipc_commit(fx->tx, z, 0, 0), IPC_OK);
 
     zc_view_pat(fx->rx, 100, 31);
-    ct_recv_pat(fx->rx, 50, 32, 1000);
+    ct_recv_pat(fx->rx, 50, 32, CT_ARRIVE_MS);
     zc_view_pat(fx->rx, 200, 33);
     zc_view_pat(fx->rx, 0, 0);
     assert_ipc_err(ipc_recv(fx->rx, buf, sizeof buf, &len, NULL, 0),
@@ -376,8 +376,8 @@ static void test_zero_copy_release(void **state)
     tu_pattern(p, 10, 41);
     assert_ipc_err(ipc_commit(fx->tx, p, 10, 0), IPC_OK);
     zc_view_pat(fx->rx, 10, 41);
-    ct_send_pat(fx->tx, 5, 42, 1000);
-    ct_recv_pat(fx->rx, 5, 42, 1000);
+    ct_send_pat(fx->tx, 5, 42, CT_ARRIVE_MS);
+    ct_recv_pat(fx->rx, 5, 42, CT_ARRIVE_MS);
 }
 
 /* ZERO_COPY: loans are bounded. Taking them without giving any back ends
@@ -478,8 +478,8 @@ static void test_peer_uid(void **state)
     }
     if (ct_named(fx)) {
         assert_ipc_err(ipc_peer_uid(fx->rx, &uid), IPC_ENOENT);
-        ct_send_pat(fx->tx, 10, 3, 1000);
-        ct_recv_pat(fx->rx, 10, 3, 1000);
+        ct_send_pat(fx->tx, 10, 3, CT_ARRIVE_MS);
+        ct_recv_pat(fx->rx, 10, 3, CT_ARRIVE_MS);
     }
     uid = (uid_t)-2;
     assert_ipc_err(ipc_peer_uid(fx->rx, &uid), IPC_OK);
@@ -499,8 +499,8 @@ static void test_direction(void **state)
     ct_link(fx, "max_msg=64");
     bool duplex = (ct_tx_caps(fx) & IPC_CAP_DUPLEX) != 0;
     if (duplex) {
-        ct_send_pat(fx->rx, 5, 11, 1000);
-        ct_recv_pat(fx->tx, 5, 11, 1000);
+        ct_send_pat(fx->rx, 5, 11, CT_ARRIVE_MS);
+        ct_recv_pat(fx->tx, 5, 11, CT_ARRIVE_MS);
     } else {
         assert_ipc_err(ipc_send(fx->rx, "x", 1, 0, 0), IPC_EINVAL);
         ct_detail_set();
@@ -509,8 +509,8 @@ static void test_direction(void **state)
         ct_detail_set();
     }
     /* The normal direction still works, and nothing leaked the other way. */
-    ct_send_pat(fx->tx, 6, 12, 1000);
-    ct_recv_pat(fx->rx, 6, 12, 1000);
+    ct_send_pat(fx->tx, 6, 12, CT_ARRIVE_MS);
+    ct_recv_pat(fx->rx, 6, 12, CT_ARRIVE_MS);
     assert_ipc_err(ipc_recv(fx->rx, buf, sizeof buf, &len, NULL, 0),
                    IPC_EAGAIN);
 
@@ -663,8 +663,8 @@ static void test_null_args(void **state)
     assert_ipc_err(ipc_view(NULL, &view, &len, NULL, 0), IPC_EINVAL);
     ipc_close(NULL);
     /* The link is unharmed. */
-    ct_send_pat(fx->tx, 3, 5, 1000);
-    ct_recv_pat(fx->rx, 3, 5, 1000);
+    ct_send_pat(fx->tx, 3, 5, CT_ARRIVE_MS);
+    ct_recv_pat(fx->rx, 3, 5, CT_ARRIVE_MS);
 }
 
 /* ---------------------------------------------------------------- once */
@@ -752,10 +752,10 @@ static void test_pollfd_late(void **state)
     ct_link(fx, "max_msg=256");
     if (!(ct_rx_caps(fx) & IPC_CAP_POLLABLE))
         return;
-    ct_send_pat(fx->tx, 10, 1, 1000);
+    ct_send_pat(fx->tx, 10, 1, CT_ARRIVE_MS);
     ct_recv_pat(fx->rx, 10, 1, 2000);
-    ct_send_pat(fx->tx, 20, 2, 1000);
-    ct_send_pat(fx->tx, 30, 3, 1000);
+    ct_send_pat(fx->tx, 20, 2, CT_ARRIVE_MS);
+    ct_send_pat(fx->tx, 30, 3, CT_ARRIVE_MS);
     assert_ipc_err(ipc_pollfd(fx->rx, &fd, &events), IPC_OK);
     struct pollfd pfd = {.fd = fd, .events = events};
     /* TU_S_ASYNC: the messages may still be on their way. */

@@ -17,21 +17,21 @@ static void test_boundaries(void **state)
 
     ct_link(fx, "max_msg=4096");
     assert_ipc_err(ipc_send(fx->tx, "", 0, 0, 1000), IPC_OK);
-    ct_send_pat(fx->tx, 1, 101, 1000);
-    ct_send_pat(fx->tx, 4096, 102, 1000);
+    ct_send_pat(fx->tx, 1, 101, CT_ARRIVE_MS);
+    ct_send_pat(fx->tx, 4096, 102, CT_ARRIVE_MS);
     tu_pattern(big, sizeof big, 103);
     assert_ipc_err(ipc_send(fx->tx, big, 4097, 0, 1000), IPC_EMSGSIZE);
     ct_detail_set();
     assert_ipc_err(ipc_send(fx->tx, big, 4097, 0, 0), IPC_EMSGSIZE);
-    ct_send_pat(fx->tx, 7, 104, 1000);
+    ct_send_pat(fx->tx, 7, 104, CT_ARRIVE_MS);
 
     assert_ipc_err(ipc_recv(fx->rx, big, sizeof big, &len, &prio, 1000),
                    IPC_OK);
     assert_int_equal(len, 0);
     assert_int_equal(prio, 0);
-    ct_recv_pat(fx->rx, 1, 101, 1000);
-    ct_recv_pat(fx->rx, 4096, 102, 1000);
-    ct_recv_pat(fx->rx, 7, 104, 1000);
+    ct_recv_pat(fx->rx, 1, 101, CT_ARRIVE_MS);
+    ct_recv_pat(fx->rx, 4096, 102, CT_ARRIVE_MS);
+    ct_recv_pat(fx->rx, 7, 104, CT_ARRIVE_MS);
     assert_ipc_err(ipc_recv(fx->rx, big, sizeof big, &len, NULL, 0),
                    IPC_EAGAIN);
 }
@@ -205,8 +205,8 @@ static void test_small_buffer(void **state)
     size_t len;
 
     ct_link(fx, "max_msg=4096");
-    ct_send_pat(fx->tx, 100, 21, 1000);
-    ct_send_pat(fx->tx, 5, 22, 1000);
+    ct_send_pat(fx->tx, 100, 21, CT_ARRIVE_MS);
+    ct_send_pat(fx->tx, 5, 22, CT_ARRIVE_MS);
     assert_ipc_err(ipc_send(fx->tx, "", 0, 0, 1000), IPC_OK);
 
     len = 0;
@@ -224,7 +224,7 @@ static void test_small_buffer(void **state)
     assert_ipc_err(ipc_recv(fx->rx, buf, 100, &len, NULL, 0), IPC_OK);
     assert_int_equal(len, 100);
     assert_int_equal(tu_pattern_check(buf, 100, 21), 100);
-    ct_recv_pat(fx->rx, 5, 22, 1000);
+    ct_recv_pat(fx->rx, 5, 22, CT_ARRIVE_MS);
     /* A zero-length message fits a zero-length buffer. */
     len = 9;
     assert_ipc_err(ipc_recv(fx->rx, buf, 0, &len, NULL, 1000), IPC_OK);

@@ -55,8 +55,8 @@ static void test_stale(void **state)
     ct_keep(fx, ch);
     assert_ipc_err(ipc_open(addr, IPC_F_SEND, 2000, &tx), IPC_OK);
     ct_keep(fx, tx);
-    ct_send_pat(tx, 9, 9, 1000);
-    ct_recv_pat(ch, 9, 9, 1000);
+    ct_send_pat(tx, 9, 9, CT_ARRIVE_MS);
+    ct_recv_pat(ch, 9, 9, CT_ARRIVE_MS);
     ct_close_extra(fx, tx);
 
     assert_ipc_err(ipc_unlink(addr), IPC_OK);
@@ -86,8 +86,8 @@ static void test_live(void **state)
         ct_detail_set();
         assert_null(ch);
     }
-    ct_send_pat(fx->tx, 12, 12, 1000);
-    ct_recv_pat(fx->rx, 12, 12, 1000);
+    ct_send_pat(fx->tx, 12, 12, CT_ARRIVE_MS);
+    ct_recv_pat(fx->rx, 12, 12, CT_ARRIVE_MS);
 }
 
 static int close_inherited(struct ct_fx *fx, void *arg)
@@ -118,8 +118,8 @@ static void test_creator_close(void **state)
         assert_true(tu_path_exists(path));
     assert_ipc_err(ipc_open(fx->addr, IPC_F_SEND, 2000, &tx2), IPC_OK);
     ct_keep(fx, tx2);
-    ct_send_pat(tx2, 4, 4, 1000);
-    ct_recv_pat(fx->rx, 4, 4, 1000);
+    ct_send_pat(tx2, 4, 4, CT_ARRIVE_MS);
+    ct_recv_pat(fx->rx, 4, 4, CT_ARRIVE_MS);
     ct_close_extra(fx, tx2);
 
     /* A sender's close removes nothing either. */
@@ -265,8 +265,8 @@ static void test_peer_uid_required(void **state)
     ct_addr_opts(addr, sizeof addr, fx->names[0], opts);
     assert_ipc_err(ipc_open(addr, IPC_F_SEND, 1000, &ch), IPC_OK);
     ct_keep(fx, ch);
-    ct_send_pat(ch, 5, 5, 1000);
-    ct_recv_pat(fx->rx, 5, 5, 1000);
+    ct_send_pat(ch, 5, 5, CT_ARRIVE_MS);
+    ct_recv_pat(fx->rx, 5, 5, CT_ARRIVE_MS);
     snprintf(opts, sizeof opts, "peer_uid=x");
     ct_addr_opts(addr, sizeof addr, fx->names[0], opts);
     assert_ipc_err(ipc_open(addr, IPC_F_SEND, 1000, &ch), IPC_EINVAL);

@@ -21,16 +21,16 @@ static void test_peer_closed_recv(void **state)
     size_t len;
 
     ct_link(fx, "max_msg=64");
-    ct_send_pat(fx->tx, 10, 1, 1000);
+    ct_send_pat(fx->tx, 10, 1, CT_ARRIVE_MS);
     assert_ipc_err(ipc_send(fx->tx, "", 0, 0, 1000), IPC_OK);
-    ct_send_pat(fx->tx, 20, 3, 1000);
+    ct_send_pat(fx->tx, 20, 3, CT_ARRIVE_MS);
     ipc_close(fx->tx);
     fx->tx = NULL;
 
-    ct_recv_pat(fx->rx, 10, 1, 1000);
+    ct_recv_pat(fx->rx, 10, 1, CT_ARRIVE_MS);
     assert_ipc_err(ipc_recv(fx->rx, buf, sizeof buf, &len, NULL, 1000), IPC_OK);
     assert_int_equal(len, 0);
-    ct_recv_pat(fx->rx, 20, 3, 1000);
+    ct_recv_pat(fx->rx, 20, 3, CT_ARRIVE_MS);
     int64_t t0 = tu_now_ns();
     if (ct_rx_caps(fx) & IPC_CAP_PEER_CLOSED) {
         assert_ipc_err(ipc_recv(fx->rx, buf, sizeof buf, &len, NULL, 2000),
