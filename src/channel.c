@@ -223,6 +223,39 @@ ipc_err ipc_pair(const char *address, unsigned flags, ipc_channel *ends[2])
     return IPC_OK;
 }
 
+ipc_err ipc__channel_back(ipc_channel *ch, int timeout_ms, ipc_channel **out)
+{
+    const struct ipc_backend *be = ch->be;
+    *out = NULL;
+    if (!be->back || !(ch->caps & IPC_CAP_NAMED) ||
+        ch->direction == IPC_F_DUPLEX)
+        return ipc__fail(IPC_ENOTSUP, "%s: no way back on the connection",
+                         be->scheme);
+    ipc_channel *back = calloc(1, sizeof *back + be->priv_size);
+    if (!back || !(back->address = strdup(ch->address))) {
+        free(back);
+        return ipc__fail(IPC_ENOMEM, "%s: out of memory", be->scheme);
+    }
+    back->be = be;
+    back->flags = ch->flags & IPC_F_INHERIT;
+    back->direction = ch->direction == IPC_F_SEND ? IPC_F_RECV : IPC_F_SEND;
+    back->caps = be->caps & ~(unsigned)(IPC_CAP_NAMED | IPC_CAP_PAIR |
+                                        IPC_CAP_DUPLEX |
+                                        IPC_CAP_MULTI_SENDER |
+                                        IPC_CAP_RENDEZVOUS);
+    back->max_msg = ch->max_msg;
+    back->owner_pid = getpid();
+    struct ipc_deadline dl;
+    ipc__deadline_init(&dl, timeout_ms);
+    ipc_err err = be->back(ch, back, &dl);
+    if (err != IPC_OK) {
+        channel_free(back);
+        return err;
+    }
+    *out = back;
+    return IPC_OK;
+}
+
 void ipc_close(ipc_channel *ch)
 {
     channel_free(ch);

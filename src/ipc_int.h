@@ -216,6 +216,14 @@ struct ipc_backend {
     ipc_err (*view)(struct ipc_channel *ch, const void **buf, size_t *len,
                     unsigned *prio, const struct ipc_deadline *dl);
     ipc_err (*release)(struct ipc_channel *ch, const void *buf);
+    /* The other direction of this end's connection, as the new end out
+     * (made by the frontend, opposite direction, same max_msg): on a named
+     * receiver a sending end on the connection its last message came from
+     * (right after that receive, in its thread); on a named sender a
+     * receiving end on its own connection, once the receiver's hello came
+     * (waited for until dl). For request/reply's replies. NULL: none. */
+    ipc_err (*back)(struct ipc_channel *ch, struct ipc_channel *out,
+                    const struct ipc_deadline *dl);
 };
 
 /* The end of a channel: frontend fields, then the backend's private state
@@ -239,6 +247,11 @@ static inline void *ipc__priv(const struct ipc_channel *ch)
 {
     return (void *)ch->priv;
 }
+
+/* The other direction of ch's connection as a new end (backend op back):
+ * IPC_ENOTSUP where the backend has none. Not public: request/reply's
+ * replies ride on the request's connection with it (src/reqrep). */
+ipc_err ipc__channel_back(ipc_channel *ch, int timeout_ms, ipc_channel **out);
 
 /* Registry (registry.c): the backend for a scheme, or NULL if unknown. */
 const struct ipc_backend *ipc__backend_find(const char *scheme);

@@ -8,6 +8,7 @@
 #include "stream.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -456,6 +457,8 @@ static ipc_err tcp_recv(ipc_channel *ch, void *buf, size_t cap, size_t *len,
 {
     static const struct ipc_deadline now = {.at_ns = 0, .nonblock = true};
     struct tcp_end *te = tcp_priv(ch);
+    if (te->epfd < 0) /* the way back on a connection (tcp_back) */
+        return ipc__stream_recv(&te->st, buf, cap, len, prio, dl);
     for (;;) {
         struct tcp_conn *c = te->cur;
         if (c && te->burst < TCP_BURST) {
@@ -647,6 +650,34 @@ static void tcp_close(ipc_channel *ch)
     te->lock_made = false;
 }
 
+/* The way back on a connection (ipc__channel_back), for request/reply: a
+ * sending end on the connection the receiver's last message came from,
+ * or a receiving end on a sender's own. Framed as the other direction;
+ * the receiver's connections otherwise carry nothing back (see max_msg
+ * at the top), so what comes is the other side's messages alone. */
+static ipc_err tcp_back(ipc_channel *ch, ipc_channel *out,
+                        const struct ipc_deadline *dl)
+{
+    (void)dl;
+    struct tcp_end *te = tcp_priv(ch), *back = tcp_priv(out);
+    back->fd = back->epfd = back->bell = -1;
+    if (te->epfd >= 0 && !te->cur)
+        return ipc__fail(IPC_EINVAL, "tcp: no message received just now "
+                                     "to answer");
+    int fd = te->epfd >= 0 ? te->cur->st.fd : te->fd;
+    back->fd =
+        fcntl(fd, ch->flags & IPC_F_INHERIT ? F_DUPFD : F_DUPFD_CLOEXEC, 3);
+    if (back->fd < 0)
+        return ipc__errno(errno, "tcp: dup");
+    size_t sndbuf = out->direction == IPC_F_SEND
+                        ? tcp_sndbuf(back->fd, out->max_msg)
+                        : 0;
+    ipc__stream_init_socket(&back->st, back->fd, out->max_msg, sndbuf);
+    back->st_made = true;
+    out->buffer_bytes = sndbuf;
+    return IPC_OK;
+}
+
 /* The receiver's first call makes and rings the bell (see polled): what
  * was read ahead so far shows in the set. */
 static ipc_err tcp_bell_ring(struct tcp_end *te, unsigned flags)
@@ -723,4 +754,5 @@ const struct ipc_backend ipc__backend_tcp = {
     .recv = tcp_recv,
     .pollfd = tcp_pollfd,
     .address = tcp_address,
+    .back = tcp_back,
 };

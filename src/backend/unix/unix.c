@@ -36,7 +36,7 @@ static int unix_socket(unsigned flags)
     return socket(AF_UNIX, type, 0);
 }
 
-static ipc_err unix_peercred(int fd, uid_t *uid)
+ipc_err ipc__unix_peercred(int fd, uid_t *uid)
 {
     struct ucred cred;
     socklen_t len = sizeof cred;
@@ -70,7 +70,7 @@ static ipc_err unix_connected_end(ipc_channel *ch, int fd)
                                fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) == 0);
     ipc_err err = ipc__unix_size_sndbuf(fd, ch->max_msg);
     if (err == IPC_OK)
-        err = unix_peercred(fd, &ue->peer_uid);
+        err = ipc__unix_peercred(fd, &ue->peer_uid);
     ue->have_peer = err == IPC_OK;
     int sndbuf = 0;
     socklen_t len = sizeof sndbuf;
@@ -712,4 +712,5 @@ const struct ipc_backend ipc__backend_unix = {
     .pollfd = unix_pollfd,
     .peer_uid = unix_peer_uid,
     .os_limits = ipc__unix_os_limits,
+    .back = ipc__unix_back,
 };

@@ -2,7 +2,8 @@
 /* unix backend, internal: the end's state and what its files share
  * (unix.c: addresses, limits, pairs, senders, messages, the ops table;
  * listen.c: the named receiver, its listener, senders' turns;
- * rendezvous.c: capacity 0, sends that return once taken). */
+ * rendezvous.c: capacity 0, sends that return once taken;
+ * back.c: the way back on a connection, for request/reply). */
 #ifndef IPC_UNIX_H
 #define IPC_UNIX_H
 
@@ -225,6 +226,13 @@ ipc_err ipc__unix_take(int fd, size_t max_msg, void *buf, size_t cap,
 ipc_err ipc__unix_take_token(int fd, size_t max_msg, void *buf, size_t cap,
                              size_t *len, unsigned *prio, enum unix_wait wait,
                              int *token);
+
+/* The uid of a connected socket's peer (SO_PEERCRED). */
+ipc_err ipc__unix_peercred(int fd, uid_t *uid);
+
+/* The backend op back (back.c). */
+ipc_err ipc__unix_back(ipc_channel *ch, ipc_channel *out,
+                       const struct ipc_deadline *dl);
 
 /* ------------------------------------------------------------ rendezvous */
 
