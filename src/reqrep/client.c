@@ -319,7 +319,8 @@ static ipc_err rr_hello(ipc_rr_client *c, int timeout_ms)
         /* A pid we cannot see (another pid namespace) or whose start time
          * differs: liveness is then only what the channel tells. */
         if (err == IPC_OK &&
-            ipc__rr_start_time(c->server.pid) != c->server.start)
+            (c->sc->remote ||
+             ipc__rr_start_time(c->server.pid) != c->server.start))
             c->server.pid = 0;
         return err;
     }
@@ -370,8 +371,18 @@ static ipc_err rr_connect(ipc_rr_client *c, const char *address, int timeout_ms)
     if (!c->tx || !c->rx)
         return ipc__fail(IPC_ENOMEM, "reqrep: buffers of %zu bytes",
                          c->max_msg);
-    ipc__rr_sweep_names(c->sc, address);
-    if ((err = rr_make_reply(c, address, timeout_ms)) != IPC_OK)
+    if (c->sc->back) {
+        /* Replies come back on this connection: no name to make. */
+        err = ipc__channel_back(c->req, timeout_ms, &c->rep);
+        if (err == IPC_OK) {
+            ipc_query(c->req, &info); /* lowered to the server's */
+            c->max_msg = info.max_msg;
+        }
+    } else {
+        ipc__rr_sweep_names(c->sc, address);
+        err = rr_make_reply(c, address, timeout_ms);
+    }
+    if (err != IPC_OK)
         return err;
     if ((err = rr_hello(c, timeout_ms)) != IPC_OK)
         return err;

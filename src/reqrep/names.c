@@ -20,9 +20,12 @@
 #define RR_TAG ".rr."
 
 static const struct ipc_rr_scheme rr_schemes[] = {
-    {"unix", false, false, false}, {"fifo", true, false, false},
-    {"mq", true, false, false},    {"shm", true, false, true},
-    {"sysv", false, true, false},
+    {.scheme = "unix", .back = true},
+    {.scheme = "fifo", .unlink_early = true},
+    {.scheme = "mq", .unlink_early = true},
+    {.scheme = "shm", .unlink_early = true, .spins = true},
+    {.scheme = "sysv", .keyfile = true},
+    {.scheme = "tcp", .back = true, .remote = true},
 };
 
 static atomic_uint rr_counter;
@@ -71,16 +74,14 @@ const struct ipc_rr_scheme *ipc__rr_scheme(const char *address, ipc_err *err)
         if (strlen(rr_schemes[i].scheme) == n &&
             memcmp(rr_schemes[i].scheme, address, n) == 0)
             return &rr_schemes[i];
-    bool net = (n == 3 && (memcmp(address, "tcp", 3) == 0 ||
-                           memcmp(address, "udp", 3) == 0)) ||
+    bool net = (n == 3 && memcmp(address, "udp", 3) == 0) ||
                strncmp(address, "nng+", 4) == 0;
     if (net)
         *err = ipc__fail(IPC_ENOTSUP,
-                         "reqrep: %.*s: a client may be on another host: "
-                         "replies would go to an address the client names, "
-                         "which the server cannot tell is the client's, "
-                         "and pids (dead clients, a dead server) mean "
-                         "nothing there",
+                         "reqrep: %.*s: no connection carries replies back, "
+                         "and a client may be on another host: replies "
+                         "would go to an address the client names, which "
+                         "the server cannot tell is the client's",
                          (int)n, address);
     else
         *err = ipc__fail(IPC_ENOTSUP,

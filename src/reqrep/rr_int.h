@@ -26,8 +26,9 @@
  *  28  u32 zero    reserved, 0
  *
  * hello payload: u32 pid, u32 zero, u64 start, then the reply address
- * (1..IPC_RR_ADDR_MAX-1 bytes, no NUL). welcome payload: u32 pid, u32 zero,
- * u64 start (the server's).
+ * (1..IPC_RR_ADDR_MAX-1 bytes, no NUL; none where replies come back on the
+ * connection). welcome payload: u32 pid, u32 zero, u64 start (the
+ * server's).
  */
 #define IPC_RR_MAGIC    0x31525249u /* "IRR1" */
 #define IPC_RR_ADDR_MAX 512
@@ -88,6 +89,12 @@ struct ipc_rr_scheme {
     bool unlink_early;  /* remove the name once the server opened it */
     bool keyfile;       /* sysv: a key file holds the name */
     bool spins;         /* shm: its receive spins before it sleeps */
+    bool back;          /* unix, tcp: replies come back on the request's
+                           connection; no reply channel is made, and a
+                           client lives as long as its connection */
+    bool remote;        /* tcp: the server may be on another host, where
+                           its pid means nothing: only the connection
+                           tells that it is gone */
 };
 
 /* The scheme row for a server address; NULL when request/reply cannot run

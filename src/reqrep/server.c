@@ -4,6 +4,7 @@
 #include "ipc_int.h"
 #include "rr_int.h"
 
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +14,14 @@
 /* Replies up to this size are built on the stack; larger ones in a buffer
  * allocated for the call (replies come from any thread, so no shared one). */
 #define RR_STACK_REPLY 4096
+
+/* The peer shut its side of a connection (Linux); elsewhere POLLHUP,
+ * once both sides are shut. */
+#ifdef POLLRDHUP
+#define RR_RDHUP POLLRDHUP
+#else
+#define RR_RDHUP 0
+#endif
 
 /* A connected client. Freed once dead and no reply is using it. */
 struct rr_peer {
@@ -55,7 +64,7 @@ static void rr_peer_free(const struct ipc_rr_scheme *sc, struct rr_peer *p)
     /* fifo, mq, shm: the client removed the name after the welcome; this
      * only matters when it died before that, or for sysv. A live client
      * removes its own (a sysv queue may still hold its last reply). */
-    if (p->remove)
+    if (p->remove && p->addr[0])
         ipc__rr_remove(sc, p->addr);
     pthread_mutex_destroy(&p->send_lock);
     free(p);
@@ -83,6 +92,23 @@ static struct rr_peer *rr_peer_get(ipc_rr_server *s, uint32_t slot,
     return p->gen == gen && !p->dead ? p : NULL;
 }
 
+/* A client whose replies go back on its connection lives as long as the
+ * connection (a hang-up, seen without reading what it sent); any other is
+ * its process, judged by pid and start time. */
+static bool rr_peer_alive(const struct ipc_rr_scheme *sc,
+                          const struct rr_peer *p)
+{
+    if (!sc->back)
+        return ipc__rr_alive(p->ident.pid, p->ident.start);
+    int fd;
+    short events;
+    if (ipc_pollfd(p->rep, &fd, &events) != IPC_OK)
+        return true;
+    struct pollfd pfd = {.fd = fd, .events = RR_RDHUP};
+    return poll(&pfd, 1, 0) != 1 ||
+           !(pfd.revents & (RR_RDHUP | POLLHUP | POLLERR));
+}
+
 void ipc_rr_server_sweep(ipc_rr_server *s)
 {
     if (!s)
@@ -90,7 +116,7 @@ void ipc_rr_server_sweep(ipc_rr_server *s)
     pthread_mutex_lock(&s->lock);
     for (uint32_t i = 0; i < s->npeers; i++)
         if (s->peers[i] && !s->peers[i]->dead &&
-            !ipc__rr_alive(s->peers[i]->ident.pid, s->peers[i]->ident.start)) {
+            !rr_peer_alive(s->sc, s->peers[i])) {
             s->peers[i]->remove = true;
             rr_peer_drop(s, i);
         }
@@ -149,17 +175,22 @@ static void rr_hello(ipc_rr_server *s, const struct ipc_rr_hdr *h, bool uid_ok,
     struct rr_peer *p = calloc(1, sizeof *p);
     if (!p)
         return; /* the client times out its connect */
-    if (ipc__rr_ident_decode(s->rx + IPC_RR_HDR, h->len, &p->ident, p->addr,
+    bool back = s->sc->back;
+    if (ipc__rr_ident_decode(s->rx + IPC_RR_HDR, h->len, &p->ident,
+                             back ? NULL : p->addr,
                              sizeof p->addr) != IPC_OK ||
-        !ipc__rr_reply_ok(s->sc, s->addr, p->addr, &p->ident) ||
+        (!back && !ipc__rr_reply_ok(s->sc, s->addr, p->addr, &p->ident)) ||
         pthread_mutex_init(&p->send_lock, NULL) != 0) {
         free(p);
         return;
     }
     p->uid_known = uid_ok;
     p->uid = uid;
-    /* Short: the client made the channel before its hello and waits. */
-    if (ipc_open(p->addr, IPC_F_SEND, 1000, &p->rep) != IPC_OK) {
+    /* Back on the hello's connection (right after its receive), or the
+     * client's reply channel: short, it made the channel before its hello
+     * and waits. */
+    if ((back ? ipc__channel_back(s->req, 0, &p->rep)
+              : ipc_open(p->addr, IPC_F_SEND, 1000, &p->rep)) != IPC_OK) {
         pthread_mutex_destroy(&p->send_lock);
         free(p);
         return;

@@ -2,6 +2,7 @@
 /* Request/reply contract suite plumbing: per-backend addresses, a test
  * server in a forked child, and the leak snapshot of every namespace. */
 #include "rr_harness.h"
+#include "backends.h"
 
 #include <cmocka.h>
 #include <dirent.h>
@@ -20,6 +21,12 @@ void rr_address(struct rr_env *env)
     char name[96];
     tu_unique(name, sizeof name, "rr");
     env->keyfile[0] = '\0';
+    if (strcmp(rr_backend, "tcp") == 0) {
+        /* Loopback, a port the kernel picked just now (backends.c). */
+        tu_row_addr(tu_row_find("tcp4"), tu_tmpdir(), name, env->addr,
+                    sizeof env->addr, NULL);
+        return;
+    }
     if (strcmp(rr_backend, "mq") == 0 || strcmp(rr_backend, "shm") == 0) {
         /* mq: small messages, so that one queue per client stays within
          * RLIMIT_MSGQUEUE (800 KiB per user, shared with other tests). */
