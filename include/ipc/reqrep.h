@@ -11,16 +11,20 @@
 /*
  * A server creates a named channel and receives requests on it; each client
  * connects by the same address and calls: it sends a request and waits for
- * the reply that carries the same call id. Built on the channel API only.
+ * the reply that carries the same call id. Built on the channel API.
  *
- * Reply channels. The server's channel carries requests from every client.
- * Replies go back on a channel of the same scheme that each client makes
- * for itself at ipc_rr_connect() and removes at ipc_rr_disconnect(). Its
- * name embeds the client's pid and process start time, so a dead client's
- * channel is recognised by anyone (the pid is gone, or now belongs to a
- * process that started later), and is left nowhere after a kill -9:
- *   unix:  a Linux abstract socket name (the kernel removes it with the
- *          process); elsewhere a socket file beside the server's.
+ * unix, tcp: a client's sending end is a connection, and replies come back
+ * on it: nothing is named or left behind, a client lives as long as its
+ * connection, and tcp works across hosts (no pid is used; open both ends
+ * with the same max_msg). udp and nng+: IPC_ENOTSUP (no way back).
+ *
+ * Reply channels (fifo, mq, shm, sysv). The server's channel carries
+ * requests from every client. Replies go back on a channel of the same
+ * scheme that each client makes for itself at ipc_rr_connect() and removes
+ * at ipc_rr_disconnect(). Its name embeds the client's pid and process
+ * start time, so a dead client's channel is recognised by anyone (the pid
+ * is gone, or now belongs to a process that started later), and is left
+ * nowhere after a kill -9:
  *   fifo, mq, shm: the name is removed as soon as the server has opened it
  *          (both ends keep working); only a client killed during
  *          ipc_rr_connect() can leave one, and the next ipc_rr_connect()
@@ -39,7 +43,8 @@
  * Server death. A pending call fails with IPC_ECLOSED once the server is
  * gone, also with timeout -1. At connect the client learns the server's pid
  * and start time and, on Linux 5.3+, holds a pidfd for that process
- * (ipc_proc_watch: a reused pid is never taken for the server). unix, fifo,
+ * (ipc_proc_watch: a reused pid is never taken for the server; tcp: no
+ * pid, the connection's reset or keepalive tells). unix, tcp, fifo,
  * mq and shm: the reply channel has a descriptor, and a call waits in one
  * poll() on it, the pidfd and the request channel's, so every pending call
  * fails as soon as the server's exit is known (the kernel's, not a tick).
@@ -55,7 +60,7 @@
  * Client death. The server drops a dead client's reply channel when a reply
  * to it fails with IPC_ECLOSED, when the client's disconnect message comes,
  * or when a sweep (every IPC_RR_SWEEP_MS during ipc_rr_recv()) finds its pid
- * gone; requests it left queued are still delivered, and replying to them
+ * gone (unix, tcp: its connection hung up); requests it left queued are still delivered, and replying to them
  * answers IPC_ECLOSED.
  *
  * Sizes. A message is a 32-byte header and the payload, so requests and
@@ -147,8 +152,9 @@ IPC_API void ipc_rr_server_close(ipc_rr_server *s);
 /* --- Client ------------------------------------------------------------ */
 
 /*
- * Connect to the server at address: make this client's reply channel, send
- * a hello and wait for the server's answer, all within timeout_ms.
+ * Connect to the server at address: make this client's reply channel
+ * (none on unix, tcp), send a hello and wait for the server's answer, all
+ * within timeout_ms.
  * Errors: those of ipc_open(); IPC_ETIMEDOUT (no server answered: the
  * reply channel is removed again), IPC_EPROTO, IPC_ENOMEM.
  */

@@ -4,12 +4,16 @@
  * raw system calls in the same run (ratio = raw time / libipc time; 1.0 is
  * as fast as raw), the same by hand over two libipc channels ("chan": what
  * the channels cost), then calls/s for 1, 4 and 16 concurrent clients.
+ * tcp: over loopback; its raw loop is one connection, 64 bytes each way
+ * with no header.
  * A program, never a ctest. Usage: reqrep-bench [round trips] [backends]. */
 #include <ipc/ipc.h>
 
 #include <errno.h>
 #include <fcntl.h>
 #include <mqueue.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <semaphore.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -49,7 +53,7 @@ static void bench_die(const char *what)
 struct raw {
     const char *scheme;
     char path[2][128];
-    int fd[2][2]; /* [dir][0] write, [dir][1] read; unix: fd[0][0] duplex */
+    int fd[2][2]; /* [dir][0] write, [dir][1] read; unix, tcp: fd[0] duplex */
     mqd_t mq[2];
     int qid[2];
     struct raw_shm {
@@ -62,6 +66,40 @@ struct raw_msg {
     long type;
     unsigned char data[MSG];
 };
+
+/* A loopback TCP connection (listen on port 0, connect, accept), with
+ * TCP_NODELAY as any request/reply program sets. */
+static void raw_tcp_pair(int fd[2])
+{
+    struct sockaddr_in sa = {.sin_family = AF_INET,
+                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof sa;
+    int one = 1, l = socket(AF_INET, SOCK_STREAM, 0);
+    if (l < 0 || bind(l, (struct sockaddr *)&sa, sizeof sa) < 0 ||
+        listen(l, 1) < 0 || getsockname(l, (struct sockaddr *)&sa, &len) < 0)
+        bench_die("tcp listen");
+    fd[0] = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd[0] < 0 || connect(fd[0], (struct sockaddr *)&sa, sizeof sa) < 0 ||
+        (fd[1] = accept(l, NULL, NULL)) < 0)
+        bench_die("tcp connect");
+    close(l);
+    for (int i = 0; i < 2; i++)
+        setsockopt(fd[i], IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+}
+
+/* A loopback port free just now, for a named tcp: address. */
+static unsigned free_tcp_port(void)
+{
+    struct sockaddr_in sa = {.sin_family = AF_INET,
+                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof sa;
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0 ||
+        getsockname(fd, (struct sockaddr *)&sa, &len) < 0)
+        bench_die("tcp port");
+    close(fd);
+    return ntohs(sa.sin_port);
+}
 
 static void raw_prepare(struct raw *r)
 {
@@ -76,6 +114,8 @@ static void raw_prepare(struct raw *r)
             bench_die("socketpair");
         r->fd[0][0] = sv[0];
         r->fd[0][1] = sv[1];
+    } else if (strcmp(r->scheme, "tcp") == 0) {
+        raw_tcp_pair(r->fd[0]);
     } else if (strcmp(r->scheme, "fifo") == 0) {
         for (int d = 0; d < 2; d++) {
             unlink(r->path[d]);
@@ -126,7 +166,7 @@ static void raw_cleanup(struct raw *r)
 static void raw_send(struct raw *r, int dir, const unsigned char *buf)
 {
     const char *s = r->scheme;
-    if (s[0] == 'u') {
+    if (s[0] == 'u' || s[0] == 't') {
         if (send(r->fd[0][dir], buf, MSG, 0) != MSG)
             bench_die("send");
     } else if (s[0] == 'f') {
@@ -149,8 +189,9 @@ static void raw_send(struct raw *r, int dir, const unsigned char *buf)
 static void raw_recv(struct raw *r, int dir, unsigned char *buf)
 {
     const char *s = r->scheme;
-    if (s[0] == 'u') {
-        if (recv(r->fd[0][!dir], buf, MSG, 0) != MSG)
+    if (s[0] == 'u' || s[0] == 't') {
+        /* tcp: a byte stream; MSG_WAITALL takes the whole 64 bytes. */
+        if (recv(r->fd[0][!dir], buf, MSG, MSG_WAITALL) != MSG)
             bench_die("recv");
     } else if (s[0] == 'f') {
         if (read(r->fd[dir][1], buf, MSG) != MSG)
@@ -202,7 +243,9 @@ static void lib_address(const char *scheme, char *addr, size_t size)
 {
     static int seq;
     int pid = (int)getpid();
-    if (strcmp(scheme, "mq") == 0 || strcmp(scheme, "shm") == 0)
+    if (strcmp(scheme, "tcp") == 0)
+        snprintf(addr, size, "tcp:127.0.0.1:%u", free_tcp_port());
+    else if (strcmp(scheme, "mq") == 0 || strcmp(scheme, "shm") == 0)
         snprintf(addr, size, "%s:/rrb-%d-%d%s", scheme, pid, seq++,
                  scheme[0] == 'm' ? "?max_msg=1024" : "");
     else
@@ -379,7 +422,7 @@ int main(int argc, char **argv)
 {
     long n = argc > 1 ? atol(argv[1]) : 20000;
     const char *only = argc > 2 ? argv[2] : NULL;
-    static const char *schemes[] = {"unix", "fifo", "mq", "sysv", "shm"};
+    static const char *schemes[] = {"unix", "fifo", "mq", "sysv", "shm", "tcp"};
     signal(SIGPIPE, SIG_IGN);
     printf("reqrep-bench: %d-byte call, %ld round trips, best of %d; ratio = "
            "raw ns / libipc ns (target >= 0.9)\n",
