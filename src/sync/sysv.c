@@ -145,7 +145,7 @@ static ipc_err sysv_open(struct ipc_sync *s, const struct ipc_addr *addr,
                          unsigned flags, unsigned init,
                          const struct ipc_deadline *dl)
 {
-    key_t key;
+    key_t key = 0; /* set when sysv_key succeeds; gcc -O2 cannot see it */
     ipc_err err = sysv_key(addr, &key);
     if (err != IPC_OK)
         return err;
@@ -183,7 +183,7 @@ static void sysv_close(struct ipc_sync *s)
 
 static ipc_err sysv_unlink(const struct ipc_addr *addr)
 {
-    key_t key;
+    key_t key = 0; /* set when sysv_key succeeds; gcc -O2 cannot see it */
     ipc_err err = sysv_key(addr, &key);
     if (err != IPC_OK)
         return err;
@@ -226,7 +226,7 @@ static ipc_err sysv_lock(struct ipc_sync *s, int timeout_ms)
 
 static ipc_err sysv_unlock(struct ipc_sync *s)
 {
-    unsigned v;
+    unsigned v = 0;
     ipc_err err = sysv_value(s, &v);
     if (err != IPC_OK)
         return err;
