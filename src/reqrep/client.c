@@ -145,6 +145,8 @@ static bool rr_server_dead(ipc_rr_client *c)
 static ipc_err rr_gone_err(ipc_rr_client *c)
 {
     rr_server_gone(c);
+    if (!c->server.pid) /* not watched: tcp, another pid namespace */
+        return ipc__fail(IPC_ECLOSED, "reqrep: the server is gone");
     return ipc__fail(IPC_ECLOSED, "reqrep: the server (pid %d) is gone",
                      (int)c->server.pid);
 }
@@ -257,10 +259,31 @@ static ipc_err rr_pump_tick(ipc_rr_client *c, const struct ipc_deadline *dl,
     }
 }
 
+/* Replies on the request's connection (unix, tcp): the connection alone
+ * tells that the server is gone (its end of it closes with the process),
+ * so a call sleeps in the receive itself, as a hand-written client would
+ * (unix: one recvmsg). A server's forked children that keep its
+ * descriptors keep the connection open: the README says so. */
+static ipc_err rr_pump_conn(ipc_rr_client *c, const struct ipc_deadline *dl,
+                            size_t *n)
+{
+    for (;;) {
+        ipc_err err = ipc_recv(c->rep, c->rx, c->max_msg, n, NULL,
+                               ipc__deadline_poll_ms(dl));
+        if (err == IPC_EPROTO)
+            continue; /* the channel dropped garbage; take the next */
+        if (err == IPC_ECLOSED)
+            return rr_gone_err(c);
+        return err;
+    }
+}
+
 /* Receive one message within dl. IPC_OK with *n set, or the wait's error. */
 static ipc_err rr_pump(ipc_rr_client *c, const struct ipc_deadline *dl,
                        size_t *n)
 {
+    if (c->sc->back)
+        return rr_pump_conn(c, dl, n);
     return c->rep_fd >= 0 ? rr_pump_poll(c, dl, n) : rr_pump_tick(c, dl, n);
 }
 
@@ -337,6 +360,8 @@ static ipc_err rr_hello(ipc_rr_client *c, int timeout_ms)
  * for the server. IPC_ECLOSED if the server has exited already. */
 static ipc_err rr_watch(ipc_rr_client *c)
 {
+    if (c->sc->back)
+        return IPC_OK; /* the connection tells (rr_pump_conn) */
     short events;
     if (ipc_pollfd(c->rep, &c->rep_fd, &c->rep_events) != IPC_OK)
         c->rep_fd = -1;

@@ -307,6 +307,12 @@ static void test_server_killed(void **state)
 
 /* Does this backend's reply channel give a descriptor, so that a call
  * waits on it and the server's pidfd together (an event, no tick)? */
+/* Replies come back on the request's connection. */
+static bool rr_conn_backend(void)
+{
+    return strcmp(rr_backend, "unix") == 0 || strcmp(rr_backend, "tcp") == 0;
+}
+
 static bool rr_event_backend(void)
 {
     return strcmp(rr_backend, "sysv") != 0; /* named shm ends poll now */
@@ -366,9 +372,9 @@ static void test_server_death_times(void **state)
            "calls' IPC_ECLOSED: median %.2f ms, min %.2f, max %.2f over %d "
            "rounds (%s)\n",
            rr_backend, RR_DEATH_CALLS, median, ms[0], max, RR_DEATH_ROUNDS,
-           strcmp(rr_backend, "tcp") == 0 ? "event: the connection"
-           : rr_event_backend()           ? "event: pidfd + reply channel"
-                                          : "tick: IPC_RR_TICK_MS");
+           rr_conn_backend()    ? "event: the connection"
+           : rr_event_backend() ? "event: pidfd + reply channel"
+                                : "tick: IPC_RR_TICK_MS");
     assert_true(median < 250);
     assert_true(max < 3000);
     rr_leaks_check(&leaks_before);
@@ -651,7 +657,7 @@ int main(int argc, char **argv)
     snprintf(group, sizeof group, "reqrep.%s", rr_backend);
     int failed = cmocka_run_group_tests_name(group, tests, NULL, NULL);
     bool unix_rr = strcmp(rr_backend, "unix") == 0;
-    if (unix_rr || strcmp(rr_backend, "tcp") == 0) {
+    if (rr_conn_backend()) {
         snprintf(group, sizeof group, "reqrep.%s.connection", rr_backend);
         failed += _cmocka_run_group_tests(group, conn_tests, unix_rr ? 2 : 1,
                                           NULL, NULL);
