@@ -14,6 +14,9 @@ for b in "$@"; do
   case $b in
     mq|shm) addr="$b:/$name" ;;
     sysv) addr="sysv:$dir/$name"; : >"$dir/$name" ;;
+    tcp) # loopback, a port free just now
+      port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+      addr="tcp:127.0.0.1:$port" ;;
     *) addr="$b:$dir/$name" ;;
   esac
   "$server" "$addr" >/dev/null &
