@@ -135,6 +135,7 @@ struct tcp_end {
     int bell;
     bool filter; /* peer= given */
     struct ipc_net peer;
+    unsigned char *back_ahead; /* a receiving way back's read-ahead */
 };
 
 static struct tcp_end *tcp_priv(const ipc_channel *ch)
@@ -648,6 +649,8 @@ static void tcp_close(ipc_channel *ch)
     te->fd = te->epfd = te->bell = -1;
     te->st_made = false;
     te->lock_made = false;
+    free(te->back_ahead);
+    te->back_ahead = NULL;
 }
 
 /* The way back on a connection (ipc__channel_back), for request/reply: a
@@ -675,6 +678,16 @@ static ipc_err tcp_back(ipc_channel *ch, ipc_channel *out,
     ipc__stream_init_socket(&back->st, back->fd, out->max_msg, sndbuf);
     back->st_made = true;
     out->buffer_bytes = sndbuf;
+    if (out->direction == IPC_F_RECV) {
+        /* As a receiver's connection: a reply, header and all, is one
+         * read; a frame too long for this end is skipped whole. Only
+         * request/reply uses this end, and never polls it. */
+        size_t ahead = tcp_ahead_size(out->max_msg);
+        if (!(back->back_ahead = malloc(ahead)))
+            return ipc__fail(IPC_ENOMEM, "tcp: read-ahead");
+        ipc__stream_read_ahead(&back->st, back->back_ahead, ahead);
+        back->st.skip_max = TCP_MAX_MSG_MAX;
+    }
     return IPC_OK;
 }
 
