@@ -239,10 +239,9 @@ ipc_err ipc__channel_back(ipc_channel *ch, int timeout_ms, ipc_channel **out)
     back->be = be;
     back->flags = ch->flags & IPC_F_INHERIT;
     back->direction = ch->direction == IPC_F_SEND ? IPC_F_RECV : IPC_F_SEND;
-    back->caps = be->caps & ~(unsigned)(IPC_CAP_NAMED | IPC_CAP_PAIR |
-                                        IPC_CAP_DUPLEX |
-                                        IPC_CAP_MULTI_SENDER |
-                                        IPC_CAP_RENDEZVOUS);
+    back->caps =
+        be->caps & ~(unsigned)(IPC_CAP_NAMED | IPC_CAP_PAIR | IPC_CAP_DUPLEX |
+                               IPC_CAP_MULTI_SENDER | IPC_CAP_RENDEZVOUS);
     back->max_msg = ch->max_msg;
     back->owner_pid = getpid();
     struct ipc_deadline dl;

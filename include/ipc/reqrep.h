@@ -60,8 +60,8 @@
  * Client death. The server drops a dead client's reply channel when a reply
  * to it fails with IPC_ECLOSED, when the client's disconnect message comes,
  * or when a sweep (every IPC_RR_SWEEP_MS during ipc_rr_recv()) finds its pid
- * gone (unix, tcp: its connection hung up); requests it left queued are still delivered, and replying to them
- * answers IPC_ECLOSED.
+ * gone (unix, tcp: its connection hung up); requests it left queued are still
+ * delivered, and replying to them answers IPC_ECLOSED.
  *
  * Sizes. A message is a 32-byte header and the payload, so requests and
  * replies carry at most the channel's max_msg - IPC_RR_HDR bytes

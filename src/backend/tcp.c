@@ -672,9 +672,8 @@ static ipc_err tcp_back(ipc_channel *ch, ipc_channel *out,
         fcntl(fd, ch->flags & IPC_F_INHERIT ? F_DUPFD : F_DUPFD_CLOEXEC, 3);
     if (back->fd < 0)
         return ipc__errno(errno, "tcp: dup");
-    size_t sndbuf = out->direction == IPC_F_SEND
-                        ? tcp_sndbuf(back->fd, out->max_msg)
-                        : 0;
+    size_t sndbuf =
+        out->direction == IPC_F_SEND ? tcp_sndbuf(back->fd, out->max_msg) : 0;
     ipc__stream_init_socket(&back->st, back->fd, out->max_msg, sndbuf);
     back->st_made = true;
     out->buffer_bytes = sndbuf;

@@ -364,9 +364,9 @@ static ipc_err rr_watch(ipc_rr_client *c)
     ipc_info info;
     /* shm: its receive ticks to judge senders (10 wake-ups in 300 ms,
      * measured), where the poll below sleeps: it keeps the poll. */
-    c->rep_tells = c->sc->back ||
-                   (!c->sc->spins && ipc_query(c->rep, &info) == IPC_OK &&
-                    (info.caps & IPC_CAP_PEER_CLOSED));
+    c->rep_tells =
+        c->sc->back || (!c->sc->spins && ipc_query(c->rep, &info) == IPC_OK &&
+                        (info.caps & IPC_CAP_PEER_CLOSED));
     if (c->rep_tells)
         return IPC_OK; /* the channel tells (rr_pump_conn) */
     short events;

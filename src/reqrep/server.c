@@ -177,8 +177,7 @@ static void rr_hello(ipc_rr_server *s, const struct ipc_rr_hdr *h, bool uid_ok,
         return; /* the client times out its connect */
     bool back = s->sc->back;
     if (ipc__rr_ident_decode(s->rx + IPC_RR_HDR, h->len, &p->ident,
-                             back ? NULL : p->addr,
-                             sizeof p->addr) != IPC_OK ||
+                             back ? NULL : p->addr, sizeof p->addr) != IPC_OK ||
         (!back && !ipc__rr_reply_ok(s->sc, s->addr, p->addr, &p->ident)) ||
         pthread_mutex_init(&p->send_lock, NULL) != 0) {
         free(p);

@@ -448,11 +448,10 @@ static void test_signal_send(void **state)
     sig_count = 0;
     /* TU_S_ASYNC, TU_S_WINDOWED: take until the send goes through
      * (test_full). */
-    struct taker t = {
-        .rx = fx->rx,
-        .delay_ms = 0,
-        .seed = 0,
-        .windowed = fx->be->async || fx->be->windowed};
+    struct taker t = {.rx = fx->rx,
+                      .delay_ms = 0,
+                      .seed = 0,
+                      .windowed = fx->be->async || fx->be->windowed};
     atomic_init(&t.sent, false);
     struct pest p2 = {.shots = 5, .every_ms = 40, .taker = &t};
     pest_start(&th, &p2);

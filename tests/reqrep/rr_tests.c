@@ -372,11 +372,11 @@ static void test_server_death_times(void **state)
            "calls' IPC_ECLOSED: median %.2f ms, min %.2f, max %.2f over %d "
            "rounds (%s)\n",
            rr_backend, RR_DEATH_CALLS, median, ms[0], max, RR_DEATH_ROUNDS,
-           rr_conn_backend()          ? "event: the connection closes"
-           : rr_backend[0] != 's'     ? "event: the reply channel's "
-                                        "sender is gone"
-           : rr_event_backend()       ? "event: pidfd + reply channel"
-                                      : "tick: IPC_RR_TICK_MS");
+           rr_conn_backend()      ? "event: the connection closes"
+           : rr_backend[0] != 's' ? "event: the reply channel's "
+                                    "sender is gone"
+           : rr_event_backend()   ? "event: pidfd + reply channel"
+                                  : "tick: IPC_RR_TICK_MS");
     assert_true(median < 250);
     assert_true(max < 3000);
     rr_leaks_check(&leaks_before);
