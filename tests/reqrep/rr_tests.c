@@ -413,23 +413,20 @@ static void test_wait_sleeps(void **state)
     rr_finish();
 }
 
-/* kill -9 of a client with calls pending: the server answers into the void,
- * goes on serving, and keeps nothing of it. */
-static void test_client_killed(void **state)
+/* Fork a client process that connects, runs prepare (0: go on; keep_fd
+ * is the descriptor it must leave open), says so and waits to be killed;
+ * its pid, once it said so. */
+static pid_t rr_spawn_client(int (*prepare)(ipc_rr_client *c, int keep_fd))
 {
-    (void)state;
     int ready[2];
     assert_int_equal(pipe(ready), 0);
     pid_t kid = tu_fork();
     assert_true(kid >= 0);
     if (kid == 0) {
         ipc_rr_client *c;
-        uint64_t call;
         close(ready[0]);
         if (ipc_rr_connect(env.addr, RR_CALL_MS, &c) != IPC_OK ||
-            ipc_rr_start(c, "S200", 4, 0, RR_CALL_MS, &call) != IPC_OK ||
-            ipc_rr_start(c, "S200", 4, 0, RR_CALL_MS, &call) != IPC_OK ||
-            write(ready[1], "r", 1) != 1)
+            prepare(c, ready[1]) != 0 || write(ready[1], "r", 1) != 1)
             _exit(1);
         pause();
         _exit(0);
@@ -438,6 +435,23 @@ static void test_client_killed(void **state)
     char r;
     assert_int_equal(read(ready[0], &r, 1), 1);
     close(ready[0]);
+    return kid;
+}
+
+static int rr_two_pending(ipc_rr_client *c, int keep_fd)
+{
+    uint64_t call;
+    (void)keep_fd;
+    return ipc_rr_start(c, "S200", 4, 0, RR_CALL_MS, &call) != IPC_OK ||
+           ipc_rr_start(c, "S200", 4, 0, RR_CALL_MS, &call) != IPC_OK;
+}
+
+/* kill -9 of a client with calls pending: the server answers into the void,
+ * goes on serving, and keeps nothing of it. */
+static void test_client_killed(void **state)
+{
+    (void)state;
+    pid_t kid = rr_spawn_client(rr_two_pending);
     tu_kill(kid);
     ipc_rr_client *c = rr_client();
     char out[16];
@@ -582,36 +596,25 @@ static void test_reply_on_connection(void **state)
     rr_finish();
 }
 
-/* unix: a client is its connection. One whose process lives on but has
- * closed every descriptor (no goodbye sent) is released by the next
+static int rr_call_and_close_all(ipc_rr_client *c, int keep_fd)
+{
+    char out[16];
+    size_t len;
+    if (ipc_rr_call(c, "Ek", 2, out, sizeof out, &len, 0, RR_CALL_MS) != IPC_OK)
+        return 1;
+    for (int fd = 3; fd < 1024; fd++)
+        if (fd != keep_fd)
+            close(fd);
+    return 0;
+}
+
+/* unix, tcp: a client is its connection. One whose process lives on but
+ * has closed every descriptor (no goodbye sent) is released by the next
  * sweep, which a judge by pid would never do. */
 static void test_connection_closed(void **state)
 {
     (void)state;
-    int ready[2];
-    assert_int_equal(pipe(ready), 0);
-    pid_t kid = tu_fork();
-    assert_true(kid >= 0);
-    if (kid == 0) {
-        ipc_rr_client *c;
-        char out[16];
-        size_t len;
-        if (ipc_rr_connect(env.addr, RR_CALL_MS, &c) != IPC_OK ||
-            ipc_rr_call(c, "Ek", 2, out, sizeof out, &len, 0, RR_CALL_MS) !=
-                IPC_OK)
-            _exit(1);
-        for (int fd = 3; fd < 1024; fd++)
-            if (fd != ready[1])
-                close(fd);
-        if (write(ready[1], "r", 1) != 1)
-            _exit(1);
-        pause();
-        _exit(0);
-    }
-    close(ready[1]);
-    char r;
-    assert_int_equal(read(ready[0], &r, 1), 1);
-    close(ready[0]);
+    pid_t kid = rr_spawn_client(rr_call_and_close_all);
     ipc_rr_client *c = rr_client();
     assert_int_equal(rr_ask(c, "C"), 1); /* the child is alive, yet gone */
     tu_kill(kid);
