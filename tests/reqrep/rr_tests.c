@@ -622,6 +622,34 @@ static void test_connection_closed(void **state)
     rr_finish();
 }
 
+/* unix with capacity=0: each request is a rendezvous offer (its send
+ * returns once the server took it), and the replies plain messages on the
+ * way back; calls, several in flight, work as on any channel. */
+static void test_rendezvous_requests(void **state)
+{
+    (void)state;
+    struct rr_env rv = {.server = 0};
+    rr_address(&rv);
+    size_t n = strlen(rv.addr);
+    snprintf(rv.addr + n, sizeof rv.addr - n, "?capacity=0");
+    rr_server_start(&rv);
+    ipc_rr_client *c;
+    rr_assert_ok(ipc_rr_connect(rv.addr, RR_CALL_MS, &c));
+    uint64_t first, second;
+    rr_assert_ok(ipc_rr_start(c, "Eone", 4, 0, RR_CALL_MS, &first));
+    rr_assert_ok(ipc_rr_start(c, "Etwo", 4, 0, RR_CALL_MS, &second));
+    char out[16];
+    size_t len;
+    rr_assert_ok(ipc_rr_wait(c, second, out, sizeof out, &len, RR_CALL_MS));
+    assert_memory_equal(out, "Etwo", 4);
+    rr_assert_ok(ipc_rr_wait(c, first, out, sizeof out, &len, RR_CALL_MS));
+    assert_memory_equal(out, "Eone", 4);
+    ipc_rr_disconnect(c);
+    rr_server_stop(&rv);
+    rr_cleanup(&rv);
+    rr_finish();
+}
+
 int main(int argc, char **argv)
 {
     static const char *known[] = {"unix", "fifo", "mq", "sysv", "shm", "tcp"};
@@ -656,7 +684,8 @@ int main(int argc, char **argv)
      * unix's reply channels had names, tcp had none). */
     const struct CMUnitTest conn_tests[] = {
         RR_T(test_connection_closed),
-        RR_T(test_reply_on_connection),
+        RR_T(test_reply_on_connection), /* unix only from here on */
+        RR_T(test_rendezvous_requests),
     };
     char group[64];
     snprintf(group, sizeof group, "reqrep.%s", rr_backend);
@@ -664,7 +693,7 @@ int main(int argc, char **argv)
     bool unix_rr = strcmp(rr_backend, "unix") == 0;
     if (rr_conn_backend()) {
         snprintf(group, sizeof group, "reqrep.%s.connection", rr_backend);
-        failed += _cmocka_run_group_tests(group, conn_tests, unix_rr ? 2 : 1,
+        failed += _cmocka_run_group_tests(group, conn_tests, unix_rr ? 3 : 1,
                                           NULL, NULL);
     }
     return failed;

@@ -68,10 +68,9 @@ static ipc_err unix_back_hello(ipc_channel *ch, const struct ipc_deadline *dl)
 ipc_err ipc__unix_back(ipc_channel *ch, ipc_channel *out,
                        const struct ipc_deadline *dl)
 {
+    /* A rendezvous channel's offers ride one way, and their takes on
+     * sockets of their own: the way back carries plain messages. */
     struct unix_end *ue = unix_priv(ch);
-    if (ue->rendezvous)
-        return ipc__fail(IPC_ENOTSUP, "unix: no way back on a rendezvous "
-                                      "channel");
     int fd;
     if (ue->epfd >= 0) {
         /* The receiver: the connection its last message came from. */
