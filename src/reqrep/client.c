@@ -260,11 +260,12 @@ static ipc_err rr_pump_tick(ipc_rr_client *c, const struct ipc_deadline *dl,
     }
 }
 
-/* Replies on the request's connection (unix, tcp): the connection alone
- * tells that the server is gone (its end of it closes with the process),
- * so a call sleeps in the receive itself, as a hand-written client would
- * (unix: one recvmsg). A server's forked children that keep its
- * descriptors keep the connection open: the README says so. */
+/* A reply channel that reports its sender gone (rep_tells: the request's
+ * connection on unix and tcp, whose end closes with the server's process;
+ * a reply FIFO's writer; a reply queue's registered sender) tells that the
+ * server is gone by itself, so a call sleeps in the receive, as a
+ * hand-written client would (unix: one recvmsg). A server's forked
+ * children that keep its descriptors keep it open: the README says so. */
 static ipc_err rr_pump_conn(ipc_rr_client *c, const struct ipc_deadline *dl,
                             size_t *n)
 {
