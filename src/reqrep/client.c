@@ -152,12 +152,15 @@ static ipc_err rr_gone_err(ipc_rr_client *c)
                      (int)c->server.pid);
 }
 
-/* Take one message without waiting: IPC_OK, IPC_EAGAIN, or the error that
- * ends the wait (IPC_ECLOSED fails every pending call). */
-static ipc_err rr_take(ipc_rr_client *c, size_t *n)
+/* Take one message, waiting until dl (a wait that garbage the channel
+ * dropped cut short goes on): IPC_OK, or the error that ends the wait
+ * (IPC_ECLOSED fails every pending call). */
+static ipc_err rr_take(ipc_rr_client *c, size_t *n,
+                       const struct ipc_deadline *dl)
 {
     for (;;) {
-        ipc_err err = ipc_recv(c->rep, c->rx, c->max_msg, n, NULL, 0);
+        ipc_err err = ipc_recv(c->rep, c->rx, c->max_msg, n, NULL,
+                               ipc__deadline_poll_ms(dl));
         if (err == IPC_EPROTO)
             continue; /* the channel dropped garbage; take the next */
         if (err == IPC_ECLOSED)
@@ -166,27 +169,23 @@ static ipc_err rr_take(ipc_rr_client *c, size_t *n)
     }
 }
 
+/* dl, or IPC_RR_SPIN_MS / IPC_RR_TICK_MS from now if that comes first. */
+static struct ipc_deadline rr_slice(const struct ipc_deadline *dl, int ms)
+{
+    struct ipc_deadline slice = *dl;
+    if (dl->at_ns == INT64_MAX || dl->at_ns - ipc__now_ns() > ms * 1000000LL)
+        ipc__deadline_init(&slice, ms);
+    return slice;
+}
+
+static const struct ipc_deadline rr_now = {.at_ns = 0, .nonblock = true};
+
 /* A shm reply comes in well under a microsecond while both sides run, and
  * the ring's own receive spins for it, where a poll() sleeps until the
  * server rings the end's bell (15 us a call, measured). So a call there
  * first waits in the channel for up to IPC_RR_SPIN_MS; a server that dies
- * meanwhile is seen when the slice ends, in the poll() that follows.
- * IPC_EAGAIN: no reply in the slice (wait on as usual). */
+ * meanwhile is seen when the slice ends, in the poll() that follows. */
 #define IPC_RR_SPIN_MS 1
-static ipc_err rr_spin(ipc_rr_client *c, const struct ipc_deadline *dl,
-                       size_t *n)
-{
-    int left = ipc__deadline_poll_ms(dl);
-    int slice = left < 0 || left > IPC_RR_SPIN_MS ? IPC_RR_SPIN_MS : left;
-    for (;;) {
-        ipc_err err = ipc_recv(c->rep, c->rx, c->max_msg, n, NULL, slice);
-        if (err == IPC_EPROTO)
-            continue; /* the channel dropped garbage; take the next */
-        if (err == IPC_ECLOSED)
-            rr_server_gone(c);
-        return err == IPC_ETIMEDOUT ? IPC_EAGAIN : err;
-    }
-}
 
 /* A pollable reply channel (fifo, mq, unix, shm): one poll() waits for a
  * reply, the server's exit (its pidfd) and its request end hanging up, so a
@@ -200,12 +199,13 @@ static ipc_err rr_pump_poll(ipc_rr_client *c, const struct ipc_deadline *dl,
     bool tick = c->server_fd < 0 && c->server.pid;
     bool dead = false;
     if (c->sc->spins) {
-        ipc_err err = rr_spin(c, dl, n);
-        if (err != IPC_EAGAIN)
+        struct ipc_deadline spin = rr_slice(dl, IPC_RR_SPIN_MS);
+        ipc_err err = rr_take(c, n, &spin);
+        if (err != IPC_ETIMEDOUT)
             return err;
     }
     for (;;) {
-        ipc_err err = rr_take(c, n);
+        ipc_err err = rr_take(c, n, &rr_now);
         if (err != IPC_EAGAIN)
             return err;
         if (dead)
@@ -216,10 +216,7 @@ static ipc_err rr_pump_poll(ipc_rr_client *c, const struct ipc_deadline *dl,
             {.fd = c->server_fd, .events = POLLIN},
             {.fd = c->req_fd, .events = 0},
         };
-        struct ipc_deadline slice = *dl;
-        if (tick && (dl->at_ns == INT64_MAX ||
-                     dl->at_ns - ipc__now_ns() > IPC_RR_TICK_MS * 1000000LL))
-            ipc__deadline_init(&slice, IPC_RR_TICK_MS);
+        struct ipc_deadline slice = tick ? rr_slice(dl, IPC_RR_TICK_MS) : *dl;
         err = ipc__wait_fds(pfd, 3, &slice);
         if (err == IPC_OK)
             dead = (pfd[1].revents & POLLIN) ||
@@ -240,17 +237,8 @@ static ipc_err rr_pump_tick(ipc_rr_client *c, const struct ipc_deadline *dl,
                             size_t *n)
 {
     for (;;) {
-        int left = ipc__deadline_poll_ms(dl);
-        int slice = left < 0 || left > IPC_RR_TICK_MS ? IPC_RR_TICK_MS : left;
-        ipc_err err = ipc_recv(c->rep, c->rx, c->max_msg, n, NULL, slice);
-        if (err == IPC_OK)
-            return IPC_OK;
-        if (err == IPC_EPROTO)
-            continue; /* the channel dropped garbage; wait on */
-        if (err == IPC_ECLOSED) {
-            rr_server_gone(c);
-            return err;
-        }
+        struct ipc_deadline slice = rr_slice(dl, IPC_RR_TICK_MS);
+        ipc_err err = rr_take(c, n, &slice);
         if (err != IPC_ETIMEDOUT && err != IPC_EAGAIN)
             return err;
         if (rr_server_dead(c))
@@ -269,15 +257,8 @@ static ipc_err rr_pump_tick(ipc_rr_client *c, const struct ipc_deadline *dl,
 static ipc_err rr_pump_conn(ipc_rr_client *c, const struct ipc_deadline *dl,
                             size_t *n)
 {
-    for (;;) {
-        ipc_err err = ipc_recv(c->rep, c->rx, c->max_msg, n, NULL,
-                               ipc__deadline_poll_ms(dl));
-        if (err == IPC_EPROTO)
-            continue; /* the channel dropped garbage; take the next */
-        if (err == IPC_ECLOSED)
-            return rr_gone_err(c);
-        return err;
-    }
+    ipc_err err = rr_take(c, n, dl);
+    return err == IPC_ECLOSED ? rr_gone_err(c) : err;
 }
 
 /* Receive one message within dl. IPC_OK with *n set, or the wait's error. */
