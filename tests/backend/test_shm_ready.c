@@ -441,15 +441,6 @@ static int rd_rdv_sender(void *arg)
     return 0;
 }
 
-static void rd_gate_wait(int fd, char want)
-{
-    struct pollfd pfd = {.fd = fd, .events = POLLIN};
-    char c = 0;
-    assert_int_equal(poll(&pfd, 1, 10000), 1);
-    assert_int_equal(read(fd, &c, 1), 1);
-    assert_int_equal(c, want);
-}
-
 /* Rendezvous: the taker is killed (-9) holding the message, before it
  * copied it (phase 0) or after, before its receive returned (phase 1):
  * the message is offered again and another receiver gets it exactly once;
@@ -476,9 +467,9 @@ static void test_rendezvous_taker_killed(void **state)
         static char taker_addr[160];
         snprintf(taker_addr, sizeof taker_addr, "%s", addr);
         pid_t taker = tu_spawn(rd_taker, taker_addr);
-        rd_gate_wait(gate[0], 'a');
+        assert_int_equal(tu_read_byte(gate[0], 10000), 'a');
         pid_t sender = tu_spawn(rd_rdv_sender, taker_addr);
-        rd_gate_wait(gate[0], 'c');
+        assert_int_equal(tu_read_byte(gate[0], 10000), 'c');
         tu_kill(taker);
         /* Nobody has the message: the send has not returned. */
         int status = 0;

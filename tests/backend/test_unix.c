@@ -576,15 +576,6 @@ static void rv_say(char c)
     (void)r;
 }
 
-static void rv_expect(int fd, char want)
-{
-    struct pollfd pfd = {.fd = fd, .events = POLLIN};
-    char c = 0;
-    assert_int_equal(poll(&pfd, 1, 10000), 1);
-    assert_int_equal(read(fd, &c, 1), 1);
-    assert_int_equal(c, want);
-}
-
 static void rv_take_hook(int phase)
 {
     if (phase != rv_phase)
@@ -648,11 +639,11 @@ static ipc_err rv_kill_taker(struct rv_ends *taker_ends,
     rv_gate = gate[1];
     rv_phase = phase;
     pid_t taker = tu_spawn(rv_taker, taker_ends);
-    rv_expect(gate[0], 'r');
+    assert_int_equal(tu_read_byte(gate[0], 10000), 'r');
     pid_t sender = tu_spawn(rv_sender, sender_ends);
     for (int i = 0; i < 2; i++)
         ipc_close(close_after[i]);
-    rv_expect(gate[0], 'c');
+    assert_int_equal(tu_read_byte(gate[0], 10000), 'c');
     /* Held by the taker, not taken: the send waits. (Taken, phase 1: the
      * send may return before the kill, from its look at the token.) */
     tu_sleep_ms(100);
@@ -792,7 +783,7 @@ static void test_rendezvous_receiver_gone(void **state)
     assert_ipc_err(ipc_pair("unix:?" RV_OPTS, 0, ends), IPC_OK);
     struct rv_ends idle = {ends[1], ends[0]};
     pid_t pid = tu_spawn(rv_idle, &idle);
-    rv_expect(gate[0], 'r');
+    assert_int_equal(tu_read_byte(gate[0], 10000), 'r');
     ipc_close(ends[1]);
     s = (struct rv_send){.tx = ends[0], .timeout_ms = 20000};
     assert_int_equal(pthread_create(&th, NULL, rv_send_thread, &s), 0);

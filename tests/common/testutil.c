@@ -5,6 +5,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -356,6 +357,20 @@ bool tu_path_exists(const char *path)
 {
     struct stat st;
     return lstat(path, &st) == 0;
+}
+
+int tu_read_byte(int fd, int timeout_ms)
+{
+    struct pollfd pfd = {.fd = fd, .events = POLLIN};
+    unsigned char c;
+    int n;
+    while ((n = poll(&pfd, 1, timeout_ms)) < 0 && errno == EINTR)
+        ;
+    if (n != 1)
+        return -1;
+    while ((n = (int)read(fd, &c, 1)) < 0 && errno == EINTR)
+        ;
+    return n == 1 ? c : -1;
 }
 
 void tu_fdset_take(struct tu_fdset *set)

@@ -98,6 +98,9 @@ void tu_unique(char *buf, size_t size, const char *prefix);
 int tu_fd_cloexec(int fd);
 /* Does the path exist (lstat)? */
 bool tu_path_exists(const char *path);
+/* The next byte from fd (a pipe a child reports its progress on) within
+ * timeout_ms, or -1 if none came (EOF, or the time ran out). */
+int tu_read_byte(int fd, int timeout_ms);
 
 /* Descriptor snapshots (Linux /proc/self/fd): which fds are open. */
 #define TU_FDSET_MAX 1024
