@@ -4,9 +4,13 @@
 #include "rr_harness.h"
 
 #include <cmocka.h>
+#include <arpa/inet.h>
 #include <dirent.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -622,6 +626,69 @@ static void test_connection_closed(void **state)
     rr_finish();
 }
 
+/* A listening socket that is no libipc server, at a fresh address of the
+ * backend under test (unix: a seqpacket socket file; tcp: a loopback
+ * port): its fd, and the address in addr. */
+static int rr_raw_listener(char *addr, size_t size)
+{
+    int fd;
+    if (strcmp(rr_backend, "tcp") == 0) {
+        struct sockaddr_in sa = {.sin_family = AF_INET,
+                                 .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+        socklen_t len = sizeof sa;
+        fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        assert_true(fd >= 0);
+        assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+        assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
+        snprintf(addr, size, "tcp:127.0.0.1:%u", ntohs(sa.sin_port));
+    } else {
+        struct rr_env raw = {.server = 0};
+        rr_address(&raw);
+        struct sockaddr_un sa = {.sun_family = AF_UNIX};
+        assert_true(strlen(raw.addr + 5) < sizeof sa.sun_path &&
+                    strlen(raw.addr) < size);
+        memcpy(sa.sun_path, raw.addr + 5, strlen(raw.addr + 5) + 1);
+        memcpy(addr, raw.addr, strlen(raw.addr) + 1);
+        fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+        assert_true(fd >= 0);
+        assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+    }
+    assert_int_equal(listen(fd, 4), 0);
+    return fd;
+}
+
+static int rr_garbage_server(void *arg)
+{
+    int fd = accept(*(int *)arg, NULL, NULL);
+    unsigned char junk[40];
+    tu_pattern(junk, sizeof junk, 9);
+    if (fd < 0 || send(fd, junk, sizeof junk, MSG_NOSIGNAL) != sizeof junk)
+        return 1;
+    pause();
+    return 0;
+}
+
+/* A peer at the address that is no libipc server and answers garbage on
+ * the connection: the connect fails with IPC_EPROTO (unix: its first
+ * record is no hello; tcp: no frame), in time, and leaves nothing. */
+static void test_hostile_server(void **state)
+{
+    (void)state;
+    char addr[256];
+    int lfd = rr_raw_listener(addr, sizeof addr);
+    pid_t raw = tu_spawn(rr_garbage_server, &lfd);
+    ipc_rr_client *c = NULL;
+    int64_t t0 = tu_now_ns();
+    rr_assert_err(ipc_rr_connect(addr, 3000, &c), IPC_EPROTO);
+    assert_null(c);
+    assert_true(tu_elapsed_ms(t0) < 2500);
+    tu_kill(raw);
+    close(lfd);
+    if (strncmp(addr, "unix:", 5) == 0)
+        unlink(addr + 5);
+    rr_finish();
+}
+
 /* unix with capacity=0: each request is a rendezvous offer (its send
  * returns once the server took it), and the replies plain messages on the
  * way back; calls, several in flight, work as on any channel. */
@@ -684,6 +751,7 @@ int main(int argc, char **argv)
      * unix's reply channels had names, tcp had none). */
     const struct CMUnitTest conn_tests[] = {
         RR_T(test_connection_closed),
+        RR_T(test_hostile_server),
         RR_T(test_reply_on_connection), /* unix only from here on */
         RR_T(test_rendezvous_requests),
     };
@@ -693,7 +761,7 @@ int main(int argc, char **argv)
     bool unix_rr = strcmp(rr_backend, "unix") == 0;
     if (rr_conn_backend()) {
         snprintf(group, sizeof group, "reqrep.%s.connection", rr_backend);
-        failed += _cmocka_run_group_tests(group, conn_tests, unix_rr ? 3 : 1,
+        failed += _cmocka_run_group_tests(group, conn_tests, unix_rr ? 4 : 2,
                                           NULL, NULL);
     }
     return failed;
