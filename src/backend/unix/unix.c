@@ -600,12 +600,11 @@ static ipc_err unix_set_rcvtimeo(struct unix_end *ue,
                                  const struct ipc_deadline *dl,
                                  enum unix_wait *wait)
 {
-    int64_t left = dl->at_ns - ipc__now_ns();
-    if (left <= 0) {
+    int ms = ipc__deadline_poll_ms(dl); /* rounded up; 0: passed */
+    if (ms == 0) {
         *wait = UNIX_NOW;
         return IPC_OK;
     }
-    int64_t ms = (left + 999999) / 1000000;
     if (ms == ue->rcvtimeo_ms)
         return IPC_OK;
     struct timeval tv = {.tv_sec = (time_t)(ms / 1000),
