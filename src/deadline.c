@@ -4,10 +4,14 @@
 
 #include <errno.h>
 #include <poll.h>
+#include <sched.h>
 #include <time.h>
+#ifdef __linux__
+#include <sys/epoll.h>
+#endif
 
-#define NS_PER_MS 1000000LL
-#define NS_PER_S 1000000000LL
+#define NS_PER_MS    1000000LL
+#define NS_PER_S     1000000000LL
 #define SLICE_MAX_NS 1000000L
 
 int64_t ipc__now_ns(void)
@@ -60,12 +64,12 @@ void ipc__deadline_realtime(const struct ipc_deadline *dl, struct timespec *ts)
     ts->tv_nsec = (long)(ns % NS_PER_S);
 }
 
-ipc_err ipc__wait_fds(struct pollfd *pfds, nfds_t n,
-                     const struct ipc_deadline *dl)
+static ipc_err wait_fds(struct pollfd *pfds, nfds_t n,
+                        const struct ipc_deadline *dl, struct ipc_waitspin *sp)
 {
     for (;;) {
         int ms = ipc__deadline_poll_ms(dl);
-        int ready = poll(pfds, n, ms);
+        int ready = sp ? ipc__spin_poll(sp, pfds, n, ms) : poll(pfds, n, ms);
         if (ready > 0)
             return IPC_OK;
         if (ready < 0 && errno != EINTR)
@@ -76,14 +80,27 @@ ipc_err ipc__wait_fds(struct pollfd *pfds, nfds_t n,
     }
 }
 
+ipc_err ipc__wait_fds(struct pollfd *pfds, nfds_t n,
+                      const struct ipc_deadline *dl)
+{
+    return wait_fds(pfds, n, dl, NULL);
+}
+
 ipc_err ipc__wait_fd(int fd, short events, const struct ipc_deadline *dl,
                      short *revents)
 {
     struct pollfd pfd = {.fd = fd, .events = events};
-    ipc_err err = ipc__wait_fds(&pfd, 1, dl);
+    ipc_err err = wait_fds(&pfd, 1, dl, NULL);
     if (err == IPC_OK && revents)
         *revents = pfd.revents;
     return err;
+}
+
+ipc_err ipc__wait_fds_spin(struct pollfd *pfds, nfds_t n,
+                           const struct ipc_deadline *dl,
+                           struct ipc_waitspin *sp)
+{
+    return wait_fds(pfds, n, dl, sp);
 }
 
 /* Nanoseconds to the deadline, capped at cap_ns. */
@@ -118,8 +135,7 @@ ipc_err ipc__wait_fd_slice(int fd, short events, const struct ipc_deadline *dl,
     return IPC_OK;
 }
 
-ipc_err ipc__nap_upto(const struct ipc_deadline *dl, long *nap_ns,
-                      long max_ns)
+ipc_err ipc__nap_upto(const struct ipc_deadline *dl, long *nap_ns, long max_ns)
 {
     if (ipc__deadline_expired(dl))
         return ipc__deadline_err(dl);
@@ -134,3 +150,61 @@ ipc_err ipc__nap(const struct ipc_deadline *dl, long *nap_ns)
 {
     return ipc__nap_upto(dl, nap_ns, SLICE_MAX_NS);
 }
+
+int ipc__spin_wait(struct ipc_waitspin *sp, int ms, ipc_spin_look_fn look,
+                   const void *arg)
+{
+    if (ms == 0)
+        return look(arg, 0);
+    int64_t t0 = ipc__now_ns();
+    if (!sp->idle) {
+        int n;
+        while ((n = look(arg, 0)) == 0 && ipc__now_ns() - t0 < IPC_SPIN_NS)
+            sched_yield(); /* a peer waiting for this CPU runs first */
+        if (n != 0)
+            return n;
+    }
+    int n = look(arg, ms);
+    int saved = errno;
+    sp->idle = ipc__now_ns() - t0 > IPC_SPIN_IDLE_NS;
+    errno = saved;
+    return n;
+}
+
+struct spin_poll {
+    struct pollfd *pfds;
+    nfds_t n;
+};
+
+static int spin_poll_look(const void *arg, int ms)
+{
+    const struct spin_poll *p = arg;
+    return poll(p->pfds, p->n, ms);
+}
+
+int ipc__spin_poll(struct ipc_waitspin *sp, struct pollfd *pfds, nfds_t n,
+                   int ms)
+{
+    struct spin_poll p = {pfds, n};
+    return ipc__spin_wait(sp, ms, spin_poll_look, &p);
+}
+
+#ifdef __linux__
+struct spin_epoll {
+    int epfd, max;
+    struct epoll_event *ev;
+};
+
+static int spin_epoll_look(const void *arg, int ms)
+{
+    const struct spin_epoll *e = arg;
+    return epoll_wait(e->epfd, e->ev, e->max, ms);
+}
+
+int ipc__spin_epoll(struct ipc_waitspin *sp, int epfd, struct epoll_event *ev,
+                    int max, int ms)
+{
+    struct spin_epoll e = {epfd, max, ev};
+    return ipc__spin_wait(sp, ms, spin_epoll_look, &e);
+}
+#endif

@@ -112,6 +112,40 @@ ipc_err ipc__wait_fds(struct pollfd *pfds, nfds_t n,
  * kernel's readiness lags behind what a retry would find. */
 ipc_err ipc__wait_fd_slice(int fd, short events, const struct ipc_deadline *dl,
                            long *slice_ns, short *revents);
+/* Spinning before a sleep (deadline.c). A wait on a descriptor that would
+ * sleep first looks again, yielding the CPU between looks, for up to
+ * IPC_SPIN_NS: on a busy channel the peer's next message or reply comes
+ * within that, and a sleep and its wake-up cost more than the looks (the
+ * wake-up is also paid by the peer's send); see the README's Benchmarks.
+ * An end whose last wait took longer than IPC_SPIN_IDLE_NS (its peer is
+ * slower than that, or idle) sleeps at once until a sleep ends within
+ * that again, so that a spin which would not pay is not made per message:
+ * a peer that sends more than 50 us apart costs no spin; one 20-50 us
+ * apart costs at most the spin per message. Measured: a loopback TCP or
+ * unix round trip whose legs are both caught by the spin takes 16 us
+ * where two sleeps take 28; an idle threshold of the spin's own length
+ * let a round trip that once fell asleep stay asleep. */
+#define IPC_SPIN_NS      20000
+#define IPC_SPIN_IDLE_NS 50000
+struct ipc_waitspin {
+    bool idle; /* the last wait was long: sleep at once */
+};
+/* The spin around any look: look(arg, ms) is the wait's own call (its
+ * return value and errno pass through: > 0 ready, 0 nothing in ms, < 0
+ * failed); with ms != 0 it is first called with 0, as the spin. */
+typedef int (*ipc_spin_look_fn)(const void *arg, int ms);
+int ipc__spin_wait(struct ipc_waitspin *sp, int ms, ipc_spin_look_fn look,
+                   const void *arg);
+/* epoll_wait(2) and poll(2) with the spin first when ms != 0. */
+struct epoll_event;
+int ipc__spin_epoll(struct ipc_waitspin *sp, int epfd, struct epoll_event *ev,
+                    int max, int ms);
+int ipc__spin_poll(struct ipc_waitspin *sp, struct pollfd *pfds, nfds_t n,
+                   int ms);
+/* ipc__wait_fds with the spin first (none when sp is NULL). */
+ipc_err ipc__wait_fds_spin(struct pollfd *pfds, nfds_t n,
+                           const struct ipc_deadline *dl,
+                           struct ipc_waitspin *sp);
 /* Sleep *nap_ns (less if the deadline is nearer), doubling it up to 1 ms
  * for the next call; the deadline's code once it has passed. */
 ipc_err ipc__nap(const struct ipc_deadline *dl, long *nap_ns);

@@ -548,7 +548,8 @@ static ipc_err stream_read_some(struct ipc_stream *s, void *dst, size_t want,
         if (dl->nonblock && s->ahead)
             return IPC_EAGAIN; /* internal: no detail, which costs a
                                 * vsnprintf; the owner's wait sets one */
-        ipc_err err = ipc__wait_fd(s->fd, POLLIN, dl, NULL);
+        struct pollfd pfd = {.fd = s->fd, .events = POLLIN};
+        ipc_err err = ipc__wait_fds_spin(&pfd, 1, dl, &s->spin);
         if (err != IPC_OK)
             return err;
     }

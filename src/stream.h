@@ -47,7 +47,8 @@ struct ipc_stream {
      * stream like garbage. skip_left: its bytes still to discard. */
     size_t skip_max;
     size_t skip_left;
-    bool got_data; /* some byte was ever read: a writer existed */
+    bool got_data;            /* some byte was ever read: a writer existed */
+    struct ipc_waitspin spin; /* a receive's waits (ipc_int.h) */
     /* A socket's read-ahead (ipc__stream_read_ahead; NULL: none): each
      * read also takes what follows the bytes asked for, up to ahead_cap,
      * and later reads are served from here first. ahead_dry: the last

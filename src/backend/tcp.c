@@ -136,6 +136,7 @@ struct tcp_end {
     bool filter; /* peer= given */
     struct ipc_net peer;
     unsigned char *back_ahead; /* a receiving way back's read-ahead */
+    struct ipc_waitspin spin;  /* receiver's waits */
 };
 
 static struct tcp_end *tcp_priv(const ipc_channel *ch)
@@ -431,7 +432,7 @@ static ipc_err tcp_wait(ipc_channel *ch, const struct ipc_deadline *dl)
         int ms = held ? 0 : ipc__deadline_poll_ms(dl);
         if (te->paused && (ms < 0 || ms > TCP_RESUME_MS))
             ms = TCP_RESUME_MS;
-        int n = epoll_wait(te->epfd, ev, TCP_EVENTS, ms);
+        int n = ipc__spin_epoll(&te->spin, te->epfd, ev, TCP_EVENTS, ms);
         if (n < 0 && errno != EINTR)
             return ipc__errno(errno, "tcp: epoll_wait");
         n = tcp_drop_bell(te, ev, n);

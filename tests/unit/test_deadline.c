@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* White-box tests of call deadlines: never early, 0 never waits, -1 never
- * expires, and ipc__wait_fd keeps to them. */
+ * expires, and ipc__wait_fd keeps to them; the spin before a sleep. */
 #include <time.h> /* struct timespec, used by ipc_int.h prototypes */
 
 #include <fcntl.h>
@@ -180,13 +180,138 @@ static void test_nap(void **state)
     assert_int_equal(ipc__nap(&dl, &nap), IPC_EAGAIN);
 }
 
+/* A scripted look for ipc__spin_wait: a call with ms 0 (a look of the
+ * spin) finds the descriptor ready from the ready_at-th on (-1: never); a
+ * call with ms != 0 (the sleep) sleeps sleep_us, then finds it ready. */
+static struct {
+    int spins, sleeps, ready_at;
+    long sleep_us;
+} look;
+
+static int fake_look(const void *arg, int ms)
+{
+    (void)arg;
+    if (ms == 0)
+        return look.ready_at >= 0 && look.spins++ >= look.ready_at;
+    look.sleeps++;
+    if (look.sleep_us > 0)
+        usleep((useconds_t)look.sleep_us);
+    return 1;
+}
+
+static void look_script(int ready_at, long sleep_us)
+{
+    look.spins = look.sleeps = 0;
+    look.ready_at = ready_at;
+    look.sleep_us = sleep_us;
+}
+
+/* A busy end (not idle) finds what comes during its spin without a sleep,
+ * and stays busy. */
+static void test_spin_catches(void **state)
+{
+    (void)state;
+    struct ipc_waitspin sp = {.idle = false};
+    look_script(0, 0);
+    assert_int_equal(ipc__spin_wait(&sp, -1, fake_look, NULL), 1);
+    assert_int_equal(look.spins, 1);
+    assert_int_equal(look.sleeps, 0);
+    assert_false(sp.idle);
+    /* Ready at the third look: within IPC_SPIN_NS unless this process
+     * lost its CPU in a yield (a shared machine), so some try of 20 must
+     * catch it by spinning. */
+    int caught = 0;
+    for (int i = 0; i < 20 && !caught; i++) {
+        look_script(2, 0);
+        assert_int_equal(ipc__spin_wait(&sp, -1, fake_look, NULL), 1);
+        caught = look.sleeps == 0 && look.spins == 3;
+    }
+    assert_true(caught);
+    assert_false(sp.idle);
+}
+
+/* A spin that finds nothing lasts IPC_SPIN_NS, then sleeps; a sleep
+ * longer than IPC_SPIN_IDLE_NS makes the end idle. */
+static void test_spin_gives_up(void **state)
+{
+    (void)state;
+    struct ipc_waitspin sp = {.idle = false};
+    look_script(-1, 2000);
+    int64_t t0 = ipc__now_ns();
+    assert_int_equal(ipc__spin_wait(&sp, 1000, fake_look, NULL), 1);
+    assert_true(ipc__now_ns() - t0 >= IPC_SPIN_NS);
+    assert_int_equal(look.sleeps, 1);
+    assert_true(sp.idle);
+}
+
+/* An idle end sleeps at once (no look of a spin, though one would have
+ * found the descriptor ready) and stays idle after another long sleep;
+ * a short sleep makes it busy again, and its next wait spins. */
+static void test_spin_idle(void **state)
+{
+    (void)state;
+    struct ipc_waitspin sp = {.idle = true};
+    look_script(0, 2000);
+    assert_int_equal(ipc__spin_wait(&sp, -1, fake_look, NULL), 1);
+    assert_int_equal(look.spins, 0);
+    assert_int_equal(look.sleeps, 1);
+    assert_true(sp.idle);
+
+    look_script(0, 0);
+    assert_int_equal(ipc__spin_wait(&sp, -1, fake_look, NULL), 1);
+    assert_int_equal(look.spins, 0);
+    assert_int_equal(look.sleeps, 1);
+    assert_false(sp.idle);
+
+    look_script(0, 0);
+    assert_int_equal(ipc__spin_wait(&sp, -1, fake_look, NULL), 1);
+    assert_int_equal(look.spins, 1);
+    assert_int_equal(look.sleeps, 0);
+}
+
+/* A wait of 0 is one look and never a spin or a sleep; a real descriptor
+ * keeps the deadline: a spinning wait on an empty pipe times out, not
+ * early, and leaves the end idle; with data it answers at once. */
+static void test_spin_fds(void **state)
+{
+    (void)state;
+    struct ipc_waitspin sp = {.idle = false};
+    look_script(-1, 0);
+    assert_int_equal(ipc__spin_wait(&sp, 0, fake_look, NULL), 0);
+    assert_int_equal(look.spins, 0);
+    assert_int_equal(look.sleeps, 0);
+
+    int p[2];
+    assert_int_equal(pipe(p), 0);
+    struct pollfd pfd = {.fd = p[0], .events = POLLIN};
+    struct ipc_deadline dl;
+    int64_t t0 = ipc__now_ns();
+    ipc__deadline_init(&dl, 30);
+    assert_int_equal(ipc__wait_fds_spin(&pfd, 1, &dl, &sp), IPC_ETIMEDOUT);
+    assert_true(ipc__now_ns() - t0 >= 30 * NS_PER_MS);
+    assert_true(sp.idle);
+    assert_int_equal(write(p[1], "x", 1), 1);
+    ipc__deadline_init(&dl, -1);
+    assert_int_equal(ipc__wait_fds_spin(&pfd, 1, &dl, &sp), IPC_OK);
+    assert_true(pfd.revents & POLLIN);
+    close(p[0]);
+    close(p[1]);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_nonblocking), cmocka_unit_test(test_forever),
-        cmocka_unit_test(test_bounded),     cmocka_unit_test(test_realtime),
-        cmocka_unit_test(test_wait_fd),     cmocka_unit_test(test_nap),
+        cmocka_unit_test(test_nonblocking),
+        cmocka_unit_test(test_forever),
+        cmocka_unit_test(test_bounded),
+        cmocka_unit_test(test_realtime),
+        cmocka_unit_test(test_wait_fd),
+        cmocka_unit_test(test_nap),
         cmocka_unit_test(test_wait_fds),
+        cmocka_unit_test(test_spin_catches),
+        cmocka_unit_test(test_spin_gives_up),
+        cmocka_unit_test(test_spin_idle),
+        cmocka_unit_test(test_spin_fds),
     };
     return cmocka_run_group_tests_name("unit.deadline", tests, NULL, NULL);
 }

@@ -530,7 +530,9 @@ static ipc_err posixmq_wait(struct posixmq_end *pe, short events,
         return IPC_OK;
     }
 #if POSIXMQ_MQD_IS_FD
-    return ipc__wait_fd(pe->mqd, events, dl, NULL);
+    /* Receives spin (the state is the receiving thread's alone). */
+    struct pollfd pfd = {.fd = pe->mqd, .events = events};
+    return ipc__wait_fds_spin(&pfd, 1, dl, events == POLLIN ? &pe->spin : NULL);
 #else
     return ipc__deadline_err(dl); /* unreachable: timed waits */
 #endif

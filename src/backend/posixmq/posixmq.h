@@ -52,8 +52,9 @@
 
 struct posixmq_end {
     mqd_t mqd;
-    size_t msgsize; /* the queue's mq_msgsize */
-    char *hold;     /* receive ends: msgsize bytes, see posixmq.c */
+    size_t msgsize;           /* the queue's mq_msgsize */
+    struct ipc_waitspin spin; /* a receive's waits (ipc_int.h) */
+    char *hold;               /* receive ends: msgsize bytes, see posixmq.c */
     size_t hold_len;
     unsigned hold_prio;
     bool held; /* written only under lock (ipc_pollfd reads it) */

@@ -183,7 +183,7 @@ static ipc_err posixmq_wait_set(struct posixmq_end *pe,
     for (;;) {
         struct epoll_event ev[4];
         int ms = ipc__deadline_poll_ms(dl);
-        int n = epoll_wait(pe->epfd, ev, 4, ms);
+        int n = ipc__spin_epoll(&pe->spin, pe->epfd, ev, 4, ms);
         /* The eventfd with nothing held here: a forked child that shares
          * the set judged the senders gone. */
         for (int i = 0; i < n; i++)

@@ -305,7 +305,7 @@ static ipc_err unix_wait_lone(struct unix_end *ue, struct unix_conn *lone,
         {.fd = ue->listener_paused ? -1 : ue->fd, .events = POLLIN},
         {.fd = lone ? lone->fd : -1, .events = POLLIN},
     };
-    ipc_err err = ipc__wait_fds(pfd, 2, dl);
+    ipc_err err = ipc__wait_fds_spin(pfd, 2, dl, &ue->spin);
     if (err != IPC_OK)
         return err;
     if (pfd[0].revents) {
@@ -360,7 +360,7 @@ static ipc_err unix_wait_ready(struct unix_end *ue,
             continue;
         }
         int ms = ipc__deadline_poll_ms(&wait);
-        int n = epoll_wait(ue->epfd, ev, UNIX_EVENTS, ms);
+        int n = ipc__spin_epoll(&ue->spin, ue->epfd, ev, UNIX_EVENTS, ms);
         if (n < 0 && errno != EINTR)
             return ipc__errno(errno, "unix: epoll_wait");
         struct unix_conn *next = unix_next_turn(ue, ev, n > 0 ? n : 0);

@@ -114,6 +114,7 @@ struct unix_conn {
 struct unix_end {
     int fd;   /* connected socket, or the listener of a named receiver */
     int epfd; /* named receiver: listener + connections; else -1 */
+    struct ipc_waitspin spin; /* a receive's waits (ipc_int.h) */
     struct unix_conn *conns;
     struct unix_conn *cur; /* connection being drained */
     unsigned nconns;
