@@ -6,6 +6,10 @@
  * the channels cost), then calls/s for 1, 4 and 16 concurrent clients.
  * tcp: over loopback; its raw loop is one connection, 64 bytes each way
  * with no header.
+ * cpu: CPU time of client and server together per call (user + system,
+ * of this process and its reaped children), raw and libipc: the price of
+ * libipc's waits, which look again for a few microseconds before they
+ * sleep (ipc_int.h: IPC_SPIN_NS).
  * A program, never a ctest. Usage: reqrep-bench [round trips] [backends]. */
 #include <ipc/ipc.h>
 
@@ -23,6 +27,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/msg.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -38,6 +43,20 @@ static int64_t bench_now(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* CPU time so far of this process and its reaped children. */
+static double bench_cpu_ns(void)
+{
+    double ns = 0;
+    int who[2] = {RUSAGE_SELF, RUSAGE_CHILDREN};
+    for (int i = 0; i < 2; i++) {
+        struct rusage ru;
+        getrusage(who[i], &ru);
+        ns += (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1e9 +
+              (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1e3;
+    }
+    return ns;
 }
 
 static void bench_die(const char *what)
@@ -425,26 +444,35 @@ int main(int argc, char **argv)
     static const char *schemes[] = {"unix", "fifo", "mq", "sysv", "shm", "tcp"};
     signal(SIGPIPE, SIG_IGN);
     printf("reqrep-bench: %d-byte call, %ld round trips, best of %d; ratio = "
-           "raw ns / libipc ns (target >= 0.9)\n",
+           "raw ns / libipc ns (target >= 0.9); cpu: ns of CPU a call, both "
+           "processes\n",
            MSG, n, RUNS);
-    printf("%-5s %8s %8s %8s %6s %6s %11s %11s %11s\n", "", "raw ns", "chan ns",
-           "rr ns", "chan", "rr", "1 client/s", "4 clients/s", "16 clients/s");
+    printf("%-5s %8s %8s %8s %6s %6s %7s %7s %11s %11s %11s\n", "", "raw ns",
+           "chan ns", "rr ns", "chan", "rr", "raw cpu", "rr cpu", "1 client/s",
+           "4 clients/s", "16 clients/s");
     for (size_t b = 0; b < sizeof schemes / sizeof schemes[0]; b++) {
         const char *s = schemes[b];
         unsigned caps;
         if ((only && !strstr(only, s)) || ipc_scheme_caps(s, &caps) != IPC_OK)
             continue;
-        double raw = 1e18, chan = 1e18, lib = 1e18;
+        double raw = 1e18, chan = 1e18, lib = 1e18, raw_cpu = 1e18,
+               lib_cpu = 1e18;
         for (int run = 0; run < RUNS; run++) {
+            double c0 = bench_cpu_ns();
             double t = raw_round_trip(s, n);
+            double c1 = bench_cpu_ns();
             raw = t < raw ? t : raw;
+            raw_cpu = (c1 - c0) / n < raw_cpu ? (c1 - c0) / n : raw_cpu;
             t = chan_round_trip(s, n);
             chan = t < chan ? t : chan;
+            c0 = bench_cpu_ns();
             t = lib_round_trip(s, n);
+            c1 = bench_cpu_ns();
             lib = t < lib ? t : lib;
+            lib_cpu = (c1 - c0) / n < lib_cpu ? (c1 - c0) / n : lib_cpu;
         }
-        printf("%-5s %8.0f %8.0f %8.0f %6.2f %6.2f", s, raw, chan, lib,
-               raw / chan, raw / lib);
+        printf("%-5s %8.0f %8.0f %8.0f %6.2f %6.2f %7.0f %7.0f", s, raw, chan,
+               lib, raw / chan, raw / lib, raw_cpu, lib_cpu);
         fflush(stdout);
         for (int k = 1; k <= 16; k *= 4)
             printf(" %11.0f", lib_concurrent(s, k));
