@@ -4,6 +4,8 @@
 #include "ipc_int.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <nng/nng.h>
 #include <nng/protocol/pipeline0/pull.h>
@@ -13,6 +15,8 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 /*
@@ -63,6 +67,19 @@
  * refused with IPC_EMSGSIZE. A sender has no descriptor: nng's
  * NNG_OPT_SENDFD signals room with POLLIN, and the contract gives a send
  * end POLLOUT, so ipc_pollfd() answers IPC_ENOTSUP there.
+ *
+ * A create at the ipc path of a live receiver. nng before 1.6 (nng issue
+ * 1518; Debian 12 ships 1.5.2) stops a listener for good when a connection
+ * closes during the SP handshake, and nng_listen's own look at a path in
+ * use (connect, close) is such a connection: a refused create left the
+ * live receiver taking no new sender (measured: the next sender's dial
+ * and send succeeded, its message never arrived; test
+ * nng.create_at_live). So an ipc create looks first, itself
+ * (nngch_ipc_live): it connects, completes the handshake as a push socket
+ * would (its 8-byte header, then the receiver's), and closes an ordinary
+ * pipe; nng_listen runs only where nobody listened. Other peers that drop
+ * a connection mid-handshake still stop such a listener: that is nng's
+ * bug, fixed in nng 1.6.
  */
 
 #define NNGCH_MAX_MSG_DEFAULT (64u * 1024)
@@ -73,6 +90,8 @@
 #define NNGCH_RECONN_MAX_MS 2000
 /* sun_path holds 107 bytes and a NUL. */
 #define NNGCH_IPC_PATH_MAX 107
+/* How long nngch_ipc_live waits for a live receiver's handshake. */
+#define NNGCH_PROBE_MS 2000
 
 struct nngch_end {
     nng_socket sock;
@@ -251,6 +270,39 @@ static ipc_err nngch_poll_set(ipc_channel *ch, unsigned flags)
     return IPC_OK;
 }
 
+/* Is a receiver listening at ipc path? See "A create at the ipc path of a
+ * live receiver" above. */
+static bool nngch_ipc_live(const char *path)
+{
+    struct sockaddr_un sun = {.sun_family = AF_UNIX};
+    if (strlen(path) >= sizeof sun.sun_path)
+        return false; /* nng_listen refuses it */
+    memcpy(sun.sun_path, path, strlen(path) + 1);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0)
+        return false; /* nng_listen meets the same limit */
+    if (connect(fd, (struct sockaddr *)&sun, sizeof sun) < 0) {
+        int err = errno;
+        close(fd);
+        return err == EAGAIN; /* a listener with a full backlog */
+    }
+    /* SP header: 0, 'S', 'P', 0, the protocol (push0 is 0x50), 0, 0. */
+    static const unsigned char hello[8] = {0, 'S', 'P', 0, 0, 0x50, 0, 0};
+    unsigned char theirs[8];
+    size_t got = 0;
+    if (send(fd, hello, sizeof hello, MSG_NOSIGNAL) == (ssize_t)sizeof hello) {
+        struct pollfd pfd = {.fd = fd, .events = POLLIN};
+        while (got < sizeof theirs && poll(&pfd, 1, NNGCH_PROBE_MS) > 0) {
+            ssize_t n = recv(fd, theirs + got, sizeof theirs - got, 0);
+            if (n <= 0 && !(n < 0 && errno == EINTR))
+                break;
+            got += n > 0 ? (size_t)n : 0;
+        }
+    }
+    close(fd);
+    return true; /* it accepted a connection: someone listens */
+}
+
 static ipc_err nngch_listen(ipc_channel *ch, const char *url, unsigned flags)
 {
     struct nngch_end *ne = nngch_priv(ch);
@@ -259,6 +311,8 @@ static ipc_err nngch_listen(ipc_channel *ch, const char *url, unsigned flags)
                          "nng: %s: the receiver listens, so it creates the "
                          "channel (IPC_F_CREATE)",
                          url);
+    if (strncmp(url, "ipc://", 6) == 0 && nngch_ipc_live(url + 6))
+        return ipc__fail(IPC_EEXIST, "nng: %s: the address is in use", url);
     int rv = nng_pull0_open(&ne->sock);
     if (rv != 0)
         return nngch_fail(rv, "pull socket for", url);

@@ -344,6 +344,35 @@ static void test_pollfd_level(void **state)
     ipc_close(rx);
 }
 
+/* A create refused at the ipc path of a live receiver leaves that receiver
+ * working: senders that come after it are heard. nng before 1.6 stops a
+ * listener whose connection closes mid-handshake, which its own look at a
+ * path in use did; several refused creates in a row, then a new sender. */
+static void test_create_at_live(void **state)
+{
+    (void)state;
+    char addr[200], got[16];
+    size_t len;
+    tu_row_addr(tu_row_find("nng-ipc"), tu_tmpdir(), "nngl", addr, sizeof addr,
+                NULL);
+    ipc_channel *rx = nng_open_rx(addr);
+    for (int i = 0; i < 3; i++) {
+        ipc_channel *again = NULL;
+        unsigned flags = IPC_F_RECV | IPC_F_CREATE | (i ? IPC_F_EXCL : 0);
+        assert_ipc_err(ipc_open(addr, flags, 1000, &again), IPC_EEXIST);
+        assert_null(again);
+    }
+    for (int i = 0; i < 2; i++) {
+        ipc_channel *tx = nng_open_tx(addr);
+        assert_ipc_err(ipc_send(tx, "late", 4, 0, 1000), IPC_OK);
+        assert_ipc_err(ipc_recv(rx, got, sizeof got, &len, NULL, 5000), IPC_OK);
+        assert_int_equal(len, 4);
+        assert_memory_equal(got, "late", 4);
+        ipc_close(tx);
+    }
+    ipc_close(rx);
+}
+
 /* Addresses: a transport nng lacks, "nng:" without '+', a lazy receiver,
  * "+" after a scheme without transports, tls+tcp by the nng linked. */
 static void test_addresses(void **state)
@@ -395,6 +424,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_garbage),
         cmocka_unit_test(test_pollfd_level),
         cmocka_unit_test(test_addresses),
+        cmocka_unit_test(test_create_at_live),
     };
     return tu_run_tests("nng", tests, argc, argv);
 }
