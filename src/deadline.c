@@ -64,12 +64,15 @@ void ipc__deadline_realtime(const struct ipc_deadline *dl, struct timespec *ts)
     ts->tv_nsec = (long)(ns % NS_PER_S);
 }
 
+static int spin_poll(struct ipc_waitspin *sp, struct pollfd *pfds, nfds_t n,
+                     int ms);
+
 static ipc_err wait_fds(struct pollfd *pfds, nfds_t n,
                         const struct ipc_deadline *dl, struct ipc_waitspin *sp)
 {
     for (;;) {
         int ms = ipc__deadline_poll_ms(dl);
-        int ready = sp ? ipc__spin_poll(sp, pfds, n, ms) : poll(pfds, n, ms);
+        int ready = sp ? spin_poll(sp, pfds, n, ms) : poll(pfds, n, ms);
         if (ready > 0)
             return IPC_OK;
         if (ready < 0 && errno != EINTR)
@@ -182,8 +185,8 @@ static int spin_poll_look(const void *arg, int ms)
     return poll(p->pfds, p->n, ms);
 }
 
-int ipc__spin_poll(struct ipc_waitspin *sp, struct pollfd *pfds, nfds_t n,
-                   int ms)
+static int spin_poll(struct ipc_waitspin *sp, struct pollfd *pfds, nfds_t n,
+                     int ms)
 {
     struct spin_poll p = {pfds, n};
     return ipc__spin_wait(sp, ms, spin_poll_look, &p);

@@ -136,12 +136,10 @@ struct ipc_waitspin {
 typedef int (*ipc_spin_look_fn)(const void *arg, int ms);
 int ipc__spin_wait(struct ipc_waitspin *sp, int ms, ipc_spin_look_fn look,
                    const void *arg);
-/* epoll_wait(2) and poll(2) with the spin first when ms != 0. */
+/* epoll_wait(2) with the spin first when ms != 0. */
 struct epoll_event;
 int ipc__spin_epoll(struct ipc_waitspin *sp, int epfd, struct epoll_event *ev,
                     int max, int ms);
-int ipc__spin_poll(struct ipc_waitspin *sp, struct pollfd *pfds, nfds_t n,
-                   int ms);
 /* ipc__wait_fds with the spin first (none when sp is NULL). */
 ipc_err ipc__wait_fds_spin(struct pollfd *pfds, nfds_t n,
                            const struct ipc_deadline *dl,

@@ -279,9 +279,10 @@ static ipc_err nngch_poll_set(ipc_channel *ch, unsigned flags)
 static bool nngch_ipc_live(const char *path)
 {
     struct sockaddr_un sun = {.sun_family = AF_UNIX};
-    if (strlen(path) >= sizeof sun.sun_path)
+    size_t len = strlen(path);
+    if (len >= sizeof sun.sun_path)
         return false; /* nng_listen refuses it */
-    memcpy(sun.sun_path, path, strlen(path) + 1);
+    memcpy(sun.sun_path, path, len + 1);
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (fd < 0)
         return false; /* nng_listen meets the same limit */
@@ -298,9 +299,10 @@ static bool nngch_ipc_live(const char *path)
         struct pollfd pfd = {.fd = fd, .events = POLLIN};
         while (got < sizeof theirs && poll(&pfd, 1, NNGCH_PROBE_MS) > 0) {
             ssize_t n = recv(fd, theirs + got, sizeof theirs - got, 0);
-            if (n <= 0 && !(n < 0 && errno == EINTR))
+            if (n > 0)
+                got += (size_t)n;
+            else if (n == 0 || errno != EINTR)
                 break;
-            got += n > 0 ? (size_t)n : 0;
         }
     }
     close(fd);
