@@ -277,7 +277,7 @@ ipc_backend(NAME tcp SOURCES src/backend/tcp.c
   DOC "TCP socket (no encryption, no authentication)" REQUIRES epoll)
 ipc_backend(NAME udp SOURCES src/backend/udp.c
   DOC "UDP datagrams (lossy; no encryption, no authentication)")
-ipc_backend(NAME nng SOURCES src/backend/nng.c
+ipc_backend(NAME nng SOURCES src/backend/nng
   DOC "nng push/pull (tcp, ipc, ws, tls+tcp)" REQUIRES nng epoll)
 
 # Every feature as IPC_HAVE_<FEATURE>=0/1, for code that does without one.

@@ -148,6 +148,15 @@ static ipc_err channel_check_flags(const struct ipc_backend *be, unsigned flags)
 ipc_err ipc_open(const char *address, unsigned flags, int timeout_ms,
                  ipc_channel **out)
 {
+    if (flags & IPC__F_BACK)
+        return ipc__fail(IPC_EINVAL, "flags: unknown bits 0x%x",
+                         (unsigned)IPC__F_BACK);
+    return ipc__open(address, flags, timeout_ms, out);
+}
+
+ipc_err ipc__open(const char *address, unsigned flags, int timeout_ms,
+                  ipc_channel **out)
+{
     struct ipc_addr addr;
     const struct ipc_backend *be;
     if (!out)
@@ -159,7 +168,7 @@ ipc_err ipc_open(const char *address, unsigned flags, int timeout_ms,
     if (!be->open)
         return ipc__fail(IPC_ENOTSUP, "%s: no named channels (use ipc_pair)",
                          be->scheme);
-    if ((err = channel_check_flags(be, flags)) != IPC_OK ||
+    if ((err = channel_check_flags(be, flags & ~IPC__F_BACK)) != IPC_OK ||
         (err = ipc__addr_check(be, &addr, true)) != IPC_OK)
         return err;
 

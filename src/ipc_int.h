@@ -280,6 +280,15 @@ static inline void *ipc__priv(const struct ipc_channel *ch)
     return (void *)ch->priv;
 }
 
+/* Internal open flag, refused by ipc_open(): request/reply opens its
+ * request channel so that replies can travel back on the request's own
+ * connection (nng: raw req/rep sockets instead of push/pull). Backends
+ * that need no special mode for that (unix, tcp) ignore it. */
+#define IPC__F_BACK (1u << 30)
+/* ipc_open that also takes IPC__F_BACK (src/reqrep only). */
+ipc_err ipc__open(const char *address, unsigned flags, int timeout_ms,
+                  ipc_channel **out);
+
 /* The other direction of ch's connection as a new end (backend op back):
  * IPC_ENOTSUP where the backend has none. Not public: request/reply's
  * replies ride on the request's connection with it (src/reqrep). */

@@ -371,7 +371,8 @@ static ipc_err rr_watch(ipc_rr_client *c)
 
 static ipc_err rr_connect(ipc_rr_client *c, const char *address, int timeout_ms)
 {
-    ipc_err err = ipc_open(address, IPC_F_SEND, timeout_ms, &c->req);
+    ipc_err err =
+        ipc__open(address, IPC_F_SEND | c->sc->open_flags, timeout_ms, &c->req);
     if (err != IPC_OK)
         return err;
     ipc_info info;

@@ -28,6 +28,11 @@ static const struct ipc_rr_scheme rr_schemes[] = {
     {.scheme = "tcp", .back = true, .remote = true},
 };
 
+/* nng+TRANSPORT://: replies back on the request's nng pipe (raw req/rep,
+ * src/backend/nng/rr.c). */
+static const struct ipc_rr_scheme rr_nng = {
+    .scheme = "nng", .back = true, .remote = true, .open_flags = IPC__F_BACK};
+
 static atomic_uint rr_counter;
 
 /* Start time of pid (0 when unknown), and whether it has exited (a
@@ -70,12 +75,13 @@ const struct ipc_rr_scheme *ipc__rr_scheme(const char *address, ipc_err *err)
         return NULL;
     }
     size_t n = (size_t)(colon - address);
+    if (strncmp(address, "nng+", 4) == 0)
+        return &rr_nng;
     for (size_t i = 0; i < sizeof rr_schemes / sizeof rr_schemes[0]; i++)
         if (strlen(rr_schemes[i].scheme) == n &&
             memcmp(rr_schemes[i].scheme, address, n) == 0)
             return &rr_schemes[i];
-    bool net = (n == 3 && memcmp(address, "udp", 3) == 0) ||
-               strncmp(address, "nng+", 4) == 0;
+    bool net = n == 3 && memcmp(address, "udp", 3) == 0;
     if (net)
         *err = ipc__fail(IPC_ENOTSUP,
                          "reqrep: %.*s: no connection carries replies back, "

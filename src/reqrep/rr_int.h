@@ -85,16 +85,18 @@ bool ipc__rr_alive(pid_t pid, uint64_t start);
 
 /* How a scheme's reply channel is named and cleaned. */
 struct ipc_rr_scheme {
-    const char *scheme; /* "unix", "fifo", "mq", "sysv", "shm" */
-    bool unlink_early;  /* remove the name once the server opened it */
-    bool keyfile;       /* sysv: a key file holds the name */
-    bool spins;         /* shm: its receive spins before it sleeps */
-    bool back;          /* unix, tcp: replies come back on the request's
-                           connection; no reply channel is made, and a
-                           client lives as long as its connection */
-    bool remote;        /* tcp: the server may be on another host, where
-                           its pid means nothing: only the connection
-                           tells that it is gone */
+    const char *scheme;  /* "unix", "fifo", "mq", "sysv", "shm" */
+    bool unlink_early;   /* remove the name once the server opened it */
+    bool keyfile;        /* sysv: a key file holds the name */
+    bool spins;          /* shm: its receive spins before it sleeps */
+    bool back;           /* unix, tcp: replies come back on the request's
+                            connection; no reply channel is made, and a
+                            client lives as long as its connection */
+    bool remote;         /* tcp: the server may be on another host, where
+                            its pid means nothing: only the connection
+                            tells that it is gone */
+    unsigned open_flags; /* added to the request channel's open flags
+                            (nng: IPC__F_BACK, raw req/rep sockets) */
 };
 
 /* The scheme row for a server address; NULL when request/reply cannot run

@@ -242,8 +242,8 @@ ipc_err ipc_rr_serve(const char *address, unsigned flags, ipc_rr_server **out)
     ipc__rr_sweep_names(sc, address);
     /* Not 0: a fifo: or unix: creator waits (briefly) while another
      * process holds the directory's lock to make a name there. */
-    err = ipc_open(address, IPC_F_RECV | IPC_F_CREATE | flags, IPC_RR_CREATE_MS,
-                   &s->req);
+    err = ipc__open(address, IPC_F_RECV | IPC_F_CREATE | flags | sc->open_flags,
+                    IPC_RR_CREATE_MS, &s->req);
     ipc_info info;
     if (err == IPC_OK && (err = ipc_query(s->req, &info)) == IPC_OK) {
         s->max_msg = info.max_msg;

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* nng: channels over nng's push/pull sockets (tcp, ipc, ws, tls+tcp), for
  * users who outgrow one machine. Linux-only (epoll for the poll descriptor). */
-#include "ipc_int.h"
+#include "nng.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -75,7 +75,7 @@
  * live receiver taking no new sender (measured: the next sender's dial
  * and send succeeded, its message never arrived; test
  * nng.create_at_live). So an ipc create looks first, itself
- * (nngch_ipc_live): it connects, completes the handshake as a push socket
+ * (ipc__nng_ipc_live): it connects, completes the handshake as a push socket
  * would (its 8-byte header, then the receiver's), and closes an ordinary
  * pipe; nng_listen runs only where nobody listened. Other peers that drop
  * a connection mid-handshake still stop such a listener: that is nng's
@@ -92,24 +92,8 @@
 #define NNGCH_IPC_PATH_MAX 107
 /* How long a sender's close waits for nng to write what it took. */
 #define NNGCH_LINGER_MS 1000
-/* How long nngch_ipc_live waits for a live receiver's handshake. */
+/* How long ipc__nng_ipc_live waits for a live receiver's handshake. */
 #define NNGCH_PROBE_MS 2000
-
-struct nngch_end {
-    nng_socket sock;
-    bool sock_open;
-    int epfd;         /* receiver: RECVFD + heldfd; else -1 */
-    int heldfd;       /* receiver: readable while held != NULL; else -1 */
-    nng_msg *held;    /* a message refused with IPC_EMSGSIZE, kept */
-    int timeo_ms;     /* the SENDTIMEO/RECVTIMEO last set; INT32_MIN: none */
-    bool sent;        /* sender: a send went through (its close lingers) */
-    atomic_int pipes; /* sender: connections up (nng's pipe events) */
-};
-
-static struct nngch_end *nngch_priv(const ipc_channel *ch)
-{
-    return ipc__priv(ch);
-}
 
 /* nng's threads do not survive fork(): nng aborts the child that calls it
  * ("nng is not fork-reentrant safe"). A child forked after this process
@@ -127,7 +111,7 @@ static void nngch_watch_fork(void)
     pthread_atfork(NULL, NULL, nngch_on_fork);
 }
 
-static ipc_err nngch_usable(void)
+ipc_err ipc__nng_usable(void)
 {
     pthread_once(&nngch_once, nngch_watch_fork);
     if (nngch_forked)
@@ -137,8 +121,12 @@ static ipc_err nngch_usable(void)
     return IPC_OK;
 }
 
-/* nng's error as a code, with nng_strerror in the detail. */
-static ipc_err nngch_fail(int rv, const char *what, const char *url)
+bool ipc__nng_forked(void)
+{
+    return nngch_forked;
+}
+
+ipc_err ipc__nng_fail(int rv, const char *what, const char *url)
 {
     ipc_err err;
     if (rv & NNG_ESYSERR)
@@ -215,7 +203,7 @@ static ipc_err nngch_check_url(const struct ipc_addr *addr)
                              "(built without mbedTLS)",
                              url);
         if (rv != 0)
-            return nngch_fail(rv, "TLS config for", url);
+            return ipc__nng_fail(rv, "TLS config for", url);
         nng_tls_config_free(cfg);
         return IPC_OK;
     }
@@ -249,19 +237,19 @@ static ipc_err nngch_timeout(struct nngch_end *ne, const char *opt,
     int rv = nng_socket_set_ms(
         ne->sock, opt, ms < 0 ? NNG_DURATION_INFINITE : (nng_duration)ms);
     if (rv != 0)
-        return nngch_fail(rv, "set", opt);
+        return ipc__nng_fail(rv, "set", opt);
     ne->timeo_ms = ms;
     return IPC_OK;
 }
 
 /* ---------------------------------------------------------- receiving */
 
-static ipc_err nngch_poll_set(ipc_channel *ch, unsigned flags)
+ipc_err ipc__nng_poll_set(ipc_channel *ch, unsigned flags)
 {
     struct nngch_end *ne = nngch_priv(ch);
     int recvfd, rv = nng_socket_get_int(ne->sock, NNG_OPT_RECVFD, &recvfd);
     if (rv != 0)
-        return nngch_fail(rv, "get NNG_OPT_RECVFD of", ch->address);
+        return ipc__nng_fail(rv, "get NNG_OPT_RECVFD of", ch->address);
     bool inherit = flags & IPC_F_INHERIT;
     if ((ne->epfd = epoll_create1(inherit ? 0 : EPOLL_CLOEXEC)) < 0)
         return ipc__errno(errno, "nng: epoll_create1");
@@ -275,8 +263,9 @@ static ipc_err nngch_poll_set(ipc_channel *ch, unsigned flags)
 }
 
 /* Is a receiver listening at ipc path? See "A create at the ipc path of a
- * live receiver" above. */
-static bool nngch_ipc_live(const char *path)
+ * live receiver" above. proto: the SP protocol of a peer it takes (push0
+ * for pull, req0 for rep). */
+bool ipc__nng_ipc_live(const char *path, unsigned proto)
 {
     struct sockaddr_un sun = {.sun_family = AF_UNIX};
     size_t len = strlen(path);
@@ -291,8 +280,10 @@ static bool nngch_ipc_live(const char *path)
         close(fd);
         return err == EAGAIN; /* a listener with a full backlog */
     }
-    /* SP header: 0, 'S', 'P', 0, the protocol (push0 is 0x50), 0, 0. */
-    static const unsigned char hello[8] = {0, 'S', 'P', 0, 0, 0x50, 0, 0};
+    /* SP header: 0, 'S', 'P', 0, the protocol (u16 big-endian), 0, 0. */
+    const unsigned char hello[8] = {
+        0, 'S', 'P', 0, (unsigned char)(proto >> 8), (unsigned char)proto,
+        0, 0};
     unsigned char theirs[8];
     size_t got = 0;
     if (send(fd, hello, sizeof hello, MSG_NOSIGNAL) == (ssize_t)sizeof hello) {
@@ -317,11 +308,11 @@ static ipc_err nngch_listen(ipc_channel *ch, const char *url, unsigned flags)
                          "nng: %s: the receiver listens, so it creates the "
                          "channel (IPC_F_CREATE)",
                          url);
-    if (strncmp(url, "ipc://", 6) == 0 && nngch_ipc_live(url + 6))
+    if (strncmp(url, "ipc://", 6) == 0 && ipc__nng_ipc_live(url + 6, 0x50))
         return ipc__fail(IPC_EEXIST, "nng: %s: the address is in use", url);
     int rv = nng_pull0_open(&ne->sock);
     if (rv != 0)
-        return nngch_fail(rv, "pull socket for", url);
+        return ipc__nng_fail(rv, "pull socket for", url);
     ne->sock_open = true;
     rv = nng_socket_set_size(ne->sock, NNG_OPT_RECVMAXSZ, ch->max_msg);
     if (rv == 0)
@@ -329,9 +320,9 @@ static ipc_err nngch_listen(ipc_channel *ch, const char *url, unsigned flags)
     if (rv == NNG_EADDRINUSE)
         return ipc__fail(IPC_EEXIST, "nng: %s: the address is in use", url);
     if (rv != 0)
-        return nngch_fail(rv, "listen on", url);
+        return ipc__nng_fail(rv, "listen on", url);
     /* New senders can always come: the receiver never hears "closed". */
-    return nngch_poll_set(ch, flags);
+    return ipc__nng_poll_set(ch, flags);
 }
 
 static void nngch_hold(struct nngch_end *ne, nng_msg *msg)
@@ -373,7 +364,7 @@ static ipc_err nngch_take(ipc_channel *ch, nng_msg **msg,
         if (rv == NNG_EAGAIN)
             return ipc__fail(IPC_EAGAIN, "nng: no message queued");
         if (rv != NNG_ETIMEDOUT)
-            return nngch_fail(rv, "receive on", ch->address);
+            return ipc__nng_fail(rv, "receive on", ch->address);
         /* nng's clock is in whole ms: wait on until ours has passed. */
         if (ipc__deadline_expired(dl))
             return ipc__fail(IPC_ETIMEDOUT, "nng: no message in time");
@@ -385,9 +376,11 @@ static ipc_err nngch_recv(ipc_channel *ch, void *buf, size_t cap, size_t *len,
 {
     struct nngch_end *ne = nngch_priv(ch);
     nng_msg *msg;
-    ipc_err err = nngch_usable();
+    ipc_err err = ipc__nng_usable();
     if (err != IPC_OK)
         return err;
+    if (ne->link && ne->epfd < 0) /* a request/reply client's way back */
+        return ipc__nng_rr_recv(ch, buf, cap, len, dl);
     if (ne->held)
         msg = nngch_unhold(ne);
     else {
@@ -395,6 +388,9 @@ static ipc_err nngch_recv(ipc_channel *ch, void *buf, size_t cap, size_t *len,
         if (err != IPC_OK)
             return err;
     }
+    /* Request/reply's server: the way back (ipc__nng_rr_back) is to the
+     * pipe of the message last taken. */
+    ne->pipe = nng_pipe_id(nng_msg_get_pipe(msg));
     size_t n = nng_msg_len(msg);
     *len = n;
     if (n > cap) {
@@ -432,16 +428,16 @@ static ipc_err nngch_dial(ipc_channel *ch, const char *url,
                          url);
     int rv = nng_push0_open(&ne->sock);
     if (rv != 0)
-        return nngch_fail(rv, "push socket for", url);
+        return ipc__nng_fail(rv, "push socket for", url);
     ne->sock_open = true;
     rv = nng_socket_set_ms(ne->sock, NNG_OPT_RECONNMAXT, NNGCH_RECONN_MAX_MS);
     if (rv != 0)
-        return nngch_fail(rv, "set NNG_OPT_RECONNMAXT for", url);
+        return ipc__nng_fail(rv, "set NNG_OPT_RECONNMAXT for", url);
     if ((rv = nng_pipe_notify(ne->sock, NNG_PIPE_EV_ADD_POST, nngch_pipe_event,
                               ne)) != 0 ||
         (rv = nng_pipe_notify(ne->sock, NNG_PIPE_EV_REM_POST, nngch_pipe_event,
                               ne)) != 0)
-        return nngch_fail(rv, "watch the connections of", url);
+        return ipc__nng_fail(rv, "watch the connections of", url);
     bool lazy = ipc__addr_get(addr, IPC_KEY_LAZY, 0);
     rv = nng_dial(ne->sock, url, NULL, lazy ? NNG_FLAG_NONBLOCK : 0);
     if (rv == NNG_ECONNREFUSED || rv == NNG_ENOENT)
@@ -450,7 +446,7 @@ static ipc_err nngch_dial(ipc_channel *ch, const char *url,
                          "waits for a receiver)",
                          url);
     if (rv != 0)
-        return nngch_fail(rv, "dial", url);
+        return ipc__nng_fail(rv, "dial", url);
     return IPC_OK;
 }
 
@@ -459,9 +455,11 @@ static ipc_err nngch_send(ipc_channel *ch, const void *buf, size_t len,
 {
     (void)prio;
     struct nngch_end *ne = nngch_priv(ch);
-    ipc_err usable = nngch_usable();
+    ipc_err usable = ipc__nng_usable();
     if (usable != IPC_OK)
         return usable;
+    if (ne->link)
+        return ipc__nng_rr_send(ch, buf, len, dl);
     for (;;) {
         int flags = 0;
         if (dl->nonblock)
@@ -481,7 +479,7 @@ static ipc_err nngch_send(ipc_channel *ch, const void *buf, size_t len,
             return ipc__fail(IPC_EAGAIN,
                              "nng: no receiver ready to take it now");
         if (rv != NNG_ETIMEDOUT)
-            return nngch_fail(rv, "send on", ch->address);
+            return ipc__nng_fail(rv, "send on", ch->address);
         if (ipc__deadline_expired(dl))
             return ipc__fail(IPC_ETIMEDOUT, "nng: no receiver took it in time");
     }
@@ -494,14 +492,14 @@ static ipc_err nngch_open(ipc_channel *ch, const struct ipc_addr *addr,
 {
     (void)dl; /* the first dial is nng's, synchronous (see the top) */
     struct nngch_end *ne = nngch_priv(ch);
-    ne->epfd = ne->heldfd = -1;
+    ne->epfd = ne->heldfd = ne->gone_rd = ne->gone_wr = -1;
     ne->timeo_ms = INT32_MIN;
     if ((flags & IPC_F_DUPLEX) == IPC_F_DUPLEX)
         return ipc__fail(IPC_ENOTSUP,
                          "nng: an end either receives (pull) or sends (push)");
     ipc_err err = nngch_check_url(addr);
     if (err == IPC_OK)
-        err = nngch_usable();
+        err = ipc__nng_usable();
     if (err != IPC_OK)
         return err;
     if ((flags & IPC_F_RECV) && (addr->keys_set & IPC_KEYBIT(IPC_KEY_LAZY)))
@@ -509,6 +507,8 @@ static ipc_err nngch_open(ipc_channel *ch, const struct ipc_addr *addr,
     ch->capacity = 0;
     ch->buffer_bytes = 0;
     ch->caps &= ~(unsigned)IPC_CAP_DUPLEX;
+    if (flags & IPC__F_BACK) /* request/reply's, never a user's (rr.c) */
+        return ipc__nng_rr_open(ch, addr->path, flags);
     if (flags & IPC_F_RECV)
         return nngch_listen(ch, addr->path, flags);
     ch->caps &= ~(unsigned)IPC_CAP_POLLABLE;
@@ -549,6 +549,8 @@ static void nngch_close(ipc_channel *ch)
     }
     if (ne->held)
         nng_msg_free(nngch_unhold(ne));
+    if (ne->link || ne->gone_rd >= 0) /* its socket is the link's (rr.c) */
+        ipc__nng_rr_close(ch);
     if (ne->sock_open && ne->sent)
         nngch_linger(ne);
     /* Closes the listener or dialer and its connections; an ipc://
@@ -566,6 +568,10 @@ static void nngch_close(ipc_channel *ch)
 static ipc_err nngch_pollfd(const ipc_channel *ch, int *fd)
 {
     const struct nngch_end *ne = nngch_priv(ch);
+    if (ne->gone_rd >= 0) { /* request/reply's way back to a client */
+        *fd = ne->gone_rd;
+        return IPC_OK;
+    }
     if (ne->epfd < 0)
         return ipc__fail(IPC_ENOTSUP,
                          "nng: a sender has no descriptor that polls POLLOUT "
@@ -607,4 +613,5 @@ const struct ipc_backend ipc__backend_nng = {
     .send = nngch_send,
     .recv = nngch_recv,
     .pollfd = nngch_pollfd,
+    .back = ipc__nng_rr_back,
 };

@@ -1,0 +1,63 @@
+/* SPDX-License-Identifier: MIT */
+/* nng backend, internal: the end's state and what its files share
+ * (nng.c: addresses, push/pull channels, the ops table; rr.c: the raw
+ * req/rep mode request/reply opens, replies back on the request's pipe). */
+#ifndef IPC_NNG_H
+#define IPC_NNG_H
+
+#include "ipc_int.h"
+
+#include <nng/nng.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+struct ipc__nng_link;
+
+struct nngch_end {
+    nng_socket sock;
+    bool sock_open;
+    int epfd;         /* receiver: RECVFD + heldfd; else -1 */
+    int heldfd;       /* receiver: readable while held != NULL; else -1 */
+    nng_msg *held;    /* a message refused with IPC_EMSGSIZE, kept */
+    int timeo_ms;     /* the SENDTIMEO/RECVTIMEO last set; INT32_MIN: none */
+    bool sent;        /* sender: a send went through (its close lingers) */
+    atomic_int pipes; /* sender: connections up (nng's pipe events) */
+    /* Request/reply mode (rr.c); link NULL on push/pull ends. */
+    struct ipc__nng_link *link; /* the socket, shared by the ends on it */
+    uint32_t pipe; /* server's request end: the pipe of the message last
+                      taken; a server's way back: its client's pipe */
+    int gone_rd;   /* a server's way back: hangs up (POLLHUP) once its
+                      client's pipe is gone; else -1 */
+    int gone_wr;   /* its write end, closed then; else -1 */
+    bool gone;     /* a server's way back: the client's pipe is gone */
+    struct nngch_end *next; /* in the link's list of ways back */
+};
+
+static inline struct nngch_end *nngch_priv(const ipc_channel *ch)
+{
+    return ipc__priv(ch);
+}
+
+/* nng.c */
+/* IPC_ENOTSUP in a child forked after this process used nng. */
+ipc_err ipc__nng_usable(void);
+bool ipc__nng_forked(void);
+/* nng's error rv as a code, with nng_strerror in the detail. */
+ipc_err ipc__nng_fail(int rv, const char *what, const char *url);
+/* Is a socket of SP protocol proto's peer listening at ipc path? */
+bool ipc__nng_ipc_live(const char *path, unsigned proto);
+/* The receiver's poll set (NNG_OPT_RECVFD + heldfd in epfd). */
+ipc_err ipc__nng_poll_set(ipc_channel *ch, unsigned flags);
+
+/* rr.c: the request/reply mode (IPC__F_BACK). */
+ipc_err ipc__nng_rr_open(ipc_channel *ch, const char *url, unsigned flags);
+ipc_err ipc__nng_rr_send(ipc_channel *ch, const void *buf, size_t len,
+                         const struct ipc_deadline *dl);
+ipc_err ipc__nng_rr_recv(ipc_channel *ch, void *buf, size_t cap, size_t *len,
+                         const struct ipc_deadline *dl);
+ipc_err ipc__nng_rr_back(ipc_channel *ch, ipc_channel *out,
+                         const struct ipc_deadline *dl);
+void ipc__nng_rr_close(ipc_channel *ch);
+
+#endif /* IPC_NNG_H */

@@ -1,0 +1,401 @@
+/* SPDX-License-Identifier: MIT */
+/* nng backend: request/reply's mode (IPC__F_BACK, never a user's address):
+ * raw req/rep sockets, replies back on the request's own pipe. */
+#include "nng.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <nng/protocol/reqrep0/rep.h>
+#include <nng/protocol/reqrep0/req.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/*
+ * Why raw req/rep. push/pull carries nothing back, and a reply channel the
+ * client names would be an address the server cannot tell is the
+ * client's (another host). nng's req/rep pair carries the reply back on
+ * the request's pipe; in raw mode (nng_req0_open_raw, nng_rep0_open_raw)
+ * it does only that: no resend after a timeout, no re-queue of a request
+ * to another pipe when a connection drops (cooked req does both), and no
+ * matching of replies to requests: request/reply's own call ids match.
+ *
+ * The wire: a client's message is one backtrace word (NNGRR_REQ_ID, the
+ * end mark) and the request; raw rep puts the pipe id before that word in
+ * the header it hands up, and routes a message sent with that header to
+ * that pipe (dropped silently if the pipe is gone or its queue of 64
+ * replies is full: nng's). NNG_OPT_RECVMAXSZ is max_msg + the word.
+ *
+ * Peers. The client's request end dials (req, raw); its way back is a
+ * receiving end on the same socket. The server's request end listens
+ * (rep, raw); its way back to a client is a sending end that sends with
+ * the pipe of the message last taken (the client's hello). Death: nng's
+ * pipe events. A client's socket has one pipe, to its server; when it is
+ * removed (NNG_PIPE_EV_REM_POST: the server died, or its connection
+ * broke), the client's ends answer IPC_ECLOSED for good, and a wait sleeps
+ * in one poll() on nng's descriptor and a pipe(2) whose write end that
+ * event closes. The dialer may reach a new server later: a new connect
+ * (ipc_rr_connect) is the way to it. At the server each way back has such
+ * a pipe(2), closed when its client's nng pipe is removed: its read end is
+ * the end's descriptor, which hangs up (POLLHUP) then, and a send answers
+ * IPC_ECLOSED instead of nng's silent drop.
+ */
+
+#define NNGRR_REQ_ID  0x80000000u /* the client's backtrace word */
+#define NNGRR_WORD    4           /* its bytes */
+#define NNGRR_REQ0    0x30        /* SP protocol numbers */
+#define NNGRR_RECVBUF 1024 /* replies a client's socket queues (messages) */
+/* The longest reconnect interval (as push/pull's senders). */
+#define NNGRR_RECONN_MAX_MS 2000
+
+/* The socket and the state its ends share. */
+struct ipc__nng_link {
+    nng_socket sock;
+    pthread_mutex_t lock; /* everything below */
+    int refs;             /* ends on the socket */
+    bool server;
+    bool gone;   /* client: the server's pipe was removed (for good) */
+    int gone_rd; /* client: hangs up once gone; else -1 */
+    int gone_wr;
+    uint32_t *live; /* server: pipes up (NNG_PIPE_EV_ADD_PRE..REM_POST) */
+    size_t nlive, cap_live;
+    struct nngch_end *backs; /* server: the ways back */
+};
+
+static void nngrr_hang_up(int *fd)
+{
+    if (*fd >= 0)
+        close(*fd);
+    *fd = -1;
+}
+
+static ipc_err nngrr_pipe2(int *rd, int *wr, unsigned flags)
+{
+    int fds[2];
+    if (pipe2(fds, flags & IPC_F_INHERIT ? 0 : O_CLOEXEC) < 0)
+        return ipc__errno(errno, "nng: pipe");
+    *rd = fds[0];
+    *wr = fds[1];
+    return IPC_OK;
+}
+
+/* Server: a pipe is up (before it can deliver a message); ENOMEM closes
+ * it rather than lose track of it. Lock held. */
+static void nngrr_live_add(struct ipc__nng_link *lk, nng_pipe pipe)
+{
+    if (lk->nlive == lk->cap_live) {
+        size_t cap = lk->cap_live ? 2 * lk->cap_live : 16;
+        uint32_t *grown = realloc(lk->live, cap * sizeof *grown);
+        if (!grown) {
+            nng_pipe_close(pipe);
+            return;
+        }
+        lk->live = grown;
+        lk->cap_live = cap;
+    }
+    lk->live[lk->nlive++] = nng_pipe_id(pipe);
+}
+
+static bool nngrr_live_find(struct ipc__nng_link *lk, uint32_t id, bool drop)
+{
+    for (size_t i = 0; i < lk->nlive; i++)
+        if (lk->live[i] == id) {
+            if (drop)
+                lk->live[i] = lk->live[--lk->nlive];
+            return true;
+        }
+    return false;
+}
+
+/* nng's thread: a pipe came or went. */
+static void nngrr_pipe_event(nng_pipe pipe, nng_pipe_ev ev, void *arg)
+{
+    struct ipc__nng_link *lk = arg;
+    uint32_t id = nng_pipe_id(pipe);
+    pthread_mutex_lock(&lk->lock);
+    if (!lk->server) {
+        lk->gone = true; /* REM_POST: the only event a client watches */
+        nngrr_hang_up(&lk->gone_wr);
+    } else if (ev == NNG_PIPE_EV_ADD_PRE) {
+        nngrr_live_add(lk, pipe);
+    } else {
+        nngrr_live_find(lk, id, true);
+        for (struct nngch_end *b = lk->backs; b; b = b->next)
+            if (b->pipe == id) {
+                b->gone = true;
+                nngrr_hang_up(&b->gone_wr);
+            }
+    }
+    pthread_mutex_unlock(&lk->lock);
+}
+
+static void nngrr_unref(struct ipc__nng_link *lk)
+{
+    pthread_mutex_lock(&lk->lock);
+    bool last = --lk->refs == 0;
+    pthread_mutex_unlock(&lk->lock);
+    if (!last)
+        return;
+    /* Waits for nng's pipe callbacks: none runs after it. A forked child
+     * leaves nng alone (see nng.c). */
+    if (!ipc__nng_forked())
+        nng_close(lk->sock);
+    nngrr_hang_up(&lk->gone_rd);
+    nngrr_hang_up(&lk->gone_wr);
+    pthread_mutex_destroy(&lk->lock);
+    free(lk->live);
+    free(lk);
+}
+
+static ipc_err nngrr_link_new(ipc_channel *ch, bool server, unsigned flags,
+                              const char *url)
+{
+    struct nngch_end *ne = nngch_priv(ch);
+    struct ipc__nng_link *lk = calloc(1, sizeof *lk);
+    if (!lk || pthread_mutex_init(&lk->lock, NULL) != 0) {
+        free(lk);
+        return ipc__fail(IPC_ENOMEM, "nng: out of memory");
+    }
+    lk->refs = 1;
+    lk->server = server;
+    lk->gone_rd = lk->gone_wr = -1;
+    int rv =
+        server ? nng_rep0_open_raw(&lk->sock) : nng_req0_open_raw(&lk->sock);
+    if (rv != 0) {
+        pthread_mutex_destroy(&lk->lock);
+        free(lk);
+        return ipc__nng_fail(rv, server ? "rep socket for" : "req socket for",
+                             url);
+    }
+    ne->link = lk;
+    ne->sock = lk->sock;
+    if (!server)
+        return nngrr_pipe2(&lk->gone_rd, &lk->gone_wr, flags);
+    return IPC_OK;
+}
+
+/* Options and pipe events, before the listen or dial. */
+static ipc_err nngrr_setup(ipc_channel *ch, const char *url)
+{
+    struct ipc__nng_link *lk = nngch_priv(ch)->link;
+    int rv = nng_socket_set_size(lk->sock, NNG_OPT_RECVMAXSZ,
+                                 ch->max_msg + NNGRR_WORD);
+    if (rv == 0 && lk->server)
+        rv = nng_pipe_notify(lk->sock, NNG_PIPE_EV_ADD_PRE, nngrr_pipe_event,
+                             lk);
+    if (rv == 0 && !lk->server)
+        rv = nng_socket_set_int(lk->sock, NNG_OPT_RECVBUF, NNGRR_RECVBUF);
+    if (rv == 0 && !lk->server)
+        rv = nng_socket_set_ms(lk->sock, NNG_OPT_RECONNMAXT,
+                               NNGRR_RECONN_MAX_MS);
+    if (rv == 0)
+        rv = nng_pipe_notify(lk->sock, NNG_PIPE_EV_REM_POST, nngrr_pipe_event,
+                             lk);
+    return rv == 0 ? IPC_OK : ipc__nng_fail(rv, "set up the socket for", url);
+}
+
+ipc_err ipc__nng_rr_open(ipc_channel *ch, const char *url, unsigned flags)
+{
+    bool server = flags & IPC_F_RECV;
+    if (server != !!(flags & IPC_F_CREATE))
+        return ipc__fail(IPC_EINVAL,
+                         "nng: %s: the server's end listens (IPC_F_CREATE), "
+                         "a client's dials",
+                         url);
+    if (server && strncmp(url, "ipc://", 6) == 0 &&
+        ipc__nng_ipc_live(url + 6, NNGRR_REQ0))
+        return ipc__fail(IPC_EEXIST, "nng: %s: the address is in use", url);
+    ipc_err err = nngrr_link_new(ch, server, flags, url);
+    if (err == IPC_OK)
+        err = nngrr_setup(ch, url);
+    if (err != IPC_OK)
+        return err;
+    struct ipc__nng_link *lk = nngch_priv(ch)->link;
+    if (server) {
+        int rv = nng_listen(lk->sock, url, NULL, 0);
+        if (rv == NNG_EADDRINUSE)
+            return ipc__fail(IPC_EEXIST, "nng: %s: the address is in use", url);
+        if (rv != 0)
+            return ipc__nng_fail(rv, "listen on", url);
+        return ipc__nng_poll_set(ch, flags);
+    }
+    ch->caps &= ~(unsigned)IPC_CAP_POLLABLE;
+    int rv = nng_dial(lk->sock, url, NULL, 0);
+    if (rv == NNG_ECONNREFUSED || rv == NNG_ENOENT)
+        return ipc__fail(IPC_ENOENT, "nng: %s: nobody listens there", url);
+    return rv == 0 ? IPC_OK : ipc__nng_fail(rv, "dial", url);
+}
+
+/* Is the peer of this end gone? A client's: its server's pipe; a way
+ * back's: its client's. */
+static bool nngrr_gone(struct nngch_end *ne)
+{
+    struct ipc__nng_link *lk = ne->link;
+    pthread_mutex_lock(&lk->lock);
+    bool gone = lk->server ? ne->gone : lk->gone;
+    pthread_mutex_unlock(&lk->lock);
+    return gone;
+}
+
+/* Sleep until nng's descriptor opt is readable, the peer is gone, or dl. */
+static ipc_err nngrr_wait(struct nngch_end *ne, const char *opt,
+                          const struct ipc_deadline *dl)
+{
+    struct ipc__nng_link *lk = ne->link;
+    int fd, rv = nng_socket_get_int(lk->sock, opt, &fd);
+    if (rv != 0)
+        return ipc__nng_fail(rv, "get", opt);
+    struct pollfd pfd[2] = {
+        {.fd = fd, .events = POLLIN},
+        {.fd = lk->server ? ne->gone_rd : lk->gone_rd, .events = POLLIN},
+    };
+    ipc_err err = ipc__wait_fds(pfd, 2, dl);
+    return err == IPC_OK ? IPC_OK : ipc__deadline_err(dl);
+}
+
+static ipc_err nngrr_gone_err(struct nngch_end *ne)
+{
+    return ipc__fail(IPC_ECLOSED, ne->link->server
+                                      ? "nng: the client's pipe is gone"
+                                      : "nng: the connection to the server "
+                                        "is gone (connect again)");
+}
+
+ipc_err ipc__nng_rr_send(ipc_channel *ch, const void *buf, size_t len,
+                         const struct ipc_deadline *dl)
+{
+    struct nngch_end *ne = nngch_priv(ch);
+    nng_msg *msg;
+    /* A message of nng's own: the header words are nng's, not ours to
+     * put before buf without a copy. */
+    int rv = nng_msg_alloc(&msg, len);
+    if (rv != 0)
+        return ipc__nng_fail(rv, "message for", ch->address);
+    if (len)
+        memcpy(nng_msg_body(msg), buf, len);
+    if (ne->link->server)
+        rv = nng_msg_header_append_u32(msg, ne->pipe);
+    if (rv == 0)
+        rv = nng_msg_header_append_u32(msg, NNGRR_REQ_ID);
+    ipc_err err =
+        rv == 0 ? IPC_OK : ipc__nng_fail(rv, "header for", ch->address);
+    while (err == IPC_OK) {
+        /* Raw rep drops a reply to a pipe that is gone, silently. */
+        if (nngrr_gone(ne)) {
+            err = nngrr_gone_err(ne);
+            break;
+        }
+        /* A server's reply: raw rep's own thread empties its send queue
+         * at once (into the pipe's queue, or dropped), so a blocking send
+         * never waits for a client, and needs no NNG_OPT_SENDFD. */
+        rv = nng_sendmsg(ne->sock, msg,
+                         ne->link->server ? 0 : NNG_FLAG_NONBLOCK);
+        if (rv == 0) /* nng owns msg now */
+            return IPC_OK;
+        if (rv != NNG_EAGAIN)
+            err = ipc__nng_fail(rv, "send on", ch->address);
+        else if (dl->nonblock)
+            err = ipc__fail(IPC_EAGAIN, "nng: no room to send now");
+        else
+            err = nngrr_wait(ne, NNG_OPT_SENDFD, dl);
+    }
+    nng_msg_free(msg);
+    return err;
+}
+
+ipc_err ipc__nng_rr_recv(ipc_channel *ch, void *buf, size_t cap, size_t *len,
+                         const struct ipc_deadline *dl)
+{
+    struct nngch_end *ne = nngch_priv(ch);
+    nng_msg *msg = ne->held;
+    ne->held = NULL;
+    while (!msg) {
+        /* A reply that came before the server died is taken first. */
+        int rv = nng_recvmsg(ne->sock, &msg, NNG_FLAG_NONBLOCK);
+        if (rv == 0)
+            break;
+        if (rv != NNG_EAGAIN)
+            return ipc__nng_fail(rv, "receive on", ch->address);
+        if (nngrr_gone(ne))
+            return nngrr_gone_err(ne);
+        if (dl->nonblock)
+            return ipc__fail(IPC_EAGAIN, "nng: no message queued");
+        ipc_err err = nngrr_wait(ne, NNG_OPT_RECVFD, dl);
+        if (err != IPC_OK)
+            return err;
+    }
+    size_t n = nng_msg_len(msg); /* raw req moved the id to the header */
+    *len = n;
+    if (n > cap) {
+        ne->held = msg;
+        return ipc__fail(IPC_EMSGSIZE,
+                         "nng: the message is %zu bytes, the "
+                         "buffer %zu",
+                         n, cap);
+    }
+    if (n)
+        memcpy(buf, nng_msg_body(msg), n);
+    nng_msg_free(msg);
+    return IPC_OK;
+}
+
+ipc_err ipc__nng_rr_back(ipc_channel *ch, ipc_channel *out,
+                         const struct ipc_deadline *dl)
+{
+    (void)dl; /* nothing to wait for: the pipe is up, or gone */
+    struct nngch_end *ne = nngch_priv(ch), *back = nngch_priv(out);
+    struct ipc__nng_link *lk = ne->link;
+    back->epfd = back->heldfd = back->gone_rd = back->gone_wr = -1;
+    back->timeo_ms = INT32_MIN;
+    if (!lk)
+        return ipc__fail(IPC_ENOTSUP, "nng: push/pull carries nothing back");
+    out->caps &= ~(unsigned)IPC_CAP_POLLABLE;
+    if (lk->server) {
+        ipc_err err = nngrr_pipe2(&back->gone_rd, &back->gone_wr, out->flags);
+        if (err != IPC_OK)
+            return err;
+        out->caps |= IPC_CAP_POLLABLE & ch->be->caps; /* gone_rd */
+        back->pipe = ne->pipe;
+    }
+    pthread_mutex_lock(&lk->lock);
+    lk->refs++;
+    back->link = lk;
+    back->sock = lk->sock;
+    if (lk->server) {
+        /* The client may be gone already: its pipe's removal came before
+         * this end was listed. */
+        if (!nngrr_live_find(lk, back->pipe, false)) {
+            back->gone = true;
+            nngrr_hang_up(&back->gone_wr);
+        }
+        back->next = lk->backs;
+        lk->backs = back;
+    }
+    pthread_mutex_unlock(&lk->lock);
+    return IPC_OK;
+}
+
+void ipc__nng_rr_close(ipc_channel *ch)
+{
+    struct nngch_end *ne = nngch_priv(ch);
+    struct ipc__nng_link *lk = ne->link;
+    if (!lk) {
+        nngrr_hang_up(&ne->gone_rd);
+        nngrr_hang_up(&ne->gone_wr);
+        return;
+    }
+    pthread_mutex_lock(&lk->lock);
+    for (struct nngch_end **at = &lk->backs; *at; at = &(*at)->next)
+        if (*at == ne) {
+            *at = ne->next;
+            break;
+        }
+    nngrr_hang_up(&ne->gone_rd);
+    nngrr_hang_up(&ne->gone_wr);
+    pthread_mutex_unlock(&lk->lock);
+    ne->link = NULL;
+    ne->sock_open = false;
+    nngrr_unref(lk);
+}
