@@ -21,10 +21,15 @@ void rr_address(struct rr_env *env)
     char name[96];
     tu_unique(name, sizeof name, "rr");
     env->keyfile[0] = '\0';
-    if (strcmp(rr_backend, "tcp") == 0) {
+    if (strcmp(rr_backend, "tcp") == 0 || strcmp(rr_backend, "nng_tcp") == 0) {
         /* Loopback, a port the kernel picked just now (backends.c). */
-        tu_row_addr(tu_row_find("tcp4"), tu_tmpdir(), name, env->addr,
-                    sizeof env->addr, NULL);
+        tu_row_addr(tu_row_find(rr_backend[0] == 't' ? "tcp4" : "nng-tcp"),
+                    tu_tmpdir(), name, env->addr, sizeof env->addr, NULL);
+        return;
+    }
+    if (strcmp(rr_backend, "nng") == 0) {
+        snprintf(env->addr, sizeof env->addr, "nng+ipc://%s/%s", tu_tmpdir(),
+                 name);
         return;
     }
     if (strcmp(rr_backend, "mq") == 0 || strcmp(rr_backend, "shm") == 0) {
@@ -158,30 +163,88 @@ static int rr_serve_loop(ipc_rr_server *s)
     }
 }
 
+int rr_serve_main(const char *addr, int ready_fd)
+{
+    ipc_rr_server *s;
+    ipc_err err = ipc_rr_serve(addr, IPC_F_EXCL, &s);
+    char c = err == IPC_OK ? 'R' : 'X';
+    if (write(ready_fd, &c, 1) != 1 || err != IPC_OK)
+        return 2;
+    close(ready_fd);
+    int rc = rr_serve_loop(s);
+    ipc_rr_server_close(s);
+    return rc;
+}
+
+bool rr_nng(void)
+{
+    return strncmp(rr_backend, "nng", 3) == 0;
+}
+
+pid_t rr_fork_role(const char *role, const char *addr, int fd, int arg)
+{
+    pid_t pid = tu_fork();
+    assert_true(pid >= 0);
+    if (pid != 0)
+        return pid;
+    if (rr_nng()) {
+        /* nng cannot be used in a child merely forked from a process that
+         * used it: the child is this program afresh. */
+        char fdtext[16], argtext[16];
+        snprintf(fdtext, sizeof fdtext, "%d", fd);
+        snprintf(argtext, sizeof argtext, "%d", arg);
+        execl("/proc/self/exe", "ipc_reqrep", RR_ROLE_ARG, role, rr_backend,
+              addr, fdtext, argtext, (char *)NULL);
+        _exit(127);
+    }
+    _exit(rr_role_main(role, addr, fd, arg));
+}
+
 void rr_server_start(struct rr_env *env)
 {
     int ready[2];
     assert_int_equal(pipe(ready), 0);
-    pid_t pid = tu_fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        close(ready[0]);
-        ipc_rr_server *s;
-        ipc_err err = ipc_rr_serve(env->addr, IPC_F_EXCL, &s);
-        char c = err == IPC_OK ? 'R' : 'X';
-        if (write(ready[1], &c, 1) != 1 || err != IPC_OK)
-            _exit(2);
-        close(ready[1]);
-        int rc = rr_serve_loop(s);
-        ipc_rr_server_close(s);
-        _exit(rc);
-    }
+    pid_t pid = rr_fork_role("serve", env->addr, ready[1], 0);
     close(ready[1]);
     char c = 0;
     ssize_t n = read(ready[0], &c, 1);
     close(ready[0]);
     env->server = pid;
     assert_true(n == 1 && c == 'R');
+}
+
+/* Role "many": client k's RR_MANY_CALLS calls, each reply checked. */
+int rr_many_main(const char *addr, int k)
+{
+    ipc_rr_client *c;
+    ipc_err err = ipc_rr_connect(addr, RR_CALL_MS, &c);
+    if (err != IPC_OK) {
+        fprintf(stderr, "client %d: connect: %s (%s)\n", k, ipc_errname(err),
+                ipc_last_detail());
+        return 1;
+    }
+    for (int i = 0; i < RR_MANY_CALLS; i++) {
+        char req[32], out[32];
+        size_t len;
+        int n = snprintf(req, sizeof req, "E%d.%d", k, i);
+        err = ipc_rr_call(c, req, (size_t)n, out, sizeof out, &len, 0,
+                          RR_CALL_MS);
+        if (err != IPC_OK || len != (size_t)n || memcmp(out, req, len) != 0) {
+            fprintf(stderr, "client %d call %d: %s (%s)\n", k, i,
+                    ipc_errname(err), ipc_last_detail());
+            return 2;
+        }
+    }
+    ipc_rr_disconnect(c);
+    return 0;
+}
+
+/* Role "connect_forever": a connect that waits for ever (killed). */
+int rr_connect_forever(const char *addr)
+{
+    ipc_rr_client *c;
+    ipc_rr_connect(addr, -1, &c);
+    return 1;
 }
 
 void rr_server_stop(struct rr_env *env)
@@ -208,6 +271,8 @@ void rr_cleanup(struct rr_env *env)
         tu_kill(env->server);
     env->server = 0;
     ipc_unlink(env->addr); /* after a kill -9: the server could not */
+    if (strncmp(env->addr, "nng+ipc://", 10) == 0)
+        unlink(env->addr + 10); /* nng's socket file, after a kill -9 */
     if (env->keyfile[0])
         unlink(env->keyfile);
 }

@@ -6,6 +6,7 @@
 #include <ipc/ipc.h>
 
 #include <setjmp.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -24,6 +25,28 @@ struct rr_env {
 
 /* A unique server address for the backend (sysv: its key file made). */
 void rr_address(struct rr_env *env);
+/* A child process's role: argv[0] RR_ROLE_ARG ROLE BACKEND ADDR FD ARG. */
+#define RR_ROLE_ARG "--role"
+/* Run role (rr_tests.c; "serve": rr_serve_main) in this process. */
+int rr_role_main(const char *role, const char *addr, int fd, int arg);
+/* Fork a child that runs role: exec'd afresh for nng (nng cannot be used
+ * in a child merely forked after the parent used it). */
+pid_t rr_fork_role(const char *role, const char *addr, int fd, int arg);
+/* The test server: say 'R' on ready_fd, serve addr until 'Q'. */
+int rr_serve_main(const char *addr, int ready_fd);
+/* The timeout of the tests' calls. */
+#define RR_CALL_MS 5000
+/* Calls each "many" client makes. */
+#define RR_MANY_CALLS 300
+/* Role "many": client k's RR_MANY_CALLS calls, each reply checked. */
+int rr_many_main(const char *addr, int k);
+int rr_connect_forever(const char *addr);
+/* nng: a user's push sender at server addr gets nowhere (rr_nng.c). */
+void rr_nng_hostile_peer(const char *addr);
+/* The nng-only tests (rr_nng.c); the number that failed. */
+int rr_nng_tests(void);
+/* Is the backend under test nng (nng, nng_tcp)? */
+bool rr_nng(void);
 /* Fork the test server (ops: see rr_harness.c) and wait until it serves. */
 void rr_server_start(struct rr_env *env);
 /* Ask it to quit and check that it exited 0. */

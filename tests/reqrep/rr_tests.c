@@ -16,8 +16,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#define RR_CALL_MS 5000
-
 static struct rr_env env;
 static struct rr_leaks leaks_before;
 
@@ -235,36 +233,10 @@ static void test_peer_uid_and_thread(void **state)
 static void test_many_clients(void **state)
 {
     (void)state;
-    enum { CLIENTS = 8, CALLS = 300 };
+    enum { CLIENTS = 8, CALLS = RR_MANY_CALLS };
     pid_t kids[CLIENTS];
-    for (int k = 0; k < CLIENTS; k++) {
-        kids[k] = tu_fork();
-        assert_true(kids[k] >= 0);
-        if (kids[k] == 0) {
-            ipc_rr_client *c;
-            ipc_err err = ipc_rr_connect(env.addr, RR_CALL_MS, &c);
-            if (err != IPC_OK) {
-                fprintf(stderr, "client %d: connect: %s (%s)\n", k,
-                        ipc_errname(err), ipc_last_detail());
-                _exit(1);
-            }
-            for (int i = 0; i < CALLS; i++) {
-                char req[32], out[32];
-                size_t len;
-                int n = snprintf(req, sizeof req, "E%d.%d", k, i);
-                err = ipc_rr_call(c, req, (size_t)n, out, sizeof out, &len, 0,
-                                  RR_CALL_MS);
-                if (err != IPC_OK || len != (size_t)n ||
-                    memcmp(out, req, len) != 0) {
-                    fprintf(stderr, "client %d call %d: %s (%s)\n", k, i,
-                            ipc_errname(err), ipc_last_detail());
-                    _exit(2);
-                }
-            }
-            ipc_rr_disconnect(c);
-            _exit(0);
-        }
-    }
+    for (int k = 0; k < CLIENTS; k++)
+        kids[k] = rr_fork_role("many", env.addr, -1, k);
     for (int k = 0; k < CLIENTS; k++) {
         int status;
         assert_true(tu_wait(kids[k], 60000, &status));
@@ -314,7 +286,8 @@ static void test_server_killed(void **state)
 /* Replies come back on the request's connection. */
 static bool rr_conn_backend(void)
 {
-    return strcmp(rr_backend, "unix") == 0 || strcmp(rr_backend, "tcp") == 0;
+    return strcmp(rr_backend, "unix") == 0 || strcmp(rr_backend, "tcp") == 0 ||
+           rr_nng();
 }
 
 static bool rr_event_backend(void)
@@ -391,6 +364,14 @@ static void test_server_death_times(void **state)
  * voluntary context switches, where a tick would make 30 in 300 ms);
  * elsewhere it wakes about once a tick to look at the server, and no more
  * than a generous multiple of that (no busy loop). Counted, not timed. */
+/* The waiting thread's own switches where the OS counts them apart (nng's
+ * threads, still writing the request, are not the wait). */
+#ifdef RUSAGE_THREAD
+#define RR_RUSAGE_WHO RUSAGE_THREAD
+#else
+#define RR_RUSAGE_WHO RUSAGE_SELF
+#endif
+
 static void test_wait_sleeps(void **state)
 {
     (void)state;
@@ -400,10 +381,10 @@ static void test_wait_sleeps(void **state)
     struct rusage before, after;
     char out[16];
     size_t len;
-    getrusage(RUSAGE_SELF, &before);
+    getrusage(RR_RUSAGE_WHO, &before);
     rr_assert_err(ipc_rr_wait(c, call, out, sizeof out, &len, 300),
                   IPC_ETIMEDOUT);
-    getrusage(RUSAGE_SELF, &after);
+    getrusage(RR_RUSAGE_WHO, &after);
     long wakes = after.ru_nvcsw - before.ru_nvcsw;
     printf("FIGURE reqrep.wait_wakeups.%s: %ld voluntary context switches "
            "in a 300 ms wait\n",
@@ -417,24 +398,26 @@ static void test_wait_sleeps(void **state)
     rr_finish();
 }
 
-/* Fork a client process that connects, runs prepare (0: go on; keep_fd
- * is the descriptor it must leave open), says so and waits to be killed;
- * its pid, once it said so. */
-static pid_t rr_spawn_client(int (*prepare)(ipc_rr_client *c, int keep_fd))
+/* A client role: connect, run prepare (0: go on; keep_fd is the
+ * descriptor it must leave open), say so on fd and wait to be killed. */
+static int rr_client_main(const char *addr, int fd,
+                          int (*prepare)(ipc_rr_client *c, int keep_fd))
+{
+    ipc_rr_client *c;
+    if (ipc_rr_connect(addr, RR_CALL_MS, &c) != IPC_OK || prepare(c, fd) != 0 ||
+        write(fd, "r", 1) != 1)
+        return 1;
+    pause();
+    return 0;
+}
+
+/* Fork a client process of role (rr_role_main) and return its pid once
+ * it said it is ready. */
+static pid_t rr_spawn_client(const char *role)
 {
     int ready[2];
     assert_int_equal(pipe(ready), 0);
-    pid_t kid = tu_fork();
-    assert_true(kid >= 0);
-    if (kid == 0) {
-        ipc_rr_client *c;
-        close(ready[0]);
-        if (ipc_rr_connect(env.addr, RR_CALL_MS, &c) != IPC_OK ||
-            prepare(c, ready[1]) != 0 || write(ready[1], "r", 1) != 1)
-            _exit(1);
-        pause();
-        _exit(0);
-    }
+    pid_t kid = rr_fork_role(role, env.addr, ready[1], 0);
     close(ready[1]);
     char r;
     assert_int_equal(read(ready[0], &r, 1), 1);
@@ -455,7 +438,7 @@ static int rr_two_pending(ipc_rr_client *c, int keep_fd)
 static void test_client_killed(void **state)
 {
     (void)state;
-    pid_t kid = rr_spawn_client(rr_two_pending);
+    pid_t kid = rr_spawn_client("two_pending");
     tu_kill(kid);
     ipc_rr_client *c = rr_client();
     char out[16];
@@ -474,14 +457,10 @@ static void test_client_killed(void **state)
 static void test_client_killed_in_connect(void **state)
 {
     (void)state;
+    if (rr_nng()) /* nng 1.5's listener bug: README, Request/reply */
+        skip();
     kill(env.server, SIGSTOP); /* no welcome will come */
-    pid_t kid = tu_fork();
-    assert_true(kid >= 0);
-    if (kid == 0) {
-        ipc_rr_client *c;
-        ipc_rr_connect(env.addr, -1, &c);
-        _exit(1);
-    }
+    pid_t kid = rr_fork_role("connect_forever", env.addr, -1, 0);
     tu_sleep_ms(200);
     tu_kill(kid);
     kill(env.server, SIGCONT);
@@ -504,6 +483,11 @@ static void rr_put32(unsigned char *p, uint32_t v)
 static void test_hostile_peer(void **state)
 {
     (void)state;
+    if (rr_nng()) { /* what a hostile nng peer meets: rr_nng.c */
+        rr_nng_hostile_peer(env.addr);
+        rr_finish();
+        return;
+    }
     struct rr_env decoy = {.server = 0};
     rr_address(&decoy);
     ipc_channel *victim, *raw;
@@ -538,14 +522,13 @@ static void test_hostile_peer(void **state)
     rr_finish();
 }
 
-/* pipe: has no name; tcp: peers may be on another host, where the
+/* pipe: has no name; udp: peers may be on another host, where the
  * identity request/reply rests on means nothing (README: Request/reply).
  * Both are refused before anything is opened. */
 static void test_not_supported(void **state)
 {
     (void)state;
-    static const char *refused[] = {"pipe:", "udp:127.0.0.1:0",
-                                    "nng+tcp://127.0.0.1:1"};
+    static const char *refused[] = {"pipe:", "udp:127.0.0.1:0"};
     for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
         ipc_rr_server *s = NULL;
         ipc_rr_client *c = NULL;
@@ -618,7 +601,7 @@ static int rr_call_and_close_all(ipc_rr_client *c, int keep_fd)
 static void test_connection_closed(void **state)
 {
     (void)state;
-    pid_t kid = rr_spawn_client(rr_call_and_close_all);
+    pid_t kid = rr_spawn_client("call_close_all");
     ipc_rr_client *c = rr_client();
     assert_int_equal(rr_ask(c, "C"), 1); /* the child is alive, yet gone */
     tu_kill(kid);
@@ -632,7 +615,7 @@ static void test_connection_closed(void **state)
 static int rr_raw_listener(char *addr, size_t size)
 {
     int fd;
-    if (strcmp(rr_backend, "tcp") == 0) {
+    if (strcmp(rr_backend, "tcp") == 0 || strcmp(rr_backend, "nng_tcp") == 0) {
         struct sockaddr_in sa = {.sin_family = AF_INET,
                                  .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
         socklen_t len = sizeof sa;
@@ -640,7 +623,21 @@ static int rr_raw_listener(char *addr, size_t size)
         assert_true(fd >= 0);
         assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0);
         assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
-        snprintf(addr, size, "tcp:127.0.0.1:%u", ntohs(sa.sin_port));
+        snprintf(addr, size, "%s127.0.0.1:%u",
+                 rr_backend[0] == 't' ? "tcp:" : "nng+tcp://",
+                 ntohs(sa.sin_port));
+    } else if (rr_nng()) { /* nng+ipc: a stream socket file */
+        struct rr_env raw = {.server = 0};
+        rr_address(&raw);
+        struct sockaddr_un sa = {.sun_family = AF_UNIX};
+        const char *path = raw.addr + 10;
+        assert_true(strlen(path) < sizeof sa.sun_path &&
+                    strlen(raw.addr) < size);
+        memcpy(sa.sun_path, path, strlen(path) + 1);
+        memcpy(addr, raw.addr, strlen(raw.addr) + 1);
+        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        assert_true(fd >= 0);
+        assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0);
     } else {
         struct rr_env raw = {.server = 0};
         rr_address(&raw);
@@ -686,6 +683,8 @@ static void test_hostile_server(void **state)
     close(lfd);
     if (strncmp(addr, "unix:", 5) == 0)
         unlink(addr + 5);
+    if (strncmp(addr, "nng+ipc://", 10) == 0)
+        unlink(addr + 10);
     rr_finish();
 }
 
@@ -717,15 +716,38 @@ static void test_rendezvous_requests(void **state)
     rr_finish();
 }
 
+int rr_role_main(const char *role, const char *addr, int fd, int arg)
+{
+    if (strcmp(role, "serve") == 0)
+        return rr_serve_main(addr, fd);
+    if (strcmp(role, "many") == 0)
+        return rr_many_main(addr, arg);
+    if (strcmp(role, "two_pending") == 0)
+        return rr_client_main(addr, fd, rr_two_pending);
+    if (strcmp(role, "call_close_all") == 0)
+        return rr_client_main(addr, fd, rr_call_and_close_all);
+    if (strcmp(role, "connect_forever") == 0)
+        return rr_connect_forever(addr);
+    fprintf(stderr, "ipc_reqrep: no role %s\n", role);
+    return 126;
+}
+
 int main(int argc, char **argv)
 {
-    static const char *known[] = {"unix", "fifo", "mq", "sysv", "shm", "tcp"};
+    static const char *known[] = {"unix", "fifo", "mq",  "sysv",
+                                  "shm",  "tcp",  "nng", "nng_tcp"};
+    if (argc == 7 && strcmp(argv[1], RR_ROLE_ARG) == 0) {
+        rr_backend = argv[3];
+        signal(SIGPIPE, SIG_IGN);
+        return rr_role_main(argv[2], argv[4], atoi(argv[5]), atoi(argv[6]));
+    }
     rr_backend = argc > 1 ? argv[1] : "";
     bool ok = false;
     for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
         ok |= strcmp(rr_backend, known[i]) == 0;
     if (!ok) {
-        fprintf(stderr, "usage: %s unix|fifo|mq|sysv|shm|tcp\n", argv[0]);
+        fprintf(stderr, "usage: %s unix|fifo|mq|sysv|shm|tcp|nng|nng_tcp\n",
+                argv[0]);
         return 2;
     }
     signal(SIGPIPE, SIG_IGN);
@@ -764,5 +786,7 @@ int main(int argc, char **argv)
         failed += _cmocka_run_group_tests(group, conn_tests, unix_rr ? 4 : 2,
                                           NULL, NULL);
     }
+    if (rr_nng())
+        failed += rr_nng_tests();
     return failed;
 }
