@@ -16,7 +16,24 @@
  * unix, tcp: a client's sending end is a connection, and replies come back
  * on it: nothing is named or left behind, a client lives as long as its
  * connection, and tcp works across hosts (no pid is used; open both ends
- * with the same max_msg). udp and nng+: IPC_ENOTSUP (no way back).
+ * with the same max_msg). udp: IPC_ENOTSUP (no way back).
+ *
+ * nng+ (nng+tcp://, nng+ipc://, nng+ws://...): the request channel is
+ * opened with nng's req/rep sockets in raw mode (only request/reply
+ * reaches that mode; a plain nng+ sender cannot talk to such a server),
+ * and each reply rides back on its request's nng pipe. Raw req never
+ * resends a request and never moves it to another connection when one
+ * drops (nng's own req does both). No pid is used. The server's death is
+ * nng's pipe event (the connection removed): every pending call fails
+ * with IPC_ECLOSED at once (a call sleeps in one poll on nng's
+ * descriptor and a pipe that event closes), and the client stays closed
+ * even after its dialer reaches a new server there: connect again. A
+ * client's death is its pipe's removal; the sweep releases it. Open both
+ * ends with the same max_msg (nng drops the connection of a larger
+ * message). Peer uid: IPC_ENOTSUP. A child forked after nng was used gets
+ * IPC_ENOTSUP (exec starts afresh). nng before 1.6 (issue 1518): a client
+ * killed during the connection's SP handshake stops the server's listener
+ * (connected clients go on, new ones time out).
  *
  * Reply channels (fifo, mq, shm, sysv). The server's channel carries
  * requests from every client. Replies go back on a channel of the same
@@ -70,7 +87,10 @@
  * Flow control. Both channels are bounded: a client with more calls in
  * flight than the request and reply channels hold together, that does not
  * wait for replies, makes the server's reply wait (up to its timeout). On
- * mq each client's reply queue counts against RLIMIT_MSGQUEUE.
+ * mq each client's reply queue counts against RLIMIT_MSGQUEUE. nng+: a
+ * reply never waits; nng queues 64 per client beyond what the connection
+ * and the client's 1024-message receive buffer hold, and drops more (those
+ * calls then time out).
  *
  * Threads. A client is used by one thread at a time (several calls may
  * still be in flight: ipc_rr_start() then ipc_rr_wait() in any order). A
