@@ -5,7 +5,10 @@
  * as fast as raw), the same by hand over two libipc channels ("chan": what
  * the channels cost), then calls/s for 1, 4 and 16 concurrent clients.
  * tcp: over loopback; its raw loop is one connection, 64 bytes each way
- * with no header.
+ * with no header. nng: nng+ipc:// (raw req/rep underneath); its raw loop
+ * is nng's req0/rep0 in cooked mode over ipc://, as an nng user writes it.
+ * nng cannot run in a child forked after its parent used it, so nng's
+ * servers and clients are this program exec'd (--role).
  * cpu: CPU time of client and server together per call (user + system,
  * of this process and its reaped children), raw and libipc: the price of
  * libipc's waits, which look again for a few microseconds before they
@@ -34,6 +37,11 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#if BENCH_NNG
+#include <nng/nng.h>
+#include <nng/protocol/reqrep0/rep.h>
+#include <nng/protocol/reqrep0/req.h>
+#endif
 
 #define MSG  64
 #define RUNS 5
@@ -230,9 +238,82 @@ static void raw_recv(struct raw *r, int dir, unsigned char *buf)
     }
 }
 
+/* An nng run's child: this program exec'd with role and its arguments. */
+static pid_t bench_exec(const char *role, const char *a, const char *b,
+                        long num)
+{
+    char text[32];
+    snprintf(text, sizeof text, "%ld", num);
+    pid_t pid = fork();
+    if (pid == 0) {
+        execl("/proc/self/exe", "reqrep-bench", "--role", role, a, b, text,
+              (char *)NULL);
+        _exit(127);
+    }
+    return pid;
+}
+
+static bool bench_nng(const char *scheme)
+{
+    return strcmp(scheme, "nng") == 0;
+}
+
+#if BENCH_NNG
+/* nng's own request/reply, cooked, as its user writes it: the server. */
+static int raw_nng_server(const char *url, int ready_fd, long n)
+{
+    nng_socket s;
+    if (nng_rep0_open(&s) != 0 || nng_listen(s, url, NULL, 0) != 0 ||
+        write(ready_fd, "r", 1) != 1)
+        return 1;
+    unsigned char buf[MSG];
+    for (long i = 0; i < n; i++) {
+        size_t len = sizeof buf;
+        if (nng_recv(s, buf, &len, 0) != 0 || nng_send(s, buf, len, 0) != 0)
+            return 1;
+    }
+    nng_close(s);
+    return 0;
+}
+
+static double raw_nng_round_trip(long n)
+{
+    static int seq;
+    char url[96], fdtext[16];
+    snprintf(url, sizeof url, "ipc:///tmp/rrb-raw-%d-%d", (int)getpid(), seq++);
+    int ready[2];
+    if (pipe(ready) < 0)
+        bench_die("pipe");
+    snprintf(fdtext, sizeof fdtext, "%d", ready[1]);
+    pid_t pid = bench_exec("raw-nng-server", url, fdtext, n);
+    char c;
+    nng_socket s;
+    if (read(ready[0], &c, 1) != 1 || nng_req0_open(&s) != 0 ||
+        nng_dial(s, url, NULL, 0) != 0)
+        bench_die("nng raw: dial");
+    close(ready[0]);
+    close(ready[1]);
+    unsigned char req[MSG] = {1}, rep[MSG];
+    int64_t t0 = bench_now();
+    for (long i = 0; i < n; i++) {
+        size_t len = sizeof rep;
+        if (nng_send(s, req, MSG, 0) != 0 || nng_recv(s, rep, &len, 0) != 0)
+            bench_die("nng raw: call");
+    }
+    int64_t t = bench_now() - t0;
+    nng_close(s);
+    waitpid(pid, NULL, 0);
+    return (double)t / (double)n;
+}
+#endif
+
 /* ns per round trip of the raw loop. */
 static double raw_round_trip(const char *scheme, long n)
 {
+#if BENCH_NNG
+    if (bench_nng(scheme))
+        return raw_nng_round_trip(n);
+#endif
     struct raw r = {.scheme = scheme};
     raw_prepare(&r);
     pid_t pid = fork();
@@ -264,6 +345,8 @@ static void lib_address(const char *scheme, char *addr, size_t size)
     int pid = (int)getpid();
     if (strcmp(scheme, "tcp") == 0)
         snprintf(addr, size, "tcp:127.0.0.1:%u", free_tcp_port());
+    else if (bench_nng(scheme))
+        snprintf(addr, size, "nng+ipc:///tmp/rrb-%d-%d", pid, seq++);
     else if (strcmp(scheme, "mq") == 0 || strcmp(scheme, "shm") == 0)
         snprintf(addr, size, "%s:/rrb-%d-%d%s", scheme, pid, seq++,
                  scheme[0] == 'm' ? "?max_msg=1024" : "");
@@ -276,27 +359,36 @@ static void lib_address(const char *scheme, char *addr, size_t size)
     }
 }
 
+/* The server: answer every call with its request, until killed. */
+static int lib_serve(const char *addr, int ready_fd)
+{
+    ipc_rr_server *s;
+    ipc_err err = ipc_rr_serve(addr, IPC_F_REPLACE, &s);
+    char c = err == IPC_OK ? 'R' : 'X';
+    if (write(ready_fd, &c, 1) != 1 || err != IPC_OK)
+        return 1;
+    unsigned char buf[MSG];
+    for (;;) {
+        size_t len;
+        ipc_rr_req req;
+        if (ipc_rr_recv(s, buf, sizeof buf, &len, &req, -1) == IPC_OK)
+            ipc_rr_reply(s, &req, buf, len, -1);
+    }
+}
+
 /* A server process answering every call with its request. */
 static pid_t lib_server(const char *addr)
 {
     int ready[2];
     if (pipe(ready) < 0)
         bench_die("pipe");
-    pid_t pid = fork();
-    if (pid == 0) {
-        ipc_rr_server *s;
-        ipc_err err = ipc_rr_serve(addr, IPC_F_REPLACE, &s);
-        char c = err == IPC_OK ? 'R' : 'X';
-        if (write(ready[1], &c, 1) != 1 || err != IPC_OK)
-            _exit(1);
-        unsigned char buf[MSG];
-        for (;;) {
-            size_t len;
-            ipc_rr_req req;
-            if (ipc_rr_recv(s, buf, sizeof buf, &len, &req, -1) == IPC_OK)
-                ipc_rr_reply(s, &req, buf, len, -1);
-        }
-    }
+    char fdtext[16];
+    snprintf(fdtext, sizeof fdtext, "%d", ready[1]);
+    pid_t pid = strncmp(addr, "nng+", 4) == 0
+                    ? bench_exec("rr-server", addr, fdtext, 0)
+                    : fork();
+    if (pid == 0)
+        _exit(lib_serve(addr, ready[1]));
     char c = 0;
     if (read(ready[0], &c, 1) != 1 || c != 'R') {
         fprintf(stderr, "reqrep-bench: server at %s did not start\n", addr);
@@ -316,6 +408,8 @@ static void lib_stop(pid_t server, const char *addr)
     ipc_unlink(addr);
     if (strncmp(addr, "sysv:", 5) == 0)
         unlink(addr + 5);
+    if (strncmp(addr, "nng+ipc://", 10) == 0)
+        unlink(addr + 10); /* the killed server's socket file */
 }
 
 /* Calls for n round trips (n > 0), or for dur_ns (n == 0): the count. */
@@ -407,6 +501,14 @@ static double chan_round_trip(const char *scheme, long n)
     return (double)t / (double)n;
 }
 
+/* A client calling for 1 s; its count of calls written to fd. */
+static int lib_client(const char *addr, int fd)
+{
+    double ns;
+    long calls = lib_calls(addr, 0, 1000000000, &ns);
+    return write(fd, &calls, sizeof calls) == sizeof calls ? 0 : 1;
+}
+
 /* k client processes calling for 1 s: calls per second in all. */
 static double lib_concurrent(const char *scheme, int k)
 {
@@ -416,14 +518,12 @@ static double lib_concurrent(const char *scheme, int k)
     int counts[2];
     if (pipe(counts) < 0)
         bench_die("pipe");
+    char fdtext[16];
+    snprintf(fdtext, sizeof fdtext, "%d", counts[1]);
     for (int i = 0; i < k; i++)
-        if (fork() == 0) {
-            double ns;
-            long calls = lib_calls(addr, 0, 1000000000, &ns);
-            if (write(counts[1], &calls, sizeof calls) != sizeof calls)
-                _exit(1);
-            _exit(0);
-        }
+        if ((bench_nng(scheme) ? bench_exec("rr-client", addr, fdtext, 0)
+                               : fork()) == 0)
+            _exit(lib_client(addr, counts[1]));
     long total = 0;
     for (int i = 0; i < k; i++) {
         long calls = 0;
@@ -441,8 +541,22 @@ int main(int argc, char **argv)
 {
     long n = argc > 1 ? atol(argv[1]) : 20000;
     const char *only = argc > 2 ? argv[2] : NULL;
-    static const char *schemes[] = {"unix", "fifo", "mq", "sysv", "shm", "tcp"};
+    static const char *schemes[] = {"unix", "fifo", "mq", "sysv",
+                                    "shm",  "tcp",  "nng"};
     signal(SIGPIPE, SIG_IGN);
+    if (argc == 6 && strcmp(argv[1], "--role") == 0) {
+        const char *role = argv[2];
+        int fd = atoi(argv[4]);
+        if (strcmp(role, "rr-server") == 0)
+            return lib_serve(argv[3], fd);
+        if (strcmp(role, "rr-client") == 0)
+            return lib_client(argv[3], fd);
+#if BENCH_NNG
+        if (strcmp(role, "raw-nng-server") == 0)
+            return raw_nng_server(argv[3], fd, atol(argv[5]));
+#endif
+        return 126;
+    }
     printf("reqrep-bench: %d-byte call, %ld round trips, best of %d; ratio = "
            "raw ns / libipc ns (target >= 0.9); cpu: ns of CPU a call, both "
            "processes\n",
@@ -463,7 +577,8 @@ int main(int argc, char **argv)
             double c1 = bench_cpu_ns();
             raw = t < raw ? t : raw;
             raw_cpu = (c1 - c0) / n < raw_cpu ? (c1 - c0) / n : raw_cpu;
-            t = chan_round_trip(s, n);
+            /* nng: its chan child would be forked after nng was used. */
+            t = bench_nng(s) ? 0 : chan_round_trip(s, n);
             chan = t < chan ? t : chan;
             c0 = bench_cpu_ns();
             t = lib_round_trip(s, n);
