@@ -252,17 +252,23 @@ void rr_server_stop(struct rr_env *env)
     if (env->server <= 0)
         return;
     ipc_rr_client *c;
-    if (ipc_rr_connect(env->addr, 1000, &c) == IPC_OK) {
+    ipc_err err = ipc_rr_connect(env->addr, 1000, &c);
+    if (err == IPC_OK) {
         char out[8];
         size_t len;
-        ipc_rr_call(c, "Q", 1, out, sizeof out, &len, 0, 2000);
+        err = ipc_rr_call(c, "Q", 1, out, sizeof out, &len, 0, 2000);
         ipc_rr_disconnect(c);
     }
+    if (err != IPC_OK) /* said, for the failure that follows */
+        fprintf(stderr, "rr_server_stop: %s: %s (%s)\n", env->addr,
+                ipc_errname(err), ipc_last_detail());
     int status = 0;
     bool exited = tu_wait(env->server, 5000, &status);
     env->server = 0;
     assert_true(exited);
-    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        fail_msg("test server: %s %d", WIFEXITED(status) ? "exit" : "signal",
+                 WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
 }
 
 void rr_cleanup(struct rr_env *env)

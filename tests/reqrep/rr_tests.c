@@ -739,7 +739,10 @@ int main(int argc, char **argv)
     if (argc == 7 && strcmp(argv[1], RR_ROLE_ARG) == 0) {
         rr_backend = argv[3];
         signal(SIGPIPE, SIG_IGN);
-        return rr_role_main(argv[2], argv[4], atoi(argv[5]), atoi(argv[6]));
+        int rc = rr_role_main(argv[2], argv[4], atoi(argv[5]), atoi(argv[6]));
+        /* As a forked child leaves: no atexit work (nng's included). */
+        fflush(NULL);
+        _exit(rc);
     }
     rr_backend = argc > 1 ? argv[1] : "";
     bool ok = false;

@@ -11,6 +11,7 @@
 #include <nng/protocol/reqrep0/req.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 /*
@@ -47,18 +48,22 @@
 #define NNGRR_WORD    4           /* its bytes */
 #define NNGRR_REQ0    0x30        /* SP protocol numbers */
 #define NNGRR_RECVBUF 1024 /* replies a client's socket queues (messages) */
+/* How long a close waits for nng_close (see nngrr_close). */
+#define NNGRR_CLOSE_MS 1000
 /* The longest reconnect interval (as push/pull's senders). */
 #define NNGRR_RECONN_MAX_MS 2000
 
 /* The socket and the state its ends share. */
 struct ipc__nng_link {
     nng_socket sock;
-    pthread_mutex_t lock; /* everything below */
-    int refs;             /* ends on the socket */
+    pthread_mutex_t lock;  /* everything below */
+    pthread_cond_t closed; /* nngrr_closer is done */
+    int refs;              /* ends on the socket */
     bool server;
     bool gone;   /* client: the server's pipe was removed (for good) */
     int gone_rd; /* client: hangs up once gone; else -1 */
     int gone_wr;
+    nng_listener listener; /* server's */
     uint32_t *live; /* server: pipes up (NNG_PIPE_EV_ADD_PRE..REM_POST) */
     size_t nlive, cap_live;
     struct nngch_end *backs; /* server: the ways back */
@@ -131,6 +136,67 @@ static void nngrr_pipe_event(nng_pipe pipe, nng_pipe_ev ev, void *arg)
     pthread_mutex_unlock(&lk->lock);
 }
 
+static void nngrr_free(struct ipc__nng_link *lk)
+{
+    nngrr_hang_up(&lk->gone_rd);
+    nngrr_hang_up(&lk->gone_wr);
+    pthread_cond_destroy(&lk->closed);
+    pthread_mutex_destroy(&lk->lock);
+    free(lk->live);
+    free(lk);
+}
+
+/* nng_close, in a thread of its own that frees the link after it. */
+static void *nngrr_closer(void *arg)
+{
+    struct ipc__nng_link *lk = arg;
+    nng_close(lk->sock); /* after it, no pipe callback runs */
+    pthread_mutex_lock(&lk->lock);
+    bool last = --lk->refs == 0;
+    pthread_cond_signal(&lk->closed);
+    pthread_mutex_unlock(&lk->lock);
+    if (last)
+        nngrr_free(lk);
+    return NULL;
+}
+
+/*
+ * Close the socket. nng 1.5.2's nng_close sometimes never returns (nng
+ * issue 1543, fixed in 1.6; measured here: about 1 server close in 30 in
+ * reqrep.nng, nng's threads all idle, the closer waiting on a condition).
+ * So the close runs in a thread of its own, waited for up to
+ * NNGRR_CLOSE_MS; one that does not return in time is left behind (its
+ * thread, the socket, the link: a leak, where nng would have hung the
+ * caller). A server's listener is closed first, so that its address is
+ * free even then. False: nng_close ran here (no thread could be made).
+ */
+static bool nngrr_close(struct ipc__nng_link *lk)
+{
+    if (lk->server)
+        nng_listener_close(lk->listener);
+    pthread_t tid;
+    pthread_mutex_lock(&lk->lock);
+    lk->refs = 2; /* this call's and the closer's */
+    pthread_mutex_unlock(&lk->lock);
+    if (pthread_create(&tid, NULL, nngrr_closer, lk) != 0) {
+        nng_close(lk->sock);
+        return false;
+    }
+    pthread_detach(tid);
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += NNGRR_CLOSE_MS / 1000;
+    pthread_mutex_lock(&lk->lock);
+    while (lk->refs == 2 &&
+           pthread_cond_timedwait(&lk->closed, &lk->lock, &until) == 0)
+        ;
+    bool last = --lk->refs == 0;
+    pthread_mutex_unlock(&lk->lock);
+    if (last)
+        nngrr_free(lk);
+    return true;
+}
+
 static void nngrr_unref(struct ipc__nng_link *lk)
 {
     pthread_mutex_lock(&lk->lock);
@@ -138,15 +204,9 @@ static void nngrr_unref(struct ipc__nng_link *lk)
     pthread_mutex_unlock(&lk->lock);
     if (!last)
         return;
-    /* Waits for nng's pipe callbacks: none runs after it. A forked child
-     * leaves nng alone (see nng.c). */
-    if (!ipc__nng_forked())
-        nng_close(lk->sock);
-    nngrr_hang_up(&lk->gone_rd);
-    nngrr_hang_up(&lk->gone_wr);
-    pthread_mutex_destroy(&lk->lock);
-    free(lk->live);
-    free(lk);
+    /* A forked child leaves nng alone (see nng.c). */
+    if (ipc__nng_forked() || !nngrr_close(lk))
+        nngrr_free(lk);
 }
 
 static ipc_err nngrr_link_new(ipc_channel *ch, bool server, unsigned flags,
@@ -158,14 +218,18 @@ static ipc_err nngrr_link_new(ipc_channel *ch, bool server, unsigned flags,
         free(lk);
         return ipc__fail(IPC_ENOMEM, "nng: out of memory");
     }
+    if (pthread_cond_init(&lk->closed, NULL) != 0) {
+        pthread_mutex_destroy(&lk->lock);
+        free(lk);
+        return ipc__fail(IPC_ENOMEM, "nng: out of memory");
+    }
     lk->refs = 1;
     lk->server = server;
     lk->gone_rd = lk->gone_wr = -1;
     int rv =
         server ? nng_rep0_open_raw(&lk->sock) : nng_req0_open_raw(&lk->sock);
     if (rv != 0) {
-        pthread_mutex_destroy(&lk->lock);
-        free(lk);
+        nngrr_free(lk);
         return ipc__nng_fail(rv, server ? "rep socket for" : "req socket for",
                              url);
     }
@@ -214,7 +278,7 @@ ipc_err ipc__nng_rr_open(ipc_channel *ch, const char *url, unsigned flags)
         return err;
     struct ipc__nng_link *lk = nngch_priv(ch)->link;
     if (server) {
-        int rv = nng_listen(lk->sock, url, NULL, 0);
+        int rv = nng_listen(lk->sock, url, &lk->listener, 0);
         if (rv == NNG_EADDRINUSE)
             return ipc__fail(IPC_EEXIST, "nng: %s: the address is in use", url);
         if (rv != 0)
