@@ -33,7 +33,9 @@
  * message). Peer uid: IPC_ENOTSUP. A child forked after nng was used gets
  * IPC_ENOTSUP (exec starts afresh). nng before 1.6 (issue 1518): a client
  * killed during the connection's SP handshake stops the server's listener
- * (connected clients go on, new ones time out).
+ * (connected clients go on, new ones time out). nng 1.5.2's socket close
+ * can hang (issue 1543): it runs in a thread waited for up to 1 s, and
+ * one that hangs is left behind, leaked, rather than hang the caller.
  *
  * Reply channels (fifo, mq, shm, sysv). The server's channel carries
  * requests from every client. Replies go back on a channel of the same
