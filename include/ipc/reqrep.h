@@ -86,6 +86,10 @@ extern "C" {
 #define IPC_RR_HDR      32   /* bytes of header before every payload */
 #define IPC_RR_TICK_MS  10   /* server check while a call waits (sysv) */
 #define IPC_RR_SWEEP_MS 1000 /* server's look for dead clients */
+/* udp only (see above). */
+#define IPC_RR_PING_MS  50   /* a waiting call asks the server this often */
+#define IPC_RR_LEASE_MS 1000 /* server silent this long: IPC_ECLOSED */
+#define IPC_RR_IDLE_MS  3000 /* client silent this long: released */
 
 /* Call flags. */
 enum {

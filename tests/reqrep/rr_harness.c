@@ -21,10 +21,10 @@ void rr_address(struct rr_env *env)
     char name[96];
     tu_unique(name, sizeof name, "rr");
     env->keyfile[0] = '\0';
-    if (strcmp(rr_backend, "tcp") == 0) {
+    if (strcmp(rr_backend, "tcp") == 0 || strcmp(rr_backend, "udp") == 0) {
         /* Loopback, a port the kernel picked just now (backends.c). */
-        tu_row_addr(tu_row_find("tcp4"), tu_tmpdir(), name, env->addr,
-                    sizeof env->addr, NULL);
+        tu_row_addr(tu_row_find(rr_backend[0] == 't' ? "tcp4" : "udp4"),
+                    tu_tmpdir(), name, env->addr, sizeof env->addr, NULL);
         return;
     }
     if (strcmp(rr_backend, "mq") == 0 || strcmp(rr_backend, "shm") == 0) {
