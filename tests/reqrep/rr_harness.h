@@ -33,6 +33,10 @@ void rr_cleanup(struct rr_env *env);
 /* Call op and return the 8-byte number the server answers. */
 uint64_t rr_ask(ipc_rr_client *c, const char *op);
 
+/* The udp-only group (rr_udp.c): lost, doubled and refused datagrams,
+ * servers stopped, killed, restarted. Returns the failures. */
+int rr_udp_run(void);
+
 /* What request/reply may leave in each namespace. */
 struct rr_leaks {
     size_t shm, mq, files, sockets;

@@ -790,5 +790,7 @@ int main(int argc, char **argv)
         failed += _cmocka_run_group_tests(group, conn_tests, unix_rr ? 4 : 2,
                                           NULL, NULL);
     }
+    if (rr_udp())
+        failed += rr_udp_run();
     return failed;
 }
