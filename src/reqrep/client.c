@@ -124,9 +124,7 @@ static ipc_err rr_take(ipc_rr_client *c, size_t *n,
         const struct ipc_deadline *wait = dl;
         struct ipc_deadline slice;
         if (c->sc->lossy) {
-            ipc_err err = ipc__rr_lossy_tick(c, dl, &slice);
-            if (err != IPC_OK)
-                return err;
+            ipc__rr_lossy_tick(c, dl, &slice);
             wait = &slice;
         }
         ipc_err err = ipc_recv(c->rep, c->rx, c->max_msg, n, NULL,
@@ -144,6 +142,8 @@ static ipc_err rr_take(ipc_rr_client *c, size_t *n,
             return err;
         }
         if (err != IPC_ETIMEDOUT && err != IPC_EAGAIN)
+            return err;
+        if ((err = ipc__rr_lossy_silent(c)) != IPC_OK)
             return err;
         if (ipc__deadline_expired(dl))
             return ipc__deadline_err(dl);

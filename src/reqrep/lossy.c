@@ -195,17 +195,23 @@ static int64_t rr_min(int64_t a, int64_t b)
     return a < b ? a : b;
 }
 
-ipc_err ipc__rr_lossy_tick(ipc_rr_client *c, const struct ipc_deadline *dl,
-                           struct ipc_deadline *slice)
+ipc_err ipc__rr_lossy_silent(ipc_rr_client *c)
+{
+    /* Judged only once the socket was found empty: an answer that came
+     * while nobody waited is in it, and counts. */
+    if (!c->asked_ns || ipc__now_ns() - c->asked_ns < IPC_RR_LEASE_MS * RR_MS)
+        return IPC_OK;
+    ipc__rr_server_gone(c);
+    return ipc__fail(IPC_ECLOSED,
+                     "reqrep: the server has not answered for %d ms "
+                     "(IPC_RR_LEASE_MS): its host or the path is gone",
+                     IPC_RR_LEASE_MS);
+}
+
+void ipc__rr_lossy_tick(ipc_rr_client *c, const struct ipc_deadline *dl,
+                        struct ipc_deadline *slice)
 {
     int64_t now = ipc__now_ns();
-    if (c->asked_ns && now - c->asked_ns >= IPC_RR_LEASE_MS * RR_MS) {
-        ipc__rr_server_gone(c);
-        return ipc__fail(IPC_ECLOSED,
-                         "reqrep: the server has not answered for %d ms "
-                         "(IPC_RR_LEASE_MS): its host or the path is gone",
-                         IPC_RR_LEASE_MS);
-    }
     int64_t next;
     if (c->rehello) {
         if (now - c->rehello_ns >= IPC_RR_HELLO_MS * RR_MS)
@@ -222,7 +228,6 @@ ipc_err ipc__rr_lossy_tick(ipc_rr_client *c, const struct ipc_deadline *dl,
         *slice = *dl;
     else
         *slice = (struct ipc_deadline){.at_ns = next, .nonblock = false};
-    return IPC_OK;
 }
 
 /* A call the server no longer holds, unanswered: resent once if the

@@ -78,11 +78,13 @@ static inline struct rr_pending *ipc__rr_find(ipc_rr_client *c, uint64_t id)
  * again), keeping its payload for the one resend. */
 ipc_err ipc__rr_lossy_start(ipc_rr_client *c, struct rr_pending *p,
                             const void *req, size_t len, int timeout_ms);
-/* Before a wait: ping when due, fail every call once the server has been
- * silent for IPC_RR_LEASE_MS (IPC_ECLOSED), and set *slice, the wait up
- * to dl or the next of these, whichever comes first. */
-ipc_err ipc__rr_lossy_tick(ipc_rr_client *c, const struct ipc_deadline *dl,
-                           struct ipc_deadline *slice);
+/* Before a wait: ping (or hello again) when due, and set *slice, the wait
+ * up to dl, the next ping or the lease's end, whichever comes first. */
+void ipc__rr_lossy_tick(ipc_rr_client *c, const struct ipc_deadline *dl,
+                        struct ipc_deadline *slice);
+/* After a wait that found nothing: IPC_ECLOSED (every call failed) if a
+ * ping or hello has gone unanswered for IPC_RR_LEASE_MS, else IPC_OK. */
+ipc_err ipc__rr_lossy_silent(ipc_rr_client *c);
 /* A message of n bytes came: pongs, refusals and welcomes are taken here.
  * IPC_OK: a message for the caller (*n kept), or, with *n set to 0, none,
  * but a call's state may have changed; IPC_EAGAIN: taken, nothing

@@ -358,6 +358,29 @@ static void test_server_silent(void **state)
     rr_finish();
 }
 
+/* A call waited for while the server is busy in it (pings unanswered),
+ * then left alone longer than the lease while the caller does other work,
+ * then waited for again: the reply and the pongs that came meanwhile are
+ * in the socket and count, so the server is not taken for gone. */
+static void test_wait_after_pause(void **state)
+{
+    (void)state;
+    ipc_rr_client *c = rr_client_at(env.addr);
+    uint64_t call;
+    char out[16];
+    size_t len;
+    rr_assert_ok(ipc_rr_start(c, "S400", 4, 0, RR_CALL_MS, &call));
+    rr_assert_err(
+        ipc_rr_wait(c, call, out, sizeof out, &len, 3 * IPC_RR_PING_MS),
+        IPC_ETIMEDOUT);
+    tu_sleep_ms(IPC_RR_LEASE_MS + 200); /* the pause itself */
+    rr_assert_ok(ipc_rr_wait(c, call, out, sizeof out, &len, 0));
+    assert_int_equal(len, 4);
+    assert_memory_equal(out, "S400", 4);
+    ipc_rr_disconnect(c);
+    rr_finish();
+}
+
 /* The server is killed and another starts at the same port: the old
  * client's next call is refused unrun (FAIL IPC_ENOENT: unknown client),
  * the client says hello again and sends it once more: it works, and ran
@@ -513,15 +536,11 @@ int rr_udp_run(void)
 {
     const struct CMUnitTest tests[] = {
 #define RR_U(t) cmocka_unit_test_setup_teardown(t, rr_setup, rr_teardown)
-        RR_U(test_lost_request),
-        RR_U(test_lost_reply),
-        RR_U(test_duplicated_request),
-        RR_U(test_server_killed),
-        RR_U(test_server_silent),
-        RR_U(test_server_restarted),
-        RR_U(test_idle_client_forgotten),
-        RR_U(test_client_killed),
-        RR_U(test_garbage),
+        RR_U(test_lost_request),       RR_U(test_lost_reply),
+        RR_U(test_duplicated_request), RR_U(test_server_killed),
+        RR_U(test_server_silent),      RR_U(test_wait_after_pause),
+        RR_U(test_server_restarted),   RR_U(test_idle_client_forgotten),
+        RR_U(test_client_killed),      RR_U(test_garbage),
 #undef RR_U
     };
     return cmocka_run_group_tests_name("reqrep.udp.lossy", tests, NULL, NULL);
