@@ -303,9 +303,12 @@ static ipc_err rr_hello(ipc_rr_client *c, int timeout_ms)
             c->sc->lossy ? rr_slice(&dl, IPC_RR_HELLO_MS) : dl;
         err = ipc_recv(c->rep, c->rx, c->max_msg, &n, NULL,
                        ipc__deadline_poll_ms(&slice));
-        if (c->sc->lossy && err == IPC_ETIMEDOUT && !ipc__deadline_expired(&dl))
+        if (c->sc->lossy && err == IPC_ETIMEDOUT &&
+            !ipc__deadline_expired(&dl)) {
             err = ipc__rr_client_send(c, IPC_RR_HELLO, 0, nonce,
                                       c->tx + IPC_RR_HDR, len, 0);
+            continue; /* nothing was received */
+        }
         struct ipc_rr_hdr h;
         if (err != IPC_OK || ipc__rr_decode(c->rx, n, &h) != IPC_OK ||
             h.kind != IPC_RR_WELCOME || h.id != nonce)
