@@ -85,6 +85,7 @@ struct udp_end {
      * it sends (to_len 0: a connected socket, send()). */
     struct sockaddr_storage to;
     socklen_t to_len;
+    struct ipc_waitspin spin; /* receiver's waits (ipc_int.h) */
 };
 
 static struct udp_end *udp_priv(const ipc_channel *ch)
@@ -322,7 +323,12 @@ static ipc_err udp_recv(ipc_channel *ch, void *buf, size_t cap, size_t *len,
         ipc_err err = udp_take(ch, buf, cap, len);
         if (err != IPC_EAGAIN)
             return err;
-        if ((err = ipc__wait_fd(udp_priv(ch)->fd, POLLIN, dl, NULL)) != IPC_OK)
+        /* Looks again for up to IPC_SPIN_NS before it sleeps, as tcp and
+         * unix do: a request/reply peer's answer usually comes within it,
+         * and a sleep and its wake-up cost more than the looks. */
+        struct pollfd pfd = {.fd = udp_priv(ch)->fd, .events = POLLIN};
+        if ((err = ipc__wait_fds_spin(&pfd, 1, dl, &udp_priv(ch)->spin)) !=
+            IPC_OK)
             return err;
     }
 }
