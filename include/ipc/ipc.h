@@ -90,7 +90,8 @@ extern "C" {
     XX(EOWNERDEAD, 15, "previous owner died; lock taken, state suspect")       \
     XX(ENOTRECOVERABLE, 16, "lock not recoverable (left inconsistent)")        \
     XX(EBROKEN, 17, "barrier broken (a party timed out or left)")              \
-    XX(ENOTOWNER, 18, "the caller does not hold the lock")
+    XX(ENOTOWNER, 18, "the caller does not hold the lock")                     \
+    XX(ELOST, 19, "lost in transit; the peer may have acted on it")
 
 typedef enum {
 #define IPC_ERR_ENUM_(name, num, msg) IPC_##name = num,

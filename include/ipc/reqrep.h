@@ -16,7 +16,7 @@
  * unix, tcp: a client's sending end is a connection, and replies come back
  * on it: nothing is named or left behind, a client lives as long as its
  * connection, and tcp works across hosts (no pid is used; open both ends
- * with the same max_msg). udp: IPC_ENOTSUP (no way back).
+ * with the same max_msg).
  *
  * nng+ (nng+tcp://, nng+ipc://, nng+ws://...): the request channel is
  * opened with nng's req/rep sockets in raw mode (only request/reply
@@ -36,6 +36,48 @@
  * (connected clients go on, new ones time out). nng 1.5.2's socket close
  * can hang (issue 1543): it runs in a thread waited for up to 1 s, and
  * one that hangs is left behind, leaked, rather than hang the caller.
+ *
+ * udp (DNS/CoAP-style calls; any host): a reply goes to the address and
+ * port its request came from, sent from the port the client sent to; the
+ * client's socket is connected there and takes nothing else. No pid is
+ * used. UDP loses and duplicates datagrams, so:
+ *   - While a call waits, the client pings every IPC_RR_PING_MS with the
+ *     ids of its pending calls; the server answers (inside ipc_rr_recv)
+ *     which of them it holds (received, not replied to).
+ *   - Server gone: an ICMP port unreachable answering a ping (Linux; not
+ *     rate-limited on loopback) fails every pending call IPC_ECLOSED at
+ *     once (about one IPC_RR_PING_MS after the death); no answer at all
+ *     for IPC_RR_LEASE_MS (host or path gone, ICMP filtered) too, so a
+ *     call never waits past IPC_RR_PING_MS + IPC_RR_LEASE_MS of silence,
+ *     even with timeout -1. The server answers pings only inside
+ *     ipc_rr_recv(): a server whose receiving thread spends longer than
+ *     IPC_RR_LEASE_MS in one request makes its clients' calls fail so;
+ *     run long requests in another thread (ipc_rr_reply works from any).
+ *   - Lost calls: a call the server did not hold in two pongs in a row,
+ *     whose reply did not come, is lost: the request or its reply was
+ *     dropped. A call marked IPC_RR_IDEMPOTENT is then sent once more
+ *     (the library's only resend; it may run twice, if the reply was the
+ *     one lost); any other fails with IPC_ELOST: it may have run.
+ *   - Duplicates: the server drops a request whose id it saw lately (the
+ *     last 64 ids per client; an older one is dropped too: its call is
+ *     then found lost).
+ *   - Client death: the server cannot see it. A client silent (no
+ *     datagram of any kind) for IPC_RR_IDLE_MS and holding no call of the
+ *     server's is released at the next sweep. A request or ping from a
+ *     client the server does not know (released while idle, or a client
+ *     of an earlier server at the port) is refused unrun (a FAIL
+ *     IPC_ENOENT): the client says hello again and sends the refused
+ *     calls once more, unseen by the caller. So an idle client costs one
+ *     extra round trip when the server has forgotten it.
+ *   - No authentication: a source address is trivial to forge. A FAIL or
+ *     a reply goes to a datagram's source, so a forger can aim the
+ *     server's answers at a third host; answers to unknown clients are 32
+ *     bytes, no larger than what came, but replies are as large as the
+ *     server makes them: do not expose a udp server where reflection or
+ *     amplification matters.
+ *   - The payload is at most max_msg - IPC_RR_HDR (max_msg: at most 65507
+ *     bytes over IPv4; beyond the path MTU a datagram is fragmented, and
+ *     a lost fragment loses it). Peer uid: IPC_ENOTSUP.
  *
  * Reply channels (fifo, mq, shm, sysv). The server's channel carries
  * requests from every client. Replies go back on a channel of the same
@@ -57,7 +99,9 @@
  * Call ids. Every request carries a 64-bit id, unique in its client. A reply
  * whose id is not pending (its call timed out, was cancelled, or never
  * existed) is dropped and counted (ipc_rr_dropped()), never delivered to
- * another call. Nothing is ever sent twice by the library.
+ * another call. Nothing is ever sent twice by the library, except on udp
+ * (below): an idempotent call found lost, and a call the server refused
+ * unrun because it did not know the client.
  *
  * Server death. A pending call fails with IPC_ECLOSED once the server is
  * gone, also with timeout -1. At connect the client learns the server's pid
@@ -79,8 +123,9 @@
  * Client death. The server drops a dead client's reply channel when a reply
  * to it fails with IPC_ECLOSED, when the client's disconnect message comes,
  * or when a sweep (every IPC_RR_SWEEP_MS during ipc_rr_recv()) finds its pid
- * gone (unix, tcp: its connection hung up); requests it left queued are still
- * delivered, and replying to them answers IPC_ECLOSED.
+ * gone (unix, tcp: its connection hung up; udp: silent for IPC_RR_IDLE_MS);
+ * requests it left queued are still delivered, and replying to them
+ * answers IPC_ECLOSED.
  *
  * Sizes. A message is a 32-byte header and the payload, so requests and
  * replies carry at most the channel's max_msg - IPC_RR_HDR bytes
@@ -108,11 +153,15 @@ extern "C" {
 #define IPC_RR_HDR      32   /* bytes of header before every payload */
 #define IPC_RR_TICK_MS  10   /* server check while a call waits (sysv) */
 #define IPC_RR_SWEEP_MS 1000 /* server's look for dead clients */
+/* udp only (see above). */
+#define IPC_RR_PING_MS  50   /* a waiting call asks the server this often */
+#define IPC_RR_LEASE_MS 1000 /* server silent this long: IPC_ECLOSED */
+#define IPC_RR_IDLE_MS  3000 /* client silent this long: released */
 
 /* Call flags. */
 enum {
     IPC_RR_IDEMPOTENT = 1u << 0 /* shown to the server (ipc_rr_req_flags);
-                                   the library itself never resends */
+                                   udp: resent once if found lost */
 };
 
 typedef struct ipc_rr_server ipc_rr_server;
@@ -199,7 +248,9 @@ IPC_API ipc_err ipc_rr_start(ipc_rr_client *c, const void *req, size_t len,
  * cancel it). IPC_EMSGSIZE: cap is too small, *len is the length needed
  * and the reply is kept; or the server's reply was too large for the
  * channel (*len is then 0 and the call is over). IPC_ECLOSED: the server
- * is gone (every pending call fails so). IPC_EINVAL: call is not pending.
+ * is gone (every pending call fails so). IPC_ELOST (udp): the request or
+ * its reply was lost; the server may have run it. IPC_EINVAL: call is not
+ * pending.
  */
 IPC_API ipc_err ipc_rr_wait(ipc_rr_client *c, uint64_t call, void *buf,
                             size_t cap, size_t *len, int timeout_ms);

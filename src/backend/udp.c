@@ -6,6 +6,7 @@
 #include "net.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <stdio.h>
@@ -54,6 +55,20 @@
  * other source addresses; bind=ADDR on a sender chooses its source
  * address. Neither is authentication: a UDP source address is trivial to
  * forge. See the README.
+ *
+ * The way back (ipc__channel_back, for request/reply). A receiver keeps
+ * the source address of the datagram it took last (the recvmsg already
+ * names it: no extra call). Its way back is a sending end that sendto()s
+ * that address on a dup() of the receiver's socket, so an answer comes
+ * from the very address and port the sender sent to: the sender's socket
+ * is connected there and takes nothing else. It does not connect (a
+ * second socket connected from the receiver's port would take that
+ * sender's datagrams from the receiver). A sender's way back is a
+ * receiving end on a dup() of its connected socket: only the receiver's
+ * datagrams reach it. There, and only there, ECONNREFUSED from a receive
+ * (Linux reports the ICMP port unreachable that answered one of our
+ * sends) is IPC_ECLOSED: the receiver's port is closed. A plain sender
+ * keeps the rule above.
  */
 
 #define UDP_MAX_MSG_V4 65507u /* 65535 - 20 (IPv4 header) - 8 (UDP) */
@@ -62,9 +77,15 @@
 #define UDP_REFUSED_RETRIES 2
 
 struct udp_end {
-    int fd;      /* bound (receiver) or connected (sender) socket */
-    bool filter; /* peer= given */
+    int fd;              /* bound (receiver) or connected (sender) socket */
+    bool filter;         /* peer= given */
+    bool refused_closes; /* a sender's way back: ECONNREFUSED is closed */
     struct ipc_net peer;
+    /* Receiver: the last datagram's source. A receiver's way back: where
+     * it sends (to_len 0: a connected socket, send()). */
+    struct sockaddr_storage to;
+    socklen_t to_len;
+    struct ipc_waitspin spin; /* receiver's waits (ipc_int.h) */
 };
 
 static struct udp_end *udp_priv(const ipc_channel *ch)
@@ -240,10 +261,10 @@ static ipc_err udp_take(ipc_channel *ch, void *buf, size_t cap, size_t *len)
     struct udp_end *ue = udp_priv(ch);
     bool direct = cap >= ch->max_msg;
     for (;;) {
-        struct sockaddr_storage ss;
+        /* The source is kept for the way back (udp_back). */
         struct iovec iov = {.iov_base = buf, .iov_len = direct ? cap : 0};
-        struct msghdr mh = {.msg_name = ue->filter ? &ss : NULL,
-                            .msg_namelen = ue->filter ? sizeof ss : 0,
+        struct msghdr mh = {.msg_name = &ue->to,
+                            .msg_namelen = sizeof ue->to,
                             .msg_iov = &iov,
                             .msg_iovlen = 1};
         int flags = MSG_TRUNC | MSG_DONTWAIT | (direct ? 0 : MSG_PEEK);
@@ -252,9 +273,15 @@ static ipc_err udp_take(ipc_channel *ch, void *buf, size_t cap, size_t *len)
             continue;
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
             return IPC_EAGAIN;
+        if (n < 0 && errno == ECONNREFUSED && ue->refused_closes)
+            return ipc__fail(IPC_ECLOSED,
+                             "udp: %s: the receiver's port is closed (ICMP "
+                             "port unreachable)",
+                             ch->address);
         if (n < 0)
             return ipc__errno(errno, "udp: recv");
-        if (ue->filter && !ipc__net_match(&ue->peer, &ss)) {
+        ue->to_len = mh.msg_namelen;
+        if (ue->filter && !ipc__net_match(&ue->peer, &ue->to)) {
             if (!direct)
                 udp_discard(ue->fd);
             continue; /* peer= refuses it: as if never sent */
@@ -296,7 +323,12 @@ static ipc_err udp_recv(ipc_channel *ch, void *buf, size_t cap, size_t *len,
         ipc_err err = udp_take(ch, buf, cap, len);
         if (err != IPC_EAGAIN)
             return err;
-        if ((err = ipc__wait_fd(udp_priv(ch)->fd, POLLIN, dl, NULL)) != IPC_OK)
+        /* Looks again for up to IPC_SPIN_NS before it sleeps, as tcp and
+         * unix do: a request/reply peer's answer usually comes within it,
+         * and a sleep and its wake-up cost more than the looks. */
+        struct pollfd pfd = {.fd = udp_priv(ch)->fd, .events = POLLIN};
+        if ((err = ipc__wait_fds_spin(&pfd, 1, dl, &udp_priv(ch)->spin)) !=
+            IPC_OK)
             return err;
     }
 }
@@ -350,10 +382,16 @@ static ipc_err udp_send(ipc_channel *ch, const void *buf, size_t len,
                         unsigned prio, const struct ipc_deadline *dl)
 {
     (void)prio;
-    int fd = udp_priv(ch)->fd;
+    const struct udp_end *ue = udp_priv(ch);
+    int fd = ue->fd;
     int refused = 0;
     for (;;) {
-        if (send(fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT) >= 0)
+        /* to_len: a receiver's way back, on its unconnected socket. */
+        ssize_t n = ue->to_len
+                        ? sendto(fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT,
+                                 (const struct sockaddr *)&ue->to, ue->to_len)
+                        : send(fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n >= 0)
             return IPC_OK; /* a datagram goes whole or not at all */
         int e = errno;
         if (e == EINTR)
@@ -401,6 +439,32 @@ static ipc_err udp_unlink(const struct ipc_addr *addr)
                      "udp: %s: not an address of this host: nothing here "
                      "to remove",
                      addr->path);
+}
+
+/* ------------------------------------------------------- the way back */
+
+static ipc_err udp_back(ipc_channel *ch, ipc_channel *out,
+                        const struct ipc_deadline *dl)
+{
+    (void)dl; /* no hello to wait for: nothing comes back unasked */
+    const struct udp_end *ue = udp_priv(ch);
+    struct udp_end *back = udp_priv(out);
+    back->fd = -1;
+    if ((ch->direction & IPC_F_RECV) && ue->to_len == 0)
+        return ipc__fail(IPC_EINVAL, "udp: no datagram received just now "
+                                     "to answer");
+    int cmd = ch->flags & IPC_F_INHERIT ? F_DUPFD : F_DUPFD_CLOEXEC;
+    if ((back->fd = fcntl(ue->fd, cmd, 3)) < 0)
+        return ipc__errno(errno, "udp: dup");
+    out->capacity = 0;
+    out->buffer_bytes = 0;
+    if (ch->direction & IPC_F_RECV) {
+        memcpy(&back->to, &ue->to, ue->to_len);
+        back->to_len = ue->to_len;
+    } else {
+        back->refused_closes = true;
+    }
+    return IPC_OK;
 }
 
 /* ---------------------------------------------------------- the end */
@@ -484,4 +548,5 @@ const struct ipc_backend ipc__backend_udp = {
     .pollfd = udp_pollfd,
     .os_limits = udp_os_limits,
     .address = udp_address,
+    .back = udp_back,
 };

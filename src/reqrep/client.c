@@ -2,7 +2,7 @@
 /* Request/reply client: connect (hello/welcome), calls with ids, replies
  * matched to pending calls, the server watched while a call waits. */
 #include "ipc_int.h"
-#include "rr_int.h"
+#include "rr_client.h"
 
 #include <ipc/proc.h>
 
@@ -12,41 +12,9 @@
 #include <string.h>
 #include <unistd.h>
 
-enum { RR_WAITING, RR_DONE, RR_FAILED };
-
-struct rr_pending {
-    uint64_t id;
-    int state;
-    ipc_err err;
-    unsigned char *data; /* the reply, once it came for this call */
-    size_t len;
-};
-
-struct ipc_rr_client {
-    const struct ipc_rr_scheme *sc;
-    ipc_channel *req; /* to the server */
-    ipc_channel *rep; /* our reply channel */
-    char rep_addr[IPC_RR_ADDR_MAX];
-    bool rep_named; /* the reply name still exists (ours to remove) */
-    uint32_t slot, gen;
-    uint64_t next_id;
-    struct ipc_rr_ident server;
-    int server_fd; /* the server's pidfd (ipc_proc_watch), or -1 */
-    int rep_fd;    /* the reply channel's poll descriptor, or -1 */
-    short rep_events;
-    int req_fd; /* the request channel's poll descriptor, or -1 */
-    bool server_gone;
-    bool rep_tells; /* the reply channel reports the server's end gone */
-    uint64_t dropped;
-    size_t max_msg;
-    unsigned char *tx, *rx; /* max_msg bytes each */
-    struct rr_pending *pend;
-    size_t npend, cap_pend;
-};
-
-static ipc_err rr_client_send(ipc_rr_client *c, unsigned kind, unsigned flags,
-                              uint64_t id, const void *payload, size_t len,
-                              int timeout_ms)
+ipc_err ipc__rr_client_send(ipc_rr_client *c, unsigned kind, unsigned flags,
+                            uint64_t id, const void *payload, size_t len,
+                            int timeout_ms)
 {
     struct ipc_rr_hdr h = {kind, flags, 0, c->slot, c->gen, id, len};
     ipc__rr_encode(c->tx, &h);
@@ -60,24 +28,15 @@ static ipc_err rr_client_send(ipc_rr_client *c, unsigned kind, unsigned flags,
     return err;
 }
 
-static struct rr_pending *rr_find(ipc_rr_client *c, uint64_t id)
-{
-    /* Calls in flight are few (one per outstanding request); newest last,
-     * and replies mostly come in order, so search from the oldest. */
-    for (size_t i = 0; i < c->npend; i++)
-        if (c->pend[i].id == id)
-            return &c->pend[i];
-    return NULL;
-}
-
 static void rr_forget(ipc_rr_client *c, struct rr_pending *p)
 {
     free(p->data);
+    free(p->req);
     *p = c->pend[--c->npend];
 }
 
 /* The server is gone: every pending call fails with IPC_ECLOSED. */
-static void rr_server_gone(ipc_rr_client *c)
+void ipc__rr_server_gone(ipc_rr_client *c)
 {
     c->server_gone = true;
     for (size_t i = 0; i < c->npend; i++)
@@ -96,7 +55,7 @@ static void rr_dispatch(ipc_rr_client *c, size_t n)
         c->dropped++;
         return;
     }
-    struct rr_pending *p = rr_find(c, h.id);
+    struct rr_pending *p = ipc__rr_find(c, h.id);
     if (!p || p->state != RR_WAITING || h.slot != c->slot || h.gen != c->gen) {
         c->dropped++; /* timed out, cancelled, or never ours */
         return;
@@ -145,7 +104,7 @@ static bool rr_server_dead(ipc_rr_client *c)
 
 static ipc_err rr_gone_err(ipc_rr_client *c)
 {
-    rr_server_gone(c);
+    ipc__rr_server_gone(c);
     if (!c->server.pid) /* not watched: tcp, another pid namespace */
         return ipc__fail(IPC_ECLOSED, "reqrep: the server is gone");
     return ipc__fail(IPC_ECLOSED, "reqrep: the server (pid %d) is gone",
@@ -154,18 +113,41 @@ static ipc_err rr_gone_err(ipc_rr_client *c)
 
 /* Take one message, waiting until dl (a wait that garbage the channel
  * dropped cut short goes on): IPC_OK, or the error that ends the wait
- * (IPC_ECLOSED fails every pending call). */
+ * (IPC_ECLOSED fails every pending call). Lossy schemes (udp): the wait
+ * is cut in slices that ping the server, and the pings' answers are taken
+ * here; IPC_OK with *n 0 then says that no message came but a call's
+ * state may have changed (lost, or failed). */
 static ipc_err rr_take(ipc_rr_client *c, size_t *n,
                        const struct ipc_deadline *dl)
 {
     for (;;) {
+        const struct ipc_deadline *wait = dl;
+        struct ipc_deadline slice;
+        if (c->sc->lossy) {
+            ipc__rr_lossy_tick(c, dl, &slice);
+            wait = &slice;
+        }
         ipc_err err = ipc_recv(c->rep, c->rx, c->max_msg, n, NULL,
-                               ipc__deadline_poll_ms(dl));
+                               ipc__deadline_poll_ms(wait));
         if (err == IPC_EPROTO)
             continue; /* the channel dropped garbage; take the next */
         if (err == IPC_ECLOSED)
-            rr_server_gone(c);
-        return err;
+            ipc__rr_server_gone(c);
+        if (!c->sc->lossy)
+            return err;
+        if (err == IPC_OK) {
+            err = ipc__rr_lossy_heard(c, n);
+            if (err == IPC_EAGAIN)
+                continue; /* a pong that changed nothing */
+            return err;
+        }
+        if (err != IPC_ETIMEDOUT && err != IPC_EAGAIN)
+            return err;
+        if ((err = ipc__rr_lossy_silent(c)) != IPC_OK)
+            return err;
+        if (ipc__deadline_expired(dl))
+            return ipc__deadline_err(dl);
+        /* The slice ended: the next one pings. */
     }
 }
 
@@ -258,7 +240,8 @@ static ipc_err rr_pump_conn(ipc_rr_client *c, const struct ipc_deadline *dl,
                             size_t *n)
 {
     ipc_err err = rr_take(c, n, dl);
-    return err == IPC_ECLOSED ? rr_gone_err(c) : err;
+    /* Lossy: the detail says how (ICMP, or the lease). */
+    return err == IPC_ECLOSED && !c->sc->lossy ? rr_gone_err(c) : err;
 }
 
 /* Receive one message within dl. IPC_OK with *n set, or the wait's error. */
@@ -308,12 +291,24 @@ static ipc_err rr_hello(ipc_rr_client *c, int timeout_ms)
                          "reqrep: max_msg %zu cannot carry "
                          "the hello",
                          c->max_msg);
-    ipc_err err = rr_client_send(c, IPC_RR_HELLO, 0, nonce, c->tx + IPC_RR_HDR,
-                                 len, ipc__deadline_poll_ms(&dl));
+    ipc_err err =
+        ipc__rr_client_send(c, IPC_RR_HELLO, 0, nonce, c->tx + IPC_RR_HDR, len,
+                            ipc__deadline_poll_ms(&dl));
     for (size_t n; err == IPC_OK;) {
-        /* No server identity yet: plain waits until the deadline. */
+        /* No server identity yet: plain waits until the deadline. Lossy:
+         * the hello or the welcome may be lost, so the hello goes again
+         * every IPC_RR_HELLO_MS (the server welcomes a copy to the same
+         * slot). */
+        struct ipc_deadline slice =
+            c->sc->lossy ? rr_slice(&dl, IPC_RR_HELLO_MS) : dl;
         err = ipc_recv(c->rep, c->rx, c->max_msg, &n, NULL,
-                       ipc__deadline_poll_ms(&dl));
+                       ipc__deadline_poll_ms(&slice));
+        if (c->sc->lossy && err == IPC_ETIMEDOUT &&
+            !ipc__deadline_expired(&dl)) {
+            err = ipc__rr_client_send(c, IPC_RR_HELLO, 0, nonce,
+                                      c->tx + IPC_RR_HDR, len, 0);
+            continue; /* nothing was received */
+        }
         struct ipc_rr_hdr h;
         if (err != IPC_OK || ipc__rr_decode(c->rx, n, &h) != IPC_OK ||
             h.kind != IPC_RR_WELCOME || h.id != nonce)
@@ -443,15 +438,17 @@ void ipc_rr_disconnect(ipc_rr_client *c)
     if (!c)
         return;
     if (c->req && c->rep && !c->server_gone && c->gen)
-        rr_client_send(c, IPC_RR_BYE, 0, 0, NULL, 0, 0);
+        ipc__rr_client_send(c, IPC_RR_BYE, 0, 0, NULL, 0, 0);
     ipc_close(c->req);
     ipc_close(c->rep);
     if (c->server_fd >= 0)
         close(c->server_fd);
     if (c->rep_named)
         ipc__rr_remove(c->sc, c->rep_addr);
-    for (size_t i = 0; i < c->npend; i++)
+    for (size_t i = 0; i < c->npend; i++) {
         free(c->pend[i].data);
+        free(c->pend[i].req);
+    }
     free(c->pend);
     free(c->tx);
     free(c->rx);
@@ -480,13 +477,19 @@ ipc_err ipc_rr_start(ipc_rr_client *c, const void *req, size_t len,
         c->pend = grown;
         c->cap_pend = cap;
     }
-    uint64_t id = c->next_id++;
-    ipc_err err =
-        rr_client_send(c, IPC_RR_REQUEST, flags, id, req, len, timeout_ms);
+    struct rr_pending p = {.id = c->next_id++, .state = RR_WAITING};
+    ipc_err err;
+    if (c->sc->lossy) {
+        p.flags = flags;
+        err = ipc__rr_lossy_start(c, &p, req, len, timeout_ms);
+    } else {
+        err = ipc__rr_client_send(c, IPC_RR_REQUEST, flags, p.id, req, len,
+                                  timeout_ms);
+    }
     if (err != IPC_OK)
         return err;
-    c->pend[c->npend++] = (struct rr_pending){id, RR_WAITING, IPC_OK, NULL, 0};
-    *call = id;
+    c->pend[c->npend++] = p;
+    *call = p.id;
     return IPC_OK;
 }
 
@@ -520,7 +523,7 @@ ipc_err ipc_rr_wait(ipc_rr_client *c, uint64_t call, void *buf, size_t cap,
 {
     if (!c || !len || (cap && !buf))
         return ipc__fail(IPC_EINVAL, "reqrep: bad argument to wait");
-    struct rr_pending *p = rr_find(c, call);
+    struct rr_pending *p = ipc__rr_find(c, call);
     if (!p)
         return ipc__fail(IPC_EINVAL, "reqrep: call %llu is not pending",
                          (unsigned long long)call);
@@ -529,12 +532,15 @@ ipc_err ipc_rr_wait(ipc_rr_client *c, uint64_t call, void *buf, size_t cap,
     while (p->state == RR_WAITING) {
         size_t n;
         ipc_err err = rr_pump(c, &dl, &n);
-        p = rr_find(c, call); /* the array may have moved: forget/realloc */
+        p = ipc__rr_find(c,
+                         call); /* the array may have moved: forget/realloc */
         if (err != IPC_OK) {
             if (p->state != RR_WAITING)
                 break;
             return err;
         }
+        if (n == 0)
+            continue; /* lossy: no message, a state may have changed */
         /* The common case, the reply to this call right away: copied
          * once, from rx to the caller, when it fits. */
         struct ipc_rr_hdr h;
@@ -553,7 +559,7 @@ ipc_err ipc_rr_wait(ipc_rr_client *c, uint64_t call, void *buf, size_t cap,
 
 ipc_err ipc_rr_cancel(ipc_rr_client *c, uint64_t call)
 {
-    struct rr_pending *p = c ? rr_find(c, call) : NULL;
+    struct rr_pending *p = c ? ipc__rr_find(c, call) : NULL;
     if (!p)
         return ipc__fail(IPC_EINVAL, "reqrep: call %llu is not pending",
                          (unsigned long long)call);

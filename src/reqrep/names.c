@@ -26,6 +26,7 @@ static const struct ipc_rr_scheme rr_schemes[] = {
     {.scheme = "shm", .unlink_early = true, .spins = true},
     {.scheme = "sysv", .keyfile = true},
     {.scheme = "tcp", .back = true, .remote = true},
+    {.scheme = "udp", .back = true, .remote = true, .lossy = true},
 };
 
 /* nng+TRANSPORT://: replies back on the request's nng pipe (raw req/rep,
@@ -81,19 +82,10 @@ const struct ipc_rr_scheme *ipc__rr_scheme(const char *address, ipc_err *err)
         if (strlen(rr_schemes[i].scheme) == n &&
             memcmp(rr_schemes[i].scheme, address, n) == 0)
             return &rr_schemes[i];
-    bool net = n == 3 && memcmp(address, "udp", 3) == 0;
-    if (net)
-        *err = ipc__fail(IPC_ENOTSUP,
-                         "reqrep: %.*s: no connection carries replies back, "
-                         "and a client may be on another host: replies "
-                         "would go to an address the client names, which "
-                         "the server cannot tell is the client's",
-                         (int)n, address);
-    else
-        *err = ipc__fail(IPC_ENOTSUP,
-                         "reqrep: %.*s: no named channel that "
-                         "several clients can send on",
-                         (int)n, address);
+    *err = ipc__fail(IPC_ENOTSUP,
+                     "reqrep: %.*s: no named channel that "
+                     "several clients can send on",
+                     (int)n, address);
     return NULL;
 }
 

@@ -28,7 +28,11 @@
  * hello payload: u32 pid, u32 zero, u64 start, then the reply address
  * (1..IPC_RR_ADDR_MAX-1 bytes, no NUL; none where replies come back on the
  * connection). welcome payload: u32 pid, u32 zero, u64 start (the
- * server's).
+ * server's). ping: u64 ping number, then n u64 call ids (n <=
+ * IPC_RR_PING_IDS); pong: the same, each id with IPC_RR_HELD set where the
+ * server holds that call. A FAIL with status
+ * IPC_ENOENT and id 0 answers a ping from a client the server does not
+ * know (lossy schemes).
  */
 #define IPC_RR_MAGIC    0x31525249u /* "IRR1" */
 #define IPC_RR_ADDR_MAX 512
@@ -44,8 +48,26 @@ enum ipc_rr_kind {
     IPC_RR_REPLY = 4,
     IPC_RR_FAIL = 5, /* the server could not reply: status says why */
     IPC_RR_BYE = 6,
-    IPC_RR_KIND_MAX = 6
+    IPC_RR_PING = 7, /* lossy: id 0; which pending calls are held? */
+    IPC_RR_PONG = 8, /* lossy: id 0; the answer */
+    IPC_RR_KIND_MAX = 8
 };
+
+/* A request's flags byte: the IPC_RR_* call flags, and this bit, set on
+ * the library's one resend (lossy: an idempotent call found lost), so the
+ * server does not drop it as a duplicate. Never shown to the server's
+ * caller. */
+#define IPC_RR_RESENT 0x80u
+/* In a pong's ids: the server holds this call (received, not replied). */
+#define IPC_RR_HELD (1ull << 63)
+/* Ids a ping carries at most (u64 each); more pending calls are asked
+ * about in turn, in the next pings. */
+#define IPC_RR_PING_IDS 128
+/* A pending call the server did not hold in this many pongs in a row (its
+ * reply not come) is lost. */
+#define IPC_RR_LOST_PONGS 2
+/* Lossy: a hello not answered within this is sent again. */
+#define IPC_RR_HELLO_MS (4 * IPC_RR_PING_MS)
 
 struct ipc_rr_hdr {
     unsigned kind, flags, status;
@@ -89,12 +111,16 @@ struct ipc_rr_scheme {
     bool unlink_early;   /* remove the name once the server opened it */
     bool keyfile;        /* sysv: a key file holds the name */
     bool spins;          /* shm: its receive spins before it sleeps */
-    bool back;           /* unix, tcp: replies come back on the request's
-                            connection; no reply channel is made, and a
-                            client lives as long as its connection */
-    bool remote;         /* tcp: the server may be on another host, where
-                            its pid means nothing: only the connection
-                            tells that it is gone */
+    bool back;           /* unix, tcp, udp, nng: replies come back on the
+                            request's connection (udp: to its source); no
+                            reply channel is made */
+    bool remote;         /* tcp, udp, nng: the server may be on another
+                            host, where its pid means nothing: only the
+                            channel tells that it is gone */
+    bool lossy;          /* udp: messages may be lost or duplicated; the
+                            client pings while a call waits, the server
+                            answers and drops duplicates, and releases a
+                            client silent for IPC_RR_IDLE_MS (lossy.c) */
     unsigned open_flags; /* added to the request channel's open flags
                             (nng: IPC__F_BACK, raw req/rep sockets) */
 };
@@ -117,5 +143,35 @@ bool ipc__rr_reply_ok(const struct ipc_rr_scheme *sc, const char *address,
 void ipc__rr_remove(const struct ipc_rr_scheme *sc, const char *reply_addr);
 /* Remove reply channels of dead clients of server `address`. */
 void ipc__rr_sweep_names(const struct ipc_rr_scheme *sc, const char *address);
+
+/* --- Lossy schemes: the server's side (lossy.c) ---------------------- */
+
+/* What a server knows of one client's calls: those it holds (received,
+ * not replied to) and those it saw lately, to drop a duplicate. */
+struct ipc_rr_calls {
+    uint64_t *held;
+    size_t nheld, cap;
+    uint64_t seen_base; /* ids below it were seen, or are too old */
+    uint64_t seen_bits; /* bit i: seen_base + i was seen */
+};
+
+void ipc__rr_calls_init(struct ipc_rr_calls *k);
+void ipc__rr_calls_free(struct ipc_rr_calls *k);
+/* Should request h be taken? Not while held; not if seen, unless it is
+ * the library's resend (IPC_RR_RESENT). */
+bool ipc__rr_fresh(const struct ipc_rr_calls *k, const struct ipc_rr_hdr *h);
+/* Mark id seen and held. false: out of memory (nothing marked). */
+bool ipc__rr_hold(struct ipc_rr_calls *k, uint64_t id);
+/* id was replied to. */
+void ipc__rr_unhold(struct ipc_rr_calls *k, uint64_t id);
+/* A pong's payload for a ping's (len bytes, a multiple of 8, at least 8):
+ * the ping's number, then its ids, each with IPC_RR_HELD where held. */
+void ipc__rr_pong(const struct ipc_rr_calls *k, const unsigned char *ping,
+                  size_t len, unsigned char *out);
+/* A number for a server's first generation: differs between servers. */
+uint32_t ipc__rr_seed(void);
+/* Little-endian u64 at p (wire.c). */
+void ipc__rr_put64(unsigned char *p, uint64_t v);
+uint64_t ipc__rr_get64(const unsigned char *p);
 
 #endif /* IPC_RR_INT_H */

@@ -35,6 +35,10 @@ struct rr_peer {
     ipc_channel *rep;
     pthread_mutex_t send_lock; /* one sender at a time on rep */
     char addr[IPC_RR_ADDR_MAX];
+    /* Lossy schemes (udp) only; server lock. */
+    uint64_t nonce;   /* its hello's: a resent hello gets the same slot */
+    int64_t heard_ns; /* the last datagram from it: its idle lease */
+    struct ipc_rr_calls lossy;
 };
 
 struct ipc_rr_server {
@@ -67,6 +71,7 @@ static void rr_peer_free(const struct ipc_rr_scheme *sc, struct rr_peer *p)
     if (p->remove && p->addr[0])
         ipc__rr_remove(sc, p->addr);
     pthread_mutex_destroy(&p->send_lock);
+    ipc__rr_calls_free(&p->lossy);
     free(p);
 }
 
@@ -94,10 +99,15 @@ static struct rr_peer *rr_peer_get(ipc_rr_server *s, uint32_t slot,
 
 /* A client whose replies go back on its connection lives as long as the
  * connection (a hang-up, seen without reading what it sent); any other is
- * its process, judged by pid and start time. */
+ * its process, judged by pid and start time. A lossy client (udp) has
+ * neither: it lives while it is heard from, or holds a call the server
+ * has not answered yet (its reply still goes out, then the lease runs). */
 static bool rr_peer_alive(const struct ipc_rr_scheme *sc,
-                          const struct rr_peer *p)
+                          const struct rr_peer *p, int64_t now)
 {
+    if (sc->lossy)
+        return p->lossy.nheld > 0 ||
+               now - p->heard_ns < IPC_RR_IDLE_MS * 1000000LL;
     if (!sc->back)
         return ipc__rr_alive(p->ident.pid, p->ident.start);
     int fd;
@@ -113,10 +123,11 @@ void ipc_rr_server_sweep(ipc_rr_server *s)
 {
     if (!s)
         return;
+    int64_t now = ipc__now_ns();
     pthread_mutex_lock(&s->lock);
     for (uint32_t i = 0; i < s->npeers; i++)
         if (s->peers[i] && !s->peers[i]->dead &&
-            !rr_peer_alive(s->sc, s->peers[i])) {
+            !rr_peer_alive(s->sc, s->peers[i], now)) {
             s->peers[i]->remove = true;
             rr_peer_drop(s, i);
         }
@@ -168,10 +179,62 @@ static void rr_peer_send(struct rr_peer *p, const struct ipc_rr_hdr *h,
     pthread_mutex_unlock(&p->send_lock);
 }
 
+static void rr_welcome(ipc_rr_server *s, struct rr_peer *p, uint32_t slot,
+                       uint64_t nonce)
+{
+    unsigned char msg[IPC_RR_HDR + IPC_RR_IDENT];
+    struct ipc_rr_hdr w = {IPC_RR_WELCOME, 0,     0,           slot,
+                           p->gen,         nonce, IPC_RR_IDENT};
+    unsigned char ident[IPC_RR_IDENT];
+    ipc__rr_ident_encode(ident, &s->me, NULL);
+    ipc_err err;
+    rr_peer_send(p, &w, ident, msg, 1000, &err);
+    if (err != IPC_OK) {
+        pthread_mutex_lock(&s->lock);
+        rr_peer_drop(s, slot);
+        pthread_mutex_unlock(&s->lock);
+    }
+}
+
+/* Lossy: a hello the client sent again (its first, or our welcome, was
+ * lost) names a peer we have: welcome it again to the same slot. */
+static bool rr_hello_again(ipc_rr_server *s, const struct ipc_rr_hdr *h)
+{
+    struct ipc_rr_ident id;
+    if (!s->sc->lossy || ipc__rr_ident_decode(s->rx + IPC_RR_HDR, h->len, &id,
+                                              NULL, 0) != IPC_OK)
+        return false;
+    pthread_mutex_lock(&s->lock);
+    uint32_t slot = 0;
+    struct rr_peer *p = NULL;
+    for (; slot < s->npeers && !p; slot++) {
+        struct rr_peer *q = s->peers[slot];
+        if (q && !q->dead && q->nonce == h->id && q->ident.pid == id.pid &&
+            q->ident.start == id.start)
+            p = q;
+    }
+    if (p) {
+        p->heard_ns = ipc__now_ns();
+        p->refs++; /* no reply thread frees it meanwhile */
+    }
+    pthread_mutex_unlock(&s->lock);
+    if (!p)
+        return false;
+    rr_welcome(s, p, slot - 1, h->id);
+    pthread_mutex_lock(&s->lock);
+    p->refs--;
+    if (p->dead)
+        rr_peer_drop(s, slot - 1);
+    pthread_mutex_unlock(&s->lock);
+    return true;
+}
+
 /* A hello: open the client's reply channel and answer with its slot. */
 static void rr_hello(ipc_rr_server *s, const struct ipc_rr_hdr *h, bool uid_ok,
                      uid_t uid)
 {
+    if (rr_hello_again(s, h))
+        return;
     struct rr_peer *p = calloc(1, sizeof *p);
     if (!p)
         return; /* the client times out its connect */
@@ -185,6 +248,9 @@ static void rr_hello(ipc_rr_server *s, const struct ipc_rr_hdr *h, bool uid_ok,
     }
     p->uid_known = uid_ok;
     p->uid = uid;
+    p->nonce = h->id;
+    p->heard_ns = ipc__now_ns();
+    ipc__rr_calls_init(&p->lossy);
     /* Back on the hello's connection (right after its receive), or the
      * client's reply channel: short, it made the channel before its hello
      * and waits. */
@@ -205,18 +271,7 @@ static void rr_hello(ipc_rr_server *s, const struct ipc_rr_hdr *h, bool uid_ok,
         rr_peer_free(s->sc, p);
         return;
     }
-    unsigned char msg[IPC_RR_HDR + IPC_RR_IDENT];
-    struct ipc_rr_hdr w = {IPC_RR_WELCOME, 0,     0,           slot,
-                           p->gen,         h->id, IPC_RR_IDENT};
-    unsigned char ident[IPC_RR_IDENT];
-    ipc__rr_ident_encode(ident, &s->me, NULL);
-    ipc_err err;
-    rr_peer_send(p, &w, ident, msg, 1000, &err);
-    if (err != IPC_OK) {
-        pthread_mutex_lock(&s->lock);
-        rr_peer_drop(s, slot);
-        pthread_mutex_unlock(&s->lock);
-    }
+    rr_welcome(s, p, slot, h->id);
 }
 
 ipc_err ipc_rr_serve(const char *address, unsigned flags, ipc_rr_server **out)
@@ -239,6 +294,12 @@ ipc_err ipc_rr_serve(const char *address, unsigned flags, ipc_rr_server **out)
     snprintf(s->addr, sizeof s->addr, "%s", address);
     s->me.pid = getpid();
     s->me.start = ipc__rr_start_time(s->me.pid);
+    /* Lossy: a client of an earlier server at this address may still send
+     * with its slot and generation; a generation that starts anywhere
+     * makes it unlikely (2^-32) that the new server takes it for one of
+     * its own clients instead of telling it to say hello again. */
+    if (sc->lossy)
+        s->next_gen = ipc__rr_seed();
     ipc__rr_sweep_names(sc, address);
     /* Not 0: a fifo: or unix: creator waits (briefly) while another
      * process holds the directory's lock to make a name there. */
@@ -304,6 +365,61 @@ static ipc_err rr_take(ipc_rr_server *s, const struct ipc_deadline *dl,
     }
 }
 
+/* Lossy: answer a ping with a pong (what we hold of the calls it names),
+ * and a request or ping from a client we do not know (released while
+ * idle, or a client of an earlier server here) with FAIL IPC_ENOENT, to
+ * the datagram's source, so that it says hello again. */
+static void rr_lossy_answer(ipc_rr_server *s, const struct ipc_rr_hdr *h,
+                            bool known)
+{
+    if (h->kind != IPC_RR_PING && h->kind != IPC_RR_REQUEST)
+        return;
+    if (!known) {
+        struct ipc_rr_hdr f = {IPC_RR_FAIL, 0,     IPC_ENOENT, h->slot,
+                               h->gen,      h->id, 0};
+        unsigned char msg[IPC_RR_HDR];
+        ipc__rr_encode(msg, &f);
+        ipc_channel *to;
+        if (ipc__channel_back(s->req, 0, &to) == IPC_OK) {
+            ipc_send(to, msg, sizeof msg, 0, 0);
+            ipc_close(to);
+        }
+        return;
+    }
+    if (h->kind != IPC_RR_PING || h->len % 8 != 0 ||
+        h->len > IPC_RR_PING_IDS * 8)
+        return;
+    unsigned char msg[IPC_RR_HDR + IPC_RR_PING_IDS * 8];
+    pthread_mutex_lock(&s->lock);
+    struct rr_peer *p = rr_peer_get(s, h->slot, h->gen);
+    if (p) {
+        ipc__rr_pong(&p->lossy, s->rx + IPC_RR_HDR, h->len, msg + IPC_RR_HDR);
+        p->refs++; /* no reply thread frees it meanwhile */
+    }
+    pthread_mutex_unlock(&s->lock);
+    if (!p)
+        return;
+    struct ipc_rr_hdr pong = {IPC_RR_PONG, 0, 0, h->slot, h->gen, 0, h->len};
+    ipc_err err;
+    rr_peer_send(p, &pong, msg + IPC_RR_HDR, msg, 0, &err);
+    pthread_mutex_lock(&s->lock);
+    p->refs--;
+    if (p->dead)
+        rr_peer_drop(s, h->slot);
+    pthread_mutex_unlock(&s->lock);
+}
+
+/* Lossy: the request about to be returned is seen (a copy that comes
+ * later is dropped) and held (pings hear so) until its reply. */
+static bool rr_lossy_hold(ipc_rr_server *s, const struct ipc_rr_hdr *h)
+{
+    pthread_mutex_lock(&s->lock);
+    struct rr_peer *p = rr_peer_get(s, h->slot, h->gen);
+    bool ok = p && ipc__rr_hold(&p->lossy, h->id);
+    pthread_mutex_unlock(&s->lock);
+    return ok;
+}
+
 ipc_err ipc_rr_recv(ipc_rr_server *s, void *buf, size_t cap, size_t *len,
                     ipc_rr_req *req, int timeout_ms)
 {
@@ -332,10 +448,17 @@ ipc_err ipc_rr_recv(ipc_rr_server *s, void *buf, size_t cap, size_t *len,
         /* Where uids are known, a message must come from the client's
          * own uid: no one else can end or impersonate it. */
         bool ok = p && (!p->uid_known || (uid_ok && uid == p->uid));
+        bool take = ok && h.kind == IPC_RR_REQUEST;
+        if (ok && s->sc->lossy) {
+            p->heard_ns = ipc__now_ns();
+            take = take && ipc__rr_fresh(&p->lossy, &h);
+        }
         if (ok && h.kind == IPC_RR_BYE)
             rr_peer_drop(s, h.slot);
         pthread_mutex_unlock(&s->lock);
-        if (!ok || h.kind != IPC_RR_REQUEST)
+        if (s->sc->lossy)
+            rr_lossy_answer(s, &h, ok);
+        if (!take)
             continue;
         *len = h.len;
         if (h.len > cap) {
@@ -345,11 +468,14 @@ ipc_err ipc_rr_recv(ipc_rr_server *s, void *buf, size_t cap, size_t *len,
                              "buffer of %zu",
                              h.len, cap);
         }
+        if (s->sc->lossy && !rr_lossy_hold(s, &h))
+            continue; /* out of memory: the client finds the call lost */
         memcpy(buf, s->rx + IPC_RR_HDR, h.len);
         req->opaque_[0] = (uint64_t)h.slot | (uint64_t)h.gen << 32;
         req->opaque_[1] = h.id;
         req->opaque_[2] = (uint64_t)uid | (uid_ok ? RR_REQ_UID_KNOWN : 0) |
-                          (uint64_t)h.flags << RR_REQ_FLAGS_SHIFT;
+                          (uint64_t)(h.flags & IPC_RR_IDEMPOTENT)
+                              << RR_REQ_FLAGS_SHIFT;
         return IPC_OK;
     }
 }
@@ -403,6 +529,8 @@ ipc_err ipc_rr_reply(ipc_rr_server *s, const ipc_rr_req *req, const void *buf,
         free(msg);
     pthread_mutex_lock(&s->lock);
     p->refs--;
+    if (s->sc->lossy)
+        ipc__rr_unhold(&p->lossy, req->opaque_[1]);
     if (err == IPC_ECLOSED || p->dead)
         rr_peer_drop(s, slot); /* frees it once no reply uses it */
     pthread_mutex_unlock(&s->lock);

@@ -12,7 +12,7 @@ static void rr_put32(unsigned char *p, uint32_t v)
         p[i] = (unsigned char)(v >> (8 * i));
 }
 
-static void rr_put64(unsigned char *p, uint64_t v)
+void ipc__rr_put64(unsigned char *p, uint64_t v)
 {
     for (int i = 0; i < 8; i++)
         p[i] = (unsigned char)(v >> (8 * i));
@@ -26,7 +26,7 @@ static uint32_t rr_get32(const unsigned char *p)
     return v;
 }
 
-static uint64_t rr_get64(const unsigned char *p)
+uint64_t ipc__rr_get64(const unsigned char *p)
 {
     uint64_t v = 0;
     for (int i = 0; i < 8; i++)
@@ -43,7 +43,7 @@ void ipc__rr_encode(unsigned char *out, const struct ipc_rr_hdr *h)
     out[7] = (unsigned char)(h->status >> 8);
     rr_put32(out + 8, h->slot);
     rr_put32(out + 12, h->gen);
-    rr_put64(out + 16, h->id);
+    ipc__rr_put64(out + 16, h->id);
     rr_put32(out + 24, (uint32_t)h->len);
     rr_put32(out + 28, 0);
 }
@@ -63,7 +63,7 @@ ipc_err ipc__rr_decode(const unsigned char *msg, size_t n, struct ipc_rr_hdr *h)
     uint32_t len = rr_get32(msg + 24);
     if (kind < IPC_RR_HELLO || kind > IPC_RR_KIND_MAX)
         return ipc__fail(IPC_EPROTO, "reqrep: unknown kind %u", kind);
-    if (flags & ~(unsigned)IPC_RR_IDEMPOTENT ||
+    if (flags & ~(unsigned)(IPC_RR_IDEMPOTENT | IPC_RR_RESENT) ||
         (flags && kind != IPC_RR_REQUEST))
         return ipc__fail(IPC_EPROTO, "reqrep: flags 0x%x on kind %u", flags,
                          kind);
@@ -83,7 +83,7 @@ ipc_err ipc__rr_decode(const unsigned char *msg, size_t n, struct ipc_rr_hdr *h)
     h->status = status;
     h->slot = rr_get32(msg + 8);
     h->gen = rr_get32(msg + 12);
-    h->id = rr_get64(msg + 16);
+    h->id = ipc__rr_get64(msg + 16);
     h->len = len;
     return IPC_OK;
 }
@@ -93,7 +93,7 @@ size_t ipc__rr_ident_encode(unsigned char *out, const struct ipc_rr_ident *id,
 {
     rr_put32(out, (uint32_t)id->pid);
     rr_put32(out + 4, 0);
-    rr_put64(out + 8, id->start);
+    ipc__rr_put64(out + 8, id->start);
     size_t n = addr ? strlen(addr) : 0;
     if (n)
         memcpy(out + IPC_RR_IDENT, addr, n);
@@ -123,6 +123,6 @@ ipc_err ipc__rr_ident_decode(const unsigned char *p, size_t len,
         addr[n] = '\0';
     }
     id->pid = (pid_t)pid;
-    id->start = rr_get64(p + 8);
+    id->start = ipc__rr_get64(p + 8);
     return IPC_OK;
 }

@@ -89,6 +89,13 @@ static int lib_pair_create(struct bx *x, int role)
     return BX_OK;
 }
 
+static int lib_send_fd(struct bx *x, int dir)
+{
+    int fd;
+    short events;
+    return ipc_pollfd(x->ch[dir][0], &fd, &events) == IPC_OK ? fd : -1;
+}
+
 const struct bx_ops bx_lib_pair = {
     .prepare = lib_pair_prepare,
     .parent_close = lib_close_all,
@@ -96,6 +103,7 @@ const struct bx_ops bx_lib_pair = {
     .connect = lib_nothing,
     .send = lib_send,
     .recv = lib_recv,
+    .send_fd = lib_send_fd,
     .close = lib_close_role,
 };
 
@@ -142,6 +150,7 @@ const struct bx_ops bx_lib_named = {
     .connect = lib_named_connect,
     .send = lib_send,
     .recv = lib_recv,
+    .send_fd = lib_send_fd,
     .close = lib_close_role,
     .cleanup = lib_named_cleanup,
 };

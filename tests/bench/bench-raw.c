@@ -857,6 +857,11 @@ static int raw_tcp_send(struct bx *x, int dir, const void *buf, size_t len)
     return raw_put(x, x->fd[dir][0], iov, true);
 }
 
+static int raw_tcp_send_fd(struct bx *x, int dir)
+{
+    return x->fd[dir][0];
+}
+
 const struct bx_ops bx_raw_tcp = {
     .prepare = raw_tcp_prepare,
     .parent_close = raw_net_close,
@@ -864,6 +869,7 @@ const struct bx_ops bx_raw_tcp = {
     .connect = raw_tcp_connect,
     .send = raw_tcp_send,
     .recv = raw_stream_recv,
+    .send_fd = raw_tcp_send_fd,
     .close = raw_net_close_role,
 };
 

@@ -70,6 +70,9 @@ struct bx_ops {
     int (*connect)(struct bx *x, int role);
     int (*send)(struct bx *x, int dir, const void *buf, size_t len);
     int (*recv)(struct bx *x, int dir, void *buf, size_t cap, size_t *len);
+    /* Child: the socket direction dir sends on, for its TCP counters
+     * (tcp_data_segs); -1 where none. NULL: none. */
+    int (*send_fd)(struct bx *x, int dir);
     /* Child, at the end. */
     void (*close)(struct bx *x, int role);
     /* Orchestrator, after both children are gone: remove names left. */
@@ -94,6 +97,12 @@ struct bench_backend {
     /* Largest size the OS lets the raw loop carry; 0 if none. Sets why. */
     size_t (*limit)(size_t size, char *why, size_t whylen);
 };
+
+/* Data segments the TCP socket fd has sent so far (Linux TCP_INFO
+ * tcpi_data_segs_out); NAN where fd is not a TCP socket or not Linux.
+ * bench-tcpinfo.c: its own file, as <linux/tcp.h> and <netinet/tcp.h>
+ * cannot meet. */
+double tcp_data_segs(int fd);
 
 /* Transports (bench-lib.c, bench-raw.c). */
 extern const struct bx_ops bx_lib_pair, bx_lib_named;

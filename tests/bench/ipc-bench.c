@@ -537,6 +537,10 @@ struct side {
     double msgs[MAX_REPS];
     double icpu[MAX_REPS], rcpu[MAX_REPS];
     double cpu[MAX_REPS]; /* ns per message, both processes */
+    /* TCP data segments the sender sent a one-way message (NAN: not
+     * TCP): 1 where each message left on its own, far less where the
+     * receiver fell behind and messages piled up in the send queue. */
+    double segs[MAX_REPS];
 };
 
 /* What each child sends the orchestrator when it is done. */
@@ -703,10 +707,13 @@ static int run_slice(struct bx *x, unsigned char *sb, unsigned char *rb,
     uint64_t n;
     int64_t el, cpu;
     int st = run_burst(x, warm, sb, rb, &n, &el, &cpu);
+    int sfd = x->ops->send_fd ? x->ops->send_fd(x, BX_DIR_A) : -1;
+    double segs0 = tcp_data_segs(sfd);
     if (st == BX_OK)
         st = run_burst(x, dur, sb, rb, &n, &el, &cpu);
     if (st != BX_OK)
         return st;
+    s->segs[s->n] = (tcp_data_segs(sfd) - segs0) / (double)n;
     s->tput[s->n] = (double)n * 1e9 / (double)el;
     s->msgs[s->n] = (double)n;
     s->icpu[s->n] = (double)cpu;
@@ -1389,6 +1396,45 @@ static void machine_info(char *cpu, size_t cpulen, struct utsname *u)
     uname(u);
 }
 
+/* "0.02-1.00" over a side's repetitions; false if none is known. */
+static bool segs_range(const struct side *s, char *out, size_t size)
+{
+    double lo = INFINITY, hi = -INFINITY;
+    for (int i = 0; i < s->n; i++)
+        if (isfinite(s->segs[i])) {
+            lo = fmin(lo, s->segs[i]);
+            hi = fmax(hi, s->segs[i]);
+        }
+    if (lo > hi)
+        return false;
+    snprintf(out, size, "%.2f-%.2f", lo, hi);
+    return true;
+}
+
+/* TCP rows: segments a one-way message. A loop whose receiver falls behind
+ * fills the window; its sends then only append to the send queue, and
+ * leave as large segments: msgs/s can double, each message waiting longer
+ * (a different regime, not a faster stack). This says which one ran. */
+static void print_segments(const struct row_result *rows, int nrows)
+{
+    bool any = false;
+    for (int i = 0; i < nrows; i++) {
+        char a[40], b[40], sz[32];
+        if (rows[i].status == BX_SKIP ||
+            !segs_range(&rows[i].lib, a, sizeof a) ||
+            !segs_range(&rows[i].raw, b, sizeof b))
+            continue;
+        if (!any)
+            printf("\none-way TCP data segments a message (sender's "
+                   "TCP_INFO; below what one message needs, e.g. 1 at\n64 "
+                   "B: messages queued behind a slower receiver and left "
+                   "together), min-max over repetitions:\n");
+        any = true;
+        printf("  %-9s %-7s libipc %s  raw %s\n", rows[i].row->be.name,
+               size_str(rows[i].size, sz, sizeof sz), a, b);
+    }
+}
+
 static void print_table(struct row_result *rows, int nrows)
 {
     char cpu[128];
@@ -1480,6 +1526,7 @@ static void print_table(struct row_result *rows, int nrows)
                    status_name(s->status), s->detail);
         }
     }
+    print_segments(rows, nrows);
     printf("\nraw loops:\n");
     for (size_t b = 0; b < NBACKENDS; b++)
         if (cfg.selected[b])

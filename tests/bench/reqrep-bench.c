@@ -5,10 +5,13 @@
  * as fast as raw), the same by hand over two libipc channels ("chan": what
  * the channels cost), then calls/s for 1, 4 and 16 concurrent clients.
  * tcp: over loopback; its raw loop is one connection, 64 bytes each way
- * with no header. nng: nng+ipc:// (raw req/rep underneath); its raw loop
- * is nng's req0/rep0 in cooked mode over ipc://, as an nng user writes it.
- * nng cannot run in a child forked after its parent used it, so nng's
- * servers and clients are this program exec'd (--role).
+ * with no header. udp: over loopback; its raw loop is a client socket
+ * connected to a bound server socket, blocking send/recv on the client,
+ * recvfrom/sendto (to the request's source) on the server. nng:
+ * nng+ipc:// (raw req/rep underneath); its raw loop is nng's req0/rep0 in
+ * cooked mode over ipc://, as an nng user writes it. nng cannot run in a
+ * child forked after its parent used it, so nng's servers and clients are
+ * this program exec'd (--role).
  * cpu: CPU time of client and server together per call (user + system,
  * of this process and its reaped children), raw and libipc: the price of
  * libipc's waits, which look again for a few microseconds before they
@@ -80,7 +83,10 @@ static void bench_die(const char *what)
 struct raw {
     const char *scheme;
     char path[2][128];
-    int fd[2][2]; /* [dir][0] write, [dir][1] read; unix, tcp: fd[0] duplex */
+    int fd[2][2]; /* [dir][0] write, [dir][1] read; unix, tcp: fd[0] duplex;
+                     udp: fd[0][0] the client's, fd[0][1] the server's */
+    struct sockaddr_storage from; /* udp: the last request's source */
+    socklen_t from_len;
     mqd_t mq[2];
     int qid[2];
     struct raw_shm {
@@ -114,16 +120,32 @@ static void raw_tcp_pair(int fd[2])
         setsockopt(fd[i], IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 }
 
-/* A loopback port free just now, for a named tcp: address. */
-static unsigned free_tcp_port(void)
+/* A UDP server socket bound to a loopback port, and a client socket
+ * connected to it, as a DNS-style client and server would have. */
+static void raw_udp_pair(int fd[2])
 {
     struct sockaddr_in sa = {.sin_family = AF_INET,
                              .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     socklen_t len = sizeof sa;
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    fd[1] = socket(AF_INET, SOCK_DGRAM, 0);
+    if (fd[1] < 0 || bind(fd[1], (struct sockaddr *)&sa, sizeof sa) < 0 ||
+        getsockname(fd[1], (struct sockaddr *)&sa, &len) < 0)
+        bench_die("udp bind");
+    fd[0] = socket(AF_INET, SOCK_DGRAM, 0);
+    if (fd[0] < 0 || connect(fd[0], (struct sockaddr *)&sa, sizeof sa) < 0)
+        bench_die("udp connect");
+}
+
+/* A loopback port free just now, for a named tcp: or udp: address. */
+static unsigned free_port(int type)
+{
+    struct sockaddr_in sa = {.sin_family = AF_INET,
+                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof sa;
+    int fd = socket(AF_INET, type, 0);
     if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0 ||
         getsockname(fd, (struct sockaddr *)&sa, &len) < 0)
-        bench_die("tcp port");
+        bench_die("port");
     close(fd);
     return ntohs(sa.sin_port);
 }
@@ -143,6 +165,8 @@ static void raw_prepare(struct raw *r)
         r->fd[0][1] = sv[1];
     } else if (strcmp(r->scheme, "tcp") == 0) {
         raw_tcp_pair(r->fd[0]);
+    } else if (strcmp(r->scheme, "udp") == 0) {
+        raw_udp_pair(r->fd[0]);
     } else if (strcmp(r->scheme, "fifo") == 0) {
         for (int d = 0; d < 2; d++) {
             unlink(r->path[d]);
@@ -187,13 +211,21 @@ static void raw_cleanup(struct raw *r)
     if (strcmp(r->scheme, "sysv") == 0)
         for (int d = 0; d < 2; d++)
             msgctl(r->qid[d], IPC_RMID, NULL);
+    if (strcmp(r->scheme, "udp") == 0)
+        for (int i = 0; i < 2; i++)
+            close(r->fd[0][i]);
 }
 
 /* dir 0 carries requests, 1 replies. */
 static void raw_send(struct raw *r, int dir, const unsigned char *buf)
 {
     const char *s = r->scheme;
-    if (s[0] == 'u' || s[0] == 't') {
+    if (s[0] == 'u' && s[1] == 'd') {
+        if (dir == 0 ? send(r->fd[0][0], buf, MSG, 0) != MSG
+                     : sendto(r->fd[0][1], buf, MSG, 0,
+                              (struct sockaddr *)&r->from, r->from_len) != MSG)
+            bench_die("udp send");
+    } else if (s[0] == 'u' || s[0] == 't') {
         if (send(r->fd[0][dir], buf, MSG, 0) != MSG)
             bench_die("send");
     } else if (s[0] == 'f') {
@@ -216,7 +248,14 @@ static void raw_send(struct raw *r, int dir, const unsigned char *buf)
 static void raw_recv(struct raw *r, int dir, unsigned char *buf)
 {
     const char *s = r->scheme;
-    if (s[0] == 'u' || s[0] == 't') {
+    if (s[0] == 'u' && s[1] == 'd') {
+        r->from_len = sizeof r->from;
+        if (dir == 1
+                ? recv(r->fd[0][0], buf, MSG, 0) != MSG
+                : recvfrom(r->fd[0][1], buf, MSG, 0,
+                           (struct sockaddr *)&r->from, &r->from_len) != MSG)
+            bench_die("udp recv");
+    } else if (s[0] == 'u' || s[0] == 't') {
         /* tcp: a byte stream; MSG_WAITALL takes the whole 64 bytes. */
         if (recv(r->fd[0][!dir], buf, MSG, MSG_WAITALL) != MSG)
             bench_die("recv");
@@ -343,8 +382,9 @@ static void lib_address(const char *scheme, char *addr, size_t size)
 {
     static int seq;
     int pid = (int)getpid();
-    if (strcmp(scheme, "tcp") == 0)
-        snprintf(addr, size, "tcp:127.0.0.1:%u", free_tcp_port());
+    if (strcmp(scheme, "tcp") == 0 || strcmp(scheme, "udp") == 0)
+        snprintf(addr, size, "%s:127.0.0.1:%u", scheme,
+                 free_port(scheme[0] == 't' ? SOCK_STREAM : SOCK_DGRAM));
     else if (bench_nng(scheme))
         snprintf(addr, size, "nng+ipc:///tmp/rrb-%d-%d", pid, seq++);
     else if (strcmp(scheme, "mq") == 0 || strcmp(scheme, "shm") == 0)
@@ -541,8 +581,8 @@ int main(int argc, char **argv)
 {
     long n = argc > 1 ? atol(argv[1]) : 20000;
     const char *only = argc > 2 ? argv[2] : NULL;
-    static const char *schemes[] = {"unix", "fifo", "mq", "sysv",
-                                    "shm",  "tcp",  "nng"};
+    static const char *schemes[] = {"unix", "fifo", "mq",  "sysv",
+                                    "shm",  "tcp",  "udp", "nng"};
     signal(SIGPIPE, SIG_IGN);
     if (argc == 6 && strcmp(argv[1], "--role") == 0) {
         const char *role = argv[2];

@@ -22,7 +22,9 @@ static bool rr_good(const uint8_t *d, size_t n)
     if (n < IPC_RR_HDR || rr_le(d, 4) != IPC_RR_MAGIC)
         return false;
     unsigned kind = d[4], flags = d[5], status = (unsigned)rr_le(d + 6, 2);
-    if (kind < 1 || kind > 6 || (flags & ~1u) || (flags && kind != 3))
+    /* Kinds 1..8 (7, 8: ping, pong); flags: idempotent (1) and the
+     * library's resend (0x80), on requests (3) only. */
+    if (kind < 1 || kind > 8 || (flags & ~0x81u) || (flags && kind != 3))
         return false;
     if (kind == 5 ? status == 0 || status > 255 : status != 0)
         return false;

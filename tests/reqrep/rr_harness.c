@@ -5,13 +5,17 @@
 #include "backends.h"
 
 #include <cmocka.h>
+#include <arpa/inet.h>
 #include <dirent.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 const char *rr_backend;
@@ -21,10 +25,14 @@ void rr_address(struct rr_env *env)
     char name[96];
     tu_unique(name, sizeof name, "rr");
     env->keyfile[0] = '\0';
-    if (strcmp(rr_backend, "tcp") == 0 || strcmp(rr_backend, "nng_tcp") == 0) {
+    if (strcmp(rr_backend, "tcp") == 0 || strcmp(rr_backend, "udp") == 0 ||
+        strcmp(rr_backend, "nng_tcp") == 0) {
         /* Loopback, a port the kernel picked just now (backends.c). */
-        tu_row_addr(tu_row_find(rr_backend[0] == 't' ? "tcp4" : "nng-tcp"),
-                    tu_tmpdir(), name, env->addr, sizeof env->addr, NULL);
+        const char *row = rr_backend[0] == 't'   ? "tcp4"
+                          : rr_backend[0] == 'u' ? "udp4"
+                                                 : "nng-tcp";
+        tu_row_addr(tu_row_find(row), tu_tmpdir(), name, env->addr,
+                    sizeof env->addr, NULL);
         return;
     }
     if (strcmp(rr_backend, "nng") == 0) {
@@ -349,4 +357,51 @@ void rr_leaks_check(const struct rr_leaks *before)
                  "%s files and sysv key files %zu->%zu, sockets %zu->%zu",
                  before->shm, now.shm, before->mq, now.mq, tu_tmpdir(),
                  before->files, now.files, before->sockets, now.sockets);
+}
+
+/* A listening socket that is no libipc server, at a fresh address of the
+ * backend under test (unix: a seqpacket socket file; tcp: a loopback
+ * port): its fd, and the address in addr. */
+int rr_raw_listener(char *addr, size_t size)
+{
+    int fd;
+    if (strcmp(rr_backend, "tcp") == 0 || strcmp(rr_backend, "nng_tcp") == 0) {
+        struct sockaddr_in sa = {.sin_family = AF_INET,
+                                 .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+        socklen_t len = sizeof sa;
+        fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        assert_true(fd >= 0);
+        assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+        assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
+        snprintf(addr, size, "%s127.0.0.1:%u",
+                 rr_backend[0] == 't' ? "tcp:" : "nng+tcp://",
+                 ntohs(sa.sin_port));
+    } else { /* unix: a seqpacket socket file; nng+ipc: a stream one */
+        struct rr_env raw = {.server = 0};
+        rr_address(&raw);
+        const char *url = strstr(raw.addr, "://");
+        const char *path = url ? url + 3 : raw.addr + 5;
+        struct sockaddr_un sa = {.sun_family = AF_UNIX};
+        assert_true(strlen(path) < sizeof sa.sun_path &&
+                    strlen(raw.addr) < size);
+        memcpy(sa.sun_path, path, strlen(path) + 1);
+        memcpy(addr, raw.addr, strlen(raw.addr) + 1);
+        fd = socket(AF_UNIX,
+                    (url ? SOCK_STREAM : SOCK_SEQPACKET) | SOCK_CLOEXEC, 0);
+        assert_true(fd >= 0);
+        assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+    }
+    assert_int_equal(listen(fd, 4), 0);
+    return fd;
+}
+
+int rr_garbage_server(void *arg)
+{
+    int fd = accept(*(int *)arg, NULL, NULL);
+    unsigned char junk[40];
+    tu_pattern(junk, sizeof junk, 9);
+    if (fd < 0 || send(fd, junk, sizeof junk, MSG_NOSIGNAL) != sizeof junk)
+        return 1;
+    pause();
+    return 0;
 }

@@ -53,8 +53,19 @@ void rr_server_start(struct rr_env *env);
 void rr_server_stop(struct rr_env *env);
 /* Kill what is left and remove the address: every test ends with it. */
 void rr_cleanup(struct rr_env *env);
+/* A listening socket that is no libipc server at a fresh address of the
+ * backend (unix, nng+ipc: a socket file; tcp, nng_tcp: a loopback port):
+ * its fd, and the address in addr. */
+int rr_raw_listener(char *addr, size_t size);
+/* tu_spawn body: accept one connection on *(int *)arg, send it garbage,
+ * then wait to be killed. */
+int rr_garbage_server(void *arg);
 /* Call op and return the 8-byte number the server answers. */
 uint64_t rr_ask(ipc_rr_client *c, const char *op);
+
+/* The udp-only group (rr_udp.c): lost, doubled and refused datagrams,
+ * servers stopped, killed, restarted. Returns the failures. */
+int rr_udp_run(void);
 
 /* What request/reply may leave in each namespace. */
 struct rr_leaks {

@@ -39,6 +39,7 @@ static void test_numbers(void **state)
     assert_int_equal(IPC_ENOTRECOVERABLE, 16);
     assert_int_equal(IPC_EBROKEN, 17);
     assert_int_equal(IPC_ENOTOWNER, 18);
+    assert_int_equal(IPC_ELOST, 19);
 }
 
 /* Every code of IPC_ERRNO_MAP has its name and its message. */
@@ -55,7 +56,7 @@ static void test_names_messages(void **state)
 #undef ROW_
     };
     size_t n = sizeof map / sizeof map[0];
-    assert_int_equal(n, 19);
+    assert_int_equal(n, 20);
     for (size_t i = 0; i < n; i++) {
         assert_string_equal(ipc_errname(map[i].code), map[i].name);
         assert_string_equal(ipc_strerror(map[i].code), map[i].msg);
