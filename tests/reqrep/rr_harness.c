@@ -405,3 +405,43 @@ int rr_garbage_server(void *arg)
     pause();
     return 0;
 }
+
+/* --- The fixture: one server per test ---------------------------------- */
+
+struct rr_env rr_fix;
+struct rr_leaks rr_fix_leaks;
+
+int rr_setup(void **state)
+{
+    (void)state;
+    rr_leaks_take(&rr_fix_leaks);
+    rr_address(&rr_fix);
+    rr_server_start(&rr_fix);
+    return 0;
+}
+
+int rr_teardown(void **state)
+{
+    (void)state;
+    rr_cleanup(&rr_fix);
+    return 0;
+}
+
+ipc_rr_client *rr_client_at(const char *addr)
+{
+    ipc_rr_client *c = NULL;
+    rr_assert_ok(ipc_rr_connect(addr, RR_CALL_MS, &c));
+    return c;
+}
+
+ipc_rr_client *rr_client(void)
+{
+    return rr_client_at(rr_fix.addr);
+}
+
+void rr_finish(void)
+{
+    rr_server_stop(&rr_fix);
+    rr_cleanup(&rr_fix);
+    rr_leaks_check(&rr_fix_leaks);
+}

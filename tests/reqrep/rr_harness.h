@@ -74,6 +74,21 @@ struct rr_leaks {
 void rr_leaks_take(struct rr_leaks *l);
 void rr_leaks_check(const struct rr_leaks *before);
 
+/* The fixture every test runs in (rr_harness.c): rr_setup makes a fresh
+ * address and starts a server there (rr_fix), noting what request/reply
+ * objects exist (rr_fix_leaks); rr_finish stops the server cleanly and
+ * checks that nothing more is left; rr_teardown cleans up after a test
+ * that failed. */
+extern struct rr_env rr_fix;
+extern struct rr_leaks rr_fix_leaks;
+int rr_setup(void **state);
+int rr_teardown(void **state);
+void rr_finish(void);
+/* A client of the fixture's server, or of addr; fails the test if the
+ * connect fails. */
+ipc_rr_client *rr_client(void);
+ipc_rr_client *rr_client_at(const char *addr);
+
 #define rr_assert_ok(expr)                                                     \
     do {                                                                       \
         ipc_err rr_err_ = (expr);                                              \

@@ -11,52 +11,19 @@
 #include <string.h>
 #include <unistd.h>
 
-static struct rr_env env;
-static struct rr_leaks leaks_before;
-
-static int nng_setup(void **state)
-{
-    (void)state;
-    rr_leaks_take(&leaks_before);
-    rr_address(&env);
-    rr_server_start(&env);
-    return 0;
-}
-
-static int nng_teardown(void **state)
-{
-    (void)state;
-    rr_cleanup(&env);
-    return 0;
-}
-
-static ipc_rr_client *nng_client(void)
-{
-    ipc_rr_client *c = NULL;
-    rr_assert_ok(ipc_rr_connect(env.addr, RR_CALL_MS, &c));
-    return c;
-}
-
-static void nng_finish(void)
-{
-    rr_server_stop(&env);
-    rr_cleanup(&env);
-    rr_leaks_check(&leaks_before);
-}
-
 /* The server killed (-9) while 4 calls wait with timeout -1: its pipe's
  * removal fails them all with IPC_ECLOSED within 500 ms (an event, no
  * tick or keepalive). */
 static void test_nng_server_killed(void **state)
 {
     (void)state;
-    ipc_rr_client *c = nng_client();
+    ipc_rr_client *c = rr_client();
     uint64_t calls[4];
     for (int i = 0; i < 4; i++)
         rr_assert_ok(ipc_rr_start(c, "S10000", 6, 0, RR_CALL_MS, &calls[i]));
     tu_sleep_ms(50);
     int64_t t0 = tu_now_ns();
-    assert_int_equal(kill(env.server, SIGKILL), 0);
+    assert_int_equal(kill(rr_fix.server, SIGKILL), 0);
     char out[16];
     size_t len;
     for (int i = 3; i >= 0; i--)
@@ -69,11 +36,11 @@ static void test_nng_server_killed(void **state)
     assert_true(ms < 500);
     uint64_t call;
     rr_assert_err(ipc_rr_start(c, "E", 1, 0, 100, &call), IPC_ECLOSED);
-    assert_true(tu_wait(env.server, 5000, NULL));
-    env.server = 0;
+    assert_true(tu_wait(rr_fix.server, 5000, NULL));
+    rr_fix.server = 0;
     ipc_rr_disconnect(c);
-    rr_cleanup(&env);
-    rr_leaks_check(&leaks_before);
+    rr_cleanup(&rr_fix);
+    rr_leaks_check(&rr_fix_leaks);
 }
 
 /* Descriptors open in process pid (its /proc/<pid>/fd). */
@@ -95,7 +62,7 @@ static pid_t nng_spawn(const char *role)
 {
     int ready[2];
     assert_int_equal(pipe(ready), 0);
-    pid_t kid = rr_fork_role(role, env.addr, ready[1], 0);
+    pid_t kid = rr_fork_role(role, rr_fix.addr, ready[1], 0);
     close(ready[1]);
     char r;
     assert_int_equal(read(ready[0], &r, 1), 1);
@@ -109,12 +76,12 @@ static pid_t nng_spawn(const char *role)
 static void test_nng_client_killed(void **state)
 {
     (void)state;
-    ipc_rr_client *c = nng_client();
+    ipc_rr_client *c = rr_client();
     assert_int_equal(rr_ask(c, "C"), 1);
-    int fds = nng_fds(env.server);
+    int fds = nng_fds(rr_fix.server);
     pid_t kid = nng_spawn("two_pending");
     assert_int_equal(rr_ask(c, "C"), 2);
-    assert_true(nng_fds(env.server) > fds);
+    assert_true(nng_fds(rr_fix.server) > fds);
     tu_kill(kid);
     int64_t t0 = tu_now_ns();
     uint64_t clients;
@@ -122,11 +89,11 @@ static void test_nng_client_killed(void **state)
         tu_sleep_ms(10);
     assert_int_equal(clients, 1);
     int now;
-    while ((now = nng_fds(env.server)) != fds && tu_elapsed_ms(t0) < 1000)
+    while ((now = nng_fds(rr_fix.server)) != fds && tu_elapsed_ms(t0) < 1000)
         tu_sleep_ms(10);
     assert_int_equal(now, fds);
     ipc_rr_disconnect(c);
-    nng_finish();
+    rr_finish();
 }
 
 /* No resend. A call in the server's hands, and one sent while the server
@@ -137,12 +104,12 @@ static void test_nng_client_killed(void **state)
 static void test_nng_no_resend(void **state)
 {
     (void)state;
-    ipc_rr_client *c = nng_client();
+    ipc_rr_client *c = rr_client();
     uint64_t before = rr_ask(c, "N");
     uint64_t first, second;
     rr_assert_ok(ipc_rr_start(c, "S300", 4, 0, RR_CALL_MS, &first));
     tu_sleep_ms(50);
-    assert_int_equal(kill(env.server, SIGSTOP), 0);
+    assert_int_equal(kill(rr_fix.server, SIGSTOP), 0);
     rr_assert_ok(ipc_rr_start(c, "Esecond", 7, 0, RR_CALL_MS, &second));
     char out[16];
     size_t len;
@@ -152,12 +119,12 @@ static void test_nng_no_resend(void **state)
                   IPC_ETIMEDOUT);
     rr_assert_ok(ipc_rr_cancel(c, first));
     rr_assert_ok(ipc_rr_cancel(c, second));
-    assert_int_equal(kill(env.server, SIGCONT), 0);
+    assert_int_equal(kill(rr_fix.server, SIGCONT), 0);
     tu_sleep_ms(500);
     assert_int_equal(rr_ask(c, "N"), before + 3); /* S300, Esecond, N */
     assert_int_equal(ipc_rr_dropped(c), 2);
     ipc_rr_disconnect(c);
-    nng_finish();
+    rr_finish();
 }
 
 /* A new server at the address of one that died (kill -9): the old
@@ -168,26 +135,26 @@ static void test_nng_no_resend(void **state)
 static void test_nng_new_server(void **state)
 {
     (void)state;
-    ipc_rr_client *old = nng_client();
+    ipc_rr_client *old = rr_client();
     uint64_t call;
     rr_assert_ok(ipc_rr_start(old, "S10000", 6, 0, RR_CALL_MS, &call));
     tu_sleep_ms(50);
-    assert_int_equal(kill(env.server, SIGKILL), 0);
+    assert_int_equal(kill(rr_fix.server, SIGKILL), 0);
     char out[16];
     size_t len;
     rr_assert_err(ipc_rr_wait(old, call, out, sizeof out, &len, -1),
                   IPC_ECLOSED);
-    assert_true(tu_wait(env.server, 5000, NULL));
-    env.server = 0;
-    rr_server_start(&env); /* the same address */
-    tu_sleep_ms(600);      /* the old dialer redials after 100 ms, then 200 */
+    assert_true(tu_wait(rr_fix.server, 5000, NULL));
+    rr_fix.server = 0;
+    rr_server_start(&rr_fix); /* the same address */
+    tu_sleep_ms(600); /* the old dialer redials after 100 ms, then 200 */
     rr_assert_err(ipc_rr_start(old, "E", 1, 0, 100, &call), IPC_ECLOSED);
-    ipc_rr_client *c = nng_client();
+    ipc_rr_client *c = rr_client();
     assert_int_equal(rr_ask(c, "N"), 1);
     assert_int_equal(rr_ask(c, "C"), 1);
     ipc_rr_disconnect(old);
     ipc_rr_disconnect(c);
-    nng_finish();
+    rr_finish();
 }
 
 void rr_nng_hostile_peer(const char *addr)
@@ -207,7 +174,7 @@ void rr_nng_hostile_peer(const char *addr)
 int rr_nng_tests(void)
 {
     const struct CMUnitTest tests[] = {
-#define NNG_T(t) cmocka_unit_test_setup_teardown(t, nng_setup, nng_teardown)
+#define NNG_T(t) cmocka_unit_test_setup_teardown(t, rr_setup, rr_teardown)
         NNG_T(test_nng_server_killed),
         NNG_T(test_nng_client_killed),
         NNG_T(test_nng_no_resend),

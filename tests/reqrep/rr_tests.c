@@ -16,40 +16,6 @@
 #include <string.h>
 #include <unistd.h>
 
-static struct rr_env env;
-static struct rr_leaks leaks_before;
-
-static int rr_setup(void **state)
-{
-    (void)state;
-    rr_leaks_take(&leaks_before);
-    rr_address(&env);
-    rr_server_start(&env);
-    return 0;
-}
-
-static int rr_teardown(void **state)
-{
-    (void)state;
-    rr_cleanup(&env);
-    return 0;
-}
-
-static ipc_rr_client *rr_client(void)
-{
-    ipc_rr_client *c = NULL;
-    rr_assert_ok(ipc_rr_connect(env.addr, RR_CALL_MS, &c));
-    return c;
-}
-
-/* The server stops cleanly and nothing of request/reply is left. */
-static void rr_finish(void)
-{
-    rr_server_stop(&env);
-    rr_cleanup(&env);
-    rr_leaks_check(&leaks_before);
-}
-
 static bool rr_udp(void)
 {
     return strcmp(rr_backend, "udp") == 0;
@@ -258,7 +224,7 @@ static void test_many_clients(void **state)
     enum { CLIENTS = 8, CALLS = RR_MANY_CALLS };
     pid_t kids[CLIENTS];
     for (int k = 0; k < CLIENTS; k++)
-        kids[k] = rr_fork_role("many", env.addr, -1, k);
+        kids[k] = rr_fork_role("many", rr_fix.addr, -1, k);
     for (int k = 0; k < CLIENTS; k++) {
         int status;
         assert_true(tu_wait(kids[k], 60000, &status));
@@ -284,7 +250,7 @@ static void test_server_killed(void **state)
         rr_assert_ok(ipc_rr_start(c, "S10000", 6, 0, RR_CALL_MS, &calls[i]));
     tu_sleep_ms(50); /* the server is inside the first call */
     int64_t t0 = tu_now_ns();
-    kill(env.server, SIGKILL);
+    kill(rr_fix.server, SIGKILL);
     char out[16];
     size_t len;
     rr_assert_err(ipc_rr_wait(c, calls[0], out, sizeof out, &len, -1),
@@ -296,11 +262,11 @@ static void test_server_killed(void **state)
                   IPC_ECLOSED);
     rr_assert_err(ipc_rr_start(c, "E", 1, 0, 100, &calls[0]), IPC_ECLOSED);
     assert_true(ms < 1000); /* test_server_death_times measures it */
-    tu_wait(env.server, 5000, NULL);
-    env.server = 0;
+    tu_wait(rr_fix.server, 5000, NULL);
+    rr_fix.server = 0;
     ipc_rr_disconnect(c);
-    rr_cleanup(&env);
-    rr_leaks_check(&leaks_before);
+    rr_cleanup(&rr_fix);
+    rr_leaks_check(&rr_fix_leaks);
 }
 
 /* Replies come back on the request's connection. */
@@ -338,7 +304,7 @@ static double rr_death_round(void)
     for (int i = 0; i < RR_DEATH_CALLS; i++)
         rr_assert_ok(ipc_rr_start(c, "S10000", 6, 0, RR_CALL_MS, &calls[i]));
     int64_t t0 = tu_now_ns();
-    assert_int_equal(kill(env.server, SIGKILL), 0);
+    assert_int_equal(kill(rr_fix.server, SIGKILL), 0);
     for (int i = 0; i < RR_DEATH_CALLS; i++) {
         char out[16];
         size_t len;
@@ -346,10 +312,10 @@ static double rr_death_round(void)
                       IPC_ECLOSED);
     }
     double ms = tu_elapsed_ms(t0);
-    assert_true(tu_wait(env.server, 5000, NULL));
-    env.server = 0;
+    assert_true(tu_wait(rr_fix.server, 5000, NULL));
+    rr_fix.server = 0;
     ipc_rr_disconnect(c);
-    rr_cleanup(&env);
+    rr_cleanup(&rr_fix);
     return ms;
 }
 
@@ -359,8 +325,8 @@ static void test_server_death_times(void **state)
     double ms[RR_DEATH_ROUNDS];
     for (int r = 0; r < RR_DEATH_ROUNDS; r++) {
         if (r > 0) {
-            rr_address(&env);
-            rr_server_start(&env);
+            rr_address(&rr_fix);
+            rr_server_start(&rr_fix);
         }
         ms[r] = rr_death_round();
     }
@@ -379,7 +345,7 @@ static void test_server_death_times(void **state)
                                   : "tick: IPC_RR_TICK_MS");
     assert_true(median < 250);
     assert_true(max < 3000);
-    rr_leaks_check(&leaks_before);
+    rr_leaks_check(&rr_fix_leaks);
 }
 
 /* A call waiting on a live server sleeps: where the reply channel has a
@@ -442,7 +408,7 @@ static pid_t rr_spawn_client(const char *role)
 {
     int ready[2];
     assert_int_equal(pipe(ready), 0);
-    pid_t kid = rr_fork_role(role, env.addr, ready[1], 0);
+    pid_t kid = rr_fork_role(role, rr_fix.addr, ready[1], 0);
     close(ready[1]);
     char r;
     assert_int_equal(read(ready[0], &r, 1), 1);
@@ -484,11 +450,11 @@ static void test_client_killed_in_connect(void **state)
     (void)state;
     if (rr_nng()) /* nng 1.5's listener bug: README, Request/reply */
         skip();
-    kill(env.server, SIGSTOP); /* no welcome will come */
-    pid_t kid = rr_fork_role("connect_forever", env.addr, -1, 0);
+    kill(rr_fix.server, SIGSTOP); /* no welcome will come */
+    pid_t kid = rr_fork_role("connect_forever", rr_fix.addr, -1, 0);
     tu_sleep_ms(200);
     tu_kill(kid);
-    kill(env.server, SIGCONT);
+    kill(rr_fix.server, SIGCONT);
     ipc_rr_client *c = rr_client();
     rr_await_clients(c, 1); /* udp: its hello is served late, then idle */
     ipc_rr_disconnect(c);
@@ -509,7 +475,7 @@ static void test_hostile_peer(void **state)
 {
     (void)state;
     if (rr_nng()) { /* what a hostile nng peer meets: rr_nng.c */
-        rr_nng_hostile_peer(env.addr);
+        rr_nng_hostile_peer(rr_fix.addr);
         rr_finish();
         return;
     }
@@ -518,7 +484,7 @@ static void test_hostile_peer(void **state)
     ipc_channel *victim, *raw;
     rr_assert_ok(ipc_open(decoy.addr, IPC_F_RECV | IPC_F_CREATE | IPC_F_EXCL,
                           1000, &victim));
-    rr_assert_ok(ipc_open(env.addr, IPC_F_SEND, 1000, &raw));
+    rr_assert_ok(ipc_open(rr_fix.addr, IPC_F_SEND, 1000, &raw));
     unsigned char msg[512] = {0};
     size_t alen = strlen(decoy.addr), plen = 16 + alen;
     rr_put32(msg, 0x31525249u); /* magic */
@@ -574,7 +540,7 @@ static void test_not_supported(void **state)
 static size_t rr_reply_sockets(void)
 {
     char prefix[128];
-    snprintf(prefix, sizeof prefix, "%s.rr.", strrchr(env.addr, '/') + 1);
+    snprintf(prefix, sizeof prefix, "%s.rr.", strrchr(rr_fix.addr, '/') + 1);
     size_t n = 0;
     DIR *d = opendir(tu_tmpdir());
     assert_non_null(d);

@@ -17,46 +17,23 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define RR_CALL_MS 5000
 /* Every test that waits with timeout -1 is bounded by this alarm. */
 #define RR_ALARM_S 20
 
 /* Wire kinds (src/reqrep/rr_int.h). */
 enum { RR_K_REQUEST = 3, RR_K_REPLY = 4, RR_K_FAIL = 5 };
 
-static struct rr_env env;
-static struct rr_leaks leaks_before;
-
-static int rr_setup(void **state)
+/* The suite's fixture, with every test bounded by the alarm. */
+static int udp_setup(void **state)
 {
-    (void)state;
-    rr_leaks_take(&leaks_before);
-    rr_address(&env);
-    rr_server_start(&env);
     alarm(RR_ALARM_S);
-    return 0;
+    return rr_setup(state);
 }
 
-static int rr_teardown(void **state)
+static int udp_teardown(void **state)
 {
-    (void)state;
     alarm(0);
-    rr_cleanup(&env);
-    return 0;
-}
-
-static void rr_finish(void)
-{
-    rr_server_stop(&env);
-    rr_cleanup(&env);
-    rr_leaks_check(&leaks_before);
-}
-
-static ipc_rr_client *rr_client_at(const char *addr)
-{
-    ipc_rr_client *c = NULL;
-    rr_assert_ok(ipc_rr_connect(addr, RR_CALL_MS, &c));
-    return c;
+    return rr_teardown(state);
 }
 
 /* The 'N' count: requests the server has handled, this one included. */
@@ -215,8 +192,9 @@ static void test_lost_request(void **state)
 {
     (void)state;
     struct rr_proxy px;
-    rr_proxy_start(&px, env.addr);
-    ipc_rr_client *c = rr_client_at(px.addr), *direct = rr_client_at(env.addr);
+    rr_proxy_start(&px, rr_fix.addr);
+    ipc_rr_client *c = rr_client_at(px.addr),
+                  *direct = rr_client_at(rr_fix.addr);
     uint64_t n0 = rr_handled(direct);
     char out[16];
     size_t len;
@@ -251,8 +229,9 @@ static void test_lost_reply(void **state)
 {
     (void)state;
     struct rr_proxy px;
-    rr_proxy_start(&px, env.addr);
-    ipc_rr_client *c = rr_client_at(px.addr), *direct = rr_client_at(env.addr);
+    rr_proxy_start(&px, rr_fix.addr);
+    ipc_rr_client *c = rr_client_at(px.addr),
+                  *direct = rr_client_at(rr_fix.addr);
     uint64_t n0 = rr_handled(direct);
     char out[16];
     size_t len;
@@ -277,8 +256,9 @@ static void test_duplicated_request(void **state)
 {
     (void)state;
     struct rr_proxy px;
-    rr_proxy_start(&px, env.addr);
-    ipc_rr_client *c = rr_client_at(px.addr), *direct = rr_client_at(env.addr);
+    rr_proxy_start(&px, rr_fix.addr);
+    ipc_rr_client *c = rr_client_at(px.addr),
+                  *direct = rr_client_at(rr_fix.addr);
     uint64_t n0 = rr_handled(direct);
     char out[16];
     size_t len;
@@ -305,12 +285,12 @@ static void test_duplicated_request(void **state)
 static void test_server_killed(void **state)
 {
     (void)state;
-    ipc_rr_client *c = rr_client_at(env.addr);
+    ipc_rr_client *c = rr_client_at(rr_fix.addr);
     uint64_t calls[3];
     for (int i = 0; i < 3; i++)
         rr_assert_ok(ipc_rr_start(c, "S10000", 6, 0, RR_CALL_MS, &calls[i]));
     int64_t t0 = tu_now_ns();
-    assert_int_equal(kill(env.server, SIGKILL), 0);
+    assert_int_equal(kill(rr_fix.server, SIGKILL), 0);
     char out[16];
     size_t len;
     for (int i = 0; i < 3; i++)
@@ -321,11 +301,11 @@ static void test_server_killed(void **state)
            "kill -9\n",
            ms);
     assert_true(ms < IPC_RR_LEASE_MS / 2);
-    assert_true(tu_wait(env.server, 5000, NULL));
-    env.server = 0;
+    assert_true(tu_wait(rr_fix.server, 5000, NULL));
+    rr_fix.server = 0;
     ipc_rr_disconnect(c);
-    rr_cleanup(&env);
-    rr_leaks_check(&leaks_before);
+    rr_cleanup(&rr_fix);
+    rr_leaks_check(&rr_fix_leaks);
 }
 
 /* A server that is alive but silent (stopped: as a host gone or a path
@@ -334,8 +314,8 @@ static void test_server_killed(void **state)
 static void test_server_silent(void **state)
 {
     (void)state;
-    ipc_rr_client *c = rr_client_at(env.addr);
-    assert_int_equal(kill(env.server, SIGSTOP), 0);
+    ipc_rr_client *c = rr_client_at(rr_fix.addr);
+    assert_int_equal(kill(rr_fix.server, SIGSTOP), 0);
     uint64_t calls[3];
     int64_t t0 = tu_now_ns();
     for (int i = 0; i < 3; i++)
@@ -353,7 +333,7 @@ static void test_server_silent(void **state)
            "calls (IPC_RR_LEASE_MS %d)\n",
            ms, IPC_RR_LEASE_MS);
     assert_true(ms >= IPC_RR_LEASE_MS && ms < IPC_RR_LEASE_MS + 2000);
-    assert_int_equal(kill(env.server, SIGCONT), 0);
+    assert_int_equal(kill(rr_fix.server, SIGCONT), 0);
     ipc_rr_disconnect(c);
     rr_finish();
 }
@@ -365,7 +345,7 @@ static void test_server_silent(void **state)
 static void test_wait_after_pause(void **state)
 {
     (void)state;
-    ipc_rr_client *c = rr_client_at(env.addr);
+    ipc_rr_client *c = rr_client_at(rr_fix.addr);
     uint64_t call;
     char out[16];
     size_t len;
@@ -388,14 +368,14 @@ static void test_wait_after_pause(void **state)
 static void test_server_restarted(void **state)
 {
     (void)state;
-    ipc_rr_client *c = rr_client_at(env.addr);
+    ipc_rr_client *c = rr_client_at(rr_fix.addr);
     char out[16];
     size_t len;
     rr_assert_ok(
         ipc_rr_call(c, "Efirst", 6, out, sizeof out, &len, 0, RR_CALL_MS));
-    tu_kill(env.server);
-    env.server = 0;
-    rr_server_start(&env); /* same address, same port */
+    tu_kill(rr_fix.server);
+    rr_fix.server = 0;
+    rr_server_start(&rr_fix); /* same address, same port */
     rr_assert_ok(
         ipc_rr_call(c, "Eagain", 6, out, sizeof out, &len, 0, RR_CALL_MS));
     assert_int_equal(len, 6);
@@ -412,8 +392,8 @@ static void test_idle_client_forgotten(void **state)
 {
     (void)state;
     alarm(RR_ALARM_S + IPC_RR_IDLE_MS / 1000);
-    ipc_rr_client *idle = rr_client_at(env.addr);
-    ipc_rr_client *direct = rr_client_at(env.addr);
+    ipc_rr_client *idle = rr_client_at(rr_fix.addr);
+    ipc_rr_client *direct = rr_client_at(rr_fix.addr);
     assert_int_equal(rr_ask(direct, "C"), 2);
     int64_t t0 = tu_now_ns();
     while (rr_ask(direct, "C") != 1 &&
@@ -439,7 +419,7 @@ static void test_client_killed(void **state)
 {
     (void)state;
     alarm(RR_ALARM_S + IPC_RR_IDLE_MS / 1000);
-    ipc_rr_client *direct = rr_client_at(env.addr);
+    ipc_rr_client *direct = rr_client_at(rr_fix.addr);
     int ready[2];
     assert_int_equal(pipe(ready), 0);
     pid_t kid = tu_fork();
@@ -449,7 +429,7 @@ static void test_client_killed(void **state)
         char out[16];
         size_t len;
         close(ready[0]);
-        if (ipc_rr_connect(env.addr, RR_CALL_MS, &c) != IPC_OK ||
+        if (ipc_rr_connect(rr_fix.addr, RR_CALL_MS, &c) != IPC_OK ||
             ipc_rr_call(c, "Ek", 2, out, sizeof out, &len, 0, RR_CALL_MS) !=
                 IPC_OK ||
             write(ready[1], "r", 1) != 1)
@@ -489,13 +469,13 @@ static void test_garbage(void **state)
 {
     (void)state;
     struct rr_proxy px;
-    rr_proxy_start(&px, env.addr);
+    rr_proxy_start(&px, rr_fix.addr);
     ipc_rr_client *c = rr_client_at(px.addr);
     char out[16];
     size_t len;
     rr_assert_ok(ipc_rr_call(c, "E1", 2, out, sizeof out, &len, 0, -1));
     int foreign = rr_udp_socket();
-    struct sockaddr_in server = rr_loopback(rr_port_of(env.addr));
+    struct sockaddr_in server = rr_loopback(rr_port_of(rr_fix.addr));
     unsigned char junk[64];
     tu_pattern(junk, sizeof junk, 5);
     for (size_t n = 0; n <= sizeof junk; n += 16)
@@ -535,7 +515,7 @@ static void test_garbage(void **state)
 int rr_udp_run(void)
 {
     const struct CMUnitTest tests[] = {
-#define RR_U(t) cmocka_unit_test_setup_teardown(t, rr_setup, rr_teardown)
+#define RR_U(t) cmocka_unit_test_setup_teardown(t, udp_setup, udp_teardown)
         RR_U(test_lost_request),       RR_U(test_lost_reply),
         RR_U(test_duplicated_request), RR_U(test_server_killed),
         RR_U(test_server_silent),      RR_U(test_wait_after_pause),
