@@ -532,8 +532,8 @@ ipc_err ipc_rr_wait(ipc_rr_client *c, uint64_t call, void *buf, size_t cap,
     while (p->state == RR_WAITING) {
         size_t n;
         ipc_err err = rr_pump(c, &dl, &n);
-        p = ipc__rr_find(c,
-                         call); /* the array may have moved: forget/realloc */
+        /* The array may have moved (forget, realloc): look again. */
+        p = ipc__rr_find(c, call);
         if (err != IPC_OK) {
             if (p->state != RR_WAITING)
                 break;

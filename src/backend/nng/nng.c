@@ -325,24 +325,44 @@ static ipc_err nngch_listen(ipc_channel *ch, const char *url, unsigned flags)
     return ipc__nng_poll_set(ch, flags);
 }
 
+/* Keep msg for a receive with a larger buffer; heldfd (where the end
+ * has one) is readable meanwhile. */
 static void nngch_hold(struct nngch_end *ne, nng_msg *msg)
 {
     uint64_t one = 1;
     ne->held = msg;
-    if (write(ne->heldfd, &one, sizeof one) < 0) {
+    if (ne->heldfd >= 0 && write(ne->heldfd, &one, sizeof one) < 0) {
         /* An eventfd below its maximum always takes 1. */
     }
 }
 
-static nng_msg *nngch_unhold(struct nngch_end *ne)
+nng_msg *ipc__nng_unhold(struct nngch_end *ne)
 {
     uint64_t count;
     nng_msg *msg = ne->held;
     ne->held = NULL;
-    if (read(ne->heldfd, &count, sizeof count) < 0) {
+    if (msg && ne->heldfd >= 0 && read(ne->heldfd, &count, sizeof count) < 0) {
         /* Readable since the hold: nothing to do if not. */
     }
     return msg;
+}
+
+ipc_err ipc__nng_deliver(struct nngch_end *ne, nng_msg *msg, void *buf,
+                         size_t cap, size_t *len)
+{
+    size_t n = nng_msg_len(msg);
+    *len = n;
+    if (n > cap) {
+        nngch_hold(ne, msg);
+        return ipc__fail(IPC_EMSGSIZE,
+                         "nng: the message is %zu bytes, the "
+                         "buffer %zu",
+                         n, cap);
+    }
+    if (n)
+        memcpy(buf, nng_msg_body(msg), n);
+    nng_msg_free(msg);
+    return IPC_OK;
 }
 
 static ipc_err nngch_take(ipc_channel *ch, nng_msg **msg,
@@ -382,7 +402,7 @@ static ipc_err nngch_recv(ipc_channel *ch, void *buf, size_t cap, size_t *len,
     if (ne->link && ne->epfd < 0) /* a request/reply client's way back */
         return ipc__nng_rr_recv(ch, buf, cap, len, dl);
     if (ne->held)
-        msg = nngch_unhold(ne);
+        msg = ipc__nng_unhold(ne);
     else {
         err = nngch_take(ch, &msg, dl);
         if (err != IPC_OK)
@@ -391,20 +411,8 @@ static ipc_err nngch_recv(ipc_channel *ch, void *buf, size_t cap, size_t *len,
     /* Request/reply's server: the way back (ipc__nng_rr_back) is to the
      * pipe of the message last taken. */
     ne->pipe = nng_pipe_id(nng_msg_get_pipe(msg));
-    size_t n = nng_msg_len(msg);
-    *len = n;
-    if (n > cap) {
-        nngch_hold(ne, msg);
-        return ipc__fail(IPC_EMSGSIZE,
-                         "nng: the message is %zu bytes, the "
-                         "buffer %zu",
-                         n, cap);
-    }
-    if (n)
-        memcpy(buf, nng_msg_body(msg), n);
-    nng_msg_free(msg);
     *prio = 0;
-    return IPC_OK;
+    return ipc__nng_deliver(ne, msg, buf, cap, len);
 }
 
 /* ------------------------------------------------------------ sending */
@@ -548,7 +556,7 @@ static void nngch_close(ipc_channel *ch)
         ne->sock_open = false;
     }
     if (ne->held)
-        nng_msg_free(nngch_unhold(ne));
+        nng_msg_free(ipc__nng_unhold(ne));
     if (ne->link || ne->gone_rd >= 0) /* its socket is the link's (rr.c) */
         ipc__nng_rr_close(ch);
     if (ne->sock_open && ne->sent)

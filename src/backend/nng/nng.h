@@ -47,6 +47,12 @@ bool ipc__nng_forked(void);
 ipc_err ipc__nng_fail(int rv, const char *what, const char *url);
 /* Is a socket of SP protocol proto's peer listening at ipc path? */
 bool ipc__nng_ipc_live(const char *path, unsigned proto);
+/* Take the message kept by an IPC_EMSGSIZE receive; NULL if none. */
+nng_msg *ipc__nng_unhold(struct nngch_end *ne);
+/* The end of a receive: msg's body into buf and freed, or kept (heldfd,
+ * where the end has one, readable) and IPC_EMSGSIZE when over cap. */
+ipc_err ipc__nng_deliver(struct nngch_end *ne, nng_msg *msg, void *buf,
+                         size_t cap, size_t *len);
 /* The receiver's poll set (NNG_OPT_RECVFD + heldfd in epfd). */
 ipc_err ipc__nng_poll_set(ipc_channel *ch, unsigned flags);
 

@@ -373,8 +373,7 @@ ipc_err ipc__nng_rr_recv(ipc_channel *ch, void *buf, size_t cap, size_t *len,
                          const struct ipc_deadline *dl)
 {
     struct nngch_end *ne = nngch_priv(ch);
-    nng_msg *msg = ne->held;
-    ne->held = NULL;
+    nng_msg *msg = ipc__nng_unhold(ne);
     while (!msg) {
         /* A reply that came before the server died is taken first. */
         int rv = nng_recvmsg(ne->sock, &msg, NNG_FLAG_NONBLOCK);
@@ -390,19 +389,8 @@ ipc_err ipc__nng_rr_recv(ipc_channel *ch, void *buf, size_t cap, size_t *len,
         if (err != IPC_OK)
             return err;
     }
-    size_t n = nng_msg_len(msg); /* raw req moved the id to the header */
-    *len = n;
-    if (n > cap) {
-        ne->held = msg;
-        return ipc__fail(IPC_EMSGSIZE,
-                         "nng: the message is %zu bytes, the "
-                         "buffer %zu",
-                         n, cap);
-    }
-    if (n)
-        memcpy(buf, nng_msg_body(msg), n);
-    nng_msg_free(msg);
-    return IPC_OK;
+    /* Raw req moved the id to the header: the body is the reply. */
+    return ipc__nng_deliver(ne, msg, buf, cap, len);
 }
 
 ipc_err ipc__nng_rr_back(ipc_channel *ch, ipc_channel *out,
