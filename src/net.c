@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: MIT */
-/* IP addresses for the tcp: and udp: backends (net.h). */
+/* IP addresses for the tcp: and udp: backends, and the bound on a TCP
+ * connection to a vanished peer (tcp:, nng+tcp) (net.h). */
 #include "net.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -150,4 +152,21 @@ ipc_err ipc__net_format(const char *scheme, const struct sockaddr_storage *ss,
     if (n < 0 || (size_t)n >= size)
         return ipc__fail(IPC_EMSGSIZE, "ipc_address: %d bytes needed", n + 1);
     return IPC_OK;
+}
+
+void ipc__net_keepalive(int fd)
+{
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one);
+#ifdef TCP_KEEPIDLE
+    int idle = IPC_NET_KEEP_IDLE_S, intvl = IPC_NET_KEEP_INTVL_S;
+    int cnt = IPC_NET_KEEP_CNT;
+    setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof idle);
+    setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof intvl);
+    setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof cnt);
+#endif
+#ifdef TCP_USER_TIMEOUT
+    unsigned ut = IPC_NET_USER_TIMEOUT_MS;
+    setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &ut, sizeof ut);
+#endif
 }

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* IP addresses for the tcp: and udp: backends: "HOST:PORT" parsed and
- * resolved, peer= networks matched, bind= applied, addresses formatted. */
+ * resolved, peer= networks matched, bind= applied, addresses formatted;
+ * and the bound on a TCP connection to a vanished peer (tcp:, nng+tcp). */
 #ifndef IPC_NET_H
 #define IPC_NET_H
 
@@ -41,5 +42,18 @@ ipc_err ipc__net_bind(const char *scheme, int fd, int family,
  * if it does not fit. */
 ipc_err ipc__net_format(const char *scheme, const struct sockaddr_storage *ss,
                         const char *query, char *buf, size_t size);
+
+/* A vanished peer (host down, link cut: no reset ever comes) ends a TCP
+ * connection within these bounds: keepalive on an idle connection after
+ * IDLE + CNT * INTVL = 25 s, TCP_USER_TIMEOUT on one with data
+ * unacknowledged after 30 s. */
+#define IPC_NET_KEEP_IDLE_S     10
+#define IPC_NET_KEEP_INTVL_S    5
+#define IPC_NET_KEEP_CNT        3
+#define IPC_NET_USER_TIMEOUT_MS 30000
+
+/* Give a TCP socket those bounds (Linux names; elsewhere what the system
+ * has: SO_KEEPALIVE alone). */
+void ipc__net_keepalive(int fd);
 
 #endif /* IPC_NET_H */

@@ -70,9 +70,8 @@
  * syscall a message). A peer that is not a libipc receiver and closes with
  * a FIN is heard one send later (that send's bytes are lost). A peer
  * that vanished without a word (host down, link cut) is found by
- * keepalive on an idle connection, TCP_KEEP_IDLE_S + TCP_KEEP_CNT *
- * TCP_KEEP_INTVL_S = 25 s, and by TCP_USER_TIMEOUT (TCP_USER_TIMEOUT_MS,
- * 30 s) on one with data unacknowledged: the connection then fails with
+ * keepalive on an idle connection, and by TCP_USER_TIMEOUT on one with
+ * data unacknowledged (net.h: 25 s and 30 s): the connection then fails with
  * ETIMEDOUT, which is IPC_ECLOSED for a sender and a dropped connection for
  * the receiver. Before that bound, sends fill the socket buffers and then
  * wait out their own timeouts.
@@ -88,10 +87,6 @@
 #define TCP_MAX_MSG_MAX     (64u * 1024 * 1024)
 #define TCP_BURST           32
 #define TCP_EVENTS          16
-#define TCP_KEEP_IDLE_S     10
-#define TCP_KEEP_INTVL_S    5
-#define TCP_KEEP_CNT        3
-#define TCP_USER_TIMEOUT_MS 30000
 /* Out of descriptors: retry the paused listener after this much. */
 #define TCP_RESUME_MS 50
 /* A connection's read-ahead (stream.h): a whole frame of max_msg and the
@@ -147,22 +142,12 @@ static struct tcp_end *tcp_priv(const ipc_channel *ch)
 /* ------------------------------------------------------------- sockets */
 
 /* Low latency, and a bound on how long a dead peer goes unnoticed (see the
- * top). Linux names; elsewhere what the system has. */
+ * top). */
 static void tcp_tune(int fd)
 {
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one);
-#ifdef TCP_KEEPIDLE
-    int idle = TCP_KEEP_IDLE_S, intvl = TCP_KEEP_INTVL_S, cnt = TCP_KEEP_CNT;
-    setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof idle);
-    setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof intvl);
-    setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof cnt);
-#endif
-#ifdef TCP_USER_TIMEOUT
-    unsigned ut = TCP_USER_TIMEOUT_MS;
-    setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &ut, sizeof ut);
-#endif
+    ipc__net_keepalive(fd);
 }
 
 /* A send buffer for two frames of max_msg where the OS allows (so that a

@@ -51,7 +51,7 @@
 #define LOSSY_MS 2000
 #define DRAIN_MS 30000
 #define CHILD_MS 40000
-/* tcp.c: TCP_USER_TIMEOUT_MS; the slack covers the send that notices. */
+/* net.h: IPC_NET_USER_TIMEOUT_MS; the slack covers the send that notices. */
 #define VANISH_MS 30000
 #define VANISH_SLACK_MS 10000
 

@@ -1,12 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 /* nng: beyond the contract: oversize sends, deadlines with nobody
  * listening, a sender that starts first, a receiver killed and restarted,
- * hostile bytes on the port, level-triggered polling. */
+ * hostile bytes on the port, level-triggered polling, the keepalive bound
+ * on TCP connections. */
 #include "testutil.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -25,6 +28,8 @@
 #include "check.h"
 
 #include "ipc/ipc.h"
+#include "ipc/reqrep.h"
+#include "net.h"
 
 /* The receiving child's program: argv[0] --receiver ADDR FD. */
 #define NNG_RECEIVER_ARG "--receiver"
@@ -468,6 +473,102 @@ static void test_addresses(void **state)
     assert_null(ch);
 }
 
+/* This process's connected TCP sockets: how many, and how many carry
+ * net.h's bound on a vanished peer. */
+static void nng_tcp_bounds(int *conns, int *bounded)
+{
+    *conns = *bounded = 0;
+    for (int fd = 0; fd < 1024; fd++) {
+        struct sockaddr_storage ss;
+        socklen_t n = sizeof ss;
+        int type = 0, ka = 0, idle = 0, intvl = 0, cnt = 0;
+        unsigned ut = 0;
+        socklen_t l = sizeof type;
+        if (getpeername(fd, (struct sockaddr *)&ss, &n) != 0 ||
+            (ss.ss_family != AF_INET && ss.ss_family != AF_INET6) ||
+            getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &l) != 0 ||
+            type != SOCK_STREAM)
+            continue;
+        (*conns)++;
+        l = sizeof ka;
+        getsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &ka, &l);
+        l = sizeof idle;
+        getsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, &l);
+        l = sizeof intvl;
+        getsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, &l);
+        l = sizeof cnt;
+        getsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, &l);
+        l = sizeof ut;
+        getsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &ut, &l);
+        if (ka && idle == IPC_NET_KEEP_IDLE_S &&
+            intvl == IPC_NET_KEEP_INTVL_S && cnt == IPC_NET_KEEP_CNT &&
+            ut == IPC_NET_USER_TIMEOUT_MS)
+            (*bounded)++;
+    }
+}
+
+/* Wait (up to 2 s: nng's thread sets them as each pipe comes up) until
+ * this process has want connected TCP sockets, all bounded. */
+static void nng_expect_bounded(int want)
+{
+    int conns = 0, bounded = 0;
+    for (int i = 0; i < 200; i++) {
+        nng_tcp_bounds(&conns, &bounded);
+        if (conns == want && bounded == want)
+            break;
+        usleep(10000);
+    }
+    assert_int_equal(conns, want);
+    assert_int_equal(bounded, want);
+}
+
+static void *nng_rr_serve_one(void *arg)
+{
+    ipc_rr_server *s = arg;
+    char buf[64];
+    size_t len;
+    ipc_rr_req req;
+    /* The connect's hello is taken inside; then one call. */
+    if (ipc_rr_recv(s, buf, sizeof buf, &len, &req, 5000) == IPC_OK)
+        ipc_rr_reply(s, &req, buf, len, 1000);
+    return NULL;
+}
+
+/* nng 1.5 keeps a connection to a vanished host (no reset) for the
+ * system's 2 h keepalive. Every connection libipc makes over nng+tcp, both
+ * ends of push/pull and of request/reply, carries net.h's bound (keepalive
+ * idle, interval, count, TCP_USER_TIMEOUT), as tcp: does. Then the same
+ * over a veth link: nng.netns_fault. */
+static void test_keepalive(void **state)
+{
+    (void)state;
+    char addr[160];
+    nng_fresh(addr, sizeof addr, "");
+    ipc_channel *rx = nng_open_rx(addr), *tx = nng_open_tx(addr);
+    size_t len;
+    char msg[8];
+    assert_ipc_err(ipc_send(tx, "up", 2, 0, 1000), IPC_OK);
+    assert_ipc_err(ipc_recv(rx, msg, sizeof msg, &len, NULL, 2000), IPC_OK);
+    nng_expect_bounded(2); /* the sender's socket and the receiver's */
+    ipc_close(tx);
+    ipc_close(rx);
+    nng_expect_bounded(0);
+
+    ipc_rr_server *s;
+    nng_fresh(addr, sizeof addr, "");
+    assert_ipc_err(ipc_rr_serve(addr, 0, &s), IPC_OK);
+    pthread_t tid;
+    assert_int_equal(pthread_create(&tid, NULL, nng_rr_serve_one, s), 0);
+    ipc_rr_client *c;
+    assert_ipc_err(ipc_rr_connect(addr, 2000, &c), IPC_OK);
+    assert_ipc_err(ipc_rr_call(c, "hi", 2, msg, sizeof msg, &len, 0, 2000),
+                   IPC_OK);
+    nng_expect_bounded(2); /* the client's and the server's */
+    pthread_join(tid, NULL);
+    ipc_rr_disconnect(c);
+    ipc_rr_server_close(s);
+}
+
 int main(int argc, char **argv)
 {
     if (argc == 4 && strcmp(argv[1], NNG_RECEIVER_ARG) == 0)
@@ -488,6 +589,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_addresses),
         cmocka_unit_test(test_create_at_live),
         cmocka_unit_test(test_close_after_send),
+        cmocka_unit_test(test_keepalive),
     };
     return tu_run_tests("nng", tests, argc, argv);
 }

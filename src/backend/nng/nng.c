@@ -2,7 +2,9 @@
 /* nng: channels over nng's push/pull sockets (tcp, ipc, ws, tls+tcp), for
  * users who outgrow one machine. Linux-only (epoll for the poll descriptor). */
 #include "nng.h"
+#include "net.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
@@ -12,6 +14,8 @@
 #include <nng/protocol/pipeline0/push.h>
 #include <nng/supplemental/tls/tls.h>
 #include <stdint.h>
+#include <netinet/in.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
@@ -67,6 +71,16 @@
  * refused with IPC_EMSGSIZE. A sender has no descriptor: nng's
  * NNG_OPT_SENDFD signals room with POLLIN, and the contract gives a send
  * end POLLOUT, so ipc_pollfd() answers IPC_ENOTSUP there.
+ *
+ * A vanished peer over TCP (tcp://, tls+tcp://, ws://: host down, link
+ * cut, no reset ever comes). nng 1.5 offers only SO_KEEPALIVE with the
+ * system's timing (2 h on Linux) and no TCP_USER_TIMEOUT, and does not
+ * hand out a pipe's descriptor. So when a pipe comes up, the descriptor
+ * is found among this process's own (/proc/self/fd: the socket whose two
+ * addresses are the pipe's, a pair no other live socket has) and given
+ * tcp:'s bounds (net.h: 25 s idle, 30 s with data unacknowledged). The
+ * connection then fails, and nng removes the pipe: a sender redials, a
+ * request/reply call fails with IPC_ECLOSED. Test: nng.keepalive.
  *
  * A create at the ipc path of a live receiver. nng before 1.6 (nng issue
  * 1518; Debian 12 ships 1.5.2) stops a listener for good when a connection
@@ -181,6 +195,68 @@ ipc_err ipc__nng_fail(int rv, const char *what, const char *url)
         break;
     }
     return ipc__fail(err, "nng: %s %s: %s", what, url, nng_strerror(rv));
+}
+
+/* Is the socket address ss nng's sa? */
+static bool nngch_same_addr(const struct sockaddr_storage *ss,
+                            const nng_sockaddr *sa)
+{
+    if (ss->ss_family == AF_INET && sa->s_family == NNG_AF_INET) {
+        const struct sockaddr_in *in = (const void *)ss;
+        return in->sin_port == sa->s_in.sa_port &&
+               in->sin_addr.s_addr == sa->s_in.sa_addr;
+    }
+    if (ss->ss_family == AF_INET6 && sa->s_family == NNG_AF_INET6) {
+        const struct sockaddr_in6 *in6 = (const void *)ss;
+        return in6->sin6_port == sa->s_in6.sa_port &&
+               memcmp(&in6->sin6_addr, sa->s_in6.sa_addr, 16) == 0;
+    }
+    return false;
+}
+
+/* The descriptor of a socket with these two addresses; -1 if none. */
+static int nngch_find_fd(const nng_sockaddr *loc, const nng_sockaddr *rem)
+{
+    DIR *dir = opendir("/proc/self/fd");
+    if (!dir)
+        return -1;
+    int found = -1;
+    for (struct dirent *de; found < 0 && (de = readdir(dir));) {
+        if (de->d_name[0] < '0' || de->d_name[0] > '9')
+            continue;
+        int fd = atoi(de->d_name);
+        struct sockaddr_storage ss;
+        socklen_t n = sizeof ss;
+        if (getsockname(fd, (struct sockaddr *)&ss, &n) != 0 ||
+            !nngch_same_addr(&ss, loc))
+            continue;
+        n = sizeof ss;
+        if (getpeername(fd, (struct sockaddr *)&ss, &n) == 0 &&
+            nngch_same_addr(&ss, rem))
+            found = fd;
+    }
+    closedir(dir);
+    return found;
+}
+
+void ipc__nng_tcp_bound(nng_pipe pipe)
+{
+    nng_sockaddr loc, rem;
+    if (nng_pipe_get_addr(pipe, NNG_OPT_LOCADDR, &loc) != 0 ||
+        nng_pipe_get_addr(pipe, NNG_OPT_REMADDR, &rem) != 0 ||
+        (loc.s_family != NNG_AF_INET && loc.s_family != NNG_AF_INET6))
+        return; /* not over TCP */
+    int fd = nngch_find_fd(&loc, &rem);
+    if (fd >= 0)
+        ipc__net_keepalive(fd);
+}
+
+/* nng's thread: a receiver's connection is up. */
+static void nngch_pipe_up(nng_pipe pipe, nng_pipe_ev ev, void *arg)
+{
+    (void)ev;
+    (void)arg;
+    ipc__nng_tcp_bound(pipe);
 }
 
 /* ------------------------------------------------------------ addresses */
@@ -316,6 +392,9 @@ static ipc_err nngch_listen(ipc_channel *ch, const char *url, unsigned flags)
     ne->sock_open = true;
     rv = nng_socket_set_size(ne->sock, NNG_OPT_RECVMAXSZ, ch->max_msg);
     if (rv == 0)
+        rv = nng_pipe_notify(ne->sock, NNG_PIPE_EV_ADD_POST, nngch_pipe_up,
+                             NULL);
+    if (rv == 0)
         rv = nng_listen(ne->sock, url, NULL, 0);
     if (rv == NNG_EADDRINUSE)
         return ipc__fail(IPC_EEXIST, "nng: %s: the address is in use", url);
@@ -420,8 +499,9 @@ static ipc_err nngch_recv(ipc_channel *ch, void *buf, size_t cap, size_t *len,
 /* nng's thread: count the sender's connections (nngch_linger). */
 static void nngch_pipe_event(nng_pipe pipe, nng_pipe_ev ev, void *arg)
 {
-    (void)pipe;
     struct nngch_end *ne = arg;
+    if (ev == NNG_PIPE_EV_ADD_POST)
+        ipc__nng_tcp_bound(pipe);
     atomic_fetch_add(&ne->pipes, ev == NNG_PIPE_EV_ADD_POST ? 1 : -1);
 }
 

@@ -53,6 +53,9 @@ nng_msg *ipc__nng_unhold(struct nngch_end *ne);
  * where the end has one, readable) and IPC_EMSGSIZE when over cap. */
 ipc_err ipc__nng_deliver(struct nngch_end *ne, nng_msg *msg, void *buf,
                          size_t cap, size_t *len);
+/* A pipe over TCP: give its socket net.h's bounds on a vanished peer
+ * (nng 1.5 has no timed keepalive; Linux: found in /proc/self/fd). */
+void ipc__nng_tcp_bound(nng_pipe pipe);
 /* The receiver's poll set (NNG_OPT_RECVFD + heldfd in epfd). */
 ipc_err ipc__nng_poll_set(ipc_channel *ch, unsigned flags);
 

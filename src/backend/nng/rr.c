@@ -41,7 +41,8 @@
  * (ipc_rr_connect) is the way to it. At the server each way back has such
  * a pipe(2), closed when its client's nng pipe is removed: its read end is
  * the end's descriptor, which hangs up (POLLHUP) then, and a send answers
- * IPC_ECLOSED instead of nng's silent drop.
+ * IPC_ECLOSED instead of nng's silent drop. Over TCP a peer whose host
+ * vanished is removed too, within nng.c's keepalive bound (25-30 s).
  */
 
 #define NNGRR_REQ_ID  0x80000000u /* the client's backtrace word */
@@ -119,9 +120,13 @@ static void nngrr_pipe_event(nng_pipe pipe, nng_pipe_ev ev, void *arg)
 {
     struct ipc__nng_link *lk = arg;
     uint32_t id = nng_pipe_id(pipe);
+    if (ev == NNG_PIPE_EV_ADD_POST) {
+        ipc__nng_tcp_bound(pipe); /* a vanished peer's bound */
+        return;
+    }
     pthread_mutex_lock(&lk->lock);
     if (!lk->server) {
-        lk->gone = true; /* REM_POST: the only event a client watches */
+        lk->gone = true; /* REM_POST: the other event a client watches */
         nngrr_hang_up(&lk->gone_wr);
     } else if (ev == NNG_PIPE_EV_ADD_PRE) {
         nngrr_live_add(lk, pipe);
@@ -254,6 +259,9 @@ static ipc_err nngrr_setup(ipc_channel *ch, const char *url)
     if (rv == 0 && !lk->server)
         rv = nng_socket_set_ms(lk->sock, NNG_OPT_RECONNMAXT,
                                NNGRR_RECONN_MAX_MS);
+    if (rv == 0)
+        rv = nng_pipe_notify(lk->sock, NNG_PIPE_EV_ADD_POST, nngrr_pipe_event,
+                             lk);
     if (rv == 0)
         rv = nng_pipe_notify(lk->sock, NNG_PIPE_EV_REM_POST, nngrr_pipe_event,
                              lk);
