@@ -70,8 +70,7 @@
  * syscall a message). A peer that is not a libipc receiver and closes with
  * a FIN is heard one send later (that send's bytes are lost). A peer
  * that vanished without a word (host down, link cut) is found by
- * keepalive on an idle connection, and by TCP_USER_TIMEOUT on one with
- * data unacknowledged (net.h: 25 s and 30 s): the connection then fails with
+ * keepalive and TCP_USER_TIMEOUT within 30 s (net.h): the connection fails with
  * ETIMEDOUT, which is IPC_ECLOSED for a sender and a dropped connection for
  * the receiver. Before that bound, sends fill the socket buffers and then
  * wait out their own timeouts.

@@ -18,6 +18,9 @@
  *    sender, sending all along, never sees an error; the new receiver gets
  *    whole messages in order (those nng took while the old connection was
  *    dying are lost, counted), within VANISH_MS of starting.
+ * 3. Request/reply: a client's call (no timeout) waits at a server whose
+ *    host then vanishes: the call fails with IPC_ECLOSED within the
+ *    bound of net.h (30 s), over tcp: and over nng+tcp:// alike.
  * The parent process never uses nng, so its forked children may (nng's
  * threads do not survive fork). Exit 77 (a ctest skip), saying why, where
  * the namespaces or the link cannot be made. Linux only. */
@@ -37,6 +40,7 @@
 #include <unistd.h>
 
 #include "ipc/ipc.h"
+#include "ipc/reqrep.h"
 
 #define SKIP 77
 /* Each send may wait this long; one that returns later than SEND_MS +
@@ -47,17 +51,19 @@
 #define LATE_MS  1700
 #define MSG_MAX  16384
 #define NNG_PORT 5555 /* in namespaces of this run only: no clash */
+#define RR_PORT  5556
 #define DOWN_MS  3000
 #define LOSSY_MS 2000
 #define DRAIN_MS 30000
 #define CHILD_MS 40000
 /* net.h: IPC_NET_USER_TIMEOUT_MS; the slack covers the send that notices. */
-#define VANISH_MS 30000
+#define VANISH_MS       30000
 #define VANISH_SLACK_MS 10000
 
 static char ns[2][32], veth[2][16], ip[2][32];
 static bool made[2];
-static bool use_nng; /* else tcp */
+static bool use_nng;      /* else tcp */
+static char rr_addr[128]; /* phase 3's server, for the caller */
 static const char *test_name = "tcp.netns_fault";
 
 /* Run a command quietly; its exit status (127: not found). */
@@ -252,8 +258,9 @@ static int receiver(bool gaps, int in, int out)
             uint64_t seq = msg_seq(buf, len);
             uint64_t want = last == UINT64_MAX ? 0 : last + 1;
             if (seq == UINT64_MAX)
-                return tu_child_fail(5, "after message %llu: %zu bytes not "
-                                        "as sent: half a message?",
+                return tu_child_fail(5,
+                                     "after message %llu: %zu bytes not "
+                                     "as sent: half a message?",
                                      (unsigned long long)last, len);
             if (gaps ? (last != UINT64_MAX && seq <= last) : seq != want)
                 return tu_child_fail(5, "message %llu after %llu",
@@ -353,8 +360,7 @@ static struct child start(int (*fn)(int, int), const char *addr)
     return (struct child){pid, p[0][1], p[1][0]};
 }
 
-static struct child start_receiver(int (*fn)(int, int), char *addr,
-                                   size_t len)
+static struct child start_receiver(int (*fn)(int, int), char *addr, size_t len)
 {
     struct child r = start(fn, NULL);
     struct pollfd p = {.fd = r.from, .events = POLLIN};
@@ -398,8 +404,8 @@ static void receiver_drain(struct child *r, uint64_t sent, uint64_t rep[3])
 static void sender_close(struct child *s, uint64_t rep[REP_N])
 {
     uint64_t go = 1;
-    if (use_nng && (!write_u64s(s->to, &go, 1) ||
-                    !read_u64s(s->from, rep, REP_N, 5000)))
+    if (use_nng &&
+        (!write_u64s(s->to, &go, 1) || !read_u64s(s->from, rep, REP_N, 5000)))
         nf_fail("the sender did not close within 5 s");
     child_done(s, "sender");
 }
@@ -504,9 +510,8 @@ static void host_vanishes_tcp(void)
                 "receiver's host vanishing",
                 VANISH_MS + VANISH_SLACK_MS);
     child_done(&s, "sender");
-    double after = rep[REP_CLOSED]
-                       ? (double)((int64_t)rep[REP_CLOSED] - gone) / 1e6
-                       : -1;
+    double after =
+        rep[REP_CLOSED] ? (double)((int64_t)rep[REP_CLOSED] - gone) / 1e6 : -1;
     printf("%s: host gone: %llu sends, %llu timed out, IPC_ECLOSED %.0f ms "
            "after, longest call %.1f ms\n",
            test_name, (unsigned long long)rep[REP_OK],
@@ -547,8 +552,7 @@ static void host_returns_nng(void)
            "number %llu), longest call %.1f ms\n",
            test_name, DOWN_MS, (unsigned long long)rep[REP_OK],
            (unsigned long long)rep[REP_TIMEOUTS], (unsigned long long)got[0],
-           first, (unsigned long long)got[2],
-           (double)rep[REP_LONGEST] / 1000);
+           first, (unsigned long long)got[2], (double)rep[REP_LONGEST] / 1000);
     if (rep[REP_CLOSED] != 0)
         nf_fail("IPC_ECLOSED on nng (push/pull has no such event)");
     check_calls(rep);
@@ -556,6 +560,75 @@ static void host_returns_nng(void)
         nf_fail("nng did not reach the new receiver, or lost messages after "
                 "it did (last %llu of %llu)",
                 (unsigned long long)got[2], (unsigned long long)rep[REP_OK]);
+}
+
+/* ------------------------------------------------------- request/reply */
+
+/* In B: serve request/reply; report each call that comes, answer none. */
+static int rr_server(int in, int out)
+{
+    (void)in;
+    netns_enter(1);
+    char addr[128];
+    snprintf(addr, sizeof addr, use_nng ? "nng+tcp://%s:%d" : "tcp:%s:%d",
+             ip[1], RR_PORT);
+    ipc_rr_server *s;
+    if (ipc_rr_serve(addr, 0, &s) != IPC_OK)
+        return tu_child_fail(4, "serve %s: %s", addr, ipc_last_detail());
+    if (write(out, addr, sizeof addr) != (ssize_t)sizeof addr)
+        return 4;
+    for (uint64_t n = 1;; n++) {
+        char buf[64];
+        size_t len;
+        ipc_rr_req req;
+        while (ipc_rr_recv(s, buf, sizeof buf, &len, &req, -1) != IPC_OK)
+            ;
+        if (!write_u64s(out, &n, 1))
+            return 7;
+    }
+}
+
+/* In A: one call with no timeout; report how it ended and when
+ * (tu_now_ns). */
+static int rr_caller(int in, int out)
+{
+    (void)in;
+    netns_enter(0);
+    ipc_rr_client *c;
+    if (ipc_rr_connect(rr_addr, 5000, &c) != IPC_OK)
+        return tu_child_fail(4, "connect %s: %s", rr_addr, ipc_last_detail());
+    char rep[64];
+    size_t len;
+    ipc_err err = ipc_rr_call(c, "q", 1, rep, sizeof rep, &len, 0, -1);
+    uint64_t r[2] = {(uint64_t)err, (uint64_t)tu_now_ns()};
+    ipc_rr_disconnect(c);
+    return write_u64s(out, r, 2) ? 0 : 7;
+}
+
+/* Phase 3: the server's host vanishes while a call waits. */
+static void rr_host_vanishes(void)
+{
+    struct child srv = start_receiver(rr_server, rr_addr, sizeof rr_addr);
+    struct child cl = start(rr_caller, NULL);
+    uint64_t n, r[2];
+    if (!read_u64s(srv.from, &n, 1, 5000))
+        nf_fail("request/reply: the call did not reach the server");
+    int64_t gone = tu_now_ns();
+    host_vanish(srv.pid);
+    close(srv.to);
+    close(srv.from);
+    if (!read_u64s(cl.from, r, 2, VANISH_MS + VANISH_SLACK_MS))
+        nf_fail("request/reply: the call still waited %d ms after the "
+                "server's host vanished",
+                VANISH_MS + VANISH_SLACK_MS);
+    child_done(&cl, "caller");
+    double after = (double)((int64_t)r[1] - gone) / 1e6;
+    printf("%s: request/reply: the server's host gone, the call ended with "
+           "%s %.0f ms after\n",
+           test_name, ipc_errname((ipc_err)r[0]), after);
+    if ((ipc_err)r[0] != IPC_ECLOSED)
+        nf_fail("request/reply: the call ended with %s, not IPC_ECLOSED",
+                ipc_errname((ipc_err)r[0]));
 }
 
 int main(int argc, char **argv)
@@ -579,6 +652,9 @@ int main(int argc, char **argv)
         host_returns_nng();
     else
         host_vanishes_tcp();
+    netns_remove();
+    netns_make();
+    rr_host_vanishes();
     netns_remove();
     if (made[0] || made[1])
         nf_fail("namespaces left behind");

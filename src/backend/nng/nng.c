@@ -78,9 +78,10 @@
  * hand out a pipe's descriptor. So when a pipe comes up, the descriptor
  * is found among this process's own (/proc/self/fd: the socket whose two
  * addresses are the pipe's, a pair no other live socket has) and given
- * tcp:'s bounds (net.h: 25 s idle, 30 s with data unacknowledged). The
+ * tcp:'s keepalive and TCP_USER_TIMEOUT (net.h: within 30 s). The
  * connection then fails, and nng removes the pipe: a sender redials, a
- * request/reply call fails with IPC_ECLOSED. Test: nng.keepalive.
+ * request/reply call fails with IPC_ECLOSED. Tests: nng.keepalive (the
+ * options), nng.netns_fault (a vanished host, 30.2 s).
  *
  * A create at the ipc path of a live receiver. nng before 1.6 (nng issue
  * 1518; Debian 12 ships 1.5.2) stops a listener for good when a connection

@@ -42,7 +42,7 @@
  * a pipe(2), closed when its client's nng pipe is removed: its read end is
  * the end's descriptor, which hangs up (POLLHUP) then, and a send answers
  * IPC_ECLOSED instead of nng's silent drop. Over TCP a peer whose host
- * vanished is removed too, within nng.c's keepalive bound (25-30 s).
+ * vanished is removed too, within nng.c's keepalive bound (30 s).
  */
 
 #define NNGRR_REQ_ID  0x80000000u /* the client's backtrace word */
