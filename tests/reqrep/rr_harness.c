@@ -424,6 +424,7 @@ int rr_teardown(void **state)
 {
     (void)state;
     rr_cleanup(&rr_fix);
+    tu_kill_live(); /* a failed test's children, stopped ones too */
     return 0;
 }
 

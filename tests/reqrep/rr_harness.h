@@ -43,6 +43,8 @@ int rr_many_main(const char *addr, int k);
 int rr_connect_forever(const char *addr);
 /* nng: a user's push sender at server addr gets nowhere (rr_nng.c). */
 void rr_nng_hostile_peer(const char *addr);
+/* Role "stuck" (rr_nng.c): calls that pile up replies unread. */
+int rr_nng_stuck_main(const char *addr, int fd);
 /* The nng-only tests (rr_nng.c); the number that failed. */
 int rr_nng_tests(void);
 /* Is the backend under test nng (nng, nng_tcp)? */

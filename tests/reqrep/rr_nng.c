@@ -1,11 +1,13 @@
 /* SPDX-License-Identifier: MIT */
-/* Request/reply over nng+ (raw req/rep, replies on the request's pipe):
- * what nng's own req would do differently. Run by ipc_reqrep nng|nng_tcp
- * after the contract suite. */
+/* Request/reply over nng+ (raw req, rep with contexts, replies on the
+ * request's pipe): what nng's own req would do differently, and a client
+ * that reads no replies. Run by ipc_reqrep nng|nng_tcp after the contract
+ * suite. */
 #include "rr_harness.h"
 
 #include <cmocka.h>
 #include <dirent.h>
+#include <stdlib.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -157,10 +159,100 @@ static void test_nng_new_server(void **state)
     rr_finish();
 }
 
+/* Calls the stuck client makes, and the reply each gets: together more
+ * than the connection's buffers hold (unix: ~200 KiB; loopback TCP: some
+ * MiB). */
+#define NNG_STUCK_CALLS 256
+#define NNG_STUCK_REPLY 60000
+
+/* Role "stuck": NNG_STUCK_CALLS calls started, ready said; (the test
+ * stops this process here, replies pile up, then continues it) then every
+ * call must end within its timeout: exit 0 if some ended IPC_ECLOSED and
+ * none timed out, 1 on a timeout, 2 if none was IPC_ECLOSED. */
+int rr_nng_stuck_main(const char *addr, int fd)
+{
+    ipc_rr_client *c;
+    static uint64_t calls[NNG_STUCK_CALLS];
+    if (ipc_rr_connect(addr, RR_CALL_MS, &c) != IPC_OK)
+        return 3;
+    for (int i = 0; i < NNG_STUCK_CALLS; i++)
+        if (ipc_rr_start(c, "x", 1, 0, 20000, &calls[i]) != IPC_OK)
+            return 3;
+    if (write(fd, "r", 1) != 1)
+        return 3;
+    static char out[NNG_STUCK_REPLY];
+    int closed = 0;
+    for (int i = 0; i < NNG_STUCK_CALLS; i++) {
+        size_t len;
+        ipc_err err = ipc_rr_wait(c, calls[i], out, sizeof out, &len, -1);
+        if (err == IPC_ETIMEDOUT)
+            return 1;
+        closed += err == IPC_ECLOSED;
+    }
+    ipc_rr_disconnect(c);
+    return closed ? 0 : 2;
+}
+
+/* A client that reads no replies (stopped: its connection's buffers
+ * fill). nng's rep writes one reply at a time per connection, and a reply
+ * sent cannot be taken back: a reply with timeout 0 waits for the one
+ * before it at least NNGRR_REPLY_MIN_MS (100 ms), then fails with
+ * IPC_ECLOSED and the client's connection is closed, so that the server
+ * goes on and the client's calls end (IPC_ECLOSED) instead of waiting. */
+static void test_nng_stuck_client(void **state)
+{
+    (void)state;
+    struct rr_env env = {0};
+    rr_address(&env);
+    ipc_rr_server *s;
+    rr_assert_ok(ipc_rr_serve(env.addr, 0, &s));
+    int ready[2];
+    assert_int_equal(pipe(ready), 0);
+    pid_t kid = rr_fork_role("stuck", env.addr, ready[1], 0);
+    close(ready[1]);
+    static ipc_rr_req reqs[NNG_STUCK_CALLS];
+    char buf[16];
+    size_t len;
+    for (int i = 0; i < NNG_STUCK_CALLS; i++)
+        rr_assert_ok(ipc_rr_recv(s, buf, sizeof buf, &len, &reqs[i], 5000));
+    char r;
+    assert_int_equal(read(ready[0], &r, 1), 1);
+    close(ready[0]);
+    assert_int_equal(kill(kid, SIGSTOP), 0);
+    static char big[NNG_STUCK_REPLY];
+    int sent = 0;
+    double ms = 0;
+    ipc_err err = IPC_OK;
+    while (sent < NNG_STUCK_CALLS && err == IPC_OK) {
+        int64_t t0 = tu_now_ns();
+        err = ipc_rr_reply(s, &reqs[sent], big, sizeof big, 0);
+        ms = tu_elapsed_ms(t0);
+        sent += err == IPC_OK;
+    }
+    printf("FIGURE reqrep.nng_stuck_client.%s: %d replies of %d bytes went, "
+           "the next failed with %s after %.1f ms\n",
+           rr_backend, sent, NNG_STUCK_REPLY, ipc_errname(err), ms);
+    rr_assert_err(err, IPC_ECLOSED);
+    assert_true(sent > 0 && sent < NNG_STUCK_CALLS);
+    assert_true(ms >= 99 && ms < 2000);
+    /* Its other calls: the client is gone for the server. */
+    rr_assert_err(ipc_rr_reply(s, &reqs[sent + 1], "x", 1, 0), IPC_ECLOSED);
+    ipc_rr_server_sweep(s);
+    assert_int_equal(ipc_rr_server_clients(s), 0);
+    assert_int_equal(kill(kid, SIGCONT), 0);
+    int status;
+    assert_true(tu_wait(kid, 15000, &status));
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    ipc_rr_server_close(s);
+    rr_cleanup(&env);
+    rr_finish();
+}
+
 void rr_nng_hostile_peer(const char *addr)
 {
-    /* Raw rep takes req peers only: a user's sender (push) gets no pipe
-     * to the server, whose listener goes on. */
+    /* rep takes req peers only: a user's sender (push) gets no pipe to
+     * the server, whose listener goes on. */
     ipc_channel *push;
     rr_assert_ok(ipc_open(addr, IPC_F_SEND, 1000, &push));
     rr_assert_err(ipc_send(push, "E", 1, 0, 300), IPC_ETIMEDOUT);
@@ -175,10 +267,9 @@ int rr_nng_tests(void)
 {
     const struct CMUnitTest tests[] = {
 #define NNG_T(t) cmocka_unit_test_setup_teardown(t, rr_setup, rr_teardown)
-        NNG_T(test_nng_server_killed),
-        NNG_T(test_nng_client_killed),
-        NNG_T(test_nng_no_resend),
-        NNG_T(test_nng_new_server),
+        NNG_T(test_nng_server_killed), NNG_T(test_nng_client_killed),
+        NNG_T(test_nng_no_resend),     NNG_T(test_nng_new_server),
+        NNG_T(test_nng_stuck_client),
     };
     char group[64];
     snprintf(group, sizeof group, "reqrep.%s.nng", rr_backend);

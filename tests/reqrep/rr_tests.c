@@ -662,6 +662,8 @@ int rr_role_main(const char *role, const char *addr, int fd, int arg)
         return rr_client_main(addr, fd, rr_call_and_close_all);
     if (strcmp(role, "connect_forever") == 0)
         return rr_connect_forever(addr);
+    if (strcmp(role, "stuck") == 0)
+        return rr_nng_stuck_main(addr, fd);
     fprintf(stderr, "ipc_reqrep: no role %s\n", role);
     return 126;
 }

@@ -484,7 +484,9 @@ static ipc_err nngch_recv(ipc_channel *ch, void *buf, size_t cap, size_t *len,
     if (ne->held)
         msg = ipc__nng_unhold(ne);
     else {
-        err = nngch_take(ch, &msg, dl);
+        /* A request/reply server's takes a request on a context. */
+        err = ne->link ? ipc__nng_rr_take(ch, &msg, dl)
+                       : nngch_take(ch, &msg, dl);
         if (err != IPC_OK)
             return err;
     }

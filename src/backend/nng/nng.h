@@ -32,6 +32,8 @@ struct nngch_end {
     int gone_wr;   /* its write end, closed then; else -1 */
     bool gone;     /* a server's way back: the client's pipe is gone */
     struct nngch_end *next; /* in the link's list of ways back */
+    nng_aio *aio; /* a server's request end: its receive; a server's way
+                     back: its send; else NULL */
 };
 
 static inline struct nngch_end *nngch_priv(const ipc_channel *ch)
@@ -64,6 +66,8 @@ ipc_err ipc__nng_rr_open(ipc_channel *ch, const char *url, unsigned flags);
 ipc_err ipc__nng_rr_send(ipc_channel *ch, const void *buf, size_t len,
                          const struct ipc_deadline *dl);
 ipc_err ipc__nng_rr_recv(ipc_channel *ch, void *buf, size_t cap, size_t *len,
+                         const struct ipc_deadline *dl);
+ipc_err ipc__nng_rr_take(ipc_channel *ch, nng_msg **msg,
                          const struct ipc_deadline *dl);
 ipc_err ipc__nng_rr_back(ipc_channel *ch, ipc_channel *out,
                          const struct ipc_deadline *dl);
