@@ -8,9 +8,10 @@
  * with no header. udp: over loopback; its raw loop is a client socket
  * connected to a bound server socket, blocking send/recv on the client,
  * recvfrom/sendto (to the request's source) on the server. nng:
- * nng+ipc:// (raw req/rep underneath); its raw loop is nng's req0/rep0 in
- * cooked mode over ipc://, as an nng user writes it, and a second line
- * times the same loop in nng's raw mode (no resend), which rr runs on. nng
+ * nng+ipc:// (a raw req client, a rep server with contexts); its raw loop
+ * is nng's req0/rep0 in cooked mode over ipc://, as an nng user writes
+ * it, and a second line times the same loop with a raw req client (no
+ * resend), as request/reply runs. nng
  * cannot run in a child forked after its parent used it, so nng's servers and
  * clients are this program exec'd (--role). cpu: CPU time of client and server
  * together per call (user + system, of this process and its reaped children),
@@ -298,14 +299,15 @@ static bool bench_nng(const char *scheme)
 }
 
 #if BENCH_NNG
-/* nng's own request/reply as its user writes it, cooked; or in raw mode
- * (rawmode), the sockets request/reply runs on: raw req never resends, and
- * its messages carry their request id in the header, echoed back. */
-static int raw_nng_server(const char *url, int ready_fd, long n, bool rawmode)
+/* nng's own request/reply as its user writes it, cooked; or with a raw
+ * req client (rawreq), as request/reply runs: raw req never resends, and
+ * its messages carry their request id in the header, echoed back. The
+ * server is cooked rep either way. */
+static int raw_nng_server(const char *url, int ready_fd, long n)
 {
     nng_socket s;
-    if ((rawmode ? nng_rep0_open_raw(&s) : nng_rep0_open(&s)) != 0 ||
-        nng_listen(s, url, NULL, 0) != 0 || write(ready_fd, "r", 1) != 1)
+    if (nng_rep0_open(&s) != 0 || nng_listen(s, url, NULL, 0) != 0 ||
+        write(ready_fd, "r", 1) != 1)
         return 1;
     for (long i = 0; i < n; i++) {
         nng_msg *m;
@@ -314,14 +316,14 @@ static int raw_nng_server(const char *url, int ready_fd, long n, bool rawmode)
         if (nng_sendmsg(s, m, 0) != 0) /* the header routes it back */
             return 1;
     }
-    /* nng_close drops a reply nng's thread has not written yet (raw rep
-     * queues it): the last one would be lost, its client wait forever. */
+    /* nng_close drops a reply nng's thread has not written yet: the last
+     * one would be lost, its client wait forever. */
     usleep(100000);
     nng_close(s);
     return 0;
 }
 
-static double raw_nng_round_trip(long n, bool rawmode)
+static double raw_nng_round_trip(long n, bool rawreq)
 {
     static int seq;
     char url[96], fdtext[16];
@@ -330,12 +332,11 @@ static double raw_nng_round_trip(long n, bool rawmode)
     if (pipe(ready) < 0)
         bench_die("pipe");
     snprintf(fdtext, sizeof fdtext, "%d", ready[1]);
-    pid_t pid = bench_exec(
-        rawmode ? "raw-nng-server-rawmode" : "raw-nng-server", url, fdtext, n);
+    pid_t pid = bench_exec("raw-nng-server", url, fdtext, n);
     char c;
     nng_socket s;
     if (read(ready[0], &c, 1) != 1 ||
-        (rawmode ? nng_req0_open_raw(&s) : nng_req0_open(&s)) != 0 ||
+        (rawreq ? nng_req0_open_raw(&s) : nng_req0_open(&s)) != 0 ||
         nng_dial(s, url, NULL, 0) != 0)
         bench_die("nng raw: dial");
     close(ready[0]);
@@ -348,7 +349,7 @@ static double raw_nng_round_trip(long n, bool rawmode)
             bench_die("nng raw: message");
         memcpy(nng_msg_body(m), req, MSG);
         /* Raw mode: the request id is ours to put (high bit set). */
-        if (rawmode && nng_msg_header_append_u32(m, 0x80000000u | (uint32_t)i))
+        if (rawreq && nng_msg_header_append_u32(m, 0x80000000u | (uint32_t)i))
             bench_die("nng raw: header");
         if (nng_sendmsg(s, m, 0) != 0 || nng_recvmsg(s, &m, 0) != 0)
             bench_die("nng raw: call");
@@ -607,9 +608,8 @@ int main(int argc, char **argv)
         if (strcmp(role, "rr-client") == 0)
             return lib_client(argv[3], fd);
 #if BENCH_NNG
-        if (strncmp(role, "raw-nng-server", 14) == 0)
-            return raw_nng_server(argv[3], fd, atol(argv[5]),
-                                  strcmp(role + 14, "-rawmode") == 0);
+        if (strcmp(role, "raw-nng-server") == 0)
+            return raw_nng_server(argv[3], fd, atol(argv[5]));
 #endif
         return 126;
     }
@@ -652,16 +652,16 @@ int main(int argc, char **argv)
 #if BENCH_NNG
         if (bench_nng(s)) {
             /* The cooked loop above may resend and re-route a request;
-             * request/reply may not, so it runs on raw mode: what that
-             * mode costs by itself. */
-            double rawmode = 1e18;
+             * request/reply may not, so its client is raw req: what that
+             * costs by itself. */
+            double rawreq = 1e18;
             for (int run = 0; run < RUNS; run++) {
                 double t = raw_nng_round_trip(n, true);
-                rawmode = t < rawmode ? t : rawmode;
+                rawreq = t < rawreq ? t : rawreq;
             }
-            printf("%-5s %8.0f (nng's raw-mode req0/rep0, no resend: rr / "
-                   "it %.2f)\n",
-                   s, rawmode, rawmode / lib);
+            printf("%-5s %8.0f (nng's raw req0 client, no resend, and rep0: "
+                   "rr / it %.2f)\n",
+                   s, rawreq, rawreq / lib);
         }
 #endif
     }

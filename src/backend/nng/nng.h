@@ -32,8 +32,8 @@ struct nngch_end {
     int gone_wr;   /* its write end, closed then; else -1 */
     bool gone;     /* a server's way back: the client's pipe is gone */
     struct nngch_end *next; /* in the link's list of ways back */
-    nng_aio *aio; /* a server's request end: its receive; a server's way
-                     back: its send; else NULL */
+    nng_aio *aio; /* a server's request end, a client's way back: their
+                     receive; a server's way back: its send; else NULL */
 };
 
 static inline struct nngch_end *nngch_priv(const ipc_channel *ch)

@@ -89,8 +89,9 @@ struct ipc__nng_link {
     pthread_cond_t closed; /* nngrr_closer is done */
     int refs;              /* ends on the socket */
     bool server;
-    bool gone;   /* client: the server's pipe was removed (for good) */
-    int gone_rd; /* client: hangs up once gone; else -1 */
+    bool gone;        /* client: the server's pipe was removed (for good) */
+    int gone_rd;      /* client: hangs up once gone; else -1 */
+    nng_aio *waiting; /* client: the reply wait that gone cancels */
     int gone_wr;
     nng_listener listener; /* server's */
     /* Server: pipes up (NNG_PIPE_EV_ADD_PRE..REM_POST), and contexts
@@ -191,6 +192,8 @@ static void nngrr_pipe_event(nng_pipe pipe, nng_pipe_ev ev, void *arg)
     if (!lk->server) {
         lk->gone = true; /* REM_POST: the other event a client watches */
         nngrr_hang_up(&lk->gone_wr);
+        if (lk->waiting)
+            nng_aio_cancel(lk->waiting);
     } else if (ev == NNG_PIPE_EV_ADD_PRE) {
         nngrr_live_add(lk, pipe);
     } else {
@@ -539,25 +542,56 @@ ipc_err ipc__nng_rr_take(ipc_channel *ch, nng_msg **msg,
     return rv == 0 ? IPC_OK : ipc__nng_fail(rv, "receive on", ch->address);
 }
 
+/* Client: wait for a reply in nng's receive itself, ms at most (0: one
+ * look), or until the server's pipe is gone: the pipe event cancels a
+ * wait (nngrr_pipe_event). A blocking receive wakes on nng's condition;
+ * polling nng's descriptor cost its write and read and a second look. */
+static int nngrr_recv_wait(struct nngch_end *ne, int ms)
+{
+    struct ipc__nng_link *lk = ne->link;
+    nng_aio_set_timeout(ne->aio, ms < 0 ? NNG_DURATION_INFINITE : ms);
+    nng_recv_aio(lk->sock, ne->aio);
+    if (ms != 0) {
+        pthread_mutex_lock(&lk->lock);
+        if (lk->gone)
+            nng_aio_cancel(ne->aio);
+        else
+            lk->waiting = ne->aio;
+        pthread_mutex_unlock(&lk->lock);
+    }
+    nng_aio_wait(ne->aio);
+    if (ms != 0) {
+        pthread_mutex_lock(&lk->lock);
+        lk->waiting = NULL;
+        pthread_mutex_unlock(&lk->lock);
+    }
+    return nng_aio_result(ne->aio);
+}
+
 ipc_err ipc__nng_rr_recv(ipc_channel *ch, void *buf, size_t cap, size_t *len,
                          const struct ipc_deadline *dl)
 {
     struct nngch_end *ne = nngch_priv(ch);
     nng_msg *msg = ipc__nng_unhold(ne);
     while (!msg) {
-        /* A reply that came before the server died is taken first. */
-        int rv = nng_recvmsg(ne->sock, &msg, NNG_FLAG_NONBLOCK);
-        if (rv == 0)
+        /* Gone: one look, since a reply that came before the server died
+         * is taken first. */
+        bool gone = nngrr_gone(ne);
+        int ms = gone ? 0 : ipc__deadline_poll_ms(dl);
+        int rv = nngrr_recv_wait(ne, ms);
+        if (rv == 0) {
+            msg = nng_aio_get_msg(ne->aio);
             break;
-        if (rv != NNG_EAGAIN)
-            return ipc__nng_fail(rv, "receive on", ch->address);
-        if (nngrr_gone(ne))
+        }
+        if (gone)
             return nngrr_gone_err(ne);
-        if (dl->nonblock)
-            return ipc__fail(IPC_EAGAIN, "nng: no message queued");
-        ipc_err err = nngrr_wait(ne, NNG_OPT_RECVFD, dl);
-        if (err != IPC_OK)
-            return err;
+        if (rv == NNG_ECANCELED)
+            continue; /* the pipe went: look once more */
+        if (rv != NNG_ETIMEDOUT)
+            return ipc__nng_fail(rv, "receive on", ch->address);
+        /* nng's clock is in whole ms: wait on until ours has passed. */
+        if (ms == 0 || ipc__deadline_expired(dl))
+            return ipc__deadline_err(dl);
     }
     /* Raw req moved the id to the header: the body is the reply. */
     return ipc__nng_deliver(ne, msg, buf, cap, len);
@@ -574,13 +608,14 @@ ipc_err ipc__nng_rr_back(ipc_channel *ch, ipc_channel *out,
     if (!lk)
         return ipc__fail(IPC_ENOTSUP, "nng: push/pull carries nothing back");
     out->caps &= ~(unsigned)IPC_CAP_POLLABLE;
+    /* A server's way back sends with it, a client's receives. */
+    int rv = nng_aio_alloc(&back->aio, NULL, NULL);
+    if (rv != 0)
+        return ipc__nng_fail(rv, "aio for", ch->address);
     if (lk->server) {
         ipc_err err = nngrr_pipe2(&back->gone_rd, &back->gone_wr, out->flags);
         if (err != IPC_OK)
             return err;
-        int rv = nng_aio_alloc(&back->aio, NULL, NULL);
-        if (rv != 0)
-            return ipc__nng_fail(rv, "aio for", ch->address);
         out->caps |= IPC_CAP_POLLABLE & ch->be->caps; /* gone_rd */
         back->pipe = ne->pipe;
     }
