@@ -52,11 +52,12 @@
  * pipe of the message last taken (the client's hello). Death: nng's
  * pipe events. A client's socket has one pipe, to its server; when it is
  * removed (NNG_PIPE_EV_REM_POST: the server died, or its connection
- * broke), the client's ends answer IPC_ECLOSED for good, and a wait sleeps
- * in one poll() on nng's descriptor and a pipe(2) whose write end that
- * event closes. The dialer may reach a new server later: a new connect
- * (ipc_rr_connect) is the way to it. At the server each way back has such
- * a pipe(2), closed when its client's nng pipe is removed: its read end is
+ * broke), the client's ends answer IPC_ECLOSED for good: the event
+ * cancels a reply wait (a receive in nng itself), and closes the write end
+ * of a pipe(2) that a send waiting for room polls with nng's descriptor.
+ * The dialer may reach a new server later: a new connect (ipc_rr_connect)
+ * is the way to it. At the server each way back has such a pipe(2),
+ * closed when its client's nng pipe is removed: its read end is
  * the end's descriptor, which hangs up (POLLHUP) then, and a send answers
  * IPC_ECLOSED instead of nng's silent "sent". Over TCP a peer whose host
  * vanished is removed too, within nng.c's keepalive bound (30 s).
