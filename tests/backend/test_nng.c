@@ -473,6 +473,39 @@ static void test_addresses(void **state)
     assert_null(ch);
 }
 
+/* The receiver's descriptor is made by its first ipc_pollfd() (nng's own
+ * costs every message a write and a read once handed out): one made
+ * while a message is held (IPC_EMSGSIZE) or queued is readable at once,
+ * and level-triggered from then on. */
+static void test_pollfd_late(void **state)
+{
+    (void)state;
+    char addr[160], got[16];
+    size_t len;
+    int fd = -1;
+    short events = 0;
+    nng_fresh(addr, sizeof addr, "");
+    ipc_channel *rx = nng_open_rx(addr);
+    ipc_channel *tx = nng_open_tx(addr);
+    assert_ipc_err(ipc_send(tx, "held", 4, 0, 1000), IPC_OK);
+    assert_ipc_err(ipc_send(tx, "queued", 6, 0, 1000), IPC_OK);
+    assert_ipc_err(ipc_recv(rx, got, 2, &len, NULL, 2000), IPC_EMSGSIZE);
+    assert_ipc_err(ipc_pollfd(rx, &fd, &events), IPC_OK);
+    assert_int_equal(nng_readable(fd), 1); /* held */
+    assert_ipc_err(ipc_recv(rx, got, sizeof got, &len, NULL, 0), IPC_OK);
+    assert_int_equal(len, 4);
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    assert_int_equal(poll(&p, 1, 2000), 1); /* queued */
+    assert_ipc_err(ipc_recv(rx, got, sizeof got, &len, NULL, 0), IPC_OK);
+    assert_int_equal(len, 6);
+    assert_int_equal(nng_readable(fd), 0);
+    int again = -1;
+    assert_ipc_err(ipc_pollfd(rx, &again, &events), IPC_OK);
+    assert_int_equal(again, fd); /* made once */
+    ipc_close(tx);
+    ipc_close(rx);
+}
+
 /* This process's connected TCP sockets: how many, and how many carry
  * net.h's bound on a vanished peer. */
 static void nng_tcp_bounds(int *conns, int *bounded)
@@ -586,6 +619,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_kill9_restart),
         cmocka_unit_test(test_garbage),
         cmocka_unit_test(test_pollfd_level),
+        cmocka_unit_test(test_pollfd_late),
         cmocka_unit_test(test_addresses),
         cmocka_unit_test(test_create_at_live),
         cmocka_unit_test(test_close_after_send),

@@ -17,8 +17,8 @@ struct ipc__nng_link;
 struct nngch_end {
     nng_socket sock;
     bool sock_open;
-    int epfd;         /* receiver: RECVFD + heldfd; else -1 */
-    int heldfd;       /* receiver: readable while held != NULL; else -1 */
+    int epfd;         /* receiver, once polled: RECVFD + heldfd; else -1 */
+    int heldfd;       /* with epfd: readable while held != NULL; else -1 */
     nng_msg *held;    /* a message refused with IPC_EMSGSIZE, kept */
     int timeo_ms;     /* the SENDTIMEO/RECVTIMEO last set; INT32_MIN: none */
     bool sent;        /* sender: a send went through (its close lingers) */
@@ -58,8 +58,6 @@ ipc_err ipc__nng_deliver(struct nngch_end *ne, nng_msg *msg, void *buf,
 /* A pipe over TCP: give its socket net.h's bounds on a vanished peer
  * (nng 1.5 has no timed keepalive; Linux: found in /proc/self/fd). */
 void ipc__nng_tcp_bound(nng_pipe pipe);
-/* The receiver's poll set (NNG_OPT_RECVFD + heldfd in epfd). */
-ipc_err ipc__nng_poll_set(ipc_channel *ch, unsigned flags);
 
 /* rr.c: the request/reply mode (IPC__F_BACK). */
 ipc_err ipc__nng_rr_open(ipc_channel *ch, const char *url, unsigned flags);
@@ -72,5 +70,7 @@ ipc_err ipc__nng_rr_take(ipc_channel *ch, nng_msg **msg,
 ipc_err ipc__nng_rr_back(ipc_channel *ch, ipc_channel *out,
                          const struct ipc_deadline *dl);
 void ipc__nng_rr_close(ipc_channel *ch);
+/* Is this request/reply end the server's (else a client's)? */
+bool ipc__nng_rr_server(const struct nngch_end *ne);
 
 #endif /* IPC_NNG_H */

@@ -363,7 +363,7 @@ ipc_err ipc__nng_rr_open(ipc_channel *ch, const char *url, unsigned flags)
             return ipc__fail(IPC_EEXIST, "nng: %s: the address is in use", url);
         if (rv != 0)
             return ipc__nng_fail(rv, "listen on", url);
-        return ipc__nng_poll_set(ch, flags);
+        return IPC_OK; /* its poll set comes with ipc_pollfd (nng.c) */
     }
     ch->caps &= ~(unsigned)IPC_CAP_POLLABLE;
     int rv = nng_dial(lk->sock, url, NULL, 0);
@@ -636,6 +636,11 @@ ipc_err ipc__nng_rr_back(ipc_channel *ch, ipc_channel *out,
     }
     pthread_mutex_unlock(&lk->lock);
     return IPC_OK;
+}
+
+bool ipc__nng_rr_server(const struct nngch_end *ne)
+{
+    return ne->link->server;
 }
 
 void ipc__nng_rr_close(ipc_channel *ch)
