@@ -62,6 +62,15 @@ static ipc_channel *nng_open_tx(const char *addr)
     return tx;
 }
 
+/* A receiver at a fresh nng+tcp address, and a sender to it. */
+static void nng_open_pair(ipc_channel **rx, ipc_channel **tx)
+{
+    char addr[160];
+    nng_fresh(addr, sizeof addr, "");
+    *rx = nng_open_rx(addr);
+    *tx = nng_open_tx(addr);
+}
+
 /* A message longer than the sender's max_msg is refused there and nothing
  * is sent; one within the sender's but over the receiver's (nng's
  * RECVMAXSZ) never arrives, and nng's redial brings the next one. */
@@ -318,13 +327,12 @@ static int nng_readable(int fd)
 static void test_pollfd_level(void **state)
 {
     (void)state;
-    char addr[160], got[16];
+    char got[16];
     size_t len;
     int fd = -1;
     short events = 0;
-    nng_fresh(addr, sizeof addr, "");
-    ipc_channel *rx = nng_open_rx(addr);
-    ipc_channel *tx = nng_open_tx(addr);
+    ipc_channel *rx, *tx;
+    nng_open_pair(&rx, &tx);
     assert_ipc_err(ipc_pollfd(tx, &fd, &events), IPC_ENOTSUP);
     assert_ipc_err(ipc_pollfd(rx, &fd, &events), IPC_OK);
     assert_int_equal(events, POLLIN);
@@ -480,13 +488,12 @@ static void test_addresses(void **state)
 static void test_pollfd_late(void **state)
 {
     (void)state;
-    char addr[160], got[16];
+    char got[16];
     size_t len;
     int fd = -1;
     short events = 0;
-    nng_fresh(addr, sizeof addr, "");
-    ipc_channel *rx = nng_open_rx(addr);
-    ipc_channel *tx = nng_open_tx(addr);
+    ipc_channel *rx, *tx;
+    nng_open_pair(&rx, &tx);
     assert_ipc_err(ipc_send(tx, "held", 4, 0, 1000), IPC_OK);
     assert_ipc_err(ipc_send(tx, "queued", 6, 0, 1000), IPC_OK);
     assert_ipc_err(ipc_recv(rx, got, 2, &len, NULL, 2000), IPC_EMSGSIZE);
