@@ -34,9 +34,9 @@
  * of one pipe are interchangeable: a reply to that pipe takes any of
  * them (struct nngrr_live). At most NNGRR_BOUND_MAX stay bound per pipe
  * (requests never answered: a hostile client's, those dropped as not
- * ours); beyond it the oldest is reused, and a reply that finds none
- * closes the client's connection (its calls fail with IPC_ECLOSED, never
- * wait). A reply waits while nng writes an earlier one to the same pipe
+ * ours); beyond it a context goes back to take the next request, and a
+ * reply that finds none closes the client's connection (its calls fail
+ * with IPC_ECLOSED, never wait). A reply waits while nng writes an earlier one to the same pipe
  * (one at a time per pipe), for its timeout but at least
  * NNGRR_REPLY_MIN_MS, so that a reply with timeout 0 is not lost to a
  * write in progress; one that cannot go in time is lost (nng forgets its
@@ -425,7 +425,7 @@ static ipc_err nngrr_reply(struct nngch_end *ne, nng_msg *msg,
                            const struct ipc_deadline *dl)
 {
     struct ipc__nng_link *lk = ne->link;
-    nng_ctx ctx;
+    nng_ctx ctx = NNG_CTX_INITIALIZER;
     pthread_mutex_lock(&lk->lock);
     struct nngrr_live *lv = ne->gone ? NULL : nngrr_live_find(lk, ne->pipe);
     bool have = lv && lv->nbound > 0, gone = ne->gone;
@@ -508,7 +508,7 @@ ipc_err ipc__nng_rr_take(ipc_channel *ch, nng_msg **msg,
 {
     struct nngch_end *ne = nngch_priv(ch);
     struct ipc__nng_link *lk = ne->link;
-    nng_ctx ctx;
+    nng_ctx ctx = NNG_CTX_INITIALIZER;
     pthread_mutex_lock(&lk->lock);
     bool have = lk->nspare > 0;
     if (have)
