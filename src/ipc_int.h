@@ -282,7 +282,7 @@ static inline void *ipc__priv(const struct ipc_channel *ch)
 
 /* Internal open flag, refused by ipc_open(): request/reply opens its
  * request channel so that replies can travel back on the request's own
- * connection (nng: raw req/rep sockets instead of push/pull). Backends
+ * connection (nng: req/rep sockets instead of push/pull). Backends
  * that need no special mode for that (unix, tcp) ignore it. */
 #define IPC__F_BACK (1u << 30)
 /* ipc_open that also takes IPC__F_BACK (src/reqrep only). */

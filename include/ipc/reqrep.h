@@ -106,8 +106,9 @@
  * Server death. A pending call fails with IPC_ECLOSED once the server is
  * gone, also with timeout -1. At connect the client learns the server's pid
  * and start time and, on Linux 5.3+, holds a pidfd for that process
- * (ipc_proc_watch: a reused pid is never taken for the server; tcp: no
- * pid, the connection's reset or keepalive tells). unix, tcp, fifo,
+ * (ipc_proc_watch: a reused pid is never taken for the server; tcp,
+ * nng+: no pid, the connection's end or keepalive tells, within 30 s for
+ * a vanished host; udp: pings, below). unix, tcp, fifo,
  * mq and shm: the reply channel has a descriptor, and a call waits in one
  * poll() on it, the pidfd and the request channel's, so every pending call
  * fails as soon as the server's exit is known (the kernel's, not a tick).
@@ -123,7 +124,8 @@
  * Client death. The server drops a dead client's reply channel when a reply
  * to it fails with IPC_ECLOSED, when the client's disconnect message comes,
  * or when a sweep (every IPC_RR_SWEEP_MS during ipc_rr_recv()) finds its pid
- * gone (unix, tcp: its connection hung up; udp: silent for IPC_RR_IDLE_MS);
+ * gone (unix, tcp, nng+: its connection hung up; udp: silent for
+ * IPC_RR_IDLE_MS);
  * requests it left queued are still delivered, and replying to them
  * answers IPC_ECLOSED.
  *
@@ -134,10 +136,11 @@
  * Flow control. Both channels are bounded: a client with more calls in
  * flight than the request and reply channels hold together, that does not
  * wait for replies, makes the server's reply wait (up to its timeout). On
- * mq each client's reply queue counts against RLIMIT_MSGQUEUE. nng+: a
- * reply never waits; nng queues 64 per client beyond what the connection
- * and the client's 1024-message receive buffer hold, and drops more (those
- * calls then time out).
+ * mq each client's reply queue counts against RLIMIT_MSGQUEUE. nng+:
+ * replies to one client are written one at a time; a reply that cannot be
+ * written within its timeout (at least 100 ms: a client that reads none)
+ * closes that client's connection, so the reply and the client's calls
+ * fail with IPC_ECLOSED instead of waiting.
  *
  * Threads. A client is used by one thread at a time (several calls may
  * still be in flight: ipc_rr_start() then ipc_rr_wait() in any order). A

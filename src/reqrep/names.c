@@ -29,7 +29,7 @@ static const struct ipc_rr_scheme rr_schemes[] = {
     {.scheme = "udp", .back = true, .remote = true, .lossy = true},
 };
 
-/* nng+TRANSPORT://: replies back on the request's nng pipe (raw req/rep,
+/* nng+TRANSPORT://: replies back on the request's nng pipe (req/rep,
  * src/backend/nng/rr.c). */
 static const struct ipc_rr_scheme rr_nng = {
     .scheme = "nng", .back = true, .remote = true, .open_flags = IPC__F_BACK};

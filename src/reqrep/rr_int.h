@@ -122,7 +122,7 @@ struct ipc_rr_scheme {
                             answers and drops duplicates, and releases a
                             client silent for IPC_RR_IDLE_MS (lossy.c) */
     unsigned open_flags; /* added to the request channel's open flags
-                            (nng: IPC__F_BACK, raw req/rep sockets) */
+                            (nng: IPC__F_BACK, req/rep sockets) */
 };
 
 /* The scheme row for a server address; NULL when request/reply cannot run
