@@ -36,8 +36,8 @@
  * (requests never answered: a hostile client's, those dropped as not
  * ours); beyond it a context goes back to take the next request, and a
  * reply that finds none closes the client's connection (its calls fail
- * with IPC_ECLOSED, never wait). A reply waits while nng writes an earlier one to the same pipe
- * (one at a time per pipe), for its timeout but at least
+ * with IPC_ECLOSED, never wait). A reply waits while nng writes an earlier one
+ * to the same pipe (one at a time per pipe), for its timeout but at least
  * NNGRR_REPLY_MIN_MS, so that a reply with timeout 0 is not lost to a
  * write in progress; one that cannot go in time is lost (nng forgets its
  * request as the send starts), and so closes the client's connection too.
@@ -372,28 +372,29 @@ ipc_err ipc__nng_rr_open(ipc_channel *ch, const char *url, unsigned flags)
     return rv == 0 ? IPC_OK : ipc__nng_fail(rv, "dial", url);
 }
 
-/* Is the peer of this end gone? A client's: its server's pipe; a way
- * back's: its client's. */
+/* Client: is its server's pipe gone? (A server's way back reads its own
+ * gone flag with its bound contexts, nngrr_reply.) */
 static bool nngrr_gone(struct nngch_end *ne)
 {
     struct ipc__nng_link *lk = ne->link;
     pthread_mutex_lock(&lk->lock);
-    bool gone = lk->server ? ne->gone : lk->gone;
+    bool gone = lk->gone;
     pthread_mutex_unlock(&lk->lock);
     return gone;
 }
 
-/* Sleep until nng's descriptor opt is readable, the peer is gone, or dl. */
-static ipc_err nngrr_wait(struct nngch_end *ne, const char *opt,
-                          const struct ipc_deadline *dl)
+/* Client: sleep until raw req has room again (nng's NNG_OPT_SENDFD polls
+ * readable), the server's pipe is gone, or dl. */
+static ipc_err nngrr_wait_room(struct nngch_end *ne,
+                               const struct ipc_deadline *dl)
 {
     struct ipc__nng_link *lk = ne->link;
-    int fd, rv = nng_socket_get_int(lk->sock, opt, &fd);
+    int fd, rv = nng_socket_get_int(lk->sock, NNG_OPT_SENDFD, &fd);
     if (rv != 0)
-        return ipc__nng_fail(rv, "get", opt);
+        return ipc__nng_fail(rv, "get", NNG_OPT_SENDFD);
     struct pollfd pfd[2] = {
         {.fd = fd, .events = POLLIN},
-        {.fd = lk->server ? ne->gone_rd : lk->gone_rd, .events = POLLIN},
+        {.fd = lk->gone_rd, .events = POLLIN},
     };
     ipc_err err = ipc__wait_fds(pfd, 2, dl);
     return err == IPC_OK ? IPC_OK : ipc__deadline_err(dl);
@@ -495,7 +496,7 @@ ipc_err ipc__nng_rr_send(ipc_channel *ch, const void *buf, size_t len,
         else if (dl->nonblock)
             err = ipc__fail(IPC_EAGAIN, "nng: no room to send now");
         else
-            err = nngrr_wait(ne, NNG_OPT_SENDFD, dl);
+            err = nngrr_wait_room(ne, dl);
     }
     nng_msg_free(msg);
     return err;
