@@ -195,13 +195,25 @@ static void test_cloexec(void **state)
         for (int fd = 0; before.valid && fd < TU_FDSET_MAX; fd++) {
             if (!after.open[fd] || before.open[fd])
                 continue;
+            /* Gone again already: a passing descriptor of another thread
+             * (nng's pipe callbacks read /proc/self/fd: nng.c), not one an
+             * end holds. Its flags are read once: a second look could find
+             * it closed (CI flake, contract.nng tcp/cloexec). */
+            int cloexec = tu_fd_cloexec(fd);
+            if (cloexec < 0)
+                continue;
             fresh++;
             /* TU_S_ASYNC: the library's descriptors stay close-on-exec. */
-            if (inherit && fx->be->async && tu_fd_cloexec(fd))
+            if (inherit && fx->be->async && cloexec)
                 continue;
-            if (tu_fd_cloexec(fd) != !inherit) {
-                print_error("fd %d: FD_CLOEXEC is %s with%s IPC_F_INHERIT\n",
-                            fd, inherit ? "set" : "clear",
+            if (cloexec != !inherit) {
+                char link[64], what[256] = "?";
+                snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+                ssize_t n = readlink(link, what, sizeof what - 1);
+                what[n > 0 ? n : 1] = '\0';
+                print_error("fd %d (%s): FD_CLOEXEC is %s with%s "
+                            "IPC_F_INHERIT\n",
+                            fd, what, inherit ? "set" : "clear",
                             inherit ? "" : "out");
                 fail();
             }
