@@ -196,8 +196,8 @@ static void test_cloexec(void **state)
             if (!after.open[fd] || before.open[fd])
                 continue;
             /* Gone again already: a passing descriptor of another thread
-             * (nng's pipe callbacks read /proc/self/fd: nng.c), not one an
-             * end holds. Its flags are read once: a second look could find
+             * (likely nng's pipe callback reading /proc/self/fd: nng.c),
+             * not one an end holds. Its flags are read once: a second look could find
              * it closed (CI flake, contract.nng tcp/cloexec). */
             int cloexec = tu_fd_cloexec(fd);
             if (cloexec < 0)
