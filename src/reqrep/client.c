@@ -407,6 +407,28 @@ static ipc_err rr_connect(ipc_rr_client *c, const char *address, int timeout_ms)
     return IPC_OK;
 }
 
+/* One client, connected, or freed with the error. */
+static ipc_err rr_client_new(const struct ipc_rr_scheme *sc,
+                             const char *address, int timeout_ms,
+                             ipc_rr_client **out)
+{
+    ipc_rr_client *c = calloc(1, sizeof *c);
+    if (!c)
+        return ipc__fail(IPC_ENOMEM, "reqrep: client");
+    c->sc = sc;
+    c->next_id = 1;
+    c->server_fd = c->rep_fd = c->req_fd = -1;
+    ipc_err err = rr_connect(c, address, timeout_ms);
+    if (err != IPC_OK) {
+        char detail[256];
+        snprintf(detail, sizeof detail, "%s", ipc_last_detail());
+        ipc_rr_disconnect(c);
+        return ipc__fail(err, "%s", detail);
+    }
+    *out = c;
+    return IPC_OK;
+}
+
 ipc_err ipc_rr_connect(const char *address, int timeout_ms, ipc_rr_client **out)
 {
     if (!out)
@@ -416,21 +438,20 @@ ipc_err ipc_rr_connect(const char *address, int timeout_ms, ipc_rr_client **out)
     const struct ipc_rr_scheme *sc = ipc__rr_scheme(address, &err);
     if (!sc)
         return err;
-    ipc_rr_client *c = calloc(1, sizeof *c);
-    if (!c)
-        return ipc__fail(IPC_ENOMEM, "reqrep: client");
-    c->sc = sc;
-    c->next_id = 1;
-    c->server_fd = c->rep_fd = c->req_fd = -1;
-    err = rr_connect(c, address, timeout_ms);
-    if (err != IPC_OK) {
-        char detail[256];
-        snprintf(detail, sizeof detail, "%s", ipc_last_detail());
-        ipc_rr_disconnect(c);
-        return ipc__fail(err, "%s", detail);
-    }
-    *out = c;
-    return IPC_OK;
+    struct ipc_deadline dl;
+    ipc__deadline_init(&dl, timeout_ms);
+    err = rr_client_new(sc, address, timeout_ms, out);
+    /* Again where the connection closed before the welcome and the scheme
+     * says that a listener may have been restarted under it; the next
+     * dial may still meet the old one closing: a few tries, a pause
+     * (IPC_RR_REDIAL_MS, doubled) before each. */
+    long nap_ns = IPC_RR_REDIAL_MS * 1000000L;
+    for (int i = 0;
+         i < IPC_RR_REDIALS && err == IPC_ECLOSED && sc->redial &&
+         ipc__nap_upto(&dl, &nap_ns, 8 * IPC_RR_REDIAL_MS * 1000000L) == IPC_OK;
+         i++)
+        err = rr_client_new(sc, address, ipc__deadline_poll_ms(&dl), out);
+    return err;
 }
 
 void ipc_rr_disconnect(ipc_rr_client *c)

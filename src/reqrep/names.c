@@ -31,8 +31,11 @@ static const struct ipc_rr_scheme rr_schemes[] = {
 
 /* nng+TRANSPORT://: replies back on the request's nng pipe (req/rep,
  * src/backend/nng/rr.c). */
-static const struct ipc_rr_scheme rr_nng = {
-    .scheme = "nng", .back = true, .remote = true, .open_flags = IPC__F_BACK};
+static const struct ipc_rr_scheme rr_nng = {.scheme = "nng",
+                                            .back = true,
+                                            .remote = true,
+                                            .redial = true,
+                                            .open_flags = IPC__F_BACK};
 
 static atomic_uint rr_counter;
 

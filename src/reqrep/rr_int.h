@@ -68,6 +68,10 @@ enum ipc_rr_kind {
 #define IPC_RR_LOST_PONGS 2
 /* Lossy: a hello not answered within this is sent again. */
 #define IPC_RR_HELLO_MS (4 * IPC_RR_PING_MS)
+/* A connect whose connection closed before the welcome, where the scheme
+ * redials: so many more tries, the first IPC_RR_REDIAL_MS after. */
+#define IPC_RR_REDIALS   3
+#define IPC_RR_REDIAL_MS 10
 
 struct ipc_rr_hdr {
     unsigned kind, flags, status;
@@ -121,6 +125,9 @@ struct ipc_rr_scheme {
                             client pings while a call waits, the server
                             answers and drops duplicates, and releases a
                             client silent for IPC_RR_IDLE_MS (lossy.c) */
+    bool redial;         /* nng: a connection closed before the welcome is
+                            dialled once more (nng 1.5 may have restarted
+                            the listener under it: src/backend/nng/listen.c) */
     unsigned open_flags; /* added to the request channel's open flags
                             (nng: IPC__F_BACK, req/rep sockets) */
 };

@@ -448,8 +448,6 @@ static void test_client_killed(void **state)
 static void test_client_killed_in_connect(void **state)
 {
     (void)state;
-    if (rr_nng()) /* nng 1.5's listener bug: README, Request/reply */
-        skip();
     kill(rr_fix.server, SIGSTOP); /* no welcome will come */
     pid_t kid = rr_fork_role("connect_forever", rr_fix.addr, -1, 0);
     tu_sleep_ms(200);

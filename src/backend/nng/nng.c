@@ -95,8 +95,8 @@
  * (ipc__nng_ipc_live): it connects, completes the handshake as a push socket
  * would (its 8-byte header, then the receiver's), and closes an ordinary
  * pipe; nng_listen runs only where nobody listened. Other peers that drop
- * a connection mid-handshake still stop such a listener: that is nng's
- * bug, fixed in nng 1.6.
+ * a connection mid-handshake still stop such a listener: listen.c's
+ * watchdog finds it and listens again (test nng.listener_mended).
  */
 
 #define NNGCH_MAX_MSG_DEFAULT (64u * 1024)
@@ -109,8 +109,6 @@
 #define NNGCH_IPC_PATH_MAX 107
 /* How long a sender's close waits for nng to write what it took. */
 #define NNGCH_LINGER_MS 1000
-/* How long ipc__nng_ipc_live waits for a live receiver's handshake. */
-#define NNGCH_PROBE_MS 2000
 
 /* nng's threads do not survive fork(): nng aborts the child that calls it
  * ("nng is not fork-reentrant safe"). A child forked after this process
@@ -349,44 +347,6 @@ static ipc_err nngch_poll_set(const ipc_channel *ch)
     return IPC_OK;
 }
 
-/* Is a receiver listening at ipc path? See "A create at the ipc path of a
- * live receiver" above. proto: the SP protocol of a peer it takes (push0
- * for pull, req0 for rep). */
-bool ipc__nng_ipc_live(const char *path, unsigned proto)
-{
-    struct sockaddr_un sun = {.sun_family = AF_UNIX};
-    size_t len = strlen(path);
-    if (len >= sizeof sun.sun_path)
-        return false; /* nng_listen refuses it */
-    memcpy(sun.sun_path, path, len + 1);
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    if (fd < 0)
-        return false; /* nng_listen meets the same limit */
-    if (connect(fd, (struct sockaddr *)&sun, sizeof sun) < 0) {
-        int err = errno;
-        close(fd);
-        return err == EAGAIN; /* a listener with a full backlog */
-    }
-    /* SP header: 0, 'S', 'P', 0, the protocol (u16 big-endian), 0, 0. */
-    const unsigned char hello[8] = {
-        0, 'S', 'P', 0, (unsigned char)(proto >> 8), (unsigned char)proto,
-        0, 0};
-    unsigned char theirs[8];
-    size_t got = 0;
-    if (send(fd, hello, sizeof hello, MSG_NOSIGNAL) == (ssize_t)sizeof hello) {
-        struct pollfd pfd = {.fd = fd, .events = POLLIN};
-        while (got < sizeof theirs && poll(&pfd, 1, NNGCH_PROBE_MS) > 0) {
-            ssize_t n = recv(fd, theirs + got, sizeof theirs - got, 0);
-            if (n > 0)
-                got += (size_t)n;
-            else if (n == 0 || errno != EINTR)
-                break;
-        }
-    }
-    close(fd);
-    return true; /* it accepted a connection: someone listens */
-}
-
 static ipc_err nngch_listen(ipc_channel *ch, const char *url, unsigned flags)
 {
     struct nngch_end *ne = nngch_priv(ch);
@@ -406,7 +366,7 @@ static ipc_err nngch_listen(ipc_channel *ch, const char *url, unsigned flags)
         rv = nng_pipe_notify(ne->sock, NNG_PIPE_EV_ADD_POST, nngch_pipe_up,
                              NULL);
     if (rv == 0)
-        rv = nng_listen(ne->sock, url, NULL, 0);
+        rv = ipc__nng_listen(ne->sock, url, 0x50, &ne->watch);
     if (rv == NNG_EADDRINUSE)
         return ipc__fail(IPC_EEXIST, "nng: %s: the address is in use", url);
     if (rv != 0)
@@ -519,7 +479,8 @@ static void nngch_pipe_event(nng_pipe pipe, nng_pipe_ev ev, void *arg)
 }
 
 static ipc_err nngch_dial(ipc_channel *ch, const char *url,
-                          const struct ipc_addr *addr, unsigned flags)
+                          const struct ipc_addr *addr, unsigned flags,
+                          const struct ipc_deadline *dl)
 {
     struct nngch_end *ne = nngch_priv(ch);
     if (flags & IPC_F_CREATE)
@@ -540,7 +501,7 @@ static ipc_err nngch_dial(ipc_channel *ch, const char *url,
                               ne)) != 0)
         return ipc__nng_fail(rv, "watch the connections of", url);
     bool lazy = ipc__addr_get(addr, IPC_KEY_LAZY, 0);
-    rv = nng_dial(ne->sock, url, NULL, lazy ? NNG_FLAG_NONBLOCK : 0);
+    rv = ipc__nng_dial(ne->sock, url, lazy ? NNG_FLAG_NONBLOCK : 0, dl);
     if (rv == NNG_ECONNREFUSED || rv == NNG_ENOENT)
         return ipc__fail(IPC_ENOENT,
                          "nng: %s: nobody listens there (lazy=1 "
@@ -591,7 +552,6 @@ static ipc_err nngch_send(ipc_channel *ch, const void *buf, size_t len,
 static ipc_err nngch_open(ipc_channel *ch, const struct ipc_addr *addr,
                           unsigned flags, const struct ipc_deadline *dl)
 {
-    (void)dl; /* the first dial is nng's, synchronous (see the top) */
     struct nngch_end *ne = nngch_priv(ch);
     ne->epfd = ne->heldfd = ne->gone_rd = ne->gone_wr = -1;
     ne->timeo_ms = INT32_MIN;
@@ -609,11 +569,11 @@ static ipc_err nngch_open(ipc_channel *ch, const struct ipc_addr *addr,
     ch->buffer_bytes = 0;
     ch->caps &= ~(unsigned)IPC_CAP_DUPLEX;
     if (flags & IPC__F_BACK) /* request/reply's, never a user's (rr.c) */
-        return ipc__nng_rr_open(ch, addr->path, flags);
+        return ipc__nng_rr_open(ch, addr->path, flags, dl);
     if (flags & IPC_F_RECV)
         return nngch_listen(ch, addr->path, flags);
     ch->caps &= ~(unsigned)IPC_CAP_POLLABLE;
-    return nngch_dial(ch, addr->path, addr, flags);
+    return nngch_dial(ch, addr->path, addr, flags, dl);
 }
 
 /* A send returns once push has given the message to a connection, before
@@ -656,8 +616,11 @@ static void nngch_close(ipc_channel *ch)
         nngch_linger(ne);
     /* Closes the listener or dialer and its connections; an ipc://
      * listener removes its socket file. */
-    if (ne->sock_open)
+    if (ne->sock_open) {
+        ipc__nng_unlisten(ne->watch);
         nng_close(ne->sock);
+    }
+    ne->watch = NULL;
     ne->sock_open = false;
     if (ne->epfd >= 0)
         close(ne->epfd);

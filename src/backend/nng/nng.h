@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 struct ipc__nng_link;
+struct ipc__nng_watch;
 
 struct nngch_end {
     nng_socket sock;
@@ -23,6 +24,7 @@ struct nngch_end {
     int timeo_ms;     /* the SENDTIMEO/RECVTIMEO last set; INT32_MIN: none */
     bool sent;        /* sender: a send went through (its close lingers) */
     atomic_int pipes; /* sender: connections up (nng's pipe events) */
+    struct ipc__nng_watch *watch; /* receiver: its listener (listen.c) */
     /* Request/reply mode (rr.c); link NULL on push/pull ends. */
     struct ipc__nng_link *link; /* the socket, shared by the ends on it */
     uint32_t pipe; /* server's request end: the pipe of the message last
@@ -47,8 +49,20 @@ ipc_err ipc__nng_usable(void);
 bool ipc__nng_forked(void);
 /* nng's error rv as a code, with nng_strerror in the detail. */
 ipc_err ipc__nng_fail(int rv, const char *what, const char *url);
+
+/* listen.c */
 /* Is a socket of SP protocol proto's peer listening at ipc path? */
 bool ipc__nng_ipc_live(const char *path, unsigned proto);
+/* nng_listen, the listener watched and restarted if nng 1.5 stops it
+ * (peers of SP protocol proto); *w closes it. nng's error code. */
+int ipc__nng_listen(nng_socket sock, const char *url, unsigned proto,
+                    struct ipc__nng_watch **w);
+/* Close the listener and end its watch; NULL: nothing. */
+void ipc__nng_unlisten(struct ipc__nng_watch *w);
+/* A synchronous nng_dial, tried again within dl where the connection was
+ * reset in the handshake (a listener restarted). nng's error code. */
+int ipc__nng_dial(nng_socket sock, const char *url, int flags,
+                  const struct ipc_deadline *dl);
 /* Take the message kept by an IPC_EMSGSIZE receive; NULL if none. */
 nng_msg *ipc__nng_unhold(struct nngch_end *ne);
 /* The end of a receive: msg's body into buf and freed, or kept (heldfd,
@@ -60,7 +74,8 @@ ipc_err ipc__nng_deliver(struct nngch_end *ne, nng_msg *msg, void *buf,
 void ipc__nng_tcp_bound(nng_pipe pipe);
 
 /* rr.c: the request/reply mode (IPC__F_BACK). */
-ipc_err ipc__nng_rr_open(ipc_channel *ch, const char *url, unsigned flags);
+ipc_err ipc__nng_rr_open(ipc_channel *ch, const char *url, unsigned flags,
+                         const struct ipc_deadline *dl);
 ipc_err ipc__nng_rr_send(ipc_channel *ch, const void *buf, size_t len,
                          const struct ipc_deadline *dl);
 ipc_err ipc__nng_rr_recv(ipc_channel *ch, void *buf, size_t cap, size_t *len,

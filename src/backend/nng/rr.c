@@ -94,7 +94,7 @@ struct ipc__nng_link {
     int gone_rd;      /* client: hangs up once gone; else -1 */
     nng_aio *waiting; /* client: the reply wait that gone cancels */
     int gone_wr;
-    nng_listener listener; /* server's */
+    struct ipc__nng_watch *listener; /* server's (listen.c) */
     /* Server: pipes up (NNG_PIPE_EV_ADD_PRE..REM_POST), and contexts
      * bound to none (to take the next request). */
     struct nngrr_live *live;
@@ -248,7 +248,8 @@ static void *nngrr_closer(void *arg)
 static bool nngrr_close(struct ipc__nng_link *lk)
 {
     if (lk->server)
-        nng_listener_close(lk->listener);
+        ipc__nng_unlisten(lk->listener);
+    lk->listener = NULL;
     pthread_t tid;
     pthread_mutex_lock(&lk->lock);
     lk->refs = 2; /* this call's and the closer's */
@@ -337,7 +338,8 @@ static ipc_err nngrr_setup(ipc_channel *ch, const char *url)
     return rv == 0 ? IPC_OK : ipc__nng_fail(rv, "set up the socket for", url);
 }
 
-ipc_err ipc__nng_rr_open(ipc_channel *ch, const char *url, unsigned flags)
+ipc_err ipc__nng_rr_open(ipc_channel *ch, const char *url, unsigned flags,
+                         const struct ipc_deadline *dl)
 {
     bool server = flags & IPC_F_RECV;
     if (server != !!(flags & IPC_F_CREATE))
@@ -358,7 +360,7 @@ ipc_err ipc__nng_rr_open(ipc_channel *ch, const char *url, unsigned flags)
         int rv = nng_aio_alloc(&nngch_priv(ch)->aio, NULL, NULL);
         if (rv != 0)
             return ipc__nng_fail(rv, "aio for", url);
-        rv = nng_listen(lk->sock, url, &lk->listener, 0);
+        rv = ipc__nng_listen(lk->sock, url, NNGRR_REQ0, &lk->listener);
         if (rv == NNG_EADDRINUSE)
             return ipc__fail(IPC_EEXIST, "nng: %s: the address is in use", url);
         if (rv != 0)
@@ -366,7 +368,7 @@ ipc_err ipc__nng_rr_open(ipc_channel *ch, const char *url, unsigned flags)
         return IPC_OK; /* its poll set comes with ipc_pollfd (nng.c) */
     }
     ch->caps &= ~(unsigned)IPC_CAP_POLLABLE;
-    int rv = nng_dial(lk->sock, url, NULL, 0);
+    int rv = ipc__nng_dial(lk->sock, url, 0, dl);
     if (rv == NNG_ECONNREFUSED || rv == NNG_ENOENT)
         return ipc__fail(IPC_ENOENT, "nng: %s: nobody listens there", url);
     return rv == 0 ? IPC_OK : ipc__nng_fail(rv, "dial", url);

@@ -1,0 +1,433 @@
+/* SPDX-License-Identifier: MIT */
+/* nng backend: listening and dialling around nng 1.5's stopped listener
+ * (a watchdog that restarts it; a dial that tries again meanwhile), and
+ * the look at an ipc path before a create. */
+#include "nng.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+/*
+ * The stopped listener. nng before 1.6 (nng issue 1518, fixed by nng
+ * commit 9248ed74; Debian 12 ships 1.5.2) stops a listener for good when
+ * a connection closes during the SP handshake: the transport reports the
+ * peer's close as NNG_ECLOSED, which the listener takes for its own close
+ * ("no further action"). Its socket still listens, so new connections
+ * wait in the kernel's backlog, their dials wait out nng's 10 s
+ * handshake, and the receiver or server takes no new peer again. A client
+ * killed in its connect is enough (test reqrep.*: client_killed_in_connect),
+ * and so is a port scanner (nng.listener_mended).
+ *
+ * nng gives no event for it, but counts it: the listener's "other"
+ * statistic rises (so does it for errors that nng waits out for 100 ms and
+ * goes on). So one watchdog thread looks at the counters of the tcp:// and
+ * ipc:// listeners libipc made, every NNGW_TICK_MS. Where "other" rose, it
+ * probes as a peer would: connects and sends the 8-byte SP header. A live
+ * listener answers with its own, or its counters move (an accept, another
+ * error in its back-off). One that does neither for NNGW_PROBE_MS has
+ * stopped: the watchdog closes it, which drops its connections (senders
+ * redial; pending calls fail IPC_ECLOSED, as when a server restarts), and
+ * listens afresh at the address it had. A dial that met the closed
+ * listener's backlog fails with a reset; ipc__nng_dial tries again within
+ * its deadline. Only nng 1.5 and older get the watchdog; only where nng
+ * keeps statistics (Debian's does) can it see anything.
+ */
+
+/* SP header: 0, 'S', 'P', 0, the protocol (u16 big-endian), 0, 0. */
+#define NNGW_HEADER_LEN 8
+#define NNGW_TICK_MS    200
+/* How long a probe waits for a listener's counters to move, in steps. A
+ * live one moves within a few ms (nng's own threads accept); a longer
+ * window would keep new peers waiting in the stopped one's backlog. */
+#define NNGW_PROBE_MS 300
+#define NNGW_STEP_MS  5
+/* How long ipc__nng_ipc_live waits for a live receiver's handshake. */
+#define NNGW_LIVE_MS 2000
+/* A dial met a reset: the next one after this, doubled up to 100 ms. */
+#define NNGW_REDIAL_MS 5
+
+#if NNG_MAJOR_VERSION == 1 && NNG_MINOR_VERSION < 6
+#define NNGW_WATCH 1
+#else
+#define NNGW_WATCH 0
+#endif
+
+struct ipc__nng_watch {
+    nng_socket sock;
+    nng_listener l; /* the listener now; restarts replace it */
+    bool listening; /* false: a restart's listen failed; retried */
+    bool watched;   /* on the watchdog's list */
+    bool busy;      /* the watchdog probes or restarts it now */
+    unsigned proto; /* SP protocol of a peer it takes */
+    uint64_t other; /* its "other" count when last looked at */
+    struct ipc__nng_watch *next;
+    char url[]; /* where it listens (a tcp port made concrete) */
+};
+
+static pthread_mutex_t nngw_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t nngw_cond; /* CLOCK_MONOTONIC: list, busy, stop */
+static struct ipc__nng_watch *nngw_list;
+static bool nngw_started, nngw_stop;
+static pthread_t nngw_tid;
+static pid_t nngw_pid; /* the process the thread runs in */
+
+/* ------------------------------------------------------------- probing */
+
+/* Connect to sa and hand it our SP header (or queue the connection in a
+ * full backlog): the socket, or -1 if refused or no socket to try with. */
+static int nngw_hello(const struct sockaddr *sa, socklen_t salen,
+                      unsigned proto, int wait_ms)
+{
+    int fd =
+        socket(sa->sa_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0)
+        return -1;
+    if (connect(fd, sa, salen) < 0 && errno != EINPROGRESS) {
+        if (errno == EAGAIN) /* a full unix backlog: it listens */
+            return fd;
+        close(fd);
+        return -1;
+    }
+    const unsigned char hello[NNGW_HEADER_LEN] = {
+        0, 'S', 'P', 0, (unsigned char)(proto >> 8), (unsigned char)proto,
+        0, 0};
+    struct pollfd pfd = {.fd = fd, .events = POLLOUT};
+    if (poll(&pfd, 1, wait_ms) == 1 && (pfd.revents & (POLLERR | POLLHUP))) {
+        close(fd); /* tcp: refused */
+        return -1;
+    }
+    if (pfd.revents & POLLOUT)
+        (void)!send(fd, hello, sizeof hello, MSG_NOSIGNAL);
+    return fd;
+}
+
+/* Wait up to wait_ms for the 8 bytes of a listener's header on fd. */
+static void nngw_header(int fd, int wait_ms)
+{
+    unsigned char theirs[NNGW_HEADER_LEN];
+    size_t got = 0;
+    struct pollfd pfd = {.fd = fd, .events = POLLIN};
+    while (got < sizeof theirs && poll(&pfd, 1, wait_ms) > 0) {
+        ssize_t n = recv(fd, theirs + got, sizeof theirs - got, 0);
+        if (n > 0)
+            got += (size_t)n;
+        else if (n == 0 || errno != EINTR)
+            break;
+    }
+}
+
+/* See "A create at the ipc path of a live receiver" (nng.c). */
+bool ipc__nng_ipc_live(const char *path, unsigned proto)
+{
+    struct sockaddr_un sun = {.sun_family = AF_UNIX};
+    size_t len = strlen(path);
+    if (len >= sizeof sun.sun_path)
+        return false; /* nng_listen refuses it */
+    memcpy(sun.sun_path, path, len + 1);
+    int fd =
+        nngw_hello((struct sockaddr *)&sun, sizeof sun, proto, NNGW_LIVE_MS);
+    if (fd < 0)
+        return false;
+    /* Closed only after the handshake, which a close inside stops. */
+    nngw_header(fd, NNGW_LIVE_MS);
+    close(fd);
+    return true; /* it accepted a connection: someone listens */
+}
+
+/* Where to probe w's listener: its ipc path, or the address its tcp
+ * socket is bound to (a wildcard as loopback). False: neither. */
+static bool nngw_target(const struct ipc__nng_watch *w,
+                        struct sockaddr_storage *ss, socklen_t *len)
+{
+    memset(ss, 0, sizeof *ss);
+    if (strncmp(w->url, "ipc://", 6) == 0) {
+        struct sockaddr_un *sun = (struct sockaddr_un *)ss;
+        sun->sun_family = AF_UNIX;
+        if (strlen(w->url + 6) >= sizeof sun->sun_path)
+            return false;
+        strcpy(sun->sun_path, w->url + 6);
+        *len = sizeof *sun;
+        return true;
+    }
+    nng_sockaddr na;
+    if (nng_listener_get_addr(w->l, NNG_OPT_LOCADDR, &na) != 0)
+        return false;
+    if (na.s_family == NNG_AF_INET) {
+        struct sockaddr_in *sin = (struct sockaddr_in *)ss;
+        sin->sin_family = AF_INET;
+        sin->sin_port = na.s_in.sa_port;
+        sin->sin_addr.s_addr = na.s_in.sa_addr;
+        if (sin->sin_addr.s_addr == htonl(INADDR_ANY))
+            sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        *len = sizeof *sin;
+        return true;
+    }
+    if (na.s_family == NNG_AF_INET6) {
+        struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
+        sin6->sin6_family = AF_INET6;
+        sin6->sin6_port = na.s_in6.sa_port;
+        memcpy(&sin6->sin6_addr, na.s_in6.sa_addr, 16);
+        sin6->sin6_scope_id = na.s_in6.sa_scope;
+        if (IN6_IS_ADDR_UNSPECIFIED(&sin6->sin6_addr))
+            sin6->sin6_addr = in6addr_loopback;
+        *len = sizeof *sin6;
+        return true;
+    }
+    return false;
+}
+
+/* ------------------------------------------------------------ the watch */
+
+/* The listener's counter name in snapshot st; 0 when nng keeps none. */
+static uint64_t nngw_count(nng_stat *st, nng_listener l, const char *name)
+{
+    nng_stat *ls = nng_stat_find_listener(st, l);
+    nng_stat *s = ls ? nng_stat_find(ls, name) : NULL;
+    return s ? nng_stat_value(s) : 0;
+}
+
+/* w's "other" and "accept" counts now; false if nng gave none. */
+static bool nngw_counts(const struct ipc__nng_watch *w, uint64_t c[2])
+{
+    nng_stat *st;
+    if (nng_stats_get(&st) != 0)
+        return false;
+    c[0] = nngw_count(st, w->l, "other");
+    c[1] = nngw_count(st, w->l, "accept");
+    nng_stats_free(st);
+    return true;
+}
+
+/* Close w's stopped listener and listen again at its address. Runs
+ * outside nngw_lock (closing runs nng's pipe callbacks, which take the
+ * locks of their ends); w is busy meanwhile, so nobody frees it. */
+static void nngw_restart(struct ipc__nng_watch *w)
+{
+    if (w->listening)
+        nng_listener_close(w->l);
+    nng_listener l;
+    int rv = nng_listen(w->sock, w->url, &l, 0);
+    pthread_mutex_lock(&nngw_lock);
+    w->listening = rv == 0;
+    if (rv == 0)
+        w->l = l;
+    w->other = 0;
+    pthread_mutex_unlock(&nngw_lock);
+}
+
+/* w's "other" count rose to other: has its listener stopped? nng's
+ * transport accepts and handshakes on its own, so only the listener's
+ * counters tell: a live one takes a connection of ours (accept), or
+ * counts another error, within NNGW_PROBE_MS. */
+static void nngw_check(struct ipc__nng_watch *w, uint64_t other)
+{
+    uint64_t before[2], now[2];
+    struct sockaddr_storage ss;
+    socklen_t len;
+    if (!nngw_counts(w, before) || !nngw_target(w, &ss, &len))
+        return;
+    int fd = nngw_hello((struct sockaddr *)&ss, len, w->proto, NNGW_PROBE_MS);
+    if (fd < 0)
+        return; /* nobody listens, or no socket now: next tick */
+    bool moved = false;
+    for (int ms = 0; ms < NNGW_PROBE_MS && !moved; ms += NNGW_STEP_MS) {
+        struct timespec step = {.tv_nsec = NNGW_STEP_MS * 1000000L};
+        nanosleep(&step, NULL);
+        moved =
+            nngw_counts(w, now) && (now[0] != before[0] || now[1] != before[1]);
+    }
+    close(fd);
+    if (moved)
+        w->other = other; /* alive, or backing off and counting */
+    else
+        nngw_restart(w);
+}
+
+/* One look at every watch; with nngw_lock held (dropped while one is
+ * busy: a watch on the list stays there until it is not). */
+static void nngw_tick(void)
+{
+    nng_stat *st;
+    if (nng_stats_get(&st) != 0)
+        return;
+    for (struct ipc__nng_watch *w = nngw_list; w && !nngw_stop; w = w->next) {
+        uint64_t other = w->listening ? nngw_count(st, w->l, "other") : 0;
+        if (w->listening && other == w->other)
+            continue;
+        w->busy = true;
+        pthread_mutex_unlock(&nngw_lock);
+        if (w->listening)
+            nngw_check(w, other);
+        else
+            nngw_restart(w);
+        pthread_mutex_lock(&nngw_lock);
+        w->busy = false;
+        pthread_cond_broadcast(&nngw_cond);
+    }
+    nng_stats_free(st);
+}
+
+static void *nngw_main(void *arg)
+{
+    (void)arg;
+    pthread_mutex_lock(&nngw_lock);
+    while (!nngw_stop) {
+        struct timespec until;
+        clock_gettime(CLOCK_MONOTONIC, &until);
+        until.tv_nsec += NNGW_TICK_MS * 1000000L;
+        until.tv_sec += until.tv_nsec / 1000000000L;
+        until.tv_nsec %= 1000000000L;
+        if (!nngw_list)
+            pthread_cond_wait(&nngw_cond, &nngw_lock);
+        else if (pthread_cond_timedwait(&nngw_cond, &nngw_lock, &until) ==
+                 ETIMEDOUT)
+            nngw_tick();
+    }
+    pthread_mutex_unlock(&nngw_lock);
+    return NULL;
+}
+
+/* At exit, before nng's own atexit teardown (registered earlier, so run
+ * later), which the thread must not meet in the middle of a look. */
+static void nngw_exit(void)
+{
+    if (getpid() != nngw_pid)
+        return; /* a forked child: no thread, perhaps a held lock */
+    pthread_mutex_lock(&nngw_lock);
+    nngw_stop = true;
+    pthread_cond_broadcast(&nngw_cond);
+    pthread_mutex_unlock(&nngw_lock);
+    pthread_join(nngw_tid, NULL);
+}
+
+/* With nngw_lock held: the thread, once. False if it could not start. */
+static bool nngw_start(void)
+{
+    if (nngw_started)
+        return true;
+    pthread_condattr_t ca;
+    if (pthread_condattr_init(&ca) != 0)
+        return false;
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    bool ok = pthread_cond_init(&nngw_cond, &ca) == 0;
+    pthread_condattr_destroy(&ca);
+    if (ok && pthread_create(&nngw_tid, NULL, nngw_main, NULL) != 0) {
+        pthread_cond_destroy(&nngw_cond);
+        ok = false;
+    }
+    nngw_pid = getpid();
+    if (ok && atexit(nngw_exit) != 0) {
+        /* The thread runs on; a look at exit is a small risk. */
+    }
+    nngw_started = ok;
+    return ok;
+}
+
+/* Make url concrete for a listen again: a tcp listener's bound address
+ * (its port, if url asked for port 0). ipc and others: url. */
+static char *nngw_url(const char *url, nng_listener l)
+{
+    nng_sockaddr na;
+    char host[INET6_ADDRSTRLEN], *out;
+    size_t cap = strlen(url) + sizeof host + 16;
+    if (!(out = malloc(cap)))
+        return NULL;
+    if (strncmp(url, "tcp://", 6) == 0 &&
+        nng_listener_get_addr(l, NNG_OPT_LOCADDR, &na) == 0) {
+        if (na.s_family == NNG_AF_INET &&
+            inet_ntop(AF_INET, &na.s_in.sa_addr, host, sizeof host)) {
+            snprintf(out, cap, "tcp://%s:%u", host,
+                     (unsigned)ntohs(na.s_in.sa_port));
+            return out;
+        }
+        if (na.s_family == NNG_AF_INET6 &&
+            inet_ntop(AF_INET6, na.s_in6.sa_addr, host, sizeof host)) {
+            snprintf(out, cap, "tcp://[%s]:%u", host,
+                     (unsigned)ntohs(na.s_in6.sa_port));
+            return out;
+        }
+    }
+    memcpy(out, url, strlen(url) + 1);
+    return out;
+}
+
+int ipc__nng_listen(nng_socket sock, const char *url, unsigned proto,
+                    struct ipc__nng_watch **out)
+{
+    nng_listener l;
+    int rv = nng_listen(sock, url, &l, 0);
+    if (rv != 0)
+        return rv;
+    char *concrete = nngw_url(url, l);
+    struct ipc__nng_watch *w =
+        concrete ? calloc(1, sizeof *w + strlen(concrete) + 1) : NULL;
+    if (!w) {
+        free(concrete);
+        nng_listener_close(l);
+        return NNG_ENOMEM;
+    }
+    memcpy(w->url, concrete, strlen(concrete) + 1);
+    free(concrete);
+    w->sock = sock;
+    w->l = l;
+    w->listening = true;
+    w->proto = proto;
+    bool kind =
+        strncmp(url, "tcp://", 6) == 0 || strncmp(url, "ipc://", 6) == 0;
+    pthread_mutex_lock(&nngw_lock);
+    if (NNGW_WATCH && kind && nngw_start()) {
+        w->watched = true;
+        w->next = nngw_list;
+        nngw_list = w;
+        pthread_cond_broadcast(&nngw_cond);
+    }
+    pthread_mutex_unlock(&nngw_lock);
+    *out = w;
+    return 0;
+}
+
+void ipc__nng_unlisten(struct ipc__nng_watch *w)
+{
+    if (!w)
+        return;
+    if (w->watched) {
+        pthread_mutex_lock(&nngw_lock);
+        while (w->busy)
+            pthread_cond_wait(&nngw_cond, &nngw_lock);
+        struct ipc__nng_watch **p = &nngw_list;
+        while (*p != w)
+            p = &(*p)->next;
+        *p = w->next;
+        pthread_mutex_unlock(&nngw_lock);
+    }
+    if (w->listening)
+        nng_listener_close(w->l);
+    free(w);
+}
+
+/* ------------------------------------------------------------- dialling */
+
+int ipc__nng_dial(nng_socket sock, const char *url, int flags,
+                  const struct ipc_deadline *dl)
+{
+    long nap_ns = NNGW_REDIAL_MS * 1000000L;
+    for (;;) {
+        int rv = nng_dial(sock, url, NULL, flags);
+        /* A connection reset or shut in the handshake: a listener closed
+         * with it queued (a restart above, or a receiver that left). */
+        if ((rv != NNG_ECONNRESET && rv != NNG_ECONNSHUT &&
+             rv != NNG_ECLOSED) ||
+            ipc__nap_upto(dl, &nap_ns, 100 * 1000000L) != IPC_OK)
+            return rv;
+    }
+}
