@@ -66,6 +66,7 @@ struct ipc__nng_watch {
     nng_socket sock;
     nng_listener l; /* the listener now; restarts replace it */
     bool listening; /* false: a restart's listen failed; retried */
+    bool lost;      /* another took its address meanwhile: given up */
     bool watched;   /* on the watchdog's list */
     bool busy;      /* the watchdog probes or restarts it now */
     unsigned proto; /* SP protocol of a peer it takes */
@@ -79,7 +80,7 @@ static pthread_cond_t nngw_cond; /* CLOCK_MONOTONIC: list, busy, stop */
 static struct ipc__nng_watch *nngw_list;
 static bool nngw_started, nngw_stop;
 static pthread_t nngw_tid;
-static pid_t nngw_pid; /* the process the thread runs in */
+static _Atomic pid_t nngw_pid; /* the process the thread runs in */
 
 /* ------------------------------------------------------------- probing */
 
@@ -210,15 +211,21 @@ static bool nngw_counts(const struct ipc__nng_watch *w, uint64_t c[2])
 
 /* Close w's stopped listener and listen again at its address. Runs
  * outside nngw_lock (closing runs nng's pipe callbacks, which take the
- * locks of their ends); w is busy meanwhile, so nobody frees it. */
+ * locks of their ends); w is busy meanwhile, so nobody frees it. An ipc
+ * path that another receiver took in between is given up, and never
+ * handed to nng_listen: its look at a path in use would stop that one's
+ * listener in turn. */
 static void nngw_restart(struct ipc__nng_watch *w)
 {
     if (w->listening)
         nng_listener_close(w->l);
     nng_listener l;
-    int rv = nng_listen(w->sock, w->url, &l, 0);
+    bool taken = strncmp(w->url, "ipc://", 6) == 0 &&
+                 ipc__nng_ipc_live(w->url + 6, w->proto);
+    int rv = taken ? NNG_EADDRINUSE : nng_listen(w->sock, w->url, &l, 0);
     pthread_mutex_lock(&nngw_lock);
     w->listening = rv == 0;
+    w->lost = rv == NNG_EADDRINUSE;
     if (rv == 0)
         w->l = l;
     w->other = 0;
@@ -261,6 +268,8 @@ static void nngw_tick(void)
     if (nng_stats_get(&st) != 0)
         return;
     for (struct ipc__nng_watch *w = nngw_list; w && !nngw_stop; w = w->next) {
+        if (w->lost)
+            continue;
         uint64_t other = w->listening ? nngw_count(st, w->l, "other") : 0;
         if (w->listening && other == w->other)
             continue;
@@ -277,21 +286,32 @@ static void nngw_tick(void)
     nng_stats_free(st);
 }
 
+/* now + NNGW_TICK_MS on CLOCK_MONOTONIC, into t. */
+static void nngw_next(struct timespec *t)
+{
+    clock_gettime(CLOCK_MONOTONIC, t);
+    t->tv_nsec += NNGW_TICK_MS * 1000000L;
+    t->tv_sec += t->tv_nsec / 1000000000L;
+    t->tv_nsec %= 1000000000L;
+}
+
 static void *nngw_main(void *arg)
 {
     (void)arg;
+    struct timespec next;
     pthread_mutex_lock(&nngw_lock);
+    nngw_next(&next);
     while (!nngw_stop) {
-        struct timespec until;
-        clock_gettime(CLOCK_MONOTONIC, &until);
-        until.tv_nsec += NNGW_TICK_MS * 1000000L;
-        until.tv_sec += until.tv_nsec / 1000000000L;
-        until.tv_nsec %= 1000000000L;
-        if (!nngw_list)
+        /* Wake-ups between ticks (a new watch, a busy one freed) leave
+         * the next tick where it was. */
+        if (!nngw_list) {
             pthread_cond_wait(&nngw_cond, &nngw_lock);
-        else if (pthread_cond_timedwait(&nngw_cond, &nngw_lock, &until) ==
-                 ETIMEDOUT)
+            nngw_next(&next);
+        } else if (pthread_cond_timedwait(&nngw_cond, &nngw_lock, &next) ==
+                   ETIMEDOUT) {
             nngw_tick();
+            nngw_next(&next);
+        }
     }
     pthread_mutex_unlock(&nngw_lock);
     return NULL;
