@@ -85,14 +85,17 @@ void ipc__rr_unhold(struct ipc_rr_calls *k, uint64_t id)
         }
 }
 
-void ipc__rr_pong(const struct ipc_rr_calls *k, const unsigned char *ping,
-                  size_t len, unsigned char *out)
+size_t ipc__rr_pong(const struct ipc_rr_calls *k, const unsigned char *ping,
+                    size_t len, unsigned char *out)
 {
+    if (len < 8 || len % 8 != 0 || len > IPC_RR_PING_MAX)
+        return 0;
     memcpy(out, ping, 8); /* the ping's number */
     for (size_t at = 8; at < len; at += 8) {
         uint64_t id = ipc__rr_get64(ping + at) & ~IPC_RR_HELD;
         ipc__rr_put64(out + at, id | (rr_holds(k, id) ? IPC_RR_HELD : 0));
     }
+    return len;
 }
 
 uint32_t ipc__rr_seed(void)

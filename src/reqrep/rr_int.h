@@ -63,6 +63,8 @@ enum ipc_rr_kind {
 /* Ids a ping carries at most (u64 each); more pending calls are asked
  * about in turn, in the next pings. */
 #define IPC_RR_PING_IDS 128
+/* The longest ping payload: its number and IPC_RR_PING_IDS ids. */
+#define IPC_RR_PING_MAX (8 * (IPC_RR_PING_IDS + 1))
 /* A pending call the server did not hold in this many pongs in a row (its
  * reply not come) is lost. */
 #define IPC_RR_LOST_PONGS 2
@@ -171,10 +173,12 @@ bool ipc__rr_fresh(const struct ipc_rr_calls *k, const struct ipc_rr_hdr *h);
 bool ipc__rr_hold(struct ipc_rr_calls *k, uint64_t id);
 /* id was replied to. */
 void ipc__rr_unhold(struct ipc_rr_calls *k, uint64_t id);
-/* A pong's payload for a ping's (len bytes, a multiple of 8, at least 8):
- * the ping's number, then its ids, each with IPC_RR_HELD where held. */
-void ipc__rr_pong(const struct ipc_rr_calls *k, const unsigned char *ping,
-                  size_t len, unsigned char *out);
+/* A pong's payload for a ping's of len bytes, into out (room for
+ * IPC_RR_PING_MAX): the ping's number, then its ids, each with IPC_RR_HELD
+ * where held; its length, len. 0, and nothing written, for a malformed
+ * ping: shorter than its number, ids not whole, or over IPC_RR_PING_MAX. */
+size_t ipc__rr_pong(const struct ipc_rr_calls *k, const unsigned char *ping,
+                    size_t len, unsigned char *out);
 /* A number for a server's first generation: differs between servers. */
 uint32_t ipc__rr_seed(void);
 /* Little-endian u64 at p (wire.c). */

@@ -386,20 +386,19 @@ static void rr_lossy_answer(ipc_rr_server *s, const struct ipc_rr_hdr *h,
         }
         return;
     }
-    if (h->kind != IPC_RR_PING || h->len % 8 != 0 ||
-        h->len > IPC_RR_PING_IDS * 8)
+    if (h->kind != IPC_RR_PING)
         return;
-    unsigned char msg[IPC_RR_HDR + IPC_RR_PING_IDS * 8];
+    unsigned char msg[IPC_RR_HDR + IPC_RR_PING_MAX];
+    size_t n = 0;
     pthread_mutex_lock(&s->lock);
     struct rr_peer *p = rr_peer_get(s, h->slot, h->gen);
-    if (p) {
-        ipc__rr_pong(&p->lossy, s->rx + IPC_RR_HDR, h->len, msg + IPC_RR_HDR);
+    if (p && (n = ipc__rr_pong(&p->lossy, s->rx + IPC_RR_HDR, h->len,
+                               msg + IPC_RR_HDR)) > 0)
         p->refs++; /* no reply thread frees it meanwhile */
-    }
     pthread_mutex_unlock(&s->lock);
-    if (!p)
-        return;
-    struct ipc_rr_hdr pong = {IPC_RR_PONG, 0, 0, h->slot, h->gen, 0, h->len};
+    if (!p || n == 0)
+        return; /* unknown, or a malformed ping: dropped */
+    struct ipc_rr_hdr pong = {IPC_RR_PONG, 0, 0, h->slot, h->gen, 0, n};
     ipc_err err;
     rr_peer_send(p, &pong, msg + IPC_RR_HDR, msg, 0, &err);
     pthread_mutex_lock(&s->lock);

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* Fuzz target: the request/reply header and identity decoders
  * (ipc__rr_decode, ipc__rr_ident_decode) against a reference reading of
- * the wire layout in src/reqrep/rr_int.h, and the encoders' round trip.
+ * the wire layout in src/reqrep/rr_int.h, the encoders' round trip, and
+ * a udp server's answer to a ping (ipc__rr_pong).
  * Input: a whole message as a server or client would receive it. */
 #include "fuzz.h"
 #include "reqrep/rr_int.h"
@@ -53,6 +54,38 @@ static void rr_check_ident(const uint8_t *p, size_t len, bool hello)
     FUZZ_CHECK(n == len && memcmp(again, p, len) == 0, "ident round trip");
 }
 
+/* A ping's pong against a reference: the ids with their lowest bit set
+ * are held, and must come back with IPC_RR_HELD; a malformed ping gets
+ * none, and nothing is written. */
+static void rr_check_pong(const uint8_t *p, size_t len)
+{
+    struct ipc_rr_calls k;
+    ipc__rr_calls_init(&k);
+    for (size_t at = 8; at + 8 <= len && at < IPC_RR_PING_MAX; at += 8) {
+        uint64_t id = rr_le(p + at, 8) & ~IPC_RR_HELD;
+        if (id & 1)
+            FUZZ_CHECK(ipc__rr_hold(&k, id), "hold");
+    }
+    static unsigned char out[IPC_RR_PING_MAX];
+    memset(out, 0xA5, sizeof out);
+    size_t n = ipc__rr_pong(&k, p, len, out);
+    bool well = len >= 8 && len % 8 == 0 && len <= IPC_RR_PING_MAX;
+    FUZZ_CHECK(n == (well ? len : 0), "pong of %zu bytes for %zu", n, len);
+    if (!well) {
+        FUZZ_CHECK(out[0] == 0xA5 && out[7] == 0xA5, "written for a bad ping");
+    } else {
+        FUZZ_CHECK(memcmp(out, p, 8) == 0, "the ping's number");
+        for (size_t at = 8; at < len; at += 8) {
+            uint64_t want = rr_le(p + at, 8) & ~IPC_RR_HELD;
+            uint64_t got = rr_le(out + at, 8);
+            FUZZ_CHECK((got & ~IPC_RR_HELD) == want &&
+                           !(got & IPC_RR_HELD) == !(want & 1),
+                       "id at %zu", at);
+        }
+    }
+    ipc__rr_calls_free(&k);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     struct ipc_rr_hdr h = {99, 99, 99, 99, 99, 99, 99};
@@ -71,5 +104,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     FUZZ_CHECK(memcmp(again, data, IPC_RR_HDR) == 0, "re-encoded differs");
     if (h.kind == IPC_RR_HELLO || h.kind == IPC_RR_WELCOME)
         rr_check_ident(data + IPC_RR_HDR, h.len, h.kind == IPC_RR_HELLO);
+    if (h.kind == IPC_RR_PING)
+        rr_check_pong(data + IPC_RR_HDR, h.len);
     return 0;
 }

@@ -241,6 +241,13 @@ reqrep = {
     "status_big": rr(5, status=256), "len_over": rr(3, b"ab", length=3),
     "len_under": rr(3, b"ab", length=1), "len_huge": rr(3, length=2**32 - 1),
     "reserved": rr(3, zero=1),
+    # Pings (udp): a number, then ids (the top bit is the pong's "held").
+    "ping": rr(7, struct.pack("<QQQ", 5, 3, 8)),
+    "ping_held_bit": rr(7, struct.pack("<QQ", 6, 2**63 + 9)),
+    "ping_longest": rr(7, struct.pack("<129Q", 1, *range(1, 129))),
+    "ping_too_long": rr(7, struct.pack("<130Q", 1, *range(1, 130))),
+    "ping_ragged": rr(7, struct.pack("<Q", 5) + b"abc"),
+    "pong": rr(8, struct.pack("<QQ", 5, 2**63 + 3)),
 }
 for k, v in reqrep.items():
     put("reqrep", k, v)

@@ -512,6 +512,84 @@ static void test_garbage(void **state)
     rr_finish();
 }
 
+/* A server in this process that takes RR_MANY requests, holds them all
+ * for longer than the lease while it goes on receiving (and so answering
+ * pings), then replies to each. */
+enum { RR_MANY = 200 };
+
+struct rr_holder {
+    ipc_rr_server *s;
+    ipc_err err;
+};
+
+static void *rr_hold_all(void *arg)
+{
+    struct rr_holder *h = arg;
+    static ipc_rr_req reqs[RR_MANY];
+    static unsigned char bodies[RR_MANY][16];
+    size_t lens[RR_MANY], n = 0;
+    int64_t t0 = 0;
+    h->err = IPC_OK;
+    while (h->err == IPC_OK &&
+           (n < RR_MANY ||
+            tu_elapsed_ms(t0) < IPC_RR_LEASE_MS + IPC_RR_LEASE_MS / 2)) {
+        unsigned char buf[64];
+        size_t len;
+        ipc_rr_req req;
+        ipc_err err = ipc_rr_recv(h->s, buf, sizeof buf, &len, &req, 50);
+        if (err == IPC_ETIMEDOUT)
+            continue;
+        if (err != IPC_OK || n == RR_MANY || len > sizeof bodies[0])
+            h->err = err != IPC_OK ? err : IPC_EPROTO;
+        else {
+            reqs[n] = req;
+            memcpy(bodies[n], buf, len);
+            lens[n++] = len;
+            if (n == RR_MANY)
+                t0 = tu_now_ns();
+        }
+    }
+    for (size_t i = 0; i < n && h->err == IPC_OK; i++)
+        h->err = ipc_rr_reply(h->s, &reqs[i], bodies[i], lens[i], 1000);
+    return NULL;
+}
+
+/* More calls waiting than a ping can name (IPC_RR_PING_IDS), held by a
+ * live server past the lease: the pings, at their longest, are answered,
+ * and every call gets its reply (a server that refused the longest ping
+ * let the lease run out: every call failed IPC_ECLOSED). */
+static void test_many_waiting(void **state)
+{
+    (void)state;
+    struct rr_env env = {.server = 0};
+    rr_address(&env);
+    struct rr_holder h = {0};
+    rr_assert_ok(ipc_rr_serve(env.addr, 0, &h.s));
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, rr_hold_all, &h), 0);
+    ipc_rr_client *c = rr_client_at(env.addr);
+    static uint64_t calls[RR_MANY];
+    for (int i = 0; i < RR_MANY; i++) {
+        char body[16];
+        int n = snprintf(body, sizeof body, "E%d", i);
+        rr_assert_ok(ipc_rr_start(c, body, (size_t)n, 0, 10000, &calls[i]));
+    }
+    int ok = 0;
+    for (int i = 0; i < RR_MANY; i++) {
+        char out[16], want[16];
+        size_t len;
+        int n = snprintf(want, sizeof want, "E%d", i);
+        ipc_err err = ipc_rr_wait(c, calls[i], out, sizeof out, &len, -1);
+        ok += err == IPC_OK && len == (size_t)n && memcmp(out, want, len) == 0;
+    }
+    pthread_join(th, NULL);
+    assert_int_equal(h.err, IPC_OK);
+    assert_int_equal(ok, RR_MANY);
+    ipc_rr_disconnect(c);
+    ipc_rr_server_close(h.s);
+    rr_cleanup(&env);
+}
+
 int rr_udp_run(void)
 {
     const struct CMUnitTest tests[] = {
@@ -521,6 +599,7 @@ int rr_udp_run(void)
         RR_U(test_server_silent),      RR_U(test_wait_after_pause),
         RR_U(test_server_restarted),   RR_U(test_idle_client_forgotten),
         RR_U(test_client_killed),      RR_U(test_garbage),
+        RR_U(test_many_waiting),
 #undef RR_U
     };
     return cmocka_run_group_tests_name("reqrep.udp.lossy", tests, NULL, NULL);
