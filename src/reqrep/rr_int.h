@@ -127,9 +127,10 @@ struct ipc_rr_scheme {
                             client pings while a call waits, the server
                             answers and drops duplicates, and releases a
                             client silent for IPC_RR_IDLE_MS (lossy.c) */
-    bool redial;         /* nng: a connection closed before the welcome is
-                            dialled once more (nng 1.5 may have restarted
-                            the listener under it: src/backend/nng/listen.c) */
+    bool redial;         /* nng: a connect whose connection closed before
+                            the welcome dials again (IPC_RR_REDIALS): nng
+                            1.5's listener may have been restarted under it
+                            (src/backend/nng/listen.c) */
     unsigned open_flags; /* added to the request channel's open flags
                             (nng: IPC__F_BACK, req/rep sockets) */
 };
