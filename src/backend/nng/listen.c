@@ -22,9 +22,10 @@
  * commit 9248ed74; Debian 12 ships 1.5.2) stops a listener for good when
  * a connection closes during the SP handshake: the transport reports the
  * peer's close as NNG_ECLOSED, which the listener takes for its own close
- * ("no further action"). Its socket still listens, so new connections
- * wait in the kernel's backlog, their dials wait out nng's 10 s
- * handshake, and the receiver or server takes no new peer again. A client
+ * ("no further action"). Its socket still listens and nng's transport
+ * still accepts and handshakes, so new peers connect, and even send, but
+ * the listener never takes their connections: what they send is lost,
+ * and the receiver or server takes no new peer again. A client
  * killed in its connect is enough (test reqrep.*: client_killed_in_connect),
  * and so is a port scanner (nng.listener_mended).
  *
@@ -33,14 +34,15 @@
  * goes on). So one watchdog thread looks at the counters of the tcp:// and
  * ipc:// listeners libipc made, every NNGW_TICK_MS. Where "other" rose, it
  * probes as a peer would: connects and sends the 8-byte SP header. A live
- * listener answers with its own, or its counters move (an accept, another
- * error in its back-off). One that does neither for NNGW_PROBE_MS has
- * stopped: the watchdog closes it, which drops its connections (senders
- * redial; pending calls fail IPC_ECLOSED, as when a server restarts), and
- * listens afresh at the address it had. A dial that met the closed
- * listener's backlog fails with a reset; ipc__nng_dial tries again within
- * its deadline. Only nng 1.5 and older get the watchdog; only where nng
- * keeps statistics (Debian's does) can it see anything.
+ * listener's counters then move (it accepts the probe, or counts another
+ * error in its back-off). One whose counters stay still for NNGW_PROBE_MS
+ * and until the next tick has stopped: the watchdog closes it, which
+ * drops its connections (senders redial; pending calls fail IPC_ECLOSED,
+ * as when a server restarts; a connect waiting for its welcome dials
+ * again), and listens afresh at the address it had. A dial that met the
+ * closed listener's backlog fails with a reset; ipc__nng_dial tries again
+ * within its deadline. Only nng 1.5 and older get the watchdog; only where
+ * nng keeps statistics (Debian's does) can it see anything.
  */
 
 /* SP header: 0, 'S', 'P', 0, the protocol (u16 big-endian), 0, 0. */
@@ -71,6 +73,8 @@ struct ipc__nng_watch {
     bool busy;      /* the watchdog probes or restarts it now */
     unsigned proto; /* SP protocol of a peer it takes */
     uint64_t other; /* its "other" count when last looked at */
+    int probe_fd;   /* a probe left open for a second look; else -1 */
+    uint64_t probe_other, probe_counts[2]; /* what the first look saw */
     struct ipc__nng_watch *next;
     char url[]; /* where it listens (a tcp port made concrete) */
 };
@@ -232,16 +236,38 @@ static void nngw_restart(struct ipc__nng_watch *w)
     pthread_mutex_unlock(&nngw_lock);
 }
 
+/* The second look at a listener whose counters did not move for our
+ * probe: still nothing (our connection left open meanwhile, so that no
+ * close of ours fails a slow handshake), and it has stopped. */
+static void nngw_recheck(struct ipc__nng_watch *w)
+{
+    uint64_t now[2];
+    bool moved = !nngw_counts(w, now) || now[0] != w->probe_counts[0] ||
+                 now[1] != w->probe_counts[1];
+    close(w->probe_fd);
+    w->probe_fd = -1;
+    if (moved)
+        w->other = w->probe_other;
+    else
+        nngw_restart(w);
+}
+
 /* w's "other" count rose to other: has its listener stopped? nng's
  * transport accepts and handshakes on its own, so only the listener's
  * counters tell: a live one takes a connection of ours (accept), or
- * counts another error, within NNGW_PROBE_MS. */
+ * counts another error, within NNGW_PROBE_MS; one that does neither gets
+ * a second look at the next tick. The count kept is the one before the
+ * probe, so that a stop the probe itself caused is looked at again. */
 static void nngw_check(struct ipc__nng_watch *w, uint64_t other)
 {
-    uint64_t before[2], now[2];
+    uint64_t now[2];
     struct sockaddr_storage ss;
     socklen_t len;
-    if (!nngw_counts(w, before) || !nngw_target(w, &ss, &len))
+    if (w->probe_fd >= 0) {
+        nngw_recheck(w);
+        return;
+    }
+    if (!nngw_counts(w, w->probe_counts) || !nngw_target(w, &ss, &len))
         return;
     int fd = nngw_hello((struct sockaddr *)&ss, len, w->proto, NNGW_PROBE_MS);
     if (fd < 0)
@@ -250,14 +276,16 @@ static void nngw_check(struct ipc__nng_watch *w, uint64_t other)
     for (int ms = 0; ms < NNGW_PROBE_MS && !moved; ms += NNGW_STEP_MS) {
         struct timespec step = {.tv_nsec = NNGW_STEP_MS * 1000000L};
         nanosleep(&step, NULL);
-        moved =
-            nngw_counts(w, now) && (now[0] != before[0] || now[1] != before[1]);
+        moved = nngw_counts(w, now) &&
+                (now[0] != w->probe_counts[0] || now[1] != w->probe_counts[1]);
     }
-    close(fd);
-    if (moved)
+    if (moved) {
+        close(fd);
         w->other = other; /* alive, or backing off and counting */
-    else
-        nngw_restart(w);
+        return;
+    }
+    w->probe_fd = fd;
+    w->probe_other = other;
 }
 
 /* One look at every watch; with nngw_lock held (dropped while one is
@@ -271,7 +299,7 @@ static void nngw_tick(void)
         if (w->lost)
             continue;
         uint64_t other = w->listening ? nngw_count(st, w->l, "other") : 0;
-        if (w->listening && other == w->other)
+        if (w->listening && other == w->other && w->probe_fd < 0)
             continue;
         w->busy = true;
         pthread_mutex_unlock(&nngw_lock);
@@ -400,6 +428,7 @@ int ipc__nng_listen(nng_socket sock, const char *url, unsigned proto,
     free(concrete);
     w->sock = sock;
     w->l = l;
+    w->probe_fd = -1;
     w->listening = true;
     w->proto = proto;
     bool kind =
@@ -430,6 +459,8 @@ void ipc__nng_unlisten(struct ipc__nng_watch *w)
         *p = w->next;
         pthread_mutex_unlock(&nngw_lock);
     }
+    if (w->probe_fd >= 0)
+        close(w->probe_fd);
     if (w->listening)
         nng_listener_close(w->l);
     free(w);
