@@ -75,6 +75,8 @@ struct ipc__nng_watch {
     uint64_t other; /* its "other" count when last looked at */
     int probe_fd;   /* a probe left open for a second look; else -1 */
     uint64_t probe_other, probe_counts[2]; /* what the first look saw */
+    struct sockaddr_storage target;        /* where a probe connects; */
+    socklen_t target_len;                  /* 0: nowhere (no probe) */
     struct ipc__nng_watch *next;
     char url[]; /* where it listens (a tcp port made concrete) */
 };
@@ -131,14 +133,25 @@ static void nngw_header(int fd, int wait_ms)
     }
 }
 
+/* path as a unix socket address; false if too long (nng_listen refuses
+ * it too). */
+static bool nngw_sun(const char *path, struct sockaddr_un *sun)
+{
+    size_t len = strlen(path);
+    if (len >= sizeof sun->sun_path)
+        return false;
+    memset(sun, 0, sizeof *sun);
+    sun->sun_family = AF_UNIX;
+    memcpy(sun->sun_path, path, len + 1);
+    return true;
+}
+
 /* See "A create at the ipc path of a live receiver" (nng.c). */
 bool ipc__nng_ipc_live(const char *path, unsigned proto)
 {
-    struct sockaddr_un sun = {.sun_family = AF_UNIX};
-    size_t len = strlen(path);
-    if (len >= sizeof sun.sun_path)
-        return false; /* nng_listen refuses it */
-    memcpy(sun.sun_path, path, len + 1);
+    struct sockaddr_un sun;
+    if (!nngw_sun(path, &sun))
+        return false;
     int fd =
         nngw_hello((struct sockaddr *)&sun, sizeof sun, proto, NNGW_LIVE_MS);
     if (fd < 0)
@@ -149,33 +162,26 @@ bool ipc__nng_ipc_live(const char *path, unsigned proto)
     return true; /* it accepted a connection: someone listens */
 }
 
-/* Where to probe w's listener: its ipc path, or the address its tcp
- * socket is bound to (a wildcard as loopback). False: neither. */
-static bool nngw_target(const struct ipc__nng_watch *w,
-                        struct sockaddr_storage *ss, socklen_t *len)
+/* Where listener l of url is bound, into ss: its ipc path, or the address
+ * its tcp socket has. 0: neither (nothing to probe), else its length. */
+static socklen_t nngw_bound(const char *url, nng_listener l,
+                            struct sockaddr_storage *ss)
 {
     memset(ss, 0, sizeof *ss);
-    if (strncmp(w->url, "ipc://", 6) == 0) {
-        struct sockaddr_un *sun = (struct sockaddr_un *)ss;
-        sun->sun_family = AF_UNIX;
-        if (strlen(w->url + 6) >= sizeof sun->sun_path)
-            return false;
-        strcpy(sun->sun_path, w->url + 6);
-        *len = sizeof *sun;
-        return true;
-    }
+    if (strncmp(url, "ipc://", 6) == 0)
+        return nngw_sun(url + 6, (struct sockaddr_un *)ss)
+                   ? sizeof(struct sockaddr_un)
+                   : 0;
     nng_sockaddr na;
-    if (nng_listener_get_addr(w->l, NNG_OPT_LOCADDR, &na) != 0)
-        return false;
+    if (strncmp(url, "tcp://", 6) != 0 ||
+        nng_listener_get_addr(l, NNG_OPT_LOCADDR, &na) != 0)
+        return 0;
     if (na.s_family == NNG_AF_INET) {
         struct sockaddr_in *sin = (struct sockaddr_in *)ss;
         sin->sin_family = AF_INET;
         sin->sin_port = na.s_in.sa_port;
         sin->sin_addr.s_addr = na.s_in.sa_addr;
-        if (sin->sin_addr.s_addr == htonl(INADDR_ANY))
-            sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        *len = sizeof *sin;
-        return true;
+        return sizeof *sin;
     }
     if (na.s_family == NNG_AF_INET6) {
         struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
@@ -183,12 +189,41 @@ static bool nngw_target(const struct ipc__nng_watch *w,
         sin6->sin6_port = na.s_in6.sa_port;
         memcpy(&sin6->sin6_addr, na.s_in6.sa_addr, 16);
         sin6->sin6_scope_id = na.s_in6.sa_scope;
-        if (IN6_IS_ADDR_UNSPECIFIED(&sin6->sin6_addr))
-            sin6->sin6_addr = in6addr_loopback;
-        *len = sizeof *sin6;
-        return true;
+        return sizeof *sin6;
     }
-    return false;
+    return 0;
+}
+
+/* The url to listen at again: a tcp listener's bound address ss (its port
+ * if url asked for port 0), formatted into buf; else url itself. */
+static const char *nngw_url(const char *url, const struct sockaddr_storage *ss,
+                            char *buf, size_t cap)
+{
+    char host[INET6_ADDRSTRLEN];
+    const struct sockaddr_in *sin = (const struct sockaddr_in *)ss;
+    const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)ss;
+    if (ss->ss_family == AF_INET &&
+        inet_ntop(AF_INET, &sin->sin_addr, host, sizeof host))
+        snprintf(buf, cap, "tcp://%s:%u", host, (unsigned)ntohs(sin->sin_port));
+    else if (ss->ss_family == AF_INET6 &&
+             inet_ntop(AF_INET6, &sin6->sin6_addr, host, sizeof host))
+        snprintf(buf, cap, "tcp://[%s]:%u", host,
+                 (unsigned)ntohs(sin6->sin6_port));
+    else
+        return url;
+    return buf;
+}
+
+/* A wildcard bound address is probed at loopback. */
+static void nngw_loopback(struct sockaddr_storage *ss)
+{
+    struct sockaddr_in *sin = (struct sockaddr_in *)ss;
+    struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
+    if (ss->ss_family == AF_INET && sin->sin_addr.s_addr == htonl(INADDR_ANY))
+        sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    else if (ss->ss_family == AF_INET6 &&
+             IN6_IS_ADDR_UNSPECIFIED(&sin6->sin6_addr))
+        sin6->sin6_addr = in6addr_loopback;
 }
 
 /* ------------------------------------------------------------ the watch */
@@ -261,15 +296,14 @@ static void nngw_recheck(struct ipc__nng_watch *w)
 static void nngw_check(struct ipc__nng_watch *w, uint64_t other)
 {
     uint64_t now[2];
-    struct sockaddr_storage ss;
-    socklen_t len;
     if (w->probe_fd >= 0) {
         nngw_recheck(w);
         return;
     }
-    if (!nngw_counts(w, w->probe_counts) || !nngw_target(w, &ss, &len))
+    if (w->target_len == 0 || !nngw_counts(w, w->probe_counts))
         return;
-    int fd = nngw_hello((struct sockaddr *)&ss, len, w->proto, NNGW_PROBE_MS);
+    int fd = nngw_hello((const struct sockaddr *)&w->target, w->target_len,
+                        w->proto, NNGW_PROBE_MS);
     if (fd < 0)
         return; /* nobody listens, or no socket now: next tick */
     bool moved = false;
@@ -381,34 +415,6 @@ static bool nngw_start(void)
     return ok;
 }
 
-/* Make url concrete for a listen again: a tcp listener's bound address
- * (its port, if url asked for port 0). ipc and others: url. */
-static char *nngw_url(const char *url, nng_listener l)
-{
-    nng_sockaddr na;
-    char host[INET6_ADDRSTRLEN], *out;
-    size_t cap = strlen(url) + sizeof host + 16;
-    if (!(out = malloc(cap)))
-        return NULL;
-    if (strncmp(url, "tcp://", 6) == 0 &&
-        nng_listener_get_addr(l, NNG_OPT_LOCADDR, &na) == 0) {
-        if (na.s_family == NNG_AF_INET &&
-            inet_ntop(AF_INET, &na.s_in.sa_addr, host, sizeof host)) {
-            snprintf(out, cap, "tcp://%s:%u", host,
-                     (unsigned)ntohs(na.s_in.sa_port));
-            return out;
-        }
-        if (na.s_family == NNG_AF_INET6 &&
-            inet_ntop(AF_INET6, na.s_in6.sa_addr, host, sizeof host)) {
-            snprintf(out, cap, "tcp://[%s]:%u", host,
-                     (unsigned)ntohs(na.s_in6.sa_port));
-            return out;
-        }
-    }
-    memcpy(out, url, strlen(url) + 1);
-    return out;
-}
-
 int ipc__nng_listen(nng_socket sock, const char *url, unsigned proto,
                     struct ipc__nng_watch **out)
 {
@@ -416,16 +422,19 @@ int ipc__nng_listen(nng_socket sock, const char *url, unsigned proto,
     int rv = nng_listen(sock, url, &l, 0);
     if (rv != 0)
         return rv;
-    char *concrete = nngw_url(url, l);
-    struct ipc__nng_watch *w =
-        concrete ? calloc(1, sizeof *w + strlen(concrete) + 1) : NULL;
+    struct sockaddr_storage bound;
+    socklen_t bound_len = nngw_bound(url, l, &bound);
+    char buf[sizeof "tcp://[]:65535" + INET6_ADDRSTRLEN];
+    const char *concrete = nngw_url(url, &bound, buf, sizeof buf);
+    struct ipc__nng_watch *w = calloc(1, sizeof *w + strlen(concrete) + 1);
     if (!w) {
-        free(concrete);
         nng_listener_close(l);
         return NNG_ENOMEM;
     }
     memcpy(w->url, concrete, strlen(concrete) + 1);
-    free(concrete);
+    nngw_loopback(&bound);
+    w->target = bound;
+    w->target_len = bound_len;
     w->sock = sock;
     w->l = l;
     w->probe_fd = -1;
