@@ -54,7 +54,9 @@
  * number inverted; the responder checks order, length and both ends of each
  * message, the initiator checks each echo: a transport that loses,
  * reorders, truncates or fakes messages fails the run instead of looking
- * fast.
+ * fast. The first message of each send batch also carries its send time
+ * (bytes 8-15), and the responder reports how long those waited in the
+ * stream: the price, per message, of a rate won by queueing.
  *
  * Figures: the median over repetitions of each side's msgs/s and of its
  * per-repetition median round trip; p99 over every round trip of every
@@ -70,12 +72,18 @@
 /* Messages between two clock reads: a clock read is ~20 ns, negligible
  * next to a large message, and a burst of large ones must not overshoot. */
 #define SEND_BATCH(size) ((size) >= 65536 ? 1 : 16)
-#define RTT_SAMPLES_REP  (1u << 18) /* per repetition, at most */
-#define MIN_SIZE         16
-#define MAX_SIZES        16
-#define MAX_REPS         101
-#define TARGET_RATIO     0.95
-#define RING_FOOTPRINT   (4u << 20) /* ring rule: slots x size ~ 4 MiB */
+/* One message a batch carries its send time (bytes 8-15; messages of at
+ * least DELAY_MIN_SIZE), so that the responder can tell how long messages
+ * waited in the stream: a loop that sends faster than its receiver reads
+ * wins msgs/s by queueing, and this shows what each message paid for it. */
+#define DELAY_MIN_SIZE    24
+#define DELAY_SAMPLES_REP (1u << 16)
+#define RTT_SAMPLES_REP   (1u << 18) /* per repetition, at most */
+#define MIN_SIZE          16
+#define MAX_SIZES         16
+#define MAX_REPS          101
+#define TARGET_RATIO      0.95
+#define RING_FOOTPRINT    (4u << 20) /* ring rule: slots x size ~ 4 MiB */
 
 /* ------------------------------------------------------------ settings */
 
@@ -541,6 +549,9 @@ struct side {
      * TCP): 1 where each message left on its own, far less where the
      * receiver fell behind and messages piled up in the send queue. */
     double segs[MAX_REPS];
+    /* Send to receive of the timed burst's stamped messages (the
+     * responder's figures; NAN: messages too small to carry a stamp). */
+    double delay_med[MAX_REPS], delay_p99[MAX_REPS];
 };
 
 /* What each child sends the orchestrator when it is done. */
@@ -628,12 +639,17 @@ static int run_burst(struct bx *x, int64_t dur_ns, unsigned char *sb,
     int64_t t0 = now_ns(), end = t0 + dur_ns;
     const int batch = SEND_BATCH(size);
     const uint64_t window = x->be->lossy ? lossy_window(size) : 0;
+    const bool timed = size >= DELAY_MIN_SIZE;
     do {
         for (int k = 0; k < batch; k++, n++) {
             if (window && n > 0 && n % window == 0 &&
                 (st = sync_echo(x, sb, rb, n)) != BX_OK)
                 return st;
             stamp(sb, size, n);
+            if (timed) {
+                int64_t sent = k == 0 ? now_ns() : 0;
+                memcpy(sb + 8, &sent, 8);
+            }
             if ((st = ops->send(x, BX_DIR_A, sb, size)) != BX_OK)
                 return st;
         }
@@ -730,13 +746,45 @@ static int run_slice(struct bx *x, unsigned char *sb, unsigned char *rb,
 
 /* Serve one slice: check every message, echo STOP and PING, end at QUIT.
  * *cpu: CPU time between the first two STOPs (the timed one-way burst). */
-static int responder(struct bx *x, unsigned char *rb, double *cpu)
+/* The stamped messages' delays of one timed burst (responder). */
+struct delays {
+    int64_t v[DELAY_SAMPLES_REP];
+    size_t n;
+};
+
+static void delay_note(struct delays *d, const unsigned char *rb, size_t len)
 {
+    int64_t sent;
+    if (len < DELAY_MIN_SIZE || d->n == DELAY_SAMPLES_REP)
+        return;
+    memcpy(&sent, rb + 8, 8);
+    if (sent != 0)
+        d->v[d->n++] = now_ns() - sent;
+}
+
+static void delay_sum(struct delays *d, double *med, double *p99)
+{
+    *med = *p99 = NAN;
+    if (d->n == 0)
+        return;
+    qsort(d->v, d->n, sizeof *d->v, cmp_i64);
+    size_t i99 = (size_t)ceil(0.99 * (double)d->n);
+    *med = (double)d->v[(d->n - 1) / 2];
+    *p99 = (double)d->v[i99 > 0 ? i99 - 1 : 0];
+}
+
+/* Serve one slice: check every message, echo STOP and PING, end at QUIT.
+ * s: the CPU time between the first two STOPs (the timed one-way burst),
+ * and the delays of that burst's stamped messages. */
+static int responder(struct bx *x, unsigned char *rb, struct side *s)
+{
+    static struct delays d;
     const struct bx_ops *ops = x->ops;
     size_t size = x->size, len;
     uint64_t expect = 0, seq = 0;
     int st, stops = 0;
     int64_t c0 = 0;
+    d.n = 0;
     for (;;) {
         if ((st = ops->recv(x, BX_DIR_A, rb, size, &len)) != BX_OK ||
             (st = check(x, rb, len, &seq)) != BX_OK)
@@ -747,6 +795,8 @@ static int responder(struct bx *x, unsigned char *rb, double *cpu)
                                (unsigned long long)seq,
                                (unsigned long long)expect);
             expect++;
+            if (stops == 1)
+                delay_note(&d, rb, len);
             continue;
         }
         if (seq == SEQ_QUIT)
@@ -763,8 +813,10 @@ static int responder(struct bx *x, unsigned char *rb, double *cpu)
             expect = 0;
             if (++stops == 1)
                 c0 = cpu_ns();
-            else if (stops == 2)
-                *cpu = (double)(cpu_ns() - c0);
+            else if (stops == 2) {
+                s->rcpu[s->n] = (double)(cpu_ns() - c0);
+                delay_sum(&d, &s->delay_med[s->n], &s->delay_p99[s->n]);
+            }
         } else if ((seq & SEQ_KIND) != SEQ_PING && (seq & SEQ_KIND) != SEQ_SYNC)
             return bx_fail(x, BX_ERROR, "unknown message 0x%llx",
                            (unsigned long long)seq);
@@ -900,7 +952,7 @@ static void child_main(struct bx x[V_COUNT], int role, pid_t parent, int ctl_rd,
         unsigned char which;
         while (read_all(ctl_rd, &which, 1) && which < V_COUNT) {
             struct side *s = &rep.side[which];
-            int err = responder(&x[which], rb, &s->rcpu[s->n]);
+            int err = responder(&x[which], rb, s);
             if (err != BX_OK) {
                 s->status = err;
                 snprintf(s->detail, sizeof s->detail, "%s", x[which].detail);
@@ -1031,10 +1083,14 @@ static void merge_side(struct side *out, const struct report rep[2],
     if (got[BX_INITIATOR]) {
         *out = rep[BX_INITIATOR].side[v];
         const struct side *r = &rep[BX_RESPONDER].side[v];
-        for (int i = 0; i < out->n; i++)
-            out->cpu[i] = got[BX_RESPONDER] && i < r->n && out->msgs[i] > 0
+        for (int i = 0; i < out->n; i++) {
+            bool both = got[BX_RESPONDER] && i < r->n;
+            out->cpu[i] = both && out->msgs[i] > 0
                               ? (out->icpu[i] + r->rcpu[i]) / out->msgs[i]
                               : NAN;
+            out->delay_med[i] = both ? r->delay_med[i] : NAN;
+            out->delay_p99[i] = both ? r->delay_p99[i] : NAN;
+        }
         return;
     }
     /* The initiator was stopped because the other side failed: this one
@@ -1396,18 +1452,25 @@ static void machine_info(char *cpu, size_t cpulen, struct utsname *u)
     uname(u);
 }
 
-/* "0.02-1.00" over a side's repetitions; false if none is known. */
-static bool segs_range(const struct side *s, char *out, size_t size)
+/* Three significant digits, or two decimals below 10: 0.52, 12.3, 1840. */
+static int digits(double v)
+{
+    return v < 10 ? 2 : v < 100 ? 1 : 0;
+}
+
+/* "0.02-1.00": the range of v[0..n) times scale; false if none is known. */
+static bool range_str(const double *v, int n, double scale, char *out,
+                      size_t size)
 {
     double lo = INFINITY, hi = -INFINITY;
-    for (int i = 0; i < s->n; i++)
-        if (isfinite(s->segs[i])) {
-            lo = fmin(lo, s->segs[i]);
-            hi = fmax(hi, s->segs[i]);
+    for (int i = 0; i < n; i++)
+        if (isfinite(v[i])) {
+            lo = fmin(lo, v[i] * scale);
+            hi = fmax(hi, v[i] * scale);
         }
     if (lo > hi)
         return false;
-    snprintf(out, size, "%.2f-%.2f", lo, hi);
+    snprintf(out, size, "%.*f-%.*f", digits(lo), lo, digits(hi), hi);
     return true;
 }
 
@@ -1419,10 +1482,11 @@ static void print_segments(const struct row_result *rows, int nrows)
 {
     bool any = false;
     for (int i = 0; i < nrows; i++) {
+        const struct side *l = &rows[i].lib, *r = &rows[i].raw;
         char a[40], b[40], sz[32];
         if (rows[i].status == BX_SKIP ||
-            !segs_range(&rows[i].lib, a, sizeof a) ||
-            !segs_range(&rows[i].raw, b, sizeof b))
+            !range_str(l->segs, l->n, 1, a, sizeof a) ||
+            !range_str(r->segs, r->n, 1, b, sizeof b))
             continue;
         if (!any)
             printf("\none-way TCP data segments a message (sender's "
@@ -1432,6 +1496,35 @@ static void print_segments(const struct row_result *rows, int nrows)
         any = true;
         printf("  %-9s %-7s libipc %s  raw %s\n", rows[i].row->be.name,
                size_str(rows[i].size, sz, sizeof sz), a, b);
+    }
+}
+
+/* What the one-way rate cost each message: how long it waited between its
+ * send and its receive. Equal rates at equal delays are the same work; a
+ * higher rate bought with a longer queue is not a faster transport. */
+static void print_delays(const struct row_result *rows, int nrows)
+{
+    bool any = false;
+    for (int i = 0; i < nrows; i++) {
+        const struct side *sd[2] = {&rows[i].lib, &rows[i].raw};
+        char m[2][40], p[2][40], sz[32];
+        bool ok = rows[i].status != BX_SKIP;
+        for (int k = 0; k < 2 && ok; k++)
+            ok = range_str(sd[k]->delay_med, sd[k]->n, 1e-3, m[k],
+                           sizeof m[k]) &&
+                 range_str(sd[k]->delay_p99, sd[k]->n, 1e-3, p[k], sizeof p[k]);
+        if (!ok)
+            continue;
+        if (!any)
+            printf("\none-way delay in the stream, us (send to receive; "
+                   "one message in %d, each from 64 KiB;\nmessages of %d B "
+                   "and more): min-max over repetitions of each one's "
+                   "median and p99:\n",
+                   SEND_BATCH(1), DELAY_MIN_SIZE);
+        any = true;
+        printf("  %-9s %-7s libipc %s p99 %s  raw %s p99 %s\n",
+               rows[i].row->be.name, size_str(rows[i].size, sz, sizeof sz),
+               m[0], p[0], m[1], p[1]);
     }
 }
 
@@ -1527,6 +1620,7 @@ static void print_table(struct row_result *rows, int nrows)
         }
     }
     print_segments(rows, nrows);
+    print_delays(rows, nrows);
     printf("\nraw loops:\n");
     for (size_t b = 0; b < NBACKENDS; b++)
         if (cfg.selected[b])
@@ -1573,6 +1667,12 @@ static void json_side(const struct side *s, int t)
         printf(", \"p99\": ");
         json_num(s->rtt_p99);
     }
+    if (t == T_ONEWAY) { /* see print_delays; medians over repetitions */
+        printf(", \"delay_median\": ");
+        json_num(stats(s->delay_med, s->n).med);
+        printf(", \"delay_p99\": ");
+        json_num(stats(s->delay_p99, s->n).med);
+    }
     printf("}");
 }
 
@@ -1595,7 +1695,7 @@ static void print_json(struct row_result *rows, int nrows)
            "\"warmup_ms\": %d, \"timeout_ms\": %d},\n",
            cfg.reps, cfg.dur_ms, cfg.warm_ms, cfg.timeout_ms);
     printf("  \"units\": {\"one-way\": \"msgs/s\", \"rtt\": \"ns\", "
-           "\"cpu/msg\": \"ns\"},\n");
+           "\"cpu/msg\": \"ns\", \"delay\": \"ns\"},\n");
     printf("  \"results\": [");
     bool first = true;
     for (int i = 0; i < nrows; i++) {
