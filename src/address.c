@@ -24,6 +24,7 @@ static const struct address_key address_keys[IPC_KEY_COUNT] = {
     [IPC_KEY_BIND] = {"bind", 0, 0},
     [IPC_KEY_PEER] = {"peer", 0, 1},
     [IPC_KEY_LAZY] = {"lazy", 10, 1},
+    [IPC_KEY_NODELAY] = {"nodelay", 10, 1},
 };
 
 const char *ipc__key_name(enum ipc__key key)

@@ -26,10 +26,11 @@ enum ipc__key {
     IPC_KEY_FD,
     IPC_KEY_PEER_UID,
     IPC_KEY_OWNER,
-    IPC_KEY_SIZE, /* regions */
-    IPC_KEY_BIND, /* tcp: a sender's local address (text) */
-    IPC_KEY_PEER, /* tcp: who may connect, ADDR[/PREFIX] (text) */
-    IPC_KEY_LAZY, /* nng: a sender's open does not wait for its receiver */
+    IPC_KEY_SIZE,    /* regions */
+    IPC_KEY_BIND,    /* tcp: a sender's local address (text) */
+    IPC_KEY_PEER,    /* tcp: who may connect, ADDR[/PREFIX] (text) */
+    IPC_KEY_LAZY,    /* nng: a sender's open does not wait for its receiver */
+    IPC_KEY_NODELAY, /* tcp: 0 lets the kernel coalesce small sends */
     IPC_KEY_COUNT
 };
 #define IPC_KEYBIT(k) (1u << (k))

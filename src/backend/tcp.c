@@ -75,6 +75,17 @@
  * the receiver. Before that bound, sends fill the socket buffers and then
  * wait out their own timeouts.
  *
+ * TCP_NODELAY, so that a message leaves at its send. nodelay=0 leaves
+ * Nagle's algorithm on instead: while a small segment is unacknowledged the
+ * kernel holds further small sends and sends them together (Linux holds
+ * one only behind another small one, Minshall's variant, so a lone
+ * message, even a large one, never waits). A one-way stream of small
+ * messages then makes far fewer segments and goes several times faster,
+ * each message waiting about one ACK longer; a connection that also
+ * carries answers (request/reply) delays its ACKs to ride on them, and a
+ * second small request or answer sent before the first is answered can
+ * then wait for the delayed ACK (40 ms and more on Linux).
+ *
  * Who may connect: peer=ADDR[/PREFIX] on the receiver closes, at accept,
  * connections from other addresses; bind=ADDR on a sender chooses the
  * address it connects from. Neither is authentication: source addresses
@@ -131,6 +142,7 @@ struct tcp_end {
     struct ipc_net peer;
     unsigned char *back_ahead; /* a receiving way back's read-ahead */
     struct ipc_waitspin spin;  /* receiver's waits */
+    bool nagle;                /* nodelay=0: no TCP_NODELAY (see the top) */
 };
 
 static struct tcp_end *tcp_priv(const ipc_channel *ch)
@@ -140,12 +152,13 @@ static struct tcp_end *tcp_priv(const ipc_channel *ch)
 
 /* ------------------------------------------------------------- sockets */
 
-/* Low latency, and a bound on how long a dead peer goes unnoticed (see the
- * top). */
-static void tcp_tune(int fd)
+/* Low latency unless nodelay=0 asked otherwise, and a bound on how long a
+ * dead peer goes unnoticed (see the top). */
+static void tcp_tune(const struct tcp_end *te, int fd)
 {
     int one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    if (!te->nagle)
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     ipc__net_keepalive(fd);
 }
 
@@ -271,7 +284,7 @@ static ipc_err tcp_add_conn(ipc_channel *ch, int fd)
         tcp_refuse(fd);
         return IPC_OK; /* refused like an unwanted peer; others go on */
     }
-    tcp_tune(fd);
+    tcp_tune(te, fd);
     tcp_reset_on_close(fd);
     ipc__stream_init_socket(&c->st, fd, ch->max_msg, 0);
     ipc__stream_read_ahead(&c->st, c->ahead, ahead);
@@ -544,7 +557,7 @@ static ipc_err tcp_connect(ipc_channel *ch, const struct ipc_addr *addr,
                          addr->path);
     if (err != IPC_OK)
         return err;
-    tcp_tune(te->fd);
+    tcp_tune(te, te->fd);
     size_t sndbuf = tcp_sndbuf(te->fd, ch->max_msg);
     ipc__stream_init_socket(&te->st, te->fd, ch->max_msg, sndbuf);
     te->st_made = true;
@@ -601,6 +614,7 @@ static ipc_err tcp_open(ipc_channel *ch, const struct ipc_addr *addr,
                          "tcp: an end either receives (and listens) or sends");
     ch->capacity = 0;
     ch->buffer_bytes = 0;
+    te->nagle = ipc__addr_get(addr, IPC_KEY_NODELAY, 1) == 0;
     if (flags & IPC_F_RECV)
         return tcp_listen(ch, addr, flags);
     return tcp_connect(ch, addr, flags, dl);
@@ -734,7 +748,7 @@ const struct ipc_backend ipc__backend_tcp = {
     .caps = IPC_CAP_NAMED | IPC_CAP_MULTI_SENDER | IPC_CAP_POLLABLE |
             IPC_CAP_PEER_CLOSED,
     .keys = IPC_KEYBIT(IPC_KEY_MAX_MSG) | IPC_KEYBIT(IPC_KEY_BIND) |
-            IPC_KEYBIT(IPC_KEY_PEER),
+            IPC_KEYBIT(IPC_KEY_PEER) | IPC_KEYBIT(IPC_KEY_NODELAY),
     .named_keys = IPC_KEYBIT(IPC_KEY_BIND) | IPC_KEYBIT(IPC_KEY_PEER),
     .priv_size = sizeof(struct tcp_end),
     .limits =

@@ -70,6 +70,23 @@ bool ipc__rr_alive(pid_t pid, uint64_t start)
     return start == 0 || now == 0 || now == start;
 }
 
+/* nodelay=0 (tcp: Nagle's algorithm) holds a second small request or
+ * reply until the first is acknowledged, and a connection that carries
+ * answers delays its ACKs: two calls in flight then wait 40 ms a round
+ * (measured here). Request/reply refuses it rather than crawl. */
+static bool rr_nagle_asked(const char *address, ipc_err *err)
+{
+    struct ipc_addr a;
+    if (ipc__addr_parse(address, &a) != IPC_OK ||
+        ipc__addr_get(&a, IPC_KEY_NODELAY, 1) != 0)
+        return false; /* a bad address is ipc_open's to report */
+    *err = ipc__fail(IPC_EINVAL,
+                     "reqrep: %s: nodelay=0 is for one-way streams; calls "
+                     "over it would wait for delayed ACKs",
+                     address);
+    return true;
+}
+
 const struct ipc_rr_scheme *ipc__rr_scheme(const char *address, ipc_err *err)
 {
     const char *colon = address ? strchr(address, ':') : NULL;
@@ -81,6 +98,8 @@ const struct ipc_rr_scheme *ipc__rr_scheme(const char *address, ipc_err *err)
     size_t n = (size_t)(colon - address);
     if (strncmp(address, "nng+", 4) == 0)
         return &rr_nng;
+    if (rr_nagle_asked(address, err))
+        return NULL;
     for (size_t i = 0; i < sizeof rr_schemes / sizeof rr_schemes[0]; i++)
         if (strlen(rr_schemes[i].scheme) == n &&
             memcmp(rr_schemes[i].scheme, address, n) == 0)

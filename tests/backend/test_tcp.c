@@ -1,11 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /* tcp: beyond the contract: port 0, refused and unanswered connects,
- * peer=, hostile bytes, a sender killed mid-message, oversize frames, a
- * receiver gone, frames cut anywhere, read-ahead and the poll descriptor. */
+ * peer=, nodelay=, hostile bytes, a sender killed mid-message, oversize
+ * frames, a receiver gone, frames cut anywhere, read-ahead and the poll
+ * descriptor. */
 #include "testutil.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -172,6 +174,102 @@ static void test_peer_filter(void **state)
                        IPC_EINVAL);
         assert_null(rx);
     }
+}
+
+/* This process's connected TCP socket whose local (or else peer) port is
+ * port: the library's own, found among the descriptors; -1 if none. */
+static int tcp_find_conn(unsigned port, bool local)
+{
+    for (int fd = 3; fd < 1024; fd++) {
+        struct sockaddr_in me, them;
+        socklen_t ml = sizeof me, tl = sizeof them;
+        int type = 0;
+        socklen_t yl = sizeof type;
+        if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &yl) != 0 ||
+            type != SOCK_STREAM ||
+            getsockname(fd, (struct sockaddr *)&me, &ml) != 0 ||
+            getpeername(fd, (struct sockaddr *)&them, &tl) != 0 ||
+            me.sin_family != AF_INET)
+            continue;
+        if (ntohs(local ? me.sin_port : them.sin_port) == port)
+            return fd;
+    }
+    return -1;
+}
+
+static int tcp_nodelay_of(int fd)
+{
+    int on = -1;
+    socklen_t len = sizeof on;
+    assert_true(fd >= 0);
+    assert_int_equal(getsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, &len), 0);
+    return on != 0;
+}
+
+/* Each end sets TCP_NODELAY on its own connections unless nodelay=0 asked
+ * for Nagle's coalescing: a sender on its socket, a receiver on those it
+ * accepts (they carry request/reply's answers). Messages arrive either
+ * way; a value other than 0 or 1 opens nothing. */
+static void test_nodelay(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *rx_opt, *tx_opt;
+        int rx_on, tx_on;
+    } cases[] = {{"", "", 1, 1},
+                 {"?nodelay=0", "", 0, 1},
+                 {"", "?nodelay=0", 1, 0},
+                 {"?nodelay=1", "?nodelay=0", 1, 0}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char addr[128], want[160], got[8];
+        size_t len = 0;
+        ipc_channel *rx = tcp_receiver(cases[i].rx_opt, addr, sizeof addr);
+        char *q = strchr(addr, '?');
+        if (q)
+            *q = '\0';
+        unsigned port = (unsigned)atoi(strrchr(addr, ':') + 1);
+        snprintf(want, sizeof want, "%s%s", addr, cases[i].tx_opt);
+        ipc_channel *tx = NULL;
+        assert_ipc_err(ipc_open(want, IPC_F_SEND, 1000, &tx), IPC_OK);
+        assert_ipc_err(ipc_send(tx, "n", 1, 0, 1000), IPC_OK);
+        assert_ipc_err(ipc_recv(rx, got, sizeof got, &len, NULL, 2000), IPC_OK);
+        assert_int_equal(len, 1);
+        assert_int_equal(tcp_nodelay_of(tcp_find_conn(port, true)),
+                         cases[i].rx_on);
+        assert_int_equal(tcp_nodelay_of(tcp_find_conn(port, false)),
+                         cases[i].tx_on);
+        ipc_close(tx);
+        ipc_close(rx);
+    }
+    const char *bad[] = {"tcp:127.0.0.1:0?nodelay=2",
+                         "tcp:127.0.0.1:0?nodelay=yes",
+                         "tcp:127.0.0.1:0?nodelay="};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        ipc_channel *rx = NULL;
+        assert_ipc_err(ipc_open(bad[i], IPC_F_RECV | IPC_F_CREATE, 100, &rx),
+                       IPC_EINVAL);
+        assert_null(rx);
+    }
+}
+
+/* Request/reply refuses nodelay=0 at both ends, saying why (two calls in
+ * flight would wait for delayed ACKs, 40 ms a round), and takes
+ * nodelay=1. */
+static void test_nodelay_reqrep(void **state)
+{
+    (void)state;
+    ipc_rr_server *s = NULL;
+    ipc_rr_client *c = NULL;
+    assert_ipc_err(ipc_rr_serve("tcp:127.0.0.1:0?nodelay=0", 0, &s),
+                   IPC_EINVAL);
+    assert_non_null(strstr(ipc_last_detail(), "nodelay=0"));
+    assert_null(s);
+    assert_ipc_err(ipc_rr_connect("tcp:127.0.0.1:1?nodelay=0", 100, &c),
+                   IPC_EINVAL);
+    assert_non_null(strstr(ipc_last_detail(), "nodelay=0"));
+    assert_null(c);
+    assert_ipc_err(ipc_rr_serve("tcp:127.0.0.1:0?nodelay=1", 0, &s), IPC_OK);
+    ipc_rr_server_close(s);
 }
 
 /* Garbage on one connection: IPC_EPROTO once, that connection is closed,
@@ -434,6 +532,8 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_refused),
         cmocka_unit_test(test_connect_timeout),
         cmocka_unit_test(test_peer_filter),
+        cmocka_unit_test(test_nodelay),
+        cmocka_unit_test(test_nodelay_reqrep),
         cmocka_unit_test(test_garbage),
         cmocka_unit_test(test_killed_mid_message),
         cmocka_unit_test(test_oversize),

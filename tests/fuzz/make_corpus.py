@@ -30,6 +30,8 @@ addrs = {
     "twice": b"unix:/a?max_msg=1&max_msg=2", "ctl": b"unix:/a\x01b",
     "overflow": b"pipe:?capacity=18446744073709551616",
     "long_name": b"unix:/" + b"a" * 200, "nul": b"pipe:\x00?max_msg=1",
+    "tcp_nodelay": b"tcp:127.0.0.1:5555?nodelay=0&max_msg=64",
+    "nodelay_2": b"x:x?nodelay=2",
 }
 for k, v in addrs.items():
     put("addr", k, v)

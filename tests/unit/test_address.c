@@ -253,6 +253,7 @@ static void test_key_names(void **state)
         [IPC_KEY_PEER_UID] = "peer_uid", [IPC_KEY_OWNER] = "owner",
         [IPC_KEY_SIZE] = "size",         [IPC_KEY_BIND] = "bind",
         [IPC_KEY_PEER] = "peer",         [IPC_KEY_LAZY] = "lazy",
+        [IPC_KEY_NODELAY] = "nodelay",
     };
     for (int k = 0; k < IPC_KEY_COUNT; k++) {
         assert_string_equal(ipc__key_name((enum ipc__key)k), names[k]);
@@ -346,10 +347,14 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_scheme_only),
-        cmocka_unit_test(test_scheme_transport),  cmocka_unit_test(test_paths),
-        cmocka_unit_test(test_options),      cmocka_unit_test(test_bad_scheme),
-        cmocka_unit_test(test_bad_path),     cmocka_unit_test(test_bad_options),
-        cmocka_unit_test(test_key_names),    cmocka_unit_test(test_check),
+        cmocka_unit_test(test_scheme_transport),
+        cmocka_unit_test(test_paths),
+        cmocka_unit_test(test_options),
+        cmocka_unit_test(test_bad_scheme),
+        cmocka_unit_test(test_bad_path),
+        cmocka_unit_test(test_bad_options),
+        cmocka_unit_test(test_key_names),
+        cmocka_unit_test(test_check),
         cmocka_unit_test(test_text_options),
     };
     return cmocka_run_group_tests_name("unit.address", tests, NULL, NULL);
