@@ -792,8 +792,9 @@ static void raw_net_close_role(struct bx *x, int role)
  * inherit them); each child connects the direction it sends on, then
  * accepts the one it receives on (the kernel completes a connect to a
  * listener before any accept, so the two never wait for each other).
- * The frames of src/frame.h, TCP_NODELAY, the send buffer of tcp.c (two
- * frames); blocking calls, as a user would write them. */
+ * The frames of src/frame.h, TCP_NODELAY (unless the row keeps Nagle's
+ * algorithm), the send buffer of tcp.c (two frames); blocking calls, as a
+ * user would write them. */
 static int raw_tcp_prepare(struct bx *x)
 {
     raw_fds_reset(x);
@@ -808,11 +809,12 @@ static int raw_tcp_prepare(struct bx *x)
     return BX_OK;
 }
 
-static void raw_tcp_tune(int fd, size_t frame)
+static void raw_tcp_tune(const struct bx *x, int fd, size_t frame)
 {
     int one = 1, have = 0;
     socklen_t len = sizeof have;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    if (!x->be->nagle)
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &have, &len);
     if (have > 0 && (size_t)have / 4 * 3 < 2 * frame &&
         2 * frame < INT_MAX / 2) {
@@ -835,7 +837,7 @@ static int raw_tcp_connect(struct bx *x, int role)
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if ((x->fd[dsend][0] = fd) < 0)
         return bx_errno(x, "raw: socket");
-    raw_tcp_tune(fd, x->size + RAW_HDR);
+    raw_tcp_tune(x, fd, x->size + RAW_HDR);
     while (connect(fd, (struct sockaddr *)&to, sizeof to) < 0)
         if (errno != EINTR)
             return bx_errno(x, "raw: connect");
@@ -844,7 +846,7 @@ static int raw_tcp_connect(struct bx *x, int role)
     while (fd < 0 && errno == EINTR);
     if ((x->fd[!dsend][1] = fd) < 0)
         return bx_errno(x, "raw: accept");
-    raw_tcp_tune(fd, x->size + RAW_HDR);
+    raw_tcp_tune(x, fd, x->size + RAW_HDR);
     raw_close_fd(&x->lfd[!dsend]);
     return BX_OK;
 }

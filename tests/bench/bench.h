@@ -93,6 +93,7 @@ struct bench_backend {
      * receiver's socket buffer is never overrun (a loss fails the run). */
     bool lossy;
     bool in_default;
+    bool nagle;    /* TCP with Nagle's algorithm on (no TCP_NODELAY) */
     int ring_kind; /* bx_raw_ring: enum bench_ring_kind */
     /* Largest size the OS lets the raw loop carry; 0 if none. Sets why. */
     size_t (*limit)(size_t size, char *why, size_t whylen);

@@ -335,6 +335,15 @@ static const struct backend_row backends[] = {
             .in_default = true},
      .naming = NAME_PORT,
      .addr_fmt = "tcp:127.0.0.1:%u?max_msg=%zu"},
+    /* Not in the default set: both sides with Nagle's algorithm on. */
+    {.be = {.name = "tcp-nagle",
+            .scheme = "tcp",
+            .raw_what = "as tcp, without TCP_NODELAY; libipc with nodelay=0",
+            .lib = &bx_lib_named,
+            .raw = &bx_raw_tcp,
+            .nagle = true},
+     .naming = NAME_PORT,
+     .addr_fmt = "tcp:127.0.0.1:%u?max_msg=%zu&nodelay=0"},
     {.be = {.name = "udp",
             .scheme = "udp",
             .raw_what = "sendto/recv of one datagram on loopback; one-way "
@@ -1789,6 +1798,8 @@ static void usage(FILE *f)
         "two hand-\n"
         "                       written rings: Vyukov MPMC, SPSC with cached "
         "indices;\n"
+        "                       tcp-nagle, tcp with Nagle's algorithm on both "
+        "sides;\n"
         "                       nng, when built: nng+tcp on loopback against "
         "nng push/pull;\n"
         "                       shm-zmq tcp-zmq, when built with libzmq: shm "
