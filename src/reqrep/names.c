@@ -70,14 +70,15 @@ bool ipc__rr_alive(pid_t pid, uint64_t start)
     return start == 0 || now == 0 || now == start;
 }
 
-/* nodelay=0 (tcp: Nagle's algorithm) holds a second small request or
+/* tcp: nodelay=0 (Nagle's algorithm) holds a second small request or
  * reply until the first is acknowledged, and a connection that carries
  * answers delays its ACKs: two calls in flight then wait 40 ms a round
  * (measured here). Request/reply refuses it rather than crawl. */
 static bool rr_nagle_asked(const char *address, ipc_err *err)
 {
     struct ipc_addr a;
-    if (ipc__addr_parse(address, &a) != IPC_OK ||
+    if (strncmp(address, "tcp:", 4) != 0 ||
+        ipc__addr_parse(address, &a) != IPC_OK ||
         ipc__addr_get(&a, IPC_KEY_NODELAY, 1) != 0)
         return false; /* a bad address is ipc_open's to report */
     *err = ipc__fail(IPC_EINVAL,
