@@ -21,6 +21,7 @@ static const uint64_t addr_key_max[IPC_KEY_COUNT] = {
     [IPC_KEY_OWNER] = UINT32_MAX - 1,
     [IPC_KEY_SIZE] = INT64_MAX,
     [IPC_KEY_LAZY] = 1,
+    [IPC_KEY_NODELAY] = 1,
     /* Text keys: the value is the key's slot in ipc_addr.str. */
     [IPC_KEY_BIND] = 0,
     [IPC_KEY_PEER] = 1,

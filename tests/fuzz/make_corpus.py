@@ -31,7 +31,7 @@ addrs = {
     "overflow": b"pipe:?capacity=18446744073709551616",
     "long_name": b"unix:/" + b"a" * 200, "nul": b"pipe:\x00?max_msg=1",
     "tcp_nodelay": b"tcp:127.0.0.1:5555?nodelay=0&max_msg=64",
-    "nodelay_2": b"x:x?nodelay=2",
+    "nodelay_2": b"x:x?nodelay=2", "regress_nodelay_1": b"x:x?nodelay=1",
 }
 for k, v in addrs.items():
     put("addr", k, v)
