@@ -59,8 +59,7 @@ static void addr_well_formed(const struct ipc_addr *a)
     }
 }
 
-static bool addr_texts_equal(const struct ipc_addr *a,
-                             const struct ipc_addr *b)
+static bool addr_texts_equal(const struct ipc_addr *a, const struct ipc_addr *b)
 {
     for (int k = 0; k < IPC_KEY_COUNT; k++)
         if (addr_key_text(k) && (a->keys_set & IPC_KEYBIT(k)) &&
@@ -132,10 +131,26 @@ static void addr_check_backends(const struct ipc_addr *a)
     }
 }
 
+/* A key added to the parser but not to addr_key_max above would break the
+ * invariant only when an input sets it to 1 or more: say so on the first
+ * input instead (every numeric key takes at least 0 and 1). */
+static void addr_table_complete(void)
+{
+    for (int k = 0; k < IPC_KEY_COUNT; k++)
+        FUZZ_CHECK(addr_key_text(k) || addr_key_max[k] >= 1,
+                   "addr_key_max has no range for %s",
+                   ipc__key_name((enum ipc__key)k));
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static char text[ADDR_TEXT_MAX + 1];
     static struct ipc_addr addr;
+    static bool table_checked;
+    if (!table_checked) {
+        addr_table_complete();
+        table_checked = true;
+    }
     if (size > ADDR_TEXT_MAX)
         return 0;
     memcpy(text, data, size);
